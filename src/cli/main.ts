@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerSandboxCommands } from './sandbox.js';
+
+const program = new Command('kubegate')
+  .description('just-in-time, policy-enforcing, recording access to Kubernetes')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+registerSandboxCommands(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  const [first, ...details] = message.split('\n');
+  process.stderr.write(`kubegate: ${first}${details.length > 0 && !process.env.KUBEGATE_DEBUG ? ' (details: KUBEGATE_DEBUG=1)' : ''}\n`);
+  if (process.env.KUBEGATE_DEBUG) process.stderr.write(`${details.join('\n')}\n${error instanceof Error ? error.stack : ''}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface KubectlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface KubectlOptions {
+  env?: Record<string, string>;
+  input?: string;
+  timeoutMs?: number;
+}
+
+/** The real kubectl binary with a fixed kubeconfig. */
+export class Kubectl {
+  constructor(
+    readonly binary: string,
+    readonly kubeconfig: string,
+  ) {}
+
+  private environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: this.kubeconfig, ...extra };
+  }
+
+  /** Runs kubectl to completion. */
+  run(args: string[], options: KubectlOptions = {}): Promise<KubectlResult> {
+    const child = spawn(this.binary, args, { env: this.environment(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdin.end(options.input ?? '');
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    return new Promise((resolve) => {
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /** Runs kubectl and fails with its stderr unless it exits 0; returns stdout. */
+  async ok(args: string[], options: KubectlOptions = {}): Promise<string> {
+    const result = await this.run(args, options);
+    if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  /** Starts a long-running kubectl (port-forward, logs -f); the caller kills it. */
+  start(args: string[], options: KubectlOptions = {}): ChildProcess {
+    return spawn(this.binary, args, { env: this.environment(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  }
+}

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { cacheDir, resolveBinaries, testBinaryVersions } from '../../src/sandbox/binaries.js';
+import { envExports } from '../../src/sandbox/control.js';
+import { kubeconfigYaml } from '../../src/sandbox/kubeconfig.js';
+import { processStartTime } from '../../src/sandbox/process.js';
+import type { SandboxState } from '../../src/sandbox/sandbox.js';
+
+function fakeBinaries(dir: string, names: string[]): void {
+  mkdirSync(dir, { recursive: true });
+  for (const name of names) {
+    writeFileSync(join(dir, name), '#!/bin/sh\n');
+    chmodSync(join(dir, name), 0o755);
+  }
+}
+
+test('binaries resolve from explicit variables, then KUBEBUILDER_ASSETS, then the version-keyed cache', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kubegate-bins-'));
+  const versions = testBinaryVersions();
+  const cache = join(root, 'cache');
+  fakeBinaries(join(cache, 'bin', `kubernetes-${versions.KUBERNETES_VERSION}`), ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl']);
+  fakeBinaries(join(cache, 'bin', `kwok-${versions.KWOK_VERSION}`), ['kwok']);
+  fakeBinaries(join(cache, 'bin', `minio-${versions.MINIO_VERSION}`), ['minio']);
+  fakeBinaries(join(root, 'envtest'), ['etcd', 'kube-apiserver']);
+  fakeBinaries(join(root, 'mine'), ['kube-apiserver']);
+
+  const env = { KUBEGATE_CACHE_DIR: cache, KUBEBUILDER_ASSETS: join(root, 'envtest'), KUBEGATE_BIN_KUBE_APISERVER: join(root, 'mine', 'kube-apiserver') };
+  const binaries = resolveBinaries(env);
+  assert.equal(binaries['kube-apiserver'], join(root, 'mine', 'kube-apiserver'));
+  assert.equal(binaries.etcd, join(root, 'envtest', 'etcd'));
+  assert.equal(binaries.kubectl, join(cache, 'bin', `kubernetes-${versions.KUBERNETES_VERSION}`, 'kubectl'));
+  assert.equal(binaries.minio, join(cache, 'bin', `minio-${versions.MINIO_VERSION}`, 'minio'));
+
+  assert.throws(() => resolveBinaries({ KUBEGATE_CACHE_DIR: join(root, 'empty') }), /missing test binaries: etcd, kube-apiserver.*build-test-binaries\.sh/);
+  assert.equal(cacheDir({ XDG_CACHE_HOME: '/x' }), '/x/kubegate');
+});
+
+test('the build script and the sandbox read the same pinned versions', () => {
+  const versions = testBinaryVersions();
+  assert.match(versions.KUBERNETES_VERSION!, /^v1\.3\d+\.\d+$/);
+  assert.match(versions.KWOK_VERSION!, /^v\d+\.\d+\.\d+$/);
+  assert.ok(versions.MINIO_VERSION);
+});
+
+test('kubeconfigs embed the CA and the credential', () => {
+  const config = parse(kubeconfigYaml({ server: 'https://127.0.0.1:6443', caPem: 'CA', user: { token: 't0k' } }));
+  assert.equal(config.clusters[0].cluster.server, 'https://127.0.0.1:6443');
+  assert.equal(Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), 'CA');
+  assert.equal(config.users[0].user.token, 't0k');
+  assert.equal(config['current-context'], config.contexts[0].name);
+  const cert = parse(kubeconfigYaml({ server: 's', caPem: 'CA', user: { certPem: 'C', keyPem: 'K' } }));
+  assert.equal(Buffer.from(cert.users[0].user['client-key-data'], 'base64').toString(), 'K');
+});
+
+test('env exports survive shell quoting', () => {
+  const state = {
+    kubeconfig: "/tmp/it's here/kubeconfig",
+    s3: { endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 's$cret', bucket: 'b' },
+    store: 's3://b/sandbox',
+    binaries: { kubectl: '/opt/k 8s/kubectl' },
+  } as unknown as SandboxState;
+  const out = execFileSync('bash', ['-c', `${envExports(state)}\nprintf '%s\\n' "$KUBECONFIG" "$AWS_SECRET_ACCESS_KEY" "$KUBEGATE_STORE" "\${PATH%%:*}"`], {
+    encoding: 'utf8',
+  });
+  assert.deepEqual(out.trim().split('\n'), ["/tmp/it's here/kubeconfig", 's$cret', 's3://b/sandbox', '/opt/k 8s']);
+});
+
+test('process start times identify a process and are absent for a dead one', () => {
+  const own = processStartTime(process.pid);
+  assert.match(own ?? '', /^\d+$/);
+  assert.equal(processStartTime(process.pid), own);
+  assert.equal(processStartTime(2 ** 22 + 1), undefined);
+});
