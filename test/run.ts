@@ -45,13 +45,18 @@ async function main(): Promise<number> {
       env: { ...process.env, [sharedSandboxVariable]: dir },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    let tail = '';
+    let ran = 0;
+    let partial = '';
     child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString('utf8')).slice(-4000);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        const summary = /^ℹ tests (\d+)$/.exec(line.trim());
+        if (summary) ran = Number(summary[1]);
+      }
     });
     const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-    const ran = Number(/tests (\d+)/.exec(tail)?.[1] ?? 0);
     if (ran === 0) {
       process.stderr.write('no test ran\n');
       return 1;

@@ -161,7 +161,9 @@ export async function installKwokResources(kubeconfig: k8s.KubeConfig, files: Sa
     });
   }
   for (const object of clusterDebugging(files)) await objects.create(object);
-  writeFileSync(files.path('kwok/pod.log'), 'kwok pod started\nlistening on :8080\n');
+  // kwok reads logs in the CRI format kubelets write: time, stream, P(artial)/F(ull) tag, message
+  const now = new Date().toISOString();
+  writeFileSync(files.path('kwok/pod.log'), `${now} stdout F kwok pod started\n${now} stdout F listening on :8080\n`);
   await kubeconfig.makeApiClient(k8s.CoreV1Api).createNode({
     body: {
       metadata: {

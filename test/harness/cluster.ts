@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { readLiveState, startSandboxProcess, stopSandbox } from '../../src/sandbox/control.js';
+import { readLiveState, startSandboxProcess } from '../../src/sandbox/control.js';
 import { kubeconfigYaml } from '../../src/sandbox/kubeconfig.js';
 import { mintUserToken } from '../../src/sandbox/oidc-issuer.js';
 import { s3Client } from '../../src/sandbox/minio.js';
@@ -34,7 +34,8 @@ export class TestCluster {
     this.admin = new k8s.KubeConfig();
     this.admin.loadFromFile(state.kubeconfig);
     this.caPem = readFileSync(state.apiserver.caFile, 'utf8');
-    after(() => rmSync(this.scratch, { recursive: true, force: true }));
+    // process exit, not a node:test hook: the cluster is made inside whichever test asks first
+    process.once('exit', () => rmSync(this.scratch, { recursive: true, force: true }));
   }
 
   /** A bearer token the API server authenticates as this identity (issued by the sandbox's OIDC issuer). */
@@ -70,7 +71,7 @@ export class TestCluster {
     return s3Client(this.state.s3);
   }
 
-  /** A fresh namespace for one test, deleted after the file's tests. */
+  /** A fresh namespace for the calling test, deleted after it. */
   async namespace(prefix = 'test'): Promise<string> {
     const name = `${prefix}-${randomBytes(4).toString('hex')}`;
     const core = this.admin.makeApiClient(k8s.CoreV1Api);
@@ -91,12 +92,10 @@ export function testCluster(): Promise<TestCluster> {
       if (!state) throw new Error(`${sharedSandboxVariable}=${shared} names no running sandbox`);
       return new TestCluster(state);
     }
+    // The supervisor watches this process (ownerPid) and stops the sandbox when it exits, however it exits.
     const dir = mkdtempSync(join(tmpdir(), 'kubegate-sandbox-'));
-    after(async () => {
-      await stopSandbox(dir);
-      rmSync(dir, { recursive: true, force: true });
-    });
     const state = await startSandboxProcess(dir, { ownerPid: process.pid }).ready;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     return new TestCluster(state);
   })();
   return cluster;
