@@ -41,7 +41,7 @@ async function main(): Promise<number> {
   try {
     await sandbox.ready;
     process.stderr.write(`sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], {
+    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
       env: { ...process.env, [sharedSandboxVariable]: dir },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerSandboxCommands } from './sandbox.js';
+import { registerOperatorCommand } from './operator.js';
+import { registerKubeconfigCommand } from './kubeconfig.js';
+import { registerApprovalCommands } from './approvals.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
   .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) });
 registerSandboxCommands(program);
+registerOperatorCommand(program);
+registerKubeconfigCommand(program);
+registerApprovalCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

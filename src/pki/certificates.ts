@@ -123,3 +123,20 @@ export async function createSigningKeys(): Promise<{ privateKeyPem: string; publ
   const keys = await generateKeys();
   return { privateKeyPem: await privateKeyPem(keys.privateKey), publicKeyPem: await publicKeyPem(keys.publicKey) };
 }
+
+function pemBody(pemText: string): Buffer {
+  return Buffer.from(pemText.replace(/-----(BEGIN|END) [A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}
+
+/** A CA from its PEM certificate and PKCS#8 key (as stored in a Secret), able to issue again. */
+export async function loadCertificateAuthority(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+  const cert = new x509.X509Certificate(certPem);
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', pemBody(keyPem), algorithm, true, ['sign']);
+  const publicKey = await cert.publicKey.export(algorithm, ['verify']);
+  return { cert, keys: { privateKey, publicKey }, certPem, keyPem };
+}
+
+/** Days until a PEM certificate expires (negative once expired). */
+export function daysValid(certPem: string, now = new Date()): number {
+  return (new x509.X509Certificate(certPem).notAfter.getTime() - now.getTime()) / day;
+}

@@ -1,0 +1,92 @@
+/**
+ * The kubegate API (group kubegate.dev, version v1alpha1): the types generated from crds/*.yaml and the
+ * names every part shares — resource plurals, the grant label and group, condition types and phases.
+ * test/unit/api-types.test.ts checks these constants against the CRDs.
+ */
+import type { AccessGrantStatus, ApprovalRequestDecision, ApprovalRequestStatus, Condition, SessionPolicyRule, SessionPolicySpec, SessionPolicyStatus } from './types.generated.js';
+
+export type * from './types.generated.js';
+
+export const group = 'kubegate.dev';
+export const version = 'v1alpha1';
+export const apiVersion = `${group}/${version}` as const;
+
+/** The kinds of the API, and their resource names (`kubectl get accessgrants`, `/apis/kubegate.dev/v1alpha1/…/accessgrants`). */
+export const plurals = {
+  AccessGrant: 'accessgrants',
+  ApprovalRequest: 'approvalrequests',
+  SessionPolicy: 'sessionpolicies',
+} as const;
+
+export type Kind = keyof typeof plurals;
+
+/** Label on every object the operator makes for a grant (RoleBindings, ClusterRoleBindings, kubeconfig Secret, ApprovalRequest); value: the grant's name. */
+export const grantLabel = 'kubegate.dev/grant';
+
+/** Label beside `grantLabel` on cluster-scoped and cross-namespace objects; value: the grant's namespace. */
+export const grantNamespaceLabel = 'kubegate.dev/grant-namespace';
+
+/** Prefix of every grant group. */
+export const grantGroupPrefix = 'kubegate:grant:';
+
+/** The group a grant's bindings bind and the gateway impersonates for it: `kubegate:grant:<namespace>:<name>`. */
+export function grantGroup(namespace: string, name: string): string {
+  return `${grantGroupPrefix}${namespace}:${name}`;
+}
+
+/** The key of the kubeconfig in a grant's `spec.kubeconfigSecret` Secret. */
+export const kubeconfigSecretKey = 'kubeconfig';
+
+/** Condition types, per kind (status.conditions[].type). */
+export const conditionTypes = {
+  AccessGrant: {
+    /** True while the grant is Active: approved, bound, kubeconfig written. */
+    Ready: 'Ready',
+    /** True once approved (by decisions or a merged pull request), False when denied. */
+    Approved: 'Approved',
+    /** True while every binding in status.bindings exists. */
+    BindingsReady: 'BindingsReady',
+    /** True while spec.kubeconfigSecret holds a working kubeconfig. */
+    KubeconfigReady: 'KubeconfigReady',
+  },
+  ApprovalRequest: {
+    /** True once approved or denied; False while pending or after expiring undecided. */
+    Decided: 'Decided',
+    /** True once the single request an approved request approval admits went through. */
+    Consumed: 'Consumed',
+  },
+  SessionPolicy: {
+    /** True when the policy compiled and its gateway is available. */
+    Ready: 'Ready',
+    /** True when the policy compiled; False lists its problems. */
+    Compiled: 'Compiled',
+    /** True when at least one gateway pod serves the current compiled version. */
+    GatewayAvailable: 'GatewayAvailable',
+  },
+} as const;
+
+export type AccessGrantConditionType = (typeof conditionTypes.AccessGrant)[keyof typeof conditionTypes.AccessGrant];
+export type ApprovalRequestConditionType = (typeof conditionTypes.ApprovalRequest)[keyof typeof conditionTypes.ApprovalRequest];
+export type SessionPolicyConditionType = (typeof conditionTypes.SessionPolicy)[keyof typeof conditionTypes.SessionPolicy];
+export type ConditionStatus = Condition['status'];
+
+export type AccessGrantPhase = NonNullable<AccessGrantStatus['phase']>;
+export type ApprovalRequestPhase = NonNullable<ApprovalRequestStatus['phase']>;
+export type SessionPolicyPhase = NonNullable<SessionPolicyStatus['phase']>;
+export type PolicyAction = SessionPolicyRule['action'];
+export type DefaultAction = NonNullable<SessionPolicySpec['defaultAction']>;
+export type DecisionValue = ApprovalRequestDecision['decision'];
+
+/** Every phase of each kind, in lifecycle order (checked against the CRDs' enums by the unit tests). */
+export const phases = {
+  AccessGrant: ['Pending', 'Active', 'Expired', 'Revoked', 'Denied'],
+  ApprovalRequest: ['Pending', 'Approved', 'Denied', 'Expired'],
+  SessionPolicy: ['Ready', 'Invalid'],
+} as const satisfies {
+  AccessGrant: readonly AccessGrantPhase[];
+  ApprovalRequest: readonly ApprovalRequestPhase[];
+  SessionPolicy: readonly SessionPolicyPhase[];
+};
+
+/** Phases after which an AccessGrant never changes again. */
+export const terminalGrantPhases: readonly AccessGrantPhase[] = ['Expired', 'Revoked', 'Denied'];

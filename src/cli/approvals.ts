@@ -1,0 +1,59 @@
+/** `kubegate approve|deny REQUEST -n NS --reason "…"`: appends a decision recorded as the authenticated user. */
+import type { Command } from 'commander';
+import * as k8s from '@kubernetes/client-node';
+import type { ApprovalRequest } from '../api/index.js';
+import { apiMessage, kubeClients } from '../kube/client.js';
+import { approvalRequests, getCustom } from '../kube/resources.js';
+import { CliError, outputOption, type OutputFormat } from './output.js';
+import { loadKubeconfig } from './kube-config.js';
+
+interface DecideOptions {
+  namespace: string;
+  reason: string;
+  kubeconfig?: string;
+  output: OutputFormat;
+}
+
+async function decide(name: string, decision: 'Approve' | 'Deny', options: DecideOptions): Promise<void> {
+  const config = loadKubeconfig(options.kubeconfig);
+  const clients = kubeClients(config);
+  const review = await config.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+  const by = review.status?.userInfo?.username;
+  if (!by) throw new CliError('cannot tell who you are: the API server returned no username');
+  let request: ApprovalRequest;
+  try {
+    request = await getCustom<ApprovalRequest>(clients, approvalRequests, options.namespace, name);
+  } catch (error) {
+    throw new CliError(`approvalrequest ${options.namespace}/${name}: ${apiMessage(error)}`);
+  }
+  const entry = { decision, by, reason: options.reason, at: new Date().toISOString() };
+  // append only if nobody changed the request since we read it
+  const patch = [
+    { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
+    request.spec.decisions ? { op: 'add', path: '/spec/decisions/-', value: entry } : { op: 'add', path: '/spec/decisions', value: [entry] },
+  ];
+  let updated: ApprovalRequest;
+  try {
+    updated = (await clients.custom.patchNamespacedCustomObject(
+      { ...approvalRequests, namespace: options.namespace, name, body: patch },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    )) as ApprovalRequest;
+  } catch (error) {
+    throw new CliError(`${decision === 'Approve' ? 'approving' : 'denying'} ${options.namespace}/${name} refused: ${apiMessage(error)}`);
+  }
+  if (options.output === 'json') process.stdout.write(JSON.stringify(updated, null, 2) + '\n');
+  else process.stdout.write(`approvalrequest ${options.namespace}/${name}: ${decision === 'Approve' ? 'approved' : 'denied'} by ${by}\n`);
+}
+
+export function registerApprovalCommands(program: Command): void {
+  for (const [command, decision] of [['approve', 'Approve'], ['deny', 'Deny']] as const) {
+    program
+      .command(`${command} <request>`)
+      .description(`${command} an ApprovalRequest; the decision is recorded as the identity the API server authenticates`)
+      .requiredOption('-n, --namespace <namespace>', 'namespace of the ApprovalRequest')
+      .requiredOption('--reason <reason>', 'why (kept with the decision)')
+      .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config)')
+      .addOption(outputOption())
+      .action((name: string, options: DecideOptions) => decide(name, decision, options));
+  }
+}

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { runOperator } from '../operator/operator.js';
+import { loadKubeconfig } from './kube-config.js';
+import { CliError } from './output.js';
+import { parseDuration } from '../util/duration.js';
+
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(value);
+  if (!match) throw new CliError(`expected HOST:PORT, got "${value}"`);
+  return { host: match[1] || '0.0.0.0', port: Number(match[2]) };
+}
+
+interface OperatorFlags {
+  namespace: string;
+  leaderElect: boolean;
+  healthListen: string;
+  gatewayImage: string;
+  sweepCron: string;
+  workers: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  kubeconfig?: string;
+}
+
+export function registerOperatorCommand(program: Command): void {
+  program
+    .command('operator')
+    .description('run the operator: AccessGrants, ApprovalRequests and SessionPolicies reconciled into RBAC, approvals and gateways')
+    .option('--namespace <namespace>', "the operator's own namespace (Lease, token signing keys)", process.env.POD_NAMESPACE ?? 'kubegate-system')
+    .option('--leader-elect', 'run with Lease leader election (one active replica)', false)
+    .option('--health-listen <host:port>', '/healthz, /readyz and /metrics', '0.0.0.0:8081')
+    .option('--gateway-image <image>', 'image of the gateways the operator runs', 'ghcr.io/kubegate/kubegate:0.1.0')
+    .option('--sweep-cron <cron>', 'schedule of the safety sweep of stray bindings', '*/30 * * * * *')
+    .option('--workers <n>', 'concurrent reconciles per controller', '4')
+    .option('--lease-duration <duration>', 'how long a leader holds the Lease without renewing it', '15s')
+    .option('--renew-deadline <duration>', 'how long a leader keeps trying to renew before it gives up', '10s')
+    .option('--retry-period <duration>', 'how often to try to take or renew the Lease', '2s')
+    .option('--kubeconfig <file>', 'outside a cluster: the kubeconfig to use')
+    .action(async (options: OperatorFlags) => {
+      const logger = pino({ name: 'kubegate-operator', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
+      const stop = new AbortController();
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => {
+          logger.info({ signal }, 'shutting down');
+          stop.abort();
+        });
+      }
+      await runOperator(
+        {
+          kubeconfig: loadKubeconfig(options.kubeconfig),
+          namespace: options.namespace,
+          leaderElect: options.leaderElect,
+          healthListen: parseListen(options.healthListen),
+          lease: {
+            durationMs: parseDuration(options.leaseDuration),
+            renewDeadlineMs: parseDuration(options.renewDeadline),
+            retryPeriodMs: parseDuration(options.retryPeriod),
+          },
+          gatewayImage: options.gatewayImage,
+          sweepCron: options.sweepCron,
+          workers: Number(options.workers),
+          logger,
+        },
+        stop.signal,
+      );
+    });
+}

@@ -1,0 +1,79 @@
+/**
+ * The few API calls the reconcilers share, with the client-node traps handled in one place: patches
+ * carry an explicit content type (client-node defaults to JSON patch), children are written with
+ * server-side apply under one field manager, and `ApiException.body` is a string.
+ */
+import * as k8s from '@kubernetes/client-node';
+
+export const fieldManager = 'kubegate-operator';
+
+export interface KubeClients {
+  config: k8s.KubeConfig;
+  objects: k8s.KubernetesObjectApi;
+  custom: k8s.CustomObjectsApi;
+  core: k8s.CoreV1Api;
+  rbac: k8s.RbacAuthorizationV1Api;
+  apps: k8s.AppsV1Api;
+  events: k8s.EventsV1Api;
+  authorization: k8s.AuthorizationV1Api;
+}
+
+export function kubeClients(config: k8s.KubeConfig): KubeClients {
+  return {
+    config,
+    objects: k8s.KubernetesObjectApi.makeApiClient(config),
+    custom: config.makeApiClient(k8s.CustomObjectsApi),
+    core: config.makeApiClient(k8s.CoreV1Api),
+    rbac: config.makeApiClient(k8s.RbacAuthorizationV1Api),
+    apps: config.makeApiClient(k8s.AppsV1Api),
+    events: config.makeApiClient(k8s.EventsV1Api),
+    authorization: config.makeApiClient(k8s.AuthorizationV1Api),
+  };
+}
+
+export function statusCode(error: unknown): number | undefined {
+  return error instanceof k8s.ApiException ? error.code : undefined;
+}
+
+export const isNotFound = (error: unknown) => statusCode(error) === 404;
+export const isConflict = (error: unknown) => statusCode(error) === 409;
+
+/** The API server's own message of a failed call (the `Status` body is a JSON string). */
+export function apiMessage(error: unknown): string {
+  if (error instanceof k8s.ApiException) {
+    try {
+      return (JSON.parse(error.body as string) as k8s.V1Status).message ?? `HTTP ${error.code}`;
+    } catch {
+      return `HTTP ${error.code}: ${String(error.body).slice(0, 200)}`;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Server-side apply of a complete desired object, owned by the operator's field manager. */
+export function apply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
+  return clients.objects.patch(object, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+}
+
+/** Deletes an object; a missing one counts as deleted. */
+export async function deleteIfExists(clients: KubeClients, object: k8s.KubernetesObject): Promise<boolean> {
+  try {
+    await clients.objects.delete(object);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+/** Reads an object; undefined when it does not exist. */
+export async function readIfExists<T extends k8s.KubernetesObject>(clients: KubeClients, object: k8s.KubernetesObject): Promise<T | undefined> {
+  try {
+    return (await clients.objects.read(object as never)) as T;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);

@@ -1,0 +1,51 @@
+/** The custom resources the operator reads and writes, as the CustomObjectsApi addresses them. */
+import type * as k8s from '@kubernetes/client-node';
+import { mergePatch, type KubeClients } from './client.js';
+
+export interface CustomResource {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+}
+
+const kubegate = { group: 'kubegate.dev', version: 'v1alpha1' };
+export const accessGrants: CustomResource = { ...kubegate, plural: 'accessgrants', kind: 'AccessGrant' };
+export const approvalRequests: CustomResource = { ...kubegate, plural: 'approvalrequests', kind: 'ApprovalRequest' };
+export const sessionPolicies: CustomResource = { ...kubegate, plural: 'sessionpolicies', kind: 'SessionPolicy' };
+
+export function apiVersionOf(resource: CustomResource): string {
+  return `${resource.group}/${resource.version}`;
+}
+
+export async function getCustom<T>(clients: KubeClients, resource: CustomResource, namespace: string, name: string): Promise<T> {
+  return (await clients.custom.getNamespacedCustomObject({ ...resource, namespace, name })) as T;
+}
+
+export async function listCustom<T>(clients: KubeClients, resource: CustomResource, namespace?: string): Promise<T[]> {
+  const list = namespace
+    ? await clients.custom.listNamespacedCustomObject({ ...resource, namespace })
+    : await clients.custom.listClusterCustomObject(resource);
+  return (list as { items: T[] }).items;
+}
+
+/** Merge-patches the status subresource (never the spec). */
+export async function patchStatus(clients: KubeClients, resource: CustomResource, namespace: string, name: string, status: object): Promise<void> {
+  await clients.custom.patchNamespacedCustomObjectStatus({ ...resource, namespace, name, body: { status } }, mergePatch);
+}
+
+/** Merge-patches metadata (finalizers) or spec. */
+export async function patchObject(clients: KubeClients, resource: CustomResource, namespace: string, name: string, body: object): Promise<void> {
+  await clients.custom.patchNamespacedCustomObject({ ...resource, namespace, name, body }, mergePatch);
+}
+
+export function ownerReference(resource: CustomResource, object: k8s.KubernetesObject): k8s.V1OwnerReference {
+  return {
+    apiVersion: apiVersionOf(resource),
+    kind: resource.kind,
+    name: object.metadata!.name!,
+    uid: object.metadata!.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * AccessGrant: Pending → Active → Expired | Revoked, or Pending → Denied.
+ *
+ * Level-based from the grant, its policy and its ApprovalRequest:
+ * - deleted: bindings removed, then the finalizer;
+ * - revoked, expired or otherwise finished: no binding may exist (removed before the phase is written,
+ *   so a terminal phase always means "no access");
+ * - needs approval: an ApprovalRequest is opened and the grant waits; a merged pull request brought by a
+ *   GitOps applier (admission-checked) is the approval;
+ * - active: phase and expiry are written first, then the bindings and the JIT kubeconfig; the key is
+ *   requeued for the exact expiry instant.
+ * Transient failures throw (retried with backoff); a grant that cannot become Active until it changes
+ * ends Denied with the reason.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { AccessGrant, SessionPolicy, ApprovalRequest } from '../api/index.js';
+import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
+import { parseDuration } from '../util/duration.js';
+import { setCondition, type Condition } from './conditions.js';
+import type { EventRecorder } from './events.js';
+import { deleteIfExists, isNotFound, type KubeClients } from '../kube/client.js';
+import { accessGrants, approvalRequests, getCustom, ownerReference, patchObject, patchStatus, sessionPolicies } from '../kube/resources.js';
+import { applyBindings, deleteGrantBindings, type GrantIdentity } from './grant-bindings.js';
+import { ensureKubeconfigSecret, kubeconfigSecretName } from './grant-kubeconfig.js';
+import type { SigningKey } from '../token/jit-token.js';
+import { gatewayEndpoint } from './gateway-children.js';
+
+export const grantFinalizer = 'kubegate.dev/bindings';
+
+export interface AccessGrantReconcilerOptions {
+  clients: KubeClients;
+  events: EventRecorder;
+  signingKeys: () => Promise<SigningKey[]>;
+  /** How long an ApprovalRequest for a grant stays open. */
+  approvalTtlMs?: number;
+  now?: () => Date;
+}
+
+type Phase = NonNullable<NonNullable<AccessGrant['status']>['phase']>;
+const terminal: Phase[] = ['Expired', 'Revoked', 'Denied'];
+
+export class AccessGrantReconciler implements Reconciler {
+  private readonly clients: KubeClients;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: AccessGrantReconcilerOptions) {
+    this.clients = options.clients;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
+    let grant: AccessGrant;
+    try {
+      grant = await getCustom<AccessGrant>(this.clients, accessGrants, key.namespace!, key.name);
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    const identity: GrantIdentity = { namespace: key.namespace!, name: key.name, uid: grant.metadata!.uid! };
+    const finalizers = grant.metadata?.finalizers ?? [];
+
+    if (grant.metadata?.deletionTimestamp) {
+      await this.removeAccess(identity, grant);
+      if (finalizers.includes(grantFinalizer)) {
+        await patchObject(this.clients, accessGrants, identity.namespace, identity.name, {
+          metadata: { finalizers: finalizers.filter((f) => f !== grantFinalizer), resourceVersion: grant.metadata.resourceVersion },
+        });
+      }
+      return;
+    }
+    if (!finalizers.includes(grantFinalizer)) {
+      await patchObject(this.clients, accessGrants, identity.namespace, identity.name, {
+        metadata: { finalizers: [...finalizers, grantFinalizer], resourceVersion: grant.metadata!.resourceVersion },
+      });
+    }
+
+    const phase = grant.status?.phase;
+    if (grant.spec.revoked && phase !== 'Revoked') return this.finish(grant, identity, 'Revoked', 'Revoked', 'spec.revoked is true');
+    if (phase && terminal.includes(phase)) {
+      await this.removeAccess(identity, grant); // level-based: a finished grant holds nothing, whatever appeared since
+      return;
+    }
+
+    let policy: SessionPolicy;
+    try {
+      policy = await getCustom<SessionPolicy>(this.clients, sessionPolicies, identity.namespace, grant.spec.policyRef.name);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await this.writeStatus(grant, { phase: 'Pending' }, { type: 'Ready', status: 'False', reason: 'PolicyNotFound', message: `SessionPolicy ${grant.spec.policyRef.name} does not exist in ${identity.namespace}` });
+      return; // the policy's arrival re-enqueues this grant
+    }
+
+    const requested = this.requestedDuration(grant);
+    const maxDuration = parseDuration(policy.spec.grants?.maxDuration ?? '8h');
+    if (requested !== undefined && requested > maxDuration) {
+      return this.finish(grant, identity, 'Denied', 'DurationExceedsPolicy', `requested ${grant.spec.duration} exceeds the policy's maximum of ${policy.spec.grants?.maxDuration ?? '8h'}`);
+    }
+    const now = this.now();
+    if (grant.spec.expiresAt && Date.parse(grant.spec.expiresAt) <= now.getTime()) {
+      return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.spec.expiresAt}`);
+    }
+
+    if (phase !== 'Active') {
+      const approval = await this.approvalState(grant, identity, policy, now);
+      if (approval.state === 'waiting') {
+        await this.writeStatus(grant, { phase: 'Pending', approvalRequest: approval.request }, { type: 'Approved', status: 'Unknown', reason: 'AwaitingApproval', message: approval.message });
+        return;
+      }
+      if (approval.state === 'refused') return this.finish(grant, identity, 'Denied', approval.reason, approval.message);
+      const expiresAt = grant.spec.expiresAt ?? new Date(now.getTime() + requested!).toISOString();
+      await this.writeStatus(
+        grant,
+        { phase: 'Active', activatedAt: now.toISOString(), expiresAt, ...(approval.request ? { approvalRequest: approval.request } : {}) },
+        { type: 'Approved', status: 'True', reason: approval.reason, message: approval.message },
+      );
+      grant.status = { ...grant.status, phase: 'Active', activatedAt: now.toISOString(), expiresAt };
+      await this.options.events.record(grant, 'Normal', 'Activated', `active until ${expiresAt}: ${approval.message}`);
+    }
+
+    const expiresAt = Date.parse(grant.status!.expiresAt!);
+    if (expiresAt <= this.now().getTime()) return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.status!.expiresAt}`);
+    const bindings = await applyBindings(this.clients, identity, grant.spec.access);
+    await this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt));
+    await this.writeStatus(grant, { bindings }, { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings.length} binding(s) in place until ${grant.status!.expiresAt}` });
+    return { requeueAfterMs: Math.max(0, expiresAt - this.now().getTime()) };
+  }
+
+  private requestedDuration(grant: AccessGrant): number | undefined {
+    if (grant.spec.duration) return parseDuration(grant.spec.duration);
+    if (grant.spec.expiresAt) return Date.parse(grant.spec.expiresAt) - Date.parse(grant.metadata!.creationTimestamp as unknown as string);
+    return undefined;
+  }
+
+  private async approvalState(
+    grant: AccessGrant,
+    identity: GrantIdentity,
+    policy: SessionPolicy,
+    now: Date,
+  ): Promise<{ state: 'approved' | 'waiting' | 'refused'; reason: string; message: string; request?: string }> {
+    const pullRequest = grant.spec.approval?.pullRequest;
+    if (pullRequest) return { state: 'approved', reason: 'PullRequestMerged', message: `approved by merged pull request ${pullRequest.url ?? ''}`.trim() };
+    if (!grant.spec.approval?.required) return { state: 'approved', reason: 'NotRequired', message: 'no approval required' };
+
+    const name = `${identity.name}-${identity.uid.slice(0, 4)}`;
+    let request: ApprovalRequest;
+    try {
+      request = await getCustom<ApprovalRequest>(this.clients, approvalRequests, identity.namespace, name);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      const ttl = this.options.approvalTtlMs ?? 3600_000;
+      const deadline = Math.min(now.getTime() + ttl, grant.spec.expiresAt ? Date.parse(grant.spec.expiresAt) : Infinity);
+      request = (await this.clients.custom.createNamespacedCustomObject({
+        ...approvalRequests,
+        namespace: identity.namespace,
+        body: {
+          apiVersion: 'kubegate.dev/v1alpha1',
+          kind: 'ApprovalRequest',
+          metadata: { name, namespace: identity.namespace, ownerReferences: [ownerReference(accessGrants, grant)], labels: { 'kubegate.dev/grant': identity.uid } },
+          spec: {
+            policyRef: { name: policy.metadata!.name! },
+            target: { kind: 'AccessGrant', name: identity.name },
+            requester: grant.spec.requestedBy,
+            subject: subjectUsername(grant.spec.subject),
+            reason: grant.spec.reason,
+            expiresAt: new Date(deadline).toISOString(),
+          },
+        },
+      })) as ApprovalRequest;
+      await this.options.events.record(grant, 'Normal', 'ApprovalRequested', `ApprovalRequest ${name} opened; approve with: kubegate approve ${name} -n ${identity.namespace} --reason "…"`);
+    }
+    switch (request.status?.phase) {
+      case 'Approved':
+        return { state: 'approved', reason: 'Approved', message: `ApprovalRequest ${name} approved`, request: name };
+      case 'Denied':
+        return { state: 'refused', reason: 'ApprovalDenied', message: `ApprovalRequest ${name} was denied`, request: name };
+      case 'Expired':
+        return { state: 'refused', reason: 'ApprovalExpired', message: `ApprovalRequest ${name} expired undecided`, request: name };
+      default:
+        return { state: 'waiting', reason: 'AwaitingApproval', message: `waiting for ApprovalRequest ${name}`, request: name };
+    }
+  }
+
+  private async ensureKubeconfig(grant: AccessGrant, identity: GrantIdentity, policy: SessionPolicy, expiresAt: Date): Promise<void> {
+    const gateway = await gatewayEndpoint(this.clients, policy);
+    if (!gateway) return; // the policy's gateway has no TLS yet; its reconcile re-enqueues this grant
+    await ensureKubeconfigSecret(this.clients, await this.options.signingKeys(), {
+      secretName: kubeconfigSecretName(grant),
+      grant: identity,
+      subject: grant.spec.subject,
+      policy: { namespace: identity.namespace, name: policy.metadata!.name! },
+      gateway,
+      expiresAt,
+    });
+  }
+
+  /** Removes every binding and the kubeconfig Secret of a grant. */
+  private async removeAccess(identity: GrantIdentity, grant: AccessGrant): Promise<void> {
+    await deleteGrantBindings(this.clients, identity.uid);
+    await deleteIfExists(this.clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: kubeconfigSecretName(grant), namespace: identity.namespace } } as k8s.V1Secret);
+  }
+
+  private async finish(grant: AccessGrant, identity: GrantIdentity, phase: Phase, reason: string, message: string): Promise<void> {
+    await this.removeAccess(identity, grant);
+    await this.writeStatus(grant, { phase, message, bindings: [] }, { type: 'Ready', status: 'False', reason, message });
+    await this.options.events.record(grant, phase === 'Expired' ? 'Normal' : 'Warning', reason, message);
+  }
+
+  private async writeStatus(grant: AccessGrant, fields: Partial<NonNullable<AccessGrant['status']>>, condition: Omit<Condition, 'observedGeneration'>): Promise<void> {
+    const conditions = setCondition(grant.status?.conditions as Condition[] | undefined, { ...condition, observedGeneration: grant.metadata!.generation }, this.now());
+    const status = { ...fields, conditions, observedGeneration: grant.metadata!.generation };
+    await patchStatus(this.clients, accessGrants, grant.metadata!.namespace!, grant.metadata!.name!, status);
+    grant.status = { ...grant.status, ...status } as AccessGrant['status'];
+  }
+}
+
+/** The username the API server knows a grant's subject by (requesters and subjects cannot approve). */
+export function subjectUsername(subject: AccessGrant['spec']['subject']): string {
+  return subject.kind === 'ServiceAccount' ? `system:serviceaccount:${subject.namespace}:${subject.name}` : subject.name;
+}

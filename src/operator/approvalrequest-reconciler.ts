@@ -1,0 +1,70 @@
+/**
+ * ApprovalRequest: computes its phase from the decisions (see approval.ts) and the policy's minimum,
+ * writes it with a condition and an Event when it changes, and requeues itself for its expiry instant.
+ * The grant (or gateway) that waits on it watches its status.
+ */
+import type { ApprovalRequest, SessionPolicy } from '../api/index.js';
+import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
+import { evaluateApproval, type ApprovalInput } from './approval.js';
+import { setCondition, type Condition } from './conditions.js';
+import type { EventRecorder } from './events.js';
+import { isNotFound, type KubeClients } from '../kube/client.js';
+import { approvalRequests, getCustom, patchStatus, sessionPolicies } from '../kube/resources.js';
+
+export interface ApprovalRequestReconcilerOptions {
+  clients: KubeClients;
+  events: EventRecorder;
+  now?: () => Date;
+}
+
+export class ApprovalRequestReconciler implements Reconciler {
+  constructor(private readonly options: ApprovalRequestReconcilerOptions) {}
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
+    const { clients } = this.options;
+    let request: ApprovalRequest;
+    try {
+      request = await getCustom<ApprovalRequest>(clients, approvalRequests, key.namespace!, key.name);
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    const previous = request.status?.phase;
+    if (previous === 'Approved' || previous === 'Denied' || previous === 'Expired') return; // decided once, for good
+
+    let policy: SessionPolicy | undefined;
+    try {
+      policy = await getCustom<SessionPolicy>(clients, sessionPolicies, key.namespace!, request.spec.policyRef?.name ?? '');
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    const now = this.options.now?.() ?? new Date();
+    const outcome = evaluateApproval(
+      request.spec as ApprovalInput,
+      { minApprovals: policy?.spec.approvers?.minApprovals ?? 1, appliers: policy?.spec.gitops?.appliers ?? [] },
+      now,
+    );
+    const conditions = setCondition(
+      request.status?.conditions as Condition[] | undefined,
+      {
+        type: 'Decided',
+        status: outcome.phase === 'Pending' ? 'False' : 'True',
+        reason: outcome.reason,
+        message: outcome.message,
+        observedGeneration: request.metadata!.generation,
+      },
+      now,
+    );
+    await patchStatus(clients, approvalRequests, key.namespace!, key.name, {
+      phase: outcome.phase,
+      approvals: outcome.approvals,
+      conditions,
+      observedGeneration: request.metadata!.generation,
+      ...(outcome.phase !== 'Pending' ? { decidedAt: now.toISOString() } : {}),
+    });
+    if (outcome.phase !== (previous ?? 'Pending')) {
+      await this.options.events.record(request, outcome.phase === 'Approved' ? 'Normal' : 'Warning', outcome.reason, outcome.message);
+    }
+    if (outcome.phase === 'Pending') return { requeueAfterMs: Math.max(0, Date.parse(request.spec.expiresAt) - now.getTime()) };
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The objects one SessionPolicy's gateway runs on, as desired state: its ServiceAccount (IRSA role),
+ * serving TLS, compiled policy, Deployment, Service, its own namespaced RBAC, and the impersonation
+ * ClusterRole that names exactly the users and groups of the policy's Active grants.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { SessionPolicy } from '../api/index.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
+import { readIfExists, type KubeClients } from '../kube/client.js';
+import { ownerReference, sessionPolicies } from '../kube/resources.js';
+
+export const policyLabel = 'kubegate.dev/policy';
+export const versionAnnotation = 'kubegate.dev/policy-version';
+export const adminPort = 8081;
+
+export function gatewayName(policyName: string): string {
+  return `kubegate-gateway-${policyName}`;
+}
+
+export function tlsSecretName(policyName: string): string {
+  return `${gatewayName(policyName)}-tls`;
+}
+
+export function policyConfigMapName(policyName: string): string {
+  return `${gatewayName(policyName)}-policy`;
+}
+
+/** Cluster-scoped children cannot be owned by a namespaced policy: named after it, removed by its finalizer. */
+export function impersonationRoleName(policy: { namespace: string; name: string }): string {
+  return `kubegate-gateway-${policy.namespace}-${policy.name}-impersonate`;
+}
+
+function port(policy: SessionPolicy): number {
+  return policy.spec.gateway?.port ?? 8443;
+}
+
+function labels(policy: SessionPolicy): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'kubegate-gateway', 'app.kubernetes.io/managed-by': 'kubegate', [policyLabel]: policy.metadata!.name! };
+}
+
+function meta(policy: SessionPolicy, name: string, extra: Partial<k8s.V1ObjectMeta> = {}): k8s.V1ObjectMeta {
+  return { name, namespace: policy.metadata!.namespace!, labels: labels(policy), ownerReferences: [ownerReference(sessionPolicies, policy)], ...extra };
+}
+
+/** The in-cluster address of a policy's gateway and its CA, once its TLS Secret exists. */
+export async function gatewayEndpoint(clients: KubeClients, policy: SessionPolicy): Promise<{ server: string; caPem: string } | undefined> {
+  const name = policy.metadata!.name!;
+  const namespace = policy.metadata!.namespace!;
+  const secret = await readIfExists<k8s.V1Secret>(clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: tlsSecretName(name), namespace } });
+  const ca = secret?.data?.['ca.crt'];
+  if (!ca) return undefined;
+  return { server: `https://${gatewayName(name)}.${namespace}.svc:443`, caPem: Buffer.from(ca, 'base64').toString('utf8') };
+}
+
+/**
+ * The gateway's TLS Secret: a CA of its own (kept across renewals, so pinned kubeconfigs stay valid) and
+ * a serving certificate for the Service's names, renewed 30 days before it expires. The CA key is in the
+ * Secret so that a gateway run outside the cluster can issue its own serving certificate.
+ */
+export async function desiredTlsSecret(policy: SessionPolicy, existing: k8s.V1Secret | undefined): Promise<k8s.V1Secret | undefined> {
+  const name = policy.metadata!.name!;
+  const namespace = policy.metadata!.namespace!;
+  const data = existing?.data ?? {};
+  const decode = (key: string) => (data[key] ? Buffer.from(data[key]!, 'base64').toString('utf8') : undefined);
+  const [caCrt, caKey, tlsCrt] = [decode('ca.crt'), decode('ca.key'), decode('tls.crt')];
+  if (caCrt && caKey && tlsCrt && daysValid(tlsCrt) > 30 && daysValid(caCrt) > 30) return undefined;
+  const ca = caCrt && caKey && daysValid(caCrt) > 30 ? await loadCertificateAuthority(caCrt, caKey) : await createCertificateAuthority(`kubegate-gateway-${namespace}-${name}`);
+  const service = gatewayName(name);
+  const serving = await issueCertificate(ca, {
+    subject: `CN=${service}.${namespace}.svc`,
+    dnsNames: [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, 'localhost'],
+    ipAddresses: ['127.0.0.1'],
+    server: true,
+    validDays: 365,
+  });
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(policy, tlsSecretName(name)),
+    type: 'Opaque',
+    data: { 'ca.crt': b64(ca.certPem), 'ca.key': b64(ca.keyPem), 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem) },
+  };
+}
+
+export function desiredServiceAccount(policy: SessionPolicy): k8s.V1ServiceAccount {
+  const role = policy.spec.gateway?.iamRoleArn;
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: meta(policy, gatewayName(policy.metadata!.name!), role ? { annotations: { 'eks.amazonaws.com/role-arn': role } } : {}),
+  };
+}
+
+export function desiredPolicyConfigMap(policy: SessionPolicy, compiled: CompiledPolicy, jwks: object): k8s.V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: meta(policy, policyConfigMapName(policy.metadata!.name!), { annotations: { [versionAnnotation]: compiled.version } }),
+    data: { 'policy.json': JSON.stringify(compiled, null, 2), 'jwks.json': JSON.stringify(jwks) },
+  };
+}
+
+export function desiredService(policy: SessionPolicy): k8s.V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(policy, gatewayName(policy.metadata!.name!)),
+    spec: {
+      selector: { 'app.kubernetes.io/name': 'kubegate-gateway', [policyLabel]: policy.metadata!.name! },
+      ports: [{ name: 'https', port: 443, targetPort: port(policy) as unknown as k8s.IntOrString, protocol: 'TCP' }],
+    },
+  };
+}
+
+export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolicy, defaultImage: string): k8s.V1Deployment {
+  const name = policy.metadata!.name!;
+  const namespace = policy.metadata!.namespace!;
+  const podLabels = { 'app.kubernetes.io/name': 'kubegate-gateway', [policyLabel]: name };
+  const resources = policy.spec.gateway?.resources ?? { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } };
+  const storage = policy.spec.gateway?.storage;
+  const probe = (path: string): k8s.V1Probe => ({ httpGet: { path, port: adminPort as unknown as k8s.IntOrString }, periodSeconds: 10 });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(policy, gatewayName(name)),
+    spec: {
+      replicas: policy.spec.gateway?.replicas ?? 2,
+      selector: { matchLabels: podLabels },
+      template: {
+        // the compiled version on the template: a changed policy rolls the gateway
+        metadata: { labels: { ...labels(policy), ...podLabels }, annotations: { [versionAnnotation]: compiled.version } },
+        spec: {
+          serviceAccountName: gatewayName(name),
+          automountServiceAccountToken: true,
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: 'gateway',
+              image: policy.spec.gateway?.image ?? defaultImage,
+              args: ['gateway', `--policy=${namespace}/${name}`, `--listen=0.0.0.0:${port(policy)}`, `--admin-listen=0.0.0.0:${adminPort}`, '--policy-dir=/etc/kubegate/policy', '--tls-dir=/etc/kubegate/tls', '--spool-dir=/var/spool/kubegate'],
+              env: [
+                ...(storage?.url ? [{ name: 'KUBEGATE_STORE', value: storage.url }] : []),
+                ...(storage?.region ? [{ name: 'AWS_REGION', value: storage.region }] : []),
+                ...(storage?.endpoint ? [{ name: 'AWS_ENDPOINT_URL_S3', value: storage.endpoint }] : []),
+              ],
+              ports: [
+                { name: 'https', containerPort: port(policy) },
+                { name: 'admin', containerPort: adminPort },
+              ],
+              readinessProbe: probe('/readyz'),
+              livenessProbe: probe('/healthz'),
+              resources: resources as k8s.V1ResourceRequirements,
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [
+                { name: 'policy', mountPath: '/etc/kubegate/policy', readOnly: true },
+                { name: 'tls', mountPath: '/etc/kubegate/tls', readOnly: true },
+                { name: 'spool', mountPath: '/var/spool/kubegate' },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'policy', configMap: { name: policyConfigMapName(name) } },
+            { name: 'tls', secret: { secretName: tlsSecretName(name) } },
+            { name: 'spool', emptyDir: { sizeLimit: '10Gi' } },
+            { name: 'tmp', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** What the gateway itself may do in its namespace: read grants (token checks), open and read approvals. */
+export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1RoleBinding] {
+  const name = gatewayName(policy.metadata!.name!);
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(policy, name),
+      rules: [
+        { apiGroups: ['kubegate.dev'], resources: ['accessgrants', 'sessionpolicies'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['kubegate.dev'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'create'] },
+        { apiGroups: ['kubegate.dev'], resources: ['approvalrequests/status'], verbs: ['patch'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: [policyConfigMapName(policy.metadata!.name!)], verbs: ['get', 'watch', 'list'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(policy, name),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: policy.metadata!.namespace! }],
+    },
+  ];
+}
+
+/**
+ * Impersonation exactly as wide as the policy's Active grants: their prefixed users and grant groups by
+ * name, and the session-id extra. With no Active grant there is no rule at all — an empty resourceNames
+ * list would mean "everyone".
+ */
+export function desiredImpersonation(policy: SessionPolicy, users: string[], groups: string[]): [k8s.V1ClusterRole, k8s.V1ClusterRoleBinding] {
+  const ref = { namespace: policy.metadata!.namespace!, name: policy.metadata!.name! };
+  const name = impersonationRoleName(ref);
+  const metadata = { name, labels: labels(policy), annotations: { 'kubegate.dev/policy-ref': `${ref.namespace}/${ref.name}` } };
+  const sorted = (list: string[]) => [...new Set(list)].sort();
+  const rules: k8s.V1PolicyRule[] =
+    users.length === 0
+      ? []
+      : [
+          { apiGroups: [''], resources: ['users'], verbs: ['impersonate'], resourceNames: sorted(users) },
+          { apiGroups: [''], resources: ['groups'], verbs: ['impersonate'], resourceNames: sorted(groups) },
+          { apiGroups: ['authentication.k8s.io'], resources: ['userextras/kubegate.dev/session-id'], verbs: ['impersonate'] },
+        ];
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata, rules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: gatewayName(ref.name), namespace: ref.namespace }],
+    },
+  ];
+}

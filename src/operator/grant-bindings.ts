@@ -1,0 +1,88 @@
+/**
+ * The RBAC bindings of an Active grant: one RoleBinding per namespaced access entry, one
+ * ClusterRoleBinding per cluster-wide entry, each binding only the grant's own group. Bindings live in
+ * other namespaces than the grant, where owner references cannot point, so they carry the grant's uid
+ * as a label and are removed by the grant's finalizer, at expiry and revocation, and by the safety sweep.
+ */
+import { createHash } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import { grantGroup, grantLabel } from '../api/index.js';
+import { apply, deleteIfExists, type KubeClients } from '../kube/client.js';
+
+export const grantRefAnnotation = 'kubegate.dev/grant-ref';
+
+export interface AccessEntry {
+  namespace?: string;
+  clusterRole?: string;
+  role?: string;
+}
+
+export interface GrantIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export interface BindingRef {
+  kind: 'RoleBinding' | 'ClusterRoleBinding';
+  namespace?: string;
+  name: string;
+}
+
+function bindingName(grant: GrantIdentity, index: number): string {
+  const base = `kubegate-${grant.namespace}-${grant.name}`;
+  const suffix = createHash('sha256').update(`${grant.uid}/${index}`).digest('hex').slice(0, 8);
+  return `${base.slice(0, 253 - suffix.length - 1)}-${suffix}`;
+}
+
+export function desiredBindings(grant: GrantIdentity, access: AccessEntry[]): Array<k8s.V1RoleBinding | k8s.V1ClusterRoleBinding> {
+  return access.map((entry, index) => {
+    const metadata: k8s.V1ObjectMeta = {
+      name: bindingName(grant, index),
+      labels: { [grantLabel]: grant.uid, 'app.kubernetes.io/managed-by': 'kubegate' },
+      annotations: { [grantRefAnnotation]: `${grant.namespace}/${grant.name}` },
+    };
+    const subjects: k8s.RbacV1Subject[] = [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: grantGroup(grant.namespace, grant.name) }];
+    const roleRef: k8s.V1RoleRef = {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: entry.role ? 'Role' : 'ClusterRole',
+      name: (entry.role ?? entry.clusterRole)!,
+    };
+    return entry.namespace
+      ? { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { ...metadata, namespace: entry.namespace }, subjects, roleRef }
+      : { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata, subjects, roleRef };
+  });
+}
+
+export function bindingRef(binding: k8s.V1RoleBinding | k8s.V1ClusterRoleBinding): BindingRef {
+  return binding.kind === 'RoleBinding'
+    ? { kind: 'RoleBinding', namespace: binding.metadata!.namespace!, name: binding.metadata!.name! }
+    : { kind: 'ClusterRoleBinding', name: binding.metadata!.name! };
+}
+
+export async function applyBindings(clients: KubeClients, grant: GrantIdentity, access: AccessEntry[]): Promise<BindingRef[]> {
+  const bindings = desiredBindings(grant, access);
+  for (const binding of bindings) await apply(clients, binding);
+  return bindings.map(bindingRef);
+}
+
+/** Every binding labelled with this grant's uid, wherever it is. */
+export async function listGrantBindings(clients: KubeClients, uid?: string): Promise<Array<k8s.V1RoleBinding | k8s.V1ClusterRoleBinding>> {
+  const labelSelector = uid ? `${grantLabel}=${uid}` : grantLabel;
+  const [roleBindings, clusterRoleBindings] = await Promise.all([
+    clients.rbac.listRoleBindingForAllNamespaces({ labelSelector }),
+    clients.rbac.listClusterRoleBinding({ labelSelector }),
+  ]);
+  return [
+    ...roleBindings.items.map((b) => ({ ...b, apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' })),
+    ...clusterRoleBindings.items.map((b) => ({ ...b, apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding' })),
+  ];
+}
+
+export async function deleteGrantBindings(clients: KubeClients, uid: string): Promise<number> {
+  let deleted = 0;
+  for (const binding of await listGrantBindings(clients, uid)) {
+    if (await deleteIfExists(clients, binding)) deleted++;
+  }
+  return deleted;
+}

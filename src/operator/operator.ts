@@ -1,0 +1,139 @@
+/**
+ * `kubegate operator`: wires the three reconcilers to informers and work queues under one manager, with
+ * Lease leader election, health and metrics, the binding sweep, the token signing keys and the
+ * admission policies. Only the leader writes; a stand-by keeps its caches warm and takes over within
+ * the lease duration.
+ */
+import { hostname } from 'node:os';
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { AccessGrant, ApprovalRequest, SessionPolicy } from '../api/index.js';
+import { kubeClients } from '../kube/client.js';
+import { accessGrants, approvalRequests, sessionPolicies, type CustomResource } from '../kube/resources.js';
+import type { SigningKey } from '../token/jit-token.js';
+import { Gauge } from 'prom-client';
+import { Manager } from './runtime/manager.js';
+import type { ObjectKey } from './runtime/reconciler.js';
+import { AccessGrantReconciler } from './accessgrant-reconciler.js';
+import { ApprovalRequestReconciler } from './approvalrequest-reconciler.js';
+import { SessionPolicyReconciler } from './sessionpolicy-reconciler.js';
+import { ensureAdmissionPolicies } from './admission.js';
+import { scheduleSweep } from './binding-sweep.js';
+import { resourceCatalog } from './discovery.js';
+import { eventRecorder } from './events.js';
+import { ensureSigningKeys } from './signing-keys.js';
+import { policyLabel } from './gateway-children.js';
+
+export interface OperatorOptions {
+  kubeconfig: k8s.KubeConfig;
+  /** Where the operator keeps its Lease and signing keys. */
+  namespace: string;
+  leaderElect: boolean;
+  healthListen: { host: string; port: number };
+  lease: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  gatewayImage: string;
+  sweepCron: string;
+  workers: number;
+  logger: Logger;
+  identity?: string;
+}
+
+function path(resource: CustomResource): string {
+  return `/apis/${resource.group}/${resource.version}/${resource.plural}`;
+}
+
+const keyOf = (object: k8s.KubernetesObject): ObjectKey => ({ namespace: object.metadata?.namespace, name: object.metadata!.name! });
+
+export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<void> {
+  const { kubeconfig, logger } = options;
+  const clients = kubeClients(kubeconfig);
+  const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+  const events = eventRecorder(clients, identity, (message, error) => logger.warn({ err: error }, message));
+
+  let keys: Promise<SigningKey[]> | undefined;
+  const signingKeys = () => (keys ??= ensureSigningKeys(clients, { namespace: options.namespace }).catch((error) => {
+    keys = undefined;
+    throw error;
+  }));
+  let catalog: { at: number; value: Promise<Set<string>> } | undefined;
+  const catalogFn = () => {
+    if (!catalog || Date.now() - catalog.at > 60_000) catalog = { at: Date.now(), value: resourceCatalog(kubeconfig) };
+    return catalog.value;
+  };
+
+  const manager = new Manager({
+    kubeconfig,
+    logger,
+    healthPort: options.healthListen.port,
+    healthHost: options.healthListen.host,
+    ...(options.leaderElect
+      ? {
+          leaderElection: {
+            namespace: options.namespace,
+            name: 'kubegate-operator',
+            identity,
+            leaseDurationMs: options.lease.durationMs,
+            renewDeadlineMs: options.lease.renewDeadlineMs,
+            retryPeriodMs: options.lease.retryPeriodMs,
+          },
+        }
+      : {}),
+  });
+  const resync = 10 * 60_000;
+  const grantInformer = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs: resync });
+  const policyInformer = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs: resync });
+  const requestInformer = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs: resync });
+  const deploymentInformer = manager.addInformer<k8s.V1Deployment>({ path: '/apis/apps/v1/deployments', labelSelector: policyLabel });
+  new Gauge({
+    name: 'kubegate_accessgrants',
+    help: 'AccessGrants by phase, from the operator cache',
+    labelNames: ['phase'],
+    registers: [manager.metrics.registry],
+    collect() {
+      this.reset();
+      for (const grant of grantInformer.list()) this.inc({ phase: grant.status?.phase ?? 'Pending' });
+    },
+  });
+
+  const grants = manager.addController({ name: 'accessgrant', workers: options.workers, reconciler: new AccessGrantReconciler({ clients, events, signingKeys }) });
+  grants.watch(grantInformer, (grant) => [keyOf(grant)]);
+  grants.watch(policyInformer, (policy) =>
+    grantInformer.list().filter((g) => g.metadata?.namespace === policy.metadata?.namespace && g.spec.policyRef.name === policy.metadata?.name).map(keyOf),
+  );
+  grants.watch(requestInformer, (request) => (request.spec.target?.kind === 'AccessGrant' ? [{ namespace: request.metadata?.namespace, name: request.spec.target.name }] : []));
+
+  const policies = manager.addController({
+    name: 'sessionpolicy',
+    workers: options.workers,
+    reconciler: new SessionPolicyReconciler({ clients, events, signingKeys, resourceCatalog: catalogFn, gatewayImage: options.gatewayImage }),
+  });
+  policies.watch(policyInformer, (policy) => [keyOf(policy)]);
+  policies.watch(grantInformer, (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }]);
+  policies.watch(deploymentInformer, (deployment) => [{ namespace: deployment.metadata?.namespace, name: deployment.metadata!.labels![policyLabel]! }]);
+
+  const requests = manager.addController({ name: 'approvalrequest', workers: options.workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
+  requests.watch(requestInformer, (request) => [keyOf(request)]);
+  requests.watch(policyInformer, (policy) =>
+    requestInformer.list().filter((r) => r.metadata?.namespace === policy.metadata?.namespace && r.spec.policyRef?.name === policy.metadata?.name).map(keyOf),
+  );
+
+  manager.onLeading(async (leading) => {
+    logger.info({ applied: await ensureAdmissionPolicies(clients) }, 'admission policies in place');
+    await signingKeys();
+    const rotation = setInterval(() => {
+      keys = undefined;
+      void signingKeys().catch((error) => logger.error({ err: error }, 'token key rotation failed'));
+    }, 3600_000);
+    const sweep = scheduleSweep({
+      clients,
+      cronTime: options.sweepCron,
+      onResult: (removed) => removed.length > 0 && logger.warn({ removed }, 'safety sweep removed bindings of grants that are not active'),
+      onError: (error) => logger.error({ err: error }, 'safety sweep failed'),
+    });
+    leading.addEventListener('abort', () => {
+      clearInterval(rotation);
+      void sweep.stop();
+    });
+  });
+  await manager.start(signal);
+}

@@ -1,0 +1,369 @@
+/**
+ * An informer: a local, always-current copy of one kind of object, after client-go's reflector and
+ * shared informer. It lists the objects once, then watches from the list's resourceVersion, keeping an
+ * in-memory store keyed `namespace/name` and telling its handlers about every add, update and delete.
+ *
+ * Retry rules (it never stops on its own; only `stop()` ends it):
+ * - The watch ends normally (the server's `timeoutSeconds`, or the client library's inactivity timeout):
+ *   watch again from the last resourceVersion seen. Bookmarks keep that version fresh on quiet resources.
+ * - The list fails, the watch fails, the connection breaks, or an ERROR event arrives (410 Gone: the
+ *   resourceVersion is too old): list again, after an exponential backoff (800 ms doubling to 30 s) that
+ *   resets once a watch delivers an event. A relist diffs against the store, so handlers see adds for new
+ *   objects, updates for changed ones and deletes for the ones that went away while nobody watched.
+ * - Every `resyncMs` (off by default) every stored object is delivered again as an update, so controllers
+ *   re-check state they may have missed outside the API (level-based reconciliation).
+ *
+ * Objects are the API server's JSON, unconverted: timestamps are strings, as in watch events.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { keyString, realClock, type Clock } from './reconciler.js';
+
+export interface InformerEventHandler<T> {
+  onAdd?(object: T): void;
+  /** Also called by resync, with `object === old`. */
+  onUpdate?(object: T, old: T): void;
+  /** Gets the last state of the object. */
+  onDelete?(object: T): void;
+}
+
+/** What a controller watches: an informer, or a fake in tests. */
+export interface EventSource<T> {
+  addEventHandler(handler: InformerEventHandler<T>): void;
+}
+
+/** A complete list: the objects and the resourceVersion to watch from. */
+export interface ObjectList<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export type ListFunction<T> = (signal: AbortSignal) => Promise<ObjectList<T>>;
+
+export interface BackoffOptions {
+  initialMs?: number;
+  maxMs?: number;
+}
+
+export const informerDefaults = {
+  /** client-go's reflector backoff. */
+  backoff: { initialMs: 800, maxMs: 30_000 },
+  /** Objects per list page. */
+  pageSize: 500,
+  /**
+   * The server closes each watch after this long. Below the client library's 30 s inactivity timeout, so a
+   * quiet watch ends cleanly, with the bookmark the server sends just before, instead of being cut.
+   */
+  watchTimeoutSeconds: 25,
+  /** A watch that ends cleanly this fast without an event counts as a failure, so it cannot spin. */
+  shortWatchMs: 1000,
+} as const;
+
+export interface InformerOptions<T> {
+  kubeconfig: k8s.KubeConfig;
+  /** The collection's API path: `/api/v1/namespaces/ns/configmaps`, `/apis/kubegate.dev/v1alpha1/accessgrants`. */
+  path: string;
+  labelSelector?: string;
+  /** Re-deliver every object as an update this often; 0 or unset: never. */
+  resyncMs?: number;
+  /** How to list; default: GET `path` page by page with the kubeconfig's credentials. */
+  listFn?: ListFunction<T>;
+  backoff?: BackoffOptions;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export class Informer<T extends KubernetesObject = KubernetesObject> implements EventSource<T> {
+  readonly path: string;
+  private readonly options: InformerOptions<T>;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly listFn: ListFunction<T>;
+  private readonly store = new Map<string, T>();
+  private readonly handlers: InformerEventHandler<T>[] = [];
+  private readonly stopping = new AbortController();
+  private resourceVersion = '';
+  private synced = false;
+  private syncWaiters: Array<() => void> = [];
+  private consecutiveFailures = 0;
+  private running: Promise<void> | undefined;
+  private activeWatch: AbortController | undefined;
+  private resyncTimer: unknown;
+
+  constructor(options: InformerOptions<T>) {
+    this.options = options;
+    this.path = options.path;
+    this.clock = options.clock ?? realClock;
+    this.logger = (options.logger ?? pino({ enabled: false })).child({ informer: options.path });
+    this.listFn =
+      options.listFn ?? ((signal) => listPath<T>({ kubeconfig: options.kubeconfig, path: options.path, labelSelector: options.labelSelector, signal }));
+  }
+
+  /** Registers `handler`; it first gets an add for every object already in the store, like client-go. */
+  addEventHandler(handler: InformerEventHandler<T>): void {
+    this.handlers.push(handler);
+    for (const object of this.store.values()) this.deliver(handler, 'onAdd', object);
+  }
+
+  /** Starts listing and watching in the background. */
+  start(): void {
+    if (this.running || this.stopping.signal.aborted) return;
+    this.running = this.run();
+    this.scheduleResync();
+  }
+
+  /** Stops watching; resolves once the list-watch loop has ended. The store keeps its last state. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.activeWatch?.abort();
+    this.clock.clearTimeout(this.resyncTimer);
+    await this.running;
+  }
+
+  /** True once the first list has filled the store. */
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the store is filled; rejects when `signal` aborts first. */
+  waitForSync(signal: AbortSignal): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.syncWaiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** The stored object with key `namespace/name` (or `name`). */
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.stopping.signal;
+    let relist = true;
+    while (!signal.aborted) {
+      try {
+        if (relist) await this.listAndReplace(signal);
+        relist = false;
+        await this.watchOnce(signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        relist = true;
+        this.consecutiveFailures += 1;
+        const backoff = { ...informerDefaults.backoff, ...this.options.backoff };
+        const delayMs = Math.min(backoff.initialMs * 2 ** (this.consecutiveFailures - 1), backoff.maxMs);
+        this.logger.warn({ err: error, retryInMs: delayMs }, 'list or watch failed; listing again after a backoff');
+        await sleep(this.clock, delayMs, signal);
+      }
+    }
+  }
+
+  /** Lists, replaces the store and tells the handlers what differs from what they were told before. */
+  private async listAndReplace(signal: AbortSignal): Promise<void> {
+    const list = await this.listFn(signal);
+    if (signal.aborted) return;
+    const listed = new Map(list.items.map((object) => [storeKey(object), object]));
+    for (const [key, old] of this.store) {
+      if (listed.has(key)) continue;
+      this.store.delete(key);
+      this.emit('onDelete', old);
+    }
+    for (const [key, object] of listed) {
+      const old = this.store.get(key);
+      this.store.set(key, object);
+      if (!old) this.emit('onAdd', object);
+      else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.emit('onUpdate', object, old);
+    }
+    this.resourceVersion = list.resourceVersion;
+    if (!this.synced) {
+      this.synced = true;
+      for (const wake of this.syncWaiters.splice(0)) wake();
+    }
+  }
+
+  /** One watch from `resourceVersion`: resolves when it ends normally, rejects when it fails. */
+  private watchOnce(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const startedAt = this.clock.now();
+      let events = 0;
+      let settled = false;
+      const onStop = () => finish(signal.reason);
+      const finish = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onStop);
+        this.activeWatch?.abort();
+        this.activeWatch = undefined;
+        if (error) reject(error);
+        else resolve();
+      };
+      signal.addEventListener('abort', onStop, { once: true });
+      const query = {
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: informerDefaults.watchTimeoutSeconds,
+        labelSelector: this.options.labelSelector,
+      };
+      const onEvent = (type: string, object: T) => {
+        if (settled) return;
+        try {
+          this.applyWatchEvent(type, object);
+          events += 1;
+          this.consecutiveFailures = 0;
+        } catch (error) {
+          finish(error);
+        }
+      };
+      const onEnd = (error: unknown) => {
+        // the client library cuts a watch that sent nothing for 30 s: a normal end, not a failure
+        if (error && !(error instanceof Error && error.name === 'TimeoutError')) finish(error);
+        else if (events === 0 && this.clock.now() - startedAt < informerDefaults.shortWatchMs) {
+          finish(new Error('the watch ended at once without an event'));
+        } else finish();
+      };
+      new k8s.Watch(this.options.kubeconfig).watch(this.path, query, onEvent, onEnd).then((controller) => {
+        // the controller arrives only once the response headers have; the watch may be over by then
+        if (settled) controller.abort();
+        else this.activeWatch = controller;
+      }, finish);
+    });
+  }
+
+  private applyWatchEvent(type: string, object: T): void {
+    switch (type) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        const key = storeKey(object);
+        const old = this.store.get(key);
+        this.store.set(key, object);
+        if (old) this.emit('onUpdate', object, old);
+        else this.emit('onAdd', object);
+        break;
+      }
+      case 'DELETED':
+        this.store.delete(storeKey(object));
+        this.emit('onDelete', object);
+        break;
+      case 'BOOKMARK':
+        break;
+      case 'ERROR':
+        throw new WatchErrorEvent(object as k8s.V1Status);
+      default:
+        throw new Error(`unknown watch event type ${type}`);
+    }
+    this.resourceVersion = object.metadata?.resourceVersion ?? this.resourceVersion;
+  }
+
+  private scheduleResync(): void {
+    const resyncMs = this.options.resyncMs ?? 0;
+    if (resyncMs <= 0 || this.stopping.signal.aborted) return;
+    this.resyncTimer = this.clock.setTimeout(() => {
+      for (const object of this.store.values()) this.emit('onUpdate', object, object);
+      this.scheduleResync();
+    }, resyncMs);
+  }
+
+  private emit(event: 'onAdd' | 'onDelete', object: T): void;
+  private emit(event: 'onUpdate', object: T, old: T): void;
+  private emit(event: keyof InformerEventHandler<T>, object: T, old?: T): void {
+    for (const handler of this.handlers) this.deliver(handler, event, object, old);
+  }
+
+  /** A handler that throws must not break the informer or the other handlers. */
+  private deliver(handler: InformerEventHandler<T>, event: keyof InformerEventHandler<T>, object: T, old?: T): void {
+    try {
+      if (event === 'onUpdate') handler.onUpdate?.(object, old ?? object);
+      else handler[event]?.(object);
+    } catch (error) {
+      this.logger.error({ err: error, event, object: storeKey(object) }, 'event handler failed');
+    }
+  }
+}
+
+/** An ERROR watch event: the Status the API server sent, e.g. 410 Expired when resourceVersion is too old. */
+class WatchErrorEvent extends Error {
+  override name = 'WatchErrorEvent';
+  readonly code: number | undefined;
+
+  constructor(status: k8s.V1Status) {
+    super(`watch error ${status.code ?? ''} ${status.reason ?? ''}: ${status.message ?? ''}`);
+    this.code = status.code;
+  }
+}
+
+function storeKey(object: KubernetesObject): string {
+  return keyString({ namespace: object.metadata?.namespace, name: object.metadata?.name ?? '' });
+}
+
+/**
+ * GETs the collection at `path` page by page, over the same transport and credentials as the generated
+ * clients, so any resource works (core, other groups, custom) without a typed client per kind. List items
+ * carry no kind; it is filled in from the list's, so handlers see the same shape as from watch events.
+ */
+export async function listPath<T extends KubernetesObject>(request: {
+  kubeconfig: k8s.KubeConfig;
+  path: string;
+  labelSelector?: string;
+  signal?: AbortSignal;
+}): Promise<ObjectList<T>> {
+  const server = request.kubeconfig.getCurrentCluster()?.server;
+  if (!server) throw new Error('the kubeconfig has no current cluster');
+  const http = new k8s.IsomorphicFetchHttpLibrary();
+  const items: T[] = [];
+  let resourceVersion = '';
+  let continueToken: string | undefined;
+  do {
+    const url = new URL(server + request.path);
+    url.searchParams.set('limit', String(informerDefaults.pageSize));
+    if (request.labelSelector) url.searchParams.set('labelSelector', request.labelSelector);
+    if (continueToken) url.searchParams.set('continue', continueToken);
+    const context = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+    context.setHeaderParam('Accept', 'application/json');
+    if (request.signal) context.setSignal(request.signal);
+    await request.kubeconfig.applySecurityAuthentication(context);
+    const response = await http.send(context).toPromise();
+    const body = await response.body.text();
+    if (response.httpStatusCode !== 200) {
+      throw new k8s.ApiException(response.httpStatusCode, `list ${request.path}: HTTP ${response.httpStatusCode}`, body, response.headers);
+    }
+    const page = JSON.parse(body) as ListPage<T>;
+    const kind = page.kind?.replace(/List$/, '');
+    for (const item of page.items) items.push({ apiVersion: page.apiVersion, kind, ...item });
+    resourceVersion = page.metadata?.resourceVersion ?? '';
+    continueToken = page.metadata?.continue || undefined;
+  } while (continueToken);
+  return { items, resourceVersion };
+}
+
+/** A list response as JSON (the generated `V1ListMeta` renames `continue` to `_continue`). */
+interface ListPage<T> {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+/** Waits `ms` on `clock`; ends early, without error, when `signal` aborts. */
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clock.clearTimeout(handle);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const handle = clock.setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * SessionPolicy → the gateway that enforces it. Level-based from the policy and its Active grants:
+ * validate (every problem into status and an Event; an invalid policy leaves the running gateway on its
+ * last good version), compile, then apply the children — ServiceAccount (IRSA), TLS Secret, compiled
+ * policy, RBAC, Service, Deployment (rolled when the compiled version changes) — and the impersonation
+ * ClusterRole for exactly the current grants. Namespaced children are owned by the policy; the
+ * cluster-scoped ones are removed by its finalizer. Requeued twice a day to renew certificates.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import { grantGroup, type AccessGrant, type SessionPolicy } from '../api/index.js';
+import { impersonatedUser } from '../api/identity.js';
+import { compilePolicy, validatePolicy, type PolicySpecInput, type ResourceCatalog } from '../policy/compile.js';
+import { publicKeySet, type SigningKey } from '../token/jit-token.js';
+import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
+import { setCondition, type Condition } from './conditions.js';
+import type { EventRecorder } from './events.js';
+import { apply, deleteIfExists, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
+import { accessGrants, getCustom, listCustom, patchObject, patchStatus, sessionPolicies } from '../kube/resources.js';
+import {
+  desiredDeployment,
+  desiredGatewayRole,
+  desiredImpersonation,
+  desiredPolicyConfigMap,
+  desiredService,
+  desiredServiceAccount,
+  desiredTlsSecret,
+  gatewayName,
+  tlsSecretName,
+} from './gateway-children.js';
+
+export const policyFinalizer = 'kubegate.dev/cluster-children';
+
+export interface SessionPolicyReconcilerOptions {
+  clients: KubeClients;
+  events: EventRecorder;
+  signingKeys: () => Promise<SigningKey[]>;
+  resourceCatalog: () => Promise<ResourceCatalog>;
+  gatewayImage: string;
+  now?: () => Date;
+}
+
+export class SessionPolicyReconciler implements Reconciler {
+  private readonly clients: KubeClients;
+
+  constructor(private readonly options: SessionPolicyReconcilerOptions) {
+    this.clients = options.clients;
+  }
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
+    let policy: SessionPolicy;
+    try {
+      policy = await getCustom<SessionPolicy>(this.clients, sessionPolicies, key.namespace!, key.name);
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    const ref = { namespace: key.namespace!, name: key.name };
+    const finalizers = policy.metadata?.finalizers ?? [];
+    const [clusterRole, clusterRoleBinding] = desiredImpersonation(policy, [], []);
+    if (policy.metadata?.deletionTimestamp) {
+      await deleteIfExists(this.clients, clusterRoleBinding);
+      await deleteIfExists(this.clients, clusterRole);
+      if (finalizers.includes(policyFinalizer)) {
+        await patchObject(this.clients, sessionPolicies, ref.namespace, ref.name, {
+          metadata: { finalizers: finalizers.filter((f) => f !== policyFinalizer), resourceVersion: policy.metadata.resourceVersion },
+        });
+      }
+      return;
+    }
+    if (!finalizers.includes(policyFinalizer)) {
+      await patchObject(this.clients, sessionPolicies, ref.namespace, ref.name, {
+        metadata: { finalizers: [...finalizers, policyFinalizer], resourceVersion: policy.metadata!.resourceVersion },
+      });
+    }
+
+    const spec = policy.spec as PolicySpecInput;
+    const problems = validatePolicy(spec, await this.options.resourceCatalog());
+    if (problems.length > 0) {
+      const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+      if (policy.status?.conditions?.find((c) => c.type === 'Ready')?.message !== message) {
+        await this.options.events.record(policy, 'Warning', 'InvalidPolicy', message);
+      }
+      await this.writeStatus(policy, { phase: 'Invalid' }, { type: 'Ready', status: 'False', reason: 'InvalidPolicy', message });
+      return; // nothing to retry: the policy must change, and that change re-enqueues it
+    }
+
+    const compiled = compilePolicy(ref, spec);
+    const jwks = await publicKeySet(await this.options.signingKeys());
+    const existingTls = await readIfExists<k8s.V1Secret>(this.clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: tlsSecretName(ref.name), namespace: ref.namespace } });
+    const tls = await desiredTlsSecret(policy, existingTls);
+    const [role, roleBinding] = desiredGatewayRole(policy);
+    const children: k8s.KubernetesObject[] = [
+      desiredServiceAccount(policy),
+      ...(tls ? [tls] : []),
+      desiredPolicyConfigMap(policy, compiled, jwks),
+      role,
+      roleBinding,
+      desiredService(policy),
+      desiredDeployment(policy, compiled, this.options.gatewayImage),
+    ];
+    for (const child of children) await apply(this.clients, child);
+
+    const grants = (await listCustom<AccessGrant>(this.clients, accessGrants, ref.namespace)).filter(
+      (grant) => grant.spec.policyRef.name === ref.name && grant.status?.phase === 'Active' && !grant.metadata?.deletionTimestamp,
+    );
+    const users = grants.map((grant) => impersonatedUser(grant.spec.subject));
+    const groups = grants.map((grant) => grantGroup(ref.namespace, grant.metadata!.name!));
+    for (const child of desiredImpersonation(policy, users, groups)) await apply(this.clients, child);
+
+    if (policy.status?.compiledVersion !== compiled.version) {
+      await this.options.events.record(policy, 'Normal', 'Compiled', `policy version ${compiled.version}: ${compiled.rules.length} rule(s), default ${compiled.defaultAction}`);
+    }
+    await this.writeStatus(
+      policy,
+      { phase: 'Ready', compiledVersion: compiled.version, gatewayAddress: `https://${gatewayName(ref.name)}.${ref.namespace}.svc:443` },
+      { type: 'Ready', status: 'True', reason: 'Compiled', message: `version ${compiled.version}; gateway serves ${grants.length} active grant(s)` },
+    );
+    return { requeueAfterMs: 12 * 3600 * 1000 };
+  }
+
+  private async writeStatus(policy: SessionPolicy, fields: Partial<NonNullable<SessionPolicy['status']>>, condition: Omit<Condition, 'observedGeneration'>): Promise<void> {
+    const conditions = setCondition(policy.status?.conditions as Condition[] | undefined, { ...condition, observedGeneration: policy.metadata!.generation }, this.options.now?.());
+    await patchStatus(this.clients, sessionPolicies, policy.metadata!.namespace!, policy.metadata!.name!, { ...fields, conditions, observedGeneration: policy.metadata!.generation });
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * A SessionPolicy compiled once, into the form the gateway loads: rules normalised (lower-case verbs,
+ * `*` expanded to "any"), regular expressions checked, defaults applied, and a content version that the
+ * gateway reports and the operator puts on the gateway's pod template (a new version rolls it).
+ *
+ * Validation collects every problem with its field path, so a policy author sees all of them at once in
+ * the policy's status and Events; an invalid policy is never compiled and never replaces a good one.
+ */
+import { createHash } from 'node:crypto';
+
+export type PolicyAction = 'Allow' | 'Deny' | 'RequireApproval' | 'Mask';
+
+export interface RuleMatch {
+  verbs?: string[];
+  apiGroups?: string[];
+  resources?: string[];
+  subresources?: string[];
+  namespaces?: string[];
+  names?: string[];
+  command?: string;
+  escalation?: boolean;
+}
+
+export interface PolicyRuleSpec {
+  name: string;
+  match?: RuleMatch;
+  action: PolicyAction;
+  message?: string;
+}
+
+/** The fields of SessionPolicy.spec the compiler reads (the CRD type is wider). */
+export interface PolicySpecInput {
+  rules?: PolicyRuleSpec[];
+  defaultAction?: PolicyAction;
+  masking?: { secrets?: boolean; fields?: string[]; patterns?: string[] };
+  recording?: { stdin?: boolean; maxBodyBytes?: number; onStoreFailure?: 'Spool' | 'FailClosed'; retention?: { mode: string; days: number } };
+  approvers?: { groups?: string[]; users?: string[]; minApprovals?: number };
+  gitops?: { appliers?: string[] };
+  gateway?: { storage?: { url?: string; region?: string; endpoint?: string } };
+}
+
+export interface CompiledRule {
+  name: string;
+  action: PolicyAction;
+  message?: string;
+  /** Each list empty = matches anything. */
+  verbs: string[];
+  apiGroups: string[];
+  resources: string[];
+  subresources: string[];
+  namespaces: string[];
+  names: string[];
+  command?: string;
+  escalation?: boolean;
+}
+
+export interface CompiledPolicy {
+  formatVersion: 1;
+  version: string;
+  policy: { namespace: string; name: string };
+  rules: CompiledRule[];
+  defaultAction: PolicyAction;
+  masking: { secrets: boolean; fields: string[]; patterns: string[] };
+  recording: { stdin: boolean; maxBodyBytes: number; onStoreFailure: 'Spool' | 'FailClosed'; retention?: { mode: string; days: number } };
+  approvers: { groups: string[]; users: string[]; minApprovals: number };
+  gitops: { appliers: string[] };
+  storage?: { url?: string; region?: string; endpoint?: string };
+}
+
+export interface PolicyProblem {
+  field: string;
+  message: string;
+}
+
+export const knownVerbs = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'impersonate', 'bind', 'escalate', 'approve', 'sign'];
+
+/** Resources the API server serves: `group/resource` ('' for the core group). */
+export type ResourceCatalog = Set<string>;
+
+function regexProblem(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern, 'u');
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function lower(list: string[] | undefined): string[] {
+  const values = (list ?? []).map((value) => value.toLowerCase());
+  return values.includes('*') ? [] : values;
+}
+
+export function validatePolicy(spec: PolicySpecInput, catalog?: ResourceCatalog): PolicyProblem[] {
+  const problems: PolicyProblem[] = [];
+  (spec.rules ?? []).forEach((rule, index) => {
+    const at = `spec.rules[${index}]`;
+    const match = rule.match ?? {};
+    for (const verb of match.verbs ?? []) {
+      if (verb !== '*' && !knownVerbs.includes(verb.toLowerCase())) problems.push({ field: `${at}.match.verbs`, message: `unknown verb "${verb}"` });
+    }
+    if (match.command !== undefined) {
+      const problem = regexProblem(match.command);
+      if (problem) problems.push({ field: `${at}.match.command`, message: `bad regular expression: ${problem}` });
+      const subresources = lower(match.subresources);
+      if (subresources.length > 0 && !subresources.some((s) => s === 'exec' || s === 'attach')) {
+        problems.push({ field: `${at}.match.command`, message: 'a command rule can only match exec or attach requests' });
+      }
+    }
+    if (catalog) {
+      const groups = match.apiGroups && match.apiGroups.length > 0 && !match.apiGroups.includes('*') ? match.apiGroups : undefined;
+      for (const resource of match.resources ?? []) {
+        if (resource === '*') continue;
+        const known = groups ? groups.some((group) => catalog.has(`${group}/${resource}`)) : [...catalog].some((entry) => entry.endsWith(`/${resource}`));
+        if (!known) problems.push({ field: `${at}.match.resources`, message: `unknown resource "${resource}"${groups ? ` in API groups ${groups.join(', ')}` : ''}` });
+      }
+    }
+    if (rule.action === 'Mask' && match.escalation) problems.push({ field: `${at}.action`, message: 'an escalation cannot be masked: use Deny or RequireApproval' });
+  });
+  (spec.masking?.patterns ?? []).forEach((pattern, index) => {
+    const problem = regexProblem(pattern);
+    if (problem) problems.push({ field: `spec.masking.patterns[${index}]`, message: `bad regular expression: ${problem}` });
+  });
+  const approvers = spec.approvers;
+  const needsApprovers = (spec.rules ?? []).some((rule) => rule.action === 'RequireApproval') || spec.defaultAction === 'RequireApproval';
+  if (needsApprovers && (approvers?.groups ?? []).length + (approvers?.users ?? []).length === 0) {
+    problems.push({ field: 'spec.approvers', message: 'RequireApproval is used but no approver users or groups are named: nothing could ever be approved' });
+  }
+  return problems;
+}
+
+/** Compiles a valid policy; callers validate first. */
+export function compilePolicy(policy: { namespace: string; name: string }, spec: PolicySpecInput): CompiledPolicy {
+  const body: Omit<CompiledPolicy, 'version'> = {
+    formatVersion: 1,
+    policy,
+    rules: (spec.rules ?? []).map((rule) => ({
+      name: rule.name,
+      action: rule.action,
+      ...(rule.message ? { message: rule.message } : {}),
+      verbs: lower(rule.match?.verbs),
+      apiGroups: (rule.match?.apiGroups ?? []).includes('*') ? [] : (rule.match?.apiGroups ?? []),
+      resources: lower(rule.match?.resources),
+      subresources: lower(rule.match?.subresources),
+      namespaces: rule.match?.namespaces ?? [],
+      names: rule.match?.names ?? [],
+      ...(rule.match?.command !== undefined ? { command: rule.match.command } : {}),
+      ...(rule.match?.escalation !== undefined ? { escalation: rule.match.escalation } : {}),
+    })),
+    defaultAction: spec.defaultAction ?? 'Allow',
+    masking: { secrets: spec.masking?.secrets ?? true, fields: spec.masking?.fields ?? [], patterns: spec.masking?.patterns ?? [] },
+    recording: {
+      stdin: spec.recording?.stdin ?? true,
+      maxBodyBytes: spec.recording?.maxBodyBytes ?? 1048576,
+      onStoreFailure: spec.recording?.onStoreFailure ?? 'Spool',
+      ...(spec.recording?.retention ? { retention: spec.recording.retention } : {}),
+    },
+    approvers: { groups: spec.approvers?.groups ?? [], users: spec.approvers?.users ?? [], minApprovals: spec.approvers?.minApprovals ?? 1 },
+    gitops: { appliers: spec.gitops?.appliers ?? [] },
+    ...(spec.gateway?.storage ? { storage: spec.gateway.storage } : {}),
+  };
+  const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
+  return { ...body, version };
+}

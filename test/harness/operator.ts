@@ -1,0 +1,100 @@
+/**
+ * Runs the real `kubegate operator` process against the test sandbox, as the ServiceAccount and RBAC
+ * that config/ installs (never as admin), with kubegate's CRDs and admission policies in place.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/util/package-root.js';
+import { freePort, probe } from '../../src/sandbox/network.js';
+import type { TestCluster } from './cluster.js';
+import { eventually } from './workloads.js';
+
+export const operatorNamespace = 'kubegate-system';
+const root = packageRoot();
+
+let installed: Promise<void> | undefined;
+
+/** CRDs, the operator's namespace and RBAC, and the admission policies: once per test process. */
+export function installKubegate(cluster: TestCluster): Promise<void> {
+  installed ??= (async () => {
+    const kubectl = await cluster.kubectl();
+    await kubectl.ok(['apply', '--server-side', '-k', join(root, 'config', 'crd')]);
+    await kubectl.ok(['wait', '--for=condition=Established', 'crd/accessgrants.kubegate.dev', 'crd/approvalrequests.kubegate.dev', 'crd/sessionpolicies.kubegate.dev']);
+    await kubectl.ok(['apply', '--server-side', '-f', join(root, 'config', 'manager', 'namespace.yaml')]);
+    await kubectl.ok(['apply', '--server-side', '-k', join(root, 'config', 'rbac')]);
+    // the operator applies these too (same field manager would be simplest; forcing keeps the test's copy current)
+    await kubectl.ok(['apply', '--server-side', '--force-conflicts', '-k', join(root, 'config', 'admission')]);
+  })();
+  return installed;
+}
+
+/** A bearer token for a ServiceAccount (TokenRequest), creating the account when needed. */
+export async function serviceAccountToken(cluster: TestCluster, namespace: string, name: string): Promise<string> {
+  const kubectl = await cluster.kubectl();
+  await kubectl.run(['create', 'namespace', namespace]);
+  await kubectl.run(['create', 'serviceaccount', name, '-n', namespace]);
+  return (await kubectl.ok(['create', 'token', name, '-n', namespace, '--duration=2h'])).trim();
+}
+
+export interface RunningOperator {
+  process: ChildProcess;
+  healthUrl: string;
+  logs(): string;
+  /** SIGTERM and wait: a graceful stop that releases the Lease. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+}
+
+export async function startOperator(cluster: TestCluster, options: { leaderElect?: boolean; extraArgs?: string[]; waitReady?: boolean } = {}): Promise<RunningOperator> {
+  await installKubegate(cluster);
+  const token = await serviceAccountToken(cluster, operatorNamespace, 'kubegate-operator');
+  const port = await freePort();
+  const child = spawn(
+    join(root, 'bin', 'kubegate'),
+    [
+      'operator',
+      `--kubeconfig=${cluster.kubeconfigFile(token)}`,
+      `--namespace=${operatorNamespace}`,
+      `--health-listen=127.0.0.1:${port}`,
+      '--gateway-image=kubegate:test',
+      ...(options.leaderElect ? ['--leader-elect'] : []),
+      ...(options.extraArgs ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBEGATE_LOG_LEVEL: 'debug' } },
+  );
+  let output = '';
+  // KUBEGATE_TEST_LOG_DIR keeps each operator's full log for reading after a failed run
+  const logFile = process.env.KUBEGATE_TEST_LOG_DIR && join(process.env.KUBEGATE_TEST_LOG_DIR, `operator-${port}.log`);
+  const capture = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-200_000);
+    if (logFile) appendFileSync(logFile, chunk);
+  };
+  child.stdout!.on('data', capture);
+  child.stderr!.on('data', capture);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const healthUrl = `http://127.0.0.1:${port}`;
+  process.once('exit', () => child.kill('SIGKILL'));
+  const running: RunningOperator = {
+    process: child,
+    healthUrl,
+    logs: () => output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  if (options.waitReady ?? true) {
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}:\n${output.slice(-3000)}`);
+      const { status } = await probe({ url: `${healthUrl}/readyz` });
+      if (status !== 200) throw new Error(`operator not ready (HTTP ${status}):\n${output.slice(-2000)}`);
+    }, 30_000);
+  }
+  return running;
+}

@@ -1,0 +1,256 @@
+/**
+ * The controller's reconcileHandler rules (see controller.ts and reconciler.ts), driven through the public
+ * API with a manual clock: which outcome requeues when, and what is counted.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Controller } from '../../src/operator/runtime/controller.js';
+import type { EventSource, InformerEventHandler } from '../../src/operator/runtime/informer.js';
+import { createRuntimeMetrics, type RuntimeMetrics } from '../../src/operator/runtime/metrics.js';
+import { ExponentialRateLimiter } from '../../src/operator/runtime/rate-limiter.js';
+import {
+  keyString,
+  TerminalError,
+  type Clock,
+  type ObjectKey,
+  type ReconcileResult,
+} from '../../src/operator/runtime/reconciler.js';
+
+/** Time that moves only when told, firing due timers in order. */
+class ManualClock implements Clock {
+  private time = 0;
+  private nextHandle = 1;
+  private readonly timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(callback: () => void, ms: number): unknown {
+    const handle = this.nextHandle++;
+    this.timers.set(handle, { at: this.time + ms, callback });
+    return handle;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Moves time on, letting the workers run after each timer, as they would in real time. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      const due = [...this.timers].filter(([, timer]) => timer.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.time = due[1].at;
+      due[1].callback();
+      await settle();
+    }
+    this.time = end;
+    await settle();
+  }
+}
+
+/** Lets every pending promise callback (queue hand-outs, reconciles) run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/** What the reconciler does on the `call`-th reconcile of `key`. */
+type Behaviour = (call: number, key: string) => ReconcileResult | void | Promise<ReconcileResult | void>;
+
+/** A controller whose reconciler follows `behaviour` and records the time of every call per key. */
+function harness(behaviour: Behaviour, workers = 2) {
+  const clock = new ManualClock();
+  const metrics = createRuntimeMetrics();
+  const calls: Array<{ key: string; at: number }> = [];
+  const controller = new Controller({
+    name: 'test',
+    workers,
+    clock,
+    metrics,
+    // per-item backoff only: the overall bucket is tested in rate-limiter.test.ts
+    rateLimiter: new ExponentialRateLimiter(),
+    reconciler: {
+      reconcile: async (key: ObjectKey) => {
+        calls.push({ key: keyString(key), at: clock.now() });
+        return behaviour(calls.filter((call) => call.key === keyString(key)).length, keyString(key));
+      },
+    },
+  });
+  const stop = new AbortController();
+  const running = controller.start(stop.signal);
+  const times = (key: string) => calls.filter((call) => call.key === key).map((call) => call.at);
+  return { clock, metrics, controller, calls, times, stop, running };
+}
+
+async function counted(metrics: RuntimeMetrics, metric: 'reconcileTotal' | 'reconcileErrors' | 'terminalReconcileErrors' | 'workqueueRetries') {
+  const values = (await metrics[metric].get()).values;
+  return Object.fromEntries(
+    values.map((value) => {
+      const labels: Record<string, string | number | undefined> = value.labels;
+      return [String(labels.result ?? labels.controller ?? labels.name), value.value];
+    }),
+  );
+}
+
+test('success reconciles once and forgets the key', async () => {
+  const h = harness(() => ({}));
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  await h.clock.advance(0);
+  await h.clock.advance(60_000);
+  assert.deepEqual(h.times('ns/a'), [0]);
+  assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { success: 1 });
+  h.stop.abort();
+  await h.running;
+});
+
+test('an error requeues the key with per-key exponential backoff: 5, 10, 20 ms …', async () => {
+  const h = harness((call) => {
+    if (call <= 4) throw new Error('API server unavailable');
+  });
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  await h.clock.advance(0);
+  await h.clock.advance(1000);
+  // failures at 0, 5, 15, 35 ms; the fifth call (at 75 ms) succeeds and nothing follows
+  assert.deepEqual(h.times('ns/a'), [0, 5, 15, 35, 75]);
+  assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { error: 4, success: 1 });
+  assert.deepEqual(await counted(h.metrics, 'reconcileErrors'), { test: 4 });
+  assert.deepEqual(await counted(h.metrics, 'workqueueRetries'), { test: 4 });
+  h.stop.abort();
+  await h.running;
+});
+
+test('success forgets the failures: the next error starts again at 5 ms', async () => {
+  const h = harness((call) => {
+    if (call !== 3) throw new Error('flaky');
+  });
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  await h.clock.advance(0); // call 1 fails: retry in 5
+  await h.clock.advance(5); // call 2 fails: retry in 10
+  await h.clock.advance(10); // call 3 succeeds at 15
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  await h.clock.advance(100); // call 4 at 115 fails: retry in 5, not 20
+  await h.clock.advance(5);
+  assert.deepEqual(h.times('ns/a').slice(0, 5), [0, 5, 15, 115, 120]);
+  h.stop.abort();
+  await h.running;
+});
+
+test('a TerminalError is counted and logged but never retried', async () => {
+  const h = harness(() => {
+    throw new TerminalError('spec.duration is not a duration');
+  });
+  h.controller.enqueue({ namespace: 'ns', name: 'bad' });
+  await h.clock.advance(0);
+  await h.clock.advance(3_600_000);
+  assert.deepEqual(h.times('ns/bad'), [0]);
+  assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { error: 1 });
+  assert.deepEqual(await counted(h.metrics, 'terminalReconcileErrors'), { test: 1 });
+  assert.deepEqual(await counted(h.metrics, 'workqueueRetries'), {});
+  // the object changes: it is reconciled again, from a clean slate
+  h.controller.enqueue({ namespace: 'ns', name: 'bad' });
+  await h.clock.advance(0);
+  assert.deepEqual(h.times('ns/bad'), [0, 3_600_000]);
+  h.stop.abort();
+  await h.running;
+});
+
+test('requeueAfterMs reconciles again after exactly that delay and forgets earlier failures', async () => {
+  const h = harness((call) => {
+    if (call === 1 || call === 2) throw new Error('not yet');
+    if (call === 3) return { requeueAfterMs: 30_000 };
+    if (call === 4) throw new Error('again');
+    return {};
+  });
+  h.controller.enqueue({ name: 'cluster-scoped' });
+  await h.clock.advance(0);
+  await h.clock.advance(100_000);
+  // fails at 0 and 5; at 15 asks for 30 s; at 30 015 fails and backs off 5 ms (not 20): forgotten
+  assert.deepEqual(h.times('cluster-scoped'), [0, 5, 15, 30_015, 30_020]);
+  assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { error: 3, requeue_after: 1, success: 1 });
+  h.stop.abort();
+  await h.running;
+});
+
+test('enqueueAfter waits, and an earlier request for the same key wins', async () => {
+  const h = harness(() => ({}));
+  h.controller.enqueueAfter({ namespace: 'ns', name: 'a' }, 5_000);
+  h.controller.enqueueAfter({ namespace: 'ns', name: 'a' }, 1_000);
+  await h.clock.advance(10_000);
+  assert.deepEqual(h.times('ns/a'), [1_000]);
+  h.stop.abort();
+  await h.running;
+});
+
+test('a key is never reconciled by two workers at once; a change meanwhile is reconciled after', async () => {
+  let release!: () => void;
+  let inFlight = 0;
+  let mostInFlight = 0;
+  const h = harness(async (call, key) => {
+    inFlight += 1;
+    mostInFlight = Math.max(mostInFlight, inFlight);
+    if (key === 'ns/a' && call === 1) await new Promise<void>((resolve) => (release = resolve));
+    inFlight -= 1;
+  }, 4);
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  await settle();
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  h.controller.enqueue({ namespace: 'ns', name: 'a' });
+  h.controller.enqueue({ namespace: 'ns', name: 'b' });
+  await settle();
+  assert.deepEqual(h.calls.map((call) => call.key), ['ns/a', 'ns/b'], 'ns/a waits for its first reconcile; ns/b does not');
+  release();
+  await settle();
+  assert.deepEqual(h.calls.map((call) => call.key), ['ns/a', 'ns/b', 'ns/a'], 'the changes during the first run cost one more');
+  assert.equal(mostInFlight, 1 + 1, 'ns/a and ns/b ran in parallel, never ns/a twice');
+  h.stop.abort();
+  await h.running;
+});
+
+test('watch maps add, update (new and old object) and delete events to keys', async () => {
+  const h = harness(() => ({}));
+  let handler!: InformerEventHandler<{ name: string; owner: string }>;
+  const source: EventSource<{ name: string; owner: string }> = { addEventHandler: (added) => (handler = added) };
+  h.controller.watch(source, (object) => [{ namespace: 'ns', name: object.owner }]);
+  handler.onAdd!({ name: 'x', owner: 'one' });
+  handler.onUpdate!({ name: 'x', owner: 'two' }, { name: 'x', owner: 'three' });
+  handler.onDelete!({ name: 'x', owner: 'four' });
+  await h.clock.advance(0);
+  assert.deepEqual(h.calls.map((call) => call.key).sort(), ['ns/four', 'ns/one', 'ns/three', 'ns/two']);
+  h.stop.abort();
+  await h.running;
+});
+
+test('stopping lets the reconcile in flight finish, with an aborted signal, then takes no more keys', async () => {
+  let release!: () => void;
+  let sawAbort = false;
+  const clock = new ManualClock();
+  const calls: string[] = [];
+  const controller = new Controller({
+    name: 'drain',
+    workers: 1,
+    clock,
+    reconciler: {
+      reconcile: async (key, signal) => {
+        calls.push(keyString(key));
+        await new Promise<void>((resolve) => (release = resolve));
+        sawAbort = signal.aborted;
+      },
+    },
+  });
+  const stop = new AbortController();
+  const running = controller.start(stop.signal);
+  controller.enqueue({ namespace: 'ns', name: 'a' });
+  controller.enqueue({ namespace: 'ns', name: 'b' });
+  await settle();
+  stop.abort();
+  let stopped = false;
+  void running.then(() => (stopped = true));
+  await settle();
+  assert.equal(stopped, false, 'start resolves only after the reconcile in flight returns');
+  release();
+  await running;
+  assert.equal(sawAbort, true);
+  assert.deepEqual(calls, ['ns/a'], 'ns/b was queued but not started after the stop');
+  await assert.rejects(controller.start(new AbortController().signal), /already started/);
+});
