@@ -1,0 +1,125 @@
+/**
+ * The operator at scale, against a real sandbox with the real operator process:
+ * 1. 5,000 AccessGrants created at once: time until every one is Active with its RoleBinding in place,
+ *    and the operator's resident memory meanwhile (target: all bindings within 60 s);
+ * 2. expiry lag: grants with staggered short durations; for each, the time from status.expiresAt to the
+ *    deletion of its binding, seen by a watch (target: p99 under 2 s).
+ *
+ * Run: npm run build && node dist/bench/operator-grants.js [grants=5000] [expiring=300]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
+import { TestCluster } from '../test/harness/cluster.js';
+import { startOperator } from '../test/harness/operator.js';
+import { accessGrant, sessionPolicy } from '../test/harness/kubegate-objects.js';
+
+const grantsTotal = Number(process.argv[2] ?? 5000);
+const expiringTotal = Number(process.argv[3] ?? 300);
+
+function rssMiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function inBatches<T>(items: T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-bench-'));
+  try {
+    const cluster = new TestCluster(await startSandboxProcess(dir, { ownerPid: process.pid }).ready);
+    const operator = await startOperator(cluster, { extraArgs: ['--workers=8'] });
+    const pid = operator.process.pid!;
+    const custom = cluster.admin.makeApiClient(k8s.CustomObjectsApi);
+    const core = cluster.admin.makeApiClient(k8s.CoreV1Api);
+    const rbac = cluster.admin.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const namespace = 'bench';
+    const target = 'bench-target';
+    for (const name of [namespace, target]) await core.createNamespace({ body: { metadata: { name } } });
+    await custom.createNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'sessionpolicies', namespace, body: sessionPolicy(namespace, 'prod') });
+    const create = (name: string, duration: string) =>
+      custom.createNamespacedCustomObject({
+        group: 'kubegate.dev',
+        version: 'v1alpha1',
+        plural: 'accessgrants',
+        namespace,
+        body: accessGrant(namespace, name, { subject: { kind: 'User', name: `bot-${name}` }, duration, access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' }),
+      });
+
+    // 1. activation at scale
+    let peak = rssMiB(pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 250);
+    const started = Date.now();
+    const names = Array.from({ length: grantsTotal }, (_, i) => `g-${i}`);
+    await inBatches(names, 32, (name) => create(name, '2h'));
+    const created = Date.now() - started;
+    let bindings = 0;
+    while (bindings < grantsTotal) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      bindings = (await rbac.listNamespacedRoleBinding({ namespace: target, labelSelector: 'kubegate.dev/grant' })).items.length;
+      if (Date.now() - started > 600_000) throw new Error(`only ${bindings}/${grantsTotal} bindings after 10 minutes`);
+    }
+    const allBound = Date.now() - started;
+    const list = (await custom.listNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'accessgrants', namespace })) as { items: Array<{ status?: { phase?: string } }> };
+    const active = list.items.filter((g) => g.status?.phase === 'Active').length;
+    clearInterval(sampler);
+    console.log(`${grantsTotal} grants: created in ${(created / 1000).toFixed(1)} s; all ${bindings} bindings in place ${(allBound / 1000).toFixed(1)} s after the first create; ${active} Active`);
+    console.log(`operator resident memory: peak ${peak.toFixed(0)} MiB, after ${rssMiB(pid).toFixed(0)} MiB`);
+
+    // 2. expiry lag, measured by a watch on the bindings
+    const expiresAt = new Map<string, number>();
+    const lags: number[] = [];
+    const watch = await new k8s.Watch(cluster.admin).watch(
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${target}/rolebindings`,
+      { labelSelector: 'kubegate.dev/grant' },
+      (type, object: k8s.V1RoleBinding) => {
+        const grant = object.metadata?.annotations?.['kubegate.dev/grant-ref']?.split('/')[1];
+        const expiry = grant && expiresAt.get(grant);
+        if (type === 'DELETED' && expiry) lags.push(Date.now() - expiry);
+      },
+      () => undefined,
+    );
+    const expiring = Array.from({ length: expiringTotal }, (_, i) => `e-${i}`);
+    await inBatches(expiring, 16, (name) => create(name, `${20 + (Number(name.slice(2)) % 20)}s`));
+    const deadline = Date.now() + 180_000;
+    while (lags.length < expiringTotal && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const grants = (await custom.listNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'accessgrants', namespace })) as {
+        items: Array<{ metadata: { name: string }; status?: { expiresAt?: string } }>;
+      };
+      for (const grant of grants.items) if (grant.status?.expiresAt && grant.metadata.name.startsWith('e-')) expiresAt.set(grant.metadata.name, Date.parse(grant.status.expiresAt));
+    }
+    watch.abort();
+    console.log(
+      `expiry lag over ${lags.length}/${expiringTotal} grants (binding deleted − status.expiresAt, with ${grantsTotal} other grants live): ` +
+        `p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${Math.max(...lags)} ms`,
+    );
+    await operator.stop();
+  } finally {
+    await stopSandbox(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exit(1);
+  },
+);
