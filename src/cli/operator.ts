@@ -32,7 +32,7 @@ export function registerOperatorCommand(program: Command): void {
     .option('--leader-elect', 'run with Lease leader election (one active replica)', false)
     .option('--health-listen <host:port>', '/healthz, /readyz and /metrics', '0.0.0.0:8081')
     .option('--gateway-image <image>', 'image of the gateways the operator runs', 'ghcr.io/kubegate/kubegate:0.1.0')
-    .option('--sweep-cron <cron>', 'schedule of the safety sweep of stray bindings', '*/30 * * * * *')
+    .option('--sweep-cron <cron>', 'schedule of the safety sweep of stray bindings', '0 * * * * *')
     .option('--workers <n>', 'concurrent reconciles per controller', '4')
     .option('--lease-duration <duration>', 'how long a leader holds the Lease without renewing it', '15s')
     .option('--renew-deadline <duration>', 'how long a leader keeps trying to renew before it gives up', '10s')

@@ -121,7 +121,10 @@ export class AccessGrantReconciler implements Reconciler {
     if (expiresAt <= this.now().getTime()) return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.status!.expiresAt}`);
     const bindings = await applyBindings(this.clients, identity, grant.spec.access);
     await this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt));
-    await this.writeStatus(grant, { bindings }, { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings.length} binding(s) in place until ${grant.status!.expiresAt}` });
+    const ready = { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings.length} binding(s) in place until ${grant.status!.expiresAt}` } as const;
+    const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
+    const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);
+    if (!unchanged) await this.writeStatus(grant, { bindings }, ready);
     return { requeueAfterMs: Math.max(0, expiresAt - this.now().getTime()) };
   }
 

@@ -105,7 +105,14 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const policies = manager.addController({
     name: 'sessionpolicy',
     workers: options.workers,
-    reconciler: new SessionPolicyReconciler({ clients, events, signingKeys, resourceCatalog: catalogFn, gatewayImage: options.gatewayImage }),
+    reconciler: new SessionPolicyReconciler({
+      clients,
+      events,
+      signingKeys,
+      resourceCatalog: catalogFn,
+      grantsOf: (namespace, policy) => grantInformer.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy),
+      gatewayImage: options.gatewayImage,
+    }),
   });
   policies.watch(policyInformer, (policy) => [keyOf(policy)]);
   policies.watch(grantInformer, (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }]);

@@ -15,7 +15,7 @@ import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconcile
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { apply, deleteIfExists, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
-import { accessGrants, getCustom, listCustom, patchObject, patchStatus, sessionPolicies } from '../kube/resources.js';
+import { getCustom, patchObject, patchStatus, sessionPolicies } from '../kube/resources.js';
 import {
   desiredDeployment,
   desiredGatewayRole,
@@ -35,6 +35,8 @@ export interface SessionPolicyReconcilerOptions {
   events: EventRecorder;
   signingKeys: () => Promise<SigningKey[]>;
   resourceCatalog: () => Promise<ResourceCatalog>;
+  /** The grants of one policy (from the operator's informer cache: a policy reconciles on every grant change). */
+  grantsOf: (namespace: string, policyName: string) => AccessGrant[];
   gatewayImage: string;
   now?: () => Date;
 }
@@ -100,9 +102,7 @@ export class SessionPolicyReconciler implements Reconciler {
     ];
     for (const child of children) await apply(this.clients, child);
 
-    const grants = (await listCustom<AccessGrant>(this.clients, accessGrants, ref.namespace)).filter(
-      (grant) => grant.spec.policyRef.name === ref.name && grant.status?.phase === 'Active' && !grant.metadata?.deletionTimestamp,
-    );
+    const grants = this.options.grantsOf(ref.namespace, ref.name).filter((grant) => grant.status?.phase === 'Active' && !grant.metadata?.deletionTimestamp);
     const users = grants.map((grant) => impersonatedUser(grant.spec.subject));
     const groups = grants.map((grant) => grantGroup(ref.namespace, grant.metadata!.name!));
     for (const child of desiredImpersonation(policy, users, groups)) await apply(this.clients, child);

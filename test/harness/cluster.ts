@@ -14,6 +14,7 @@ import { readLiveState, startSandboxProcess } from '../../src/sandbox/control.js
 import { kubeconfigYaml } from '../../src/util/kubeconfig.js';
 import { mintUserToken } from '../../src/sandbox/oidc-issuer.js';
 import { s3Client } from '../../src/sandbox/minio.js';
+import { withConnectionPool } from '../../src/kube/client.js';
 import type { SandboxState } from '../../src/sandbox/sandbox.js';
 import { Kubectl } from './kubectl.js';
 
@@ -33,6 +34,7 @@ export class TestCluster {
   constructor(readonly state: SandboxState) {
     this.admin = new k8s.KubeConfig();
     this.admin.loadFromFile(state.kubeconfig);
+    withConnectionPool(this.admin);
     this.caPem = readFileSync(state.apiserver.caFile, 'utf8');
     // process exit, not a node:test hook: the cluster is made inside whichever test asks first
     process.once('exit', () => rmSync(this.scratch, { recursive: true, force: true }));
@@ -58,7 +60,7 @@ export class TestCluster {
   async clientFor(identity: Identity): Promise<k8s.KubeConfig> {
     const config = new k8s.KubeConfig();
     config.loadFromFile(this.kubeconfigFile(await this.tokenFor(identity)));
-    return config;
+    return withConnectionPool(config);
   }
 
   /** The real kubectl, as the admin or as `identity`. */

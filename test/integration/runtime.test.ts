@@ -106,7 +106,7 @@ function configMap(name: string, value: string): k8s.V1ConfigMap {
   return { metadata: { name, labels: { suite: 'runtime' } }, data: { value } };
 }
 
-test('an informer lists and watches ConfigMaps, and recovers from a cut connection and an outage', async () => {
+test('an informer lists and watches ConfigMaps, and recovers from a cut connection and an outage', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const namespace = await cluster.namespace('informer');
   const core = cluster.admin.makeApiClient(k8s.CoreV1Api);
@@ -166,7 +166,7 @@ test('an informer lists and watches ConfigMaps, and recovers from a cut connecti
   }
 });
 
-test('an informer on a custom resource relists after the API server answers 410 Gone', async () => {
+test('an informer on a custom resource relists after the API server answers 410 Gone', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const kubectl = await cluster.kubectl();
   const group = `r${randomBytes(3).toString('hex')}.test.kubegate.dev`;
@@ -219,7 +219,7 @@ test('an informer on a custom resource relists after the API server answers 410 
   }
 });
 
-test('a controller reconciles every ConfigMap its informer sees, and again on each change', async () => {
+test('a controller reconciles every ConfigMap its informer sees, and again on each change', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const namespace = await cluster.namespace('controller');
   const core = cluster.admin.makeApiClient(k8s.CoreV1Api);
@@ -282,7 +282,7 @@ async function leaseSpec(cluster: TestCluster, namespace: string, name: string):
   return lease.spec ?? {};
 }
 
-test('leader election: one leader; a partitioned leader steps down and the other takes over within the lease duration', async () => {
+test('leader election: one leader; a partitioned leader steps down and the other takes over within the lease duration', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const namespace = await cluster.namespace('lease');
   const proxy = await TcpProxy.start(cluster.state.apiserver.url);
@@ -324,7 +324,7 @@ test('leader election: one leader; a partitioned leader steps down and the other
   }
 });
 
-test('leader election: a gracefully stopped leader releases the lease and the successor takes over at once', async () => {
+test('leader election: a gracefully stopped leader releases the lease and the successor takes over at once', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const namespace = await cluster.namespace('release');
   // a long lease: a takeover well under it can only come from the release
@@ -356,7 +356,7 @@ test('leader election: a gracefully stopped leader releases the lease and the su
   }
 });
 
-test('the manager serves probes and metrics, runs controllers only while leading, and releases the lease on stop', async () => {
+test('the manager serves probes and metrics, runs controllers only while leading, and releases the lease on stop', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const namespace = await cluster.namespace('manager');
   const core = cluster.admin.makeApiClient(k8s.CoreV1Api);
