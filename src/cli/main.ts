@@ -4,6 +4,7 @@ import { registerSandboxCommands } from './sandbox.js';
 import { registerOperatorCommand } from './operator.js';
 import { registerKubeconfigCommand } from './kubeconfig.js';
 import { registerApprovalCommands } from './approvals.js';
+import { registerGatewayCommand } from './gateway.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -13,6 +14,7 @@ registerSandboxCommands(program);
 registerOperatorCommand(program);
 registerKubeconfigCommand(program);
 registerApprovalCommands(program);
+registerGatewayCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

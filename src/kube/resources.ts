@@ -39,6 +39,17 @@ export async function patchObject(clients: KubeClients, resource: CustomResource
   await clients.custom.patchNamespacedCustomObject({ ...resource, namespace, name, body }, mergePatch);
 }
 
+/**
+ * Adds or removes one finalizer, under the object's resourceVersion (a merge patch replaces the whole
+ * list, so a concurrent change by someone else must fail and be retried, not be overwritten).
+ */
+export async function setFinalizer(clients: KubeClients, resource: CustomResource, object: k8s.KubernetesObject, finalizer: string, present: boolean): Promise<void> {
+  const finalizers = object.metadata?.finalizers ?? [];
+  if (finalizers.includes(finalizer) === present) return;
+  const next = present ? [...finalizers, finalizer] : finalizers.filter((f) => f !== finalizer);
+  await patchObject(clients, resource, object.metadata!.namespace!, object.metadata!.name!, { metadata: { finalizers: next, resourceVersion: object.metadata!.resourceVersion } });
+}
+
 export function ownerReference(resource: CustomResource, object: k8s.KubernetesObject): k8s.V1OwnerReference {
   return {
     apiVersion: apiVersionOf(resource),

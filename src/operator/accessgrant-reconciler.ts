@@ -19,7 +19,7 @@ import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { deleteIfExists, isNotFound, type KubeClients } from '../kube/client.js';
-import { accessGrants, approvalRequests, getCustom, ownerReference, patchObject, patchStatus, sessionPolicies } from '../kube/resources.js';
+import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import { applyBindings, deleteGrantBindings, type GrantIdentity } from './grant-bindings.js';
 import { ensureKubeconfigSecret, kubeconfigSecretName } from './grant-kubeconfig.js';
 import type { SigningKey } from '../token/jit-token.js';
@@ -57,22 +57,12 @@ export class AccessGrantReconciler implements Reconciler {
       throw error;
     }
     const identity: GrantIdentity = { namespace: key.namespace!, name: key.name, uid: grant.metadata!.uid! };
-    const finalizers = grant.metadata?.finalizers ?? [];
-
     if (grant.metadata?.deletionTimestamp) {
       await this.removeAccess(identity, grant);
-      if (finalizers.includes(grantFinalizer)) {
-        await patchObject(this.clients, accessGrants, identity.namespace, identity.name, {
-          metadata: { finalizers: finalizers.filter((f) => f !== grantFinalizer), resourceVersion: grant.metadata.resourceVersion },
-        });
-      }
+      await setFinalizer(this.clients, accessGrants, grant, grantFinalizer, false);
       return;
     }
-    if (!finalizers.includes(grantFinalizer)) {
-      await patchObject(this.clients, accessGrants, identity.namespace, identity.name, {
-        metadata: { finalizers: [...finalizers, grantFinalizer], resourceVersion: grant.metadata!.resourceVersion },
-      });
-    }
+    await setFinalizer(this.clients, accessGrants, grant, grantFinalizer, true);
 
     const phase = grant.status?.phase;
     if (grant.spec.revoked && phase !== 'Revoked') return this.finish(grant, identity, 'Revoked', 'Revoked', 'spec.revoked is true');

@@ -173,7 +173,7 @@ export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolic
   };
 }
 
-/** What the gateway itself may do in its namespace: read grants (token checks), open and read approvals. */
+/** What the gateway itself may do in its namespace: read grants (token checks), its policy and TLS, open and consume approvals. */
 export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1RoleBinding] {
   const name = gatewayName(policy.metadata!.name!);
   return [
@@ -186,6 +186,8 @@ export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1Ro
         { apiGroups: ['kubegate.dev'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'create'] },
         { apiGroups: ['kubegate.dev'], resources: ['approvalrequests/status'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: [policyConfigMapName(policy.metadata!.name!)], verbs: ['get', 'watch', 'list'] },
+        // outside a cluster the gateway issues its own serving certificate from the policy's CA
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [tlsSecretName(policy.metadata!.name!)], verbs: ['get'] },
       ],
     },
     {

@@ -15,7 +15,7 @@ import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconcile
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { apply, deleteIfExists, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
-import { getCustom, patchObject, patchStatus, sessionPolicies } from '../kube/resources.js';
+import { getCustom, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import {
   desiredDeployment,
   desiredGatewayRole,
@@ -57,23 +57,14 @@ export class SessionPolicyReconciler implements Reconciler {
       throw error;
     }
     const ref = { namespace: key.namespace!, name: key.name };
-    const finalizers = policy.metadata?.finalizers ?? [];
     const [clusterRole, clusterRoleBinding] = desiredImpersonation(policy, [], []);
     if (policy.metadata?.deletionTimestamp) {
       await deleteIfExists(this.clients, clusterRoleBinding);
       await deleteIfExists(this.clients, clusterRole);
-      if (finalizers.includes(policyFinalizer)) {
-        await patchObject(this.clients, sessionPolicies, ref.namespace, ref.name, {
-          metadata: { finalizers: finalizers.filter((f) => f !== policyFinalizer), resourceVersion: policy.metadata.resourceVersion },
-        });
-      }
+      await setFinalizer(this.clients, sessionPolicies, policy, policyFinalizer, false);
       return;
     }
-    if (!finalizers.includes(policyFinalizer)) {
-      await patchObject(this.clients, sessionPolicies, ref.namespace, ref.name, {
-        metadata: { finalizers: [...finalizers, policyFinalizer], resourceVersion: policy.metadata!.resourceVersion },
-      });
-    }
+    await setFinalizer(this.clients, sessionPolicies, policy, policyFinalizer, true);
 
     const spec = policy.spec as PolicySpecInput;
     const problems = validatePolicy(spec, await this.options.resourceCatalog());

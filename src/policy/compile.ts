@@ -7,37 +7,13 @@
  * the policy's status and Events; an invalid policy is never compiled and never replaces a good one.
  */
 import { createHash } from 'node:crypto';
+import type { PolicyAction, SessionPolicySpec } from '../api/index.js';
+import { compileFieldPath, maxMatchLength } from '../gateway/masking.js';
 
-export type PolicyAction = 'Allow' | 'Deny' | 'RequireApproval' | 'Mask';
+export type { PolicyAction };
 
-export interface RuleMatch {
-  verbs?: string[];
-  apiGroups?: string[];
-  resources?: string[];
-  subresources?: string[];
-  namespaces?: string[];
-  names?: string[];
-  command?: string;
-  escalation?: boolean;
-}
-
-export interface PolicyRuleSpec {
-  name: string;
-  match?: RuleMatch;
-  action: PolicyAction;
-  message?: string;
-}
-
-/** The fields of SessionPolicy.spec the compiler reads (the CRD type is wider). */
-export interface PolicySpecInput {
-  rules?: PolicyRuleSpec[];
-  defaultAction?: PolicyAction;
-  masking?: { secrets?: boolean; fields?: string[]; patterns?: string[] };
-  recording?: { stdin?: boolean; maxBodyBytes?: number; onStoreFailure?: 'Spool' | 'FailClosed'; retention?: { mode: string; days: number } };
-  approvers?: { groups?: string[]; users?: string[]; minApprovals?: number };
-  gitops?: { appliers?: string[] };
-  gateway?: { storage?: { url?: string; region?: string; endpoint?: string } };
-}
+/** The fields of SessionPolicy.spec the compiler reads. */
+export type PolicySpecInput = Pick<SessionPolicySpec, 'rules' | 'defaultAction' | 'masking' | 'recording' | 'approvers' | 'gitops' | 'gateway'>;
 
 export interface CompiledRule {
   name: string;
@@ -86,6 +62,16 @@ function regexProblem(pattern: string): string | undefined {
   }
 }
 
+/** What the gateway's masker would refuse at load (an unbounded pattern, a field path it cannot read). */
+function maskingProblem(compile: () => unknown): string | undefined {
+  try {
+    compile();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 function lower(list: string[] | undefined): string[] {
   const values = (list ?? []).map((value) => value.toLowerCase());
   return values.includes('*') ? [] : values;
@@ -120,6 +106,14 @@ export function validatePolicy(spec: PolicySpecInput, catalog?: ResourceCatalog)
   (spec.masking?.patterns ?? []).forEach((pattern, index) => {
     const problem = regexProblem(pattern);
     if (problem) problems.push({ field: `spec.masking.patterns[${index}]`, message: `bad regular expression: ${problem}` });
+    else {
+      const streamProblem = maskingProblem(() => maxMatchLength(pattern));
+      if (streamProblem) problems.push({ field: `spec.masking.patterns[${index}]`, message: streamProblem });
+    }
+  });
+  (spec.masking?.fields ?? []).forEach((field, index) => {
+    const problem = maskingProblem(() => compileFieldPath(field));
+    if (problem) problems.push({ field: `spec.masking.fields[${index}]`, message: problem });
   });
   const approvers = spec.approvers;
   const needsApprovers = (spec.rules ?? []).some((rule) => rule.action === 'RequireApproval') || spec.defaultAction === 'RequireApproval';

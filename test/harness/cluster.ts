@@ -73,12 +73,15 @@ export class TestCluster {
     return s3Client(this.state.s3);
   }
 
-  /** A fresh namespace for the calling test, deleted after it. */
-  async namespace(prefix = 'test'): Promise<string> {
+  /**
+   * A fresh namespace, deleted after the calling test — or, for a fixture several tests share, kept
+   * (`keep: true`) until the sandbox goes.
+   */
+  async namespace(prefix = 'test', options: { keep?: boolean } = {}): Promise<string> {
     const name = `${prefix}-${randomBytes(4).toString('hex')}`;
     const core = this.admin.makeApiClient(k8s.CoreV1Api);
     await core.createNamespace({ body: { metadata: { name } } });
-    after(() => core.deleteNamespace({ name }).then(() => undefined, () => undefined));
+    if (!options.keep) after(() => core.deleteNamespace({ name }).then(() => undefined, () => undefined));
     return name;
   }
 }

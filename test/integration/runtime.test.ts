@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
@@ -17,7 +16,7 @@ import { eventually } from '../harness/workloads.js';
 import { Controller } from '../../src/operator/runtime/controller.js';
 import { Informer, listPath } from '../../src/operator/runtime/informer.js';
 import { LeaderElector } from '../../src/operator/runtime/leader-election.js';
-import { Manager } from '../../src/operator/runtime/manager.js';
+import { LeaderElectionLostError, Manager } from '../../src/operator/runtime/manager.js';
 import { createRuntimeMetrics } from '../../src/operator/runtime/metrics.js';
 import { keyString, type Reconciler } from '../../src/operator/runtime/reconciler.js';
 
@@ -84,13 +83,7 @@ async function kubeconfigThrough(cluster: TestCluster, proxy: TcpProxy): Promise
 
 /** A pino logger whose records land in `records`, to check what the runtime reported. */
 function capturingLogger(records: Array<Record<string, unknown>>) {
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      records.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
-      callback();
-    },
-  });
-  return pino({ level: 'debug' }, sink);
+  return pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
 }
 
 type Event = { type: 'add' | 'update' | 'delete'; name: string; value?: string };
@@ -170,19 +163,10 @@ test('an informer on a custom resource relists after the API server answers 410 
   const cluster = await testCluster();
   const kubectl = await cluster.kubectl();
   const group = `r${randomBytes(3).toString('hex')}.test.kubegate.dev`;
-  await kubectl.ok(['apply', '-f', '-'], {
-    input: JSON.stringify({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: `gadgets.${group}` },
-      spec: {
-        group,
-        scope: 'Namespaced',
-        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    }),
-  });
+  const version = { name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } };
+  const names = { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' };
+  const crd = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `gadgets.${group}` }, spec: { group, scope: 'Namespaced', names, versions: [version] } };
+  await kubectl.ok(['apply', '-f', '-'], { input: JSON.stringify(crd) });
   await kubectl.ok(['wait', '--for=condition=Established', `crd/gadgets.${group}`, '--timeout=30s']);
   const namespace = await cluster.namespace('gone');
   const gadget = (name: string) => JSON.stringify({ apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name, namespace } });
@@ -396,4 +380,30 @@ test('the manager serves probes and metrics, runs controllers only while leading
   assert.equal(leaderTaskSignal?.aborted, true);
   assert.equal((await leaseSpec(cluster, namespace, 'runtime-manager')).holderIdentity, undefined, 'released on stop');
   await assert.rejects(probe('/healthz'), 'the health server is closed');
+});
+
+test('the manager stops leader work and rejects when it loses the lease, so the process restarts', { timeout: 60_000 }, async () => {
+  const cluster = await testCluster();
+  const namespace = await cluster.namespace('lost');
+  const proxy = await TcpProxy.start(cluster.state.apiserver.url);
+  const manager = new Manager({
+    kubeconfig: await kubeconfigThrough(cluster, proxy),
+    healthPort: 0,
+    logger: pino({ enabled: false }),
+    leaderElection: { namespace, name: 'runtime-lost', identity: 'doomed', leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
+  });
+  let leaderTaskSignal: AbortSignal | undefined;
+  manager.onLeading((signal) => void (leaderTaskSignal = signal));
+  const stop = new AbortController();
+  const running = manager.start(stop.signal);
+  try {
+    await eventually(async () => assert.equal(leaderTaskSignal?.aborted, false));
+    proxy.partition();
+    await assert.rejects(running, LeaderElectionLostError);
+    assert.equal(leaderTaskSignal?.aborted, true);
+  } finally {
+    stop.abort();
+    await running.catch(() => undefined);
+    await proxy.close();
+  }
 });

@@ -28,7 +28,7 @@ export interface ControllerOptions {
   reconciler: Reconciler;
   /** Keys reconciled at once (each key still by one worker at a time). */
   workers?: number;
-  /** Backoff of failed keys; default: per-key 5 ms → 1000 s, max'd with a 10 qps / 100 burst bucket. */
+  /** Backoff of failed keys; default: `defaultControllerRateLimiter()` (per-key exponential, max'd with a token bucket). */
   rateLimiter?: RateLimiter;
   clock?: Clock;
   logger?: Logger;

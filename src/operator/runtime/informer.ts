@@ -7,8 +7,8 @@
  * - The watch ends normally (the server's `timeoutSeconds`, or the client library's inactivity timeout):
  *   watch again from the last resourceVersion seen. Bookmarks keep that version fresh on quiet resources.
  * - The list fails, the watch fails, the connection breaks, or an ERROR event arrives (410 Gone: the
- *   resourceVersion is too old): list again, after an exponential backoff (800 ms doubling to 30 s) that
- *   resets once a watch delivers an event. A relist diffs against the store, so handlers see adds for new
+ *   resourceVersion is too old): list again, after an exponential backoff (`informerDefaults.backoff`,
+ *   as client-go's reflector) that resets once a watch delivers an event. A relist diffs against the store, so handlers see adds for new
  *   objects, updates for changed ones and deletes for the ones that went away while nobody watched.
  * - Every `resyncMs` (off by default) every stored object is delivered again as an update, so controllers
  *   re-check state they may have missed outside the API (level-based reconciliation).
@@ -18,7 +18,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { keyString, realClock, type Clock } from './reconciler.js';
+import { keyString, realClock, type Clock, sleep } from './reconciler.js';
 
 export interface InformerEventHandler<T> {
   onAdd?(object: T): void;
@@ -106,7 +106,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     for (const object of this.store.values()) this.deliver(handler, 'onAdd', object);
   }
 
-  /** Starts listing and watching in the background. */
+  /** Starts listing and watching in the background. An informer runs once: after `stop` it stays stopped. */
   start(): void {
     if (this.running || this.stopping.signal.aborted) return;
     this.running = this.run();
@@ -354,16 +354,3 @@ interface ListPage<T> {
   items: T[];
 }
 
-/** Waits `ms` on `clock`; ends early, without error, when `signal` aborts. */
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clock.clearTimeout(handle);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const handle = clock.setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

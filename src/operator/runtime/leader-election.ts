@@ -19,7 +19,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { realClock, type Clock } from './reconciler.js';
+import { realClock, type Clock, sleep } from './reconciler.js';
 
 export const leaderElectionDefaults = {
   leaseDurationMs: 15_000,
@@ -217,16 +217,3 @@ function hasStatus(error: unknown, code: number): boolean {
   return error instanceof k8s.ApiException && error.code === code;
 }
 
-/** Waits `ms` on `clock`; ends early, without error, when `signal` aborts. */
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clock.clearTimeout(handle);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const handle = clock.setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

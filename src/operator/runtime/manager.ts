@@ -115,7 +115,7 @@ export class Manager {
       if (!synced) return;
       this.logger.info({ informers: this.informers.map((informer) => informer.path) }, 'informers synced');
       if (this.options.leaderElection) await this.runWhileLeading(signal, this.options.leaderElection);
-      else await this.runControllers(signal);
+      else await this.lead(signal);
     } finally {
       await Promise.all(this.informers.map((informer) => informer.stop()));
       await this.health.close();
@@ -123,7 +123,8 @@ export class Manager {
     }
   }
 
-  private async runControllers(signal: AbortSignal): Promise<void> {
+  /** What runs while this replica leads (always, without leader election): leader tasks and controllers. */
+  private async lead(signal: AbortSignal): Promise<void> {
     for (const task of this.leaderTasks) {
       Promise.resolve()
         .then(() => task(signal))
@@ -141,7 +142,7 @@ export class Manager {
     this.electing = true;
     const campaign = elector.run(stopElection.signal, {
       onStartedLeading: (leaderSignal) => {
-        controllersDone = this.runControllers(AbortSignal.any([signal, leaderSignal]));
+        controllersDone = this.lead(AbortSignal.any([signal, leaderSignal]));
       },
       onStoppedLeading: () => this.logger.info('stopping controllers: no longer leading'),
     });

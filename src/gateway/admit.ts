@@ -1,0 +1,138 @@
+/**
+ * The phases every request passes before anything reaches the API server, in order, for plain and
+ * upgraded requests alike: authenticate → attribute → (read body) → decide → record → enforce. A
+ * request leaves here either admitted (with its session, attributes and decision recorded) or as a
+ * GatewayError; there is no other way through.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { authenticate, type CallerIdentity, type GrantLookup } from './auth.js';
+import { CommandApprovals } from './command-approvals.js';
+import { GatewayError } from './errors.js';
+import { detectEscalation } from './escalation.js';
+import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
+import { parseRequestAttributes, RequestRejected, type RequestAttributes } from './request-attributes.js';
+import type { LoadedPolicy } from './policy-source.js';
+import type { Recorder } from './recorder.js';
+import type { Session, SessionTable } from './sessions.js';
+
+export interface GatewayState {
+  policyRef: { namespace: string; name: string };
+  loaded: LoadedPolicy;
+  engine: PolicyEngine;
+}
+
+export interface AdmitContext {
+  state: () => GatewayState;
+  grants: GrantLookup;
+  sessions: SessionTable;
+  recorder: Recorder;
+  approvals: CommandApprovals;
+  logger: Logger;
+  maxRequestBodyBytes: number;
+}
+
+export interface Admitted {
+  requestId: string;
+  identity: CallerIdentity;
+  session: Session;
+  attributes: RequestAttributes;
+  decision: PolicyDecision;
+  state: GatewayState;
+  /** The buffered request body of a write (bodies are bounded; reads have none). */
+  body?: Buffer;
+  command?: string[];
+}
+
+const writeVerbs = new Set(['create', 'update', 'patch']);
+
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limit) throw new GatewayError('KG_BODY_TOO_LARGE', `${declared} bytes, limit ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new GatewayError('KG_BODY_TOO_LARGE', `more than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function execCommand(url: string): string[] | undefined {
+  const params = new URL(url, 'https://gateway').searchParams.getAll('command');
+  return params.length > 0 ? params : undefined;
+}
+
+export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
+  const state = context.state();
+  const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants });
+  let attributes: RequestAttributes;
+  try {
+    attributes = parseRequestAttributes(request.method ?? 'GET', request.url ?? '/');
+  } catch (error) {
+    if (error instanceof RequestRejected) throw new GatewayError('KG_BAD_PATH', error.message);
+    throw error;
+  }
+  const session = context.sessions.enter(request, identity);
+  const requestId = randomUUID();
+  try {
+    const body = !options.upgrade && writeVerbs.has(attributes.verb) ? await readBody(request, context.maxRequestBodyBytes) : undefined;
+    let parsed: unknown;
+    if (body && body.length > 0) {
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        parsed = undefined; // YAML or protobuf bodies: the API server decides; escalation checks see no object
+      }
+    }
+    const command = attributes.subresource === 'exec' ? execCommand(request.url ?? '/') : undefined;
+    const escalation = detectEscalation(attributes, parsed);
+    const decision = state.engine.decide(attributes, { user: identity.user, command, escalation });
+    const maxBody = state.loaded.compiled.recording.maxBodyBytes;
+    await session.recorder.record({
+      type: 'request',
+      requestId,
+      method: request.method ?? 'GET',
+      path: request.url ?? '/',
+      attributes,
+      ...(body ? { body: body.subarray(0, maxBody).toString('utf8'), bodyBytes: body.length, bodyTruncated: body.length > maxBody } : {}),
+    });
+    await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
+    if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');
+    if (decision.action === 'Deny') throw new GatewayError('KG_DENIED', decision.message);
+    if (decision.action === 'RequireApproval') {
+      const outcome = await context.approvals.admit(
+        {
+          method: request.method ?? 'GET',
+          path: request.url ?? '/',
+          body,
+          verb: attributes.verb,
+          namespace: attributes.namespace,
+          resource: attributes.resource,
+          subresource: attributes.subresource,
+          name: attributes.name,
+          command,
+          rule: decision.rule,
+        },
+        identity,
+      );
+      if (!outcome.admitted) {
+        const ns = state.policyRef.namespace;
+        throw new GatewayError(
+          'KG_APPROVAL_REQUIRED',
+          `${decision.message}; ApprovalRequest ${ns}/${outcome.request} is ${outcome.phase}; an approver runs: kubegate approve ${outcome.request} -n ${ns} --reason "…", then retry the same command`,
+        );
+      }
+      await session.recorder.record({ type: 'decision', requestId, action: 'Allow', message: `approved once by ApprovalRequest ${outcome.request}` });
+    }
+    return { requestId, identity, session, attributes, decision, state, body, command };
+  } catch (error) {
+    context.sessions.leave(session);
+    if (error instanceof GatewayError) {
+      await session.recorder.record({ type: 'response', requestId, status: error.status, body: error.message, bodyBytes: error.message.length, durationMs: 0 }).catch(() => undefined);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Who is calling: the JIT token's signature, issuer, audience (this policy) and expiry, then its grant as
+ * the gateway's informer sees it right now — present, the same uid, Active, not revoked, not past its
+ * expiry. A grant that is revoked, expires or is deleted stops its tokens within the watch's latency
+ * (milliseconds) and at once at the expiry instant, whatever the operator is doing.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { JSONWebKeySet } from 'jose';
+import { grantGroup, type AccessGrant } from '../api/index.js';
+import { impersonatedUser, type GrantSubject } from '../api/identity.js';
+import { verifyJitToken } from '../token/jit-token.js';
+import { GatewayError } from './errors.js';
+
+export interface CallerIdentity {
+  tokenId: string;
+  grant: { namespace: string; name: string; uid: string };
+  subject: GrantSubject;
+  /** The prefixed user the gateway impersonates. */
+  user: string;
+  /** The grant's group: the only group the gateway impersonates. */
+  groups: string[];
+  expiresAt: Date;
+}
+
+export interface GrantLookup {
+  get(namespace: string, name: string): AccessGrant | undefined;
+}
+
+export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
+  const header = headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match?.[1];
+}
+
+export async function authenticate(
+  headers: IncomingHttpHeaders,
+  options: { jwks: JSONWebKeySet; policy: { namespace: string; name: string }; grants: GrantLookup; now?: Date },
+): Promise<CallerIdentity> {
+  const token = bearerToken(headers);
+  if (!token) throw new GatewayError('KG_UNAUTHENTICATED');
+  const now = options.now ?? new Date();
+  let claims;
+  try {
+    claims = await verifyJitToken(token, options.jwks, options.policy, now);
+  } catch (error) {
+    throw new GatewayError('KG_TOKEN_INVALID', (error as Error).message);
+  }
+  const grant = options.grants.get(claims.grant.namespace, claims.grant.name);
+  const ref = `${claims.grant.namespace}/${claims.grant.name}`;
+  if (!grant || grant.metadata?.uid !== claims.grant.uid || grant.metadata?.deletionTimestamp) throw new GatewayError('KG_GRANT_INACTIVE', `grant ${ref} no longer exists`);
+  if (grant.spec.revoked) throw new GatewayError('KG_GRANT_INACTIVE', `grant ${ref} was revoked`);
+  const expiresAt = grant.status?.expiresAt ? Date.parse(grant.status.expiresAt) : NaN;
+  if (grant.status?.phase !== 'Active' || !(expiresAt > now.getTime())) {
+    throw new GatewayError('KG_GRANT_INACTIVE', `grant ${ref} is ${grant.status?.phase === 'Active' ? 'Expired' : (grant.status?.phase ?? 'Pending')}`);
+  }
+  if (grant.spec.policyRef.name !== options.policy.name || claims.grant.namespace !== options.policy.namespace) {
+    throw new GatewayError('KG_TOKEN_INVALID', `grant ${ref} belongs to another policy`);
+  }
+  return {
+    tokenId: claims.id,
+    grant: claims.grant,
+    subject: grant.spec.subject,
+    user: impersonatedUser(grant.spec.subject),
+    groups: [grantGroup(claims.grant.namespace, claims.grant.name)],
+    expiresAt: new Date(Math.min(expiresAt, claims.expiresAt.getTime())),
+  };
+}

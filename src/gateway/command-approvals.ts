@@ -1,0 +1,105 @@
+/**
+ * Single-use approval of one exact request (security invariant 6). A request held by a RequireApproval
+ * rule opens an ApprovalRequest naming its method, path, body hash and caller; once the policy's
+ * approvers approve it, the same request passes exactly once: the gateway claims the approval by
+ * writing `status.consumedAt` under a resourceVersion precondition, so two racing requests cannot both
+ * win, and a consumed approval never admits again.
+ */
+import { createHash } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import type { ApprovalRequest } from '../api/index.js';
+import { isConflict, statusCode, type KubeClients } from '../kube/client.js';
+import { approvalRequests } from '../kube/resources.js';
+import type { CallerIdentity } from './auth.js';
+
+const hashLabel = 'kubegate.dev/request-hash';
+
+export interface HeldRequest {
+  method: string;
+  path: string;
+  body?: Buffer;
+  verb: string;
+  namespace?: string;
+  resource?: string;
+  subresource?: string;
+  name?: string;
+  command?: string[];
+  rule?: string;
+}
+
+export type ApprovalOutcome = { admitted: true; request: string } | { admitted: false; request: string; phase: string };
+
+export class CommandApprovals {
+  constructor(
+    private readonly clients: KubeClients,
+    private readonly policy: { namespace: string; name: string },
+    private readonly ttlMs = 15 * 60_000,
+  ) {}
+
+  /** Claims an approved, unused ApprovalRequest for exactly this request, or opens one. */
+  async admit(held: HeldRequest, identity: CallerIdentity, now = new Date()): Promise<ApprovalOutcome> {
+    const bodySha256 = createHash('sha256').update(held.body ?? Buffer.alloc(0)).digest('hex');
+    const hash = createHash('sha256').update([held.method, held.path, bodySha256, identity.user, identity.grant.uid].join('\0')).digest('hex').slice(0, 63);
+    const list = (await this.clients.custom.listNamespacedCustomObject({ ...approvalRequests, namespace: this.policy.namespace, labelSelector: `${hashLabel}=${hash}` })) as { items: ApprovalRequest[] };
+    const live = list.items.filter((r) => !r.status?.consumedAt && Date.parse(r.spec.expiresAt) > now.getTime());
+    for (const request of live.filter((r) => r.status?.phase === 'Approved')) {
+      if (await this.consume(request, now)) return { admitted: true, request: request.metadata!.name! };
+    }
+    const pending = live.find((r) => !r.status?.phase || r.status.phase === 'Pending');
+    if (pending) return { admitted: false, request: pending.metadata!.name!, phase: 'Pending' };
+    const subject = identity.subject.kind === 'ServiceAccount' ? `system:serviceaccount:${identity.subject.namespace}:${identity.subject.name}` : identity.subject.name;
+    const created = (await this.clients.custom.createNamespacedCustomObject({
+      ...approvalRequests,
+      namespace: this.policy.namespace,
+      body: {
+        apiVersion: 'kubegate.dev/v1alpha1',
+        kind: 'ApprovalRequest',
+        metadata: { generateName: `${held.verb}-${held.resource ?? 'request'}-`.slice(0, 40), namespace: this.policy.namespace, labels: { [hashLabel]: hash } },
+        spec: {
+          policyRef: { name: this.policy.name },
+          request: {
+            verb: held.verb,
+            path: held.path,
+            bodySha256,
+            ...(held.namespace ? { namespace: held.namespace } : {}),
+            ...(held.resource ? { resource: held.resource } : {}),
+            ...(held.subresource ? { subresource: held.subresource } : {}),
+            ...(held.name ? { name: held.name } : {}),
+            ...(held.command ? { command: held.command } : {}),
+            ...(held.rule ? { rule: held.rule } : {}),
+            user: identity.user,
+            groups: identity.groups,
+            policy: this.policy.name,
+          },
+          requester: subject,
+          subject,
+          reason: `${held.method} ${held.path} held by rule ${held.rule ?? '(default action)'}`,
+          expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
+        },
+      },
+    })) as ApprovalRequest;
+    return { admitted: false, request: created.metadata!.name!, phase: 'Pending' };
+  }
+
+  private async consume(request: ApprovalRequest, now: Date): Promise<boolean> {
+    try {
+      await this.clients.custom.patchNamespacedCustomObjectStatus(
+        {
+          ...approvalRequests,
+          namespace: this.policy.namespace,
+          name: request.metadata!.name!,
+          body: [
+            { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
+            { op: 'add', path: '/status/consumedAt', value: now.toISOString() },
+          ],
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      );
+      return true;
+    } catch (error) {
+      // another request claimed it first (precondition failed), or it is gone
+      if (isConflict(error) || statusCode(error) === 422 || statusCode(error) === 404) return false;
+      throw error;
+    }
+  }
+}

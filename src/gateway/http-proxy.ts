@@ -1,0 +1,79 @@
+/**
+ * Forwarding an admitted plain request: upstream under the caller's impersonated identity, the response
+ * streamed back (masked where the policy says, never buffered whole), request and response recorded —
+ * the response body up to the policy's cap, with the cap noted.
+ */
+import { Transform, pipeline } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Admitted } from './admit.js';
+import { GatewayError, sendError } from './errors.js';
+import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { preferJson, responseMasking } from './response-masking.js';
+import type { SessionTable } from './sessions.js';
+import type { Upstream } from './upstream.js';
+
+/** Passes bytes through, keeping the first `cap` of them for the recording. */
+function recordingTap(cap: number): Transform & { captured(): { body: string; bytes: number; truncated: boolean } } {
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let total = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      if (keptBytes < cap) {
+        const part = chunk.subarray(0, cap - keptBytes);
+        kept.push(part);
+        keptBytes += part.length;
+      }
+      done(null, chunk);
+    },
+  });
+  return Object.assign(tap, { captured: () => ({ body: Buffer.concat(kept).toString('utf8'), bytes: total, truncated: total > cap }) });
+}
+
+export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, upstream: Upstream, sessions: SessionTable): Promise<void> {
+  const { session, identity, requestId, body } = admitted;
+  const started = Date.now();
+  const headers = upstreamHeaders(request.headers, identity, session.id);
+  if (body) headers['content-length'] = String(body.length);
+  preferJson(admitted, headers);
+  const finish = (status: number, captured?: { body: string; bytes: number; truncated: boolean }) => {
+    sessions.leave(session);
+    void session.recorder
+      .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs: Date.now() - started })
+      .catch(() => undefined);
+  };
+  let upstreamRequest;
+  try {
+    upstreamRequest = await upstream.request(request.method ?? 'GET', request.url ?? '/', headers);
+  } catch (error) {
+    finish(502);
+    sendError(response, new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message));
+    return;
+  }
+  response.on('close', () => {
+    if (!response.writableFinished) upstreamRequest.destroy();
+  });
+  upstreamRequest.on('error', (error) => {
+    if (!response.headersSent) {
+      finish(502);
+      sendError(response, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
+    } else response.destroy(error);
+  });
+  upstreamRequest.on('response', (upstreamResponse) => {
+    const status = upstreamResponse.statusCode ?? 502;
+    const masking = responseMasking(admitted, upstreamResponse.headers);
+    const outgoing = downstreamHeaders(upstreamResponse.headers);
+    if (masking) delete outgoing['content-length'];
+    response.writeHead(status, outgoing);
+    response.flushHeaders(); // watches and `logs -f` must see headers before the first event
+    const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes);
+    const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
+    pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
+      if (error && !response.destroyed) response.destroy(error);
+      finish(status, tap.captured());
+    });
+  });
+  if (body) upstreamRequest.end(body);
+  else pipeline(request, upstreamRequest, () => undefined);
+}

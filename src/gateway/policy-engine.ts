@@ -1,0 +1,152 @@
+/**
+ * The gateway's policy decisions. A CompiledPolicy (the operator's serialized form, src/policy/compile.ts)
+ * is turned once, at load, into matchers — sets for the lists, regular expressions for commands, the
+ * masker — and every request is then decided without allocating a pattern: the first rule that matches
+ * wins, otherwise the policy's defaultAction.
+ *
+ * Matching, per rule: an empty list matches anything; `resources` also accepts RBAC's `pods/exec` form;
+ * a rule naming API groups, resources, subresources, namespaces or names only matches resource requests.
+ * A request that spans objects it does not name — a list, watch or deletecollection without a name, or
+ * across all namespaces — is matched by a Deny, RequireApproval or Mask rule restricted to certain names
+ * or namespaces, because its response includes them (fail closed); an Allow rule so restricted does not
+ * match it (that would grant more than it names). `command` is a regular expression searched in the exec
+ * command joined by spaces; `escalation: true` matches when the escalation detector found something,
+ * `false` when it found nothing.
+ */
+import type { CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
+import type { EscalationFinding } from './escalation.js';
+import { Masker } from './masking.js';
+import type { RequestAttributes } from './request-attributes.js';
+
+/** What the gateway knows about a request besides its attributes. */
+export interface PolicyContext {
+  /** The grant's subject the request is made for (rules select requests; the grant chose the person). */
+  user: string;
+  /** The namespace of the grant. */
+  namespace?: string;
+  /** For exec: the `command` query parameters, in order. */
+  command?: string[];
+  escalation?: EscalationFinding;
+}
+
+export interface PolicyDecision {
+  action: PolicyAction;
+  /** The rule that matched; absent when the default action applied. */
+  rule?: string;
+  /** For people and the recording: `denied by rule "no-namespace-deletion" of policy kubegate-system/prod`. */
+  message: string;
+}
+
+interface Matcher {
+  rule: CompiledRule;
+  verbs?: Set<string>;
+  apiGroups?: Set<string>;
+  resources?: Set<string>;
+  subresources?: Set<string>;
+  namespaces?: Set<string>;
+  names?: Set<string>;
+  command?: RegExp;
+  resourceOnly: boolean;
+  /** Deny, RequireApproval, Mask: matches requests that may touch what it names (see above). */
+  restrictive: boolean;
+}
+
+/** Verbs that reach every object of a collection, named or not. */
+const collectionVerbs = new Set(['list', 'watch', 'deletecollection']);
+
+const actionWords: Record<PolicyAction, string> = { Allow: 'allowed', Deny: 'denied', RequireApproval: 'approval required', Mask: 'masked' };
+
+function set(values: string[]): Set<string> | undefined {
+  return values.length === 0 ? undefined : new Set(values);
+}
+
+function compileRule(rule: CompiledRule): Matcher {
+  const lists = { apiGroups: set(rule.apiGroups), resources: set(rule.resources), subresources: set(rule.subresources), namespaces: set(rule.namespaces), names: set(rule.names) };
+  return {
+    rule,
+    verbs: set(rule.verbs),
+    ...lists,
+    ...(rule.command !== undefined ? { command: new RegExp(rule.command, 'u') } : {}),
+    resourceOnly: Object.values(lists).some((list) => list !== undefined),
+    restrictive: rule.action !== 'Allow',
+  };
+}
+
+function matchesResource(m: Matcher, a: RequestAttributes): boolean {
+  if (m.resourceOnly && !a.isResourceRequest) return false;
+  if (m.apiGroups && !m.apiGroups.has(a.apiGroup)) return false;
+  if (m.resources && !m.resources.has(a.resource) && !(a.subresource !== '' && m.resources.has(`${a.resource}/${a.subresource}`))) return false;
+  if (m.subresources && !m.subresources.has(a.subresource)) return false;
+  const spansCollection = collectionVerbs.has(a.verb);
+  if (m.namespaces && !(a.namespace !== '' ? m.namespaces.has(a.namespace) : m.restrictive && spansCollection)) return false;
+  if (m.names && !(a.name !== '' ? m.names.has(a.name) : m.restrictive && spansCollection)) return false;
+  return true;
+}
+
+export class PolicyEngine {
+  readonly version: string;
+  readonly policy: { namespace: string; name: string };
+  /** The policy's masking, compiled once with the rules. */
+  readonly masking: Masker;
+  private readonly matchers: Matcher[];
+  private readonly defaultAction: PolicyAction;
+
+  private constructor(compiled: CompiledPolicy) {
+    this.version = compiled.version;
+    this.policy = compiled.policy;
+    this.defaultAction = compiled.defaultAction;
+    this.matchers = compiled.rules.map(compileRule);
+    this.masking = Masker.compile(compiled.masking);
+  }
+
+  /** Compiles a policy; throws (and the gateway keeps its current version) if it cannot be enforced as written. */
+  static load(compiled: CompiledPolicy): PolicyEngine {
+    if (compiled.formatVersion !== 1) throw new Error(`compiled policy format ${String(compiled.formatVersion)} is not supported by this gateway`);
+    return new PolicyEngine(compiled);
+  }
+
+  decide(attributes: RequestAttributes, context: PolicyContext): PolicyDecision {
+    const line = context.command && context.command.length > 0 ? context.command.join(' ') : undefined;
+    for (const m of this.matchers) {
+      if (this.matches(m, attributes, context, line)) return this.decision(m.rule, context);
+    }
+    return { action: this.defaultAction, message: `${actionWords[this.defaultAction]} by the default action of policy ${this.policyName()}` };
+  }
+
+  /**
+   * For a line typed on an interactive stdin (attach, or a shell under exec): the first rule with a
+   * `command` that matches the line — and, when given, the request's other attributes — or undefined.
+   * Only command rules count here: the request itself was already decided when the session opened.
+   */
+  matchesCommandLine(line: string, attributes?: RequestAttributes, context?: PolicyContext): PolicyDecision | undefined {
+    for (const m of this.matchers) {
+      if (!m.command || !m.command.test(line)) continue;
+      if (attributes && !(matchesResource(m, attributes) && this.matchesEscalation(m, context) && (!m.verbs || m.verbs.has(attributes.verb)))) continue;
+      return this.decision(m.rule, context);
+    }
+    return undefined;
+  }
+
+  private matches(m: Matcher, attributes: RequestAttributes, context: PolicyContext, line: string | undefined): boolean {
+    if (m.verbs && !m.verbs.has(attributes.verb)) return false;
+    if (!matchesResource(m, attributes)) return false;
+    if (m.command && (line === undefined || !m.command.test(line))) return false;
+    return this.matchesEscalation(m, context);
+  }
+
+  private matchesEscalation(m: Matcher, context: PolicyContext | undefined): boolean {
+    if (m.rule.escalation === undefined) return true;
+    return m.rule.escalation === (context?.escalation !== undefined);
+  }
+
+  private decision(rule: CompiledRule, context: PolicyContext | undefined): PolicyDecision {
+    let message = `${actionWords[rule.action]} by rule "${rule.name}" of policy ${this.policyName()}`;
+    if (rule.message) message += `: ${rule.message}`;
+    if (rule.escalation && context?.escalation) message += ` (escalation: ${context.escalation.reason})`;
+    return { action: rule.action, rule: rule.name, message };
+  }
+
+  private policyName(): string {
+    return `${this.policy.namespace}/${this.policy.name}`;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * `kubegate gateway`: serves one SessionPolicy. TLS toward kubectl (HTTP/1.1; kubectl falls back from
+ * HTTP/2 by ALPN), `/healthz` `/readyz` `/metrics` on a separate admin port, pino logs with the session
+ * id, hot-reloaded policy, and a graceful drain on SIGTERM: stop accepting, let running requests finish
+ * (up to the grace period), close recordings.
+ */
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AccessGrant } from '../api/index.js';
+import { kubeClients } from '../kube/client.js';
+import { Informer } from '../operator/runtime/informer.js';
+import { admit, type AdmitContext, type GatewayState } from './admit.js';
+import { CommandApprovals } from './command-approvals.js';
+import { GatewayError, rawErrorResponse, sendError } from './errors.js';
+import { forwardRequest } from './http-proxy.js';
+import { PolicyEngine } from './policy-engine.js';
+import { PolicySource, type PolicyFiles } from './policy-source.js';
+import type { Recorder } from './recorder.js';
+import type { ServingTls } from './serving-tls.js';
+import { SessionTable } from './sessions.js';
+import { connectUpstream } from './upstream.js';
+import { forwardUpgrade } from './upgrade-proxy.js';
+
+export interface GatewayOptions {
+  policy: { namespace: string; name: string };
+  listen: { host: string; port: number };
+  adminListen: { host: string; port: number };
+  upstream: k8s.KubeConfig;
+  policyFiles: PolicyFiles;
+  tls: ServingTls;
+  recorder: Recorder;
+  logger: Logger;
+  maxRequestBodyBytes?: number;
+  maxHeaderBytes?: number;
+  drainMs?: number;
+}
+
+export class Gateway {
+  private server?: Server;
+  private admin?: ReturnType<typeof createHttpServer>;
+  private grants?: Informer<AccessGrant>;
+  private source?: PolicySource;
+  private sessions?: SessionTable;
+  private state?: GatewayState;
+  private draining = false;
+  private inflight = 0;
+  private readonly registry = new Registry();
+  private readonly requests = new Counter({ name: 'kubegate_gateway_requests_total', help: 'requests by decision and status', labelNames: ['action', 'code'], registers: [this.registry] });
+  private readonly latency = new Histogram({ name: 'kubegate_gateway_admission_seconds', help: 'time from request to forwarding decision', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1], registers: [this.registry] });
+
+  constructor(private readonly options: GatewayOptions) {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Port actually bound (useful with port 0). */
+  port(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  adminPort(): number {
+    const address = this.admin?.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  async start(): Promise<void> {
+    const { options } = this;
+    const logger = options.logger;
+    this.source = new PolicySource(
+      options.policyFiles,
+      (loaded, previous) => {
+        this.state = { policyRef: options.policy, loaded, engine: PolicyEngine.load(loaded.compiled) };
+        logger.info({ version: loaded.compiled.version, previous: previous?.compiled.version }, 'policy loaded');
+      },
+      (error) => logger.warn({ err: error }, 'policy reload failed; keeping the loaded version'),
+    );
+    await this.source.start();
+    this.grants = new Informer<AccessGrant>({ kubeconfig: options.upstream, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
+    this.grants.start();
+    const upstream = connectUpstream(options.upstream);
+    this.sessions = new SessionTable(options.recorder, () => ({ ...options.policy, version: this.state!.loaded.compiled.version }));
+    const context: AdmitContext = {
+      state: () => this.state!,
+      grants: { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) },
+      sessions: this.sessions,
+      recorder: options.recorder,
+      approvals: new CommandApprovals(kubeClients(options.upstream), options.policy),
+      logger,
+      maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
+    };
+
+    this.server = createHttpsServer(
+      { cert: options.tls.cert, key: options.tls.key, maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000 },
+      (request, response) => void this.handle(context, request, response, upstream),
+    );
+    this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(context, request, socket, head, upstream));
+    this.server.on('clientError', (error, socket) => {
+      if (socket.writable) socket.end(rawErrorResponse(new GatewayError((error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 'KG_HEADERS_TOO_LARGE' : 'KG_BAD_PATH', error.message)));
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve) => this.server!.listen(options.listen.port, options.listen.host, resolve));
+
+    this.admin = createHttpServer(async (request, response) => {
+      const ready = !this.draining && !!this.state && !!this.grants?.hasSynced();
+      const routes: Record<string, () => Promise<[number, string]>> = {
+        '/healthz': async () => [200, 'ok'],
+        '/readyz': async () => (ready ? [200, 'ok'] : [503, this.draining ? 'draining' : 'starting']),
+        '/metrics': async () => [200, await this.registry.metrics()],
+      };
+      const route = routes[request.url ?? ''];
+      const [status, body] = route ? await route() : [404, 'not found'];
+      response.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+    });
+    await new Promise<void>((resolve) => this.admin!.listen(options.adminListen.port, options.adminListen.host, resolve));
+    logger.info({ port: this.port(), admin: this.adminPort(), policy: `${options.policy.namespace}/${options.policy.name}` }, 'gateway serving');
+  }
+
+  private async handle(context: AdmitContext, request: IncomingMessage, response: ServerResponse, upstream: ReturnType<typeof connectUpstream>): Promise<void> {
+    const timer = this.latency.startTimer();
+    this.inflight++;
+    response.on('close', () => this.inflight--);
+    try {
+      if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
+      const admitted = await admit(context, request, { upgrade: false });
+      timer();
+      this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
+      await forwardRequest(admitted, request, response, upstream, this.sessions!);
+    } catch (error) {
+      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message);
+      if (!(error instanceof GatewayError)) this.options.logger.error({ err: error }, 'request failed');
+      this.requests.inc({ action: 'refused', code: refusal.code });
+      sendError(response, refusal);
+    }
+  }
+
+  private async handleUpgrade(context: AdmitContext, request: IncomingMessage, socket: Duplex, head: Buffer, upstream: ReturnType<typeof connectUpstream>): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    try {
+      if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
+      const admitted = await admit(context, request, { upgrade: true });
+      this.requests.inc({ action: admitted.decision.action, code: 'upgraded' });
+      await forwardUpgrade(admitted, request, socket, head, { upstream, sessions: this.sessions!, logger: this.options.logger });
+    } catch (error) {
+      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message);
+      if (!(error instanceof GatewayError)) this.options.logger.error({ err: error }, 'upgrade failed');
+      this.requests.inc({ action: 'refused', code: refusal.code });
+      if (socket.writable) socket.end(rawErrorResponse(refusal));
+    }
+  }
+
+  /** Stops accepting, waits for running requests up to the drain period, closes recordings. */
+  async stop(): Promise<void> {
+    this.draining = true;
+    this.server?.close();
+    const deadline = Date.now() + (this.options.drainMs ?? 20_000);
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    this.server?.closeAllConnections();
+    await this.sessions?.closeAll('gateway stopped');
+    this.source?.stop();
+    await this.grants?.stop();
+    await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Sessions: one per kubectl invocation of a token holder (kubectl sends a `Kubectl-Session` id with each
+ * of its requests), or per client connection for other clients. A session opens its recording on first
+ * use and closes it after `idleMs` without requests (or when the gateway stops).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { CallerIdentity } from './auth.js';
+import type { Recorder, SessionMetadata, SessionRecorder } from './recorder.js';
+
+export interface Session {
+  id: string;
+  identity: CallerIdentity;
+  recorder: SessionRecorder;
+  /** Requests still running: an active exec keeps its session open however long it idles. */
+  active: number;
+  lastUsed: number;
+}
+
+const connectionIds = new WeakMap<object, string>();
+
+export class SessionTable {
+  private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly recorder: Recorder,
+    private readonly policy: () => SessionMetadata['policy'],
+    private readonly idleMs = 60_000,
+  ) {
+    this.sweeper = setInterval(() => this.closeIdle(), Math.min(idleMs, 10_000));
+    this.sweeper.unref();
+  }
+
+  /** The session of this request, opened (and its recording started) on first use. */
+  enter(request: IncomingMessage, identity: CallerIdentity): Session {
+    const invocation = headerValue(request, 'kubectl-session') ?? connectionId(request);
+    const key = createHash('sha256').update(`${identity.tokenId}\0${invocation}`).digest('hex');
+    let session = this.sessions.get(key);
+    if (!session) {
+      const id = randomUUID();
+      const metadata: SessionMetadata = {
+        sessionId: id,
+        tokenId: identity.tokenId,
+        subject: identity.subject,
+        grant: identity.grant,
+        policy: this.policy(),
+        client: { address: request.socket.remoteAddress, userAgent: headerValue(request, 'user-agent'), command: headerValue(request, 'kubectl-command') },
+        startedAt: new Date().toISOString(),
+      };
+      session = { id, identity, recorder: this.recorder.open(metadata), active: 0, lastUsed: Date.now() };
+      this.sessions.set(key, session);
+    }
+    session.active++;
+    session.lastUsed = Date.now();
+    return session;
+  }
+
+  leave(session: Session): void {
+    session.active--;
+    session.lastUsed = Date.now();
+  }
+
+  async closeAll(reason: string): Promise<void> {
+    clearInterval(this.sweeper);
+    const open = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(open.map((session) => session.recorder.close(reason).catch(() => undefined)));
+  }
+
+  private closeIdle(): void {
+    const now = Date.now();
+    for (const [key, session] of this.sessions) {
+      if (session.active === 0 && now - session.lastUsed > this.idleMs) {
+        this.sessions.delete(key);
+        void session.recorder.close('idle').catch(() => undefined);
+      }
+    }
+  }
+}
+
+function headerValue(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function connectionId(request: IncomingMessage): string {
+  let id = connectionIds.get(request.socket);
+  if (!id) {
+    id = randomUUID();
+    connectionIds.set(request.socket, id);
+  }
+  return id;
+}

@@ -1,0 +1,149 @@
+/**
+ * What exec, attach and port-forward over SPDY share: the client opens one SPDY stream per channel
+ * with a SYN_STREAM whose headers say what the stream carries; data frames of that stream id then
+ * belong to that channel, and a FIN from the side that writes a channel closes it (kubectl's stdin
+ * at EOF). Each protocol module only says how headers map to a channel (`SpdyStreamProtocol`).
+ *
+ * Stream bookkeeping follows what the Go peer (moby/spdystream) delivers, erring on the strict side:
+ * data after a FIN from the same side is an error (Go may still deliver it), data for a stream that
+ * was reset or closed both ways is dropped (Go has forgotten the stream and drops it too), data for
+ * a stream that was never opened is an error.
+ */
+import { ProtocolError } from './decoding.js';
+import type { Direction, StreamChannel, StreamDecoder, StreamFrame, StreamLimits } from './frame.js';
+import { SpdyFrameEncoder, SpdyParser, type SpdyHeaders } from './spdy-frames.js';
+
+/** What a stream carries, decided from its SYN_STREAM headers. */
+export interface SpdyStreamKind {
+  channel: StreamChannel;
+  /** The sides that write data on the stream; only their FIN closes the channel. */
+  writers: readonly Direction[];
+  /** port-forward: the remote port. */
+  port?: number;
+}
+
+export interface SpdyStreamProtocol {
+  /** The kind of a new stream; `ProtocolError` for a stream the protocol does not have. */
+  classify(headers: SpdyHeaders): SpdyStreamKind;
+  /** The channel on which the server reports failures… */
+  errorChannel: StreamChannel;
+  /** …and what it writes there for `message`. */
+  errorPayload(message: string): Buffer;
+}
+
+/** The one value of a header kubectl sends once, or `ProtocolError`. */
+export function singleHeader(headers: SpdyHeaders, name: string): string {
+  const values = headers.get(name);
+  if (values?.length !== 1) throw new ProtocolError(`SPDY stream without exactly one "${name}" header`);
+  return values[0]!;
+}
+
+interface OpenStream {
+  kind: SpdyStreamKind;
+  /** Sides that have not sent FIN yet. */
+  open: Set<Direction>;
+}
+
+export const clientToServer: readonly Direction[] = ['client-to-server'];
+export const serverToClient: readonly Direction[] = ['server-to-client'];
+export const bothWays: readonly Direction[] = ['client-to-server', 'server-to-client'];
+
+/** GOAWAY status OK: the gateway ends the connection, it does not report a peer's error. */
+const goAwayOk = 0;
+
+export class SpdyStreamDecoder implements StreamDecoder {
+  private readonly parsers: Record<Direction, SpdyParser>;
+  private readonly streams = new Map<number, OpenStream>();
+  /** Highest stream id opened so far, by parity (client streams are odd, server streams even). */
+  private readonly highest = [0, 0];
+
+  constructor(
+    private readonly protocol: SpdyStreamProtocol,
+    private readonly limits: StreamLimits,
+  ) {
+    const options = { maxFrameBytes: limits.maxFrameBytes, maxHeaderBlockBytes: limits.maxHeaderBlockBytes };
+    this.parsers = { 'client-to-server': new SpdyParser(options), 'server-to-client': new SpdyParser(options) };
+  }
+
+  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[] {
+    const out: StreamFrame[] = [];
+    for (const frame of this.parsers[direction].push(bytes)) {
+      switch (frame.type) {
+        case 'syn_stream':
+          this.open(frame.streamId, frame.headers);
+          if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
+          break;
+        case 'syn_reply':
+        case 'headers':
+          if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
+          break;
+        case 'data': {
+          const stream = this.stream(frame.streamId);
+          if (!stream) break;
+          if (!stream.open.has(direction)) throw new ProtocolError(`SPDY data on stream ${frame.streamId} after its FIN`);
+          if (frame.data.length > 0) out.push(this.frame(direction, stream.kind.channel, frame.data, frame.streamId, timeMs));
+          if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
+          break;
+        }
+        case 'rst_stream':
+          out.push(this.control(direction, { type: 'rst_stream', streamId: frame.streamId, status: frame.status }, frame.streamId, timeMs));
+          this.streams.delete(frame.streamId);
+          break;
+        case 'goaway':
+          out.push(this.control(direction, { type: 'goaway', lastGoodStreamId: frame.lastGoodStreamId, status: frame.status }, undefined, timeMs));
+          break;
+        default: // SETTINGS, PING and WINDOW_UPDATE carry nothing worth recording
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The failure written on every server-written error stream still open, each ended with FIN so that
+   * kubectl reads it to the end, then GOAWAY. Data frames leave header compression untouched, so the
+   * client's SPDY state stays valid.
+   */
+  closingNotice(message: string): Buffer {
+    if (!this.parsers['server-to-client'].atFrameBoundary()) return Buffer.alloc(0);
+    const encoder = new SpdyFrameEncoder();
+    const frames: Buffer[] = [];
+    for (const [streamId, stream] of this.streams) {
+      if (stream.kind.channel === this.protocol.errorChannel && stream.open.has('server-to-client')) {
+        frames.push(encoder.encode({ type: 'data', streamId, fin: true, data: this.protocol.errorPayload(message) }));
+      }
+    }
+    frames.push(encoder.encode({ type: 'goaway', lastGoodStreamId: this.highest[1]!, status: goAwayOk }));
+    return Buffer.concat(frames);
+  }
+
+  private open(streamId: number, headers: SpdyHeaders): void {
+    if (streamId <= this.highest[streamId % 2]!) throw new ProtocolError(`SPDY stream ${streamId} opened out of order`);
+    if (this.streams.size >= this.limits.maxOpenStreams) throw new ProtocolError(`more than ${this.limits.maxOpenStreams} SPDY streams open at once`);
+    this.highest[streamId % 2] = streamId;
+    this.streams.set(streamId, { kind: this.protocol.classify(headers), open: new Set(bothWays) });
+  }
+
+  /** The open stream, undefined for one already forgotten; `ProtocolError` for one never opened. */
+  private stream(streamId: number): OpenStream | undefined {
+    const stream = this.streams.get(streamId);
+    if (!stream && streamId > this.highest[streamId % 2]!) throw new ProtocolError(`SPDY frame for stream ${streamId}, which was never opened`);
+    return stream;
+  }
+
+  private finish(streamId: number, direction: Direction, timeMs: number, out: StreamFrame[]): void {
+    const stream = this.stream(streamId);
+    if (!stream || !stream.open.delete(direction)) return;
+    if (stream.kind.writers.includes(direction)) out.push(this.frame(direction, 'close', Buffer.from(stream.kind.channel), streamId, timeMs));
+    if (stream.open.size === 0) this.streams.delete(streamId);
+  }
+
+  private frame(direction: Direction, channel: StreamChannel, data: Buffer, streamId: number, timeMs: number): StreamFrame {
+    const port = this.streams.get(streamId)?.kind.port;
+    return { direction, channel, data, stream: streamId, timeMs, ...(port !== undefined ? { port } : {}) };
+  }
+
+  private control(direction: Direction, event: object, streamId: number | undefined, timeMs: number): StreamFrame {
+    const data = Buffer.from(JSON.stringify(event));
+    return streamId === undefined ? { direction, channel: 'control', data, timeMs } : this.frame(direction, 'control', data, streamId, timeMs);
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The real kubectl through the real gateway, which talks to the API server as its policy's
+ * ServiceAccount with only the operator-made RBAC: everyday kubectl works, exec/attach/port-forward work
+ * over WebSocket and SPDY, the policy's decisions hold, and the caller is exactly the grant.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { testCluster, type TestCluster } from '../harness/cluster.js';
+import { startOperator, type RunningOperator } from '../harness/operator.js';
+import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gateway.js';
+import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
+import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { Kubectl } from '../harness/kubectl.js';
+
+interface Fixture {
+  cluster: TestCluster;
+  admin: Kubectl;
+  bot: Kubectl;
+  namespace: string;
+  target: string;
+  grant: string;
+  gateway: RunningGateway;
+}
+
+let operator: RunningOperator | undefined;
+let gateway: RunningGateway | undefined;
+after(async () => {
+  await gateway?.stop();
+  await operator?.stop();
+});
+
+let fixture: Promise<Fixture> | undefined;
+function setup(): Promise<Fixture> {
+  fixture ??= (async () => {
+    const cluster = await testCluster();
+    operator = await startOperator(cluster);
+    const admin = await cluster.kubectl();
+    const namespace = await cluster.namespace('gw', { keep: true });
+    const target = await cluster.namespace('payments', { keep: true });
+    await admin.ok(['apply', '-f', '-'], {
+      input: JSON.stringify(
+        sessionPolicy(namespace, 'prod', {
+          rules: [
+            { name: 'no-namespace-deletion', match: { verbs: ['delete', 'deletecollection'], resources: ['namespaces'] }, action: 'Deny' },
+            { name: 'no-rm-rf', match: { subresources: ['exec'], command: 'rm\\s+-rf' }, action: 'Deny' },
+            { name: 'configmap-deletes-need-a-human', match: { verbs: ['delete'], resources: ['configmaps'] }, action: 'RequireApproval' },
+          ],
+        }),
+      ),
+    });
+    const grant = uniqueName('deploy-bot');
+    await admin.ok(['apply', '-f', '-'], {
+      input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+    });
+    await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+    gateway = await startGateway(cluster, { namespace, name: 'prod' });
+    const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
+    return { cluster, admin, bot, namespace, target, grant, gateway };
+  })();
+  return fixture;
+}
+
+test('everyday kubectl works through the gateway with exactly the grant rights', async () => {
+  const { bot, target } = await setup();
+  await eventually(async () => {
+    const pods = await bot.run(['get', 'pods', '-n', target]);
+    assert.equal(pods.code, 0, pods.stderr);
+    assert.match(pods.stderr, /No resources found/);
+  }, 20_000);
+  assert.match(await bot.ok(['api-resources', '--namespaced=true', '-o', 'name']), /^pods$/m);
+  assert.match(await bot.ok(['version', '-o', 'json']), /"gitVersion": "v1\.35/);
+  await bot.ok(['apply', '-n', target, '-f', '-'], { input: deploymentYaml('web', 1) });
+  await bot.ok(['apply', '--server-side', '-n', target, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { mode: 'blue' } }) });
+  assert.equal((await bot.ok(['get', 'configmap', 'settings', '-n', target, '-o', 'jsonpath={.data.mode}'])).trim(), 'blue');
+  assert.equal((await bot.run(['auth', 'can-i', 'create', 'deployments', '-n', target])).stdout.trim(), 'yes');
+  assert.equal((await bot.run(['auth', 'can-i', 'get', 'pods', '-n', 'default'])).stdout.trim(), 'no');
+  const whoami = JSON.parse(await bot.ok(['auth', 'whoami', '-o', 'json']));
+  assert.equal(whoami.status.userInfo.username, 'kubegate:user:deploy-bot');
+  assert.ok(whoami.status.userInfo.groups.some((g: string) => g.startsWith('kubegate:grant:')));
+  assert.ok(whoami.status.userInfo.extra['kubegate.dev/session-id'][0]);
+  const outside = await bot.run(['get', 'pods', '-n', 'default']);
+  assert.match(outside.stderr, /User "kubegate:user:deploy-bot" cannot list resource "pods"/);
+  await bot.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
+});
+
+test('watch and logs -f stream through the gateway', async () => {
+  const { bot, target, admin } = await setup();
+  const watch = bot.start(['get', 'configmaps', '-n', target, '-w', '-o', 'name']);
+  try {
+    let seen = '';
+    watch.stdout!.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    await eventually(async () => assert.match(seen, /configmap\/kube-root-ca\.crt/), 20_000);
+    await admin.ok(['create', 'configmap', 'late-arrival', '-n', target]);
+    await eventually(async () => assert.match(seen, /configmap\/late-arrival/), 10_000);
+  } finally {
+    watch.kill();
+  }
+  await bot.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
+  const [pod] = await podNames(bot, target, 'app=web');
+  const logs = bot.start(['logs', '-f', '-n', target, pod!]);
+  try {
+    let out = '';
+    logs.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await eventually(async () => assert.match(out, /listening on :8080/), 20_000);
+  } finally {
+    logs.kill();
+  }
+});
+
+for (const transport of ['WebSocket', 'SPDY'] as const) {
+  test(`exec and port-forward through the gateway over ${transport}`, async () => {
+    const { bot, target } = await setup();
+    await bot.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
+    const [pod] = await podNames(bot, target, 'app=web');
+    const execEnv: Record<string, string> = transport === 'SPDY' ? { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } : {};
+    const result = await bot.run(['exec', '-n', target, pod!, '--', 'sh', '-c', 'echo "through the gateway"; echo err >&2'], { env: execEnv });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'through the gateway\n');
+    assert.match(result.stderr, /^err$/m);
+    const stdin = await bot.run(['exec', '-i', '-n', target, pod!, '--', 'sh', '-c', 'read line; echo "got $line"'], { env: execEnv, input: 'hello\n' });
+    assert.equal(stdin.stdout, 'got hello\n');
+
+    const server = createServer((req, res) => res.end(`served ${req.url}`));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { admin } = await setup();
+    await admin.ok(['apply', '-n', target, '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: { name: pod, namespace: target }, spec: { forwards: [{ ports: [8080], target: { port: (server.address() as AddressInfo).port, address: '127.0.0.1' } }] } }),
+    });
+    const pfEnv: Record<string, string> = transport === 'SPDY' ? { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } : {};
+    const forward = bot.start(['port-forward', '-n', target, `pod/${pod}`, ':8080'], { env: pfEnv });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        forward.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+          if (match) resolve(Number(match[1]));
+        });
+        forward.once('exit', (code) => reject(new Error(`port-forward exited ${code}`)));
+      });
+      await eventually(async () => assert.equal(await (await fetch(`http://127.0.0.1:${port}/through`)).text(), 'served /through'));
+    } finally {
+      forward.kill();
+      server.close();
+    }
+  });
+}
+
+test('policy: Deny names the rule, a blocked exec command never runs, approval admits one request once', async () => {
+  const { bot, target, admin, namespace } = await setup();
+  const deleteNs = await bot.run(['delete', 'namespace', target]);
+  assert.notEqual(deleteNs.code, 0);
+  assert.match(deleteNs.stderr, /denied by rule "no-namespace-deletion"/);
+  const [pod] = await podNames(bot, target, 'app=web');
+  const rm = await bot.run(['exec', '-n', target, pod!, '--', 'sh', '-c', 'rm -rf /tmp/nothing-here']);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /no-rm-rf/);
+
+  await admin.ok(['create', 'configmap', 'doomed', '-n', target]);
+  const held = await bot.run(['delete', 'configmap', 'doomed', '-n', target]);
+  assert.notEqual(held.code, 0);
+  const request = /ApprovalRequest \S+\/(\S+) is Pending/.exec(held.stderr)?.[1];
+  assert.ok(request, held.stderr);
+  assert.match(held.stderr, new RegExp(`kubegate approve ${request} -n ${namespace}`));
+  await admin.ok(['create', 'rolebinding', 'approvers', '--clusterrole=kubegate-approver', '--group=sre-leads', '-n', namespace]);
+  const alice = await (await setup()).cluster.kubectl({ user: 'alice', groups: ['sre-leads'] });
+  await eventually(() => alice.ok(['patch', 'approvalrequest', request!, '-n', namespace, '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/spec/decisions', value: [{ decision: 'Approve', by: 'alice', reason: 'ok' }] }])]).then(() => undefined));
+  await eventually(async () => assert.equal((await admin.ok(['get', 'approvalrequest', request!, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Approved'), 20_000);
+  await bot.ok(['delete', 'configmap', 'doomed', '-n', target]);
+  // exactly once: the same request again is held again
+  await admin.ok(['create', 'configmap', 'doomed', '-n', target]);
+  const again = await bot.run(['delete', 'configmap', 'doomed', '-n', target]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /needs approval/);
+});
+
+test('injected identity headers are stripped; forged, foreign and revoked tokens are refused within a second', async () => {
+  const { bot, target, admin, namespace, grant, gateway: gw, cluster } = await setup();
+  const kubeconfig = bot.kubeconfig;
+  const token = /token: (\S+)/.exec((await import('node:fs')).readFileSync(kubeconfig, 'utf8'))![1]!;
+  const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec((await import('node:fs')).readFileSync(kubeconfig, 'utf8'))![1]!, 'base64').toString();
+  const { request } = await import('node:https');
+  const call = (path: string, headers: Record<string, string | string[]>) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const url = new URL(gw.url + path);
+      const req = request({ hostname: url.hostname, port: url.port, path, ca, headers }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const review = await call('/apis/authentication.k8s.io/v1/selfsubjectreviews', { authorization: `Bearer ${token}`, 'Impersonate-User': 'kubegate-admin', 'Impersonate-Group': 'system:masters' });
+  // (a GET on selfsubjectreviews is not allowed; what matters is who the API server thinks asked)
+  assert.doesNotMatch(review.body, /kubegate-admin|system:masters/);
+  const secrets = await call(`/api/v1/namespaces/default/secrets`, { authorization: `Bearer ${token}`, 'Impersonate-User': 'kubegate-admin', 'impersonate-group': 'system:masters', 'X-Remote-User': 'kubegate-admin' });
+  assert.equal(secrets.status, 403);
+  assert.match(secrets.body, /kubegate:user:deploy-bot/);
+
+  const forged = token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  assert.equal((await call(`/api/v1/namespaces/${target}/pods`, { authorization: `Bearer ${forged}` })).status, 401);
+  assert.equal((await call(`/api/v1/namespaces/${target}/pods`, {})).status, 401);
+  const adminToken = cluster.state.apiserver.adminToken;
+  assert.equal((await call(`/api/v1/namespaces/${target}/pods`, { authorization: `Bearer ${adminToken}` })).status, 401, 'a cluster credential is not a kubegate token');
+
+  assert.equal((await call(`/api/v1/namespaces/${target}/pods`, { authorization: `Bearer ${token}` })).status, 200);
+  await admin.ok(['patch', 'accessgrant', grant, '-n', namespace, '--type=merge', '-p', '{"spec":{"revoked":true}}']);
+  const revokedAt = Date.now();
+  await eventually(async () => assert.equal((await call(`/api/v1/namespaces/${target}/pods`, { authorization: `Bearer ${token}` })).status, 401), 5000, 20);
+  assert.ok(Date.now() - revokedAt < 1000, `refused ${Date.now() - revokedAt} ms after revocation`);
+  const refusal = await bot.run(['get', 'pods', '-n', target]);
+  assert.match(refusal.stderr, /grant .* was revoked/);
+});

@@ -1,0 +1,160 @@
+/**
+ * The policy engine decides from a CompiledPolicy exactly as the SessionPolicy contract says: first
+ * matching rule wins, else defaultAction; empty lists match anything; commands, escalations and
+ * collection-wide requests behave as documented; messages name the rule and the policy.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compilePolicy, validatePolicy, type PolicySpecInput } from '../../src/policy/compile.js';
+import { detectEscalation } from '../../src/gateway/escalation.js';
+import { PolicyEngine, type PolicyContext } from '../../src/gateway/policy-engine.js';
+import { execCommand, parseRequestAttributes } from '../../src/gateway/request-attributes.js';
+
+const ref = { namespace: 'kubegate-system', name: 'prod' };
+
+/** The DESIGN.md sample policy. */
+const designSample: PolicySpecInput = {
+  approvers: { groups: ['sre-leads'] },
+  rules: [
+    { name: 'no-namespace-deletion', match: { verbs: ['delete', 'deletecollection'], resources: ['namespaces'] }, action: 'Deny' },
+    { name: 'escalation-needs-a-human', match: { escalation: true }, action: 'RequireApproval' },
+    { name: 'no-rm-rf', match: { subresources: ['exec'], command: 'rm\\s+-rf' }, action: 'Deny' },
+  ],
+  defaultAction: 'Allow',
+  masking: { secrets: true, patterns: ['AKIA[0-9A-Z]{16}'] },
+};
+
+function engine(spec: PolicySpecInput): PolicyEngine {
+  return PolicyEngine.load(compilePolicy(ref, spec));
+}
+
+function decide(e: PolicyEngine, method: string, url: string, body?: unknown) {
+  const attributes = parseRequestAttributes(method, url);
+  const context: PolicyContext = { user: 'deploy-bot', command: execCommand(attributes), escalation: detectEscalation(attributes, body) };
+  return e.decide(attributes, context);
+}
+
+test('the design sample: rules in order, then the default action, with messages naming rule and policy', () => {
+  const e = engine(designSample);
+  assert.equal(e.version, compilePolicy(ref, designSample).version);
+  assert.deepEqual(decide(e, 'DELETE', '/api/v1/namespaces/payments'), { action: 'Deny', rule: 'no-namespace-deletion', message: 'denied by rule "no-namespace-deletion" of policy kubegate-system/prod' });
+  assert.equal(decide(e, 'DELETE', '/api/v1/namespaces').rule, 'no-namespace-deletion', 'deletecollection');
+  const escalation = decide(e, 'POST', '/api/v1/namespaces/payments/pods', { spec: { hostNetwork: true, containers: [] } });
+  assert.equal(escalation.action, 'RequireApproval');
+  assert.equal(escalation.message, 'approval required by rule "escalation-needs-a-human" of policy kubegate-system/prod (escalation: pod requests hostNetwork)');
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=sh&command=-c&command=rm%20-rf%20/data').rule, 'no-rm-rf');
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=rm&command=-rf&command=/').rule, 'no-rm-rf', 'joined by spaces');
+  assert.deepEqual(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=ls'), { action: 'Allow', message: 'allowed by the default action of policy kubegate-system/prod' });
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/payments/pods').action, 'Allow');
+});
+
+test('first match wins, and a custom message is appended', () => {
+  const e = engine({
+    approvers: { users: ['alice'] },
+    rules: [
+      { name: 'dev-anything', match: { namespaces: ['dev'] }, action: 'Allow' },
+      { name: 'no-secrets', match: { resources: ['secrets'] }, action: 'Deny', message: 'ask the platform team' },
+    ],
+    defaultAction: 'RequireApproval',
+  });
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/dev/secrets/x').rule, 'dev-anything');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/prod/secrets/x').message, 'denied by rule "no-secrets" of policy kubegate-system/prod: ask the platform team');
+  assert.deepEqual(decide(e, 'GET', '/api/v1/namespaces/prod/configmaps/x'), { action: 'RequireApproval', message: 'approval required by the default action of policy kubegate-system/prod' });
+});
+
+test('each list narrows; * and empty lists match anything; verbs and resources compare normalised', () => {
+  const e = engine({
+    rules: [
+      { name: 'apps-deploy-patch', match: { verbs: ['PATCH'], apiGroups: ['apps'], resources: ['Deployments'], names: ['web'] }, action: 'Deny' },
+      { name: 'pods-exec-rbac-form', match: { resources: ['pods/exec'] }, action: 'Mask' },
+      { name: 'status-only', match: { subresources: ['status'] }, action: 'Deny' },
+      { name: 'everything', match: { verbs: ['*'], resources: ['*'] }, action: 'Allow' },
+    ],
+    defaultAction: 'Deny',
+  });
+  assert.equal(decide(e, 'PATCH', '/apis/apps/v1/namespaces/a/deployments/web').rule, 'apps-deploy-patch');
+  assert.equal(decide(e, 'PATCH', '/apis/apps/v1/namespaces/a/deployments/api').rule, 'everything');
+  assert.equal(decide(e, 'PATCH', '/apis/extensions/v1beta1/namespaces/a/deployments/web').rule, 'everything', 'other API group');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/pods/p/exec?command=ls').rule, 'pods-exec-rbac-form');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/pods/p').rule, 'everything');
+  assert.equal(decide(e, 'PUT', '/api/v1/namespaces/a/pods/p/status').rule, 'status-only');
+  assert.equal(decide(e, 'GET', '/version').rule, 'everything', 'a rule with only verbs matches non-resource requests');
+});
+
+test('rules that name groups, resources, namespaces or names never match non-resource requests', () => {
+  const e = engine({ rules: [{ name: 'core-only', match: { apiGroups: [''] }, action: 'Deny' }], defaultAction: 'Allow' });
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/pods').rule, 'core-only');
+  assert.equal(decide(e, 'GET', '/version').action, 'Allow');
+  assert.equal(decide(e, 'GET', '/openapi/v2').action, 'Allow');
+});
+
+test('collection-wide requests: restrictive rules on names or namespaces catch them, Allow rules do not', () => {
+  const e = engine({
+    rules: [
+      { name: 'keep-db-password', match: { resources: ['secrets'], names: ['db-password'] }, action: 'Deny' },
+      { name: 'kube-system-is-read-only', match: { namespaces: ['kube-system'], verbs: ['list', 'watch', 'delete', 'deletecollection'] }, action: 'Deny' },
+      { name: 'read-app-config', match: { resources: ['configmaps'], names: ['app-config'] }, action: 'Allow' },
+    ],
+    defaultAction: 'RequireApproval',
+    approvers: { users: ['alice'] },
+  });
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/secrets/db-password').rule, 'keep-db-password');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/secrets').rule, 'keep-db-password', 'a list returns db-password too');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/secrets?watch=1').rule, 'keep-db-password');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/secrets?fieldSelector=metadata.name%3Dother').action, 'RequireApproval', 'a list narrowed to another name');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/secrets/other').action, 'RequireApproval');
+  assert.equal(decide(e, 'GET', '/api/v1/pods').rule, 'kube-system-is-read-only', 'all namespaces include kube-system');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/payments/pods').action, 'RequireApproval');
+  assert.equal(decide(e, 'DELETE', '/api/v1/namespaces/kube-system').rule, 'kube-system-is-read-only', 'the namespace object itself');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/configmaps/app-config').rule, 'read-app-config');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/configmaps').action, 'RequireApproval', 'Allow on one name does not allow the list');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/a/configmaps?fieldSelector=metadata.name=app-config').rule, 'read-app-config');
+});
+
+test('escalation: true and false select on the detector\'s finding', () => {
+  const e = engine({
+    approvers: { users: ['alice'] },
+    rules: [
+      { name: 'escalations', match: { escalation: true, namespaces: ['prod'] }, action: 'RequireApproval' },
+      { name: 'plain-writes-in-prod', match: { escalation: false, namespaces: ['prod'], verbs: ['create'] }, action: 'Allow' },
+    ],
+    defaultAction: 'Deny',
+  });
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/prod/pods', { spec: { hostPID: true } }).rule, 'escalations');
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/prod/pods', { spec: { containers: [] } }).rule, 'plain-writes-in-prod');
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/prod/pods/p/exec?command=id').rule, 'plain-writes-in-prod');
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/kube-system/pods/p/exec?command=id').action, 'Deny');
+});
+
+test('command rules: exec commands at the request, stdin lines through matchesCommandLine', () => {
+  const e = engine({
+    rules: [
+      { name: 'no-rm-rf', match: { subresources: ['exec', 'attach'], namespaces: ['prod'], command: 'rm\\s+-rf' }, action: 'Deny' },
+      { name: 'no-curl', match: { command: '^curl ' }, action: 'Deny' },
+    ],
+    defaultAction: 'Allow',
+  });
+  const attach = parseRequestAttributes('GET', '/api/v1/namespaces/prod/pods/p/attach?stdin=true');
+  assert.equal(e.decide(attach, { user: 'u' }).action, 'Allow', 'an attach has no command to judge at the request');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/prod/pods/p').action, 'Allow', 'no command, no command-rule match');
+  assert.equal(e.matchesCommandLine('sudo rm  -rf /', attach)?.rule, 'no-rm-rf');
+  assert.equal(e.matchesCommandLine('curl http://x', attach)?.message, 'denied by rule "no-curl" of policy kubegate-system/prod');
+  assert.equal(e.matchesCommandLine('ls -la', attach), undefined);
+  const devAttach = parseRequestAttributes('GET', '/api/v1/namespaces/dev/pods/p/attach');
+  assert.equal(e.matchesCommandLine('rm -rf /', devAttach), undefined, 'the rule is for prod');
+  assert.equal(e.matchesCommandLine('rm -rf /')?.rule, 'no-rm-rf', 'without attributes only the command counts');
+});
+
+test('the policy loads once: regular expressions and the masker are compiled at load', () => {
+  const e = engine(designSample);
+  assert.equal(e.masking.maxMatchLength, 20);
+  assert.equal(e.masking.maskText('key AKIAABCDEFGHIJKLMNOP end'), 'key ******************** end');
+  assert.throws(() => engine({ masking: { patterns: ['password=\\S+'] } }), /unbounded repetition/);
+  assert.throws(() => PolicyEngine.load({ ...compilePolicy(ref, {}), formatVersion: 2 as 1 }), /format 2 is not supported/);
+});
+
+test('the operator refuses, with the field, a policy whose masking the gateway could not load', () => {
+  const problems = validatePolicy({ masking: { patterns: ['AKIA[0-9A-Z]{16}', 'password=\\S+', '(a)\\1'], fields: ['data.password', 'a[x]'] } });
+  assert.deepEqual(problems.map((p) => p.field), ['spec.masking.patterns[1]', 'spec.masking.patterns[2]', 'spec.masking.fields[1]']);
+  assert.match(problems[0]!.message, /unbounded repetition .* e\.g\. \{1,256\}/);
+});
