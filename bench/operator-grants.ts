@@ -11,6 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Informer } from '../src/operator/runtime/informer.js';
 import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
 import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';
@@ -84,16 +86,22 @@ async function main(): Promise<void> {
     // 2. expiry lag, measured by a watch on the bindings
     const expiresAt = new Map<string, number>();
     const lags: number[] = [];
-    const watch = await new k8s.Watch(cluster.admin).watch(
-      `/apis/rbac.authorization.k8s.io/v1/namespaces/${target}/rolebindings`,
-      { labelSelector: 'kubegate.dev/grant' },
-      (type, object: k8s.V1RoleBinding) => {
+    // the runtime's informer: it re-watches across the API server's watch timeouts, which a bare watch does not
+    const bindingsWatch = new Informer<k8s.V1RoleBinding>({
+      kubeconfig: cluster.admin,
+      path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${target}/rolebindings`,
+      labelSelector: 'kubegate.dev/grant',
+      logger: pino({ level: 'warn' }),
+    });
+    bindingsWatch.addEventHandler({
+      onDelete: (object) => {
         const grant = object.metadata?.annotations?.['kubegate.dev/grant-ref']?.split('/')[1];
         const expiry = grant && expiresAt.get(grant);
-        if (type === 'DELETED' && expiry) lags.push(Date.now() - expiry);
+        if (expiry) lags.push(Date.now() - expiry);
       },
-      () => undefined,
-    );
+    });
+    bindingsWatch.start();
+    await bindingsWatch.waitForSync(AbortSignal.timeout(60_000));
     const expiring = Array.from({ length: expiringTotal }, (_, i) => `e-${i}`);
     await inBatches(expiring, 16, (name) => create(name, `${20 + (Number(name.slice(2)) % 20)}s`));
     const deadline = Date.now() + 180_000;
@@ -104,7 +112,7 @@ async function main(): Promise<void> {
       };
       for (const grant of grants.items) if (grant.status?.expiresAt && grant.metadata.name.startsWith('e-')) expiresAt.set(grant.metadata.name, Date.parse(grant.status.expiresAt));
     }
-    watch.abort();
+    await bindingsWatch.stop();
     console.log(
       `expiry lag over ${lags.length}/${expiringTotal} grants (binding deleted − status.expiresAt, with ${grantsTotal} other grants live): ` +
         `p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${Math.max(...lags)} ms`,

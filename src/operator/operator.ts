@@ -44,6 +44,10 @@ function path(resource: CustomResource): string {
 
 const keyOf = (object: k8s.KubernetesObject): ObjectKey => ({ namespace: object.metadata?.namespace, name: object.metadata!.name! });
 
+/** An update that changes what the object asks for (spec) or its deletion — not a status write. */
+const specOrDeletionChanged = (object: k8s.KubernetesObject, old: k8s.KubernetesObject) =>
+  object.metadata?.generation !== old.metadata?.generation || object.metadata?.deletionTimestamp !== old.metadata?.deletionTimestamp;
+
 export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<void> {
   const { kubeconfig, logger } = options;
   const clients = kubeClients(kubeconfig);
@@ -96,11 +100,18 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   });
 
   const grants = manager.addController({ name: 'accessgrant', workers: options.workers, reconciler: new AccessGrantReconciler({ clients, events, signingKeys }) });
-  grants.watch(grantInformer, (grant) => [keyOf(grant)]);
-  grants.watch(policyInformer, (policy) =>
-    grantInformer.list().filter((g) => g.metadata?.namespace === policy.metadata?.namespace && g.spec.policyRef.name === policy.metadata?.name).map(keyOf),
+  grants.watch(grantInformer, (grant) => [keyOf(grant)], specOrDeletionChanged);
+  grants.watch(
+    policyInformer,
+    (policy) => grantInformer.list().filter((g) => g.metadata?.namespace === policy.metadata?.namespace && g.spec.policyRef.name === policy.metadata?.name).map(keyOf),
+    // grants wait for their policy's spec (maximum duration) and gateway (the kubeconfig's address and CA)
+    (policy, old) => specOrDeletionChanged(policy, old) || policy.status?.gatewayAddress !== old.status?.gatewayAddress,
   );
-  grants.watch(requestInformer, (request) => (request.spec.target?.kind === 'AccessGrant' ? [{ namespace: request.metadata?.namespace, name: request.spec.target.name }] : []));
+  grants.watch(
+    requestInformer,
+    (request) => (request.spec.target?.kind === 'AccessGrant' ? [{ namespace: request.metadata?.namespace, name: request.spec.target.name }] : []),
+    (request, old) => request.status?.phase !== old.status?.phase,
+  );
 
   const policies = manager.addController({
     name: 'sessionpolicy',
@@ -114,14 +125,21 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       gatewayImage: options.gatewayImage,
     }),
   });
-  policies.watch(policyInformer, (policy) => [keyOf(policy)]);
-  policies.watch(grantInformer, (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }]);
+  policies.watch(policyInformer, (policy) => [keyOf(policy)], specOrDeletionChanged);
+  // a policy's impersonation RBAC follows the set of its Active grants
+  policies.watch(
+    grantInformer,
+    (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }],
+    (grant, old) => grant.status?.phase !== old.status?.phase || !!grant.metadata?.deletionTimestamp !== !!old.metadata?.deletionTimestamp,
+  );
   policies.watch(deploymentInformer, (deployment) => [{ namespace: deployment.metadata?.namespace, name: deployment.metadata!.labels![policyLabel]! }]);
 
   const requests = manager.addController({ name: 'approvalrequest', workers: options.workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
-  requests.watch(requestInformer, (request) => [keyOf(request)]);
-  requests.watch(policyInformer, (policy) =>
-    requestInformer.list().filter((r) => r.metadata?.namespace === policy.metadata?.namespace && r.spec.policyRef?.name === policy.metadata?.name).map(keyOf),
+  requests.watch(requestInformer, (request) => [keyOf(request)], specOrDeletionChanged);
+  requests.watch(
+    policyInformer,
+    (policy) => requestInformer.list().filter((r) => r.metadata?.namespace === policy.metadata?.namespace && r.spec.policyRef?.name === policy.metadata?.name).map(keyOf),
+    specOrDeletionChanged,
   );
 
   manager.onLeading(async (leading) => {

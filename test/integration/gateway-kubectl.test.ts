@@ -176,6 +176,33 @@ test('policy: Deny names the rule, a blocked exec command never runs, approval a
   assert.match(again.stderr, /needs approval/);
 });
 
+test("a token of another policy's gateway is refused", async () => {
+  const { admin, bot, namespace, target, cluster, gateway: gw } = await setup();
+  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'staging')) });
+  const grant = uniqueName('other-bot');
+  await admin.ok(['apply', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'other-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'staging' }, requestedBy: 'kubegate-admin' })),
+  });
+  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  // staging's token, presented to prod's gateway (over prod's own TLS, so only the token is wrong)
+  const { readFileSync } = await import('node:fs');
+  const stagingToken = /token: (\S+)/.exec(readFileSync(await jitKubeconfig(cluster, { namespace, name: grant }, gw), 'utf8'))![1]!;
+  const prodCa = Buffer.from(/certificate-authority-data: (\S+)/.exec(readFileSync(bot.kubeconfig, 'utf8'))![1]!, 'base64').toString();
+  const { request } = await import('node:https');
+  const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const url = new URL(`${gw.url}/api/v1/namespaces/${target}/pods`);
+    const req = request({ hostname: url.hostname, port: url.port, path: url.pathname, ca: prodCa, headers: { authorization: `Bearer ${stagingToken}` } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(refused.status, 401);
+  assert.match(refused.body, /the token is not valid for this gateway/);
+});
+
 test('injected identity headers are stripped; forged, foreign and revoked tokens are refused within a second', async () => {
   const { bot, target, admin, namespace, grant, gateway: gw, cluster } = await setup();
   const kubeconfig = bot.kubeconfig;

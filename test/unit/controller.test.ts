@@ -11,46 +11,13 @@ import { ExponentialRateLimiter } from '../../src/operator/runtime/rate-limiter.
 import {
   keyString,
   TerminalError,
-  type Clock,
   type ObjectKey,
   type ReconcileResult,
 } from '../../src/operator/runtime/reconciler.js';
+import { ManualClock } from '../harness/manual-clock.js';
 
-/** Time that moves only when told, firing due timers in order. */
-class ManualClock implements Clock {
-  private time = 0;
-  private nextHandle = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const handle = this.nextHandle++;
-    this.timers.set(handle, { at: this.time + ms, callback });
-    return handle;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  /** Moves time on, letting the workers run after each timer, as they would in real time. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, timer]) => timer.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.time = due[1].at;
-      due[1].callback();
-      await settle();
-    }
-    this.time = end;
-    await settle();
-  }
-}
+/** Moves the clock on, letting the workers run after each timer, as they would in real time. */
+const advance = (clock: ManualClock, ms: number) => clock.advanceSettling(ms, settle);
 
 /** Lets every pending promise callback (queue hand-outs, reconciles) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -96,8 +63,8 @@ async function counted(metrics: RuntimeMetrics, metric: 'reconcileTotal' | 'reco
 test('success reconciles once and forgets the key', async () => {
   const h = harness(() => ({}));
   h.controller.enqueue({ namespace: 'ns', name: 'a' });
-  await h.clock.advance(0);
-  await h.clock.advance(60_000);
+  await advance(h.clock, 0);
+  await advance(h.clock, 60_000);
   assert.deepEqual(h.times('ns/a'), [0]);
   assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { success: 1 });
   h.stop.abort();
@@ -109,8 +76,8 @@ test('an error requeues the key with per-key exponential backoff: 5, 10, 20 ms â
     if (call <= 4) throw new Error('API server unavailable');
   });
   h.controller.enqueue({ namespace: 'ns', name: 'a' });
-  await h.clock.advance(0);
-  await h.clock.advance(1000);
+  await advance(h.clock, 0);
+  await advance(h.clock, 1000);
   // failures at 0, 5, 15, 35 ms; the fifth call (at 75 ms) succeeds and nothing follows
   assert.deepEqual(h.times('ns/a'), [0, 5, 15, 35, 75]);
   assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { error: 4, success: 1 });
@@ -125,12 +92,12 @@ test('success forgets the failures: the next error starts again at 5 ms', async 
     if (call !== 3) throw new Error('flaky');
   });
   h.controller.enqueue({ namespace: 'ns', name: 'a' });
-  await h.clock.advance(0); // call 1 fails: retry in 5
-  await h.clock.advance(5); // call 2 fails: retry in 10
-  await h.clock.advance(10); // call 3 succeeds at 15
+  await advance(h.clock, 0); // call 1 fails: retry in 5
+  await advance(h.clock, 5); // call 2 fails: retry in 10
+  await advance(h.clock, 10); // call 3 succeeds at 15
   h.controller.enqueue({ namespace: 'ns', name: 'a' });
-  await h.clock.advance(100); // call 4 at 115 fails: retry in 5, not 20
-  await h.clock.advance(5);
+  await advance(h.clock, 100); // call 4 at 115 fails: retry in 5, not 20
+  await advance(h.clock, 5);
   assert.deepEqual(h.times('ns/a').slice(0, 5), [0, 5, 15, 115, 120]);
   h.stop.abort();
   await h.running;
@@ -141,15 +108,15 @@ test('a TerminalError is counted and logged but never retried', async () => {
     throw new TerminalError('spec.duration is not a duration');
   });
   h.controller.enqueue({ namespace: 'ns', name: 'bad' });
-  await h.clock.advance(0);
-  await h.clock.advance(3_600_000);
+  await advance(h.clock, 0);
+  await advance(h.clock, 3_600_000);
   assert.deepEqual(h.times('ns/bad'), [0]);
   assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { error: 1 });
   assert.deepEqual(await counted(h.metrics, 'terminalReconcileErrors'), { test: 1 });
   assert.deepEqual(await counted(h.metrics, 'workqueueRetries'), {});
   // the object changes: it is reconciled again, from a clean slate
   h.controller.enqueue({ namespace: 'ns', name: 'bad' });
-  await h.clock.advance(0);
+  await advance(h.clock, 0);
   assert.deepEqual(h.times('ns/bad'), [0, 3_600_000]);
   h.stop.abort();
   await h.running;
@@ -163,8 +130,8 @@ test('requeueAfterMs reconciles again after exactly that delay and forgets earli
     return {};
   });
   h.controller.enqueue({ name: 'cluster-scoped' });
-  await h.clock.advance(0);
-  await h.clock.advance(100_000);
+  await advance(h.clock, 0);
+  await advance(h.clock, 100_000);
   // fails at 0 and 5; at 15 asks for 30 s; at 30 015 fails and backs off 5 ms (not 20): forgotten
   assert.deepEqual(h.times('cluster-scoped'), [0, 5, 15, 30_015, 30_020]);
   assert.deepEqual(await counted(h.metrics, 'reconcileTotal'), { error: 3, requeue_after: 1, success: 1 });
@@ -176,7 +143,7 @@ test('enqueueAfter waits, and an earlier request for the same key wins', async (
   const h = harness(() => ({}));
   h.controller.enqueueAfter({ namespace: 'ns', name: 'a' }, 5_000);
   h.controller.enqueueAfter({ namespace: 'ns', name: 'a' }, 1_000);
-  await h.clock.advance(10_000);
+  await advance(h.clock, 10_000);
   assert.deepEqual(h.times('ns/a'), [1_000]);
   h.stop.abort();
   await h.running;
@@ -215,7 +182,7 @@ test('watch maps add, update (new and old object) and delete events to keys', as
   handler.onAdd!({ name: 'x', owner: 'one' });
   handler.onUpdate!({ name: 'x', owner: 'two' }, { name: 'x', owner: 'three' });
   handler.onDelete!({ name: 'x', owner: 'four' });
-  await h.clock.advance(0);
+  await advance(h.clock, 0);
   assert.deepEqual(h.calls.map((call) => call.key).sort(), ['ns/four', 'ns/one', 'ns/three', 'ns/two']);
   h.stop.abort();
   await h.running;

@@ -2,44 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue } from '../../src/operator/runtime/workqueue.js';
 import { ExponentialRateLimiter } from '../../src/operator/runtime/rate-limiter.js';
-import type { Clock } from '../../src/operator/runtime/reconciler.js';
-
-/** Time that moves only when told, firing due timers in order. */
-class ManualClock implements Clock {
-  private time = 0;
-  private nextHandle = 1;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const handle = this.nextHandle++;
-    this.timers.set(handle, { at: this.time + ms, callback });
-    return handle;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, timer]) => timer.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.time = due[1].at;
-      due[1].callback();
-    }
-    this.time = end;
-  }
-
-  pendingTimers(): number {
-    return this.timers.size;
-  }
-}
+import { ManualClock } from '../harness/manual-clock.js';
 
 function queue(clock = new ManualClock()): WorkQueue {
   return new WorkQueue({ name: 'test', clock, rateLimiter: new ExponentialRateLimiter() });

@@ -74,14 +74,19 @@ export class Controller {
   /**
    * Enqueues the keys `mapToKeys` gives for every object `source` adds, updates or deletes. On update both the
    * new and the old object are mapped, so a key the object no longer points to is reconciled too.
+   * `updateMatters` (controller-runtime's predicates) drops updates the reconciler need not see — typically
+   * its own status writes, which would otherwise reconcile every object once more for nothing; periodic
+   * resyncs are always delivered.
    */
-  watch<T>(source: EventSource<T>, mapToKeys: (object: T) => ObjectKey[]): void {
+  watch<T>(source: EventSource<T>, mapToKeys: (object: T) => ObjectKey[], updateMatters?: (object: T, old: T) => boolean): void {
     const enqueueAll = (...objects: T[]) => {
       for (const object of objects) for (const key of mapToKeys(object)) this.enqueue(key);
     };
     source.addEventHandler({
       onAdd: (object) => enqueueAll(object),
-      onUpdate: (object, old) => enqueueAll(object, old),
+      onUpdate: (object, old) => {
+        if (!updateMatters || object === old || updateMatters(object, old)) enqueueAll(object, old);
+      },
       onDelete: (object) => enqueueAll(object),
     });
   }
