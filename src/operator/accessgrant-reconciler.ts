@@ -20,7 +20,7 @@ import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { deleteIfExists, isNotFound, type KubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
-import { applyBindings, deleteGrantBindings, type GrantIdentity } from './grant-bindings.js';
+import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
 import { ensureKubeconfigSecret, kubeconfigSecretName } from './grant-kubeconfig.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
@@ -97,13 +97,16 @@ export class AccessGrantReconciler implements Reconciler {
         return;
       }
       if (approval.state === 'refused') return this.finish(grant, identity, 'Denied', approval.reason, approval.message);
+      // One write marks the grant Active with the bindings it is about to get: Active is on record before
+      // any binding exists, which is what lets the safety sweep delete bindings of non-Active grants.
       const expiresAt = grant.spec.expiresAt ?? new Date(now.getTime() + requested!).toISOString();
+      const bindings = desiredBindings(identity, grant.spec.access).map(bindingRef);
       await this.writeStatus(
         grant,
-        { phase: 'Active', activatedAt: now.toISOString(), expiresAt, ...(approval.request ? { approvalRequest: approval.request } : {}) },
+        { phase: 'Active', activatedAt: now.toISOString(), expiresAt, bindings, ...(approval.request ? { approvalRequest: approval.request } : {}) },
         { type: 'Approved', status: 'True', reason: approval.reason, message: approval.message },
+        activeCondition(bindings.length, expiresAt),
       );
-      grant.status = { ...grant.status, phase: 'Active', activatedAt: now.toISOString(), expiresAt };
       await this.options.events.record(grant, 'Normal', 'Activated', `active until ${expiresAt}: ${approval.message}`);
     }
 
@@ -111,7 +114,7 @@ export class AccessGrantReconciler implements Reconciler {
     if (expiresAt <= this.now().getTime()) return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.status!.expiresAt}`);
     const bindings = await applyBindings(this.clients, identity, grant.spec.access);
     await this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt));
-    const ready = { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings.length} binding(s) in place until ${grant.status!.expiresAt}` } as const;
+    const ready = activeCondition(bindings.length, grant.status!.expiresAt!);
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);
     if (!unchanged) await this.writeStatus(grant, { bindings }, ready);
@@ -198,12 +201,17 @@ export class AccessGrantReconciler implements Reconciler {
     await this.options.events.record(grant, phase === 'Expired' ? 'Normal' : 'Warning', reason, message);
   }
 
-  private async writeStatus(grant: AccessGrant, fields: Partial<NonNullable<AccessGrant['status']>>, condition: Omit<Condition, 'observedGeneration'>): Promise<void> {
-    const conditions = setCondition(grant.status?.conditions as Condition[] | undefined, { ...condition, observedGeneration: grant.metadata!.generation }, this.now());
+  private async writeStatus(grant: AccessGrant, fields: Partial<NonNullable<AccessGrant['status']>>, ...changed: Array<Omit<Condition, 'observedGeneration'>>): Promise<void> {
+    let conditions: Condition[] | undefined = grant.status?.conditions;
+    for (const condition of changed) conditions = setCondition(conditions, { ...condition, observedGeneration: grant.metadata!.generation }, this.now());
     const status = { ...fields, conditions, observedGeneration: grant.metadata!.generation };
     await patchStatus(this.clients, accessGrants, grant.metadata!.namespace!, grant.metadata!.name!, status);
     grant.status = { ...grant.status, ...status } as AccessGrant['status'];
   }
+}
+
+function activeCondition(bindings: number, expiresAt: string): Omit<Condition, 'observedGeneration'> {
+  return { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings} binding(s) in place until ${expiresAt}` };
 }
 
 /** The username the API server knows a grant's subject by (requesters and subjects cannot approve). */

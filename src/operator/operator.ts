@@ -100,17 +100,17 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   });
 
   const grants = manager.addController({ name: 'accessgrant', workers: options.workers, reconciler: new AccessGrantReconciler({ clients, events, signingKeys }) });
-  grants.watch(grantInformer, (grant) => [keyOf(grant)], specOrDeletionChanged);
+  grants.watch(grantInformer, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
   grants.watch(
     policyInformer,
     (policy) => grantInformer.list().filter((g) => g.metadata?.namespace === policy.metadata?.namespace && g.spec.policyRef.name === policy.metadata?.name).map(keyOf),
     // grants wait for their policy's spec (maximum duration) and gateway (the kubeconfig's address and CA)
-    (policy, old) => specOrDeletionChanged(policy, old) || policy.status?.gatewayAddress !== old.status?.gatewayAddress,
+    { updateMatters: (policy, old) => specOrDeletionChanged(policy, old) || policy.status?.gatewayAddress !== old.status?.gatewayAddress },
   );
   grants.watch(
     requestInformer,
     (request) => (request.spec.target?.kind === 'AccessGrant' ? [{ namespace: request.metadata?.namespace, name: request.spec.target.name }] : []),
-    (request, old) => request.status?.phase !== old.status?.phase,
+    { updateMatters: (request, old) => request.status?.phase !== old.status?.phase },
   );
 
   const policies = manager.addController({
@@ -125,21 +125,23 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       gatewayImage: options.gatewayImage,
     }),
   });
-  policies.watch(policyInformer, (policy) => [keyOf(policy)], specOrDeletionChanged);
-  // a policy's impersonation RBAC follows the set of its Active grants
-  policies.watch(
-    grantInformer,
-    (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }],
-    (grant, old) => grant.status?.phase !== old.status?.phase || !!grant.metadata?.deletionTimestamp !== !!old.metadata?.deletionTimestamp,
-  );
-  policies.watch(deploymentInformer, (deployment) => [{ namespace: deployment.metadata?.namespace, name: deployment.metadata!.labels![policyLabel]! }]);
+  policies.watch(policyInformer, (policy) => [keyOf(policy)], { updateMatters: specOrDeletionChanged });
+  // a policy's impersonation RBAC follows the set of its Active grants; a burst of grant changes (a
+  // thousand bots starting at once) is folded into one reconcile per 200 ms
+  policies.watch(grantInformer, (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }], {
+    updateMatters: (grant, old) => grant.status?.phase !== old.status?.phase || !!grant.metadata?.deletionTimestamp !== !!old.metadata?.deletionTimestamp,
+    delayMs: 200,
+  });
+  policies.watch(deploymentInformer, (deployment) => [{ namespace: deployment.metadata?.namespace, name: deployment.metadata!.labels![policyLabel]! }], {
+    updateMatters: specOrDeletionChanged,
+  });
 
   const requests = manager.addController({ name: 'approvalrequest', workers: options.workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
-  requests.watch(requestInformer, (request) => [keyOf(request)], specOrDeletionChanged);
+  requests.watch(requestInformer, (request) => [keyOf(request)], { updateMatters: specOrDeletionChanged });
   requests.watch(
     policyInformer,
     (policy) => requestInformer.list().filter((r) => r.metadata?.namespace === policy.metadata?.namespace && r.spec.policyRef?.name === policy.metadata?.name).map(keyOf),
-    specOrDeletionChanged,
+    { updateMatters: specOrDeletionChanged },
   );
 
   manager.onLeading(async (leading) => {

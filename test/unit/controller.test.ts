@@ -188,6 +188,26 @@ test('watch maps add, update (new and old object) and delete events to keys', as
   await h.running;
 });
 
+test('watch options: updates that do not matter are dropped (resyncs are not); a delay folds a burst into one reconcile', async () => {
+  const h = harness(() => ({}));
+  type Item = { name: string; generation: number };
+  let handler!: InformerEventHandler<Item>;
+  const source: EventSource<Item> = { addEventHandler: (added) => (handler = added) };
+  h.controller.watch(source, (object) => [{ namespace: 'ns', name: object.name }], { updateMatters: (object, old) => object.generation !== old.generation, delayMs: 200 });
+  const same = { name: 'status-only', generation: 1 };
+  handler.onUpdate!({ name: 'status-only', generation: 1 }, same);
+  await advance(h.clock, 500);
+  assert.equal(h.calls.length, 0, 'a status-only update reconciles nothing');
+  handler.onUpdate!(same, same); // a resync hands the same object twice
+  for (let generation = 2; generation < 12; generation++) handler.onUpdate!({ name: 'burst', generation }, { name: 'burst', generation: generation - 1 });
+  await advance(h.clock, 199);
+  assert.equal(h.calls.length, 0, 'nothing before the delay');
+  await advance(h.clock, 1);
+  assert.deepEqual(h.calls.map((call) => call.key).sort(), ['ns/burst', 'ns/status-only'], 'ten changes, one reconcile; the resync one more');
+  h.stop.abort();
+  await h.running;
+});
+
 test('stopping lets the reconcile in flight finish, with an aborted signal, then takes no more keys', async () => {
   let release!: () => void;
   let sawAbort = false;

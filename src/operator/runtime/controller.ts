@@ -36,6 +36,11 @@ export interface ControllerOptions {
   metrics?: RuntimeMetrics;
 }
 
+export interface WatchOptions<T> {
+  updateMatters?: (object: T, old: T) => boolean;
+  delayMs?: number;
+}
+
 export const controllerDefaults = {
   workers: 2,
 } as const;
@@ -76,11 +81,13 @@ export class Controller {
    * new and the old object are mapped, so a key the object no longer points to is reconciled too.
    * `updateMatters` (controller-runtime's predicates) drops updates the reconciler need not see — typically
    * its own status writes, which would otherwise reconcile every object once more for nothing; periodic
-   * resyncs are always delivered.
+   * resyncs are always delivered. `delayMs` batches: a burst of events for one key within the delay costs
+   * one reconcile (the queue keeps the earliest time).
    */
-  watch<T>(source: EventSource<T>, mapToKeys: (object: T) => ObjectKey[], updateMatters?: (object: T, old: T) => boolean): void {
+  watch<T>(source: EventSource<T>, mapToKeys: (object: T) => ObjectKey[], options: WatchOptions<T> = {}): void {
+    const { updateMatters, delayMs = 0 } = options;
     const enqueueAll = (...objects: T[]) => {
-      for (const object of objects) for (const key of mapToKeys(object)) this.enqueue(key);
+      for (const object of objects) for (const key of mapToKeys(object)) this.enqueueAfter(key, delayMs);
     };
     source.addEventHandler({
       onAdd: (object) => enqueueAll(object),
