@@ -2,13 +2,12 @@
  * Runs the real `kubegate operator` process against the test sandbox, as the ServiceAccount and RBAC
  * that config/ installs (never as admin), with kubegate's CRDs and admission policies in place.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/package-root.js';
-import { freePort, probe } from '../../src/sandbox/network.js';
+import { freePort } from '../../src/sandbox/network.js';
+import { spawnKubegate } from './kubegate-process.js';
 import type { TestCluster } from './cluster.js';
-import { eventually } from './workloads.js';
 
 export const operatorNamespace = 'kubegate-system';
 const root = packageRoot();
@@ -51,50 +50,29 @@ export async function startOperator(cluster: TestCluster, options: { leaderElect
   await installKubegate(cluster);
   const token = await serviceAccountToken(cluster, operatorNamespace, 'kubegate-operator');
   const port = await freePort();
-  const child = spawn(
-    join(root, 'bin', 'kubegate'),
-    [
-      'operator',
-      `--kubeconfig=${cluster.kubeconfigFile(token)}`,
-      `--namespace=${operatorNamespace}`,
-      `--health-listen=127.0.0.1:${port}`,
-      '--gateway-image=kubegate:test',
-      ...(options.leaderElect ? ['--leader-elect'] : []),
-      ...(options.extraArgs ?? []),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBEGATE_LOG_LEVEL: 'debug' } },
-  );
-  let output = '';
-  // KUBEGATE_TEST_LOG_DIR keeps each operator's full log for reading after a failed run
-  const logFile = process.env.KUBEGATE_TEST_LOG_DIR && join(process.env.KUBEGATE_TEST_LOG_DIR, `operator-${port}.log`);
-  const capture = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-200_000);
-    if (logFile) appendFileSync(logFile, chunk);
-  };
-  child.stdout!.on('data', capture);
-  child.stderr!.on('data', capture);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const child = spawnKubegate('operator', [
+    'operator',
+    `--kubeconfig=${cluster.kubeconfigFile(token)}`,
+    `--namespace=${operatorNamespace}`,
+    `--health-listen=127.0.0.1:${port}`,
+    '--gateway-image=kubegate:test',
+    ...(options.leaderElect ? ['--leader-elect'] : []),
+    ...(options.extraArgs ?? []),
+  ]);
   const healthUrl = `http://127.0.0.1:${port}`;
-  process.once('exit', () => child.kill('SIGKILL'));
   const running: RunningOperator = {
-    process: child,
+    process: child.process,
     healthUrl,
-    logs: () => output,
+    logs: child.logs,
     stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
+      child.process.kill('SIGTERM');
+      await child.exited;
     },
     kill: async () => {
-      child.kill('SIGKILL');
-      await exited;
+      child.process.kill('SIGKILL');
+      await child.exited;
     },
   };
-  if (options.waitReady ?? true) {
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}:\n${output.slice(-3000)}`);
-      const { status } = await probe({ url: `${healthUrl}/readyz` });
-      if (status !== 200) throw new Error(`operator not ready (HTTP ${status}):\n${output.slice(-2000)}`);
-    }, 30_000);
-  }
+  if (options.waitReady ?? true) await child.waitReady(`${healthUrl}/readyz`);
   return running;
 }

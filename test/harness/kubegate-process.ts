@@ -1,0 +1,43 @@
+/**
+ * A `bin/kubegate` child process for tests: output kept (the tail in memory; the whole of it under
+ * KUBEGATE_TEST_LOG_DIR for reading after a failed run), killed when the test process exits, and
+ * waited on until `readyUrl` answers 200.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/util/package-root.js';
+import { probe } from '../../src/sandbox/network.js';
+import { eventually } from './workloads.js';
+
+export interface KubegateProcess {
+  process: ChildProcess;
+  logs(): string;
+  exited: Promise<void>;
+  waitReady(readyUrl: string): Promise<void>;
+}
+
+export function spawnKubegate(name: string, args: string[]): KubegateProcess {
+  const child = spawn(join(packageRoot(), 'bin', 'kubegate'), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBEGATE_LOG_LEVEL: 'debug' } });
+  let output = '';
+  const logFile = process.env.KUBEGATE_TEST_LOG_DIR && join(process.env.KUBEGATE_TEST_LOG_DIR, `${name}-${child.pid}.log`);
+  const capture = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-200_000);
+    if (logFile) appendFileSync(logFile, chunk);
+  };
+  child.stdout!.on('data', capture);
+  child.stderr!.on('data', capture);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.once('exit', () => child.kill('SIGKILL'));
+  return {
+    process: child,
+    logs: () => output,
+    exited,
+    waitReady: (readyUrl) =>
+      eventually(async () => {
+        if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}:\n${output.slice(-3000)}`);
+        const { status } = await probe({ url: readyUrl });
+        if (status !== 200) throw new Error(`${name} not ready (HTTP ${status}):\n${output.slice(-2000)}`);
+      }, 30_000),
+  };
+}
