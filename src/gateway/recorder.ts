@@ -5,28 +5,9 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { StreamChannel, Direction } from './streams/frame.js';
+import { recordingFormatVersion, type RecordEvent, type SessionMetadata } from '../recording/format.js';
 
-export const recordingFormatVersion = 1;
-
-export interface SessionMetadata {
-  sessionId: string;
-  tokenId: string;
-  subject: { kind: string; name: string; namespace?: string };
-  grant: { namespace: string; name: string; uid: string };
-  policy: { namespace: string; name: string; version: string };
-  client: { address?: string; userAgent?: string; command?: string };
-  startedAt: string;
-}
-
-export type RecordEvent =
-  | { type: 'request'; requestId: string; method: string; path: string; attributes: object; headers?: Record<string, string>; body?: string; bodyBytes?: number; bodyTruncated?: boolean }
-  | { type: 'decision'; requestId: string; action: string; rule?: string; message: string }
-  | { type: 'response'; requestId: string; status: number; body?: string; bodyBytes: number; bodyTruncated?: boolean; durationMs: number }
-  | { type: 'stream-open'; requestId: string; protocol: string; command?: string[] }
-  | { type: 'stream'; requestId: string; direction: Direction; channel: StreamChannel; data: string; port?: number }
-  | { type: 'stream-close'; requestId: string; reason: string }
-  | { type: 'session-end'; reason: string };
+export type { SessionMetadata, RecordEvent } from '../recording/format.js';
 
 export interface SessionRecorder {
   /** Resolves when the event is accepted; callers wait on it before producing more (back-pressure). */
