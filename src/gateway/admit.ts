@@ -12,7 +12,7 @@ import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
-import { parseRequestAttributes, RequestRejected, type RequestAttributes } from './request-attributes.js';
+import { parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
 import type { LoadedPolicy } from './policy-source.js';
 import type { Recorder } from './recorder.js';
 import type { Session, SessionTable } from './sessions.js';
@@ -68,13 +68,7 @@ function execCommand(url: string): string[] | undefined {
 export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
   const state = context.state();
   const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants });
-  let attributes: RequestAttributes;
-  try {
-    attributes = parseRequestAttributes(request.method ?? 'GET', request.url ?? '/');
-  } catch (error) {
-    if (error instanceof RequestRejected) throw new GatewayError('KG_BAD_PATH', error.message);
-    throw error;
-  }
+  const attributes: RequestAttributes = parseRequestAttributes(request.method ?? 'GET', request.url ?? '/');
   const session = context.sessions.enter(request, identity);
   const requestId = randomUUID();
   try {

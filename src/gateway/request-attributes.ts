@@ -10,6 +10,7 @@
  * at: a gateway that reads a path differently from the server it protects is a policy bypass. Nothing is
  * case-folded: the API server is case-sensitive, so `/API/v1/Secrets` is simply another (non-resource) path.
  */
+import { GatewayError } from './errors.js';
 
 /** What kube-apiserver's RequestInfo carries, plus the decoded query the gateway records and matches on. */
 export interface RequestAttributes {
@@ -31,42 +32,6 @@ export interface RequestAttributes {
   parts: string[];
   /** Decoded query parameters with every value in order (a null-prototype object: no inherited keys). */
   query: Readonly<Record<string, readonly string[]>>;
-}
-
-/** Every refusal, with the HTTP status and the Kubernetes `Status` reason kubectl prints. */
-export const requestRefusals = {
-  MethodNotAllowed: { status: 405, reason: 'MethodNotAllowed', message: 'the HTTP method is not one the Kubernetes API serves' },
-  TargetTooLong: { status: 414, reason: 'BadRequest', message: 'the request target is too long' },
-  NotOriginForm: { status: 400, reason: 'BadRequest', message: 'the request target must be a path starting with "/"' },
-  ForbiddenCharacter: { status: 400, reason: 'BadRequest', message: 'the request target contains a space, backslash, control or non-ASCII character' },
-  BadEscape: { status: 400, reason: 'BadRequest', message: 'the request target contains a malformed percent-escape' },
-  NotUtf8: { status: 400, reason: 'BadRequest', message: 'the request target does not decode to UTF-8' },
-  EncodedSlash: { status: 400, reason: 'BadRequest', message: 'the path contains an encoded slash (%2F)' },
-  EncodedDot: { status: 400, reason: 'BadRequest', message: 'the path contains an encoded dot (%2E)' },
-  EncodedPercent: { status: 400, reason: 'BadRequest', message: 'the path contains an encoded percent sign (%25), which a second decoder would read again' },
-  DotSegment: { status: 400, reason: 'BadRequest', message: 'the path contains a "." or ".." segment' },
-  EmptySegment: { status: 400, reason: 'BadRequest', message: 'the path contains an empty segment ("//")' },
-  QuerySemicolon: { status: 400, reason: 'BadRequest', message: 'the query contains ";" (Go drops such parameters; we will not guess)' },
-  BadQueryValue: { status: 400, reason: 'BadRequest', message: 'a query parameter has a value the API server could read differently' },
-  NoResource: { status: 400, reason: 'BadRequest', message: 'the path names a special verb but no resource' },
-} as const;
-
-export type RequestRefusal = keyof typeof requestRefusals;
-
-export class RequestRejected extends Error {
-  readonly status: number;
-  readonly reason: string;
-
-  constructor(
-    readonly code: RequestRefusal,
-    detail?: string,
-  ) {
-    const entry = requestRefusals[code];
-    super(detail ? `${entry.message}: ${detail}` : entry.message);
-    this.name = 'RequestRejected';
-    this.status = entry.status;
-    this.reason = entry.reason;
-  }
 }
 
 /**
@@ -96,7 +61,7 @@ function percentDecode(raw: string, plus: boolean): string {
     const c = raw.charCodeAt(i);
     if (c === 0x25) {
       const hex = raw.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new RequestRejected('BadEscape', `"%${hex}"`);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new GatewayError('KG_BAD_ESCAPE', `"%${hex}"`);
       bytes.push(parseInt(hex, 16));
       i += 2;
     } else bytes.push(plus && c === 0x2b ? 0x20 : c);
@@ -104,7 +69,7 @@ function percentDecode(raw: string, plus: boolean): string {
   try {
     return utf8.decode(new Uint8Array(bytes));
   } catch {
-    throw new RequestRejected('NotUtf8');
+    throw new GatewayError('KG_NOT_UTF8');
   }
 }
 
@@ -112,7 +77,7 @@ function percentDecode(raw: string, plus: boolean): string {
 function checkRawCharacters(target: string): void {
   for (let i = 0; i < target.length; i++) {
     const c = target.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f || c === 0x5c || c === 0x23) throw new RequestRejected('ForbiddenCharacter', `at offset ${i}`);
+    if (c <= 0x20 || c >= 0x7f || c === 0x5c || c === 0x23) throw new GatewayError('KG_FORBIDDEN_CHARACTER', `at offset ${i}`);
   }
 }
 
@@ -121,14 +86,14 @@ function pathSegments(rawPath: string): string[] {
   let inner = rawPath.slice(1);
   if (inner.endsWith('/')) inner = inner.slice(0, -1); // one trailing slash, as the API server accepts
   return inner.split('/').map((raw) => {
-    if (raw === '') throw new RequestRejected('EmptySegment');
-    if (raw === '.' || raw === '..') throw new RequestRejected('DotSegment');
-    if (/%2f/i.test(raw)) throw new RequestRejected('EncodedSlash');
-    if (/%2e/i.test(raw)) throw new RequestRejected('EncodedDot');
-    if (raw.includes('%25')) throw new RequestRejected('EncodedPercent');
+    if (raw === '') throw new GatewayError('KG_EMPTY_SEGMENT');
+    if (raw === '.' || raw === '..') throw new GatewayError('KG_DOT_SEGMENT');
+    if (/%2f/i.test(raw)) throw new GatewayError('KG_ENCODED_SLASH');
+    if (/%2e/i.test(raw)) throw new GatewayError('KG_ENCODED_DOT');
+    if (raw.includes('%25')) throw new GatewayError('KG_ENCODED_PERCENT');
     const segment = percentDecode(raw, false);
     // decoded control characters and backslashes: Go keeps them, other parsers strip or fold them
-    if (/[\u0000-\u001f\u007f\\]/u.test(segment)) throw new RequestRejected('ForbiddenCharacter', 'in a decoded path segment');
+    if (/[\u0000-\u001f\u007f\\]/u.test(segment)) throw new GatewayError('KG_FORBIDDEN_CHARACTER', 'in a decoded path segment');
     return segment;
   });
 }
@@ -136,7 +101,7 @@ function pathSegments(rawPath: string): string[] {
 /** Go's url.ParseQuery, except that what Go silently drops (`;`, bad escapes) is refused here. */
 function parseQuery(rawQuery: string): Record<string, string[]> {
   const query: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
-  if (rawQuery.includes(';')) throw new RequestRejected('QuerySemicolon');
+  if (rawQuery.includes(';')) throw new GatewayError('KG_QUERY_SEMICOLON');
   for (const pair of rawQuery.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
@@ -197,19 +162,19 @@ function validPathSegmentName(name: string): boolean {
 function watchRequested(values: readonly string[] | undefined): boolean {
   const first = values?.[0];
   if (first === undefined) return false;
-  if (/[^\x20-\x7e]/.test(first)) throw new RequestRejected('BadQueryValue', 'watch');
+  if (/[^\x20-\x7e]/.test(first)) throw new GatewayError('KG_BAD_QUERY_VALUE', 'watch');
   return !(first === '0' || first.toLowerCase() === 'false');
 }
 
 /**
  * Parses `method` and the raw request target (`request.url`: path and query, never decoded by Node) into
- * the attributes the API server authorizes. Throws RequestRejected for anything ambiguous or malformed.
+ * the attributes the API server authorizes. Throws GatewayError for anything ambiguous or malformed.
  */
 export function parseRequestAttributes(method: string, rawUrl: string): RequestAttributes {
   const methodVerb = methodVerbs[method];
-  if (methodVerb === undefined) throw new RequestRejected('MethodNotAllowed', method);
-  if (rawUrl.length > maxRequestTargetLength) throw new RequestRejected('TargetTooLong', `${rawUrl.length} characters, limit ${maxRequestTargetLength}`);
-  if (!rawUrl.startsWith('/')) throw new RequestRejected('NotOriginForm');
+  if (methodVerb === undefined) throw new GatewayError('KG_METHOD_NOT_ALLOWED', method);
+  if (rawUrl.length > maxRequestTargetLength) throw new GatewayError('KG_TARGET_TOO_LONG', `${rawUrl.length} characters, limit ${maxRequestTargetLength}`);
+  if (!rawUrl.startsWith('/')) throw new GatewayError('KG_NOT_ORIGIN_FORM');
   checkRawCharacters(rawUrl);
   const mark = rawUrl.indexOf('?');
   const rawPath = mark < 0 ? rawUrl : rawUrl.slice(0, mark);
@@ -232,7 +197,7 @@ export function parseRequestAttributes(method: string, rawUrl: string): RequestA
 
   let verb = methodVerb;
   if (specialVerbs.has(current[0]!)) {
-    if (current.length < 2) throw new RequestRejected('NoResource', path);
+    if (current.length < 2) throw new GatewayError('KG_NO_RESOURCE', path);
     verb = current[0]!;
     current = current.slice(1);
   }

@@ -99,7 +99,7 @@ export class Gateway {
     );
     this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(context, request, socket, head, upstream));
     this.server.on('clientError', (error, socket) => {
-      if (socket.writable) socket.end(rawErrorResponse(new GatewayError((error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 'KG_HEADERS_TOO_LARGE' : 'KG_BAD_PATH', error.message)));
+      if (socket.writable) socket.end(rawErrorResponse(new GatewayError((error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 'KG_HEADERS_TOO_LARGE' : 'KG_BAD_REQUEST', error.message)));
       else socket.destroy();
     });
     await new Promise<void>((resolve) => this.server!.listen(options.listen.port, options.listen.host, resolve));

@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execCommand, maxRequestTargetLength, parseRequestAttributes, RequestRejected, requestRefusals, type RequestRefusal } from '../../src/gateway/request-attributes.js';
+import { execCommand, maxRequestTargetLength, parseRequestAttributes } from '../../src/gateway/request-attributes.js';
+import { GatewayError, gatewayErrors, type GatewayErrorCode } from '../../src/gateway/errors.js';
 
 type Row = [method: string, url: string, verb: string, prefix: string, group: string, version: string, namespace: string, resource: string, subresource: string, name: string, parts: string[]];
 
@@ -114,7 +115,7 @@ test('?watch= is read like the API server: first value, only 0 and false (any ca
   assert.equal(verb('watch=true&watch=false'), 'watch');
   assert.equal(verb('watch=f%61lse'), 'list');
   // Go's EqualFold folds U+017F (ſ) to s: "falſe" would be false there and watch to a naive reader
-  assertRefused(() => parseRequestAttributes('GET', '/api/v1/pods?watch=fal%C5%BFe'), 'BadQueryValue');
+  assertRefused(() => parseRequestAttributes('GET', '/api/v1/pods?watch=fal%C5%BFe'), 'KG_BAD_QUERY_VALUE');
   assert.equal(parseRequestAttributes('GET', '/api/v1/namespaces/x/pods/foo?watch=true').verb, 'get', 'a named GET is a get');
 });
 
@@ -128,52 +129,52 @@ test('exec keeps every command parameter, in order, decoded', () => {
   assert.equal(Object.getPrototypeOf(a.query), null, 'no inherited keys such as __proto__ or constructor');
 });
 
-function assertRefused(fn: () => unknown, code: RequestRefusal): void {
+function assertRefused(fn: () => unknown, code: GatewayErrorCode): void {
   assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof RequestRejected, String(error));
+    assert.ok(error instanceof GatewayError, String(error));
     assert.equal(error.code, code, error.message);
-    assert.equal(error.status, requestRefusals[code].status);
-    assert.equal(error.reason, requestRefusals[code].reason);
+    assert.equal(error.status, gatewayErrors[code].status);
+    assert.equal(error.reason, gatewayErrors[code].reason);
     return true;
   });
 }
 
 test('the bypass corpus is refused with a typed error', () => {
-  const corpus: [string, string, RequestRefusal][] = [
-    ['GET', '/api/v1/namespaces/kube-system/secrets%2Ftoken', 'EncodedSlash'],
-    ['GET', '/api/v1/namespaces/kube-system%2fsecrets', 'EncodedSlash'],
-    ['GET', '/api/v1/namespaces/a/pods/%2e%2e/secrets', 'EncodedDot'],
-    ['GET', '/api/v1/namespaces/a/pods/%2E', 'EncodedDot'],
-    ['GET', '/api/v1/namespaces/a/pods/x%2e', 'EncodedDot'],
-    ['GET', '/api/v1/namespaces/a/pods/%252F..%252Fsecrets', 'EncodedPercent'],
-    ['GET', '/api/v1/namespaces/a/pods/../../namespaces/kube-system/secrets', 'DotSegment'],
-    ['GET', '/api/v1/namespaces/a/./secrets', 'DotSegment'],
-    ['GET', '/api/v1//namespaces/a/secrets', 'EmptySegment'],
-    ['GET', '//api/v1/secrets', 'EmptySegment'],
-    ['GET', '/api/v1/secrets//', 'EmptySegment'],
-    ['GET', '/api/v1/namespaces\\kube-system/secrets', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/x%5Cy', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/x%00', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/x%0a', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/x\u0000', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/x y', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/é', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets#frag', 'ForbiddenCharacter'],
-    ['GET', '/api/v1/namespaces/a/secrets/%C3', 'NotUtf8'],
-    ['GET', '/api/v1/namespaces/a/secrets/%FF%FE', 'NotUtf8'],
-    ['GET', '/api/v1/namespaces/a/secrets/%zz', 'BadEscape'],
-    ['GET', '/api/v1/namespaces/a/secrets/%4', 'BadEscape'],
-    ['GET', '/api/v1/pods?watch=false;watch=true', 'QuerySemicolon'],
-    ['GET', '/api/v1/pods?watch=%G0', 'BadEscape'],
-    ['GET', '/api/v1/watch', 'NoResource'],
-    ['GET', '/api/v1/proxy/', 'NoResource'],
-    ['GET', 'http://evil/api/v1/secrets', 'NotOriginForm'],
-    ['GET', '*', 'NotOriginForm'],
-    ['OPTIONS', '/api/v1/secrets', 'MethodNotAllowed'],
-    ['get', '/api/v1/secrets', 'MethodNotAllowed'],
-    ['CONNECT', '/api/v1/secrets', 'MethodNotAllowed'],
-    ['GET', `/api/v1/namespaces/a/configmaps/${'x'.repeat(maxRequestTargetLength)}`, 'TargetTooLong'],
-    ['POST', `/api/v1/namespaces/a/pods/p/exec?${'command=a&'.repeat(maxRequestTargetLength / 10)}`, 'TargetTooLong'],
+  const corpus: [string, string, GatewayErrorCode][] = [
+    ['GET', '/api/v1/namespaces/kube-system/secrets%2Ftoken', 'KG_ENCODED_SLASH'],
+    ['GET', '/api/v1/namespaces/kube-system%2fsecrets', 'KG_ENCODED_SLASH'],
+    ['GET', '/api/v1/namespaces/a/pods/%2e%2e/secrets', 'KG_ENCODED_DOT'],
+    ['GET', '/api/v1/namespaces/a/pods/%2E', 'KG_ENCODED_DOT'],
+    ['GET', '/api/v1/namespaces/a/pods/x%2e', 'KG_ENCODED_DOT'],
+    ['GET', '/api/v1/namespaces/a/pods/%252F..%252Fsecrets', 'KG_ENCODED_PERCENT'],
+    ['GET', '/api/v1/namespaces/a/pods/../../namespaces/kube-system/secrets', 'KG_DOT_SEGMENT'],
+    ['GET', '/api/v1/namespaces/a/./secrets', 'KG_DOT_SEGMENT'],
+    ['GET', '/api/v1//namespaces/a/secrets', 'KG_EMPTY_SEGMENT'],
+    ['GET', '//api/v1/secrets', 'KG_EMPTY_SEGMENT'],
+    ['GET', '/api/v1/secrets//', 'KG_EMPTY_SEGMENT'],
+    ['GET', '/api/v1/namespaces\\kube-system/secrets', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/x%5Cy', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/x%00', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/x%0a', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/x\u0000', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/x y', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/é', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets#frag', 'KG_FORBIDDEN_CHARACTER'],
+    ['GET', '/api/v1/namespaces/a/secrets/%C3', 'KG_NOT_UTF8'],
+    ['GET', '/api/v1/namespaces/a/secrets/%FF%FE', 'KG_NOT_UTF8'],
+    ['GET', '/api/v1/namespaces/a/secrets/%zz', 'KG_BAD_ESCAPE'],
+    ['GET', '/api/v1/namespaces/a/secrets/%4', 'KG_BAD_ESCAPE'],
+    ['GET', '/api/v1/pods?watch=false;watch=true', 'KG_QUERY_SEMICOLON'],
+    ['GET', '/api/v1/pods?watch=%G0', 'KG_BAD_ESCAPE'],
+    ['GET', '/api/v1/watch', 'KG_NO_RESOURCE'],
+    ['GET', '/api/v1/proxy/', 'KG_NO_RESOURCE'],
+    ['GET', 'http://evil/api/v1/secrets', 'KG_NOT_ORIGIN_FORM'],
+    ['GET', '*', 'KG_NOT_ORIGIN_FORM'],
+    ['OPTIONS', '/api/v1/secrets', 'KG_METHOD_NOT_ALLOWED'],
+    ['get', '/api/v1/secrets', 'KG_METHOD_NOT_ALLOWED'],
+    ['CONNECT', '/api/v1/secrets', 'KG_METHOD_NOT_ALLOWED'],
+    ['GET', `/api/v1/namespaces/a/configmaps/${'x'.repeat(maxRequestTargetLength)}`, 'KG_TARGET_TOO_LONG'],
+    ['POST', `/api/v1/namespaces/a/pods/p/exec?${'command=a&'.repeat(maxRequestTargetLength / 10)}`, 'KG_TARGET_TOO_LONG'],
   ];
   for (const [method, url, code] of corpus) assertRefused(() => parseRequestAttributes(method, url), code);
 });
