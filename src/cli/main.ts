@@ -5,6 +5,7 @@ import { registerOperatorCommand } from './operator.js';
 import { registerKubeconfigCommand } from './kubeconfig.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerGatewayCommand } from './gateway.js';
+import { registerSessionsCommands } from './sessions.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -15,6 +16,7 @@ registerOperatorCommand(program);
 registerKubeconfigCommand(program);
 registerApprovalCommands(program);
 registerGatewayCommand(program);
+registerSessionsCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

@@ -1,0 +1,89 @@
+/** `kubegate sessions verify ID | --all`: hash chain, order, completeness and object lock, per session. */
+import type { Command } from 'commander';
+import { dayPrefixes, findSessions, resolveSession, type TimeRange } from '../recording/query.js';
+import type { RecordingStore } from '../recording/store.js';
+import { verifySession, type VerifyReport } from '../recording/verify.js';
+import type { LockSummary } from '../recording/object-lock.js';
+import { CliError } from './output.js';
+import { JsonArrayWriter, storeOptions, withStore, type StoreFlags } from './sessions-common.js';
+
+interface VerifyFlags extends StoreFlags {
+  all?: boolean;
+  requireLock?: boolean;
+}
+
+function describeLock(lock: LockSummary): string {
+  if (lock.requested === 0) return 'no object lock requested';
+  if (lock.modes.length === 0) return `object lock requested on ${lock.requested} objects, none in force (the store does not lock)`;
+  return `object lock ${lock.modes.join('/')} until ${lock.earliestRetainUntil} on ${lock.locked}/${lock.requested} objects`;
+}
+
+function render(report: VerifyReport): string {
+  const status = { intact: 'OK      ', open: 'OPEN    ', tampered: 'TAMPERED' }[report.status];
+  const size = `${report.segments} segments, ${report.events} events, ${report.bytes} bytes`;
+  const chain = report.status === 'tampered' ? '' : '; hash chain intact';
+  const lines = [`${status} ${report.sessionId}  ${size}${chain}; ${describeLock(report.objectLock)}`];
+  for (const problem of report.problems) lines.push(`    ✗ ${problem.message}`);
+  for (const note of report.notes) lines.push(`    · ${note}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Session folders of the range's days, from their keys: finds sessions whose index object is gone. */
+async function* sessionFolders(store: RecordingStore, range: TimeRange): AsyncGenerator<{ prefix: string; sessionId: string }> {
+  for (const day of dayPrefixes('sessions', range)) {
+    let last = '';
+    for await (const object of store.list(day)) {
+      const parts = object.key.split('/');
+      const prefix = `${parts.slice(0, 6).join('/')}/`;
+      if (parts.length < 7 || prefix === last) continue;
+      last = prefix;
+      yield { prefix, sessionId: parts[5]! };
+    }
+  }
+}
+
+async function verify(store: RecordingStore, range: TimeRange, id: string | undefined, flags: VerifyFlags): Promise<void> {
+  if (!id === !flags.all) throw new CliError('give a session id, or --all');
+  const json = new JsonArrayWriter();
+  let failed = 0;
+  let checked = 0;
+  const check = async (session: Parameters<typeof verifySession>[1]) => {
+    const report = await verifySession(store, session, { requireLock: flags.requireLock ?? false });
+    if (!session.index) {
+      report.problems.unshift({ code: 'index-missing', message: `no index object for the session folder ${session.prefix}` });
+      report.status = 'tampered';
+    }
+    checked++;
+    if (report.status === 'tampered') failed++;
+    if (flags.output === 'json') await json.write(report);
+    else process.stdout.write(render(report));
+  };
+  if (id) {
+    const index = await resolveSession(store, id, range);
+    await check({ sessionId: index.sessionId, prefix: index.prefix, index });
+  } else {
+    const indexed = new Set<string>();
+    for await (const index of findSessions(store, {}, range)) {
+      indexed.add(index.prefix);
+      await check({ sessionId: index.sessionId, prefix: index.prefix, index });
+    }
+    for await (const folder of sessionFolders(store, range)) {
+      if (!indexed.has(folder.prefix)) await check({ ...folder, index: null });
+    }
+  }
+  if (flags.output === 'json') json.end();
+  if (failed > 0) throw new CliError(`${failed} of ${checked} session(s) failed verification`);
+  if (flags.output !== 'json' && flags.all) process.stdout.write(`${checked} session(s) verified\n`);
+}
+
+export function verifyCommand(sessions: Command): void {
+  storeOptions(
+    sessions
+      .command('verify [session]')
+      .description('prove sessions are as written: hashes, hash chain, order, completeness, object lock; exits non-zero and names what changed'),
+    'with --all: sessions',
+  )
+    .option('--all', 'verify every session in the time range (the last 7 days by default)')
+    .option('--require-lock', 'fail when an object its manifest asks to lock holds no retention, even on a store that cannot lock')
+    .action((id: string | undefined, flags: VerifyFlags) => withStore(flags, (store, range) => verify(store, range, id, flags)));
+}

@@ -1,0 +1,156 @@
+/**
+ * `kubegate sessions list|search|show|play|verify`: the auditor's commands over a recording store
+ * (`--store`, default $KUBEGATE_STORE; s3:// stores take the standard AWS_* environment).
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { Option, type Command } from 'commander';
+import { asciicastLines } from '../recording/asciicast.js';
+import type { SessionIndex } from '../recording/format.js';
+import { play, terminalFrames } from '../recording/playback.js';
+import { findSessions, resolveSession, type SessionFilter, type TimeRange } from '../recording/query.js';
+import { sessionEvents } from '../recording/reader.js';
+import { SessionSearch } from '../recording/search.js';
+import type { RecordingStore } from '../recording/store.js';
+import { renderEntry, Timeline, type TimelineEntry } from '../recording/timeline.js';
+import { CliError } from './output.js';
+import { JsonArrayWriter, storeOptions, withStore, type StoreFlags } from './sessions-common.js';
+import { formatDuration } from '../util/duration.js';
+import { verifyCommand } from './sessions-verify.js';
+
+function filterOptions(command: Command): Command {
+  return command
+    .option('--subject <name>', 'sessions of this subject (name or namespace/name)')
+    .option('--grant <name>', 'sessions under this AccessGrant (name or namespace/name)')
+    .option('--namespace <namespace>', 'sessions that made requests in this namespace')
+    .option('--verb <verb>', 'sessions that used this verb (get, delete, create…)')
+    .option('--resource <resource>', 'sessions that touched this resource (pods, po, deployments…)')
+    .option('--decision <action>', 'sessions with this decision (Allow, Deny, RequireApproval)');
+}
+
+type ListFlags = StoreFlags & SessionFilter;
+
+const shortId = (id: string) => id.slice(0, 8);
+const subjectOf = (index: SessionIndex) => `${index.subject.namespace ? `${index.subject.namespace}/` : ''}${index.subject.name}`;
+
+function duration(index: SessionIndex): string {
+  return index.endedAt ? formatDuration(Date.parse(index.endedAt) - Date.parse(index.startedAt)) : 'open';
+}
+
+async function list(store: RecordingStore, range: TimeRange, flags: ListFlags): Promise<void> {
+  const json = new JsonArrayWriter();
+  const columns = ['ID', 'SUBJECT', 'GRANT', 'STARTED', 'DURATION', 'EVENTS', 'DECISIONS'];
+  const row = (cells: string[]) => cells.map((cell, i) => cell.padEnd([9, 20, 28, 21, 9, 7, 0][i]!)).join(' ').trimEnd() + '\n';
+  let found = 0;
+  for await (const index of findSessions(store, flags, range)) {
+    if (flags.output === 'json') {
+      await json.write(index);
+      continue;
+    }
+    if (found === 0) process.stdout.write(row(columns));
+    process.stdout.write(row([shortId(index.sessionId), subjectOf(index), `${index.grant.namespace}/${index.grant.name}`, index.startedAt.slice(0, 19) + 'Z', duration(index), String(index.events), index.decisions.join(',')]));
+    found++;
+  }
+  if (flags.output === 'json') json.end();
+  else if (found === 0) process.stderr.write(`no sessions in ${store.url} from ${range.from.toISOString()} to ${range.to.toISOString()}\n`);
+}
+
+async function search(store: RecordingStore, range: TimeRange, text: string, flags: ListFlags & { maxMatches: string }): Promise<void> {
+  const perSession = Number(flags.maxMatches);
+  if (!Number.isInteger(perSession) || perSession < 1) throw new CliError(`--max-matches must be a positive integer, got "${flags.maxMatches}"`);
+  const json = new JsonArrayWriter();
+  let found = 0;
+  for await (const index of findSessions(store, flags, range)) {
+    const matcher = new SessionSearch(text);
+    let matches = 0;
+    for await (const event of sessionEvents(store, index.prefix)) {
+      for (const match of matcher.push(event)) {
+        if (++matches > perSession) continue;
+        found++;
+        if (flags.output === 'json') await json.write({ sessionId: index.sessionId, subject: subjectOf(index), grant: `${index.grant.namespace}/${index.grant.name}`, ...match });
+        else process.stdout.write(`${shortId(index.sessionId)}  ${match.time}  ${subjectOf(index)}  ${match.where}: ${match.line}\n`);
+      }
+    }
+    if (matches > perSession && flags.output !== 'json') process.stdout.write(`${shortId(index.sessionId)}  … ${matches - perSession} more matches (kubegate sessions show ${index.sessionId})\n`);
+  }
+  if (flags.output === 'json') json.end();
+  else if (found === 0) throw new CliError(`no session from ${range.from.toISOString()} to ${range.to.toISOString()} matches "${text}"`);
+}
+
+async function show(store: RecordingStore, range: TimeRange, id: string, flags: StoreFlags & { withOutput?: boolean }): Promise<void> {
+  const index = await resolveSession(store, id, range);
+  const timeline = new Timeline({ output: flags.withOutput ?? false });
+  const json = new JsonArrayWriter();
+  const emit = async (entries: TimelineEntry[]) => {
+    for (const entry of entries) {
+      if (flags.output === 'json') await json.write(entry);
+      else process.stdout.write(`${renderEntry(entry)}\n`);
+    }
+  };
+  if (flags.output !== 'json') process.stdout.write(`session ${index.sessionId}  (${store.url}/${index.prefix})${index.endedAt ? '' : '  — still open'}\n`);
+  for await (const event of sessionEvents(store, index.prefix)) await emit(timeline.push(event));
+  await emit(timeline.end());
+  if (flags.output === 'json') json.end();
+}
+
+interface PlayFlags extends StoreFlags {
+  speed: string;
+  idleLimit?: string;
+  asciicast?: string;
+  input?: boolean;
+}
+
+async function playSession(store: RecordingStore, range: TimeRange, id: string, flags: PlayFlags): Promise<void> {
+  const speed = Number(flags.speed);
+  if (!Number.isFinite(speed) || speed < 0) throw new CliError(`--speed must be a number ≥ 0 (0: no waiting), got "${flags.speed}"`);
+  const idleLimit = flags.idleLimit === undefined ? undefined : Number(flags.idleLimit);
+  if (idleLimit !== undefined && !(idleLimit >= 0)) throw new CliError(`--idle-limit must be a number of seconds, got "${flags.idleLimit}"`);
+  const index = await resolveSession(store, id, range);
+  const frames = terminalFrames(sessionEvents(store, index.prefix));
+  if (flags.asciicast) {
+    const out = flags.asciicast === '-' ? process.stdout : createWriteStream(flags.asciicast);
+    let lines = 0;
+    for await (const line of asciicastLines(frames, `kubegate session ${index.sessionId} (${subjectOf(index)})`)) {
+      lines++;
+      if (!out.write(line)) await once(out, 'drain');
+    }
+    if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+    if (lines === 0) throw new CliError(`session ${index.sessionId} has no exec or attach terminal to play`);
+    if (out !== process.stdout) process.stderr.write(`wrote ${flags.asciicast} (asciicast v2, ${lines - 1} events)\n`);
+    return;
+  }
+  if (flags.output === 'json') {
+    const json = new JsonArrayWriter();
+    for await (const frame of frames) await json.write(frame);
+    json.end();
+    return;
+  }
+  await play(frames, process.stdout, { speed, input: flags.input ?? false, ...(idleLimit !== undefined ? { idleLimitMs: idleLimit * 1000 } : {}) });
+}
+
+export function registerSessionsCommands(program: Command): void {
+  const sessions = program.command('sessions').description('find, read, play back and verify recorded sessions');
+  filterOptions(storeOptions(sessions.command('list').description('list recorded sessions (the last 7 days by default)'), 'sessions')).action((flags: ListFlags) =>
+    withStore(flags, (store, range) => list(store, range, flags)),
+  );
+  filterOptions(
+    storeOptions(
+      sessions
+        .command('search <text>')
+        .description('find sessions by an API call as typed ("kubectl delete pod api-7") or by text in exec commands, stdin and output'),
+      'search sessions',
+    ),
+  )
+    .option('--max-matches <n>', 'matching lines printed per session', '20')
+    .action((text: string, flags: ListFlags & { maxMatches: string }) => withStore(flags, (store, range) => search(store, range, text, flags)));
+  storeOptions(sessions.command('show <session>').description('the timeline of a session: API calls, decisions, streams, stdin, approvals, gaps'), 'look for the session among sessions')
+    .option('--with-output', 'also show stdout and stderr lines of exec and attach')
+    .action((id: string, flags: StoreFlags & { withOutput?: boolean }) => withStore(flags, (store, range) => show(store, range, id, flags)));
+  storeOptions(sessions.command('play <session>').description("play back a session's exec/attach terminal, or write it as asciicast v2"), 'look for the session among sessions')
+    .option('--speed <n>', 'playback speed: 1 real time, 2 twice as fast, 0 without waiting', '1')
+    .option('--idle-limit <seconds>', 'cap every pause at this many seconds')
+    .option('--input', 'also print what was typed on stdin')
+    .addOption(new Option('--asciicast <file>', 'write asciicast v2 to this file ("-": stdout) instead of playing'))
+    .action((id: string, flags: PlayFlags) => withStore(flags, (store, range) => playSession(store, range, id, flags)));
+  verifyCommand(sessions);
+}

@@ -1,0 +1,54 @@
+/**
+ * The JSON Schemas of recording format v1 (`schemas/recording/`), compiled once. `verify` checks every
+ * manifest, index and event line against them, so a malformed recording is named line by line.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { packageRoot } from '../util/package-root.js';
+
+export const schemaFiles = {
+  event: 'event.schema.json',
+  manifest: 'segment-manifest.schema.json',
+  index: 'session-index.schema.json',
+} as const;
+
+export type SchemaName = keyof typeof schemaFiles;
+
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export function schemaPath(name: SchemaName): string {
+  return join(packageRoot(), 'schemas', 'recording', schemaFiles[name]);
+}
+
+function compileAll(): Record<SchemaName, ValidateFunction> {
+  const ajv = new Ajv2020({ allErrors: true });
+  ajv.addFormat('date-time', { type: 'string', validate: (value: string) => rfc3339.test(value) && !Number.isNaN(Date.parse(value)) });
+  for (const name of Object.keys(schemaFiles) as SchemaName[]) ajv.addSchema(JSON.parse(readFileSync(schemaPath(name), 'utf8')));
+  const compiled = (name: SchemaName) => ajv.getSchema(`https://kubegate.dev/schemas/recording/v1/${schemaFiles[name]}`)!;
+  return { event: compiled('event'), manifest: compiled('manifest'), index: compiled('index') };
+}
+
+let validators: Record<SchemaName, ValidateFunction> | undefined;
+
+/** Null when `value` is valid; otherwise one line naming each violation ("/status must be integer; …"). */
+export function schemaErrors(name: SchemaName, value: unknown): string | null {
+  validators ??= compileAll();
+  const validate = validators[name];
+  if (validate(value)) return null;
+  return describe(validate.errors ?? []);
+}
+
+function describe(errors: ErrorObject[]): string {
+  // `if` failures only say "must match then schema"; the error inside the branch says what is wrong
+  const useful = errors.filter((error) => error.keyword !== 'if');
+  return [...new Set(useful.map((error) => {
+    const at = error.instancePath || '(the object)';
+    if (error.keyword === 'unevaluatedProperties' || error.keyword === 'additionalProperties') {
+      const extra = (error.params as { unevaluatedProperty?: string; additionalProperty?: string });
+      return `${at} has an unknown property "${extra.unevaluatedProperty ?? extra.additionalProperty}"`;
+    }
+    if (error.keyword === 'enum') return `${at} must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((value) => JSON.stringify(value)).join(', ')}`;
+    return `${at} ${error.message}`;
+  }))].join('; ');
+}

@@ -1,0 +1,128 @@
+/**
+ * `sessions show`: a session's events folded into a timeline a person reads — one line per API call
+ * (verb, resource, namespace/name, decision and rule, status, duration), streams opened and closed with
+ * their command, stdin lines, approvals, and gaps, loudly. Built event by event: only calls still waiting
+ * for their response and partial stream lines are held.
+ */
+import { describeApiCall, type RecordedAttributes } from './api-call.js';
+import type { RecordedEvent } from './format.js';
+import { StreamLines } from './reader.js';
+
+export type TimelineEntry =
+  | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: { address?: string; userAgent?: string; command?: string } }
+  | { kind: 'api'; time: string; requestId: string; call: string; action?: string; rule?: string; message?: string; status?: number; durationMs?: number }
+  | { kind: 'decision'; time: string; requestId: string; action: string; rule?: string; message: string; approval?: string }
+  | { kind: 'stream-open'; time: string; requestId: string; protocol: string; command?: string[] }
+  | { kind: 'stream-line'; time: string; requestId: string; channel: string; line: string }
+  | { kind: 'stream-close'; time: string; requestId: string; reason: string; bytes: Record<string, number> }
+  | { kind: 'gap'; time: string; afterSeq: number; reason: string }
+  | { kind: 'session-end'; time: string; reason: string };
+
+type ApiEntry = Extract<TimelineEntry, { kind: 'api' }>;
+
+export interface TimelineOptions {
+  /** Show stdout and stderr lines too, not only stdin. */
+  output?: boolean;
+}
+
+export class Timeline {
+  private readonly pending = new Map<string, ApiEntry>();
+  private readonly streamBytes = new Map<string, Record<string, number>>();
+  private readonly lines = new StreamLines();
+
+  constructor(private readonly options: TimelineOptions = {}) {}
+
+  /** The entries this event completes, in order. */
+  push(event: RecordedEvent): TimelineEntry[] {
+    const time = event.time;
+    switch (event.type) {
+      case 'session-start':
+        return [{ kind: 'session-start', time, subject: `${event.subject.kind}/${event.subject.namespace ? `${event.subject.namespace}/` : ''}${event.subject.name}`, grant: `${event.grant.namespace}/${event.grant.name}`, policy: `${event.policy.namespace}/${event.policy.name}@${event.policy.version}`, client: event.client }];
+      case 'request':
+        this.pending.set(event.requestId, { kind: 'api', time, requestId: event.requestId, call: describeApiCall(event.attributes as RecordedAttributes) });
+        return [];
+      case 'decision': {
+        const entry = this.pending.get(event.requestId);
+        // the first decision belongs on the call's line; later ones (an approval, a stdin block) are events of their own
+        if (entry && entry.action === undefined) {
+          Object.assign(entry, { action: event.action, message: event.message }, event.rule ? { rule: event.rule } : {});
+          return [];
+        }
+        return [{ kind: 'decision', time, requestId: event.requestId, action: event.action, message: event.message, ...(event.rule ? { rule: event.rule } : {}), ...(event.approval ? { approval: event.approval } : {}) }];
+      }
+      case 'response': {
+        const entry = this.pending.get(event.requestId);
+        this.pending.delete(event.requestId);
+        if (!entry) return [];
+        return [{ ...entry, status: event.status, durationMs: event.durationMs }];
+      }
+      case 'stream-open': {
+        const entry = this.pending.get(event.requestId);
+        this.pending.delete(event.requestId);
+        this.streamBytes.set(event.requestId, {});
+        const open: TimelineEntry = { kind: 'stream-open', time, requestId: event.requestId, protocol: event.protocol, ...(event.command ? { command: event.command } : {}) };
+        return entry ? [{ ...entry, status: 101 }, open] : [open];
+      }
+      case 'stream': {
+        const bytes = this.streamBytes.get(event.requestId) ?? {};
+        const name = event.port !== undefined ? `port ${event.port} ${event.direction === 'client-to-server' ? 'in' : 'out'}` : event.channel;
+        bytes[name] = (bytes[name] ?? 0) + Buffer.byteLength(event.data, 'base64');
+        this.streamBytes.set(event.requestId, bytes);
+        if (event.channel !== 'stdin' && !(this.options.output && (event.channel === 'stdout' || event.channel === 'stderr'))) return [];
+        return this.lines.push(event.requestId, event.channel, event.data).map((line) => ({ kind: 'stream-line', time, requestId: event.requestId, channel: event.channel, line }));
+      }
+      case 'stream-close': {
+        const rest = this.lines.end(event.requestId).map(({ channel, line }): TimelineEntry => ({ kind: 'stream-line', time, requestId: event.requestId, channel, line }));
+        const bytes = this.streamBytes.get(event.requestId) ?? {};
+        this.streamBytes.delete(event.requestId);
+        return [...rest, { kind: 'stream-close', time, requestId: event.requestId, reason: event.reason, bytes }];
+      }
+      case 'gap':
+        return [{ kind: 'gap', time, afterSeq: event.afterSeq, reason: event.reason }];
+      case 'session-end':
+        return [...this.end(time), { kind: 'session-end', time, reason: event.reason }];
+    }
+  }
+
+  /** What is still open when the events stop: calls without a response, unterminated lines. */
+  end(time?: string): TimelineEntry[] {
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    const lines = this.lines.endAll().map(({ requestId, channel, line }): TimelineEntry => ({ kind: 'stream-line', time: time ?? '', requestId, channel, line }));
+    return [...calls, ...lines];
+  }
+}
+
+const clock = (time: string) => time.slice(11, 23) || '            ';
+
+function byteCounts(bytes: Record<string, number>): string {
+  const parts = Object.entries(bytes).map(([name, count]) => `${name} ${count} B`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/** One line of `sessions show`. */
+export function renderEntry(entry: TimelineEntry): string {
+  switch (entry.kind) {
+    case 'session-start': {
+      const client = [entry.client.address, entry.client.userAgent, entry.client.command && `"${entry.client.command}"`].filter(Boolean).join(' ');
+      return `${entry.time}  session start  subject ${entry.subject}  grant ${entry.grant}  policy ${entry.policy}${client ? `  client ${client}` : ''}`;
+    }
+    case 'api': {
+      const decision = entry.action ? `${entry.action}${entry.rule ? ` (${entry.rule})` : ''}` : 'no decision recorded';
+      const status = entry.status === undefined ? 'no response recorded' : `${entry.status}${entry.durationMs !== undefined ? ` ${Math.round(entry.durationMs)}ms` : ''}`;
+      return `${clock(entry.time)}  ${entry.call.padEnd(48)} ${decision.padEnd(28)} ${status}`;
+    }
+    case 'decision':
+      return `${clock(entry.time)}    ${entry.action === 'Allow' ? 'approved' : entry.action}${entry.rule ? ` (${entry.rule})` : ''}: ${entry.message}`;
+    case 'stream-open':
+      return `${clock(entry.time)}  ▶ stream open ${entry.command ? `[${entry.command.join(' ')}] ` : ''}(${entry.protocol})`;
+    case 'stream-line':
+      return `${clock(entry.time)}    ${entry.channel}> ${entry.line}`;
+    case 'stream-close':
+      return `${clock(entry.time)}  ■ stream closed: ${entry.reason}${byteCounts(entry.bytes)}`;
+    case 'gap':
+      return `${clock(entry.time)}  !!!!!!!! GAP: events after seq ${entry.afterSeq} were lost — ${entry.reason} !!!!!!!!`;
+    case 'session-end':
+      return `${clock(entry.time)}  session end: ${entry.reason}`;
+  }
+}
