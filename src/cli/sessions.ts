@@ -37,22 +37,22 @@ function duration(index: SessionIndex): string {
   return index.endedAt ? formatDuration(Date.parse(index.endedAt) - Date.parse(index.startedAt)) : 'open';
 }
 
+/** Rows padded to their widest cell: the rows are index entries (small), never session content. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd() + '\n').join('');
+}
+
 async function list(store: RecordingStore, range: TimeRange, flags: ListFlags): Promise<void> {
   const json = new JsonArrayWriter();
-  const columns = ['ID', 'SUBJECT', 'GRANT', 'STARTED', 'DURATION', 'EVENTS', 'DECISIONS'];
-  const row = (cells: string[]) => cells.map((cell, i) => cell.padEnd([9, 20, 28, 21, 9, 7, 0][i]!)).join(' ').trimEnd() + '\n';
-  let found = 0;
+  const rows = [['ID', 'SUBJECT', 'GRANT', 'STARTED', 'DURATION', 'EVENTS', 'DECISIONS']];
   for await (const index of findSessions(store, flags, range)) {
-    if (flags.output === 'json') {
-      await json.write(index);
-      continue;
-    }
-    if (found === 0) process.stdout.write(row(columns));
-    process.stdout.write(row([shortId(index.sessionId), subjectOf(index), `${index.grant.namespace}/${index.grant.name}`, index.startedAt.slice(0, 19) + 'Z', duration(index), String(index.events), index.decisions.join(',')]));
-    found++;
+    if (flags.output === 'json') await json.write(index);
+    else rows.push([shortId(index.sessionId), subjectOf(index), `${index.grant.namespace}/${index.grant.name}`, `${index.startedAt.slice(0, 19)}Z`, duration(index), String(index.events), index.decisions.join(',')]);
   }
   if (flags.output === 'json') json.end();
-  else if (found === 0) process.stderr.write(`no sessions in ${store.url} from ${range.from.toISOString()} to ${range.to.toISOString()}\n`);
+  else if (rows.length > 1) process.stdout.write(table(rows));
+  else process.stderr.write(`no sessions in ${store.url} from ${range.from.toISOString()} to ${range.to.toISOString()}\n`);
 }
 
 async function search(store: RecordingStore, range: TimeRange, text: string, flags: ListFlags & { maxMatches: string }): Promise<void> {

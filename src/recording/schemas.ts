@@ -40,8 +40,11 @@ export function schemaErrors(name: SchemaName, value: unknown): string | null {
 }
 
 function describe(errors: ErrorObject[]): string {
-  // `if` failures only say "must match then schema"; the error inside the branch says what is wrong
-  const useful = errors.filter((error) => error.keyword !== 'if');
+  // `if` failures only say "must match then schema"; the error inside the branch says what is wrong. A
+  // branch that fails leaves its properties unevaluated: "unknown property" is news only when nothing else is wrong.
+  const inBranch = errors.filter((error) => error.keyword !== 'if');
+  const others = inBranch.filter((error) => error.keyword !== 'unevaluatedProperties');
+  const useful = others.length > 0 ? others : inBranch;
   return [...new Set(useful.map((error) => {
     const at = error.instancePath || '(the object)';
     if (error.keyword === 'unevaluatedProperties' || error.keyword === 'additionalProperties') {

@@ -10,7 +10,7 @@ import { StreamLines } from './reader.js';
 
 export type TimelineEntry =
   | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: { address?: string; userAgent?: string; command?: string } }
-  | { kind: 'api'; time: string; requestId: string; call: string; action?: string; rule?: string; message?: string; status?: number; durationMs?: number }
+  | { kind: 'api'; time: string; requestId: string; call: string; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number }
   | { kind: 'decision'; time: string; requestId: string; action: string; rule?: string; message: string; approval?: string }
   | { kind: 'stream-open'; time: string; requestId: string; protocol: string; command?: string[] }
   | { kind: 'stream-line'; time: string; requestId: string; channel: string; line: string }
@@ -43,9 +43,13 @@ export class Timeline {
         return [];
       case 'decision': {
         const entry = this.pending.get(event.requestId);
-        // the first decision belongs on the call's line; later ones (an approval, a stdin block) are events of their own
+        // the decision and an approval that follows it belong on the call's line; a later one (a stdin block) stands alone
         if (entry && entry.action === undefined) {
           Object.assign(entry, { action: event.action, message: event.message }, event.rule ? { rule: event.rule } : {});
+          return [];
+        }
+        if (entry && entry.action === 'RequireApproval' && event.action === 'Allow') {
+          entry.approval = event.message;
           return [];
         }
         return [{ kind: 'decision', time, requestId: event.requestId, action: event.action, message: event.message, ...(event.rule ? { rule: event.rule } : {}), ...(event.approval ? { approval: event.approval } : {}) }];
@@ -110,10 +114,11 @@ export function renderEntry(entry: TimelineEntry): string {
     case 'api': {
       const decision = entry.action ? `${entry.action}${entry.rule ? ` (${entry.rule})` : ''}` : 'no decision recorded';
       const status = entry.status === undefined ? 'no response recorded' : `${entry.status}${entry.durationMs !== undefined ? ` ${Math.round(entry.durationMs)}ms` : ''}`;
-      return `${clock(entry.time)}  ${entry.call.padEnd(48)} ${decision.padEnd(28)} ${status}`;
+      const approval = entry.approval ? `  ✓ ${entry.approval}` : '';
+      return `${clock(entry.time)}  ${entry.call.padEnd(40)} ${decision.padEnd(24)} ${status}${approval}`;
     }
     case 'decision':
-      return `${clock(entry.time)}    ${entry.action === 'Allow' ? 'approved' : entry.action}${entry.rule ? ` (${entry.rule})` : ''}: ${entry.message}`;
+      return `${clock(entry.time)}    ${entry.action}${entry.rule ? ` (${entry.rule})` : ''}: ${entry.message}`;
     case 'stream-open':
       return `${clock(entry.time)}  ▶ stream open ${entry.command ? `[${entry.command.join(' ')}] ` : ''}(${entry.protocol})`;
     case 'stream-line':

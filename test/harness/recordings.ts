@@ -1,0 +1,93 @@
+/**
+ * Real recordings for the reader's unit tests: sessions written by the gateway's own `StoreRecorder` into
+ * a `file://` store, with every event type, spread over several segments.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { indexKey, sessionPrefix, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
+import { openStore } from '../../src/recording/open-store.js';
+import { StoreRecorder } from '../../src/recording/segment-writer.js';
+import type { RecordingStore } from '../../src/recording/store.js';
+
+export interface RecordedSession {
+  store: RecordingStore;
+  /** The store's folder: tests tamper with the files under it. */
+  dir: string;
+  metadata: SessionMetadata;
+  prefix: string;
+  indexKey: string;
+  /** Stops the recorder (an open session is closed then). */
+  stop(): Promise<void>;
+}
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+export function sessionMetadata(startedAt = new Date()): SessionMetadata {
+  return {
+    sessionId: randomUUID(),
+    tokenId: 'token-1',
+    subject: { kind: 'User', name: 'deploy-bot' },
+    grant: { namespace: 'kubegate-system', name: 'deploy-bot-payments', uid: randomUUID() },
+    policy: { namespace: 'kubegate-system', name: 'prod', version: '7' },
+    client: { address: '10.0.0.7', userAgent: 'kubectl/v1.31.0', command: 'kubectl delete' },
+    startedAt: startedAt.toISOString(),
+  };
+}
+
+function attributes(verb: string, resource: string, name: string, subresource = '') {
+  return { isResourceRequest: true, path: `/api/v1/namespaces/payments/${resource}/${name}`, verb, apiPrefix: 'api', apiGroup: '', apiVersion: 'v1', namespace: 'payments', resource, subresource, name, parts: [resource, name], query: {} };
+}
+
+/** API calls, an approval, an exec with stdin, output and a resize, a recorded gap: every event type. */
+export function sampleEvents(calls = 12): RecordEvent[] {
+  const events: RecordEvent[] = [];
+  for (let i = 0; i < calls; i++) {
+    const requestId = `r${i}`;
+    events.push({ type: 'request', requestId, method: 'GET', path: `/api/v1/namespaces/payments/pods/api-${i}`, attributes: attributes('get', 'pods', `api-${i}`) });
+    events.push({ type: 'decision', requestId, action: 'Allow', message: 'default action' });
+    events.push({ type: 'response', requestId, status: 200, body: JSON.stringify({ kind: 'Pod', metadata: { name: `api-${i}` }, padding: 'x'.repeat(300) }), bodyBytes: 340, durationMs: 3 });
+  }
+  events.push({ type: 'request', requestId: 'del', method: 'DELETE', path: '/api/v1/namespaces/payments/pods/api-7', attributes: attributes('delete', 'pods', 'api-7'), body: '{}', bodyBytes: 2 });
+  events.push({ type: 'decision', requestId: 'del', action: 'RequireApproval', rule: 'deletes-need-a-human', message: 'deleting pods needs an approval' });
+  events.push({ type: 'decision', requestId: 'del', action: 'Allow', message: 'approved once by ApprovalRequest delete-pods-x7k2', approval: 'delete-pods-x7k2' });
+  events.push({ type: 'response', requestId: 'del', status: 200, bodyBytes: 0, durationMs: 11 });
+  events.push({ type: 'request', requestId: 'exec', method: 'GET', path: '/api/v1/namespaces/payments/pods/api-1/exec?command=sh&stdin=true', attributes: attributes('create', 'pods', 'api-1', 'exec') });
+  events.push({ type: 'decision', requestId: 'exec', action: 'Allow', message: 'default action' });
+  events.push({ type: 'stream-open', requestId: 'exec', protocol: 'websocket v5.channel.k8s.io', command: ['sh'] });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'client-to-server', channel: 'resize', data: b64('{"Width":120,"Height":40}') });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'client-to-server', channel: 'stdin', data: b64('cat /etc/hostname\n') });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'server-to-client', channel: 'stdout', data: b64('api-1\n') });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'client-to-server', channel: 'stdin', data: b64('echo sécurité; ') });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'client-to-server', channel: 'stdin', data: b64('exit\n') });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'server-to-client', channel: 'stdout', data: b64('sécurité\n') });
+  events.push({ type: 'stream', requestId: 'exec', direction: 'server-to-client', channel: 'stderr', data: b64('bye\n') });
+  events.push({ type: 'gap', afterSeq: 3, reason: 'test: a gap the gateway recorded' });
+  events.push({ type: 'stream-close', requestId: 'exec', reason: 'exit 0' });
+  return events;
+}
+
+export interface RecordOptions {
+  events?: RecordEvent[];
+  /** Small by default, so a session spans several segments. */
+  maxSegmentBytes?: number;
+  /** Leave the session open (no session-end). */
+  open?: boolean;
+  startedAt?: Date;
+}
+
+/** Records one session through StoreRecorder into a fresh `file://` store and waits until it is uploaded. */
+export async function recordSession(options: RecordOptions = {}): Promise<RecordedSession> {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-'));
+  const store = openStore(`file://${dir}`);
+  const recorder = new StoreRecorder({ store, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 });
+  await recorder.start();
+  const metadata = sessionMetadata(options.startedAt);
+  const session = recorder.open(metadata);
+  for (const event of options.events ?? sampleEvents()) await session.record(event);
+  if (!options.open) await session.close('done');
+  await recorder.flush();
+  if (!options.open) await recorder.stop();
+  return { store, dir, metadata, prefix: sessionPrefix(metadata), indexKey: indexKey(metadata), stop: () => recorder.stop() };
+}
