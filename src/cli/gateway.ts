@@ -1,11 +1,15 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { withConnectionPool } from '../kube/client.js';
 import { Gateway } from '../gateway/server.js';
 import { policyFromApi, policyFromDirectory } from '../gateway/policy-source.js';
-import { FileRecorder } from '../gateway/recorder.js';
+import { policyRecorder } from '../gateway/recorder.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import { openStore, StoreUrlError } from '../recording/open-store.js';
+import { recorderDefaults, StoreRecorder } from '../recording/segment-writer.js';
+import type { PolicyFiles } from '../gateway/policy-source.js';
 import { tlsFromDirectory, tlsIssuedFromSecret } from '../gateway/serving-tls.js';
 import { CliError } from './output.js';
 import { parseListen } from './operator.js';
@@ -20,6 +24,29 @@ interface GatewayFlags {
   tlsSan: string[];
   store?: string;
   spoolDir: string;
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+}
+
+/** The policy's recording settings as the gateway last read them (the policy can change at runtime). */
+function watchRecordingSettings(files: PolicyFiles): { files: PolicyFiles; current: () => CompiledPolicy['recording'] | undefined } {
+  let text = '';
+  let current: CompiledPolicy['recording'] | undefined;
+  return {
+    files: async () => {
+      const read = await files();
+      if (read.policy !== text) {
+        try {
+          current = (JSON.parse(read.policy) as CompiledPolicy).recording;
+          text = read.policy;
+        } catch {
+          // the policy source reports an unreadable policy and keeps the last good one; so do we
+        }
+      }
+      return read;
+    },
+    current: () => current,
+  };
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -33,8 +60,10 @@ export function registerGatewayCommand(program: Command): void {
     .option('--policy-dir <dir>', 'the mounted compiled-policy ConfigMap (default: read it from the API)')
     .option('--tls-dir <dir>', 'the mounted TLS Secret (default: issue a serving certificate from the policy CA)')
     .option('--tls-san <name>', 'extra name or IP for an issued serving certificate (repeatable)', (value: string, all: string[]) => [...all, value], [])
-    .option('--store <url>', 'where recordings go: file://DIR (default $KUBEGATE_STORE)')
-    .option('--spool-dir <dir>', 'local recording spool', './kubegate-spool')
+    .option('--store <url>', 'where recordings go: s3://BUCKET/PREFIX (AWS_* environment) or file://DIR (default $KUBEGATE_STORE, else file://SPOOL-DIR/store)')
+    .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them', './kubegate-spool')
+    .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
+    .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
     .action(async (flags: GatewayFlags) => {
       const [namespace, name] = flags.policy.split('/');
       if (!namespace || !name) throw new CliError(`--policy must be NAMESPACE/NAME, got "${flags.policy}"`);
@@ -46,18 +75,39 @@ export function registerGatewayCommand(program: Command): void {
       withConnectionPool(upstream);
       const core = upstream.makeApiClient(k8s.CoreV1Api);
       const listen = parseListen(flags.listen);
-      const store = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${resolve(flags.spoolDir)}`;
-      let recordingDir = resolve(flags.spoolDir);
-      if (store.startsWith('file://')) recordingDir = store.slice('file://'.length);
-      else logger.warn({ store }, 'this build records to the local spool only; the object store upload arrives with the recording component');
+      const spoolDir = resolve(flags.spoolDir);
+      const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolDir, 'store')}`;
+      let store;
+      try {
+        store = openStore(storeUrl);
+      } catch (error) {
+        if (error instanceof StoreUrlError) throw new CliError(error.message);
+        throw error;
+      }
+      if (storeUrl.startsWith('file://')) logger.warn({ store: store.url }, 'recordings stay on this machine (file:// store); set --store or KUBEGATE_STORE to s3://BUCKET/PREFIX for durable, object-locked recordings');
+      const policyFiles = watchRecordingSettings(flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy));
+      const recorder = new StoreRecorder({
+        store,
+        spoolDir,
+        maxSegmentBytes: flags.segmentMaxBytes,
+        maxSegmentAgeMs: flags.segmentMaxAgeMs,
+        onStoreFailure: () => policyFiles.current()?.onStoreFailure ?? 'Spool',
+        retention: () => {
+          const retention = policyFiles.current()?.retention;
+          return retention ? { mode: retention.mode === 'Compliance' ? 'Compliance' : 'Governance', days: retention.days } : undefined;
+        },
+        logger: logger.child({ component: 'recorder' }),
+      });
+      await recorder.start();
+      logger.info({ store: store.url, spool: spoolDir }, 'recording');
       const gateway = new Gateway({
         policy,
         listen,
         adminListen: parseListen(flags.adminListen),
         upstream,
-        policyFiles: flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy),
+        policyFiles: policyFiles.files,
         tls: flags.tlsDir ? await tlsFromDirectory(flags.tlsDir) : await tlsIssuedFromSecret(core, policy, ['localhost', '127.0.0.1', listen.host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0')),
-        recorder: new FileRecorder(recordingDir),
+        recorder: policyRecorder(recorder, () => policyFiles.current()),
         logger,
       });
       await gateway.start();
@@ -65,7 +115,13 @@ export function registerGatewayCommand(program: Command): void {
         for (const signal of ['SIGTERM', 'SIGINT'] as const) {
           process.once(signal, () => {
             logger.info({ signal }, 'draining');
-            void gateway.stop().then(resolvePromise);
+            void gateway
+              .stop()
+              .then(() => recorder.stop())
+              .finally(() => {
+                store.close();
+                resolvePromise();
+              });
           });
         }
       });

@@ -1,16 +1,20 @@
 /**
  * What the gateway hands to recording: every request, response, decision and stream frame of a session,
  * through a `Recorder` with back-pressure (a returned promise means "wait before sending more"). The
- * embedded default writes JSON Lines files; the recording issue plugs S3 in behind the same interface.
+ * recorder behind it is `StoreRecorder` (src/recording/segment-writer.ts): a durable spool uploaded to
+ * `s3://` or `file://`. `policyRecorder` puts the policy's recording settings in front of it.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
-import { recordingFormatVersion, type RecordEvent, type SessionMetadata } from '../recording/format.js';
+import type { RecordEvent, SessionMetadata } from '../recording/format.js';
+import { GatewayError } from './errors.js';
 
 export type { SessionMetadata, RecordEvent } from '../recording/format.js';
 
 export interface SessionRecorder {
-  /** Resolves when the event is accepted; callers wait on it before producing more (back-pressure). */
+  /**
+   * Resolves when the event is accepted; callers wait on it before producing more (back-pressure).
+   * Rejects when it cannot be recorded and the policy forbids going on unrecorded (fail-closed): the
+   * request must not be forwarded, the stream must end.
+   */
   record(event: RecordEvent): Promise<void>;
   close(reason: string): Promise<void>;
 }
@@ -21,33 +25,32 @@ export interface Recorder {
   healthy(): boolean;
 }
 
-/** JSON Lines per session under `dir/sessions/YYYY/MM/DD/<subject>/<session-id>.jsonl`. */
-export class FileRecorder implements Recorder {
-  constructor(private readonly dir: string) {}
+/** The recording settings of the policy in force (`CompiledPolicy.recording`). */
+export interface RecordingSettings {
+  /** Record what the client types into exec and attach sessions. */
+  stdin: boolean;
+}
 
-  healthy(): boolean {
-    return true;
-  }
-
-  open(metadata: SessionMetadata): SessionRecorder {
-    const day = metadata.startedAt.slice(0, 10).replaceAll('-', '/');
-    const folder = join(this.dir, 'sessions', day, metadata.subject.name.replace(/[^A-Za-z0-9._-]/g, '_'));
-    mkdirSync(folder, { recursive: true });
-    const out: WriteStream = createWriteStream(join(folder, `${metadata.sessionId}.jsonl`), { flags: 'a' });
-    let failed: Error | undefined;
-    out.on('error', (error) => (failed = error));
-    const write = (line: object): Promise<void> => {
-      if (failed) return Promise.reject(failed);
-      const ok = out.write(JSON.stringify({ v: recordingFormatVersion, time: new Date().toISOString(), ...line }) + '\n');
-      return ok ? Promise.resolve() : new Promise((resolve) => out.once('drain', resolve));
-    };
-    void write({ type: 'session-start', ...metadata });
-    return {
-      record: (event) => write(event),
-      close: async (reason) => {
-        await write({ type: 'session-end', reason });
-        await new Promise<void>((resolve) => out.end(resolve));
-      },
-    };
-  }
+/**
+ * The policy's recording settings in front of a recorder: stdin frames are left out when the policy says
+ * so, and a refusal to record becomes `KG_RECORDING_UNAVAILABLE`, the gateway's 503 that names why.
+ */
+export function policyRecorder(inner: Recorder, settings: () => RecordingSettings | undefined): Recorder {
+  const refusal = (error: unknown): never => {
+    if (error instanceof Error && error.name === 'RecordingUnavailableError') throw new GatewayError('KG_RECORDING_UNAVAILABLE', error.message.replace(/^recording is unavailable: /, ''));
+    throw error;
+  };
+  return {
+    healthy: () => inner.healthy(),
+    open(metadata) {
+      const session = inner.open(metadata);
+      return {
+        record(event) {
+          if (event.type === 'stream' && event.channel === 'stdin' && settings()?.stdin === false) return Promise.resolve();
+          return session.record(event).catch(refusal);
+        },
+        close: (reason) => session.close(reason),
+      };
+    },
+  };
 }

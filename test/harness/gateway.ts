@@ -21,26 +21,60 @@ export interface RunningGateway {
   process: ChildProcess;
   url: string;
   adminUrl: string;
+  /** The folder of the default `file://` store (unused when `store` was given). */
   recordings: string;
+  /** The recording store URL and the spool folder the gateway runs with. */
+  store: string;
+  spoolDir: string;
   logs(): string;
   stop(): Promise<void>;
+  /** SIGKILL: no drain, no recording closed (crash tests). */
+  kill(): Promise<void>;
 }
 
-export async function startGateway(cluster: TestCluster, policy: { namespace: string; name: string }): Promise<RunningGateway> {
+export interface GatewayRunOptions {
+  /** Recording store URL (default: `file://` a fresh temp folder, which `recordings` names). */
+  store?: string;
+  /** Spool folder (default: a fresh temp folder); pass a killed gateway's to restart over its spool. */
+  spoolDir?: string;
+  /** Extra environment (e.g. the sandbox's AWS_* settings for an `s3://` store). */
+  env?: NodeJS.ProcessEnv;
+  /** Fixed ports (default: free ones), e.g. to restart a gateway where its kubeconfigs point. */
+  port?: number;
+  adminPort?: number;
+  args?: string[];
+}
+
+/** The sandbox's S3 settings as the AWS environment a gateway reads. */
+export function sandboxS3Env(cluster: TestCluster): NodeJS.ProcessEnv {
+  const { s3 } = cluster.state;
+  return { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: s3.region, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+}
+
+export async function startGateway(cluster: TestCluster, policy: { namespace: string; name: string }, options: GatewayRunOptions = {}): Promise<RunningGateway> {
   const kubectl = await cluster.kubectl();
   const account = `kubegate-gateway-${policy.name}`;
   await eventually(() => kubectl.ok(['get', 'serviceaccount', account, '-n', policy.namespace]).then(() => undefined), 20_000);
   const token = (await kubectl.ok(['create', 'token', account, '-n', policy.namespace, '--duration=2h'])).trim();
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const port = options.port ?? (await freePort());
+  const adminPort = options.adminPort ?? (await freePort());
   const recordings = mkdtempSync(join(tmpdir(), 'kubegate-recordings-'));
-  const child = spawnKubegate('gateway', [
+  const store = options.store ?? `file://${recordings}`;
+  const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'kubegate-spool-'));
+  const child = spawnKubegate(
     'gateway',
-    `--policy=${policy.namespace}/${policy.name}`,
-    `--listen=127.0.0.1:${port}`,
-    `--admin-listen=127.0.0.1:${adminPort}`,
-    `--kubeconfig=${cluster.kubeconfigFile(token)}`,
-    `--store=file://${recordings}`,
-  ]);
+    [
+      'gateway',
+      `--policy=${policy.namespace}/${policy.name}`,
+      `--listen=127.0.0.1:${port}`,
+      `--admin-listen=127.0.0.1:${adminPort}`,
+      `--kubeconfig=${cluster.kubeconfigFile(token)}`,
+      `--store=${store}`,
+      `--spool-dir=${spoolDir}`,
+      ...(options.args ?? []),
+    ],
+    options.env,
+  );
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await child.waitReady(`${adminUrl}/readyz`);
   return {
@@ -48,9 +82,15 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
     url: `https://127.0.0.1:${port}`,
     adminUrl,
     recordings,
+    store,
+    spoolDir,
     logs: child.logs,
     stop: async () => {
-      child.process.kill('SIGTERM');
+      if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM');
+      await child.exited;
+    },
+    kill: async () => {
+      if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
       await child.exited;
     },
   };

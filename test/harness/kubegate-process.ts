@@ -17,8 +17,8 @@ export interface KubegateProcess {
   waitReady(readyUrl: string): Promise<void>;
 }
 
-export function spawnKubegate(name: string, args: string[]): KubegateProcess {
-  const child = spawn(join(packageRoot(), 'bin', 'kubegate'), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBEGATE_LOG_LEVEL: 'debug' } });
+export function spawnKubegate(name: string, args: string[], env: NodeJS.ProcessEnv = {}): KubegateProcess {
+  const child = spawn(join(packageRoot(), 'bin', 'kubegate'), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBEGATE_LOG_LEVEL: 'debug', ...env } });
   let output = '';
   const logFile = process.env.KUBEGATE_TEST_LOG_DIR && join(process.env.KUBEGATE_TEST_LOG_DIR, `${name}-${child.pid}.log`);
   const capture = (chunk: Buffer) => {

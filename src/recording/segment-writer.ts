@@ -1,0 +1,218 @@
+/**
+ * `StoreRecorder`: the gateway's durable recorder. Sessions are written as bounded segments to a local
+ * spool with fsync, sealed into a hash chain of manifests and uploaded to a `RecordingStore`, with an
+ * index object per session for search. See `session-writer.ts` (one session), `uploader.ts` (retries and
+ * store health) and `spool.ts` (the spool's layout).
+ *
+ *   const recorder = new StoreRecorder({ store, spoolDir });
+ *   await recorder.start();               // recovers and uploads what a previous process left in the spool
+ *   const session = recorder.open(metadata);
+ *   await session.record(event);          // back-pressure; FailClosed: rejects while nothing can be recorded
+ *   await session.close('idle');          // durable in the spool when this resolves
+ *   await recorder.flush();               // everything sealed so far is in the store
+ *   await recorder.stop();                // closes what is open, uploads what it can in time, keeps the rest
+ *
+ * What each mode promises:
+ *  - `Spool`: `record()` resolves once the line is queued for the spool file (it waits while more than
+ *    `highWaterMark` bytes of the session wait to be written); the line is fsynced within
+ *    `syncIntervalMs`. The store being down changes nothing but the upload's timing.
+ *  - `FailClosed`: `record()` of a `request` or `decision` resolves only once its line is fsynced and the
+ *    store is reachable; any event rejects with `RecordingUnavailableError` while the store or the spool
+ *    is down (the event is still written to the spool when the spool works). So a caller that waits for
+ *    `record()` before forwarding forwards nothing unrecorded.
+ */
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Recorder, SessionRecorder } from '../gateway/recorder.js';
+import type { SegmentManifest, SessionMetadata } from './format.js';
+import { RecordingUnavailableError, SessionWriter, type WriterHost } from './session-writer.js';
+import { readSpoolState, silentLogger, stateFileName, type RecorderLogger } from './spool.js';
+import type { RecordingStore } from './store.js';
+import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
+
+export { RecordingUnavailableError } from './session-writer.js';
+
+export type StoreFailureMode = 'Spool' | 'FailClosed';
+export interface RetentionSetting {
+  mode: 'Governance' | 'Compliance';
+  days: number;
+}
+
+export interface StoreRecorderOptions {
+  store: RecordingStore;
+  /** The local spool folder (created if missing). */
+  spoolDir: string;
+  /** A segment is sealed before it would grow past this (default 8 MiB; one larger event gets a segment of its own). */
+  maxSegmentBytes?: number;
+  /** …or once its first event is this old (default 10 s). */
+  maxSegmentAgeMs?: number;
+  /** Object-lock retention for segments and manifests; a function is read at each seal (the policy can change). */
+  retention?: RetentionSetting | (() => RetentionSetting | undefined);
+  /** Default Spool; a function is read at each `record()`. */
+  onStoreFailure?: StoreFailureMode | (() => StoreFailureMode);
+  logger?: RecorderLogger;
+  /** Group commit: lines are fsynced at least this often (default 150 ms). */
+  syncIntervalMs?: number;
+  /** Bytes of a session waiting to be written before `record()` pushes back (default 1 MiB). */
+  highWaterMark?: number;
+  /** How long `stop()` waits for uploads (default 10 s). */
+  stopTimeoutMs?: number;
+  /** Upload concurrency, backoff and probe intervals. */
+  upload?: Omit<UploaderOptions, 'logger' | 'onHealthChange'>;
+}
+
+export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
+
+export class StoreRecorder implements Recorder {
+  readonly store: RecordingStore;
+  readonly spoolDir: string;
+  readonly logger: RecorderLogger;
+  readonly maxSegmentBytes: number;
+  readonly highWaterMark: number;
+  private readonly maxSegmentAgeMs: number;
+  private readonly stopTimeoutMs: number;
+  private readonly writers = new Map<string, SessionWriter>();
+  private readonly spoolFailures = new Map<string, Error>();
+  private readonly uploader: Uploader;
+  private readonly host: WriterHost;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(private readonly options: StoreRecorderOptions) {
+    this.store = options.store;
+    this.spoolDir = resolve(options.spoolDir);
+    this.logger = options.logger ?? silentLogger;
+    this.maxSegmentBytes = options.maxSegmentBytes ?? recorderDefaults.maxSegmentBytes;
+    this.maxSegmentAgeMs = options.maxSegmentAgeMs ?? recorderDefaults.maxSegmentAgeMs;
+    this.highWaterMark = options.highWaterMark ?? recorderDefaults.highWaterMark;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? recorderDefaults.stopTimeoutMs;
+    this.uploader = new Uploader(this.store, { ...options.upload, logger: this.logger });
+    const self = this;
+    this.host = {
+      store: this.store,
+      logger: this.logger,
+      maxSegmentBytes: this.maxSegmentBytes,
+      highWaterMark: this.highWaterMark,
+      retentionAt: (sealedAt) => this.retentionAt(sealedAt),
+      failClosed: () => this.mode() === 'FailClosed',
+      unavailable: () => self.unavailable(),
+      enqueue: (sessionId, job) => void this.uploader.enqueue(sessionId, job).catch((error: unknown) => this.uploadAbandoned(sessionId, job, error)),
+      spoolFailed: (sessionId, error) => (error ? this.spoolFailures.set(sessionId, error) : this.spoolFailures.delete(sessionId)),
+      finished: (sessionId) => this.writers.delete(sessionId),
+    };
+    const sync = setInterval(() => {
+      for (const writer of this.writers.values()) writer.requestSync();
+    }, options.syncIntervalMs ?? recorderDefaults.syncIntervalMs);
+    const age = setInterval(
+      () => {
+        const now = Date.now();
+        for (const writer of this.writers.values()) writer.sealIfOlder(this.maxSegmentAgeMs, now);
+      },
+      Math.max(10, Math.min(1000, Math.floor(this.maxSegmentAgeMs / 4))),
+    );
+    for (const timer of [sync, age]) {
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  /** Creates the spool, probes the store, and recovers every session a previous process left in the spool. */
+  async start(): Promise<void> {
+    await mkdir(this.spoolDir, { recursive: true, mode: 0o700 });
+    await this.uploader.start();
+    if (!this.uploader.healthy()) this.logger.warn({ store: this.store.url, error: this.uploader.failure() }, 'recording store unreachable at start; recording to the spool');
+    for (const entry of await readdir(this.spoolDir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || this.writers.has(entry.name)) continue;
+      const dir = join(this.spoolDir, entry.name);
+      const state = await readSpoolState(dir);
+      if (!state) {
+        await this.dropEmptyFolder(dir);
+        continue;
+      }
+      const writer = new SessionWriter(this.host, this.spoolDir, state.metadata);
+      this.writers.set(writer.id, writer);
+      try {
+        await writer.finishAfterCrash();
+        this.logger.info({ session: writer.id }, 'recovered a session from the spool');
+      } catch (error) {
+        this.logger.error({ session: writer.id, err: error }, 'could not recover a session from the spool; it stays there');
+        this.spoolFailures.set(writer.id, error as Error);
+        this.writers.delete(writer.id);
+      }
+    }
+  }
+
+  /** A folder without session state holds no event (state is written before the first segment): removed when it holds nothing else. */
+  private async dropEmptyFolder(dir: string): Promise<void> {
+    const names = await readdir(dir).catch(() => ['?']);
+    if (names.every((name) => name.startsWith('.kubegate-tmp-') || name === stateFileName)) {
+      await rm(dir, { recursive: true, force: true });
+    } else {
+      this.logger.debug({ dir }, 'not a session folder: left alone');
+    }
+  }
+
+  open(metadata: SessionMetadata): SessionRecorder {
+    if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
+    const writer = new SessionWriter(this.host, this.spoolDir, metadata);
+    this.writers.set(writer.id, writer);
+    writer.begin();
+    return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
+  }
+
+  healthy(): boolean {
+    return this.unavailable() === undefined;
+  }
+
+  /** Why nothing can be recorded now, or undefined. */
+  unavailable(): string | undefined {
+    const spool = this.spoolFailures.values().next();
+    if (!spool.done) return `the spool ${this.spoolDir} cannot be written: ${spool.value.message}`;
+    if (!this.uploader.healthy()) return this.uploader.failure() ?? `${this.store.url} is unreachable`;
+    return undefined;
+  }
+
+  /** Resolves when everything sealed so far (and every file operation asked for) is in the store. */
+  async flush(): Promise<void> {
+    // retries sleep on unref'd timers (they never keep a process alive); someone waiting here does
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      await Promise.all([...this.writers.values()].map((writer) => writer.idle()));
+      await this.uploader.flush();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** Closes open sessions, uploads what it can within `stopTimeoutMs`, and leaves the rest in the spool. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all([...this.writers.values()].filter((writer) => !writer.isClosed()).map((writer) => writer.close('gateway stopped').catch(() => undefined)));
+    await Promise.all([...this.writers.values()].map((writer) => writer.idle()));
+    for (const timer of this.timers) clearInterval(timer);
+    await this.uploader.stop(this.stopTimeoutMs);
+    const left = this.uploader.pending();
+    if (left > 0) this.logger.warn({ spool: this.spoolDir, left }, 'recording uploads left in the spool for the next start');
+  }
+
+  stats(): { sessions: number; pendingUploads: number; healthy: boolean } {
+    return { sessions: this.writers.size, pendingUploads: this.uploader.pending(), healthy: this.healthy() };
+  }
+
+  private mode(): StoreFailureMode {
+    const mode = this.options.onStoreFailure;
+    return (typeof mode === 'function' ? mode() : mode) ?? 'Spool';
+  }
+
+  private retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined {
+    const setting = typeof this.options.retention === 'function' ? this.options.retention() : this.options.retention;
+    if (!setting || !(setting.days > 0)) return undefined;
+    return { mode: setting.mode === 'Compliance' ? 'COMPLIANCE' : 'GOVERNANCE', retainUntil: new Date(sealedAt.getTime() + setting.days * 86_400_000).toISOString() };
+  }
+
+  private uploadAbandoned(sessionId: string, job: UploadJob, error: unknown): void {
+    if (error instanceof UploaderStopped) return;
+    this.logger.error({ session: sessionId, key: job.label, err: error }, 'recording upload abandoned');
+  }
+}

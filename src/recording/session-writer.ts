@@ -1,0 +1,566 @@
+/**
+ * One session's recording on its way to the store: events get their envelope and a seq, are appended
+ * to the open segment in the spool, fsynced in groups, sealed (by size, age or close) into a manifest
+ * that extends the session's hash chain, and handed to the uploader.
+ *
+ * All file work of a session runs on one promise chain, in the order it was asked for: a segment is
+ * opened before it is written, written before it is sealed, and segment k is sealed (and the chain tip
+ * moved) before segment k+1. Appending never waits for the disk: lines collect in memory until the
+ * chain writes them, and `record()` pushes back once `highWaterMark` bytes wait to be written.
+ *
+ * When the disk fails, the session stops writing, and every 2 s (up to 30 s apart) it tries to pick up
+ * from what the spool holds — the same reading that recovers a crashed session — and records a `gap`.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, writeFileAtomic } from './file-store.js';
+import { manifestKey, recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
+import { IndexBuilder } from './session-index.js';
+import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, writeSpoolState, type RecorderLogger, type SpoolState } from './spool.js';
+import type { RecordingStore } from './store.js';
+import type { UploadJob } from './uploader.js';
+
+/** What a session writer needs from its recorder. */
+export interface WriterHost {
+  readonly store: RecordingStore;
+  readonly logger: RecorderLogger;
+  readonly maxSegmentBytes: number;
+  readonly highWaterMark: number;
+  retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined;
+  failClosed(): boolean;
+  /** Why nothing can be recorded now (the store or the spool is down); undefined when all is well. */
+  unavailable(): string | undefined;
+  enqueue(sessionId: string, job: UploadJob): void;
+  spoolFailed(sessionId: string, error: Error | undefined): void;
+  finished(sessionId: string): void;
+}
+
+export class RecordingUnavailableError extends Error {
+  constructor(why: string) {
+    super(`recording is unavailable: ${why}`);
+    this.name = 'RecordingUnavailableError';
+  }
+}
+
+interface Waiter {
+  offset: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+interface OpenSegment {
+  index: number;
+  path: string;
+  handle?: FileHandle;
+  /** Bytes appended; written to the file; fsynced. */
+  bytes: number;
+  written: number;
+  synced: number;
+  events: number;
+  firstSeq: number;
+  lastSeq: number;
+  openedAt: string;
+  openedAtMs: number;
+  hash: Hash;
+  pending: Buffer[];
+  pendingBytes: number;
+  syncQueued: boolean;
+  writeQueued: boolean;
+  waiters: Waiter[];
+  /** What the last event in the segment was (a recovered segment ending in `session-end` is final). */
+  lastType: string;
+}
+
+const syncedEventTypes = new Set(['request', 'decision']);
+
+export class SessionWriter {
+  readonly id: string;
+  readonly dir: string;
+  private readonly prefix: string;
+  private index: IndexBuilder;
+  private seq = 0;
+  private current: OpenSegment | undefined;
+  private readonly inFlight = new Set<OpenSegment>();
+  private nextIndex = 0;
+  private tip = { nextIndex: 0, lastSeq: -1, previousSegmentSha256: null as string | null, previousManifestSha256: null as string | null };
+  private final = false;
+  private closing: string | undefined;
+  private closed: Promise<void> | undefined;
+  private io: Promise<void> = Promise.resolve();
+  private unwritten = 0;
+  private drainWaiters: Array<() => void> = [];
+  private failure: { error: Error; retryMs: number; timer?: NodeJS.Timeout } | undefined;
+
+  constructor(
+    private readonly host: WriterHost,
+    spoolDir: string,
+    readonly metadata: SessionMetadata,
+  ) {
+    this.id = metadata.sessionId;
+    this.dir = join(spoolDir, metadata.sessionId);
+    this.prefix = sessionPrefix(metadata);
+    this.index = new IndexBuilder(metadata);
+  }
+
+  /** A new session: its spool folder and state, then `session-start` as seq 0. */
+  begin(): void {
+    this.chain(async () => {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await fsyncDir(join(this.dir, '..'));
+      await writeSpoolState(this.dir, this.state());
+      this.host.enqueue(this.id, this.indexJob());
+    });
+    this.append({ type: 'session-start', ...this.metadata } as unknown as RecordEvent);
+  }
+
+  // ---- appending ------------------------------------------------------------------------------
+
+  record(event: RecordEvent): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(new Error(`the recording of session ${this.id} is closed`));
+    if (this.failure) {
+      // the spool cannot be written: the event is lost, and the gap recorded once the spool works again
+      return this.host.failClosed() ? Promise.reject(new RecordingUnavailableError(this.host.unavailable() ?? this.failure.error.message)) : Promise.resolve();
+    }
+    const offset = this.append(event);
+    if (this.host.failClosed()) {
+      const why = this.host.unavailable();
+      if (why) return Promise.reject(new RecordingUnavailableError(why));
+      if (syncedEventTypes.has(event.type)) {
+        return this.synced(offset).then(() => {
+          const after = this.host.unavailable();
+          if (after) throw new RecordingUnavailableError(after);
+        });
+      }
+    }
+    return this.unwritten < this.host.highWaterMark ? Promise.resolve() : new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Appends one event with the next seq; returns the end offset of its line in the open segment. */
+  private append(event: RecordEvent): number {
+    const time = new Date().toISOString();
+    const line = Buffer.from(JSON.stringify({ v: recordingFormatVersion, seq: this.seq, time, ...event }) + '\n');
+    let segment = this.current;
+    if (segment && segment.events > 0 && segment.bytes + line.length > this.host.maxSegmentBytes) {
+      this.seal(false);
+      segment = undefined;
+    }
+    segment ??= this.openSegment(time);
+    this.index.observe(event, time);
+    segment.hash.update(line);
+    segment.pending.push(line);
+    segment.pendingBytes += line.length;
+    segment.bytes += line.length;
+    segment.events++;
+    segment.lastSeq = this.seq++;
+    segment.lastType = event.type;
+    this.unwritten += line.length;
+    if (!segment.writeQueued) {
+      segment.writeQueued = true;
+      this.chain(async () => {
+        segment.writeQueued = false;
+        await this.write(segment);
+      });
+    }
+    return segment.bytes;
+  }
+
+  private openSegment(time: string): OpenSegment {
+    const index = this.nextIndex++;
+    const segment: OpenSegment = {
+      index,
+      path: join(this.dir, segmentFileName(index)),
+      bytes: 0,
+      written: 0,
+      synced: 0,
+      events: 0,
+      firstSeq: this.seq,
+      lastSeq: this.seq - 1,
+      openedAt: time,
+      openedAtMs: Date.parse(time),
+      hash: createHash('sha256'),
+      pending: [],
+      pendingBytes: 0,
+      syncQueued: false,
+      writeQueued: false,
+      waiters: [],
+      lastType: '',
+    };
+    this.current = segment;
+    this.inFlight.add(segment);
+    this.chain(async () => {
+      if (segment.handle || !this.inFlight.has(segment)) return; // opened (and maybe sealed) by a salvage or recovery
+      segment.handle = await open(segment.path, 'a', 0o600);
+      await fsyncDir(this.dir);
+    });
+    return segment;
+  }
+
+  /** Resolves once the bytes up to `offset` of the open segment are on disk. */
+  private synced(offset: number): Promise<void> {
+    const segment = this.current!;
+    if (segment.synced >= offset) return Promise.resolve();
+    const promise = new Promise<void>((resolve, reject) => segment.waiters.push({ offset, resolve, reject }));
+    this.requestSync(segment);
+    return promise;
+  }
+
+  /** Group commit: one fsync covers every line appended before it starts. */
+  requestSync(segment = this.current): void {
+    if (!segment || segment.syncQueued || segment.synced >= segment.bytes) return;
+    segment.syncQueued = true;
+    this.chain(async () => {
+      segment.syncQueued = false;
+      if (!segment.handle || !this.inFlight.has(segment)) return;
+      await this.write(segment);
+      const target = segment.written;
+      await segment.handle.datasync();
+      segment.synced = target;
+      segment.waiters = segment.waiters.filter((waiter) => (waiter.offset <= target ? (waiter.resolve(), false) : true));
+    });
+  }
+
+  private async write(segment: OpenSegment): Promise<void> {
+    if (segment.pending.length === 0 || !segment.handle) return;
+    const chunk = segment.pending.length === 1 ? segment.pending[0]! : Buffer.concat(segment.pending);
+    segment.pending = [];
+    segment.pendingBytes = 0;
+    const { bytesWritten } = await segment.handle.write(chunk);
+    if (bytesWritten !== chunk.length) throw new Error(`short write to ${segment.path}: ${bytesWritten} of ${chunk.length} bytes`);
+    segment.written += chunk.length;
+    this.unwritten -= chunk.length;
+    if (this.unwritten < this.host.highWaterMark) this.releaseDrain();
+  }
+
+  private releaseDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ---- sealing --------------------------------------------------------------------------------
+
+  /** Seals the open segment when it is older than `maxAgeMs` (called by the recorder's ticker). */
+  sealIfOlder(maxAgeMs: number, now = Date.now()): void {
+    if (this.current && this.current.events > 0 && now - this.current.openedAtMs >= maxAgeMs && !this.failure) this.seal(false);
+  }
+
+  private seal(final: boolean): Promise<void> {
+    const segment = this.current;
+    if (!segment) return this.io;
+    this.current = undefined;
+    return this.chain(async () => {
+      await this.write(segment);
+      if (!segment.handle) throw new Error(`segment ${segment.path} was never opened`);
+      await segment.handle.datasync();
+      segment.synced = segment.written;
+      await segment.handle.close();
+      segment.handle = undefined;
+      await this.sealed(segment, segment.hash.digest('hex'), final);
+      this.inFlight.delete(segment);
+      for (const waiter of segment.waiters) waiter.resolve();
+      segment.waiters = [];
+    });
+  }
+
+  /** Writes the manifest of a segment whose bytes are on disk, moves the chain tip, and queues the upload. */
+  private async sealed(segment: Pick<OpenSegment, 'index' | 'firstSeq' | 'lastSeq' | 'events' | 'bytes' | 'openedAt'>, sha256: string, final: boolean): Promise<void> {
+    const sealedAt = new Date();
+    const retention = this.host.retentionAt(sealedAt);
+    const manifest: SegmentManifest = {
+      v: recordingFormatVersion,
+      sessionId: this.id,
+      index: segment.index,
+      key: segmentKey(this.prefix, segment.index),
+      firstSeq: segment.firstSeq,
+      lastSeq: segment.lastSeq,
+      events: segment.events,
+      bytes: segment.bytes,
+      sha256,
+      previousSegmentSha256: this.tip.previousSegmentSha256,
+      previousManifestSha256: this.tip.previousManifestSha256,
+      openedAt: segment.openedAt,
+      sealedAt: sealedAt.toISOString(),
+      final,
+      ...(retention ? { retention } : {}),
+    };
+    const body = Buffer.from(JSON.stringify(manifest) + '\n');
+    await writeFileAtomic(join(this.dir, manifestFileName(segment.index)), body, 0o600);
+    this.tip = { nextIndex: segment.index + 1, lastSeq: segment.lastSeq, previousSegmentSha256: sha256, previousManifestSha256: createHash('sha256').update(body).digest('hex') };
+    this.final = final;
+    this.index.segments = this.tip.nextIndex;
+    this.index.events = this.tip.lastSeq + 1;
+    await writeSpoolState(this.dir, this.state());
+    this.host.enqueue(this.id, this.uploadJob(segment.index));
+    this.host.enqueue(this.id, this.indexJob());
+    if (final) this.enqueueCleanup();
+  }
+
+  private state(): SpoolState {
+    return { v: 1, metadata: this.metadata, ...this.tip, index: this.index.toJSON(), final: this.final };
+  }
+
+  // ---- closing --------------------------------------------------------------------------------
+
+  /** Records `session-end`, seals the final segment, and resolves once it is durable in the spool. */
+  close(reason: string): Promise<void> {
+    if (this.closed) return this.closed;
+    if (this.failure) {
+      // finished by the salvage once the spool works again (or by the next start's recovery)
+      this.closing = reason;
+      this.closed = Promise.resolve();
+      return this.closed;
+    }
+    this.append({ type: 'session-end', reason });
+    this.closing = reason;
+    this.closed = this.seal(true).then(() => {
+      if (this.failure) throw new RecordingUnavailableError(`the spool could not be written: ${this.failure.error.message}`);
+    });
+    return this.closed;
+  }
+
+  isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Resolves when every file operation asked for so far is done. */
+  async idle(): Promise<void> {
+    let seen: Promise<void> | undefined;
+    while (seen !== this.io) {
+      seen = this.io;
+      await seen;
+    }
+  }
+
+  // ---- the chain and its failures -------------------------------------------------------------
+
+  private chain(operation: () => Promise<void>): Promise<void> {
+    this.io = this.io.then(async () => {
+      if (this.failure) return;
+      try {
+        await operation();
+      } catch (error) {
+        this.fail(error as Error);
+      }
+    });
+    return this.io;
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.host.logger.error({ session: this.id, err: error }, 'the recording spool cannot be written; events are lost until it can');
+    this.failure = { error, retryMs: 2000 };
+    this.host.spoolFailed(this.id, error);
+    const unavailable = new RecordingUnavailableError(`the spool could not be written: ${error.message}`);
+    for (const segment of this.inFlight) {
+      for (const waiter of segment.waiters) waiter.reject(unavailable);
+      segment.waiters = [];
+      void segment.handle?.close().catch(() => undefined);
+      segment.handle = undefined;
+    }
+    this.inFlight.clear();
+    this.current = undefined;
+    this.unwritten = 0;
+    this.releaseDrain();
+    this.scheduleSalvage();
+  }
+
+  private scheduleSalvage(): void {
+    const failure = this.failure!;
+    failure.timer = setTimeout(() => {
+      this.io = this.io.then(() => this.salvage());
+    }, failure.retryMs);
+    failure.timer.unref();
+  }
+
+  /** Picks up from the spool after a disk failure, and records what was lost. */
+  private async salvage(): Promise<void> {
+    const failure = this.failure!;
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      if (!(await readSpoolState(this.dir))) await writeSpoolState(this.dir, this.state());
+      const lastSeq = await this.reload();
+      this.failure = undefined;
+      this.host.spoolFailed(this.id, undefined);
+      this.host.logger.info({ session: this.id, afterSeq: lastSeq }, 'the recording spool works again; the loss is recorded as a gap');
+      this.append({ type: 'gap', afterSeq: lastSeq, reason: `the spool could not be written (${failure.error.message}); events after seq ${lastSeq} were lost` });
+      if (this.closing !== undefined && !this.final) {
+        this.append({ type: 'session-end', reason: this.closing });
+        await this.sealNow(true);
+      }
+    } catch (error) {
+      this.failure = { error: failure.error, retryMs: Math.min(failure.retryMs * 2, 30_000) };
+      this.host.logger.warn({ session: this.id, err: error }, 'the recording spool still cannot be written');
+      this.scheduleSalvage();
+    }
+  }
+
+  /** Seals the open segment from inside the chain (salvage and recovery). */
+  private async sealNow(final: boolean): Promise<void> {
+    const segment = this.current;
+    if (!segment) return;
+    this.current = undefined;
+    if (!segment.handle) {
+      segment.handle = await open(segment.path, 'a', 0o600);
+      await fsyncDir(this.dir);
+    }
+    segment.writeQueued = true; // written here, not by a queued operation
+    await this.write(segment);
+    await segment.handle.datasync();
+    await segment.handle.close();
+    segment.handle = undefined;
+    await this.sealed(segment, segment.hash.digest('hex'), final);
+    this.inFlight.delete(segment);
+  }
+
+  // ---- reading the spool back (crash recovery and salvage) ------------------------------------
+
+  /**
+   * Rebuilds this writer from its spool folder: the chain tip from the state and the newest manifest,
+   * every sealed segment queued for upload (again: uploads are idempotent), every unsealed segment cut
+   * after its last whole, in-order line and sealed. Returns the last seq kept.
+   */
+  async reload(): Promise<number> {
+    const state = await readSpoolState(this.dir);
+    if (!state) throw new Error(`no ${this.dir}/session.json`);
+    this.index = IndexBuilder.from(state.index, this.metadata);
+    this.tip = { nextIndex: state.nextIndex, lastSeq: state.lastSeq, previousSegmentSha256: state.previousSegmentSha256, previousManifestSha256: state.previousManifestSha256 };
+    this.final = state.final;
+    const files = new Map<number, { segment?: boolean; manifest?: boolean }>();
+    for (const name of await readdir(this.dir)) {
+      const parsed = parseSpoolFileName(name);
+      if (!parsed) continue;
+      files.set(parsed.index, { ...files.get(parsed.index), [parsed.kind]: true });
+    }
+    const indexes = [...files.keys()].sort((a, b) => a - b);
+    for (const index of indexes) {
+      const entry = files.get(index)!;
+      if (entry.manifest && index >= this.tip.nextIndex) {
+        // sealed after the state was last written (a crash between the two): the manifest is the tip
+        const body = await readFile(join(this.dir, manifestFileName(index)));
+        const manifest = JSON.parse(body.toString('utf8')) as SegmentManifest;
+        if (entry.segment) await scanSegment(join(this.dir, segmentFileName(index)), manifest.firstSeq, (event) => this.index.observe(event as RecordEvent, event.time));
+        this.tip = { nextIndex: index + 1, lastSeq: manifest.lastSeq, previousSegmentSha256: manifest.sha256, previousManifestSha256: createHash('sha256').update(body).digest('hex') };
+        this.final = manifest.final;
+        this.index.segments = this.tip.nextIndex;
+        this.index.events = this.tip.lastSeq + 1;
+        await writeSpoolState(this.dir, this.state());
+      }
+      if (entry.manifest) this.host.enqueue(this.id, this.uploadJob(index));
+    }
+    this.seq = this.tip.lastSeq + 1;
+    this.nextIndex = this.tip.nextIndex;
+    for (const index of indexes) {
+      const entry = files.get(index)!;
+      if (entry.manifest || !entry.segment || index < this.tip.nextIndex) {
+        if (!entry.manifest && entry.segment && index < this.tip.nextIndex) await rm(join(this.dir, segmentFileName(index)), { force: true }); // a stray copy of an uploaded segment
+        continue;
+      }
+      const file = join(this.dir, segmentFileName(index));
+      if (this.final || index !== this.nextIndex) {
+        this.host.logger.warn({ session: this.id, file }, 'a spool segment out of order: dropped');
+        await rm(file, { force: true });
+        continue;
+      }
+      const scanned = await scanSegment(file, this.seq, (event) => this.index.observe(event as RecordEvent, event.time));
+      if (scanned.validBytes < scanned.totalBytes) {
+        this.host.logger.warn({ session: this.id, file, kept: scanned.validBytes, dropped: scanned.totalBytes - scanned.validBytes }, 'torn tail of a spool segment dropped');
+        await truncate(file, scanned.validBytes);
+        const handle = await open(file, 'r+');
+        await handle.datasync().finally(() => handle.close());
+      }
+      if (scanned.events === 0) {
+        await rm(file, { force: true });
+        continue;
+      }
+      this.seq = scanned.lastSeq + 1;
+      this.nextIndex = index + 1;
+      await this.sealed(
+        { index, firstSeq: scanned.firstSeq, lastSeq: scanned.lastSeq, events: scanned.events, bytes: scanned.validBytes, openedAt: scanned.firstTime ?? new Date().toISOString() },
+        scanned.hash.digest('hex'),
+        scanned.lastType === 'session-end',
+      );
+    }
+    if (this.seq === 0) {
+      // nothing of the session reached the disk but its state: segment 0 still starts with session-start
+      this.append({ type: 'session-start', ...this.metadata } as unknown as RecordEvent);
+      await this.sealNow(false);
+    }
+    this.host.enqueue(this.id, this.indexJob());
+    return this.tip.lastSeq;
+  }
+
+  /**
+   * After a crash: everything in the spool sealed and queued, then the lost tail as a `gap` and
+   * `session-end` in a final segment (unless the session had already ended). Rejects when the spool
+   * cannot be read or written.
+   */
+  finishAfterCrash(): Promise<void> {
+    const run = this.io.then(async () => {
+      const lastSeq = await this.reload();
+      this.closing = 'gateway-crash';
+      if (this.final) {
+        this.enqueueCleanup();
+        return;
+      }
+      this.append({ type: 'gap', afterSeq: lastSeq, reason: `gateway stopped without closing this session; events after seq ${lastSeq} were not synced` });
+      this.append({ type: 'session-end', reason: 'gateway-crash' });
+      await this.sealNow(true);
+    });
+    this.io = run.catch(() => undefined);
+    this.closed = this.io;
+    return run;
+  }
+
+  private enqueueCleanup(): void {
+    this.host.enqueue(this.id, { label: `spool ${this.dir}`, attempt: () => rm(this.dir, { recursive: true, force: true }) });
+    this.host.finished(this.id);
+  }
+
+  isFinal(): boolean {
+    return this.final;
+  }
+
+  // ---- upload jobs ----------------------------------------------------------------------------
+
+  /** Segment, then manifest, then the spool copies; safe to run again (a finished job finds no files). */
+  private uploadJob(index: number): UploadJob {
+    const segmentFile = join(this.dir, segmentFileName(index));
+    const manifestFile = join(this.dir, manifestFileName(index));
+    const keys = { segment: segmentKey(this.prefix, index), manifest: manifestKey(this.prefix, index) };
+    let segmentStored = false;
+    return {
+      label: keys.segment,
+      attempt: async () => {
+        if (!existsSync(manifestFile)) {
+          await rm(segmentFile, { force: true });
+          return;
+        }
+        const manifestBody = await readFile(manifestFile);
+        const manifest = JSON.parse(manifestBody.toString('utf8')) as SegmentManifest;
+        const retention = manifest.retention ? { mode: manifest.retention.mode, retainUntil: new Date(manifest.retention.retainUntil) } : undefined;
+        if (!segmentStored && existsSync(segmentFile)) {
+          await this.host.store.put(keys.segment, createReadStream(segmentFile), { retention, contentType: 'application/x-ndjson' });
+        }
+        segmentStored = true;
+        await this.host.store.put(keys.manifest, manifestBody, { retention, contentType: 'application/json' });
+        await rm(segmentFile, { force: true });
+        await rm(manifestFile, { force: true });
+      },
+    };
+  }
+
+  private indexJob(): UploadJob {
+    const body = Buffer.from(JSON.stringify(this.index.toJSON()) + '\n');
+    const key = this.index.key();
+    return { label: key, coalesce: 'index', attempt: () => this.host.store.put(key, body, { contentType: 'application/json' }) };
+  }
+
+  /** For tests and the recorder's stats. */
+  snapshot(): { seq: number; unwritten: number; failed: boolean } {
+    return { seq: this.seq, unwritten: this.unwritten, failed: !!this.failure };
+  }
+}
+
+export type { RecordedEvent };
