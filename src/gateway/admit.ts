@@ -13,6 +13,7 @@ import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
+import { recordedRequestBody } from './response-masking.js';
 import type { LoadedPolicy } from './policy-source.js';
 import type { Recorder } from './recorder.js';
 import type { Session, SessionTable } from './sessions.js';
@@ -91,7 +92,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       method: request.method ?? 'GET',
       path: request.url ?? '/',
       attributes,
-      ...(body ? { body: body.subarray(0, maxBody).toString('utf8'), bodyBytes: body.length, bodyTruncated: body.length > maxBody } : {}),
+      ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');

@@ -181,7 +181,10 @@ function applyMask(text: string, intervals: Interval[], from: number, to: number
 /** A bytes-in, bytes-out masker over one stream; what `push` returns is final. */
 export interface StreamMasker {
   push(chunk: Buffer): Buffer;
-  /** The held-back tail, masked; call once at the end of the stream. */
+  /**
+   * The held-back tail, masked. At the end of the stream, or when output pauses (interactive exec): the
+   * stream may go on after it, but a match split across a flush is not found.
+   */
   flush(): Buffer;
 }
 

@@ -139,18 +139,29 @@ export class Masker {
   }
 }
 
-/** A stream masker as a Node Transform (for `pipeline`); a masking error fails the stream. */
-export function streamMaskerTransform(masker: StreamMasker): Transform {
-  return new Transform({
+/**
+ * A stream masker as a Node Transform (for `pipeline`); a masking error fails the stream. With
+ * `releaseAfterMs`, text held back for a possible match is let go once the stream pauses that long:
+ * `logs -f` must show a last line that no further output follows (see output-masking.ts for the
+ * same trade-off on exec).
+ */
+export function streamMaskerTransform(masker: StreamMasker, options: { releaseAfterMs?: number } = {}): Transform {
+  let held = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const transform: Transform = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      clearTimeout(timer);
       try {
         const out = masker.push(chunk);
+        held += chunk.length - out.length;
+        if (held > 0 && options.releaseAfterMs !== undefined) timer = setTimeout(release, options.releaseAfterMs);
         done(null, out.length > 0 ? out : undefined);
       } catch (error) {
         done(error as Error);
       }
     },
     flush(done) {
+      clearTimeout(timer);
       try {
         const out = masker.flush();
         done(null, out.length > 0 ? out : undefined);
@@ -158,5 +169,19 @@ export function streamMaskerTransform(masker: StreamMasker): Transform {
         done(error as Error);
       }
     },
+    destroy(error, done) {
+      clearTimeout(timer);
+      done(error);
+    },
   });
+  const release = () => {
+    try {
+      const out = masker.flush();
+      held = 0;
+      if (out.length > 0) transform.push(out);
+    } catch (error) {
+      transform.destroy(error as Error);
+    }
+  };
+  return transform;
 }

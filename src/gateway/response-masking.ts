@@ -1,5 +1,5 @@
 /**
- * Which masking a response passes through, chosen from the request (never from the body): JSON bodies —
+ * Which masking a response passes through (and what is recorded of a request body), chosen from the request (never from the body): JSON bodies —
  * single objects, lists, Tables, watch streams — through the streaming JSON masker; text (logs) through
  * the pattern masker; nothing when the policy masks nothing there. A body that must be masked but comes
  * in a form the maskers cannot read (protobuf) is refused rather than passed in clear (invariant 9);
@@ -8,7 +8,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
 import type { Admitted } from './admit.js';
-import { maskContextFor, streamMaskerTransform } from './masking.js';
+import { maskContextFor, streamMaskerTransform, type Masker } from './masking.js';
+import type { RequestAttributes } from './request-attributes.js';
+import { outputIdleMs } from './streams/output-masking.js';
 
 function masksAnything(admitted: Admitted): { json: boolean; text: boolean } {
   const masker = admitted.state.engine.masking;
@@ -28,11 +30,26 @@ export function responseMasking(admitted: Admitted, headers: IncomingHttpHeaders
   const type = String(headers['content-type'] ?? '');
   const masker = admitted.state.engine.masking;
   if (type.includes('json')) return json ? streamMaskerTransform(masker.createJsonStreamMasker(maskContextFor(admitted.attributes))) : undefined;
-  if (type.startsWith('text/')) return text ? streamMaskerTransform(masker.createStreamMasker()) : undefined;
+  if (type.startsWith('text/')) return text ? streamMaskerTransform(masker.createStreamMasker(), { releaseAfterMs: outputIdleMs }) : undefined;
   if (!json) return undefined;
   return new Transform({
     transform(_chunk, _encoding, done) {
       done(new Error(`refusing to pass a ${type || 'binary'} body that the policy requires masked`));
     },
   });
+}
+
+/**
+ * What the recording keeps of a request body (invariant 9 holds for the store too): JSON masked like a
+ * response, capped at `cap` bytes; a body in another encoding is kept only where the policy masks nothing
+ * it could contain, since it cannot be masked.
+ */
+export function recordedRequestBody(masker: Masker, attributes: RequestAttributes, body: Buffer, parsed: unknown, cap: number): { body: string; bodyBytes: number; bodyTruncated?: true } {
+  const context = maskContextFor(attributes);
+  let text: string;
+  if (parsed !== undefined) text = masker.masksJson(context) ? JSON.stringify(masker.maskObject(parsed, context)) : body.toString('utf8');
+  else if (!masker.masksJson(context)) text = body.toString('utf8');
+  else return { body: `[not recorded: a ${body.length}-byte body that is not JSON cannot be masked]`, bodyBytes: body.length };
+  const encoded = Buffer.from(text);
+  return { body: encoded.subarray(0, cap).toString('utf8'), bodyBytes: body.length, ...(encoded.length > cap ? { bodyTruncated: true as const } : {}) };
 }

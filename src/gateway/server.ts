@@ -1,10 +1,12 @@
 /**
- * `kubegate gateway`: serves one SessionPolicy. TLS toward kubectl (HTTP/1.1; kubectl falls back from
- * HTTP/2 by ALPN), `/healthz` `/readyz` `/metrics` on a separate admin port, pino logs with the session
- * id, hot-reloaded policy, and a graceful drain on SIGTERM: stop accepting, let running requests finish
- * (up to the grace period), close recordings.
+ * `kubegate gateway`: serves one SessionPolicy. TLS toward kubectl with HTTP/2 (kubectl multiplexes its
+ * requests and watches over one connection) and HTTP/1.1 (older clients, and every exec, attach and
+ * port-forward upgrade), `/healthz` `/readyz` `/metrics` on a separate admin port, pino logs with the
+ * session id, hot-reloaded policy, and a graceful drain on SIGTERM: stop accepting, tell HTTP/2 clients to
+ * go elsewhere (GOAWAY), let running requests finish (up to the grace period), close recordings.
  */
-import { createServer as createHttpsServer, type Server } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
@@ -40,7 +42,9 @@ export interface GatewayOptions {
 }
 
 export class Gateway {
-  private server?: Server;
+  private server?: Http2SecureServer;
+  private readonly connections = new Set<Socket>();
+  private readonly http2Sessions = new Set<ServerHttp2Session>();
   private admin?: ReturnType<typeof createHttpServer>;
   private grants?: Informer<AccessGrant>;
   private source?: PolicySource;
@@ -92,16 +96,35 @@ export class Gateway {
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
     };
+    const maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
 
-    this.server = createHttpsServer(
-      { cert: options.tls.cert, key: options.tls.key, maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000 },
-      (request, response) => void this.handle(context, request, response, upstream),
+    // Node's HTTP/2 compatibility request and response mirror IncomingMessage and ServerResponse in all
+    // the gateway uses (headers, method, url, the body stream; writeHead, flushHeaders, end, destroy)
+    const server = createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, settings: { maxHeaderListSize: maxHeaderBytes } }, (request, response) =>
+      void this.handle(context, request as unknown as IncomingMessage, response as unknown as ServerResponse, upstream),
     );
-    this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(context, request, socket, head, upstream));
-    this.server.on('clientError', (error, socket) => {
-      if (socket.writable) socket.end(rawErrorResponse(new GatewayError((error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 'KG_HEADERS_TOO_LARGE' : 'KG_BAD_REQUEST', error.message)));
+    // the HTTP/1.1 side reads its limits from the server object, not from the options; no overall request
+    // timeout, since watches and exec sessions last as long as they last
+    Object.assign(server, { maxHeaderSize: maxHeaderBytes, headersTimeout: 30_000, requestTimeout: 0, keepAliveTimeout: 60_000 });
+    server.on('secureConnection', (socket: Socket) => {
+      this.connections.add(socket);
+      socket.once('close', () => this.connections.delete(socket));
+    });
+    server.on('session', (session: ServerHttp2Session) => {
+      this.http2Sessions.add(session);
+      session.once('close', () => this.http2Sessions.delete(session));
+    });
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(context, request, socket, head, upstream));
+    // a request the HTTP/1.1 parser refuses is answered once; later parse errors of the same bytes are
+    // ignored, and the socket is half-closed (not destroyed) so that the client reads the answer
+    const answered = new WeakSet<Duplex>();
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (answered.has(socket)) return;
+      answered.add(socket);
+      if (socket.writable) socket.end(rawErrorResponse(new GatewayError(error.code === 'HPE_HEADER_OVERFLOW' ? 'KG_HEADERS_TOO_LARGE' : 'KG_BAD_REQUEST', error.message)));
       else socket.destroy();
     });
+    this.server = server;
     await new Promise<void>((resolve) => this.server!.listen(options.listen.port, options.listen.host, resolve));
 
     this.admin = createHttpServer(async (request, response) => {
@@ -156,9 +179,10 @@ export class Gateway {
   async stop(): Promise<void> {
     this.draining = true;
     this.server?.close();
+    for (const session of this.http2Sessions) session.close();
     const deadline = Date.now() + (this.options.drainMs ?? 20_000);
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-    this.server?.closeAllConnections();
+    for (const socket of this.connections) socket.destroy();
     await this.sessions?.closeAll('gateway stopped');
     this.source?.stop();
     await this.grants?.stop();

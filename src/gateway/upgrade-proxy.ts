@@ -1,10 +1,11 @@
 /**
  * Forwarding an admitted exec, attach or port-forward: the upgrade is re-originated toward the API
  * server under the caller's impersonated identity, the 101 (or the refusal) relayed, and then bytes
- * flow both ways unchanged — kubectl and the API server speak WebSocket or SPDY to each other, so
- * resize, exit codes, half-close and errors behave exactly as direct. A copy of each direction feeds
- * the protocol's decoder (streams/), whose frames go to the recorder and, for stdin, to the policy's
- * command rules; a blocked line or a malformed frame ends that one session.
+ * flow both ways as they are — kubectl and the API server speak WebSocket or SPDY to each other, so
+ * resize, exit codes, half-close and errors behave exactly as direct — except exec/attach output under
+ * a policy with masking patterns, which is re-framed masked (streams/output-masking.ts). A copy of each
+ * direction, as forwarded, feeds the protocol's decoder (streams/), whose frames go to the recorder and,
+ * for stdin, to the policy's command rules; a blocked line or a malformed frame ends that one session.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,7 +14,9 @@ import type { Admitted } from './admit.js';
 import { GatewayError, rawErrorResponse } from './errors.js';
 import { upstreamHeaders } from './headers.js';
 import type { SessionTable } from './sessions.js';
-import { decoderFor, ProtocolError, type Direction, type NegotiatedProtocol, type StreamFrame } from './streams/frame.js';
+import { decoderFor, defaultStreamLimits, ProtocolError, type Direction, type NegotiatedProtocol, type StreamFrame } from './streams/frame.js';
+import { outputMaskingFor, outputIdleMs } from './streams/output-masking.js';
+import type { StreamMasker } from './masking.js';
 import { StdinGuard } from './stdin-guard.js';
 import type { Upstream } from './upstream.js';
 
@@ -30,6 +33,9 @@ function negotiated(headers: IncomingHttpHeaders, admitted: Admitted): Negotiate
     ...(ports.length > 0 ? { ports } : {}),
   };
 }
+
+/** Records stdin as it is when the policy masks nothing. */
+const passThrough: StreamMasker = { push: (chunk) => chunk, flush: () => Buffer.alloc(0) };
 
 function statusLine(response: IncomingMessage): string {
   let text = `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}\r\n`;
@@ -68,36 +74,47 @@ export async function forwardUpgrade(
   upstreamRequest.on('upgrade', (response, server, upstreamHead) => {
     const protocol = negotiated(response.headers, admitted);
     const decoder = decoderFor(protocol);
-    const guard = new StdinGuard(admitted.state.engine, admitted.attributes);
+    const { engine, loaded } = admitted.state;
+    const masking = outputMaskingFor(protocol, admitted.attributes.subresource, engine.masking, defaultStreamLimits);
+    // what is recorded of stdin is masked too (invariant 9), as a stream: a secret typed key by key is one match
+    const stdinRecording = loaded.compiled.recording.stdin ? (engine.masking.masksText ? engine.masking.createStreamMasker() : passThrough) : undefined;
+    const guard = new StdinGuard(engine, admitted.attributes);
     void session.recorder.record({ type: 'stream-open', requestId, protocol: protocol.transport === 'websocket' ? `websocket ${protocol.subprotocol}` : `spdy ${protocol.streamProtocol}`, ...(admitted.command ? { command: admitted.command } : {}) });
     let pendingRecords = 0;
+    let releaseTimer: NodeJS.Timeout | undefined;
     const shutdown = (reason: string, notice?: Buffer) => {
+      clearTimeout(releaseTimer);
       if (notice && !client.destroyed) client.write(notice);
       client.destroy();
       server.destroy();
       end(reason);
     };
+    const record = (frame: StreamFrame, maskStdin = true) => {
+      let data = frame.data;
+      if (maskStdin && frame.channel === 'stdin' && frame.direction === 'client-to-server') {
+        if (!stdinRecording) return;
+        data = stdinRecording.push(data);
+        if (data.length === 0) return;
+      }
+      pendingRecords++;
+      void session.recorder
+        .record({ type: 'stream', requestId, direction: frame.direction, channel: frame.channel, data: data.toString('base64'), ...(frame.port !== undefined ? { port: frame.port } : {}) })
+        .catch((error: Error) => shutdown(`recording failed: ${error.message}`))
+        .finally(() => {
+          pendingRecords--;
+          if (pendingRecords < 16) [client, server].forEach((s) => s.isPaused() && s.resume());
+        });
+    };
+    /** Decodes, records and checks bytes about to be forwarded; false when the session was ended instead. */
     const tap = (direction: Direction, bytes: Buffer) => {
       let frames: StreamFrame[];
       try {
         frames = decoder.push(direction, bytes, Date.now());
       } catch (error) {
-        if (error instanceof ProtocolError) {
-          logger.warn({ err: error, direction }, 'malformed stream frame: ending this session');
-          shutdown(`malformed ${direction} frame: ${error.message}`);
-          return false;
-        }
-        throw error;
+        return refuseMalformed(error, direction);
       }
       for (const frame of frames) {
-        pendingRecords++;
-        void session.recorder
-          .record({ type: 'stream', requestId, direction: frame.direction, channel: frame.channel, data: frame.data.toString('base64'), ...(frame.port !== undefined ? { port: frame.port } : {}) })
-          .catch((error: Error) => shutdown(`recording failed: ${error.message}`))
-          .finally(() => {
-            pendingRecords--;
-            if (pendingRecords < 16) [client, server].forEach((s) => s.isPaused() && s.resume());
-          });
+        record(frame);
         if (frame.channel === 'stdin' && frame.direction === 'client-to-server') {
           const blocked = guard.check(frame.data);
           if (blocked) {
@@ -111,26 +128,60 @@ export async function forwardUpgrade(
       if (pendingRecords > 64) [client, server].forEach((s) => s.pause());
       return true;
     };
+    const refuseMalformed = (error: unknown, direction: Direction): false => {
+      if (!(error instanceof ProtocolError)) throw error;
+      logger.warn({ err: error, direction }, 'malformed stream frame: ending this session');
+      shutdown(`malformed ${direction} frame: ${error.message}`);
+      return false;
+    };
+    /** The bytes kubectl gets from the server: masked where the policy says so, then tapped. */
+    const toClient = (bytes: Buffer): Buffer | undefined => {
+      let out = bytes;
+      if (masking) {
+        try {
+          out = masking.rewrite(bytes);
+        } catch (error) {
+          return refuseMalformed(error, 'server-to-client') || undefined;
+        }
+        clearTimeout(releaseTimer);
+        if (masking.holding()) releaseTimer = setTimeout(releaseHeldOutput, outputIdleMs);
+      }
+      return out.length === 0 || tap('server-to-client', out) ? out : undefined;
+    };
+    const releaseHeldOutput = () => {
+      const held = masking!.release();
+      if (held.length > 0 && !client.destroyed && tap('server-to-client', held)) client.write(held);
+    };
+    const toServer = (bytes: Buffer): Buffer | undefined => {
+      masking?.observeClient(bytes);
+      return tap('client-to-server', bytes) ? bytes : undefined;
+    };
     client.write(statusLine(response));
-    if (upstreamHead.length > 0 && tap('server-to-client', upstreamHead)) client.write(upstreamHead);
-    if (head.length > 0 && tap('client-to-server', head)) server.write(head);
-    const relay = (from: Duplex, to: Duplex, direction: Direction) => {
-      from.on('data', (chunk: Buffer) => {
-        if (!tap(direction, chunk)) return;
-        if (!to.write(chunk)) {
+    const relay = (from: Duplex, to: Duplex, direction: Direction, convert: (bytes: Buffer) => Buffer | undefined) => {
+      const forward = (chunk: Buffer) => {
+        const out = convert(chunk);
+        if (out === undefined || out.length === 0) return;
+        if (!to.write(out)) {
           from.pause();
           to.once('drain', () => from.resume());
         }
-      });
+      };
+      from.on('data', forward);
       from.on('end', () => to.end());
       from.on('error', (error) => shutdown(`${direction === 'client-to-server' ? 'client' : 'upstream'} error: ${error.message}`));
       from.on('close', () => {
+        clearTimeout(releaseTimer);
+        const stdinTail = stdinRecording?.flush();
+        if (stdinTail && stdinTail.length > 0) record({ direction: 'client-to-server', channel: 'stdin', data: stdinTail, timeMs: Date.now() }, false);
         to.end();
         end('closed');
       });
+      return forward;
     };
-    relay(client, server, 'client-to-server');
-    relay(server, client, 'server-to-client');
+    const forwardToClient = relay(server, client, 'server-to-client', toClient);
+    const forwardToServer = relay(client, server, 'client-to-server', toServer);
+    if (upstreamHead.length > 0) forwardToClient(upstreamHead);
+    if (head.length > 0) forwardToServer(head);
   });
   upstreamRequest.end();
 }

@@ -3,64 +3,17 @@
  * ServiceAccount with only the operator-made RBAC: everyday kubectl works, exec/attach/port-forward work
  * over WebSocket and SPDY, the policy's decisions hold, and the caller is exactly the grant.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { testCluster, type TestCluster } from '../harness/cluster.js';
-import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gateway.js';
+import { readFileSync } from 'node:fs';
+import { jitKubeconfig } from '../harness/gateway.js';
+import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
-import { Kubectl } from '../harness/kubectl.js';
 
-interface Fixture {
-  cluster: TestCluster;
-  admin: Kubectl;
-  bot: Kubectl;
-  namespace: string;
-  target: string;
-  grant: string;
-  gateway: RunningGateway;
-}
-
-let operator: RunningOperator | undefined;
-let gateway: RunningGateway | undefined;
-after(async () => {
-  await gateway?.stop();
-  await operator?.stop();
-});
-
-let fixture: Promise<Fixture> | undefined;
-function setup(): Promise<Fixture> {
-  fixture ??= (async () => {
-    const cluster = await testCluster();
-    operator = await startOperator(cluster);
-    const admin = await cluster.kubectl();
-    const namespace = await cluster.namespace('gw', { keep: true });
-    const target = await cluster.namespace('payments', { keep: true });
-    await admin.ok(['apply', '-f', '-'], {
-      input: JSON.stringify(
-        sessionPolicy(namespace, 'prod', {
-          rules: [
-            { name: 'no-namespace-deletion', match: { verbs: ['delete', 'deletecollection'], resources: ['namespaces'] }, action: 'Deny' },
-            { name: 'no-rm-rf', match: { subresources: ['exec'], command: 'rm\\s+-rf' }, action: 'Deny' },
-            { name: 'configmap-deletes-need-a-human', match: { verbs: ['delete'], resources: ['configmaps'] }, action: 'RequireApproval' },
-          ],
-        }),
-      ),
-    });
-    const grant = uniqueName('deploy-bot');
-    await admin.ok(['apply', '-f', '-'], {
-      input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
-    });
-    await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
-    gateway = await startGateway(cluster, { namespace, name: 'prod' });
-    const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
-    return { cluster, admin, bot, namespace, target, grant, gateway };
-  })();
-  return fixture;
-}
+const setup = gatewayFixture();
 
 test('everyday kubectl works through the gateway with exactly the grant rights', async () => {
   const { bot, target } = await setup();
@@ -111,7 +64,7 @@ test('watch and logs -f stream through the gateway', async () => {
 
 for (const transport of ['WebSocket', 'SPDY'] as const) {
   test(`exec and port-forward through the gateway over ${transport}`, async () => {
-    const { bot, target } = await setup();
+    const { bot, target, gateway } = await setup();
     await bot.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
     const [pod] = await podNames(bot, target, 'app=web');
     const execEnv: Record<string, string> = transport === 'SPDY' ? { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } : {};
@@ -121,6 +74,14 @@ for (const transport of ['WebSocket', 'SPDY'] as const) {
     assert.match(result.stderr, /^err$/m);
     const stdin = await bot.run(['exec', '-i', '-n', target, pod!, '--', 'sh', '-c', 'read line; echo "got $line"'], { env: execEnv, input: 'hello\n' });
     assert.equal(stdin.stdout, 'got hello\n');
+    // the policy masks AWS access key ids: in output, and in what is recorded of stdin and output
+    const key = `AKIA${transport === 'SPDY' ? 'SPDYSPDYSPDYSPDY' : 'WEBSOCKETWEBSOCK'}`;
+    const masked = await bot.run(['exec', '-i', '-n', target, pod!, '--', 'sh', '-c', 'read typed; echo "out=$typed"; echo "err=$typed" >&2'], { env: execEnv, input: `${key}\n` });
+    assert.equal(masked.code, 0, masked.stderr);
+    assert.equal(masked.stdout, `out=${'*'.repeat(20)}\n`);
+    assert.match(masked.stderr, new RegExp(`^err=\\*{20}$`, 'm'));
+    await eventually(async () => assert.match(recordedText(gateway), /out=\*{20}/), 20_000);
+    assert.doesNotMatch(recordedText(gateway), new RegExp(key));
 
     const server = createServer((req, res) => res.end(`served ${req.url}`));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -177,7 +138,7 @@ test('policy: Deny names the rule, a blocked exec command never runs, approval a
 });
 
 test("a token of another policy's gateway is refused", async () => {
-  const { admin, bot, namespace, target, cluster, gateway: gw } = await setup();
+  const { admin, namespace, target, cluster, gateway: gw } = await setup();
   await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'staging')) });
   const grant = uniqueName('other-bot');
   await admin.ok(['apply', '-f', '-'], {
@@ -185,41 +146,16 @@ test("a token of another policy's gateway is refused", async () => {
   });
   await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
   // staging's token, presented to prod's gateway (over prod's own TLS, so only the token is wrong)
-  const { readFileSync } = await import('node:fs');
   const stagingToken = /token: (\S+)/.exec(readFileSync(await jitKubeconfig(cluster, { namespace, name: grant }, gw), 'utf8'))![1]!;
-  const prodCa = Buffer.from(/certificate-authority-data: (\S+)/.exec(readFileSync(bot.kubeconfig, 'utf8'))![1]!, 'base64').toString();
-  const { request } = await import('node:https');
-  const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const url = new URL(`${gw.url}/api/v1/namespaces/${target}/pods`);
-    const req = request({ hostname: url.hostname, port: url.port, path: url.pathname, ca: prodCa, headers: { authorization: `Bearer ${stagingToken}` } }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  const refused = await gatewayCall(await setup(), `/api/v1/namespaces/${target}/pods`, { authorization: `Bearer ${stagingToken}` });
   assert.equal(refused.status, 401);
   assert.match(refused.body, /the token is not valid for this gateway/);
 });
 
 test('injected identity headers are stripped; forged, foreign and revoked tokens are refused within a second', async () => {
-  const { bot, target, admin, namespace, grant, gateway: gw, cluster } = await setup();
-  const kubeconfig = bot.kubeconfig;
-  const token = /token: (\S+)/.exec((await import('node:fs')).readFileSync(kubeconfig, 'utf8'))![1]!;
-  const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec((await import('node:fs')).readFileSync(kubeconfig, 'utf8'))![1]!, 'base64').toString();
-  const { request } = await import('node:https');
-  const call = (path: string, headers: Record<string, string | string[]>) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const url = new URL(gw.url + path);
-      const req = request({ hostname: url.hostname, port: url.port, path, ca, headers }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const fixture = await setup();
+  const { bot, target, admin, namespace, grant, cluster, token } = fixture;
+  const call = (path: string, headers: Record<string, string | string[]>) => gatewayCall(fixture, path, headers);
   const review = await call('/apis/authentication.k8s.io/v1/selfsubjectreviews', { authorization: `Bearer ${token}`, 'Impersonate-User': 'kubegate-admin', 'Impersonate-Group': 'system:masters' });
   // (a GET on selfsubjectreviews is not allowed; what matters is who the API server thinks asked)
   assert.doesNotMatch(review.body, /kubegate-admin|system:masters/);

@@ -111,15 +111,21 @@ export class ChannelMessageReader {
   }
 
   private decode(direction: Direction, message: Buffer): ChannelEvent | undefined {
-    if (message.length === 0) return undefined;
-    if (this.codec.streamClose && message[0] === streamCloseByte) {
-      if (message.length !== 2) throw new ProtocolError('stream close signal must name exactly one channel');
-      return { kind: 'close', direction, channel: message[1]! };
-    }
-    const channel = this.codec.base64 ? (message[0]! - 0x30) & 0xff : message[0]!;
-    const payload = message.subarray(1);
-    return { kind: 'message', direction, channel, data: this.codec.base64 ? decodeBase64(payload) : payload };
+    const decoded = decodeChannelMessage(this.codec, message);
+    return decoded && { ...decoded, direction };
   }
+}
+
+/** One joined data message: a channel's payload or (v5) the half-close of a channel; undefined when empty. */
+export function decodeChannelMessage(codec: ChannelCodec, message: Buffer): { kind: 'message'; channel: number; data: Buffer } | { kind: 'close'; channel: number } | undefined {
+  if (message.length === 0) return undefined;
+  if (codec.streamClose && message[0] === streamCloseByte) {
+    if (message.length !== 2) throw new ProtocolError('stream close signal must name exactly one channel');
+    return { kind: 'close', channel: message[1]! };
+  }
+  const channel = codec.base64 ? (message[0]! - 0x30) & 0xff : message[0]!;
+  const payload = message.subarray(1);
+  return { kind: 'message', channel, data: codec.base64 ? decodeBase64(payload) : payload };
 }
 
 /**

@@ -1,0 +1,104 @@
+/**
+ * One policy with a running operator and gateway, an Active grant for the bot `deploy-bot` (edit in a
+ * target namespace) and that bot's kubectl through the gateway: the ground every gateway test file
+ * stands on. Built on first use, torn down after the file. Also a raw HTTPS client for requests kubectl
+ * would never send (injected headers, forged tokens, oversize bodies).
+ */
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'node:https';
+import { testCluster, type TestCluster } from './cluster.js';
+import { startOperator, type RunningOperator } from './operator.js';
+import { jitKubeconfig, startGateway, type RunningGateway } from './gateway.js';
+import { accessGrant, sessionPolicy, uniqueName } from './kubegate-objects.js';
+import { eventually } from './workloads.js';
+import { Kubectl } from './kubectl.js';
+
+export interface GatewayFixture {
+  cluster: TestCluster;
+  admin: Kubectl;
+  bot: Kubectl;
+  namespace: string;
+  target: string;
+  grant: string;
+  gateway: RunningGateway;
+  /** The bot's JIT token and the gateway CA, from its kubeconfig. */
+  token: string;
+  ca: string;
+}
+
+/** The test policy `prod`: a Deny, an exec command rule, an approval rule, masking of Secrets and AWS keys. */
+export const fixturePolicyRules = [
+  { name: 'no-namespace-deletion', match: { verbs: ['delete', 'deletecollection'], resources: ['namespaces'] }, action: 'Deny' },
+  { name: 'no-rm-rf', match: { subresources: ['exec'], command: 'rm\\s+-rf' }, action: 'Deny' },
+  { name: 'configmap-deletes-need-a-human', match: { verbs: ['delete'], resources: ['configmaps'] }, action: 'RequireApproval' },
+];
+export const fixtureMasking = { secrets: true, patterns: ['AKIA[0-9A-Z]{16}'] };
+
+export function gatewayFixture(): () => Promise<GatewayFixture> {
+  let operator: RunningOperator | undefined;
+  let gateway: RunningGateway | undefined;
+  let fixture: Promise<GatewayFixture> | undefined;
+  after(async () => {
+    await gateway?.stop();
+    await operator?.stop();
+  });
+  return () =>
+    (fixture ??= (async () => {
+      const cluster = await testCluster();
+      operator = await startOperator(cluster);
+      const admin = await cluster.kubectl();
+      const namespace = await cluster.namespace('gw', { keep: true });
+      const target = await cluster.namespace('payments', { keep: true });
+      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules: fixturePolicyRules, masking: fixtureMasking })) });
+      const grant = uniqueName('deploy-bot');
+      await admin.ok(['apply', '-f', '-'], {
+        input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+      });
+      await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+      gateway = await startGateway(cluster, { namespace, name: 'prod' });
+      const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
+      const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');
+      const token = /token: (\S+)/.exec(kubeconfig)![1]!;
+      const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(kubeconfig)![1]!, 'base64').toString();
+      return { cluster, admin, bot, namespace, target, grant, gateway, token, ca };
+    })());
+}
+
+export interface RawResponse {
+  status: number;
+  body: string;
+}
+
+/** One HTTPS request to the gateway, trusting its CA, with exactly these headers. */
+export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, path: string, headers: Record<string, string | string[]>, options: { method?: string; body?: Buffer } = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(fixture.gateway.url);
+    const req = request({ hostname: url.hostname, port: url.port, path, method: options.method ?? 'GET', ca: fixture.ca, headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/**
+ * Everything the gateway recorded so far — its spool and its `file://` store — plus each recorded stream
+ * channel's payloads joined and decoded, to search for clear text.
+ */
+export function recordedText(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string {
+  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
+  const lines = files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
+  const channels = new Map<string, string>();
+  for (const line of lines) {
+    const event = JSON.parse(line) as { type: string; requestId?: string; channel?: string; data?: string };
+    if (event.type !== 'stream') continue;
+    const key = `${event.requestId} ${event.channel}`;
+    channels.set(key, (channels.get(key) ?? '') + Buffer.from(event.data!, 'base64').toString('latin1'));
+  }
+  return [...lines, ...channels.values()].join('\n');
+}
