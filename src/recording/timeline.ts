@@ -21,7 +21,7 @@ export type TimelineEntry =
 type ApiEntry = Extract<TimelineEntry, { kind: 'api' }>;
 
 export interface TimelineOptions {
-  /** Show stdout and stderr lines too, not only stdin. */
+  /** Show stdout and stderr lines too, not only stdin and the exit status. */
   output?: boolean;
 }
 
@@ -72,7 +72,9 @@ export class Timeline {
         const name = event.port !== undefined ? `port ${event.port} ${event.direction === 'client-to-server' ? 'in' : 'out'}` : event.channel;
         bytes[name] = (bytes[name] ?? 0) + Buffer.byteLength(event.data, 'base64');
         this.streamBytes.set(event.requestId, bytes);
-        if (event.channel !== 'stdin' && !(this.options.output && (event.channel === 'stdout' || event.channel === 'stderr'))) return [];
+        // stdin (what was typed) and error (the exec's exit status) always; output on request
+        const shown = event.channel === 'stdin' || event.channel === 'error' || (this.options.output && (event.channel === 'stdout' || event.channel === 'stderr'));
+        if (!shown) return [];
         return this.lines.push(event.requestId, event.channel, event.data).map((line) => ({ kind: 'stream-line', time, requestId: event.requestId, channel: event.channel, line }));
       }
       case 'stream-close': {

@@ -1,0 +1,158 @@
+/**
+ * The auditor's side, end to end: the real kubectl works through the real gateway recording to the
+ * sandbox's MinIO (object lock on), and the real `kubegate sessions` CLI finds, renders, plays back and
+ * verifies what happened — then notices when someone with bucket access rewrites a segment.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { packageRoot } from '../../src/util/package-root.js';
+import type { SessionIndex } from '../../src/recording/format.js';
+import type { VerifyReport } from '../../src/recording/verify.js';
+import { testCluster } from '../harness/cluster.js';
+import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../harness/gateway.js';
+import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
+import { Kubectl } from '../harness/kubectl.js';
+import { startOperator, type RunningOperator } from '../harness/operator.js';
+import { eventually } from '../harness/workloads.js';
+
+let operator: RunningOperator | undefined;
+let gateway: RunningGateway | undefined;
+after(async () => {
+  await gateway?.stop();
+  await operator?.stop();
+});
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function pod(name: string): object {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'audit' } }, spec: { containers: [{ name: 'main', image: 'registry.example/app:1.0' }] } };
+}
+
+test('a recorded session of API calls and an interactive exec is found, shown, played and verified from MinIO', async () => {
+  const cluster = await testCluster();
+  operator = await startOperator(cluster);
+  const admin = await cluster.kubectl();
+  const namespace = await cluster.namespace('audit', { keep: true });
+  const target = await cluster.namespace('payments', { keep: true });
+  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'audited', { recording: { stdin: true, retention: { mode: 'Governance', days: 1 } } })) });
+  const grant = uniqueName('auditee');
+  await admin.ok(['apply', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'auditee-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'audited' }, requestedBy: 'kubegate-admin' })),
+  });
+  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+
+  const s3 = cluster.state.s3;
+  const prefix = `${uniqueName('audit')}/`;
+  const store = `s3://${s3.bucket}/${prefix.slice(0, -1)}`;
+  gateway = await startGateway(cluster, { namespace, name: 'audited' }, { store, env: sandboxS3Env(cluster), args: ['--segment-max-bytes=4096'] });
+  const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
+
+  // what the bot does: each kubectl invocation is one session
+  await eventually(async () => void (await bot.ok(['get', 'pods', '-n', target])), 20_000);
+  await bot.ok(['apply', '-n', target, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod('api-7'), pod('shell')] }) });
+  await bot.ok(['wait', '--for=condition=Ready', 'pod/shell', 'pod/api-7', '-n', target, '--timeout=60s']);
+  await bot.ok(['delete', 'pod', 'api-7', '-n', target, '--wait=false']);
+  const exec = await bot.run(['exec', '-i', 'shell', '-n', target, '--', 'sh', '-c', 'read a; echo "got $a"; read b; echo "got $b"'], { input: 'hello auditor\nsecond line\n' });
+  assert.equal(exec.code, 0, exec.stderr);
+  assert.equal(exec.stdout, 'got hello auditor\ngot second line\n');
+  await gateway.stop(); // drains: every session is closed and uploaded
+
+  const env = { ...process.env, ...sandboxS3Env(cluster), KUBEGATE_STORE: store };
+  const kubegate = (args: string[]): Promise<CliResult> =>
+    new Promise((resolve) => {
+      execFile(join(packageRoot(), 'bin', 'kubegate'), ['sessions', ...args], { env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const ok = async (args: string[]) => {
+    const result = await kubegate(args);
+    assert.equal(result.code, 0, `kubegate sessions ${args.join(' ')}: ${result.stderr}`);
+    return result.stdout;
+  };
+
+  // list: the sessions, filtered by what the index knows
+  const sessions = JSON.parse(await ok(['list', '--subject', 'auditee-bot', '--since', '1h', '-o', 'json'])) as SessionIndex[];
+  assert.ok(sessions.length >= 5, `one session per kubectl invocation, got ${sessions.length}`);
+  assert.ok(sessions.every((session) => session.grant.name === grant && session.endedAt !== null));
+  const deletes = JSON.parse(await ok(['list', '--verb', 'delete', '--resource', 'pod', '--namespace', target, '-o', 'json'])) as SessionIndex[];
+  assert.equal(deletes.length, 1);
+  const deleteId = deletes[0]!.sessionId;
+  const execSession = sessions.find((session) => session.resources.includes('pods/exec'))!;
+  assert.ok(execSession, 'the exec session is indexed with pods/exec');
+  const table = await ok(['list', '--grant', `${namespace}/${grant}`]);
+  assert.match(table, /^ID\s+SUBJECT\s+GRANT\s+STARTED\s+DURATION\s+EVENTS\s+DECISIONS$/m);
+  assert.match(table, new RegExp(`^${deleteId.slice(0, 8)}\\s+auditee-bot\\s+${namespace}/${grant}\\s`, 'm'));
+
+  // search: who ran `kubectl delete pod api-7`; and text typed into and printed by the shell
+  const who = await ok(['search', 'kubectl delete pod api-7']);
+  assert.match(who, new RegExp(`^${deleteId.slice(0, 8)}  \\S+  auditee-bot  api: delete pods ${target}/api-7 \\(kubectl delete\\)$`, 'm'));
+  assert.doesNotMatch(who, new RegExp(`^${execSession.sessionId.slice(0, 8)}`, 'm'), 'the exec session deleted nothing');
+  const typed = JSON.parse(await ok(['search', 'second line', '-o', 'json'])) as { sessionId: string; where: string; line: string }[];
+  assert.deepEqual(typed.map(({ sessionId, where, line }) => ({ sessionId, where, line })), [
+    { sessionId: execSession.sessionId, where: 'stdin', line: 'second line' },
+    { sessionId: execSession.sessionId, where: 'stdout', line: 'got second line' },
+  ]);
+  const missing = await kubegate(['search', 'nobody typed this']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^kubegate: no session from .* matches "nobody typed this"\n$/);
+
+  // show: the timeline of each
+  const deleteTimeline = await ok(['show', deleteId.slice(0, 8)]);
+  assert.match(deleteTimeline, /session start {2}subject User\/auditee-bot/);
+  assert.match(deleteTimeline, new RegExp(`delete pods ${target}/api-7\\s+Allow\\s+200 \\d+ms`));
+  const execTimeline = await ok(['show', execSession.sessionId, '--with-output']);
+  assert.match(execTimeline, new RegExp(`create pods/exec ${target}/shell\\s+Allow`));
+  assert.match(execTimeline, /▶ stream open \[sh -c read a; echo "got \$a"; read b; echo "got \$b"\]/);
+  assert.match(execTimeline, /stdin> hello auditor\n.*stdin> second line\n.*stdout> got hello auditor\n/s);
+  assert.match(execTimeline, /error> \{"metadata":\{\},"status":"Success"\}/, 'the exec status the API server sent');
+  assert.match(execTimeline, /■ stream closed: .*stdin 26 B/);
+  assert.match(execTimeline, /session end: /);
+
+  // play: the terminal as the user saw it, and as asciicast v2
+  assert.equal(await ok(['play', execSession.sessionId, '--speed', '0']), 'got hello auditor\ngot second line\n');
+  const cast = join(mkdtempSync(join(tmpdir(), 'kubegate-cast-')), 'exec.cast');
+  await ok(['play', execSession.sessionId, '--asciicast', cast]);
+  const [header, ...frames] = readFileSync(cast, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
+  assert.deepEqual({ ...(header as object), timestamp: 0, title: '' }, { version: 2, width: 80, height: 24, timestamp: 0, title: '' });
+  const output = (frames as [number, string, string][]).filter(([, code]) => code === 'o');
+  assert.equal(output.map(([, , data]) => data).join(''), 'got hello auditor\ngot second line\n');
+  assert.ok(output.every(([time], i) => time >= 0 && (i === 0 || time >= output[i - 1]![0])), 'times relative to the start, never going back');
+
+  // verify: every session intact, under the GOVERNANCE lock the policy asks for
+  const reports = JSON.parse(await ok(['verify', '--all', '--since', '1h', '-o', 'json'])) as VerifyReport[];
+  assert.equal(reports.length, sessions.length);
+  for (const report of reports) {
+    assert.deepEqual(report.problems, [], report.sessionId);
+    assert.equal(report.status, 'intact');
+    assert.deepEqual(report.objectLock.modes, ['GOVERNANCE']);
+    assert.equal(report.objectLock.locked, report.objectLock.requested);
+    assert.equal(report.objectLock.requested, report.segments * 2, 'each segment and each manifest is locked');
+  }
+  assert.match(await ok(['verify', deleteId]), new RegExp(`^OK {7}${deleteId}  \\d+ segments, \\d+ events, \\d+ bytes; hash chain intact; object lock GOVERNANCE until \\S+ on (\\d+)/\\1 objects$`, 'm'));
+
+  // someone with bucket access writes a new version of a segment: the change and the missing lock are named
+  const segmentKey = `${deletes[0]!.prefix}segment-000000.jsonl`;
+  const client = cluster.s3();
+  try {
+    const stored = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${segmentKey}` }));
+    const original = await stored.Body!.transformToString();
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${segmentKey}`, Body: original.replace('auditee-bot', 'someone-else') }));
+  } finally {
+    client.destroy();
+  }
+  const tampered = await kubegate(['verify', deleteId]);
+  assert.equal(tampered.code, 1);
+  assert.match(tampered.stdout, new RegExp(`^TAMPERED ${deleteId}`, 'm'));
+  assert.match(tampered.stdout, /✗ segment 0 changed \(sha256 [0-9a-f]{12}… ≠ [0-9a-f]{12}… in its manifest\)/);
+  assert.match(tampered.stdout, /✗ segment 0 is not under object lock \(its manifest asks for GOVERNANCE until /);
+  assert.match(tampered.stderr, /^kubegate: 1 of 1 session\(s\) failed verification\n$/);
+});
