@@ -15,6 +15,7 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY config/admission ./config/admission
+COPY schemas ./schemas
 COPY scripts/testbin-versions.env ./scripts/
 USER 65532:65532
 ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/cli/main.js"]
