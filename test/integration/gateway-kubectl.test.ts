@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { jitKubeconfig } from '../harness/gateway.js';
 import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
@@ -64,7 +65,7 @@ test('watch and logs -f stream through the gateway', async () => {
 
 for (const transport of ['WebSocket', 'SPDY'] as const) {
   test(`exec and port-forward through the gateway over ${transport}`, async () => {
-    const { bot, target, gateway } = await setup();
+    const { bot, target, gateway, cluster } = await setup();
     await bot.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
     const [pod] = await podNames(bot, target, 'app=web');
     const execEnv: Record<string, string> = transport === 'SPDY' ? { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } : {};
@@ -74,6 +75,20 @@ for (const transport of ['WebSocket', 'SPDY'] as const) {
     assert.match(result.stderr, /^err$/m);
     const stdin = await bot.run(['exec', '-i', '-n', target, pod!, '--', 'sh', '-c', 'read line; echo "got $line"'], { env: execEnv, input: 'hello\n' });
     assert.equal(stdin.stdout, 'got hello\n');
+    // attach streams what the container writes from now on (kwok: lines appended to its log), released
+    // from the output masker when it pauses
+    const attach = bot.start(['attach', '-n', target, pod!], { env: execEnv });
+    try {
+      let attached = '';
+      attach.stdout!.on('data', (chunk: Buffer) => (attached += chunk.toString()));
+      const line = `attached over ${transport}`;
+      await eventually(async () => {
+        appendFileSync(join(cluster.state.dir, 'kwok', 'pod.log'), `${new Date().toISOString()} stdout F ${line}\n`);
+        assert.match(attached, new RegExp(line));
+      }, 20_000, 1000);
+    } finally {
+      attach.kill();
+    }
     // the policy masks AWS access key ids: in output, and in what is recorded of stdin and output
     const key = `AKIA${transport === 'SPDY' ? 'SPDYSPDYSPDYSPDY' : 'WEBSOCKETWEBSOCK'}`;
     const masked = await bot.run(['exec', '-i', '-n', target, pod!, '--', 'sh', '-c', 'read typed; echo "out=$typed"; echo "err=$typed" >&2'], { env: execEnv, input: `${key}\n` });

@@ -86,6 +86,26 @@ test('slow clients hold only their own connection: kubectl keeps working beside 
   }
 });
 
+test('a malformed stream frame ends that one session, never the gateway', async () => {
+  const fixture = await setup();
+  const { bot, target, token } = fixture;
+  const pod = await runningPod();
+  const url = new URL(fixture.gateway.url);
+  const socket = connect({ host: url.hostname, port: Number(url.port), ca: fixture.ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(
+    `GET /api/v1/namespaces/${target}/pods/${pod}/exec?command=cat&stdin=true&stdout=true HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${token}\r\n` +
+      `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.from('kubegate-test-key').toString('base64')}\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n`,
+  );
+  await eventually(async () => assert.match(Buffer.concat(received).toString('latin1'), /^HTTP\/1\.1 101/), 20_000);
+  socket.write(Buffer.from([0x82, 0x03, 0x00, 0x68, 0x69])); // a client frame without a mask: RFC 6455 forbids it
+  await closed;
+  const result = await bot.run(['exec', '-n', target, pod, '--', 'echo', 'still serving']);
+  assert.equal(result.stdout, 'still serving\n', result.stderr);
+});
+
 test('many concurrent kubectl sessions, exec and API calls, are all served and recorded apart', async () => {
   const { bot, target, gateway } = await setup();
   const pod = await runningPod();
