@@ -1,20 +1,21 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { withConnectionPool } from '../kube/client.js';
 import { Gateway } from '../gateway/server.js';
 import { policyFromApi, policyFromDirectory } from '../gateway/policy-source.js';
-import { policyRecorder } from '../gateway/recorder.js';
+import { policyRecorder, type Recorder } from '../gateway/recorder.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { openStore, StoreUrlError } from '../recording/open-store.js';
 import { recorderDefaults, StoreRecorder } from '../recording/segment-writer.js';
+import type { RecordingStore } from '../recording/store.js';
 import type { PolicyFiles } from '../gateway/policy-source.js';
 import { tlsFromDirectory, tlsIssuedFromSecret } from '../gateway/serving-tls.js';
 import { CliError } from './output.js';
 import { parseListen } from './operator.js';
 
-interface GatewayFlags {
+export interface GatewayFlags {
   policy: string;
   listen: string;
   adminListen: string;
@@ -49,6 +50,90 @@ function watchRecordingSettings(files: PolicyFiles): { files: PolicyFiles; curre
   };
 }
 
+export interface GatewayOverrides {
+  /**
+   * In place of the StoreRecorder the flags describe (no store is opened then). The CLI never passes
+   * one — recording cannot be switched off; bench/recording.ts measures the gateway against a no-op.
+   */
+  recorder?: Recorder;
+  logger?: Logger;
+}
+
+export interface BuiltGateway {
+  /** Not started yet. */
+  gateway: Gateway;
+  logger: Logger;
+  /** The drain: the gateway (which closes its sessions), then the recorder (uploads what it can), then the store. */
+  stop(): Promise<void>;
+}
+
+/** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
+async function storeRecorder(flags: GatewayFlags, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
+  const spoolDir = resolve(flags.spoolDir);
+  const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolDir, 'store')}`;
+  let store;
+  try {
+    store = openStore(storeUrl);
+  } catch (error) {
+    if (error instanceof StoreUrlError) throw new CliError(error.message);
+    throw error;
+  }
+  if (storeUrl.startsWith('file://')) logger.warn({ store: store.url }, 'recordings stay on this machine (file:// store); set --store or KUBEGATE_STORE to s3://BUCKET/PREFIX for durable, object-locked recordings');
+  const recorder = new StoreRecorder({
+    store,
+    spoolDir,
+    maxSegmentBytes: flags.segmentMaxBytes,
+    maxSegmentAgeMs: flags.segmentMaxAgeMs,
+    onStoreFailure: () => recording()?.onStoreFailure ?? 'Spool',
+    retention: () => {
+      const retention = recording()?.retention;
+      return retention ? { mode: retention.mode === 'Compliance' ? 'Compliance' : 'Governance', days: retention.days } : undefined;
+    },
+    logger: logger.child({ component: 'recorder' }),
+  });
+  await recorder.start();
+  logger.info({ store: store.url, spool: spoolDir }, 'recording');
+  return { recorder, store };
+}
+
+/** Everything `kubegate gateway` runs, from its flags: the upstream, the policy, the recorder, TLS. */
+export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverrides = {}): Promise<BuiltGateway> {
+  const [namespace, name] = flags.policy.split('/');
+  if (!namespace || !name) throw new CliError(`--policy must be NAMESPACE/NAME, got "${flags.policy}"`);
+  const policy = { namespace, name };
+  const logger = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
+  const upstream = new k8s.KubeConfig();
+  if (flags.kubeconfig) upstream.loadFromFile(flags.kubeconfig);
+  else upstream.loadFromCluster();
+  withConnectionPool(upstream);
+  const core = upstream.makeApiClient(k8s.CoreV1Api);
+  const listen = parseListen(flags.listen);
+  const policyFiles = watchRecordingSettings(flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy));
+  const recording = overrides.recorder ? undefined : await storeRecorder(flags, policyFiles.current, logger);
+  const gateway = new Gateway({
+    policy,
+    listen,
+    adminListen: parseListen(flags.adminListen),
+    upstream,
+    policyFiles: policyFiles.files,
+    tls: flags.tlsDir ? await tlsFromDirectory(flags.tlsDir) : await tlsIssuedFromSecret(core, policy, ['localhost', '127.0.0.1', listen.host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0')),
+    recorder: policyRecorder(overrides.recorder ?? recording!.recorder, () => policyFiles.current()),
+    logger,
+  });
+  return {
+    gateway,
+    logger,
+    stop: async () => {
+      try {
+        await gateway.stop();
+        await recording?.recorder.stop();
+      } finally {
+        recording?.store.close();
+      }
+    },
+  };
+}
+
 export function registerGatewayCommand(program: Command): void {
   program
     .command('gateway')
@@ -65,63 +150,13 @@ export function registerGatewayCommand(program: Command): void {
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
     .action(async (flags: GatewayFlags) => {
-      const [namespace, name] = flags.policy.split('/');
-      if (!namespace || !name) throw new CliError(`--policy must be NAMESPACE/NAME, got "${flags.policy}"`);
-      const policy = { namespace, name };
-      const logger = pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
-      const upstream = new k8s.KubeConfig();
-      if (flags.kubeconfig) upstream.loadFromFile(flags.kubeconfig);
-      else upstream.loadFromCluster();
-      withConnectionPool(upstream);
-      const core = upstream.makeApiClient(k8s.CoreV1Api);
-      const listen = parseListen(flags.listen);
-      const spoolDir = resolve(flags.spoolDir);
-      const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolDir, 'store')}`;
-      let store;
-      try {
-        store = openStore(storeUrl);
-      } catch (error) {
-        if (error instanceof StoreUrlError) throw new CliError(error.message);
-        throw error;
-      }
-      if (storeUrl.startsWith('file://')) logger.warn({ store: store.url }, 'recordings stay on this machine (file:// store); set --store or KUBEGATE_STORE to s3://BUCKET/PREFIX for durable, object-locked recordings');
-      const policyFiles = watchRecordingSettings(flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy));
-      const recorder = new StoreRecorder({
-        store,
-        spoolDir,
-        maxSegmentBytes: flags.segmentMaxBytes,
-        maxSegmentAgeMs: flags.segmentMaxAgeMs,
-        onStoreFailure: () => policyFiles.current()?.onStoreFailure ?? 'Spool',
-        retention: () => {
-          const retention = policyFiles.current()?.retention;
-          return retention ? { mode: retention.mode === 'Compliance' ? 'Compliance' : 'Governance', days: retention.days } : undefined;
-        },
-        logger: logger.child({ component: 'recorder' }),
-      });
-      await recorder.start();
-      logger.info({ store: store.url, spool: spoolDir }, 'recording');
-      const gateway = new Gateway({
-        policy,
-        listen,
-        adminListen: parseListen(flags.adminListen),
-        upstream,
-        policyFiles: policyFiles.files,
-        tls: flags.tlsDir ? await tlsFromDirectory(flags.tlsDir) : await tlsIssuedFromSecret(core, policy, ['localhost', '127.0.0.1', listen.host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0')),
-        recorder: policyRecorder(recorder, () => policyFiles.current()),
-        logger,
-      });
+      const { gateway, logger, stop } = await buildGateway(flags);
       await gateway.start();
       await new Promise<void>((resolvePromise) => {
         for (const signal of ['SIGTERM', 'SIGINT'] as const) {
           process.once(signal, () => {
             logger.info({ signal }, 'draining');
-            void gateway
-              .stop()
-              .then(() => recorder.stop())
-              .finally(() => {
-                store.close();
-                resolvePromise();
-              });
+            void stop().finally(resolvePromise);
           });
         }
       });
