@@ -7,7 +7,7 @@
  *
  * Run: npm run build && node dist/bench/operator-grants.js [grants=5000] [expiring=300]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -17,28 +17,15 @@ import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
 import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';
 import { accessGrant, sessionPolicy } from '../test/harness/kubegate-objects.js';
+import { inBatches } from './in-batches.js';
+import { rssMiB } from './process-memory.js';
 
 const grantsTotal = Number(process.argv[2] ?? 5000);
 const expiringTotal = Number(process.argv[3] ?? 300);
 
-function rssMiB(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-}
-
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function inBatches<T>(items: T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
 }
 
 async function main(): Promise<void> {

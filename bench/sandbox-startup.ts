@@ -2,20 +2,12 @@
  * How long `kubegate sandbox up` takes with cached binaries, and how much memory a running sandbox uses,
  * per program. Run: npm run build && node dist/bench/sandbox-startup.js [rounds=3]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
 import type { SandboxState } from '../src/sandbox/sandbox.js';
-
-function rssMiB(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+import { rssMiB } from './process-memory.js';
 
 function memory(state: SandboxState): Record<string, number> {
   const usage: Record<string, number> = { supervisor: rssMiB(state.supervisor.pid) };

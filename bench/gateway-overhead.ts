@@ -1,0 +1,130 @@
+/**
+ * The gateway against going direct to the same API server and against a Go peer proxy, in one run, on
+ * a sandbox of its own, with the gateway in its normal mode (its policy's ServiceAccount, the
+ * operator-given RBAC, every request recorded to the store the test harness gives it):
+ * 1. a ~50 MB LIST, a 100 MiB `kubectl exec` stdout and a 100 MiB `kubectl port-forward` stream:
+ *    MB/s, and the proxies' peak resident memory while each passes;
+ * 2. GET (one ConfigMap) and LIST (500 ConfigMaps) through wrk: p50/p99 at one connection, requests
+ *    per second saturated at 32 connections.
+ * Prints a table and a JSON summary. Needs wrk (apt-get install wrk) and Go (to build bench/go-peer).
+ * KUBEGATE_BENCH_DEBUG=1 prints wrk's reports; KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway.
+ * Run: npm run build && node_modules/.bin/node dist/bench/gateway-overhead.js [wrk-seconds=8]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
+import { packageRoot } from '../src/util/package-root.js';
+import { TestCluster } from '../test/harness/cluster.js';
+import { startOperator } from '../test/harness/operator.js';
+import { setUpWorld, type AccessPath, type BenchWorld } from './gateway/fixtures.js';
+import { kubeRbacProxyAvailability } from './gateway/go-peer.js';
+import { report, type PathResults, type RequestKind, type TransferKind } from './gateway/report.js';
+import { execTransfer, httpsGet, portForwardTransfer, startByteSource, type Transfer } from './gateway/transfers.js';
+import { requireWrk, runWrk } from './gateway/wrk.js';
+import { peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
+
+const wrkSeconds = Number(process.argv[2] ?? 8);
+const size = { smallConfigMaps: 500, bulkConfigMaps: 500, bulkConfigMapBytes: 100_000 };
+const streamBytes = 100 * 2 ** 20;
+/** transfers are repeated and the median kept: one slow run on a shared machine is not the proxy's */
+const transferRuns = 3;
+const saturatingConnections = 32;
+
+function median(transfers: Transfer[]): Transfer {
+  return [...transfers].sort((a, b) => b.bytes / b.seconds - a.bytes / a.seconds)[Math.floor(transfers.length / 2)]!;
+}
+
+/** KUBEGATE_BENCH_CPU_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops (for finding where its time goes). */
+function gatewayNodeOptions(): string | undefined {
+  const dir = process.env.KUBEGATE_BENCH_CPU_PROFILE;
+  return dir ? `--cpu-prof --cpu-prof-dir=${dir}` : undefined;
+}
+
+function checkoutVersion(): string {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '(not a git checkout)';
+  }
+}
+
+/** Runs `work`, with the peak resident memory of the path's proxy meanwhile (direct has no proxy). */
+async function withProxyMemory<T>(path: AccessPath, work: () => Promise<T>): Promise<{ result: T; memory?: MemoryPeak }> {
+  return path.proxyPid === undefined ? { result: await work() } : peakMemoryDuring(path.proxyPid, work);
+}
+
+/** Each measurement runs over the three paths back to back, so a noisy minute hits all three alike. */
+async function measureRequests(world: BenchWorld, results: Record<string, PathResults>): Promise<void> {
+  const paths: Record<RequestKind, string> = {
+    GET: `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`,
+    LIST: `/api/v1/namespaces/${world.namespace}/configmaps`,
+  };
+  for (const [kind, apiPath] of Object.entries(paths) as Array<[RequestKind, string]>) {
+    for (const path of world.paths) {
+      const url = path.url + apiPath;
+      await runWrk(url, path.token, 4, 2); // warm-up: connection pools, caches, the JIT compiler
+      const { result, memory } = await withProxyMemory(path, async () => ({
+        latency: await runWrk(url, path.token, 1, wrkSeconds),
+        load: await runWrk(url, path.token, saturatingConnections, wrkSeconds),
+      }));
+      results[path.name]!.requests[kind] = { p50Ms: result.latency.p50Ms, p99Ms: result.latency.p99Ms, requestsPerSecond: result.load.requestsPerSecond, memory };
+    }
+  }
+}
+
+/**
+ * Run before the request load: a proxy's heap grown under load would otherwise have room to buffer a
+ * large response without its resident memory growing, and buffering would go unseen.
+ */
+async function measureTransfers(world: BenchWorld, results: Record<string, PathResults>): Promise<void> {
+  const transfers: Record<TransferKind, (path: AccessPath) => Promise<Transfer>> = {
+    list: (path) => httpsGet(`${path.url}/api/v1/namespaces/${world.bulkNamespace}/configmaps`, path.token),
+    exec: (path) => execTransfer(path.kubectl, world.namespace, world.pod, streamBytes),
+    portForward: (path) => portForwardTransfer(path.kubectl, world.namespace, world.pod, world.forwardedPort, streamBytes),
+  };
+  for (const [kind, once] of Object.entries(transfers) as Array<[TransferKind, (path: AccessPath) => Promise<Transfer>]>) {
+    for (const path of world.paths) {
+      const { result, memory } = await withProxyMemory(path, async () => {
+        const runs: Transfer[] = [];
+        for (let i = 0; i < transferRuns; i++) runs.push(await once(path));
+        return median(runs);
+      });
+      results[path.name]!.transfers[kind] = { transfer: result, memory };
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  requireWrk();
+  const kubeRbacProxy = await kubeRbacProxyAvailability();
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-bench-'));
+  const byteSource = await startByteSource(streamBytes);
+  try {
+    const cluster = new TestCluster(await startSandboxProcess(dir, { ownerPid: process.pid }).ready);
+    const operator = await startOperator(cluster);
+    const world = await setUpWorld(cluster, size, byteSource.port, gatewayNodeOptions());
+    const results = Object.fromEntries(
+      world.paths.map((path): [string, PathResults] => [path.name, { idleRssMiB: path.proxyPid === undefined ? undefined : rssMiB(path.proxyPid), requests: {}, transfers: {} }]),
+    );
+    await measureTransfers(world, results);
+    await measureRequests(world, results);
+    report({ results, kubeRbacProxy, kubegateVersion: checkoutVersion(), wrkSeconds, saturatingConnections, size, streamBytes, transferRuns });
+    await world.peer.stop();
+    await world.gateway.stop();
+    await operator.stop();
+  } finally {
+    byteSource.close();
+    await stopSandbox(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? (process.env.KUBEGATE_BENCH_DEBUG ? error.stack : error.message) : error);
+    process.exit(1);
+  },
+);

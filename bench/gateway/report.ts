@@ -1,0 +1,156 @@
+/** The gateway bench's table, its comparisons with going direct against the DESIGN.md targets, and the JSON summary. */
+import type { MemoryPeak } from '../process-memory.js';
+import { megabytesPerSecond, type Transfer } from './transfers.js';
+
+export type RequestKind = 'GET' | 'LIST';
+export type TransferKind = 'list' | 'exec' | 'portForward';
+
+export interface RequestResult {
+  p50Ms: number;
+  p99Ms: number;
+  requestsPerSecond: number;
+  /** the proxy's resident memory while the load ran (none for direct) */
+  memory?: MemoryPeak;
+}
+
+export interface TransferResult {
+  transfer: Transfer;
+  /** the proxy's resident memory while the transfers ran (none for direct) */
+  memory?: MemoryPeak;
+}
+
+export interface PathResults {
+  /** the proxy's resident memory before any measurement */
+  idleRssMiB?: number;
+  requests: Partial<Record<RequestKind, RequestResult>>;
+  transfers: Partial<Record<TransferKind, TransferResult>>;
+}
+
+export interface BenchRun {
+  results: Record<string, PathResults>;
+  kubeRbacProxy: { served: boolean; answer: string };
+  wrkSeconds: number;
+  saturatingConnections: number;
+  size: { smallConfigMaps: number; bulkConfigMaps: number; bulkConfigMapBytes: number };
+  /** the kubegate source measured: `git describe --dirty` of the checkout */
+  kubegateVersion: string;
+  streamBytes: number;
+  transferRuns: number;
+}
+
+/** DESIGN.md "Performance targets", for kubegate against direct. */
+const targets = {
+  addedP50Ms: 1,
+  addedP99Ms: 5,
+  throughputRatio: 0.7,
+  /**
+   * streamed, not buffered: a proxy that holds a response whole grows by at least the payload; one that
+   * streams grows only by garbage not yet collected (in Node, tens of MiB at a few hundred MB/s)
+   */
+  memoryGrowthPerPayload: 1,
+};
+
+const mib = 2 ** 20;
+
+function labels(run: BenchRun): Record<RequestKind | TransferKind, string> {
+  const listBytes = run.results.direct?.transfers.list?.transfer.bytes ?? 0;
+  return {
+    GET: 'GET one ConfigMap',
+    LIST: `LIST ${run.size.smallConfigMaps} ConfigMaps`,
+    list: `LIST ${run.size.bulkConfigMaps} ConfigMaps, ${(listBytes / 1e6).toFixed(1)} MB`,
+    exec: `exec stdout, ${run.streamBytes / mib} MiB`,
+    portForward: `port-forward, ${run.streamBytes / mib} MiB`,
+  };
+}
+
+interface Comparison {
+  requests: Partial<Record<RequestKind, { addedP50Ms: number; addedP99Ms: number; throughputRatio: number }>>;
+  transfers: Partial<Record<TransferKind, { throughputRatio: number; memoryGrowthMiB?: number }>>;
+}
+
+function compare(direct: PathResults, proxy: PathResults): Comparison {
+  const comparison: Comparison = { requests: {}, transfers: {} };
+  for (const kind of ['GET', 'LIST'] as const) {
+    const [base, via] = [direct.requests[kind], proxy.requests[kind]];
+    if (!base || !via) continue;
+    comparison.requests[kind] = { addedP50Ms: via.p50Ms - base.p50Ms, addedP99Ms: via.p99Ms - base.p99Ms, throughputRatio: via.requestsPerSecond / base.requestsPerSecond };
+  }
+  for (const kind of ['list', 'exec', 'portForward'] as const) {
+    const [base, via] = [direct.transfers[kind], proxy.transfers[kind]];
+    if (!base || !via) continue;
+    comparison.transfers[kind] = { throughputRatio: megabytesPerSecond(via.transfer) / megabytesPerSecond(base.transfer), memoryGrowthMiB: via.memory?.growthMiB };
+  }
+  return comparison;
+}
+
+/** Each DESIGN.md target kubegate is held to, met or missed. */
+function verdicts(run: BenchRun, kubegate: Comparison): Record<string, boolean> {
+  const met: Record<string, boolean> = {};
+  for (const [kind, c] of Object.entries(kubegate.requests)) {
+    met[`${kind} p50 added < ${targets.addedP50Ms} ms`] = c.addedP50Ms < targets.addedP50Ms;
+    met[`${kind} p99 added < ${targets.addedP99Ms} ms`] = c.addedP99Ms < targets.addedP99Ms;
+    met[`${kind} saturated req/s >= ${targets.throughputRatio} of direct`] = c.throughputRatio >= targets.throughputRatio;
+  }
+  for (const [kind, c] of Object.entries(kubegate.transfers) as Array<[TransferKind, Comparison['transfers'][TransferKind] & object]>) {
+    met[`${kind} MB/s >= ${targets.throughputRatio} of direct`] = c.throughputRatio >= targets.throughputRatio;
+    const payloadMiB = (run.results.direct?.transfers[kind]?.transfer.bytes ?? 0) / mib;
+    if (c.memoryGrowthMiB !== undefined) met[`${kind} memory growth < the ${payloadMiB.toFixed(0)} MiB payload (streamed, not buffered)`] = c.memoryGrowthMiB < payloadMiB * targets.memoryGrowthPerPayload;
+  }
+  return met;
+}
+
+const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(2)}`;
+
+export function report(run: BenchRun): void {
+  const label = labels(run);
+  const paths = Object.keys(run.results);
+  const peer = run.kubeRbacProxy.served
+    ? 'go peer = bench/go-peer (standard library reverse proxy); kube-rbac-proxy is served by the Go module proxy but not wired in yet'
+    : `go peer = bench/go-peer (standard library reverse proxy, same header work as kubegate minus policy and recording), standing in for kube-rbac-proxy: the Go module proxy answered "${run.kubeRbacProxy.answer}"`;
+  console.log(`\nkubegate ${run.kubegateVersion}, recording every request and stream frame (the test harness's default file:// store)`);
+  console.log(peer);
+  console.log('all three paths reach the same API server with the same rights; wrk speaks HTTP/1.1\n');
+
+  const idle = paths.filter((p) => run.results[p]!.idleRssMiB !== undefined).map((p) => `${p} ${run.results[p]!.idleRssMiB!.toFixed(0)} MiB`);
+  console.log(`proxy resident memory before any measurement: ${idle.join(', ')}\n`);
+  console.log(`${'request (wrk)'.padEnd(34)}${'path'.padEnd(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${`req/s @${run.saturatingConnections}`.padStart(12)}   proxy peak RSS MiB`);
+  for (const kind of ['GET', 'LIST'] as const) {
+    for (const path of paths) {
+      const r = run.results[path]!.requests[kind];
+      if (!r) continue;
+      const memory = r.memory ? r.memory.peakMiB.toFixed(0).padStart(8) : '';
+      console.log(`${(path === paths[0] ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.requestsPerSecond.toFixed(0).padStart(12)}   ${memory}`);
+    }
+  }
+  console.log(`(p50/p99 at 1 connection, req/s at ${run.saturatingConnections} connections, ${run.wrkSeconds} s each)\n`);
+
+  console.log(`${'transfer'.padEnd(34)}${'path'.padEnd(10)}${'MB/s'.padStart(9)}   proxy RSS MiB: before -> peak (growth)`);
+  for (const kind of ['list', 'exec', 'portForward'] as const) {
+    for (const path of paths) {
+      const r = run.results[path]!.transfers[kind];
+      if (!r) continue;
+      const memory = r.memory ? `${r.memory.baselineMiB.toFixed(0)} -> ${r.memory.peakMiB.toFixed(0)} (${signed(r.memory.growthMiB)})` : '';
+      console.log(`${(path === paths[0] ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${megabytesPerSecond(r.transfer).toFixed(0).padStart(9)}   ${memory}`);
+    }
+  }
+  console.log(`(median of ${run.transferRuns} runs; exec and port-forward timed from first byte to last)\n`);
+
+  const direct = run.results.direct!;
+  const comparisons = Object.fromEntries(paths.filter((p) => p !== 'direct').map((p) => [p, compare(direct, run.results[p]!)]));
+  console.log(`${'against direct'.padEnd(34)}${'path'.padEnd(10)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}${'ratio'.padStart(12)}`);
+  for (const kind of ['GET', 'LIST', 'list', 'exec', 'portForward'] as const) {
+    for (const [path, c] of Object.entries(comparisons)) {
+      const first = path === Object.keys(comparisons)[0];
+      const request = kind === 'GET' || kind === 'LIST' ? c.requests[kind] : undefined;
+      const transfer = kind !== 'GET' && kind !== 'LIST' ? c.transfers[kind] : undefined;
+      if (request) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${signed(request.addedP50Ms).padStart(9)}${signed(request.addedP99Ms).padStart(9)}${request.throughputRatio.toFixed(2).padStart(12)}`);
+      if (transfer) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${''.padStart(18)}${transfer.throughputRatio.toFixed(2).padStart(12)}`);
+    }
+  }
+  const met = comparisons.kubegate ? verdicts(run, comparisons.kubegate) : {};
+  console.log('\nkubegate against the DESIGN.md targets:');
+  for (const [target, ok] of Object.entries(met)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
+
+  const summary = { kubegate: run.kubegateVersion, peer, wrkSeconds: run.wrkSeconds, saturatingConnections: run.saturatingConnections, size: run.size, streamBytes: run.streamBytes, results: run.results, againstDirect: comparisons, targetsMet: met };
+  console.log(`\nJSON summary:\n${JSON.stringify(summary, (_, value: unknown) => (typeof value === 'number' ? Number(value.toFixed(3)) : value))}`);
+}

@@ -1,0 +1,3 @@
+module kubegate.dev/bench/go-peer
+
+go 1.26
