@@ -106,6 +106,8 @@ export class Gateway {
     // the HTTP/1.1 side reads its limits from the server object, not from the options; no overall request
     // timeout, since watches and exec sessions last as long as they last
     Object.assign(server, { maxHeaderSize: maxHeaderBytes, headersTimeout: 30_000, requestTimeout: 0, keepAliveTimeout: 60_000 });
+    // headers and body go out as separate writes; with Nagle on, the second waits for a delayed ACK (40 ms)
+    server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     server.on('secureConnection', (socket: Socket) => {
       this.connections.add(socket);
       socket.once('close', () => this.connections.delete(socket));
