@@ -49,9 +49,12 @@ export const defaultPartSize = 5 * 1024 * 1024;
 export function s3ClientConfigFromEnv(env: NodeJS.ProcessEnv, timeouts: { connectTimeoutMs: number; idleTimeoutMs: number }): S3ClientConfig {
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || (endpoint ? 'us-east-1' : undefined);
+  // an environment given explicitly (not this process's) carries its own keys; otherwise the SDK's chain finds them
+  const keys = env !== process.env && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } : undefined;
   return {
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     ...(region ? { region } : {}),
+    ...(keys ? { credentials: keys } : {}),
     maxAttempts: 2,
     requestHandler: { connectionTimeout: timeouts.connectTimeoutMs, socketTimeout: timeouts.idleTimeoutMs },
   };

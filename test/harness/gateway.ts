@@ -71,6 +71,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
       `--kubeconfig=${cluster.kubeconfigFile(token)}`,
       `--store=${store}`,
       `--spool-dir=${spoolDir}`,
+      '--segment-max-age-ms=2000', // recordings reach the store within seconds (tests read them back)
       ...(options.args ?? []),
     ],
     options.env,
