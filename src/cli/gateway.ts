@@ -69,6 +69,9 @@ export interface BuiltGateway {
 
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
 async function storeRecorder(flags: GatewayFlags, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
+  for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs]] as const) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
+  }
   const spoolDir = resolve(flags.spoolDir);
   const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolDir, 'store')}`;
   let store;

@@ -174,7 +174,7 @@ export class S3Store implements RecordingStore {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(this.probeTimeoutMs) });
     } catch (error) {
       const e = error as Error;
-      if (e.name === 'AbortError' || e.name === 'TimeoutError') throw new Error(`${this.url} did not answer within ${this.probeTimeoutMs} ms`);
+      if (e.name === 'AbortError' || e.name === 'TimeoutError') throw new Error(`no answer within ${this.probeTimeoutMs} ms`);
       if (isNotFound(error)) throw new Error(`bucket "${this.bucket}" does not exist`);
       throw error;
     }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -391,5 +391,39 @@ test('back-pressure: record() waits while the spool falls behind, and memory sta
   await session.close('done');
   await recorder.flush();
   assert.ok(peak - before < 48 * 1024 * 1024, `heap grew by ${((peak - before) / 1048576).toFixed(1)} MiB while 100 MiB were recorded`);
+  await recorder.stop();
+});
+
+test('a spool that cannot be written: unhealthy and refusing in FailClosed, then the session goes on with the loss recorded as a gap', async () => {
+  const store = new FileStore(temp('store'));
+  const spoolDir = temp('spool');
+  let mode: 'Spool' | 'FailClosed' = 'Spool';
+  const recorder = new StoreRecorder({ store, spoolDir, maxSegmentBytes: 1024, onStoreFailure: () => mode });
+  await recorder.start();
+  const meta = metadata();
+  const session = recorder.open(meta);
+  for (let i = 0; i < 10; i++) await session.record(request(i));
+  await recorder.flush();
+  // the session's spool folder becomes unusable (a file where the folder was): the next seal fails
+  const folder = join(spoolDir, meta.sessionId);
+  rmSync(folder, { recursive: true, force: true });
+  writeFileSync(folder, 'not a folder');
+  for (let i = 10; i < 20 && recorder.healthy(); i++) await session.record(request(i));
+  await waitFor(() => !recorder.healthy());
+  mode = 'FailClosed';
+  await assert.rejects(session.record(request(99)), (error: Error) => error instanceof RecordingUnavailableError && /spool .* cannot be written/.test(error.message));
+  mode = 'Spool';
+  await session.record(request(100)); // Spool: accepted, but lost with the rest until the spool works
+  rmSync(folder, { force: true });
+  await waitFor(() => recorder.healthy(), 10_000);
+  await session.record(request(200));
+  await session.close('idle');
+  await recorder.flush();
+  const read = await readSession(store, meta);
+  const gap = read.events.find((event) => event.type === 'gap') as (RecordedEvent & { afterSeq: number; reason: string }) | undefined;
+  assert.ok(gap, 'the loss is recorded');
+  assert.equal(gap.afterSeq, gap.seq - 1);
+  assert.match(gap.reason, /^the spool could not be written \(.+\); events after seq \d+ were lost$/);
+  assert.equal((read.events.at(-2) as { requestId?: string }).requestId, 'r-200');
   await recorder.stop();
 });
