@@ -12,15 +12,15 @@
  * from what the spool holds — the same reading that recovers a crashed session — and records a `gap`.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
-import { manifestKey, recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
+import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
 import { IndexBuilder } from './session-index.js';
 import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, writeSpoolState, type RecorderLogger, type SpoolState } from './spool.js';
 import type { RecordingStore } from './store.js';
 import type { UploadJob } from './uploader.js';
+import { indexUpload, segmentUpload, spoolCleanup } from './spool-uploads.js';
 
 /** What a session writer needs from its recorder. */
 export interface WriterHost {
@@ -110,7 +110,7 @@ export class SessionWriter {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await fsyncDir(join(this.dir, '..'));
       await writeSpoolState(this.dir, this.state());
-      this.host.enqueue(this.id, this.indexJob());
+      this.host.enqueue(this.id, indexUpload(this.host.store, this.index));
     });
     this.append({ type: 'session-start', ...this.metadata } as unknown as RecordEvent);
   }
@@ -292,8 +292,8 @@ export class SessionWriter {
     this.index.segments = this.tip.nextIndex;
     this.index.events = this.tip.lastSeq + 1;
     await writeSpoolState(this.dir, this.state());
-    this.host.enqueue(this.id, this.uploadJob(segment.index));
-    this.host.enqueue(this.id, this.indexJob());
+    this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, segment.index));
+    this.host.enqueue(this.id, indexUpload(this.host.store, this.index));
     if (final) this.enqueueCleanup();
   }
 
@@ -447,7 +447,7 @@ export class SessionWriter {
         this.index.events = this.tip.lastSeq + 1;
         await writeSpoolState(this.dir, this.state());
       }
-      if (entry.manifest) this.host.enqueue(this.id, this.uploadJob(index));
+      if (entry.manifest) this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, index));
     }
     this.seq = this.tip.lastSeq + 1;
     this.nextIndex = this.tip.nextIndex;
@@ -487,7 +487,7 @@ export class SessionWriter {
       this.append({ type: 'session-start', ...this.metadata } as unknown as RecordEvent);
       await this.sealNow(false);
     }
-    this.host.enqueue(this.id, this.indexJob());
+    this.host.enqueue(this.id, indexUpload(this.host.store, this.index));
     return this.tip.lastSeq;
   }
 
@@ -514,47 +514,12 @@ export class SessionWriter {
   }
 
   private enqueueCleanup(): void {
-    this.host.enqueue(this.id, { label: `spool ${this.dir}`, attempt: () => rm(this.dir, { recursive: true, force: true }) });
+    this.host.enqueue(this.id, spoolCleanup(this.dir));
     this.host.finished(this.id);
   }
 
   isFinal(): boolean {
     return this.final;
-  }
-
-  // ---- upload jobs ----------------------------------------------------------------------------
-
-  /** Segment, then manifest, then the spool copies; safe to run again (a finished job finds no files). */
-  private uploadJob(index: number): UploadJob {
-    const segmentFile = join(this.dir, segmentFileName(index));
-    const manifestFile = join(this.dir, manifestFileName(index));
-    const keys = { segment: segmentKey(this.prefix, index), manifest: manifestKey(this.prefix, index) };
-    let segmentStored = false;
-    return {
-      label: keys.segment,
-      attempt: async () => {
-        if (!existsSync(manifestFile)) {
-          await rm(segmentFile, { force: true });
-          return;
-        }
-        const manifestBody = await readFile(manifestFile);
-        const manifest = JSON.parse(manifestBody.toString('utf8')) as SegmentManifest;
-        const retention = manifest.retention ? { mode: manifest.retention.mode, retainUntil: new Date(manifest.retention.retainUntil) } : undefined;
-        if (!segmentStored && existsSync(segmentFile)) {
-          await this.host.store.put(keys.segment, createReadStream(segmentFile), { retention, contentType: 'application/x-ndjson' });
-        }
-        segmentStored = true;
-        await this.host.store.put(keys.manifest, manifestBody, { retention, contentType: 'application/json' });
-        await rm(segmentFile, { force: true });
-        await rm(manifestFile, { force: true });
-      },
-    };
-  }
-
-  private indexJob(): UploadJob {
-    const body = Buffer.from(JSON.stringify(this.index.toJSON()) + '\n');
-    const key = this.index.key();
-    return { label: key, coalesce: 'index', attempt: () => this.host.store.put(key, body, { contentType: 'application/json' }) };
   }
 
   /** For tests and the recorder's stats. */

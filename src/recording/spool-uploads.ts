@@ -1,0 +1,52 @@
+/**
+ * The upload jobs of a session's spool, each safe to run again (the uploader retries, and crash recovery
+ * queues sealed segments a second time): a segment job finds no files once it has finished.
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { manifestKey, segmentKey, type SegmentManifest } from './format.js';
+import type { IndexBuilder } from './session-index.js';
+import { manifestFileName, segmentFileName } from './spool.js';
+import type { RecordingStore } from './store.js';
+import type { UploadJob } from './uploader.js';
+
+/** The segment (streamed from the spool), then its manifest, under the retention the manifest asks for; then the spool copies go. */
+export function segmentUpload(store: RecordingStore, dir: string, prefix: string, index: number): UploadJob {
+  const segmentFile = join(dir, segmentFileName(index));
+  const manifestFile = join(dir, manifestFileName(index));
+  const keys = { segment: segmentKey(prefix, index), manifest: manifestKey(prefix, index) };
+  let segmentStored = false;
+  return {
+    label: keys.segment,
+    attempt: async () => {
+      // the segment file goes first, the manifest last: a manifest alone means its segment is stored
+      if (!existsSync(manifestFile)) {
+        await rm(segmentFile, { force: true });
+        return;
+      }
+      const manifestBody = await readFile(manifestFile);
+      const manifest = JSON.parse(manifestBody.toString('utf8')) as SegmentManifest;
+      const retention = manifest.retention ? { mode: manifest.retention.mode, retainUntil: new Date(manifest.retention.retainUntil) } : undefined;
+      if (!segmentStored && existsSync(segmentFile)) {
+        await store.put(keys.segment, createReadStream(segmentFile), { retention, contentType: 'application/x-ndjson' });
+      }
+      segmentStored = true;
+      await store.put(keys.manifest, manifestBody, { retention, contentType: 'application/json' });
+      await rm(segmentFile, { force: true });
+      await rm(manifestFile, { force: true });
+    },
+  };
+}
+
+/** The session's index object as it stands now (a cache for search: not retention-locked); only the newest queued one is written. */
+export function indexUpload(store: RecordingStore, index: IndexBuilder): UploadJob {
+  const body = Buffer.from(JSON.stringify(index.toJSON()) + '\n');
+  const key = index.key();
+  return { label: key, coalesce: 'index', attempt: () => store.put(key, body, { contentType: 'application/json' }) };
+}
+
+/** The last job of a finished session: its spool folder. */
+export function spoolCleanup(dir: string): UploadJob {
+  return { label: `spool ${dir}`, attempt: () => rm(dir, { recursive: true, force: true }) };
+}
