@@ -41,6 +41,8 @@ export interface S3StoreOptions {
   /** Multipart part size (default and minimum 5 MiB) and parts in flight per upload (default 2). */
   partSize?: number;
   queueSize?: number;
+  /** Keys per list request (default: the store's own, 1000 on S3). */
+  listPageSize?: number;
 }
 
 export const defaultPartSize = 5 * 1024 * 1024;
@@ -79,6 +81,7 @@ export class S3Store implements RecordingStore {
   private readonly probeTimeoutMs: number;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly listPageSize: number | undefined;
   private lockUnsupported = false;
   private retentionReadable = true;
 
@@ -89,6 +92,7 @@ export class S3Store implements RecordingStore {
     this.probeTimeoutMs = options.probeTimeoutMs ?? 3000;
     this.partSize = Math.max(defaultPartSize, options.partSize ?? defaultPartSize);
     this.queueSize = Math.max(1, Math.min(options.queueSize ?? 2, 4));
+    this.listPageSize = options.listPageSize;
     const fromEnv = s3ClientConfigFromEnv(options.env ?? process.env, { connectTimeoutMs: options.connectTimeoutMs ?? 3000, idleTimeoutMs: options.idleTimeoutMs ?? 15_000 });
     this.client = new S3Client({ ...fromEnv, ...options.client });
   }
@@ -160,7 +164,7 @@ export class S3Store implements RecordingStore {
   async *list(prefix: string): AsyncIterable<StoredObjectInfo> {
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(prefix), ContinuationToken }));
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(prefix), ContinuationToken, ...(this.listPageSize ? { MaxKeys: this.listPageSize } : {}) }));
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
         yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0 };

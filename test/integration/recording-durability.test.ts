@@ -152,13 +152,17 @@ function interactiveExec(bot: Kubectl, target: string): { child: ChildProcess; s
 const browsableKey = /^sessions\/\d{4}\/\d{2}\/\d{2}\/[^/]+\/[0-9a-f-]{36}\/segment-\d{6}\.(jsonl|manifest\.json)$/;
 
 test('(a) API calls and an exec land in MinIO under browsable keys, segments under GOVERNANCE retention', async () => {
-  const { target } = await setup();
-  const { gateway, bot, store } = await gatewayFor('spooled');
+  const { cluster, target } = await setup();
+  const { gateway, bot, store, url } = await gatewayFor('spooled');
   await eventually(async () => void (await bot.ok(['get', 'pods', '-n', target])), 20_000);
   await bot.ok(['create', 'configmap', 'recorded-a', '-n', target, '--from-literal=colour=blue']);
   const exec = await bot.run(['exec', '-i', 'shell', '-n', target, '--', 'sh', '-c', 'read line; echo "got $line"'], { input: 'hello recorder\n' });
   assert.equal(exec.code, 0, exec.stderr);
   assert.equal(exec.stdout, 'got hello recorder\n');
+  // 6 MB of output: segments of up to 8 MiB go up as multipart uploads under object lock
+  const bulk = await bot.run(['exec', 'shell', '-n', target, '--', 'sh', '-c', 'yes recording | head -c 6000000'], { timeoutMs: 120_000 });
+  assert.equal(bulk.code, 0, bulk.stderr);
+  assert.equal(bulk.stdout.length, 6_000_000);
   await gateway.stop(); // drains: every session closed and uploaded
 
   const sessions = await recordedSessions(store);
@@ -179,15 +183,28 @@ test('(a) API calls and an exec land in MinIO under browsable keys, segments und
   assert.ok(create, 'the configmap create is recorded');
   assert.match(String(create.events.find((event) => event.type === 'request' && event.body)?.body), /recorded-a/);
   assert.ok(create.index.verbs.includes('create') && create.index.resources.includes('configmaps') && create.index.namespaces.includes(target));
-  const execSession = sessions.find((session) => session.events.some((event) => event.type === 'stream-open'));
+  const execSession = sessions.find((session) => session.events.some((event) => event.type === 'stream-open' && String(event.command).includes('read line')));
   assert.ok(execSession, 'the exec is recorded');
   assert.deepEqual(execSession.events.find((event) => event.type === 'stream-open')!.command, ['sh', '-c', 'read line; echo "got $line"']);
   assert.equal(streamText(execSession, 'stdin'), 'hello recorder\n');
   assert.equal(streamText(execSession, 'stdout'), 'got hello recorder\n');
   assert.ok(execSession.index.commands.includes('sh -c read line; echo "got $line"'));
+  const bulkSession = sessions.find((session) => session.index.commands.includes('sh -c yes recording | head -c 6000000'))!;
+  assert.equal(streamText(bulkSession, 'stdout').length, 6_000_000, 'every byte of the output is recorded');
+  const sizes = await Promise.all(bulkSession.keys.filter((key) => key.endsWith('.jsonl')).map(async (key) => (await store.head(key))!.size));
+  assert.ok(Math.max(...sizes) > 5 * 1024 * 1024, `a segment above one 5 MiB part (sizes ${sizes.join(', ')})`);
+  // listing pages through the store: the same keys, in the same order, 7 at a time
+  const paged = openStore(url, { env: sandboxS3Env(cluster), listPageSize: 7 });
+  const all: string[] = [];
+  const pages: string[] = [];
+  for await (const info of store.list('sessions/')) all.push(info.key);
+  for await (const info of paged.list('sessions/')) pages.push(info.key);
+  assert.ok(all.length > 7);
+  assert.deepEqual(pages, all);
+  assert.deepEqual([...all].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), all, 'lexical order');
 });
 
-test('(b) MinIO stopped for 60 s mid-session: Spool keeps working and loses nothing; FailClosed refuses clearly and forwards nothing unrecorded', async () => {
+test('(b) MinIO stopped for 60 s mid-session: Spool keeps working and loses nothing; FailClosed refuses clearly and forwards nothing unrecorded', async (t) => {
   const { cluster, target, namespace, grants } = await setup();
   const spooled = await gatewayFor('spooled');
   const closed = await gatewayFor('closed');
@@ -224,6 +241,7 @@ test('(b) MinIO stopped for 60 s mid-session: Spool keeps working and loses noth
       30_000,
       500,
     );
+    t.diagnostic(`FailClosed refusal while the store is down: ${refusal.trim()}`);
     assert.match(refusal, /ServiceUnavailable/);
     assert.match(refusal, /kubegate: the session cannot be recorded, and the policy forbids unrecorded access: .*s3:\/\/kubegate-sessions\/durability-closed/);
     const execRefused = await closed.bot.run(['exec', 'shell', '-n', target, '--', 'echo', 'must not run']);
