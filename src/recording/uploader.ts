@@ -7,8 +7,9 @@
  *    sessions run side by side, at most `maxConcurrent` jobs at once (each streams with bounded memory);
  *  - a failed job is retried forever while the process lives, with exponential backoff (`initialBackoffMs`
  *    doubling to `maxBackoffMs`); a successful probe wakes every waiting retry at once;
- *  - a job that coalesces (the session's index object) replaces a queued, not yet running job with the
- *    same key: only the newest index is written;
+ *  - a job that coalesces (the session's index object) supersedes a queued, not yet running job with the
+ *    same key, and takes its place at the end of the queue: only the newest index is written, after the
+ *    segments it counts;
  *  - `healthy()` is false from a failed upload or probe until a probe or an upload succeeds. The bucket is
  *    probed every `probeIntervalMs` while unhealthy, every `healthyProbeIntervalMs` otherwise, so a store
  *    that went away is noticed even when nothing is being uploaded.
@@ -99,18 +100,19 @@ export class Uploader {
       queue = { jobs: [], running: false };
       this.queues.set(sessionId, queue);
     }
-    if (job.coalesce) {
-      // the first job may be running: only a waiting one is replaced
-      const waiting = queue.jobs.findIndex((queued, i) => queued.coalesce === job.coalesce && !(i === 0 && queue.running));
-      if (waiting >= 0) {
-        queue.jobs[waiting]!.attempt = job.attempt;
-        return queue.jobs[waiting]!.done;
-      }
-    }
     let resolve!: () => void;
     let reject!: (error: Error) => void;
     const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     done.catch(() => undefined);
+    if (job.coalesce) {
+      // a waiting job with the same key is superseded: it settles with this one, which runs after
+      // everything queued before it (an index is written after the segments it counts)
+      const waiting = queue.jobs.findIndex((queued, i) => queued.coalesce === job.coalesce && !(i === 0 && queue.running));
+      if (waiting >= 0) {
+        const [superseded] = queue.jobs.splice(waiting, 1);
+        done.then(superseded!.resolve, superseded!.reject);
+      }
+    }
     queue.jobs.push({ ...job, done, resolve, reject });
     if (!queue.running && !this.ready.includes(sessionId)) this.ready.push(sessionId);
     this.pump();
