@@ -149,6 +149,11 @@ function interactiveExec(bot: Kubectl, target: string): { child: ChildProcess; s
   };
 }
 
+/** Sealed segments still waiting in a spool for the store. */
+function sealedInSpool(spoolDir: string): string[] {
+  return readdirSync(spoolDir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.manifest.json') && !name.startsWith('store/'));
+}
+
 const browsableKey = /^sessions\/\d{4}\/\d{2}\/\d{2}\/[^/]+\/[0-9a-f-]{36}\/segment-\d{6}\.(jsonl|manifest\.json)$/;
 
 test('(a) API calls and an exec land in MinIO under browsable keys, segments under GOVERNANCE retention', async () => {
@@ -265,6 +270,8 @@ test('(b) MinIO stopped for 60 s mid-session: Spool keeps working and loses noth
   await eventually(async () => void (await closed.bot.ok(['get', 'pods', '-n', target])), 30_000, 500);
   const admin = await cluster.kubectl();
   assert.notEqual((await admin.run(['get', 'configmap', 'must-not-exist', '-n', target])).code, 0, 'the refused write never reached the API server');
+  // the backlog of the outage drains from both spools (a sealed segment waits as its manifest)
+  for (const { gateway } of [spooled, closed]) await eventually(async () => assert.deepEqual(sealedInSpool(gateway.spoolDir), []), 60_000, 500);
   await spooled.gateway.stop();
   await closed.gateway.stop();
 
