@@ -11,10 +11,19 @@
  *   requeued for the exact expiry instant.
  * Transient failures throw (retried with backoff); a grant that cannot become Active until it changes
  * ends Denied with the reason.
+ *
+ * The grant, its policy, its ApprovalRequest and the gateway's TLS Secret are read from the informer
+ * caches, which can lag the API server — behind our own last write, or behind someone else's change
+ * whose event is still on its way (that event reconciles the grant again). So a stale read must at worst
+ * cost one more reconcile: every write to the grant is conditional on the resourceVersion read (a stale
+ * one fails with 409 and the key is retried), the ApprovalRequest is created under a fixed name (a
+ * second create fails), and a Denied verdict — the one terminal decision drawn from the policy — is
+ * re-checked against the policy read from the API server.
  */
 import type * as k8s from '@kubernetes/client-node';
+import type { Informer } from './runtime/informer.js';
 import type { AccessGrant, SessionPolicy, ApprovalRequest } from '../api/index.js';
-import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
+import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from './runtime/reconciler.js';
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
@@ -23,12 +32,22 @@ import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus,
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
 import { ensureKubeconfigSecret, kubeconfigSecretName } from './grant-kubeconfig.js';
 import type { SigningKey } from '../token/jit-token.js';
-import { gatewayEndpoint } from './gateway-children.js';
+import { gatewayEndpoint, tlsSecretName } from './gateway-children.js';
 
 export const grantFinalizer = 'kubegate.dev/bindings';
 
+/** The informer stores the reconciler reads from (objects in them are shared: never modified). */
+export interface AccessGrantCaches {
+  grants: Pick<Informer<AccessGrant>, 'get'>;
+  policies: Pick<Informer<SessionPolicy>, 'get'>;
+  approvalRequests: Pick<Informer<ApprovalRequest>, 'get'>;
+  /** The gateways' TLS Secrets (labelled `kubegate.dev/policy`). */
+  gatewayTls: Pick<Informer<k8s.V1Secret>, 'get'>;
+}
+
 export interface AccessGrantReconcilerOptions {
   clients: KubeClients;
+  caches: AccessGrantCaches;
   events: EventRecorder;
   signingKeys: () => Promise<SigningKey[]>;
   /** How long an ApprovalRequest for a grant stays open. */
@@ -49,13 +68,9 @@ export class AccessGrantReconciler implements Reconciler {
   }
 
   async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
-    let grant: AccessGrant;
-    try {
-      grant = await getCustom<AccessGrant>(this.clients, accessGrants, key.namespace!, key.name);
-    } catch (error) {
-      if (isNotFound(error)) return;
-      throw error;
-    }
+    const cached = this.options.caches.grants.get(keyString(key));
+    if (!cached) return; // gone (the finalizer made sure its access went first), or not seen yet: its add event reconciles it
+    const grant = structuredClone(cached);
     const identity: GrantIdentity = { namespace: key.namespace!, name: key.name, uid: grant.metadata!.uid! };
     if (grant.metadata?.deletionTimestamp) {
       await this.removeAccess(identity, grant);
@@ -71,18 +86,16 @@ export class AccessGrantReconciler implements Reconciler {
       return;
     }
 
-    let policy: SessionPolicy;
-    try {
-      policy = await getCustom<SessionPolicy>(this.clients, sessionPolicies, identity.namespace, grant.spec.policyRef.name);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
+    const requested = this.requestedDuration(grant);
+    const exceeds = (policy: SessionPolicy) => requested !== undefined && requested > parseDuration(policy.spec.grants?.maxDuration ?? '8h');
+    let policy = this.options.caches.policies.get(keyString({ namespace: identity.namespace, name: grant.spec.policyRef.name }));
+    // the cached policy may predate a raise of its maximum, and Denied is for good: ask the API server
+    if (policy && exceeds(policy)) policy = await this.readPolicy(identity.namespace, grant.spec.policyRef.name);
+    if (!policy) {
       await this.writeStatus(grant, { phase: 'Pending' }, { type: 'Ready', status: 'False', reason: 'PolicyNotFound', message: `SessionPolicy ${grant.spec.policyRef.name} does not exist in ${identity.namespace}` });
       return; // the policy's arrival re-enqueues this grant
     }
-
-    const requested = this.requestedDuration(grant);
-    const maxDuration = parseDuration(policy.spec.grants?.maxDuration ?? '8h');
-    if (requested !== undefined && requested > maxDuration) {
+    if (exceeds(policy)) {
       return this.finish(grant, identity, 'Denied', 'DurationExceedsPolicy', `requested ${grant.spec.duration} exceeds the policy's maximum of ${policy.spec.grants?.maxDuration ?? '8h'}`);
     }
     const now = this.now();
@@ -90,7 +103,8 @@ export class AccessGrantReconciler implements Reconciler {
       return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.spec.expiresAt}`);
     }
 
-    if (phase !== 'Active') {
+    const activating = phase !== 'Active';
+    if (activating) {
       const approval = await this.approvalState(grant, identity, policy, now);
       if (approval.state === 'waiting') {
         await this.writeStatus(grant, { phase: 'Pending', approvalRequest: approval.request }, { type: 'Approved', status: 'Unknown', reason: 'AwaitingApproval', message: approval.message });
@@ -107,18 +121,28 @@ export class AccessGrantReconciler implements Reconciler {
         { type: 'Approved', status: 'True', reason: approval.reason, message: approval.message },
         activeCondition(bindings.length, expiresAt),
       );
-      await this.options.events.record(grant, 'Normal', 'Activated', `active until ${expiresAt}: ${approval.message}`);
+      this.options.events.record(grant, 'Normal', 'Activated', `active until ${expiresAt}: ${approval.message}`);
     }
 
     const expiresAt = Date.parse(grant.status!.expiresAt!);
     if (expiresAt <= this.now().getTime()) return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.status!.expiresAt}`);
     const bindings = await applyBindings(this.clients, identity, grant.spec.access);
-    await this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt));
+    // a grant activated just now cannot have a kubeconfig for its new expiry yet: no need to read one
+    await this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating);
     const ready = activeCondition(bindings.length, grant.status!.expiresAt!);
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);
     if (!unchanged) await this.writeStatus(grant, { bindings }, ready);
     return { requeueAfterMs: Math.max(0, expiresAt - this.now().getTime()) };
+  }
+
+  private async readPolicy(namespace: string, name: string): Promise<SessionPolicy | undefined> {
+    try {
+      return await getCustom<SessionPolicy>(this.clients, sessionPolicies, namespace, name);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   private requestedDuration(grant: AccessGrant): number | undefined {
@@ -138,11 +162,9 @@ export class AccessGrantReconciler implements Reconciler {
     if (!grant.spec.approval?.required) return { state: 'approved', reason: 'NotRequired', message: 'no approval required' };
 
     const name = `${identity.name}-${identity.uid.slice(0, 4)}`;
-    let request: ApprovalRequest;
-    try {
-      request = await getCustom<ApprovalRequest>(this.clients, approvalRequests, identity.namespace, name);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
+    let request = this.options.caches.approvalRequests.get(keyString({ namespace: identity.namespace, name }));
+    if (!request) {
+      // a cache behind our own create makes this create fail with AlreadyExists: retried, then found
       const ttl = this.options.approvalTtlMs ?? 3600_000;
       const deadline = Math.min(now.getTime() + ttl, grant.spec.expiresAt ? Date.parse(grant.spec.expiresAt) : Infinity);
       request = (await this.clients.custom.createNamespacedCustomObject({
@@ -162,7 +184,7 @@ export class AccessGrantReconciler implements Reconciler {
           },
         },
       })) as ApprovalRequest;
-      await this.options.events.record(grant, 'Normal', 'ApprovalRequested', `ApprovalRequest ${name} opened; approve with: kubegate approve ${name} -n ${identity.namespace} --reason "…"`);
+      this.options.events.record(grant, 'Normal', 'ApprovalRequested', `ApprovalRequest ${name} opened; approve with: kubegate approve ${name} -n ${identity.namespace} --reason "…"`);
     }
     switch (request.status?.phase) {
       case 'Approved':
@@ -176,9 +198,10 @@ export class AccessGrantReconciler implements Reconciler {
     }
   }
 
-  private async ensureKubeconfig(grant: AccessGrant, identity: GrantIdentity, policy: SessionPolicy, expiresAt: Date): Promise<void> {
-    const gateway = await gatewayEndpoint(this.clients, policy);
-    if (!gateway) return; // the policy's gateway has no TLS yet; its reconcile re-enqueues this grant
+  private async ensureKubeconfig(grant: AccessGrant, identity: GrantIdentity, policy: SessionPolicy, expiresAt: Date, knownOutdated: boolean): Promise<void> {
+    const tls = this.options.caches.gatewayTls.get(keyString({ namespace: identity.namespace, name: tlsSecretName(policy.metadata!.name!) }));
+    const gateway = gatewayEndpoint(policy, tls);
+    if (!gateway) return; // the policy's gateway has no TLS yet; the TLS Secret's arrival re-enqueues this grant
     await ensureKubeconfigSecret(this.clients, await this.options.signingKeys(), {
       secretName: kubeconfigSecretName(grant),
       grant: identity,
@@ -186,7 +209,7 @@ export class AccessGrantReconciler implements Reconciler {
       policy: { namespace: identity.namespace, name: policy.metadata!.name! },
       gateway,
       expiresAt,
-    });
+    }, { knownOutdated });
   }
 
   /** Removes every binding and the kubeconfig Secret of a grant. */
@@ -198,14 +221,15 @@ export class AccessGrantReconciler implements Reconciler {
   private async finish(grant: AccessGrant, identity: GrantIdentity, phase: Phase, reason: string, message: string): Promise<void> {
     await this.removeAccess(identity, grant);
     await this.writeStatus(grant, { phase, message, bindings: [] }, { type: 'Ready', status: 'False', reason, message });
-    await this.options.events.record(grant, phase === 'Expired' ? 'Normal' : 'Warning', reason, message);
+    this.options.events.record(grant, phase === 'Expired' ? 'Normal' : 'Warning', reason, message);
   }
 
   private async writeStatus(grant: AccessGrant, fields: Partial<NonNullable<AccessGrant['status']>>, ...changed: Array<Omit<Condition, 'observedGeneration'>>): Promise<void> {
     let conditions: Condition[] | undefined = grant.status?.conditions;
     for (const condition of changed) conditions = setCondition(conditions, { ...condition, observedGeneration: grant.metadata!.generation }, this.now());
     const status = { ...fields, conditions, observedGeneration: grant.metadata!.generation };
-    await patchStatus(this.clients, accessGrants, grant.metadata!.namespace!, grant.metadata!.name!, status);
+    const resourceVersion = await patchStatus(this.clients, accessGrants, grant.metadata!.namespace!, grant.metadata!.name!, status, grant.metadata!.resourceVersion);
+    grant.metadata!.resourceVersion = resourceVersion;
     grant.status = { ...grant.status, ...status } as AccessGrant['status'];
   }
 }

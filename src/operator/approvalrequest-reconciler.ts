@@ -63,7 +63,7 @@ export class ApprovalRequestReconciler implements Reconciler {
       ...(outcome.phase !== 'Pending' ? { decidedAt: now.toISOString() } : {}),
     });
     if (outcome.phase !== (previous ?? 'Pending')) {
-      await this.options.events.record(request, outcome.phase === 'Approved' ? 'Normal' : 'Warning', outcome.reason, outcome.message);
+      this.options.events.record(request, outcome.phase === 'Approved' ? 'Normal' : 'Warning', outcome.reason, outcome.message);
     }
     if (outcome.phase === 'Pending') return { requeueAfterMs: Math.max(0, Date.parse(request.spec.expiresAt) - now.getTime()) };
   }

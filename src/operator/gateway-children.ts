@@ -7,7 +7,6 @@ import type * as k8s from '@kubernetes/client-node';
 import type { SessionPolicy } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
-import { readIfExists, type KubeClients } from '../kube/client.js';
 import { ownerReference, sessionPolicies } from '../kube/resources.js';
 
 export const policyLabel = 'kubegate.dev/policy';
@@ -43,12 +42,11 @@ function meta(policy: SessionPolicy, name: string, extra: Partial<k8s.V1ObjectMe
   return { name, namespace: policy.metadata!.namespace!, labels: labels(policy), ownerReferences: [ownerReference(sessionPolicies, policy)], ...extra };
 }
 
-/** The in-cluster address of a policy's gateway and its CA, once its TLS Secret exists. */
-export async function gatewayEndpoint(clients: KubeClients, policy: SessionPolicy): Promise<{ server: string; caPem: string } | undefined> {
+/** The in-cluster address of a policy's gateway and its CA, given its TLS Secret; undefined before that has a CA. */
+export function gatewayEndpoint(policy: SessionPolicy, tlsSecret: k8s.V1Secret | undefined): { server: string; caPem: string } | undefined {
   const name = policy.metadata!.name!;
   const namespace = policy.metadata!.namespace!;
-  const secret = await readIfExists<k8s.V1Secret>(clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: tlsSecretName(name), namespace } });
-  const ca = secret?.data?.['ca.crt'];
+  const ca = tlsSecret?.data?.['ca.crt'];
   if (!ca) return undefined;
   return { server: `https://${gatewayName(name)}.${namespace}.svc:443`, caPem: Buffer.from(ca, 'base64').toString('utf8') };
 }

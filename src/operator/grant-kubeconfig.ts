@@ -29,15 +29,22 @@ export interface KubeconfigTarget {
   expiresAt: Date;
 }
 
-export async function ensureKubeconfigSecret(clients: KubeClients, keys: SigningKey[], target: KubeconfigTarget): Promise<void> {
-  const existing = await readIfExists<k8s.V1Secret>(clients, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: target.secretName, namespace: target.grant.namespace },
-  });
+/**
+ * Writes the kubeconfig Secret unless the one in place already holds a token for this expiry and CA.
+ * `knownOutdated` skips reading it: a grant activated just now has a new expiry, which no Secret in place
+ * can hold (one left by an earlier grant of the same name is overwritten, as it must be).
+ */
+export async function ensureKubeconfigSecret(clients: KubeClients, keys: SigningKey[], target: KubeconfigTarget, options: { knownOutdated?: boolean } = {}): Promise<void> {
   const caFingerprint = createHash('sha256').update(target.gateway.caPem).digest('hex').slice(0, 32);
-  const annotations = existing?.metadata?.annotations ?? {};
-  if (existing?.data?.[kubeconfigSecretKey] && annotations[expiresAnnotation] === target.expiresAt.toISOString() && annotations[caAnnotation] === caFingerprint) return;
+  if (!options.knownOutdated) {
+    const existing = await readIfExists<k8s.V1Secret>(clients, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: target.secretName, namespace: target.grant.namespace },
+    });
+    const annotations = existing?.metadata?.annotations ?? {};
+    if (existing?.data?.[kubeconfigSecretKey] && annotations[expiresAnnotation] === target.expiresAt.toISOString() && annotations[caAnnotation] === caFingerprint) return;
+  }
 
   const { token } = await signJitToken(keys, { grant: target.grant, subject: target.subject, policy: target.policy, expiresAt: target.expiresAt });
   const kubeconfig = kubeconfigYaml({

@@ -52,7 +52,6 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const { kubeconfig, logger } = options;
   const clients = kubeClients(kubeconfig);
   const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
-  const events = eventRecorder(clients, identity, (message, error) => logger.warn({ err: error }, message));
 
   let keys: Promise<SigningKey[]> | undefined;
   const signingKeys = () => (keys ??= ensureSigningKeys(clients, { namespace: options.namespace }).catch((error) => {
@@ -83,11 +82,14 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
         }
       : {}),
   });
+  const events = eventRecorder({ clients, instance: identity, registry: manager.metrics.registry, log: (message, error) => logger.warn({ err: error }, message) });
   const resync = 10 * 60_000;
   const grantInformer = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs: resync });
   const policyInformer = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs: resync });
   const requestInformer = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs: resync });
   const deploymentInformer = manager.addInformer<k8s.V1Deployment>({ path: '/apis/apps/v1/deployments', labelSelector: policyLabel });
+  // the gateways' TLS Secrets (no other Secret carries the policy label): the CA every kubeconfig pins
+  const gatewayTlsInformer = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
   new Gauge({
     name: 'kubegate_accessgrants',
     help: 'AccessGrants by phase, from the operator cache',
@@ -99,14 +101,16 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     },
   });
 
-  const grants = manager.addController({ name: 'accessgrant', workers: options.workers, reconciler: new AccessGrantReconciler({ clients, events, signingKeys }) });
+  const caches = { grants: grantInformer, policies: policyInformer, approvalRequests: requestInformer, gatewayTls: gatewayTlsInformer };
+  const grants = manager.addController({ name: 'accessgrant', workers: options.workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys }) });
+  const grantsOfPolicy = (namespace: string | undefined, policy: string) =>
+    grantInformer.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy).map(keyOf);
   grants.watch(grantInformer, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
-  grants.watch(
-    policyInformer,
-    (policy) => grantInformer.list().filter((g) => g.metadata?.namespace === policy.metadata?.namespace && g.spec.policyRef.name === policy.metadata?.name).map(keyOf),
-    // grants wait for their policy's spec (maximum duration) and gateway (the kubeconfig's address and CA)
-    { updateMatters: (policy, old) => specOrDeletionChanged(policy, old) || policy.status?.gatewayAddress !== old.status?.gatewayAddress },
-  );
+  // grants wait for their policy's spec (maximum duration) and its gateway's CA (pinned in the kubeconfig)
+  grants.watch(policyInformer, (policy) => grantsOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged });
+  grants.watch(gatewayTlsInformer, (secret) => grantsOfPolicy(secret.metadata?.namespace, secret.metadata!.labels![policyLabel]!), {
+    updateMatters: (secret, old) => secret.data?.['ca.crt'] !== old.data?.['ca.crt'],
+  });
   grants.watch(
     requestInformer,
     (request) => (request.spec.target?.kind === 'AccessGrant' ? [{ namespace: request.metadata?.namespace, name: request.spec.target.name }] : []),
@@ -147,6 +151,9 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   manager.onLeading(async (leading) => {
     logger.info({ applied: await ensureAdmissionPolicies(clients) }, 'admission policies in place');
     await signingKeys();
+    // leadership may have ended, or a shutdown begun, during those writes: an abort listener added now
+    // would never fire, and the sweep's timer would keep a stopping process alive
+    if (leading.aborted) return;
     const rotation = setInterval(() => {
       keys = undefined;
       void signingKeys().catch((error) => logger.error({ err: error }, 'token key rotation failed'));

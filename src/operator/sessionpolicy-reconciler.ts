@@ -71,7 +71,7 @@ export class SessionPolicyReconciler implements Reconciler {
     if (problems.length > 0) {
       const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
       if (policy.status?.conditions?.find((c) => c.type === 'Ready')?.message !== message) {
-        await this.options.events.record(policy, 'Warning', 'InvalidPolicy', message);
+        this.options.events.record(policy, 'Warning', 'InvalidPolicy', message);
       }
       await this.writeStatus(policy, { phase: 'Invalid' }, { type: 'Ready', status: 'False', reason: 'InvalidPolicy', message });
       return; // nothing to retry: the policy must change, and that change re-enqueues it
@@ -99,7 +99,7 @@ export class SessionPolicyReconciler implements Reconciler {
     for (const child of desiredImpersonation(policy, users, groups)) await apply(this.clients, child);
 
     if (policy.status?.compiledVersion !== compiled.version) {
-      await this.options.events.record(policy, 'Normal', 'Compiled', `policy version ${compiled.version}: ${compiled.rules.length} rule(s), default ${compiled.defaultAction}`);
+      this.options.events.record(policy, 'Normal', 'Compiled', `policy version ${compiled.version}: ${compiled.rules.length} rule(s), default ${compiled.defaultAction}`);
     }
     await this.writeStatus(
       policy,
