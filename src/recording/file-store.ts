@@ -6,7 +6,7 @@
  * lock) and `head` reports no retention.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -78,6 +78,31 @@ export class FileStore implements RecordingStore {
     const file = this.path(key);
     await writeFileAtomic(file, body, 0o644);
     if (options.retention) await chmod(file, 0o444);
+  }
+
+  /**
+   * A sealed spool segment on the same file system is linked, not copied: recording writes each byte to
+   * disk once. The link is made beside the target and renamed over it, as any put.
+   */
+  async putFile(key: string, file: string, options: PutOptions = {}): Promise<void> {
+    const target = this.path(key);
+    const dir = dirname(target);
+    await mkdir(dir, { recursive: true });
+    const temp = join(dir, `${tempPrefix}${randomBytes(6).toString('hex')}`);
+    try {
+      await link(file, temp);
+    } catch (error) {
+      if (!['EXDEV', 'EPERM', 'EMLINK'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      return this.put(key, createReadStream(file), options); // another file system: copy
+    }
+    try {
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await fsyncDir(dir);
+    if (options.retention) await chmod(target, 0o444);
   }
 
   async get(key: string): Promise<Readable> {

@@ -12,6 +12,7 @@
  * the SDK's default CRC32 checksum satisfies S3 and MinIO). Every request has a connection and an idle
  * timeout, so a store that accepts connections but never answers counts as down instead of hanging.
  */
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
@@ -119,6 +120,10 @@ export class S3Store implements RecordingStore {
       }
       throw error;
     }
+  }
+
+  putFile(key: string, file: string, options: PutOptions = {}): Promise<void> {
+    return this.put(key, createReadStream(file), options);
   }
 
   /** True once the bucket refused object-lock headers (it has no object lock configuration). */

@@ -2,7 +2,7 @@
  * The upload jobs of a session's spool, each safe to run again (the uploader retries, and crash recovery
  * queues sealed segments a second time): a segment job finds no files once it has finished.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { manifestKey, segmentKey, type SegmentManifest } from './format.js';
@@ -29,7 +29,7 @@ export function segmentUpload(store: RecordingStore, dir: string, prefix: string
       const manifest = JSON.parse(manifestBody.toString('utf8')) as SegmentManifest;
       const retention = manifest.retention ? { mode: manifest.retention.mode, retainUntil: new Date(manifest.retention.retainUntil) } : undefined;
       if (!segmentStored && existsSync(segmentFile)) {
-        await store.put(keys.segment, createReadStream(segmentFile), { retention, contentType: 'application/x-ndjson' });
+        await store.putFile(keys.segment, segmentFile, { retention, contentType: 'application/x-ndjson' });
       }
       segmentStored = true;
       await store.put(keys.manifest, manifestBody, { retention, contentType: 'application/json' });

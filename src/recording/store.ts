@@ -23,6 +23,8 @@ export interface RecordingStore {
   readonly url: string;
   /** Streams `body` to `key` with bounded memory. */
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<void>;
+  /** Stores a local file that will not change (a sealed spool segment) as `key`. */
+  putFile(key: string, file: string, options?: PutOptions): Promise<void>;
   get(key: string): Promise<Readable>;
   /** Null when the key does not exist. */
   head(key: string): Promise<StoredObjectInfo | null>;

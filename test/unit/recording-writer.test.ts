@@ -211,6 +211,11 @@ class SwitchableStore implements RecordingStore {
     this.puts++;
     return this.inner.put(key, body, options);
   }
+  async putFile(key: string, file: string, options?: PutOptions) {
+    this.check();
+    this.puts++;
+    return this.inner.putFile(key, file, options);
+  }
   async get(key: string) {
     this.check();
     return this.inner.get(key);
