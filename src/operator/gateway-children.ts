@@ -11,6 +11,8 @@ import { ownerReference, sessionPolicies } from '../kube/resources.js';
 
 export const policyLabel = 'kubegate.dev/policy';
 export const versionAnnotation = 'kubegate.dev/policy-version';
+/** On cluster-scoped children, which cannot be owned by the namespaced policy: `namespace/name` of it. */
+export const policyRefAnnotation = 'kubegate.dev/policy-ref';
 export const adminPort = 8081;
 
 export function gatewayName(policyName: string): string {
@@ -206,7 +208,7 @@ export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1Ro
 export function desiredImpersonation(policy: SessionPolicy, users: string[], groups: string[]): [k8s.V1ClusterRole, k8s.V1ClusterRoleBinding] {
   const ref = { namespace: policy.metadata!.namespace!, name: policy.metadata!.name! };
   const name = impersonationRoleName(ref);
-  const metadata = { name, labels: labels(policy), annotations: { 'kubegate.dev/policy-ref': `${ref.namespace}/${ref.name}` } };
+  const metadata = { name, labels: labels(policy), annotations: { [policyRefAnnotation]: `${ref.namespace}/${ref.name}` } };
   const sorted = (list: string[]) => [...new Set(list)].sort();
   const rules: k8s.V1PolicyRule[] =
     users.length === 0

@@ -9,7 +9,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { signJitToken, type SigningKey, type TokenSubject } from '../token/jit-token.js';
 import { kubeconfigSecretKey } from '../api/index.js';
 import { kubeconfigYaml } from '../util/kubeconfig.js';
-import { apply, readIfExists, type KubeClients } from '../kube/client.js';
+import { apply, createOrApply, readIfExists, type KubeClients } from '../kube/client.js';
 import type { GrantIdentity } from './grant-bindings.js';
 
 const expiresAnnotation = 'kubegate.dev/token-expires-at';
@@ -35,6 +35,7 @@ export interface KubeconfigTarget {
  * can hold (one left by an earlier grant of the same name is overwritten, as it must be).
  */
 export async function ensureKubeconfigSecret(clients: KubeClients, keys: SigningKey[], target: KubeconfigTarget, options: { knownOutdated?: boolean } = {}): Promise<void> {
+  const write = options.knownOutdated ? createOrApply : apply; // on activation the Secret is all but certainly new
   const caFingerprint = createHash('sha256').update(target.gateway.caPem).digest('hex').slice(0, 32);
   if (!options.knownOutdated) {
     const existing = await readIfExists<k8s.V1Secret>(clients, {
@@ -53,7 +54,7 @@ export async function ensureKubeconfigSecret(clients: KubeClients, keys: Signing
     user: { token },
     name: `kubegate-${target.grant.name}`,
   });
-  await apply(clients, {
+  await write(clients, {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {

@@ -14,6 +14,7 @@ import type { SigningKey } from '../token/jit-token.js';
 import { Gauge } from 'prom-client';
 import { Manager } from './runtime/manager.js';
 import type { ObjectKey } from './runtime/reconciler.js';
+import type { Informer } from './runtime/informer.js';
 import { AccessGrantReconciler } from './accessgrant-reconciler.js';
 import { ApprovalRequestReconciler } from './approvalrequest-reconciler.js';
 import { SessionPolicyReconciler } from './sessionpolicy-reconciler.js';
@@ -22,7 +23,8 @@ import { scheduleSweep } from './binding-sweep.js';
 import { resourceCatalog } from './discovery.js';
 import { eventRecorder } from './events.js';
 import { ensureSigningKeys } from './signing-keys.js';
-import { policyLabel } from './gateway-children.js';
+import { policyLabel, policyRefAnnotation } from './gateway-children.js';
+import { UnchangedApply } from './unchanged-apply.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -43,6 +45,25 @@ function path(resource: CustomResource): string {
 }
 
 const keyOf = (object: k8s.KubernetesObject): ObjectKey => ({ namespace: object.metadata?.namespace, name: object.metadata!.name! });
+
+/** The collections of a gateway's children other than its TLS Secret, by kind. */
+const gatewayChildPaths = {
+  ServiceAccount: '/api/v1/serviceaccounts',
+  ConfigMap: '/api/v1/configmaps',
+  Service: '/api/v1/services',
+  Deployment: '/apis/apps/v1/deployments',
+  Role: '/apis/rbac.authorization.k8s.io/v1/roles',
+  RoleBinding: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+  ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+  ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+};
+
+/** The policy a gateway child belongs to: namespaced ones by label, cluster-scoped ones by annotation. */
+function policyOfChild(child: k8s.KubernetesObject): ObjectKey[] {
+  if (child.metadata?.namespace) return [{ namespace: child.metadata.namespace, name: child.metadata.labels![policyLabel]! }];
+  const [namespace, name] = (child.metadata?.annotations?.[policyRefAnnotation] ?? '').split('/');
+  return namespace && name ? [{ namespace, name }] : [];
+}
 
 /** An update that changes what the object asks for (spec) or its deletion — not a status write. */
 const specOrDeletionChanged = (object: k8s.KubernetesObject, old: k8s.KubernetesObject) =>
@@ -87,9 +108,14 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const grantInformer = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs: resync });
   const policyInformer = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs: resync });
   const requestInformer = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs: resync });
-  const deploymentInformer = manager.addInformer<k8s.V1Deployment>({ path: '/apis/apps/v1/deployments', labelSelector: policyLabel });
-  // the gateways' TLS Secrets (no other Secret carries the policy label): the CA every kubeconfig pins
+  // every child of a gateway carries the policy label, and no other object does: the gateways' TLS
+  // Secrets hold the CA every kubeconfig pins; all of them show what the policy reconciler need not apply again
   const gatewayTlsInformer = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
+  const childInformers = new Map<string, Informer>([
+    ['Secret', gatewayTlsInformer],
+    ...Object.entries(gatewayChildPaths).map(([kind, path]) => [kind, manager.addInformer({ path, labelSelector: policyLabel })] as const),
+  ]);
+  const children = new UnchangedApply(clients, (kind) => childInformers.get(kind));
   new Gauge({
     name: 'kubegate_accessgrants',
     help: 'AccessGrants by phase, from the operator cache',
@@ -122,6 +148,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     workers: options.workers,
     reconciler: new SessionPolicyReconciler({
       clients,
+      children,
       events,
       signingKeys,
       resourceCatalog: catalogFn,
@@ -136,9 +163,13 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     updateMatters: (grant, old) => grant.status?.phase !== old.status?.phase || !!grant.metadata?.deletionTimestamp !== !!old.metadata?.deletionTimestamp,
     delayMs: 200,
   });
-  policies.watch(deploymentInformer, (deployment) => [{ namespace: deployment.metadata?.namespace, name: deployment.metadata!.labels![policyLabel]! }], {
-    updateMatters: specOrDeletionChanged,
-  });
+  // a child changed or deleted by anyone else is put back; status-only updates (generation unchanged) and
+  // the events of our own applies are not worth a reconcile
+  for (const informer of childInformers.values()) {
+    policies.watch(informer, policyOfChild, {
+      updateMatters: (child, old) => !children.isOwnLastApply(child) && (child.metadata?.generation === undefined || specOrDeletionChanged(child, old)),
+    });
+  }
 
   const requests = manager.addController({ name: 'approvalrequest', workers: options.workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
   requests.watch(requestInformer, (request) => [keyOf(request)], { updateMatters: specOrDeletionChanged });

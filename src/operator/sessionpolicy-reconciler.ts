@@ -5,6 +5,11 @@
  * policy, RBAC, Service, Deployment (rolled when the compiled version changes) — and the impersonation
  * ClusterRole for exactly the current grants. Namespaced children are owned by the policy; the
  * cluster-scoped ones are removed by its finalizer. Requeued twice a day to renew certificates.
+ *
+ * The policy is reconciled on every change to the set of its Active grants (batched), which in a burst of
+ * thousands of grants is several times a second; each time only the impersonation ClusterRole changes.
+ * Children are therefore applied through `UnchangedApply`: one the operator's informers show exactly as
+ * its last apply left it is not sent again, and a change anyone makes to a child reconciles the policy.
  */
 import type * as k8s from '@kubernetes/client-node';
 import { grantGroup, type AccessGrant, type SessionPolicy } from '../api/index.js';
@@ -14,7 +19,7 @@ import { publicKeySet, type SigningKey } from '../token/jit-token.js';
 import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
-import { apply, deleteIfExists, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
+import { deleteIfExists, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
 import { getCustom, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import {
   desiredDeployment,
@@ -27,11 +32,14 @@ import {
   gatewayName,
   tlsSecretName,
 } from './gateway-children.js';
+import type { UnchangedApply } from './unchanged-apply.js';
 
 export const policyFinalizer = 'kubegate.dev/cluster-children';
 
 export interface SessionPolicyReconcilerOptions {
   clients: KubeClients;
+  /** Applies the children, skipping those the informers show as last applied. */
+  children: UnchangedApply;
   events: EventRecorder;
   signingKeys: () => Promise<SigningKey[]>;
   resourceCatalog: () => Promise<ResourceCatalog>;
@@ -91,12 +99,12 @@ export class SessionPolicyReconciler implements Reconciler {
       desiredService(policy),
       desiredDeployment(policy, compiled, this.options.gatewayImage),
     ];
-    for (const child of children) await apply(this.clients, child);
+    for (const child of children) await this.options.children.apply(child);
 
     const grants = this.options.grantsOf(ref.namespace, ref.name).filter((grant) => grant.status?.phase === 'Active' && !grant.metadata?.deletionTimestamp);
     const users = grants.map((grant) => impersonatedUser(grant.spec.subject));
     const groups = grants.map((grant) => grantGroup(ref.namespace, grant.metadata!.name!));
-    for (const child of desiredImpersonation(policy, users, groups)) await apply(this.clients, child);
+    for (const child of desiredImpersonation(policy, users, groups)) await this.options.children.apply(child);
 
     if (policy.status?.compiledVersion !== compiled.version) {
       this.options.events.record(policy, 'Normal', 'Compiled', `policy version ${compiled.version}: ${compiled.rules.length} rule(s), default ${compiled.defaultAction}`);
@@ -111,6 +119,9 @@ export class SessionPolicyReconciler implements Reconciler {
 
   private async writeStatus(policy: SessionPolicy, fields: Partial<NonNullable<SessionPolicy['status']>>, condition: Omit<Condition, 'observedGeneration'>): Promise<void> {
     const conditions = setCondition(policy.status?.conditions as Condition[] | undefined, { ...condition, observedGeneration: policy.metadata!.generation }, this.options.now?.());
-    await patchStatus(this.clients, sessionPolicies, policy.metadata!.namespace!, policy.metadata!.name!, { ...fields, conditions, observedGeneration: policy.metadata!.generation });
+    const status: Record<string, unknown> = { ...fields, conditions, observedGeneration: policy.metadata!.generation };
+    const current = (policy.status ?? {}) as Record<string, unknown>;
+    if (Object.entries(status).every(([field, value]) => JSON.stringify(current[field]) === JSON.stringify(value))) return;
+    await patchStatus(this.clients, sessionPolicies, policy.metadata!.namespace!, policy.metadata!.name!, status);
   }
 }
