@@ -6,7 +6,7 @@
  *
  * Keys rotate: a key set holds every key still able to verify live tokens; new tokens use the newest.
  */
-import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, exportJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import { createSigningKeys } from '../pki/certificates.js';
 
@@ -46,6 +46,18 @@ export async function newSigningKey(now = new Date()): Promise<SigningKey> {
   return { kid: `k-${now.toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`, privateKeyPem, createdAt: now.toISOString() };
 }
 
+/**
+ * Each key's PEM parsed once: parsing cost twice what signing does, and the operator signs a token per
+ * grant. Keyed weakly by the key object, so a rotated-out key takes its parsed form with it.
+ */
+const parsedKeys = new WeakMap<SigningKey, KeyObject>();
+
+function privateKeyOf(key: SigningKey): KeyObject {
+  let parsed = parsedKeys.get(key);
+  if (!parsed) parsedKeys.set(key, (parsed = createPrivateKey(key.privateKeyPem)));
+  return parsed;
+}
+
 function newest(keys: SigningKey[]): SigningKey {
   const key = [...keys].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
   if (!key) throw new Error('no token signing key');
@@ -63,7 +75,7 @@ export async function signJitToken(keys: SigningKey[], claims: Omit<JitTokenClai
     .setJti(id)
     .setIssuedAt()
     .setExpirationTime(Math.floor(claims.expiresAt.getTime() / 1000))
-    .sign(createPrivateKey(key.privateKeyPem));
+    .sign(privateKeyOf(key));
   return { token, id };
 }
 
