@@ -67,6 +67,8 @@ interface OpenSegment {
   pending: Buffer[];
   pendingBytes: number;
   syncQueued: boolean;
+  /** The fsync in flight (or a resolved promise): the next one and the seal wait for it. */
+  syncing: Promise<void>;
   writeQueued: boolean;
   waiters: Waiter[];
   /** What the last event in the segment was (a recovered segment ending in `session-end` is final). */
@@ -183,6 +185,7 @@ export class SessionWriter {
       pending: [],
       pendingBytes: 0,
       syncQueued: false,
+      syncing: Promise.resolve(),
       writeQueued: false,
       waiters: [],
       lastType: '',
@@ -206,7 +209,11 @@ export class SessionWriter {
     return promise;
   }
 
-  /** Group commit: one fsync covers every line appended before it starts. */
+  /**
+   * Group commit: one fsync covers every line appended before it starts. The fsync runs beside the chain,
+   * not on it: writes go on while the disk flushes (an 8 MiB segment's fsync can take tens of ms, and an
+   * exec's output waited on it), one fsync at a time per segment; sealing waits for it.
+   */
   requestSync(segment = this.current): void {
     if (!segment || segment.syncQueued || segment.synced >= segment.bytes) return;
     segment.syncQueued = true;
@@ -214,10 +221,18 @@ export class SessionWriter {
       segment.syncQueued = false;
       if (!segment.handle || !this.inFlight.has(segment)) return;
       await this.write(segment);
-      const target = segment.written;
-      await segment.handle.datasync();
-      segment.synced = target;
-      segment.waiters = segment.waiters.filter((waiter) => (waiter.offset <= target ? (waiter.resolve(), false) : true));
+      const [handle, target] = [segment.handle, segment.written];
+      segment.syncing = segment.syncing.then(async () => {
+        if (this.failure || segment.synced >= target) return;
+        try {
+          await handle.datasync();
+        } catch (error) {
+          this.fail(error as Error);
+          return;
+        }
+        segment.synced = Math.max(segment.synced, target);
+        segment.waiters = segment.waiters.filter((waiter) => (waiter.offset <= segment.synced ? (waiter.resolve(), false) : true));
+      });
     });
   }
 
@@ -252,6 +267,7 @@ export class SessionWriter {
     this.current = undefined;
     return this.chain(async () => {
       await this.write(segment);
+      await segment.syncing;
       if (!segment.handle) throw new Error(`segment ${segment.path} was never opened`);
       await segment.handle.datasync();
       segment.synced = segment.written;
