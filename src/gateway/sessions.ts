@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { CallerIdentity } from './auth.js';
 import type { Recorder, SessionMetadata, SessionRecorder } from './recorder.js';
 
@@ -84,11 +85,13 @@ function headerValue(request: IncomingMessage, name: string): string | undefined
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** One id per client connection: its socket, or for HTTP/2 its session (each stream has its own socket proxy). */
 function connectionId(request: IncomingMessage): string {
-  let id = connectionIds.get(request.socket);
+  const connection: object = (request as unknown as Partial<Http2ServerRequest>).stream?.session ?? request.socket;
+  let id = connectionIds.get(connection);
   if (!id) {
     id = randomUUID();
-    connectionIds.set(request.socket, id);
+    connectionIds.set(connection, id);
   }
   return id;
 }
