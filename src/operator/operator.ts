@@ -108,8 +108,8 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const grantInformer = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs: resync });
   const policyInformer = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs: resync });
   const requestInformer = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs: resync });
-  // every child of a gateway carries the policy label, and no other object does: the gateways' TLS
-  // Secrets hold the CA every kubeconfig pins; all of them show what the policy reconciler need not apply again
+  // the gateways' children, selected by the label each carries: the TLS Secrets hold the CA every
+  // kubeconfig pins, and all of them show the policy reconciler what it need not apply again
   const gatewayTlsInformer = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
   const childInformers = new Map<string, Informer>([
     ['Secret', gatewayTlsInformer],
