@@ -126,9 +126,12 @@ export class AccessGrantReconciler implements Reconciler {
 
     const expiresAt = Date.parse(grant.status!.expiresAt!);
     if (expiresAt <= this.now().getTime()) return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.status!.expiresAt}`);
-    const bindings = await applyBindings(this.clients, identity, grant.spec.access);
-    // a grant activated just now cannot have a kubeconfig for its new expiry yet: no need to read one
-    await this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating);
+    // bindings and kubeconfig at once: neither waits for the other, and a reconcile is that much shorter.
+    // A grant activated just now cannot have a kubeconfig for its new expiry yet: no need to read one.
+    const [bindings] = await Promise.all([
+      applyBindings(this.clients, identity, grant.spec.access),
+      this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating),
+    ]);
     const ready = activeCondition(bindings.length, grant.status!.expiresAt!);
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);

@@ -62,7 +62,7 @@ export function bindingRef(binding: k8s.V1RoleBinding | k8s.V1ClusterRoleBinding
 
 export async function applyBindings(clients: KubeClients, grant: GrantIdentity, access: AccessEntry[]): Promise<BindingRef[]> {
   const bindings = desiredBindings(grant, access);
-  for (const binding of bindings) await apply(clients, binding);
+  await Promise.all(bindings.map((binding) => apply(clients, binding)));
   return bindings.map(bindingRef);
 }
 
