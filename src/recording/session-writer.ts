@@ -11,11 +11,12 @@
  * When the disk fails, the session stops writing, and every 2 s (up to 30 s apart) it tries to pick up
  * from what the spool holds — the same reading that recovers a crashed session — and records a `gap`.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
 import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
+import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
 import { IndexBuilder } from './session-index.js';
 import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, writeSpoolState, type RecorderLogger, type SpoolState } from './spool.js';
 import type { RecordingStore } from './store.js';
@@ -42,37 +43,6 @@ export class RecordingUnavailableError extends Error {
     super(`recording is unavailable: ${why}`);
     this.name = 'RecordingUnavailableError';
   }
-}
-
-interface Waiter {
-  offset: number;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-interface OpenSegment {
-  index: number;
-  path: string;
-  handle?: FileHandle;
-  /** Bytes appended; written to the file; fsynced. */
-  bytes: number;
-  written: number;
-  synced: number;
-  events: number;
-  firstSeq: number;
-  lastSeq: number;
-  openedAt: string;
-  openedAtMs: number;
-  hash: Hash;
-  pending: Buffer[];
-  pendingBytes: number;
-  syncQueued: boolean;
-  /** The fsync in flight (or a resolved promise): the next one and the seal wait for it. */
-  syncing: Promise<void>;
-  writeQueued: boolean;
-  waiters: Waiter[];
-  /** What the last event in the segment was (a recovered segment ending in `session-end` is final). */
-  lastType: string;
 }
 
 const syncedEventTypes = new Set(['request', 'decision']);
@@ -170,26 +140,7 @@ export class SessionWriter {
 
   private openSegment(time: string): OpenSegment {
     const index = this.nextIndex++;
-    const segment: OpenSegment = {
-      index,
-      path: join(this.dir, segmentFileName(index)),
-      bytes: 0,
-      written: 0,
-      synced: 0,
-      events: 0,
-      firstSeq: this.seq,
-      lastSeq: this.seq - 1,
-      openedAt: time,
-      openedAtMs: Date.parse(time),
-      hash: createHash('sha256'),
-      pending: [],
-      pendingBytes: 0,
-      syncQueued: false,
-      syncing: Promise.resolve(),
-      writeQueued: false,
-      waiters: [],
-      lastType: '',
-    };
+    const segment = newSegment(index, join(this.dir, segmentFileName(index)), this.seq, time);
     this.current = segment;
     this.inFlight.add(segment);
     this.chain(async () => {
@@ -545,19 +496,3 @@ export class SessionWriter {
 }
 
 export type { RecordedEvent };
-
-/**
- * One JSON line. A stream frame's base64 payload is most of a session's bytes: it is copied into the line
- * as Latin-1 (base64 is ASCII, needs no escaping) instead of going through JSON.stringify and a UTF-8
- * encoding, which made recording the larger part of an exec's CPU.
- */
-function eventLine(envelope: { v: number; seq: number; time: string }, event: RecordEvent): Buffer {
-  if (event.type !== 'stream') return Buffer.from(JSON.stringify({ ...envelope, ...event }) + '\n');
-  const { data, ...frame } = event;
-  const head = Buffer.from(JSON.stringify({ ...envelope, ...frame }).slice(0, -1) + ',"data":"');
-  const line = Buffer.allocUnsafe(head.length + data.length + 3);
-  head.copy(line, 0);
-  line.write(data, head.length, 'latin1');
-  line.write('"}\n', head.length + data.length, 'latin1');
-  return line;
-}
