@@ -134,6 +134,8 @@ export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolic
         spec: {
           serviceAccountName: gatewayName(name),
           automountServiceAccountToken: true,
+          // SIGTERM: up to 20 s of drain, then up to 10 s of uploading the spool (an emptyDir, gone with the pod)
+          terminationGracePeriodSeconds: 45,
           securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {

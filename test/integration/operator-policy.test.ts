@@ -66,6 +66,7 @@ test('a policy gets its gateway: IRSA ServiceAccount, TLS, compiled policy, Depl
   assert.equal(pod.serviceAccountName, 'kubegate-gateway-prod');
   assert.equal(pod.securityContext.runAsNonRoot, true);
   assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+  assert.ok(pod.terminationGracePeriodSeconds > 30, 'time for the drain and the spool upload after SIGTERM');
   assert.deepEqual(pod.containers[0].args.slice(0, 2), ['gateway', `--policy=${namespace}/prod`]);
   assert.equal(pod.containers[0].readinessProbe.httpGet.path, '/readyz');
   assert.ok(pod.containers[0].resources.requests.cpu);
