@@ -10,7 +10,6 @@ import type { CompiledPolicy } from '../policy/compile.js';
 import { openStore, StoreUrlError } from '../recording/open-store.js';
 import { recorderDefaults, StoreRecorder } from '../recording/segment-writer.js';
 import type { RecordingStore } from '../recording/store.js';
-import type { PolicyFiles } from '../gateway/policy-source.js';
 import { tlsFromDirectory, tlsIssuedFromSecret } from '../gateway/serving-tls.js';
 import { CliError } from './output.js';
 import { parseListen } from './operator.js';
@@ -27,27 +26,6 @@ export interface GatewayFlags {
   spoolDir: string;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
-}
-
-/** The policy's recording settings as the gateway last read them (the policy can change at runtime). */
-function watchRecordingSettings(files: PolicyFiles): { files: PolicyFiles; current: () => CompiledPolicy['recording'] | undefined } {
-  let text = '';
-  let current: CompiledPolicy['recording'] | undefined;
-  return {
-    files: async () => {
-      const read = await files();
-      if (read.policy !== text) {
-        try {
-          current = (JSON.parse(read.policy) as CompiledPolicy).recording;
-          text = read.policy;
-        } catch {
-          // the policy source reports an unreadable policy and keeps the last good one; so do we
-        }
-      }
-      return read;
-    },
-    current: () => current,
-  };
 }
 
 export interface GatewayOverrides {
@@ -111,18 +89,20 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
   withConnectionPool(upstream);
   const core = upstream.makeApiClient(k8s.CoreV1Api);
   const listen = parseListen(flags.listen);
-  const policyFiles = watchRecordingSettings(flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy));
-  const recording = overrides.recorder ? undefined : await storeRecorder(flags, policyFiles.current, logger);
+  // the recorder follows the policy the gateway has in force (it is built first: the gateway needs it)
+  let inForce: Gateway | undefined;
+  const recording = overrides.recorder ? undefined : await storeRecorder(flags, () => inForce?.recordingSettings(), logger);
   const gateway = new Gateway({
     policy,
     listen,
     adminListen: parseListen(flags.adminListen),
     upstream,
-    policyFiles: policyFiles.files,
+    policyFiles: flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy),
     tls: flags.tlsDir ? await tlsFromDirectory(flags.tlsDir) : await tlsIssuedFromSecret(core, policy, ['localhost', '127.0.0.1', listen.host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0')),
-    recorder: policyRecorder(overrides.recorder ?? recording!.recorder, () => policyFiles.current()),
+    recorder: policyRecorder(overrides.recorder ?? recording!.recorder),
     logger,
   });
+  inForce = gateway;
   return {
     gateway,
     logger,

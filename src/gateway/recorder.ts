@@ -2,7 +2,7 @@
  * What the gateway hands to recording: every request, response, decision and stream frame of a session,
  * through a `Recorder` with back-pressure (a returned promise means "wait before sending more"). The
  * recorder behind it is `StoreRecorder` (src/recording/segment-writer.ts): a durable spool uploaded to
- * `s3://` or `file://`. `policyRecorder` puts the policy's recording settings in front of it.
+ * `s3://` or `file://`. `policyRecorder` turns its refusals into the gateway's error.
  */
 import type { RecordEvent, SessionMetadata } from '../recording/format.js';
 import { GatewayError } from './errors.js';
@@ -25,17 +25,11 @@ export interface Recorder {
   healthy(): boolean;
 }
 
-/** The recording settings of the policy in force (`CompiledPolicy.recording`). */
-export interface RecordingSettings {
-  /** Record what the client types into exec and attach sessions. */
-  stdin: boolean;
-}
-
 /**
- * The policy's recording settings in front of a recorder: stdin frames are left out when the policy says
- * so, and a refusal to record becomes `KG_RECORDING_UNAVAILABLE`, the gateway's 503 that names why.
+ * A recorder whose refusal to record becomes `KG_RECORDING_UNAVAILABLE`, the gateway's 503 that names
+ * why. (What a policy leaves out of a recording, stdin, is decided where the frames are: upgrade-proxy.ts.)
  */
-export function policyRecorder(inner: Recorder, settings: () => RecordingSettings | undefined): Recorder {
+export function policyRecorder(inner: Recorder): Recorder {
   const refusal = (error: unknown): never => {
     if (error instanceof Error && error.name === 'RecordingUnavailableError') throw new GatewayError('KG_RECORDING_UNAVAILABLE', error.message.replace(/^recording is unavailable: /, ''));
     throw error;
@@ -46,7 +40,6 @@ export function policyRecorder(inner: Recorder, settings: () => RecordingSetting
       const session = inner.open(metadata);
       return {
         record(event) {
-          if (event.type === 'stream' && event.channel === 'stdin' && settings()?.stdin === false) return Promise.resolve();
           return session.record(event).catch(refusal);
         },
         close: (reason) => session.close(reason),

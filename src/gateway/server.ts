@@ -13,6 +13,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AccessGrant } from '../api/index.js';
+import type { CompiledPolicy } from '../policy/compile.js';
 import { kubeClients } from '../kube/client.js';
 import { Informer } from '../operator/runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
@@ -58,6 +59,11 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The recording settings of the policy in force; undefined until one is loaded. */
+  recordingSettings(): CompiledPolicy['recording'] | undefined {
+    return this.state?.loaded.compiled.recording;
   }
 
   /** Port actually bound (useful with port 0). */
