@@ -5,7 +5,7 @@
  */
 import { request } from 'node:https';
 import { connect, createServer } from 'node:net';
-import type { Kubectl } from '../../test/harness/kubectl.js';
+import { forwardedLocalPort, type Kubectl } from '../../test/harness/kubectl.js';
 
 export interface Transfer {
   bytes: number;
@@ -90,17 +90,7 @@ export async function portForwardTransfer(kubectl: Kubectl, namespace: string, p
   const forward = kubectl.start(['port-forward', '-n', namespace, `pod/${pod}`, `:${remotePort}`]);
   forward.stdin!.end();
   try {
-    const localPort = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      forward.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-        if (match) resolve(Number(match[1]));
-      });
-      let errors = '';
-      forward.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-      forward.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}: ${errors.trim()}`)));
-    });
+    const localPort = await forwardedLocalPort(forward, remotePort);
     return await new Promise<Transfer>((resolve, reject) => {
       const started = performance.now();
       let received = 0;

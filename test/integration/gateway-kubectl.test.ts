@@ -13,6 +13,7 @@ import { jitKubeconfig } from '../harness/gateway.js';
 import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { forwardedLocalPort } from '../harness/kubectl.js';
 
 const setup = gatewayFixture();
 
@@ -107,15 +108,7 @@ for (const transport of ['WebSocket', 'SPDY'] as const) {
     const pfEnv: Record<string, string> = transport === 'SPDY' ? { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } : {};
     const forward = bot.start(['port-forward', '-n', target, `pod/${pod}`, ':8080'], { env: pfEnv });
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        forward.stdout!.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-          if (match) resolve(Number(match[1]));
-        });
-        forward.once('exit', (code) => reject(new Error(`port-forward exited ${code}`)));
-      });
+      const port = await forwardedLocalPort(forward, 8080);
       await eventually(async () => assert.equal(await (await fetch(`http://127.0.0.1:${port}/through`)).text(), 'served /through'));
     } finally {
       forward.kill();

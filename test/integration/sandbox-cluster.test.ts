@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { testCluster } from '../harness/cluster.js';
 import { eventually, deploymentYaml, podNames } from '../harness/workloads.js';
+import { forwardedLocalPort } from '../harness/kubectl.js';
 
 test('a CRD becomes Established and its schema rejects a bad object with the API server message', async () => {
   const cluster = await testCluster();
@@ -180,15 +181,7 @@ for (const transport of ['WebSocket', 'SPDY'] as const) {
     let stderr = '';
     forward.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        forward.stdout!.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(out);
-          if (match) resolve(Number(match[1]));
-        });
-        forward.once('exit', (code) => reject(new Error(`port-forward exited ${code}: ${stderr}`)));
-      });
+      const port = await forwardedLocalPort(forward, 8080);
       await eventually(async () => {
         const response = await fetch(`http://127.0.0.1:${port}/hello`);
         assert.equal(await response.text(), 'served /hello');
