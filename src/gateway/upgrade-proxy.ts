@@ -89,16 +89,11 @@ export async function forwardUpgrade(
       server.destroy();
       end(reason);
     };
-    const record = (frame: StreamFrame, maskStdin = true) => {
-      let data = frame.data;
-      if (maskStdin && frame.channel === 'stdin' && frame.direction === 'client-to-server') {
-        if (!stdinRecording) return;
-        data = stdinRecording.push(data);
-        if (data.length === 0) return;
-      }
+    const record = (frame: Pick<StreamFrame, 'direction' | 'channel' | 'data' | 'port'>) => {
+      if (frame.data.length === 0) return;
       pendingRecords++;
       void session.recorder
-        .record({ type: 'stream', requestId, direction: frame.direction, channel: frame.channel, data: data.toString('base64'), ...(frame.port !== undefined ? { port: frame.port } : {}) })
+        .record({ type: 'stream', requestId, direction: frame.direction, channel: frame.channel, data: frame.data.toString('base64'), ...(frame.port !== undefined ? { port: frame.port } : {}) })
         .catch((error: Error) => shutdown(`recording failed: ${error.message}`))
         .finally(() => {
           pendingRecords--;
@@ -114,12 +109,14 @@ export async function forwardUpgrade(
         return refuseMalformed(error, direction);
       }
       for (const frame of frames) {
-        record(frame);
-        if (frame.channel === 'stdin' && frame.direction === 'client-to-server') {
+        const stdin = frame.channel === 'stdin' && frame.direction === 'client-to-server';
+        if (!stdin) record(frame);
+        else if (stdinRecording) record({ ...frame, data: stdinRecording.push(frame.data) });
+        if (stdin) {
           const blocked = guard.check(frame.data);
           if (blocked) {
             void session.recorder.record({ type: 'decision', requestId, action: 'Deny', rule: blocked.rule, message: blocked.message }).catch(() => undefined);
-            shutdown(`stdin blocked by rule ${blocked.rule}`, decoder.closingNotice?.(`kubegate: ${blocked.message}`));
+            shutdown(`stdin blocked by rule ${blocked.rule}`, decoder.closingNotice(`kubegate: ${blocked.message}`));
             return false;
           }
         }
@@ -141,7 +138,8 @@ export async function forwardUpgrade(
         try {
           out = masking.rewrite(bytes);
         } catch (error) {
-          return refuseMalformed(error, 'server-to-client') || undefined;
+          refuseMalformed(error, 'server-to-client');
+          return undefined;
         }
         clearTimeout(releaseTimer);
         if (masking.holding()) releaseTimer = setTimeout(releaseHeldOutput, outputIdleMs);
@@ -171,8 +169,7 @@ export async function forwardUpgrade(
       from.on('error', (error) => shutdown(`${direction === 'client-to-server' ? 'client' : 'upstream'} error: ${error.message}`));
       from.on('close', () => {
         clearTimeout(releaseTimer);
-        const stdinTail = stdinRecording?.flush();
-        if (stdinTail && stdinTail.length > 0) record({ direction: 'client-to-server', channel: 'stdin', data: stdinTail, timeMs: Date.now() }, false);
+        if (stdinRecording) record({ direction: 'client-to-server', channel: 'stdin', data: stdinRecording.flush() });
         to.end();
         end('closed');
       });
