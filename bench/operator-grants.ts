@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { Informer } from '../src/operator/runtime/informer.js';
+import { Informer } from '../src/runtime/informer.js';
 import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
 import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildGateway, type BuiltGateway, type GatewayFlags } from '../../src/cli/gateway.js';
-import type { Recorder } from '../../src/gateway/recorder.js';
-import { recorderDefaults } from '../../src/recording/segment-writer.js';
+import type { Recorder } from '../../src/recording/recorder.js';
+import { recorderDefaults } from '../../src/recording/store-recorder.js';
 import { runWrk, type LoadResult } from '../gateway/wrk.js';
 
 export interface LatencyResult {

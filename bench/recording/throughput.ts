@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { indexKey, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
-import { readIndex } from '../../src/recording/query.js';
-import { StoreRecorder } from '../../src/recording/segment-writer.js';
+import { readIndex } from '../../src/audit/query.js';
+import { StoreRecorder } from '../../src/recording/store-recorder.js';
 import type { RecordingStore } from '../../src/recording/store.js';
 import { peakMemoryDuring, type MemoryPeak } from '../process-memory.js';
 

@@ -6,6 +6,7 @@
 import type { AccessGrantStatus, ApprovalRequestDecision, ApprovalRequestStatus, Condition, SessionPolicyRule, SessionPolicySpec, SessionPolicyStatus } from './types.generated.js';
 
 export type * from './types.generated.js';
+export * from './names.js';
 
 export const group = 'kubegate.dev';
 export const version = 'v1alpha1';
@@ -20,12 +21,6 @@ export const plurals = {
 
 export type Kind = keyof typeof plurals;
 
-/** Label on every object the operator makes for a grant (RoleBindings, ClusterRoleBindings, kubeconfig Secret, ApprovalRequest); value: the grant's name. */
-export const grantLabel = 'kubegate.dev/grant';
-
-/** Label beside `grantLabel` on cluster-scoped and cross-namespace objects; value: the grant's namespace. */
-export const grantNamespaceLabel = 'kubegate.dev/grant-namespace';
-
 /** Prefix of every grant group. */
 export const grantGroupPrefix = 'kubegate:grant:';
 
@@ -33,9 +28,6 @@ export const grantGroupPrefix = 'kubegate:grant:';
 export function grantGroup(namespace: string, name: string): string {
   return `${grantGroupPrefix}${namespace}:${name}`;
 }
-
-/** The key of the kubeconfig in a grant's `spec.kubeconfigSecret` Secret. */
-export const kubeconfigSecretKey = 'kubeconfig';
 
 /** Condition types, per kind (status.conditions[].type). */
 export const conditionTypes = {

@@ -5,7 +5,7 @@ import type { ApprovalRequest } from '../api/index.js';
 import { apiMessage, kubeClients } from '../kube/client.js';
 import { approvalRequests, getCustom } from '../kube/resources.js';
 import { CliError, outputOption, type OutputFormat } from './output.js';
-import { loadKubeconfig } from './kube-config.js';
+import { loadKubeconfig } from '../kube/load-kubeconfig.js';
 
 interface DecideOptions {
   namespace: string;

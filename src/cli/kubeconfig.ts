@@ -2,12 +2,11 @@
 import type { Command } from 'commander';
 import type * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { kubeconfigSecretKey, type AccessGrant } from '../api/index.js';
+import { kubeconfigSecretKey, kubeconfigSecretName, type AccessGrant } from '../api/index.js';
 import { apiMessage, kubeClients, readIfExists } from '../kube/client.js';
 import { accessGrants, getCustom } from '../kube/resources.js';
-import { kubeconfigSecretName } from '../operator/grant-kubeconfig.js';
 import { CliError, outputOption, type OutputFormat } from './output.js';
-import { loadKubeconfig } from './kube-config.js';
+import { loadKubeconfig } from '../kube/load-kubeconfig.js';
 
 export function registerKubeconfigCommand(program: Command): void {
   program

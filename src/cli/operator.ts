@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { runOperator } from '../operator/operator.js';
-import { loadKubeconfig } from './kube-config.js';
+import { loadKubeconfig } from '../kube/load-kubeconfig.js';
 import { CliError } from './output.js';
 import { parseDuration } from '../util/duration.js';
 

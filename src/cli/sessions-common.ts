@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { openStore } from '../recording/open-store.js';
-import { timeRange, type TimeRange } from '../recording/query.js';
+import { timeRange, type TimeRange } from '../audit/query.js';
 import type { RecordingStore } from '../recording/store.js';
 import { CliError, outputOption, type OutputFormat } from './output.js';
 

@@ -1,9 +1,9 @@
 /** `kubegate sessions verify ID | --all`: hash chain, order, completeness and object lock, per session. */
 import type { Command } from 'commander';
-import { dayPrefixes, findSessions, resolveSession, type TimeRange } from '../recording/query.js';
+import { dayPrefixes, findSessions, resolveSession, type TimeRange } from '../audit/query.js';
 import type { RecordingStore } from '../recording/store.js';
-import { verifySession, type VerifyReport } from '../recording/verify.js';
-import type { LockSummary } from '../recording/object-lock.js';
+import { verifySession, type VerifyReport } from '../audit/verify.js';
+import type { LockSummary } from '../audit/object-lock.js';
 import { CliError } from './output.js';
 import { JsonArrayWriter, storeOptions, withStore, type StoreFlags } from './sessions-common.js';
 

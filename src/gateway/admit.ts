@@ -13,9 +13,9 @@ import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
-import { recordedRequestBody } from './response-masking.js';
+import { recordedRequestBody } from '../policy/masking/bodies.js';
 import type { LoadedPolicy } from './policy-source.js';
-import type { Recorder } from './recorder.js';
+import type { Recorder } from '../recording/recorder.js';
 import type { Session, SessionTable } from './sessions.js';
 
 export interface GatewayState {

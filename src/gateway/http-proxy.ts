@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
 import { GatewayError, sendError } from './errors.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
-import { preferJson, responseMasking } from './response-masking.js';
+import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
 import type { Upstream } from './upstream.js';
 
@@ -36,7 +36,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   const started = Date.now();
   const headers = upstreamHeaders(request.headers, identity, session.id);
   if (body) headers['content-length'] = String(body.length);
-  preferJson(admitted, headers);
+  preferJson(admitted.state.engine.masking, admitted.attributes, headers);
   const finish = (status: number, captured?: { body: string; bytes: number; truncated: boolean }) => {
     sessions.leave(session);
     void session.recorder
@@ -62,7 +62,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   });
   upstreamRequest.on('response', (upstreamResponse) => {
     const status = upstreamResponse.statusCode ?? 502;
-    const masking = responseMasking(admitted, upstreamResponse.headers);
+    const masking = responseMasking(admitted.state.engine.masking, admitted.attributes, upstreamResponse.headers);
     const outgoing = downstreamHeaders(upstreamResponse.headers);
     if (masking) delete outgoing['content-length'];
     response.writeHead(status, outgoing);

@@ -15,7 +15,7 @@
  */
 import type { CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
 import type { EscalationFinding } from './escalation.js';
-import { Masker } from './masking.js';
+import { Masker } from '../policy/masking/masker.js';
 import type { RequestAttributes } from './request-attributes.js';
 
 /** What the gateway knows about a request besides its attributes. */

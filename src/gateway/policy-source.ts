@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { JSONWebKeySet } from 'jose';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { policyConfigMapName } from '../operator/gateway-children.js';
+import { policyConfigMapName } from '../api/names.js';
 
 export interface LoadedPolicy {
   compiled: CompiledPolicy;

@@ -15,14 +15,14 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import type { AccessGrant } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { kubeClients } from '../kube/client.js';
-import { Informer } from '../operator/runtime/informer.js';
+import { Informer } from '../runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError, rawErrorResponse, sendError } from './errors.js';
 import { forwardRequest } from './http-proxy.js';
 import { PolicyEngine } from './policy-engine.js';
 import { PolicySource, type PolicyFiles } from './policy-source.js';
-import type { Recorder } from './recorder.js';
+import type { Recorder } from '../recording/recorder.js';
 import type { ServingTls } from './serving-tls.js';
 import { SessionTable } from './sessions.js';
 import { connectUpstream } from './upstream.js';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
-import { tlsSecretName } from '../operator/gateway-children.js';
+import { tlsSecretName } from '../api/names.js';
 
 export interface ServingTls {
   cert: string;

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { CallerIdentity } from './auth.js';
-import type { Recorder, SessionMetadata, SessionRecorder } from './recorder.js';
+import type { Recorder, SessionMetadata, SessionRecorder } from '../recording/recorder.js';
 
 export interface Session {
   id: string;

@@ -16,7 +16,7 @@ import { upstreamHeaders } from './headers.js';
 import type { SessionTable } from './sessions.js';
 import { decoderFor, defaultStreamLimits, ProtocolError, type Direction, type NegotiatedProtocol, type StreamFrame } from './streams/frame.js';
 import { outputMaskingFor, outputIdleMs } from './streams/output-masking.js';
-import type { StreamMasker } from './masking.js';
+import { passThroughStreamMasker } from '../policy/masking/masker.js';
 import { StdinGuard } from './stdin-guard.js';
 import type { Upstream } from './upstream.js';
 
@@ -34,8 +34,6 @@ function negotiated(headers: IncomingHttpHeaders, admitted: Admitted): Negotiate
   };
 }
 
-/** Records stdin as it is when the policy masks nothing. */
-const passThrough: StreamMasker = { push: (chunk) => chunk, flush: () => Buffer.alloc(0) };
 
 function statusLine(response: IncomingMessage): string {
   let text = `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}\r\n`;
@@ -77,7 +75,7 @@ export async function forwardUpgrade(
     const { engine, loaded } = admitted.state;
     const masking = outputMaskingFor(protocol, admitted.attributes.subresource, engine.masking, defaultStreamLimits);
     // what is recorded of stdin is masked too (invariant 9), as a stream: a secret typed key by key is one match
-    const stdinRecording = loaded.compiled.recording.stdin ? (engine.masking.masksText ? engine.masking.createStreamMasker() : passThrough) : undefined;
+    const stdinRecording = loaded.compiled.recording.stdin ? (engine.masking.masksText ? engine.masking.createStreamMasker() : passThroughStreamMasker) : undefined;
     const guard = new StdinGuard(engine, admitted.attributes);
     void session.recorder.record({ type: 'stream-open', requestId, protocol: protocol.transport === 'websocket' ? `websocket ${protocol.subprotocol}` : `spdy ${protocol.streamProtocol}`, ...(admitted.command ? { command: admitted.command } : {}) });
     let pendingRecords = 0;

@@ -21,18 +21,20 @@
  * re-checked against the policy read from the API server.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { Informer } from './runtime/informer.js';
+import type { Informer } from '../runtime/informer.js';
 import type { AccessGrant, SessionPolicy, ApprovalRequest } from '../api/index.js';
-import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from './runtime/reconciler.js';
+import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from '../runtime/reconciler.js';
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { deleteIfExists, isNotFound, type KubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
-import { ensureKubeconfigSecret, kubeconfigSecretName } from './grant-kubeconfig.js';
+import { ensureKubeconfigSecret } from './grant-kubeconfig.js';
+import { grantLabel, kubeconfigSecretName } from '../api/names.js';
 import type { SigningKey } from '../token/jit-token.js';
-import { gatewayEndpoint, tlsSecretName } from './gateway-children.js';
+import { gatewayEndpoint } from './gateway-children.js';
+import { tlsSecretName } from '../api/names.js';
 
 export const grantFinalizer = 'kubegate.dev/bindings';
 
@@ -176,7 +178,7 @@ export class AccessGrantReconciler implements Reconciler {
         body: {
           apiVersion: 'kubegate.dev/v1alpha1',
           kind: 'ApprovalRequest',
-          metadata: { name, namespace: identity.namespace, ownerReferences: [ownerReference(accessGrants, grant)], labels: { 'kubegate.dev/grant': identity.uid } },
+          metadata: { name, namespace: identity.namespace, ownerReferences: [ownerReference(accessGrants, grant)], labels: { [grantLabel]: identity.uid } },
           spec: {
             policyRef: { name: policy.metadata!.name! },
             target: { kind: 'AccessGrant', name: identity.name },

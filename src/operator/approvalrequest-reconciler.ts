@@ -4,7 +4,7 @@
  * The grant (or gateway) that waits on it watches its status.
  */
 import type { ApprovalRequest, SessionPolicy } from '../api/index.js';
-import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
+import type { ObjectKey, ReconcileResult, Reconciler } from '../runtime/reconciler.js';
 import { evaluateApproval, type ApprovalInput } from './approval.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';

@@ -4,7 +4,7 @@
  * a missed event or a crash between two writes could leave behind; the reconciler is the first line.
  */
 import { CronJob } from 'cron';
-import type { AccessGrant } from '../api/index.js';
+import { grantLabel, type AccessGrant } from '../api/index.js';
 import { deleteIfExists, type KubeClients } from '../kube/client.js';
 import { grantRefAnnotation, listGrantBindings } from './grant-bindings.js';
 import { accessGrants, listCustom } from '../kube/resources.js';
@@ -17,7 +17,7 @@ export async function sweepBindings(clients: KubeClients): Promise<string[]> {
   const active = new Set(grants.filter((g) => g.status?.phase === 'Active' && !g.metadata?.deletionTimestamp).map((g) => g.metadata!.uid!));
   const removed: string[] = [];
   for (const binding of bindings) {
-    if (active.has(binding.metadata?.labels?.['kubegate.dev/grant'] ?? '')) continue;
+    if (active.has(binding.metadata?.labels?.[grantLabel] ?? '')) continue;
     if (await deleteIfExists(clients, binding)) {
       removed.push(`${binding.kind} ${binding.metadata?.namespace ? `${binding.metadata.namespace}/` : ''}${binding.metadata?.name} (grant ${binding.metadata?.annotations?.[grantRefAnnotation] ?? '?'})`);
     }

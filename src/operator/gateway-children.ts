@@ -4,33 +4,13 @@
  * ClusterRole that names exactly the users and groups of the policy's Active grants.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { SessionPolicy } from '../api/index.js';
+import { gatewayName, impersonationRoleName, policyConfigMapName, policyLabel, policyRefAnnotation, tlsSecretName, versionAnnotation, type SessionPolicy } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
 import { ownerReference, sessionPolicies } from '../kube/resources.js';
 
-export const policyLabel = 'kubegate.dev/policy';
-export const versionAnnotation = 'kubegate.dev/policy-version';
-/** On cluster-scoped children, which cannot be owned by the namespaced policy: `namespace/name` of it. */
-export const policyRefAnnotation = 'kubegate.dev/policy-ref';
-export const adminPort = 8081;
-
-export function gatewayName(policyName: string): string {
-  return `kubegate-gateway-${policyName}`;
-}
-
-export function tlsSecretName(policyName: string): string {
-  return `${gatewayName(policyName)}-tls`;
-}
-
-export function policyConfigMapName(policyName: string): string {
-  return `${gatewayName(policyName)}-policy`;
-}
-
-/** Cluster-scoped children cannot be owned by a namespaced policy: named after it, removed by its finalizer. */
-export function impersonationRoleName(policy: { namespace: string; name: string }): string {
-  return `kubegate-gateway-${policy.namespace}-${policy.name}-impersonate`;
-}
+/** The gateway's admin port (metrics, health) in its pod. */
+const adminPort = 8081;
 
 function port(policy: SessionPolicy): number {
   return policy.spec.gateway?.port ?? 8443;

@@ -7,18 +7,13 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { signJitToken, type SigningKey, type TokenSubject } from '../token/jit-token.js';
-import { kubeconfigSecretKey } from '../api/index.js';
-import { kubeconfigYaml } from '../util/kubeconfig.js';
+import { grantLabel, kubeconfigSecretKey } from '../api/index.js';
+import { kubeconfigYaml } from '../kube/kubeconfig-yaml.js';
 import { apply, createOrApply, readIfExists, type KubeClients } from '../kube/client.js';
 import type { GrantIdentity } from './grant-bindings.js';
 
 const expiresAnnotation = 'kubegate.dev/token-expires-at';
 const caAnnotation = 'kubegate.dev/gateway-ca-sha256';
-
-/** The Secret holding a grant's kubeconfig: `spec.kubeconfigSecret`, or `<grant>-kubeconfig`. */
-export function kubeconfigSecretName(grant: { metadata?: { name?: string }; spec: { kubeconfigSecret?: string } }): string {
-  return grant.spec.kubeconfigSecret ?? `${grant.metadata!.name}-kubeconfig`;
-}
 
 export interface KubeconfigTarget {
   secretName: string;
@@ -60,7 +55,7 @@ export async function ensureKubeconfigSecret(clients: KubeClients, keys: Signing
     metadata: {
       name: target.secretName,
       namespace: target.grant.namespace,
-      labels: { 'kubegate.dev/grant': target.grant.uid, 'app.kubernetes.io/managed-by': 'kubegate' },
+      labels: { [grantLabel]: target.grant.uid, 'app.kubernetes.io/managed-by': 'kubegate' },
       annotations: { [expiresAnnotation]: target.expiresAt.toISOString(), [caAnnotation]: caFingerprint },
       ownerReferences: [
         { apiVersion: 'kubegate.dev/v1alpha1', kind: 'AccessGrant', name: target.grant.name, uid: target.grant.uid, controller: true, blockOwnerDeletion: true },

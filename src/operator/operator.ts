@@ -12,9 +12,9 @@ import { kubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, sessionPolicies, type CustomResource } from '../kube/resources.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { Gauge } from 'prom-client';
-import { Manager } from './runtime/manager.js';
-import type { ObjectKey } from './runtime/reconciler.js';
-import type { Informer } from './runtime/informer.js';
+import { Manager } from '../runtime/manager.js';
+import type { ObjectKey } from '../runtime/reconciler.js';
+import type { Informer } from '../runtime/informer.js';
 import { AccessGrantReconciler } from './accessgrant-reconciler.js';
 import { ApprovalRequestReconciler } from './approvalrequest-reconciler.js';
 import { SessionPolicyReconciler } from './sessionpolicy-reconciler.js';
@@ -23,7 +23,7 @@ import { scheduleSweep } from './binding-sweep.js';
 import { resourceCatalog } from './discovery.js';
 import { eventRecorder } from './events.js';
 import { ensureSigningKeys } from './signing-keys.js';
-import { policyLabel, policyRefAnnotation } from './gateway-children.js';
+import { policyLabel, policyRefAnnotation } from '../api/names.js';
 import { UnchangedApply } from './unchanged-apply.js';
 
 export interface OperatorOptions {

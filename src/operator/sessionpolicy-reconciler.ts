@@ -16,7 +16,7 @@ import { grantGroup, type AccessGrant, type SessionPolicy } from '../api/index.j
 import { impersonatedUser } from '../api/identity.js';
 import { compilePolicy, validatePolicy, type PolicySpecInput, type ResourceCatalog } from '../policy/compile.js';
 import { publicKeySet, type SigningKey } from '../token/jit-token.js';
-import type { ObjectKey, ReconcileResult, Reconciler } from './runtime/reconciler.js';
+import type { ObjectKey, ReconcileResult, Reconciler } from '../runtime/reconciler.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { deleteIfExists, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
@@ -29,9 +29,8 @@ import {
   desiredService,
   desiredServiceAccount,
   desiredTlsSecret,
-  gatewayName,
-  tlsSecretName,
 } from './gateway-children.js';
+import { gatewayName, tlsSecretName } from '../api/names.js';
 import type { UnchangedApply } from './unchanged-apply.js';
 
 export const policyFinalizer = 'kubegate.dev/cluster-children';

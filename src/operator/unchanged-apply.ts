@@ -14,8 +14,8 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { apply, type KubeClients } from '../kube/client.js';
-import type { Informer } from './runtime/informer.js';
-import { keyString } from './runtime/reconciler.js';
+import type { Informer } from '../runtime/informer.js';
+import { keyString } from '../runtime/reconciler.js';
 
 /** The informer store holding objects of one kind, when the operator watches that kind. */
 export type ChildStore = (kind: string) => Pick<Informer, 'get'> | undefined;

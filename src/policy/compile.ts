@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PolicyAction, SessionPolicySpec } from '../api/index.js';
-import { compileFieldPath, maxMatchLength } from '../gateway/masking.js';
+import { compileFieldPath, maxMatchLength } from './masking/masker.js';
 
 export type { PolicyAction };
 

@@ -15,9 +15,14 @@
  * Segment 0 starts with the `session-start` event; the last segment of a finished session has `final: true`
  * and ends with `session-end`.
  */
-import type { Direction, StreamChannel } from '../gateway/streams/frame.js';
 
 export const recordingFormatVersion = 1;
+
+/** Which way a stream frame went. */
+export type Direction = 'client-to-server' | 'server-to-client';
+
+/** What a stream frame carries (remote command channels, port-forward data and errors, transport events). */
+export type StreamChannel = 'stdin' | 'stdout' | 'stderr' | 'error' | 'resize' | 'close' | 'port-data' | 'port-error' | 'control';
 
 export interface SessionMetadata {
   sessionId: string;

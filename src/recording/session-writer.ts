@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RecordingUnavailableError } from './recorder.js';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
 import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
 import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
@@ -36,13 +37,6 @@ export interface WriterHost {
   enqueue(sessionId: string, job: UploadJob): void;
   spoolFailed(sessionId: string, error: Error | undefined): void;
   finished(sessionId: string): void;
-}
-
-export class RecordingUnavailableError extends Error {
-  constructor(why: string) {
-    super(`recording is unavailable: ${why}`);
-    this.name = 'RecordingUnavailableError';
-  }
 }
 
 const syncedEventTypes = new Set(['request', 'decision']);

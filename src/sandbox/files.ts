@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { createCertificateAuthority, createSigningKeys, issueCertificate, type KeyPair } from '../pki/certificates.js';
-import { kubeconfigYaml } from '../util/kubeconfig.js';
+import { kubeconfigYaml } from '../kube/kubeconfig-yaml.js';
 import { oidcAudience } from './oidc-issuer.js';
 
 export interface SandboxFiles {

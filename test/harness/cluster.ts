@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { readLiveState, startSandboxProcess } from '../../src/sandbox/control.js';
-import { kubeconfigYaml } from '../../src/util/kubeconfig.js';
+import { kubeconfigYaml } from '../../src/kube/kubeconfig-yaml.js';
 import { mintUserToken } from '../../src/sandbox/oidc-issuer.js';
 import { s3Client } from '../../src/sandbox/minio.js';
 import { withConnectionPool } from '../../src/kube/client.js';

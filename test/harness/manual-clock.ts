@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/operator/runtime/reconciler.js';
+import type { Clock } from '../../src/runtime/reconciler.js';
 
 /** Time that moves only when told, firing due timers in order. */
 export class ManualClock implements Clock {

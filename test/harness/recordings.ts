@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { indexKey, sessionPrefix, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
 import { openStore } from '../../src/recording/open-store.js';
-import { StoreRecorder } from '../../src/recording/segment-writer.js';
+import { StoreRecorder } from '../../src/recording/store-recorder.js';
 import type { RecordingStore } from '../../src/recording/store.js';
 
 export interface RecordedSession {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { packageRoot } from '../../src/util/package-root.js';
 import type { SessionIndex } from '../../src/recording/format.js';
-import type { VerifyReport } from '../../src/recording/verify.js';
+import type { VerifyReport } from '../../src/audit/verify.js';
 import { testCluster } from '../harness/cluster.js';
 import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../harness/gateway.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';

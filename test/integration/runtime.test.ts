@@ -13,12 +13,12 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/workloads.js';
-import { Controller } from '../../src/operator/runtime/controller.js';
-import { Informer, listPath } from '../../src/operator/runtime/informer.js';
-import { LeaderElector } from '../../src/operator/runtime/leader-election.js';
-import { LeaderElectionLostError, Manager } from '../../src/operator/runtime/manager.js';
-import { createRuntimeMetrics } from '../../src/operator/runtime/metrics.js';
-import { keyString, type Reconciler } from '../../src/operator/runtime/reconciler.js';
+import { Controller } from '../../src/runtime/controller.js';
+import { Informer, listPath } from '../../src/runtime/informer.js';
+import { LeaderElector } from '../../src/runtime/leader-election.js';
+import { LeaderElectionLostError, Manager } from '../../src/runtime/manager.js';
+import { createRuntimeMetrics } from '../../src/runtime/metrics.js';
+import { keyString, type Reconciler } from '../../src/runtime/reconciler.js';
 
 /** A TCP proxy to the API server that the test can cut (break open connections) or partition (refuse new ones). */
 class TcpProxy {

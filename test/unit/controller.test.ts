@@ -4,16 +4,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller } from '../../src/operator/runtime/controller.js';
-import type { EventSource, InformerEventHandler } from '../../src/operator/runtime/informer.js';
-import { createRuntimeMetrics, type RuntimeMetrics } from '../../src/operator/runtime/metrics.js';
-import { ExponentialRateLimiter } from '../../src/operator/runtime/rate-limiter.js';
+import { Controller } from '../../src/runtime/controller.js';
+import type { EventSource, InformerEventHandler } from '../../src/runtime/informer.js';
+import { createRuntimeMetrics, type RuntimeMetrics } from '../../src/runtime/metrics.js';
+import { ExponentialRateLimiter } from '../../src/runtime/rate-limiter.js';
 import {
   keyString,
   TerminalError,
   type ObjectKey,
   type ReconcileResult,
-} from '../../src/operator/runtime/reconciler.js';
+} from '../../src/runtime/reconciler.js';
 import { ManualClock } from '../harness/manual-clock.js';
 
 /** Moves the clock on, letting the workers run after each timer, as they would in real time. */

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { MaskingError, Masker, maskContextFor, maskedSecretData, maxMatchLength, streamMaskerTransform, type StreamMasker } from '../../src/gateway/masking.js';
+import { MaskingError, Masker, maskContextFor, maskedSecretData, maxMatchLength, streamMaskerTransform, type StreamMasker } from '../../src/policy/masking/masker.js';
 import { parseRequestAttributes } from '../../src/gateway/request-attributes.js';
 
 const aws = 'AKIAABCDEFGHIJKLMNOP';

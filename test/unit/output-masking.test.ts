@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Masker } from '../../src/gateway/masking.js';
+import { Masker } from '../../src/policy/masking/masker.js';
 import { decoderFor, defaultStreamLimits, type NegotiatedProtocol, type StreamFrame } from '../../src/gateway/streams/frame.js';
 import { outputMaskingFor, type OutputMasking } from '../../src/gateway/streams/output-masking.js';
 import { SpdyFrameEncoder, SpdyParser, type SpdyFrame } from '../../src/gateway/streams/spdy-frames.js';

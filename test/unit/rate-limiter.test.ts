@@ -7,8 +7,8 @@ import {
   rateLimiterDefaults,
   TokenBucketRateLimiter,
   type RateLimiter,
-} from '../../src/operator/runtime/rate-limiter.js';
-import type { Clock } from '../../src/operator/runtime/reconciler.js';
+} from '../../src/runtime/rate-limiter.js';
+import type { Clock } from '../../src/runtime/reconciler.js';
 
 /** The token bucket only reads the time. */
 function manualTime(): Clock & { advance(ms: number): void } {

@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { commandLineMatches } from '../../src/recording/api-call.js';
+import { commandLineMatches } from '../../src/audit/api-call.js';
 import type { RecordedEvent } from '../../src/recording/format.js';
-import { play, terminalFrames } from '../../src/recording/playback.js';
-import { dayPrefixes, findSessions, resolveSession, timeRange } from '../../src/recording/query.js';
-import { sessionEvents } from '../../src/recording/reader.js';
-import { SessionSearch } from '../../src/recording/search.js';
+import { play, terminalFrames } from '../../src/audit/playback.js';
+import { dayPrefixes, findSessions, resolveSession, timeRange } from '../../src/audit/query.js';
+import { sessionEvents } from '../../src/audit/reader.js';
+import { SessionSearch } from '../../src/audit/search.js';
 import { recordSession } from '../harness/recordings.js';
 
 const pod7 = { verb: 'delete', resource: 'pods', name: 'api-7', namespace: 'payments', subresource: '' };

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import type { RecordedEvent } from '../../src/recording/format.js';
-import { objectLines } from '../../src/recording/reader.js';
+import { objectLines } from '../../src/audit/reader.js';
 import { schemaErrors, schemaFiles, schemaPath } from '../../src/recording/schemas.js';
 import { recordSession } from '../harness/recordings.js';
 

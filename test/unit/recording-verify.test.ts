@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { manifestKey, segmentKey, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
-import { readIndex } from '../../src/recording/query.js';
-import { verifySession, type VerifyReport } from '../../src/recording/verify.js';
+import { readIndex } from '../../src/audit/query.js';
+import { verifySession, type VerifyReport } from '../../src/audit/verify.js';
 import { recordSession, type RecordedSession } from '../harness/recordings.js';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FileStore } from '../../src/recording/file-store.js';
 import { openStore, parseStoreUrl } from '../../src/recording/open-store.js';
-import { RecordingUnavailableError, StoreRecorder } from '../../src/recording/segment-writer.js';
+import { RecordingUnavailableError, StoreRecorder } from '../../src/recording/store-recorder.js';
 import { indexKey, sessionPrefix, type RecordedEvent, type SegmentManifest, type SessionIndex, type SessionMetadata } from '../../src/recording/format.js';
 import type { PutOptions, RecordingStore } from '../../src/recording/store.js';
 import { writeSpoolState } from '../../src/recording/spool.js';
@@ -298,7 +298,7 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
   }
 }
 
-const recorderModule = fileURLToPath(new URL('../../src/recording/segment-writer.js', import.meta.url));
+const recorderModule = fileURLToPath(new URL('../../src/recording/store-recorder.js', import.meta.url));
 const fileStoreModule = fileURLToPath(new URL('../../src/recording/file-store.js', import.meta.url));
 
 test('a writer killed with SIGKILL: the next start keeps the synced events, drops the torn tail, records the gap and the crash', async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { cacheDir, resolveBinaries, testBinaryVersions } from '../../src/sandbox/binaries.js';
 import { envExports } from '../../src/sandbox/control.js';
-import { kubeconfigYaml } from '../../src/util/kubeconfig.js';
+import { kubeconfigYaml } from '../../src/kube/kubeconfig-yaml.js';
 import { processStartTime } from '../../src/sandbox/process.js';
 import type { SandboxState } from '../../src/sandbox/sandbox.js';
 

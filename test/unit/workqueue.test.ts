@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/operator/runtime/workqueue.js';
-import { ExponentialRateLimiter } from '../../src/operator/runtime/rate-limiter.js';
+import { WorkQueue } from '../../src/runtime/workqueue.js';
+import { ExponentialRateLimiter } from '../../src/runtime/rate-limiter.js';
 import { ManualClock } from '../harness/manual-clock.js';
 
 function queue(clock = new ManualClock()): WorkQueue {

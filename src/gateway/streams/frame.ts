@@ -10,6 +10,7 @@
  * session — never the gateway — so the recording and the stdin check never see a stream different
  * from the one the pod gets.
  */
+import type { Direction, StreamChannel } from '../../recording/format.js';
 import { ProtocolError } from './decoding.js';
 import { SpdyPortForwardDecoder } from './spdy-portforward.js';
 import { SpdyRemoteCommandDecoder } from './spdy-remotecommand.js';
@@ -18,9 +19,7 @@ import { WebSocketChannelPortForwardDecoder, WebSocketTunnelPortForwardDecoder, 
 
 export { ProtocolError } from './decoding.js';
 
-export type Direction = 'client-to-server' | 'server-to-client';
-
-export type StreamChannel = 'stdin' | 'stdout' | 'stderr' | 'error' | 'resize' | 'close' | 'port-data' | 'port-error' | 'control';
+export type { Direction, StreamChannel } from '../../recording/format.js';
 
 /**
  * One decoded piece of a stream. `close` frames say that the writer of a channel closed it (kubectl's

@@ -12,7 +12,7 @@
  * frame (the exit status, a close), so ordering toward kubectl is kept. Port-forward carries arbitrary
  * TCP and is not masked.
  */
-import type { Masker, StreamMasker } from '../masking.js';
+import type { Masker, StreamMasker } from '../../policy/masking/masker.js';
 import { ProtocolError } from './decoding.js';
 import type { NegotiatedProtocol, StreamLimits } from './frame.js';
 import { SpdyFrameEncoder, SpdyParser, type SpdyFrame } from './spdy-frames.js';
@@ -20,8 +20,7 @@ import { singleHeader } from './spdy-streams.js';
 import { channelCodec, decodeChannelMessage, encodeChannelMessage, type ChannelCodec } from './websocket-channel.js';
 import { encodeWebSocketFrame, opcodes, WebSocketParser } from './websocket-frames.js';
 
-/** Output that paused this long is released from the maskers. */
-export const outputIdleMs = 30;
+export { outputIdleMs } from '../../policy/masking/masker.js';
 
 export interface OutputMasking {
   /** Client-to-server bytes, watched (not changed) to learn which streams carry output. */

@@ -7,29 +7,24 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
-import type { Admitted } from './admit.js';
-import { maskContextFor, streamMaskerTransform, type Masker } from './masking.js';
-import type { RequestAttributes } from './request-attributes.js';
-import { outputIdleMs } from './streams/output-masking.js';
+import { maskContextFor, outputIdleMs, streamMaskerTransform, type MaskedResource, type Masker } from './masker.js';
 
-function masksAnything(admitted: Admitted): { json: boolean; text: boolean } {
-  const masker = admitted.state.engine.masking;
-  return { json: masker.masksJson(maskContextFor(admitted.attributes)), text: masker.masksText };
+function masksAnything(masker: Masker, resource: MaskedResource): { json: boolean; text: boolean } {
+  return { json: masker.masksJson(maskContextFor(resource)), text: masker.masksText };
 }
 
 /** Rewrites Accept so that a response the policy masks arrives as JSON. */
-export function preferJson(admitted: Admitted, headers: OutgoingHttpHeaders): void {
-  if (!masksAnything(admitted).json) return;
+export function preferJson(masker: Masker, resource: MaskedResource, headers: OutgoingHttpHeaders): void {
+  if (!masksAnything(masker, resource).json) return;
   const accept = String(headers.accept ?? '');
   const kept = accept.split(',').filter((type) => type.trim() !== '' && !type.includes('protobuf') && !type.includes('cbor'));
   headers.accept = kept.length > 0 ? kept.join(',') : 'application/json';
 }
 
-export function responseMasking(admitted: Admitted, headers: IncomingHttpHeaders): Transform | undefined {
-  const { json, text } = masksAnything(admitted);
+export function responseMasking(masker: Masker, resource: MaskedResource, headers: IncomingHttpHeaders): Transform | undefined {
+  const { json, text } = masksAnything(masker, resource);
   const type = String(headers['content-type'] ?? '');
-  const masker = admitted.state.engine.masking;
-  if (type.includes('json')) return json ? streamMaskerTransform(masker.createJsonStreamMasker(maskContextFor(admitted.attributes))) : undefined;
+  if (type.includes('json')) return json ? streamMaskerTransform(masker.createJsonStreamMasker(maskContextFor(resource))) : undefined;
   if (type.startsWith('text/')) return text ? streamMaskerTransform(masker.createStreamMasker(), { releaseAfterMs: outputIdleMs }) : undefined;
   if (!json) return undefined;
   return new Transform({
@@ -44,7 +39,7 @@ export function responseMasking(admitted: Admitted, headers: IncomingHttpHeaders
  * response, capped at `cap` bytes; a body in another encoding is kept only where the policy masks nothing
  * it could contain, since it cannot be masked.
  */
-export function recordedRequestBody(masker: Masker, attributes: RequestAttributes, body: Buffer, parsed: unknown, cap: number): { body: string; bodyBytes: number; bodyTruncated?: true } {
+export function recordedRequestBody(masker: Masker, attributes: MaskedResource, body: Buffer, parsed: unknown, cap: number): { body: string; bodyBytes: number; bodyTruncated?: true } {
   const context = maskContextFor(attributes);
   let text: string;
   if (parsed !== undefined) text = masker.masksJson(context) ? JSON.stringify(masker.maskObject(parsed, context)) : body.toString('utf8');

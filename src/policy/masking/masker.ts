@@ -1,27 +1,26 @@
 /**
  * Masking (security invariant 9: masked values never reach the client or the store in clear text),
  * compiled once when the policy loads from its `masking: {secrets, fields, patterns}`:
- * field paths parsed (masking-paths.ts), patterns compiled with their longest possible match
- * (masking-patterns.ts). A policy whose patterns or fields cannot be masked is refused at load, and the
+ * field paths parsed (paths.ts), patterns compiled with their longest possible match
+ * (patterns.ts). A policy whose patterns or fields cannot be masked is refused at load, and the
  * gateway keeps the version it had.
  *
  * Which masker for which body — the gateway decides from the request attributes, never from the body:
  *  - a JSON response of any size (get, list, Table, watch): `createJsonStreamMasker(maskContextFor(attributes))`,
- *    streamed with bounded memory (masking-json-stream.ts);
+ *    streamed with bounded memory (json-stream.ts);
  *  - exec/attach output, `pods/log` and other text or binary streams: `createStreamMasker()`, which only
  *    applies patterns (there are no fields in a byte stream);
  *  - a body already in memory (a request body for the recording): `maskObject(value, context)`.
  * Protobuf and other encodings cannot be masked: where masking applies, the gateway must ask for JSON.
  */
 import { Transform } from 'node:stream';
-import type { CompiledPolicy } from '../policy/compile.js';
-import { JsonStreamMasker } from './masking-json-stream.js';
-import { compileFieldPath, MaskingError, wholeValueMask, type FieldPath, type MaskRules, type PathSegment } from './masking-paths.js';
-import { PatternSet, type StreamMasker } from './masking-patterns.js';
-import type { RequestAttributes } from './request-attributes.js';
+import type { CompiledPolicy } from '../compile.js';
+import { JsonStreamMasker } from './json-stream.js';
+import { compileFieldPath, MaskingError, wholeValueMask, type FieldPath, type MaskRules, type PathSegment } from './paths.js';
+import { PatternSet, type StreamMasker } from './patterns.js';
 
-export { compileFieldPath, MaskingError, MaskingFieldError, maskedSecretData, maskedValue } from './masking-paths.js';
-export { MaskingPatternError, maxMatchLength, type StreamMasker } from './masking-patterns.js';
+export { compileFieldPath, MaskingError, MaskingFieldError, maskedSecretData, maskedValue } from './paths.js';
+export { MaskingPatternError, maxMatchLength, type StreamMasker } from './patterns.js';
 
 /** What the request says about its body that masking depends on. */
 export interface MaskContext {
@@ -29,7 +28,23 @@ export interface MaskContext {
   secrets: boolean;
 }
 
-export function maskContextFor(attributes: RequestAttributes): MaskContext {
+/** The parts of a request's attributes that masking reads (the gateway's `RequestAttributes` has them). */
+export interface MaskedResource {
+  isResourceRequest: boolean;
+  apiGroup: string;
+  resource: string;
+}
+
+/**
+ * Output that paused this long is released from the stream maskers: a value written in pieces further
+ * apart than that is not recognised, the price of a usable shell and of `kubectl logs -f`.
+ */
+export const outputIdleMs = 30;
+
+/** Records a stream as it is when the policy masks nothing. */
+export const passThroughStreamMasker: StreamMasker = { push: (chunk) => chunk, flush: () => Buffer.alloc(0) };
+
+export function maskContextFor(attributes: MaskedResource): MaskContext {
   return { secrets: attributes.isResourceRequest && attributes.apiGroup === '' && attributes.resource === 'secrets' };
 }
 
@@ -142,7 +157,7 @@ export class Masker {
 /**
  * A stream masker as a Node Transform (for `pipeline`); a masking error fails the stream. With
  * `releaseAfterMs`, text held back for a possible match is let go once the stream pauses that long:
- * `logs -f` must show a last line that no further output follows (see output-masking.ts for the
+ * `logs -f` must show a last line that no further output follows (see gateway/streams/output-masking.ts for the
  * same trade-off on exec).
  */
 export function streamMaskerTransform(masker: StreamMasker, options: { releaseAfterMs?: number } = {}): Transform {

@@ -2,7 +2,7 @@
  * Masks a JSON body as it streams — a single object, a 50 MB LIST, a Table, or a watch stream of
  * concatenated `{type, object}` events — without holding the body. A small tokenizer tracks where it is
  * (the path of keys and indexes from the top-level value) and passes every byte through unchanged,
- * except string values: one that must be masked whole (masking-paths.ts) is dropped as it arrives and
+ * except string values: one that must be masked whole (paths.ts) is dropped as it arrives and
  * replaced; one that patterns apply to is held until its closing quote, decoded, masked and re-encoded
  * (or passed as it was when nothing matched). Numbers, keys and layout are never re-serialised, so
  * int64 values and the API server's formatting survive exactly, and the output is valid JSON whenever
@@ -14,8 +14,8 @@
  * that is not well-nested JSON, or a body that ends inside a value, throws MaskingError: the caller
  * must then cut the response, never forward the rest unmasked.
  */
-import { columnNameIndex, MaskingError, wholeValueMask, type MaskRules, type PathSegment } from './masking-paths.js';
-import type { PatternSet, StreamMasker } from './masking-patterns.js';
+import { columnNameIndex, MaskingError, wholeValueMask, type MaskRules, type PathSegment } from './paths.js';
+import type { PatternSet, StreamMasker } from './patterns.js';
 
 interface Frame {
   array: boolean;

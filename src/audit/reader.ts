@@ -4,8 +4,8 @@
  */
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
-import type { RecordingStore, StoredObjectInfo } from './store.js';
-import type { RecordedEvent } from './format.js';
+import type { RecordingStore, StoredObjectInfo } from '../recording/store.js';
+import type { RecordedEvent } from '../recording/format.js';
 
 /** The objects of one session folder, by segment index (from their key names, not from their content). */
 export interface SessionObjects {

@@ -5,7 +5,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RecordedEvent } from './format.js';
+import type { RecordedEvent } from '../recording/format.js';
 
 export interface TerminalFrame {
   /** Milliseconds since the epoch. */

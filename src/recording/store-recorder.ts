@@ -23,14 +23,14 @@
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Recorder, SessionRecorder } from '../gateway/recorder.js';
+import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
 import type { SegmentManifest, SessionMetadata } from './format.js';
-import { RecordingUnavailableError, SessionWriter, type WriterHost } from './session-writer.js';
+import { SessionWriter, type WriterHost } from './session-writer.js';
 import { readSpoolState, silentLogger, stateFileName, type RecorderLogger } from './spool.js';
 import type { RecordingStore } from './store.js';
 import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
 
-export { RecordingUnavailableError } from './session-writer.js';
+export { RecordingUnavailableError } from './recorder.js';
 
 export type StoreFailureMode = 'Spool' | 'FailClosed';
 export interface RetentionSetting {

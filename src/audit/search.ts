@@ -5,7 +5,7 @@
  * are read streaming.
  */
 import { commandLineMatches, describeApiCall, type RecordedAttributes } from './api-call.js';
-import type { RecordedEvent } from './format.js';
+import type { RecordedEvent } from '../recording/format.js';
 import { StreamLines } from './reader.js';
 
 export interface SearchMatch {

@@ -5,8 +5,8 @@
 import { text } from 'node:stream/consumers';
 import { parseDuration } from '../util/duration.js';
 import { canonicalResource } from './api-call.js';
-import type { SessionIndex } from './format.js';
-import type { RecordingStore } from './store.js';
+import type { SessionIndex } from '../recording/format.js';
+import type { RecordingStore } from '../recording/store.js';
 
 /** Sessions that started within [from, to]. */
 export interface TimeRange {

@@ -5,7 +5,7 @@
  * for their response and partial stream lines are held.
  */
 import { describeApiCall, type RecordedAttributes } from './api-call.js';
-import type { RecordedEvent } from './format.js';
+import type { RecordedEvent } from '../recording/format.js';
 import { StreamLines } from './reader.js';
 
 export type TimelineEntry =

@@ -15,10 +15,10 @@
 import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { createInterface } from 'node:readline';
-import { manifestKey, segmentKey, type RecordedEvent, type SegmentManifest, type SessionIndex } from './format.js';
+import { manifestKey, segmentKey, type RecordedEvent, type SegmentManifest, type SessionIndex } from '../recording/format.js';
 import { sessionObjects } from './reader.js';
-import { schemaErrors } from './schemas.js';
-import type { RecordingStore } from './store.js';
+import { schemaErrors } from '../recording/schemas.js';
+import type { RecordingStore } from '../recording/store.js';
 import { checkRetention, type LockSummary } from './object-lock.js';
 import { SeqTracker } from './seq-tracker.js';
 

@@ -6,9 +6,9 @@
  * any object: that is reported as the lock state, and fails only when the auditor requires a lock. Some
  * objects locked and others not means objects were replaced after they were written: always a failure.
  */
-import type { SegmentManifest } from './format.js';
+import type { SegmentManifest } from '../recording/format.js';
 import type { SessionObjects } from './reader.js';
-import type { RecordingStore } from './store.js';
+import type { RecordingStore } from '../recording/store.js';
 
 export interface LockSummary {
   /** Objects whose manifest asked for retention, and how many of them hold at least that. */
