@@ -12,7 +12,7 @@ import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
-import { parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
+import { mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
 import { recordedRequestBody } from '../policy/masking/bodies.js';
 import type { LoadedPolicy } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -95,6 +95,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
+    if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);
     if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');
     if (decision.action === 'Deny') throw new GatewayError('KG_DENIED', decision.message);
     if (decision.action === 'RequireApproval') {

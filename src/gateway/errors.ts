@@ -23,6 +23,7 @@ export const gatewayErrors = {
   KG_EMPTY_SEGMENT: { status: 400, reason: 'BadRequest', message: 'the path contains an empty segment ("//")' },
   KG_QUERY_SEMICOLON: { status: 400, reason: 'BadRequest', message: 'the query contains ";" (Go drops such parameters; we will not guess)' },
   KG_BAD_QUERY_VALUE: { status: 400, reason: 'BadRequest', message: 'a query parameter has a value the API server could read differently' },
+  KG_UPGRADE_NOT_ALLOWED: { status: 400, reason: 'BadRequest', message: 'only exec, attach, portforward and the proxy subresources take an Upgrade; send this request without one' },
   KG_NO_RESOURCE: { status: 400, reason: 'BadRequest', message: 'the path names a special verb but no resource' },
   KG_BODY_TOO_LARGE: { status: 413, reason: 'RequestEntityTooLarge', message: 'the request body is larger than the gateway accepts' },
   KG_HEADERS_TOO_LARGE: { status: 431, reason: 'BadRequest', message: 'the request headers are larger than the gateway accepts' },

@@ -49,6 +49,8 @@ const specialVerbsNoSubresources = new Set(['proxy']);
 const namespaceSubresources = new Set(['status', 'finalize']);
 /** Streaming subresources of pods: upgraded (GET) or not (POST), the API server authorizes them as `create`. */
 const connectSubresources = new Set(['exec', 'attach', 'portforward']);
+/** Core resources whose `proxy` subresource relays to a pod, service or node (and may carry an upgrade). */
+const proxiedResources = new Set(['pods', 'services', 'nodes']);
 const methodVerbs: Record<string, string> = { GET: 'get', HEAD: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -164,6 +166,17 @@ function watchRequested(values: readonly string[] | undefined): boolean {
   if (first === undefined) return false;
   if (/[^\x20-\x7e]/.test(first)) throw new GatewayError('KG_BAD_QUERY_VALUE', 'watch');
   return !(first === '0' || first.toLowerCase() === 'false');
+}
+
+/**
+ * Whether a request may take the upgrade path (the bytes relayed after a 101, checked by a stream
+ * decoder): exec, attach and port-forward of a pod, and the proxy subresources. Any other request with
+ * an Upgrade header is refused: its response is an ordinary body that must be masked and recorded as one.
+ */
+export function mayUpgrade(attributes: RequestAttributes): boolean {
+  if (!attributes.isResourceRequest || attributes.apiGroup !== '') return false;
+  if (attributes.resource === 'pods' && connectSubresources.has(attributes.subresource)) return true;
+  return proxiedResources.has(attributes.resource) && (attributes.subresource === 'proxy' || attributes.verb === 'proxy');
 }
 
 /**

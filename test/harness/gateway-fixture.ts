@@ -81,6 +81,11 @@ export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, pat
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
+    // a 101 (a request the gateway let upgrade): the answer is the switch itself
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 101, body: '' });
+    });
     req.on('error', reject);
     req.end(options.body);
   });

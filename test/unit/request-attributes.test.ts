@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execCommand, maxRequestTargetLength, parseRequestAttributes } from '../../src/gateway/request-attributes.js';
+import { mayUpgrade, execCommand, maxRequestTargetLength, parseRequestAttributes } from '../../src/gateway/request-attributes.js';
 import { GatewayError, gatewayErrors, type GatewayErrorCode } from '../../src/gateway/errors.js';
 
 type Row = [method: string, url: string, verb: string, prefix: string, group: string, version: string, namespace: string, resource: string, subresource: string, name: string, parts: string[]];
@@ -187,4 +187,16 @@ test('what remains legal is read exactly: plus signs, encoded characters in name
   assert.equal(long.name.length, 60_000);
   const proxy = parseRequestAttributes('GET', '/api/v1/namespaces/a/services/web/proxy/some%20path/x');
   assert.deepEqual([proxy.resource, proxy.subresource, proxy.parts.slice(3)], ['services', 'proxy', ['some path', 'x']]);
+});
+
+test('only exec, attach, portforward of a pod and the proxy subresources may take the upgrade path', () => {
+  const may = (path: string, method = 'GET') => mayUpgrade(parseRequestAttributes(method, path));
+  for (const sub of ['exec', 'attach', 'portforward']) assert.equal(may(`/api/v1/namespaces/a/pods/p/${sub}`), true, sub);
+  assert.equal(may('/api/v1/namespaces/a/pods/p/proxy/x'), true);
+  assert.equal(may('/api/v1/namespaces/a/services/s:80/proxy/'), true);
+  assert.equal(may('/api/v1/nodes/n/proxy/exec/a/p/c'), true);
+  assert.equal(may('/api/v1/proxy/namespaces/a/pods/p/x'), true, 'the legacy proxy verb');
+  for (const path of ['/api/v1/namespaces/a/secrets/s', '/api/v1/namespaces/a/secrets?watch=1', '/api/v1/namespaces/a/pods/p/log', '/api/v1/namespaces/a/pods/p', '/apis/example.com/v1/namespaces/a/pods/p/exec', '/api/v1/namespaces/a/configmaps/c/proxy', '/version']) {
+    assert.equal(may(path), false, path);
+  }
 });

@@ -1,0 +1,41 @@
+/**
+ * Runs the bypass corpus (bypass-corpus.ts) against the real gateway and API server: each trick is one
+ * raw HTTPS request with the bot's JIT token, and what comes back and what was recorded is checked.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
+import { eventually } from '../harness/workloads.js';
+import { tricks, type TrickContext } from './bypass-corpus.js';
+
+const setup = gatewayFixture();
+
+/** The Secret every trick tries to read, with a value found nowhere else. */
+async function secretContext(): Promise<TrickContext & { value: string }> {
+  const { bot, target } = await setup();
+  const value = `bypass-${randomBytes(12).toString('hex')}`;
+  await bot.ok(['create', 'secret', 'generic', 'bypass-target', '-n', target, `--from-literal=password=${value}`]);
+  return { target, secret: 'bypass-target', value };
+}
+
+let context: Promise<TrickContext & { value: string }> | undefined;
+
+for (const trick of tricks) {
+  test(`bypass corpus (invariant ${trick.invariant}): ${trick.name}`, async () => {
+    const fixture = await setup();
+    const c = await (context ??= secretContext());
+    const path = trick.path(c);
+    const answer = await gatewayCall(fixture, path, { authorization: `Bearer ${fixture.token}`, ...trick.headers }, { method: trick.method ?? 'GET' });
+    const clear = [c.value, Buffer.from(c.value).toString('base64')];
+    for (const text of clear) assert.ok(!answer.body.includes(text), `the answer (${answer.status}) carries the Secret in clear: ${answer.body.slice(0, 300)}`);
+    if (trick.expect === 'refused') {
+      assert.ok(answer.status >= 400 && answer.status < 500, `refused, not ${answer.status}: ${answer.body.slice(0, 300)}`);
+      return;
+    }
+    const recordedPath = `"path":${JSON.stringify(path)}`;
+    await eventually(async () => assert.ok(recordedText(fixture.gateway).includes(recordedPath), `the request was recorded: ${path}`), 5000);
+    const recorded = recordedText(fixture.gateway);
+    for (const text of clear) assert.ok(!recorded.includes(text), 'the recording carries the Secret in clear');
+  });
+}
