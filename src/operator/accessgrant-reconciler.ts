@@ -164,7 +164,8 @@ export class AccessGrantReconciler implements Reconciler {
   ): Promise<{ state: 'approved' | 'waiting' | 'refused'; reason: string; message: string; request?: string }> {
     const pullRequest = grant.spec.approval?.pullRequest;
     if (pullRequest) return { state: 'approved', reason: 'PullRequestMerged', message: `approved by merged pull request ${pullRequest.url ?? ''}`.trim() };
-    if (!grant.spec.approval?.required) return { state: 'approved', reason: 'NotRequired', message: 'no approval required' };
+    // a policy that requires approval for every grant overrides what the grant asks for
+    if (!grant.spec.approval?.required && !policy.spec.grants?.approvalRequired) return { state: 'approved', reason: 'NotRequired', message: 'no approval required' };
 
     const name = `${identity.name}-${identity.uid.slice(0, 4)}`;
     let request = this.options.caches.approvalRequests.get(keyString({ namespace: identity.namespace, name }));

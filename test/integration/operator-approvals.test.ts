@@ -179,3 +179,24 @@ test('GitOps: a merged pull request counts from the listed applier and is refuse
   await asFlux.ok(['patch', 'approvalrequest', requestName, '-n', namespace, '--type=json', '-p', decision(flux)]);
   await eventually(async () => assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).status?.phase, 'Active'), 20_000);
 });
+
+test('under a policy with grants.approvalRequired, a grant that asks for no approval still waits for one', async () => {
+  const { cluster, namespace, target } = await setup();
+  const admin = await cluster.kubectl();
+  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'strict', { grants: { approvalRequired: true } })) });
+  const name = uniqueName('no-approval-asked');
+  await admin.ok(['create', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '30m', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'strict' }, requestedBy: 'kubegate-admin' })),
+  });
+  let requestName = '';
+  await eventually(async () => {
+    const grant = await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace]);
+    assert.equal(grant.status?.phase, 'Pending');
+    requestName = grant.status.approvalRequest;
+    assert.ok(requestName, 'an ApprovalRequest was opened');
+  }, 20_000);
+  assert.equal((await admin.ok(['get', 'rolebindings', '-n', target, '-l', `kubegate.dev/grant=${(await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).metadata.uid}`, '-o', 'name'])).trim(), '', 'no binding while pending');
+  const approver = await cluster.kubectl({ user: uniqueName('lead'), groups: ['sre-leads'] });
+  await run(kubegate, ['approve', requestName, '-n', namespace, '--reason', 'checked', '--kubeconfig', approver.kubeconfig]);
+  await eventually(async () => assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).status?.phase, 'Active'), 20_000);
+});
