@@ -34,7 +34,7 @@ export class IndexBuilder {
   }
 
   /** Adds what one event says about the session (the envelope's `time` ends it on `session-end`). */
-  observe(event: RecordEvent | { type: 'session-start' }, time?: string): void {
+  observe(event: RecordEvent | { type: 'session-start' }, time: string): void {
     switch (event.type) {
       case 'request': {
         const attributes = event.attributes as { namespace?: string; verb?: string; resource?: string; subresource?: string; isResourceRequest?: boolean };
@@ -53,7 +53,7 @@ export class IndexBuilder {
         if (event.command && event.command.length > 0) this.add('commands', event.command.join(' '));
         break;
       case 'session-end':
-        this.endedAt = time ?? new Date().toISOString();
+        this.endedAt = time;
         break;
       default:
         break;

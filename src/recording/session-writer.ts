@@ -9,17 +9,20 @@
  * chain writes them, and `record()` pushes back once `highWaterMark` bytes wait to be written.
  *
  * When the disk fails, the session stops writing, and every 2 s (up to 30 s apart) it tries to pick up
- * from what the spool holds — the same reading that recovers a crashed session — and records a `gap`.
+ * from what the spool holds — the same reading that recovers a crashed session (crash-recovery.ts) — and
+ * records a `gap`. Time (event timestamps, sealing, retries) is the recorder's clock.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Clock } from '../runtime/reconciler.js';
+import { readBack } from './crash-recovery.js';
 import { RecordingUnavailableError } from './recorder.js';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
-import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
+import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
 import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
 import { IndexBuilder } from './session-index.js';
-import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, writeSpoolState, type RecorderLogger, type SpoolState } from './spool.js';
+import { manifestFileName, readSpoolState, segmentFileName, writeSpoolState, type ChainTip, type RecorderLogger, type SpoolState } from './spool.js';
 import type { RecordingStore } from './store.js';
 import type { UploadJob } from './uploader.js';
 import { indexUpload, segmentUpload, spoolCleanup } from './spool-uploads.js';
@@ -30,6 +33,7 @@ export interface WriterHost {
   readonly logger: RecorderLogger;
   readonly maxSegmentBytes: number;
   readonly highWaterMark: number;
+  readonly clock: Clock;
   retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined;
   failClosed(): boolean;
   /** Why nothing can be recorded now (the store or the spool is down); undefined when all is well. */
@@ -50,14 +54,14 @@ export class SessionWriter {
   private current: OpenSegment | undefined;
   private readonly inFlight = new Set<OpenSegment>();
   private nextIndex = 0;
-  private tip = { nextIndex: 0, lastSeq: -1, previousSegmentSha256: null as string | null, previousManifestSha256: null as string | null };
+  private tip: ChainTip = { nextIndex: 0, lastSeq: -1, previousSegmentSha256: null, previousManifestSha256: null };
   private final = false;
   private closing: string | undefined;
   private closed: Promise<void> | undefined;
   private io: Promise<void> = Promise.resolve();
   private unwritten = 0;
   private drainWaiters: Array<() => void> = [];
-  private failure: { error: Error; retryMs: number; timer?: NodeJS.Timeout } | undefined;
+  private failure: { error: Error; retryMs: number } | undefined;
 
   constructor(
     private readonly host: WriterHost,
@@ -105,7 +109,7 @@ export class SessionWriter {
 
   /** Appends one event with the next seq; returns the end offset of its line in the open segment. */
   private append(event: RecordEvent): number {
-    const time = new Date().toISOString();
+    const time = new Date(this.host.clock.now()).toISOString();
     const line = eventLine({ v: recordingFormatVersion, seq: this.seq, time }, event);
     let segment = this.current;
     if (segment && segment.events > 0 && segment.bytes + line.length > this.host.maxSegmentBytes) {
@@ -202,7 +206,7 @@ export class SessionWriter {
   // ---- sealing --------------------------------------------------------------------------------
 
   /** Seals the open segment when it is older than `maxAgeMs` (called by the recorder's ticker). */
-  sealIfOlder(maxAgeMs: number, now = Date.now()): void {
+  sealIfOlder(maxAgeMs: number, now: number): void {
     if (this.current && this.current.events > 0 && now - this.current.openedAtMs >= maxAgeMs && !this.failure) this.seal(false);
   }
 
@@ -227,7 +231,7 @@ export class SessionWriter {
 
   /** Writes the manifest of a segment whose bytes are on disk, moves the chain tip, and queues the upload. */
   private async sealed(segment: Pick<OpenSegment, 'index' | 'firstSeq' | 'lastSeq' | 'events' | 'bytes' | 'openedAt'>, sha256: string, final: boolean): Promise<void> {
-    const sealedAt = new Date();
+    const sealedAt = new Date(this.host.clock.now());
     const retention = this.host.retentionAt(sealedAt);
     const manifest: SegmentManifest = {
       v: recordingFormatVersion,
@@ -329,10 +333,9 @@ export class SessionWriter {
 
   private scheduleSalvage(): void {
     const failure = this.failure!;
-    failure.timer = setTimeout(() => {
+    this.host.clock.setTimeout(() => {
       this.io = this.io.then(() => this.salvage());
     }, failure.retryMs);
-    failure.timer.unref();
   }
 
   /** Picks up from the spool after a disk failure, and records what was lost. */
@@ -341,7 +344,7 @@ export class SessionWriter {
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       if (!(await readSpoolState(this.dir))) await writeSpoolState(this.dir, this.state());
-      const lastSeq = await this.reload();
+      const lastSeq = await this.resume();
       this.failure = undefined;
       this.host.spoolFailed(this.id, undefined);
       this.host.logger.info({ session: this.id, afterSeq: lastSeq }, 'the recording spool works again; the loss is recorded as a gap');
@@ -375,73 +378,26 @@ export class SessionWriter {
     this.inFlight.delete(segment);
   }
 
-  // ---- reading the spool back (crash recovery and salvage) ------------------------------------
+  // ---- picking up from the spool (crash recovery and salvage) --------------------------------
 
   /**
-   * Rebuilds this writer from its spool folder: the chain tip from the state and the newest manifest,
-   * every sealed segment queued for upload (again: uploads are idempotent), every unsealed segment cut
-   * after its last whole, in-order line and sealed. Returns the last seq kept.
+   * Rebuilds this writer from its spool folder (read back by crash-recovery.ts): every sealed segment
+   * queued for upload (again: uploads are idempotent), every whole unsealed one sealed. Returns the last
+   * seq kept.
    */
-  async reload(): Promise<number> {
-    const state = await readSpoolState(this.dir);
-    if (!state) throw new Error(`no ${this.dir}/session.json`);
-    this.index = IndexBuilder.from(state.index, this.metadata);
-    this.tip = { nextIndex: state.nextIndex, lastSeq: state.lastSeq, previousSegmentSha256: state.previousSegmentSha256, previousManifestSha256: state.previousManifestSha256 };
-    this.final = state.final;
-    const files = new Map<number, { segment?: boolean; manifest?: boolean }>();
-    for (const name of await readdir(this.dir)) {
-      const parsed = parseSpoolFileName(name);
-      if (!parsed) continue;
-      files.set(parsed.index, { ...files.get(parsed.index), [parsed.kind]: true });
-    }
-    const indexes = [...files.keys()].sort((a, b) => a - b);
-    for (const index of indexes) {
-      const entry = files.get(index)!;
-      if (entry.manifest && index >= this.tip.nextIndex) {
-        // sealed after the state was last written (a crash between the two): the manifest is the tip
-        const body = await readFile(join(this.dir, manifestFileName(index)));
-        const manifest = JSON.parse(body.toString('utf8')) as SegmentManifest;
-        if (entry.segment) await scanSegment(join(this.dir, segmentFileName(index)), manifest.firstSeq, (event) => this.index.observe(event as RecordEvent, event.time));
-        this.tip = { nextIndex: index + 1, lastSeq: manifest.lastSeq, previousSegmentSha256: manifest.sha256, previousManifestSha256: createHash('sha256').update(body).digest('hex') };
-        this.final = manifest.final;
-        this.index.segments = this.tip.nextIndex;
-        this.index.events = this.tip.lastSeq + 1;
-        await writeSpoolState(this.dir, this.state());
-      }
-      if (entry.manifest) this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, index));
-    }
+  private async resume(): Promise<number> {
+    const reading = await readBack(this.dir, this.metadata, this.host.logger);
+    this.index = reading.index;
+    this.tip = reading.tip;
+    this.final = reading.final;
+    for (const index of reading.sealed) this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, index));
     this.seq = this.tip.lastSeq + 1;
     this.nextIndex = this.tip.nextIndex;
-    for (const index of indexes) {
-      const entry = files.get(index)!;
-      if (entry.manifest || !entry.segment || index < this.tip.nextIndex) {
-        if (!entry.manifest && entry.segment && index < this.tip.nextIndex) await rm(join(this.dir, segmentFileName(index)), { force: true }); // a stray copy of an uploaded segment
-        continue;
-      }
-      const file = join(this.dir, segmentFileName(index));
-      if (this.final || index !== this.nextIndex) {
-        this.host.logger.warn({ session: this.id, file }, 'a spool segment out of order: dropped');
-        await rm(file, { force: true });
-        continue;
-      }
-      const scanned = await scanSegment(file, this.seq, (event) => this.index.observe(event as RecordEvent, event.time));
-      if (scanned.validBytes < scanned.totalBytes) {
-        this.host.logger.warn({ session: this.id, file, kept: scanned.validBytes, dropped: scanned.totalBytes - scanned.validBytes }, 'torn tail of a spool segment dropped');
-        await truncate(file, scanned.validBytes);
-        const handle = await open(file, 'r+');
-        await handle.datasync().finally(() => handle.close());
-      }
-      if (scanned.events === 0) {
-        await rm(file, { force: true });
-        continue;
-      }
+    for (const { index, scanned } of reading.unsealed) {
       this.seq = scanned.lastSeq + 1;
       this.nextIndex = index + 1;
-      await this.sealed(
-        { index, firstSeq: scanned.firstSeq, lastSeq: scanned.lastSeq, events: scanned.events, bytes: scanned.validBytes, openedAt: scanned.firstTime ?? new Date().toISOString() },
-        scanned.hash.digest('hex'),
-        scanned.lastType === 'session-end',
-      );
+      const openedAt = scanned.firstTime ?? new Date(this.host.clock.now()).toISOString();
+      await this.sealed({ index, firstSeq: scanned.firstSeq, lastSeq: scanned.lastSeq, events: scanned.events, bytes: scanned.validBytes, openedAt }, scanned.hash.digest('hex'), scanned.lastType === 'session-end');
     }
     if (this.seq === 0) {
       // nothing of the session reached the disk but its state: segment 0 still starts with session-start
@@ -453,20 +409,20 @@ export class SessionWriter {
   }
 
   /**
-   * After a crash: everything in the spool sealed and queued, then the lost tail as a `gap` and
-   * `session-end` in a final segment (unless the session had already ended). Rejects when the spool
-   * cannot be read or written.
+   * Finishes the session from what its spool folder holds (a previous process's): everything in it sealed
+   * and queued, then, unless the session had already ended, `ending`'s `gap` after the last seq kept and
+   * `session-end` in a final segment. Rejects when the spool cannot be read or written.
    */
-  finishAfterCrash(): Promise<void> {
+  finishFromSpool(ending: { reason: string; gap(lastSeq: number): string }): Promise<void> {
     const run = this.io.then(async () => {
-      const lastSeq = await this.reload();
-      this.closing = 'gateway-crash';
+      const lastSeq = await this.resume();
+      this.closing = ending.reason;
       if (this.final) {
         this.enqueueCleanup();
         return;
       }
-      this.append({ type: 'gap', afterSeq: lastSeq, reason: `gateway stopped without closing this session; events after seq ${lastSeq} were not synced` });
-      this.append({ type: 'session-end', reason: 'gateway-crash' });
+      this.append({ type: 'gap', afterSeq: lastSeq, reason: ending.gap(lastSeq) });
+      this.append({ type: 'session-end', reason: ending.reason });
       await this.sealNow(true);
     });
     this.io = run.catch(() => undefined);
@@ -478,15 +434,4 @@ export class SessionWriter {
     this.host.enqueue(this.id, spoolCleanup(this.dir));
     this.host.finished(this.id);
   }
-
-  isFinal(): boolean {
-    return this.final;
-  }
-
-  /** For tests and the recorder's stats. */
-  snapshot(): { seq: number; unwritten: number; failed: boolean } {
-    return { seq: this.seq, unwritten: this.unwritten, failed: !!this.failure };
-  }
 }
-
-export type { RecordedEvent };

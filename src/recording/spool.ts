@@ -40,16 +40,20 @@ export function parseSpoolFileName(name: string): { index: number; kind: 'segmen
   return match ? { index: Number(match[1]), kind: match[2] === 'jsonl' ? 'segment' : 'manifest' } : undefined;
 }
 
-/** Where a session's hash chain and index stand after its last seal. */
-export interface SpoolState {
-  v: 1;
-  metadata: SessionMetadata;
+/** The end of a session's hash chain: what the next sealed segment links to. */
+export interface ChainTip {
   /** The index of the next segment to open. */
   nextIndex: number;
   /** The last seq in a sealed segment (-1 before the first seal). */
   lastSeq: number;
   previousSegmentSha256: string | null;
   previousManifestSha256: string | null;
+}
+
+/** Where a session's hash chain and index stand after its last seal. */
+export interface SpoolState extends ChainTip {
+  v: 1;
+  metadata: SessionMetadata;
   index: SessionIndex;
   /** The final segment is sealed: nothing more will be written. */
   final: boolean;

@@ -2,7 +2,8 @@
  * `StoreRecorder`: the gateway's durable recorder. Sessions are written as bounded segments to a local
  * spool with fsync, sealed into a hash chain of manifests and uploaded to a `RecordingStore`, with an
  * index object per session for search. See `session-writer.ts` (one session), `uploader.ts` (retries and
- * store health) and `spool.ts` (the spool's layout).
+ * store health), `spool.ts` (the spool's layout) and `crash-recovery.ts` (what `start()` does with a spool
+ * a crash left). Every timer and timestamp comes from the `clock` option (real time by default).
  *
  *   const recorder = new StoreRecorder({ store, spoolDir });
  *   await recorder.start();               // recovers and uploads what a previous process left in the spool
@@ -21,12 +22,14 @@
  *    is down (the event is still written to the spool when the spool works). So a caller that waits for
  *    `record()` before forwarding forwards nothing unrecorded.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { realClock, type Clock } from '../runtime/reconciler.js';
+import { recoverSpool } from './crash-recovery.js';
 import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
 import type { SegmentManifest, SessionMetadata } from './format.js';
 import { SessionWriter, type WriterHost } from './session-writer.js';
-import { readSpoolState, silentLogger, stateFileName, type RecorderLogger } from './spool.js';
+import { silentLogger, type RecorderLogger } from './spool.js';
 import type { RecordingStore } from './store.js';
 import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
 
@@ -58,7 +61,9 @@ export interface StoreRecorderOptions {
   /** How long `stop()` waits for uploads (default 10 s). */
   stopTimeoutMs?: number;
   /** Upload concurrency, backoff and probe intervals. */
-  upload?: Omit<UploaderOptions, 'logger' | 'onHealthChange'>;
+  upload?: Omit<UploaderOptions, 'logger' | 'onHealthChange' | 'clock'>;
+  /** Time for event timestamps, sealing by age, group commit, store probes, upload and spool retries (default: real time). */
+  clock?: Clock;
 }
 
 export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
@@ -75,7 +80,7 @@ export class StoreRecorder implements Recorder {
   private readonly spoolFailures = new Map<string, Error>();
   private readonly uploader: Uploader;
   private readonly host: WriterHost;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly stopTickers: Array<() => void>;
   private stopped = false;
 
   constructor(private readonly options: StoreRecorderOptions) {
@@ -86,11 +91,13 @@ export class StoreRecorder implements Recorder {
     this.maxSegmentAgeMs = options.maxSegmentAgeMs ?? recorderDefaults.maxSegmentAgeMs;
     this.highWaterMark = options.highWaterMark ?? recorderDefaults.highWaterMark;
     this.stopTimeoutMs = options.stopTimeoutMs ?? recorderDefaults.stopTimeoutMs;
-    this.uploader = new Uploader(this.store, { ...options.upload, logger: this.logger });
+    const clock = options.clock ?? realClock;
+    this.uploader = new Uploader(this.store, { ...options.upload, clock, logger: this.logger });
     const self = this;
     this.host = {
       store: this.store,
       logger: this.logger,
+      clock,
       maxSegmentBytes: this.maxSegmentBytes,
       highWaterMark: this.highWaterMark,
       retentionAt: (sealedAt) => this.retentionAt(sealedAt),
@@ -100,20 +107,14 @@ export class StoreRecorder implements Recorder {
       spoolFailed: (sessionId, error) => (error ? this.spoolFailures.set(sessionId, error) : this.spoolFailures.delete(sessionId)),
       finished: (sessionId) => this.writers.delete(sessionId),
     };
-    const sync = setInterval(() => {
-      for (const writer of this.writers.values()) writer.requestSync();
-    }, options.syncIntervalMs ?? recorderDefaults.syncIntervalMs);
-    const age = setInterval(
-      () => {
-        const now = Date.now();
-        for (const writer of this.writers.values()) writer.sealIfOlder(this.maxSegmentAgeMs, now);
-      },
-      Math.max(10, Math.min(1000, Math.floor(this.maxSegmentAgeMs / 4))),
-    );
-    for (const timer of [sync, age]) {
-      timer.unref();
-      this.timers.push(timer);
-    }
+    this.stopTickers = [
+      every(clock, options.syncIntervalMs ?? recorderDefaults.syncIntervalMs, () => {
+        for (const writer of this.writers.values()) writer.requestSync();
+      }),
+      every(clock, Math.max(10, Math.min(1000, Math.floor(this.maxSegmentAgeMs / 4))), () => {
+        for (const writer of this.writers.values()) writer.sealIfOlder(this.maxSegmentAgeMs, clock.now());
+      }),
+    ];
   }
 
   /** Creates the spool, probes the store, and recovers every session a previous process left in the spool. */
@@ -121,43 +122,28 @@ export class StoreRecorder implements Recorder {
     await mkdir(this.spoolDir, { recursive: true, mode: 0o700 });
     await this.uploader.start();
     if (!this.uploader.healthy()) this.logger.warn({ store: this.store.url, error: this.uploader.failure() }, 'recording store unreachable at start; recording to the spool');
-    for (const entry of await readdir(this.spoolDir, { withFileTypes: true })) {
-      if (!entry.isDirectory() || this.writers.has(entry.name)) continue;
-      const dir = join(this.spoolDir, entry.name);
-      const state = await readSpoolState(dir);
-      if (!state) {
-        await this.dropEmptyFolder(dir);
-        continue;
-      }
-      const writer = new SessionWriter(this.host, this.spoolDir, state.metadata);
-      this.writers.set(writer.id, writer);
-      try {
-        await writer.finishAfterCrash();
-        this.logger.info({ session: writer.id }, 'recovered a session from the spool');
-      } catch (error) {
-        this.logger.error({ session: writer.id, err: error }, 'could not recover a session from the spool; it stays there');
-        this.spoolFailures.set(writer.id, error as Error);
+    await recoverSpool({
+      spoolDir: this.spoolDir,
+      logger: this.logger,
+      isOpen: (sessionId) => this.writers.has(sessionId),
+      writerFor: (metadata) => this.register(new SessionWriter(this.host, this.spoolDir, metadata)),
+      failed: (writer, error) => {
+        this.spoolFailures.set(writer.id, error);
         this.writers.delete(writer.id);
-      }
-    }
-  }
-
-  /** A folder without session state holds no event (state is written before the first segment): removed when it holds nothing else. */
-  private async dropEmptyFolder(dir: string): Promise<void> {
-    const names = await readdir(dir).catch(() => ['?']);
-    if (names.every((name) => name.startsWith('.kubegate-tmp-') || name === stateFileName)) {
-      await rm(dir, { recursive: true, force: true });
-    } else {
-      this.logger.debug({ dir }, 'not a session folder: left alone');
-    }
+      },
+    });
   }
 
   open(metadata: SessionMetadata): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = new SessionWriter(this.host, this.spoolDir, metadata);
-    this.writers.set(writer.id, writer);
+    const writer = this.register(new SessionWriter(this.host, this.spoolDir, metadata));
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
+  }
+
+  private register(writer: SessionWriter): SessionWriter {
+    this.writers.set(writer.id, writer);
+    return writer;
   }
 
   healthy(): boolean {
@@ -174,14 +160,10 @@ export class StoreRecorder implements Recorder {
 
   /** Resolves when everything sealed so far (and every file operation asked for) is in the store. */
   async flush(): Promise<void> {
-    // retries sleep on unref'd timers (they never keep a process alive); someone waiting here does
-    const keepAlive = setInterval(() => undefined, 60_000);
-    try {
+    await keepingAlive(async () => {
       await Promise.all([...this.writers.values()].map((writer) => writer.idle()));
       await this.uploader.flush();
-    } finally {
-      clearInterval(keepAlive);
-    }
+    });
   }
 
   /** Closes open sessions, uploads what it can within `stopTimeoutMs`, and leaves the rest in the spool. */
@@ -190,8 +172,8 @@ export class StoreRecorder implements Recorder {
     this.stopped = true;
     await Promise.all([...this.writers.values()].filter((writer) => !writer.isClosed()).map((writer) => writer.close('gateway stopped').catch(() => undefined)));
     await Promise.all([...this.writers.values()].map((writer) => writer.idle()));
-    for (const timer of this.timers) clearInterval(timer);
-    await this.uploader.stop(this.stopTimeoutMs);
+    for (const stopTicker of this.stopTickers) stopTicker();
+    await keepingAlive(() => this.uploader.stop(this.stopTimeoutMs));
     const left = this.uploader.pending();
     if (left > 0) this.logger.warn({ spool: this.spoolDir, left }, 'recording uploads left in the spool for the next start');
   }
@@ -214,5 +196,31 @@ export class StoreRecorder implements Recorder {
   private uploadAbandoned(sessionId: string, job: UploadJob, error: unknown): void {
     if (error instanceof UploaderStopped) return;
     this.logger.error({ session: sessionId, key: job.label, err: error }, 'recording upload abandoned');
+  }
+}
+
+/** Calls `tick` every `ms` on `clock` until the returned function is called. */
+function every(clock: Clock, ms: number, tick: () => void): () => void {
+  let handle: unknown;
+  const arm = () => {
+    handle = clock.setTimeout(() => {
+      arm();
+      tick();
+    }, ms);
+  };
+  arm();
+  return () => clock.clearTimeout(handle);
+}
+
+/**
+ * Runs `work` while holding the process alive: the recorder's timers (retries, the stop timeout) never keep
+ * a process alive on their own (the real clock unrefs them), but someone waiting for `work` does.
+ */
+async function keepingAlive(work: () => Promise<void>): Promise<void> {
+  const keepAlive = setInterval(() => undefined, 60_000);
+  try {
+    await work();
+  } finally {
+    clearInterval(keepAlive);
   }
 }

@@ -14,6 +14,7 @@
  *    probed every `probeIntervalMs` while unhealthy, every `healthyProbeIntervalMs` otherwise, so a store
  *    that went away is noticed even when nothing is being uploaded.
  */
+import { realClock, sleep, type Clock } from '../runtime/reconciler.js';
 import type { RecordingStore } from './store.js';
 import type { RecorderLogger } from './spool.js';
 
@@ -32,6 +33,8 @@ export interface UploaderOptions {
   maxBackoffMs?: number;
   probeIntervalMs?: number;
   healthyProbeIntervalMs?: number;
+  /** Backoff, probes and the stop timeout run on it (default: real time). */
+  clock?: Clock;
   logger: RecorderLogger;
   onHealthChange?: (healthy: boolean, error?: string) => void;
 }
@@ -60,8 +63,9 @@ export class Uploader {
   private ok = true;
   private lastError: string | undefined;
   private stopping = false;
-  private wakers = new Set<() => void>();
-  private probeTimer: NodeJS.Timeout | undefined;
+  /** Aborted (and replaced) to end every retry's backoff at once. */
+  private wakeup = new AbortController();
+  private probeTimer: unknown;
   private readonly options: Required<Omit<UploaderOptions, 'onHealthChange'>> & Pick<UploaderOptions, 'onHealthChange'>;
 
   constructor(
@@ -74,6 +78,7 @@ export class Uploader {
       maxBackoffMs: 30_000,
       probeIntervalMs: 2000,
       healthyProbeIntervalMs: 5000,
+      clock: realClock,
       ...options,
     };
   }
@@ -133,11 +138,11 @@ export class Uploader {
 
   /** Waits up to `timeoutMs` for the queue to drain, then stops retrying; what is left stays spooled. */
   async stop(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    const waited = new AbortController();
+    await Promise.race([this.flush(), sleep(this.options.clock, timeoutMs, waited.signal)]);
+    waited.abort(); // the flush won: its timer goes
     this.stopping = true;
-    clearTimeout(this.probeTimer);
+    this.options.clock.clearTimeout(this.probeTimer);
     this.wake();
     for (const queue of this.queues.values()) {
       for (const job of queue.jobs.slice(queue.running ? 1 : 0)) job.reject(new UploaderStopped());
@@ -182,27 +187,15 @@ export class Uploader {
         this.setHealth(false, `upload of ${job.label} failed: ${message}`);
         const delay = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** Math.min(failures, 20));
         this.options.logger.warn({ session: sessionId, key: job.label, err: error, retryInMs: delay }, 'recording upload failed; retrying');
-        await this.sleep(delay * (0.8 + Math.random() * 0.4));
+        // the backoff ends early when the store comes back (or the uploader stops)
+        await sleep(this.options.clock, delay * (0.8 + Math.random() * 0.4), this.wakeup.signal);
       }
     }
   }
 
-  /** Sleeps, unless the store comes back (or the uploader stops) first. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      this.wakers.add(done);
-    });
-  }
-
   private wake(): void {
-    for (const waker of [...this.wakers]) waker();
+    this.wakeup.abort();
+    this.wakeup = new AbortController();
   }
 
   private setHealth(ok: boolean, error?: string): void {
@@ -229,10 +222,9 @@ export class Uploader {
 
   private scheduleProbe(): void {
     if (this.stopping) return;
-    this.probeTimer = setTimeout(
+    this.probeTimer = this.options.clock.setTimeout(
       () => void this.probe().finally(() => this.scheduleProbe()),
       this.ok ? this.options.healthyProbeIntervalMs : this.options.probeIntervalMs,
     );
-    this.probeTimer.unref();
   }
 }

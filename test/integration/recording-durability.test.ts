@@ -118,11 +118,26 @@ function assertComplete(session: Recorded, options: { gapAllowed?: boolean } = {
   if (!options.gapAllowed) assert.ok(!session.events.some((event) => event.type === 'gap'), `session ${id} has no gap`);
 }
 
-function streamText(session: Recorded, channel: string): string {
+function streamText(session: Pick<Recorded, 'events'>, channel: string): string {
   return session.events
     .filter((event) => event.type === 'stream' && event.channel === channel)
     .map((event) => Buffer.from(event.data as string, 'base64').toString())
     .join('');
+}
+
+/** The events written so far to a spool's segment files (a line being written is left out). */
+function spooledEvents(spoolDir: string): Recorded['events'] {
+  return readdirSync(spoolDir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.jsonl'))
+    .sort()
+    .flatMap((name) => readFileSync(join(spoolDir, name), 'utf8').split('\n'))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Recorded['events'][number]];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** An interactive `kubectl exec -i` whose stdin the test writes, line by line, reading the echo. */
@@ -311,9 +326,14 @@ test('(c) the gateway SIGKILLed mid-exec: the restarted gateway uploads the spoo
   await eventually(async () => void (await first.bot.ok(['get', 'pods', '-n', target])), 20_000);
   const exec = interactiveExec(first.bot, target);
   await exec.send('line-1');
-  await new Promise((resolve) => setTimeout(resolve, 1500)); // a segment seals by age and uploads
+  // the segment holding line-1's output seals by age (1 s) and is uploaded before the kill
+  await eventually(async () => {
+    const execSession = (await recordedSessions(first.store)).find((session) => session.events.some((event) => event.type === 'stream-open'));
+    assert.match(streamText(execSession ?? { events: [] }, 'stdout'), /got line-1\n/);
+  }, 20_000);
   await exec.send('line-2');
-  await new Promise((resolve) => setTimeout(resolve, 500)); // group commit: line-2 is synced
+  // line-2's output is written to the spool (a SIGKILL cannot take back what the kernel has)
+  await eventually(async () => assert.match(streamText({ events: spooledEvents(first.gateway.spoolDir) }, 'stdout'), /got line-2\n/), 20_000, 50);
   await first.gateway.kill();
   await exec.exited;
   assert.ok(readdirSync(first.gateway.spoolDir).length > 0, 'the killed gateway left sessions in its spool');

@@ -2,6 +2,7 @@
  * The recording writer against the embedded `file://` store in a temp folder: segments sealed by size
  * and age, seq without holes, the hash chain, crash recovery of a torn tail (the writer is a real child
  * process killed with SIGKILL), fail-closed versus spool when the store is down, and back-pressure.
+ * Timers (sealing by age, store probes, upload and spool retries) run on a manual clock.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,10 @@ import { indexKey, sessionPrefix, type RecordedEvent, type SegmentManifest, type
 import type { PutOptions, RecordingStore } from '../../src/recording/store.js';
 import { writeSpoolState } from '../../src/recording/spool.js';
 import { IndexBuilder } from '../../src/recording/session-index.js';
+import { ManualClock } from '../harness/manual-clock.js';
+
+/** Lets what a fired timer started run, as far as it needs no disk (a probe of a switched-off store). */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 function temp(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `kubegate-${prefix}-`));
@@ -172,16 +177,21 @@ test('segments seal by size; seq has no holes; manifests chain the exact bytes; 
   await recorder.stop();
 });
 
-test('segments seal by age while the session stays open', async () => {
+test('segments seal by age while the session stays open', { timeout: 30_000 }, async () => {
   const store = new FileStore(temp('store'));
-  const recorder = new StoreRecorder({ store, spoolDir: temp('spool'), maxSegmentAgeMs: 150 });
+  const clock = new ManualClock();
+  const maxSegmentAgeMs = 150;
+  const recorder = new StoreRecorder({ store, spoolDir: temp('spool'), maxSegmentAgeMs, clock });
   await recorder.start();
   const meta = metadata();
   const session = recorder.open(meta);
   await session.record(request(1));
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  clock.advance(maxSegmentAgeMs - 1);
+  await recorder.flush();
+  assert.equal((await readSession(store, meta)).segments.length, 0, 'younger than the age: not sealed');
+  clock.advance(maxSegmentAgeMs); // past the age and the ticker's next look (every age/4)
   await session.record(request(2));
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  clock.advance(maxSegmentAgeMs + 50);
   await recorder.flush();
   const open = await readSession(store, meta);
   assert.equal(open.segments.length, 2, 'two segments sealed by age, the session still open');
@@ -234,12 +244,14 @@ class SwitchableStore implements RecordingStore {
   close() {}
 }
 
-test('store down, FailClosed: request and decision are refused with a clear error, nothing is lost once it returns', async () => {
+test('store down, FailClosed: request and decision are refused with a clear error, nothing is lost once it returns', { timeout: 30_000 }, async () => {
   const files = new FileStore(temp('store'));
   const store = new SwitchableStore(files);
   const spoolDir = temp('spool');
   let mode: 'Spool' | 'FailClosed' = 'FailClosed';
-  const recorder = new StoreRecorder({ store, spoolDir, onStoreFailure: () => mode, maxSegmentAgeMs: 100, upload: { probeIntervalMs: 50, healthyProbeIntervalMs: 50, initialBackoffMs: 20, maxBackoffMs: 100 } });
+  const clock = new ManualClock();
+  const probeIntervalMs = 50;
+  const recorder = new StoreRecorder({ store, spoolDir, onStoreFailure: () => mode, maxSegmentAgeMs: 100, clock, upload: { probeIntervalMs, healthyProbeIntervalMs: probeIntervalMs, initialBackoffMs: 20, maxBackoffMs: 100 } });
   await recorder.start();
   const meta = metadata();
   const session = recorder.open(meta);
@@ -250,14 +262,17 @@ test('store down, FailClosed: request and decision are refused with a clear erro
   assert.match(onDisk, /"requestId":"r-1"/);
 
   store.down = true;
-  await waitFor(() => !recorder.healthy());
+  assert.ok(recorder.healthy(), 'nothing has noticed yet');
+  await clock.advanceSettling(probeIntervalMs, turn);
+  assert.ok(!recorder.healthy(), 'the next probe finds the store down');
   await assert.rejects(session.record(request(2)), (error: Error) => error instanceof RecordingUnavailableError && /^recording is unavailable: .*ECONNREFUSED/.test(error.message));
   await assert.rejects(session.record({ type: 'stream', requestId: 'e', direction: 'client-to-server', channel: 'stdin', data: 'bHMK' }), RecordingUnavailableError);
   mode = 'Spool'; // the policy changed: the very next record reads it
   await session.record(request(3));
   mode = 'FailClosed';
   store.down = false;
-  await waitFor(() => recorder.healthy());
+  await clock.advanceSettling(probeIntervalMs, turn);
+  assert.ok(recorder.healthy(), 'the next probe finds it back');
   await session.record(request(4));
   await session.close('idle');
   await recorder.flush();
@@ -270,10 +285,12 @@ test('store down, FailClosed: request and decision are refused with a clear erro
   await recorder.stop();
 });
 
-test('store down, Spool: recording goes on, uploads are retried and arrive whole', async () => {
+test('store down, Spool: recording goes on, uploads are retried and arrive whole', { timeout: 30_000 }, async () => {
   const files = new FileStore(temp('store'));
   const store = new SwitchableStore(files);
-  const recorder = new StoreRecorder({ store, spoolDir: temp('spool'), maxSegmentBytes: 2048, upload: { probeIntervalMs: 50, initialBackoffMs: 20, maxBackoffMs: 200 } });
+  const clock = new ManualClock();
+  const initialBackoffMs = 20;
+  const recorder = new StoreRecorder({ store, spoolDir: temp('spool'), maxSegmentBytes: 2048, clock, upload: { probeIntervalMs: 50, initialBackoffMs, maxBackoffMs: 200 } });
   await recorder.start();
   store.down = true;
   const meta = metadata();
@@ -283,6 +300,7 @@ test('store down, Spool: recording goes on, uploads are retried and arrive whole
   await waitFor(() => !recorder.healthy());
   assert.ok(recorder.stats().pendingUploads > 0);
   store.down = false;
+  clock.advance(initialBackoffMs * 1.2); // the first retry's backoff (±20 %): it succeeds, and the queue drains
   await recorder.flush();
   assert.ok(recorder.healthy());
   const read = await readSession(files, meta);
@@ -290,6 +308,7 @@ test('store down, Spool: recording goes on, uploads are retried and arrive whole
   await recorder.stop();
 });
 
+/** Polls a condition that real I/O makes true (a failed upload); timers run on the manual clock instead. */
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -313,8 +332,7 @@ test('a writer killed with SIGKILL: the next start keeps the synced events, drop
     await recorder.start();
     const session = recorder.open(${JSON.stringify(meta)});
     for (let i = 0; i < 30; i++) await session.record(${JSON.stringify(request(0))});
-    await recorder.flush();
-    await new Promise((resolve) => setTimeout(resolve, 400)); // group commit
+    await recorder.flush(); // every line is written to the spool file: a SIGKILL loses none of them
     process.stdout.write('ready\\n');
     setInterval(() => {}, 1000);
   `;
@@ -399,11 +417,12 @@ test('back-pressure: record() waits while the spool falls behind, and memory sta
   await recorder.stop();
 });
 
-test('a spool that cannot be written: unhealthy and refusing in FailClosed, then the session goes on with the loss recorded as a gap', async () => {
+test('a spool that cannot be written: unhealthy and refusing in FailClosed, then the session goes on with the loss recorded as a gap', { timeout: 30_000 }, async () => {
   const store = new FileStore(temp('store'));
   const spoolDir = temp('spool');
   let mode: 'Spool' | 'FailClosed' = 'Spool';
-  const recorder = new StoreRecorder({ store, spoolDir, maxSegmentBytes: 1024, onStoreFailure: () => mode });
+  const clock = new ManualClock();
+  const recorder = new StoreRecorder({ store, spoolDir, maxSegmentBytes: 1024, onStoreFailure: () => mode, clock });
   await recorder.start();
   const meta = metadata();
   const session = recorder.open(meta);
@@ -414,13 +433,19 @@ test('a spool that cannot be written: unhealthy and refusing in FailClosed, then
   rmSync(folder, { recursive: true, force: true });
   writeFileSync(folder, 'not a folder');
   for (let i = 10; i < 20 && recorder.healthy(); i++) await session.record(request(i));
-  await waitFor(() => !recorder.healthy());
+  await recorder.flush();
+  assert.ok(!recorder.healthy(), 'a failed seal makes the recorder unhealthy');
   mode = 'FailClosed';
   await assert.rejects(session.record(request(99)), (error: Error) => error instanceof RecordingUnavailableError && /spool .* cannot be written/.test(error.message));
   mode = 'Spool';
   await session.record(request(100)); // Spool: accepted, but lost with the rest until the spool works
   rmSync(folder, { force: true });
-  await waitFor(() => recorder.healthy(), 10_000);
+  clock.advance(1999);
+  await recorder.flush();
+  assert.ok(!recorder.healthy(), 'the spool is tried again after 2 s');
+  clock.advance(1);
+  await recorder.flush();
+  assert.ok(recorder.healthy(), 'the spool works again');
   await session.record(request(200));
   await session.close('idle');
   await recorder.flush();
