@@ -7,7 +7,7 @@
  */
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -15,6 +15,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import type { AccessGrant } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { kubeClients } from '../kube/client.js';
+import { HealthServer } from '../runtime/health.js';
 import { Informer } from '../runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
 import { CommandApprovals } from './command-approvals.js';
@@ -46,7 +47,7 @@ export class Gateway {
   private server?: Http2SecureServer;
   private readonly connections = new Set<Socket>();
   private readonly http2Sessions = new Set<ServerHttp2Session>();
-  private admin?: ReturnType<typeof createHttpServer>;
+  private admin?: HealthServer;
   private grants?: Informer<AccessGrant>;
   private source?: PolicySource;
   private sessions?: SessionTable;
@@ -73,8 +74,7 @@ export class Gateway {
   }
 
   adminPort(): number {
-    const address = this.admin?.address();
-    return typeof address === 'object' && address ? address.port : 0;
+    return this.admin?.port() ?? 0;
   }
 
   async start(): Promise<void> {
@@ -135,18 +135,14 @@ export class Gateway {
     this.server = server;
     await new Promise<void>((resolve) => this.server!.listen(options.listen.port, options.listen.host, resolve));
 
-    this.admin = createHttpServer(async (request, response) => {
-      const ready = !this.draining && !!this.state && !!this.grants?.hasSynced();
-      const routes: Record<string, () => Promise<[number, string]>> = {
-        '/healthz': async () => [200, 'ok'],
-        '/readyz': async () => (ready ? [200, 'ok'] : [503, this.draining ? 'draining' : 'starting']),
-        '/metrics': async () => [200, await this.registry.metrics()],
-      };
-      const route = routes[request.url ?? ''];
-      const [status, body] = route ? await route() : [404, 'not found'];
-      response.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+    // ready once a policy is loaded and the grants are listed, and no longer once draining
+    this.admin = new HealthServer({
+      port: options.adminListen.port,
+      host: options.adminListen.host,
+      registry: this.registry,
+      checks: { policy: () => !!this.state, grants: () => !!this.grants?.hasSynced(), serving: () => !this.draining },
     });
-    await new Promise<void>((resolve) => this.admin!.listen(options.adminListen.port, options.adminListen.host, resolve));
+    await this.admin.start();
     logger.info({ port: this.port(), admin: this.adminPort(), policy: `${options.policy.namespace}/${options.policy.name}` }, 'gateway serving');
   }
 
@@ -194,6 +190,6 @@ export class Gateway {
     await this.sessions?.closeAll('gateway stopped');
     this.source?.stop();
     await this.grants?.stop();
-    await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
+    await this.admin?.close();
   }
 }
