@@ -19,7 +19,7 @@ import { HealthServer } from '../runtime/health.js';
 import { Informer } from '../runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
 import { CommandApprovals } from './command-approvals.js';
-import { GatewayError, rawErrorResponse, sendError } from './errors.js';
+import { GatewayError, rawErrorResponse, refusalFor, sendError } from './errors.js';
 import { forwardRequest } from './http-proxy.js';
 import { PolicyEngine } from './policy-engine.js';
 import { PolicySource, type PolicyFiles } from './policy-source.js';
@@ -154,13 +154,10 @@ export class Gateway {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
       const admitted = await admit(context, request, { upgrade: false });
       timer();
-      this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
       await forwardRequest(admitted, request, response, upstream, this.sessions!);
+      this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
     } catch (error) {
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message);
-      if (!(error instanceof GatewayError)) this.options.logger.error({ err: error }, 'request failed');
-      this.requests.inc({ action: 'refused', code: refusal.code });
-      sendError(response, refusal);
+      sendError(response, this.refusal(error, 'request'));
     }
   }
 
@@ -172,11 +169,18 @@ export class Gateway {
       this.requests.inc({ action: admitted.decision.action, code: 'upgraded' });
       await forwardUpgrade(admitted, request, socket, head, { upstream, sessions: this.sessions!, logger: this.options.logger });
     } catch (error) {
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message);
-      if (!(error instanceof GatewayError)) this.options.logger.error({ err: error }, 'upgrade failed');
-      this.requests.inc({ action: 'refused', code: refusal.code });
+      const refusal = this.refusal(error, 'upgrade');
       if (socket.writable) socket.end(rawErrorResponse(refusal));
     }
+  }
+
+  /** The answer to a request that ended in `error`, counted; anything but a refusal by design is logged with its stack. */
+  private refusal(error: unknown, what: 'request' | 'upgrade'): GatewayError {
+    const refusal = refusalFor(error);
+    if (refusal.code === 'KG_INTERNAL') this.options.logger.error({ err: error }, `${what} failed: a bug in the gateway`);
+    else if (!(error instanceof GatewayError)) this.options.logger.warn({ err: error }, `${what} failed: the API server could not be reached`);
+    this.requests.inc({ action: 'refused', code: refusal.code });
+    return refusal;
   }
 
   /** Stops accepting, waits for running requests up to the drain period, closes recordings. */

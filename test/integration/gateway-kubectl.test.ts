@@ -125,7 +125,7 @@ test('policy: Deny names the rule, a blocked exec command never runs, approval a
   const [pod] = await podNames(bot, target, 'app=web');
   const rm = await bot.run(['exec', '-n', target, pod!, '--', 'sh', '-c', 'rm -rf /tmp/nothing-here']);
   assert.notEqual(rm.code, 0);
-  assert.match(rm.stderr, /no-rm-rf/);
+  assert.match(rm.stderr, /this command is blocked by policy: denied by rule "no-rm-rf"/);
 
   await admin.ok(['create', 'configmap', 'doomed', '-n', target]);
   const held = await bot.run(['delete', 'configmap', 'doomed', '-n', target]);
