@@ -26,7 +26,7 @@ export interface GrantLookup {
   get(namespace: string, name: string): AccessGrant | undefined;
 }
 
-export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
+function bearerToken(headers: IncomingHttpHeaders): string | undefined {
   const header = headers.authorization;
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];

@@ -22,7 +22,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { Informer } from '../runtime/informer.js';
-import type { AccessGrant, SessionPolicy, ApprovalRequest } from '../api/index.js';
+import { terminalGrantPhases, type AccessGrant, type SessionPolicy, type ApprovalRequest } from '../api/index.js';
 import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from '../runtime/reconciler.js';
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
@@ -36,7 +36,7 @@ import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
 import { tlsSecretName } from '../api/names.js';
 
-export const grantFinalizer = 'kubegate.dev/bindings';
+const grantFinalizer = 'kubegate.dev/bindings';
 
 /** The informer stores the reconciler reads from (objects in them are shared: never modified). */
 export interface AccessGrantCaches {
@@ -58,7 +58,6 @@ export interface AccessGrantReconcilerOptions {
 }
 
 type Phase = NonNullable<NonNullable<AccessGrant['status']>['phase']>;
-const terminal: Phase[] = ['Expired', 'Revoked', 'Denied'];
 
 export class AccessGrantReconciler implements Reconciler {
   private readonly clients: KubeClients;
@@ -83,7 +82,7 @@ export class AccessGrantReconciler implements Reconciler {
 
     const phase = grant.status?.phase;
     if (grant.spec.revoked && phase !== 'Revoked') return this.finish(grant, identity, 'Revoked', 'Revoked', 'spec.revoked is true');
-    if (phase && terminal.includes(phase)) {
+    if (phase && terminalGrantPhases.includes(phase)) {
       await this.removeAccess(identity, grant); // level-based: a finished grant holds nothing, whatever appeared since
       return;
     }

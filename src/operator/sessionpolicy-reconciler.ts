@@ -33,7 +33,7 @@ import {
 import { gatewayName, tlsSecretName } from '../api/names.js';
 import type { UnchangedApply } from './unchanged-apply.js';
 
-export const policyFinalizer = 'kubegate.dev/cluster-children';
+const policyFinalizer = 'kubegate.dev/cluster-children';
 
 export interface SessionPolicyReconcilerOptions {
   clients: KubeClients;
