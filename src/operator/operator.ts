@@ -71,8 +71,8 @@ const specOrDeletionChanged = (object: k8s.KubernetesObject, old: k8s.Kubernetes
 
 /**
  * The token signing keys, read (or created) once and shared by every reconcile; a failed read is
- * retried on the next call, and `rotate` makes the next call read them again (the leader's hourly
- * rotation, which also creates a new key when the newest is due).
+ * retried on the next call. `rotate` reads them again now (the leader's hourly check, which adds a new
+ * key when the newest is due and drops keys no live token needs).
  */
 function signingKeySource(clients: KubeClients, namespace: string): { get: () => Promise<SigningKey[]>; rotate: () => Promise<SigningKey[]> } {
   let keys: Promise<SigningKey[]> | undefined;
