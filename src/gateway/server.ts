@@ -92,7 +92,7 @@ export class Gateway {
     this.grants = new Informer<AccessGrant>({ kubeconfig: options.upstream, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
     this.grants.start();
     const upstream = connectUpstream(options.upstream);
-    this.sessions = new SessionTable(options.recorder, () => ({ ...options.policy, version: this.state!.loaded.compiled.version }));
+    this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
     const context: AdmitContext = {
       state: () => this.state!,
       grants: { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) },
