@@ -6,8 +6,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
-import { grantGroup, type AccessGrant } from '../api/index.js';
-import { impersonatedUser, type GrantSubject } from '../api/identity.js';
+import type { AccessGrant } from '../api/index.js';
+import { grantGroup, impersonatedUser, type GrantSubject } from '../api/identity.js';
 import { verifyJitToken, type JitTokenClaims } from '../token/jit-token.js';
 import { GatewayError } from './errors.js';
 

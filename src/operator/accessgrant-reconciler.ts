@@ -32,6 +32,7 @@ import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus,
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
 import { ensureKubeconfigSecret } from './grant-kubeconfig.js';
 import { grantLabel, kubeconfigSecretName } from '../api/names.js';
+import { grantApprovalParties } from '../api/identity.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
 import { tlsSecretName } from '../api/names.js';
@@ -181,8 +182,7 @@ export class AccessGrantReconciler implements Reconciler {
           spec: {
             policyRef: { name: policy.metadata!.name! },
             target: { kind: 'AccessGrant', name: identity.name },
-            requester: grant.spec.requestedBy,
-            subject: subjectUsername(grant.spec.subject),
+            ...grantApprovalParties(grant.spec),
             reason: grant.spec.reason,
             expiresAt: new Date(deadline).toISOString(),
           },
@@ -240,9 +240,4 @@ export class AccessGrantReconciler implements Reconciler {
 
 function activeCondition(bindings: number, expiresAt: string): Omit<Condition, 'observedGeneration'> {
   return { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings} binding(s) in place until ${expiresAt}` };
-}
-
-/** The username the API server knows a grant's subject by (requesters and subjects cannot approve). */
-export function subjectUsername(subject: AccessGrant['spec']['subject']): string {
-  return subject.kind === 'ServiceAccount' ? `system:serviceaccount:${subject.namespace}:${subject.name}` : subject.name;
 }
