@@ -75,7 +75,7 @@ const connectionErrorCodes = new Set([
  * chain. The Kubernetes client (undici's fetch) reports a refused connection as `TypeError: fetch
  * failed` with the socket's error as its cause, so the type alone says nothing.
  */
-export function connectionFailure(error: unknown): Error | undefined {
+function connectionFailure(error: unknown): Error | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
     const code = (current as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && (connectionErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))) return current;
