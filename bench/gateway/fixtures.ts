@@ -7,8 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
-import { grantGroup } from '../../src/api/index.js';
-import { impersonatedUser } from '../../src/api/identity.js';
+import { grantGroup, impersonatedUser } from '../../src/api/identity.js';
 import type { TestCluster } from '../../test/harness/cluster.js';
 import { jitKubeconfig, startGateway, type RunningGateway } from '../../test/harness/gateway.js';
 import { Kubectl } from '../../test/harness/kubectl.js';

@@ -21,14 +21,6 @@ export const plurals = {
 
 export type Kind = keyof typeof plurals;
 
-/** Prefix of every grant group. */
-export const grantGroupPrefix = 'kubegate:grant:';
-
-/** The group a grant's bindings bind and the gateway impersonates for it: `kubegate:grant:<namespace>:<name>`. */
-export function grantGroup(namespace: string, name: string): string {
-  return `${grantGroupPrefix}${namespace}:${name}`;
-}
-
 /** Condition types, per kind (status.conditions[].type). */
 export const conditionTypes = {
   AccessGrant: {

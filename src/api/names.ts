@@ -6,8 +6,6 @@
 
 /** On every object the operator makes for a grant (bindings, kubeconfig Secret, ApprovalRequest): the grant's uid. */
 export const grantLabel = 'kubegate.dev/grant';
-/** On cluster-scoped grant bindings: the grant's namespace. */
-export const grantNamespaceLabel = 'kubegate.dev/grant-namespace';
 /** On a policy's gateway children: the policy's name. */
 export const policyLabel = 'kubegate.dev/policy';
 /** On the gateway's pod template: the compiled policy's version, so a new version rolls the pods. */

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import type { ApprovalRequest } from '../api/index.js';
+import { authenticatedName } from '../api/identity.js';
 import { apiMessage, kubeClients } from '../kube/client.js';
 import { approvalRequests, getCustom } from '../kube/resources.js';
 import { CliError, outputOption, type OutputFormat } from './output.js';
@@ -18,7 +19,7 @@ async function decide(name: string, decision: 'Approve' | 'Deny', options: Decid
   const config = loadKubeconfig(options.kubeconfig);
   const clients = kubeClients(config);
   const review = await config.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: {} });
-  const by = review.status?.userInfo?.username;
+  const by = authenticatedName(review.status?.userInfo);
   if (!by) throw new CliError('cannot tell who you are: the API server returned no username');
   let request: ApprovalRequest;
   try {

@@ -1,4 +1,5 @@
-import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
@@ -24,7 +25,8 @@ export interface GatewayFlags {
   tlsDir?: string;
   tlsSan: string[];
   store?: string;
-  spoolDir: string;
+  /** Default: `defaultSpoolDir()`. */
+  spoolDir?: string;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
 }
@@ -46,12 +48,22 @@ export interface BuiltGateway {
   stop(): Promise<void>;
 }
 
+/**
+ * The spool's default: a per-user state directory (XDG base directories: `$XDG_STATE_HOME`, ignored
+ * unless absolute, else `~/.local/state`), never the directory the gateway happens to start from. In a
+ * cluster the operator's Deployment passes `--spool-dir=/var/spool/kubegate`, the pod's own volume.
+ */
+export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env, home = homedir()): string {
+  const stateHome = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(home, '.local', 'state');
+  return join(stateHome, 'kubegate', 'spool');
+}
+
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
 async function storeRecorder(flags: GatewayFlags, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
   for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
   }
-  const spoolDir = resolve(flags.spoolDir);
+  const spoolDir = resolve(flags.spoolDir ?? defaultSpoolDir());
   const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolDir, 'store')}`;
   let store;
   try {
@@ -130,7 +142,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--tls-dir <dir>', 'the mounted TLS Secret (default: issue a serving certificate from the policy CA)')
     .option('--tls-san <name>', 'extra name or IP for an issued serving certificate (repeatable)', (value: string, all: string[]) => [...all, value], [])
     .option('--store <url>', 'where recordings go: s3://BUCKET/PREFIX (AWS_* environment) or file://DIR (default $KUBEGATE_STORE, else file://SPOOL-DIR/store)')
-    .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them', './kubegate-spool')
+    .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them (default: $XDG_STATE_HOME/kubegate/spool, else ~/.local/state/kubegate/spool)')
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
     .action(async (flags: GatewayFlags) => {

@@ -12,7 +12,7 @@ import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
-import { mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
+import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
 import { recordedRequestBody } from '../policy/masking/bodies.js';
 import type { LoadedPolicy } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -53,17 +53,18 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
   if (declared > limit) throw new GatewayError('KG_BODY_TOO_LARGE', `${declared} bytes, limit ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new GatewayError('KG_BODY_TOO_LARGE', `more than ${limit} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new GatewayError('KG_BODY_TOO_LARGE', `more than ${limit} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    // the client's connection broke mid-body: its error, not the API server's
+    if (error instanceof GatewayError) throw error;
+    throw new GatewayError('KG_BAD_REQUEST', `the request body could not be read: ${(error as Error).message}`);
   }
   return Buffer.concat(chunks);
-}
-
-function execCommand(url: string): string[] | undefined {
-  const params = new URL(url, 'https://gateway').searchParams.getAll('command');
-  return params.length > 0 ? params : undefined;
 }
 
 export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
@@ -82,7 +83,9 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
         parsed = undefined; // YAML or protobuf bodies: the API server decides; escalation checks see no object
       }
     }
-    const command = attributes.subresource === 'exec' ? execCommand(request.url ?? '/') : undefined;
+    // read from the query as parsed for the policy (as the API server reads it), never parsed a second way
+    const execArgs = execCommand(attributes);
+    const command = execArgs.length > 0 ? execArgs : undefined;
     const escalation = detectEscalation(attributes, parsed);
     const decision = state.engine.decide(attributes, { user: identity.user, command, escalation });
     const maxBody = state.loaded.compiled.recording.maxBodyBytes;
@@ -97,7 +100,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);
     if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');
-    if (decision.action === 'Deny') throw new GatewayError('KG_DENIED', decision.message);
+    if (decision.action === 'Deny') throw new GatewayError(decision.byCommand ? 'KG_COMMAND_BLOCKED' : 'KG_DENIED', decision.message);
     if (decision.action === 'RequireApproval') {
       const outcome = await context.approvals.admit(
         {

@@ -6,8 +6,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
-import { grantGroup, type AccessGrant } from '../api/index.js';
-import { impersonatedUser, type GrantSubject } from '../api/identity.js';
+import type { AccessGrant } from '../api/index.js';
+import { grantGroup, impersonatedUser, type GrantSubject } from '../api/identity.js';
 import { verifyJitToken, type JitTokenClaims } from '../token/jit-token.js';
 import { GatewayError } from './errors.js';
 
@@ -26,7 +26,7 @@ export interface GrantLookup {
   get(namespace: string, name: string): AccessGrant | undefined;
 }
 
-export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
+function bearerToken(headers: IncomingHttpHeaders): string | undefined {
   const header = headers.authorization;
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];

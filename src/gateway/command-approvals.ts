@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { ApprovalRequest } from '../api/index.js';
+import { commandApprovalParties } from '../api/identity.js';
 import { isConflict, statusCode, type KubeClients } from '../kube/client.js';
 import { approvalRequests } from '../kube/resources.js';
 import type { CallerIdentity } from './auth.js';
@@ -47,7 +48,6 @@ export class CommandApprovals {
     }
     const pending = live.find((r) => !r.status?.phase || r.status.phase === 'Pending');
     if (pending) return { admitted: false, request: pending.metadata!.name!, phase: 'Pending' };
-    const subject = identity.subject.kind === 'ServiceAccount' ? `system:serviceaccount:${identity.subject.namespace}:${identity.subject.name}` : identity.subject.name;
     const created = (await this.clients.custom.createNamespacedCustomObject({
       ...approvalRequests,
       namespace: this.policy.namespace,
@@ -71,8 +71,7 @@ export class CommandApprovals {
             groups: identity.groups,
             policy: this.policy.name,
           },
-          requester: subject,
-          subject,
+          ...commandApprovalParties(identity.subject),
           reason: `${held.method} ${held.path} held by rule ${held.rule ?? '(default action)'}`,
           expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
         },

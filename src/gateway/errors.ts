@@ -1,6 +1,7 @@
 /**
  * Every way the gateway refuses a request, in one list: a code, the HTTP status and the Kubernetes
  * `Status` reason, so that kubectl prints a clear "error: …" line. Nothing else writes an error body.
+ * Every code is thrown somewhere and documented in the README's table (test/unit/gateway-errors.test.ts).
  */
 import type { ServerResponse } from 'node:http';
 
@@ -29,10 +30,13 @@ export const gatewayErrors = {
   KG_HEADERS_TOO_LARGE: { status: 431, reason: 'BadRequest', message: 'the request headers are larger than the gateway accepts' },
   KG_DENIED: { status: 403, reason: 'Forbidden', message: 'denied by policy' },
   KG_APPROVAL_REQUIRED: { status: 403, reason: 'Forbidden', message: 'this request needs approval' },
+  // a Deny by a rule with a `command` pattern, on the exec request that carries the command
   KG_COMMAND_BLOCKED: { status: 403, reason: 'Forbidden', message: 'this command is blocked by policy' },
   KG_RECORDING_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', message: 'the session cannot be recorded, and the policy forbids unrecorded access' },
   KG_UPSTREAM_UNAVAILABLE: { status: 502, reason: 'ServiceUnavailable', message: 'the Kubernetes API server could not be reached' },
   KG_SHUTTING_DOWN: { status: 503, reason: 'ServiceUnavailable', message: 'the gateway is shutting down; retry' },
+  // a bug: the detail goes to the gateway's log (with the stack), not to the caller
+  KG_INTERNAL: { status: 500, reason: 'InternalError', message: 'the gateway failed unexpectedly; the error is in its log' },
 } as const;
 
 export type GatewayErrorCode = keyof typeof gatewayErrors;
@@ -57,7 +61,41 @@ export class GatewayError extends Error {
   }
 }
 
-export function statusBody(error: GatewayError): string {
+/**
+ * Node's codes for a connection that could not be made or was lost: name resolution, TCP, TLS (the
+ * `ERR_TLS_` and `ERR_SSL_` families and OpenSSL's certificate verdicts), and undici's socket failures.
+ */
+const connectionErrorCodes = new Set([
+  'ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EPIPE', 'EPROTO',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT',
+]);
+
+/**
+ * The failed or lost connection behind an error, if any: the error itself or one down its `cause`
+ * chain. The Kubernetes client (undici's fetch) reports a refused connection as `TypeError: fetch
+ * failed` with the socket's error as its cause, so the type alone says nothing.
+ */
+function connectionFailure(error: unknown): Error | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && (connectionErrorCodes.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))) return current;
+  }
+  return undefined;
+}
+
+/**
+ * What the caller is told of an error that ended a request: a GatewayError as it is; a failed connection
+ * (the gateway connects to nothing but the API server) as `KG_UPSTREAM_UNAVAILABLE`; anything else is a
+ * bug, `KG_INTERNAL`, which the caller must log.
+ */
+export function refusalFor(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const connection = connectionFailure(error);
+  return connection ? new GatewayError('KG_UPSTREAM_UNAVAILABLE', connection.message) : new GatewayError('KG_INTERNAL');
+}
+
+function statusBody(error: GatewayError): string {
   return JSON.stringify(error.toStatus());
 }
 

@@ -12,7 +12,7 @@ const identityClaim = /^(authorization|proxy-authorization|impersonate-.*|x-remo
 // compressed WebSocket frames would hide the stream from the recorder; the API server offers none anyway
 const notRelayed = new Set(['sec-websocket-extensions']);
 
-export const sessionIdExtra = 'Impersonate-Extra-kubegate.dev%2fsession-id';
+const sessionIdExtra = 'Impersonate-Extra-kubegate.dev%2fsession-id';
 
 export function upstreamHeaders(incoming: IncomingHttpHeaders, identity: CallerIdentity, sessionId: string, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};

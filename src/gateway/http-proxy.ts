@@ -6,7 +6,7 @@
 import { Transform, pipeline } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
-import { GatewayError, sendError } from './errors.js';
+import { GatewayError, refusalFor, sendError } from './errors.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
@@ -47,13 +47,14 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   try {
     upstreamRequest = await upstream.request(request.method ?? 'GET', request.url ?? '/', headers);
   } catch (error) {
-    finish(502);
-    sendError(response, new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message));
-    return;
+    // nothing was sent (the credentials or the request could not be made): the server answers and logs it
+    finish(refusalFor(error).status);
+    throw error;
   }
   response.on('close', () => {
     if (!response.writableFinished) upstreamRequest.destroy();
   });
+  // the upstream request's own error: its connection failed, or the API server's answer could not be read
   upstreamRequest.on('error', (error) => {
     if (!response.headersSent) {
       finish(502);

@@ -35,6 +35,8 @@ export interface PolicyDecision {
   rule?: string;
   /** For people and the recording: `denied by rule "no-namespace-deletion" of policy kubegate-system/prod`. */
   message: string;
+  /** Set when the deciding rule has a `command` pattern, which matched: a Deny then blocks that command. */
+  byCommand?: true;
 }
 
 interface Matcher {
@@ -143,7 +145,7 @@ export class PolicyEngine {
     let message = `${actionWords[rule.action]} by rule "${rule.name}" of policy ${this.policyName()}`;
     if (rule.message) message += `: ${rule.message}`;
     if (rule.escalation && context?.escalation) message += ` (escalation: ${context.escalation.reason})`;
-    return { action: rule.action, rule: rule.name, message };
+    return { action: rule.action, rule: rule.name, message, ...(rule.command !== undefined ? { byCommand: true as const } : {}) };
   }
 
   private policyName(): string {

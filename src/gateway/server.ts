@@ -7,7 +7,7 @@
  */
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -15,10 +15,11 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import type { AccessGrant } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { kubeClients } from '../kube/client.js';
+import { HealthServer } from '../runtime/health.js';
 import { Informer } from '../runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
 import { CommandApprovals } from './command-approvals.js';
-import { GatewayError, rawErrorResponse, sendError } from './errors.js';
+import { GatewayError, rawErrorResponse, refusalFor, sendError } from './errors.js';
 import { forwardRequest } from './http-proxy.js';
 import { PolicyEngine } from './policy-engine.js';
 import { PolicySource, type PolicyFiles } from './policy-source.js';
@@ -46,7 +47,7 @@ export class Gateway {
   private server?: Http2SecureServer;
   private readonly connections = new Set<Socket>();
   private readonly http2Sessions = new Set<ServerHttp2Session>();
-  private admin?: ReturnType<typeof createHttpServer>;
+  private admin?: HealthServer;
   private grants?: Informer<AccessGrant>;
   private source?: PolicySource;
   private sessions?: SessionTable;
@@ -73,8 +74,7 @@ export class Gateway {
   }
 
   adminPort(): number {
-    const address = this.admin?.address();
-    return typeof address === 'object' && address ? address.port : 0;
+    return this.admin?.port() ?? 0;
   }
 
   async start(): Promise<void> {
@@ -92,7 +92,7 @@ export class Gateway {
     this.grants = new Informer<AccessGrant>({ kubeconfig: options.upstream, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
     this.grants.start();
     const upstream = connectUpstream(options.upstream);
-    this.sessions = new SessionTable(options.recorder, () => ({ ...options.policy, version: this.state!.loaded.compiled.version }));
+    this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
     const context: AdmitContext = {
       state: () => this.state!,
       grants: { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) },
@@ -135,18 +135,14 @@ export class Gateway {
     this.server = server;
     await new Promise<void>((resolve) => this.server!.listen(options.listen.port, options.listen.host, resolve));
 
-    this.admin = createHttpServer(async (request, response) => {
-      const ready = !this.draining && !!this.state && !!this.grants?.hasSynced();
-      const routes: Record<string, () => Promise<[number, string]>> = {
-        '/healthz': async () => [200, 'ok'],
-        '/readyz': async () => (ready ? [200, 'ok'] : [503, this.draining ? 'draining' : 'starting']),
-        '/metrics': async () => [200, await this.registry.metrics()],
-      };
-      const route = routes[request.url ?? ''];
-      const [status, body] = route ? await route() : [404, 'not found'];
-      response.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+    // ready once a policy is loaded and the grants are listed, and no longer once draining
+    this.admin = new HealthServer({
+      port: options.adminListen.port,
+      host: options.adminListen.host,
+      registry: this.registry,
+      checks: { policy: () => !!this.state, grants: () => !!this.grants?.hasSynced(), serving: () => !this.draining },
     });
-    await new Promise<void>((resolve) => this.admin!.listen(options.adminListen.port, options.adminListen.host, resolve));
+    await this.admin.start();
     logger.info({ port: this.port(), admin: this.adminPort(), policy: `${options.policy.namespace}/${options.policy.name}` }, 'gateway serving');
   }
 
@@ -158,13 +154,10 @@ export class Gateway {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
       const admitted = await admit(context, request, { upgrade: false });
       timer();
-      this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
       await forwardRequest(admitted, request, response, upstream, this.sessions!);
+      this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
     } catch (error) {
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message);
-      if (!(error instanceof GatewayError)) this.options.logger.error({ err: error }, 'request failed');
-      this.requests.inc({ action: 'refused', code: refusal.code });
-      sendError(response, refusal);
+      sendError(response, this.refusal(error, 'request'));
     }
   }
 
@@ -176,11 +169,18 @@ export class Gateway {
       this.requests.inc({ action: admitted.decision.action, code: 'upgraded' });
       await forwardUpgrade(admitted, request, socket, head, { upstream, sessions: this.sessions!, logger: this.options.logger });
     } catch (error) {
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', (error as Error).message);
-      if (!(error instanceof GatewayError)) this.options.logger.error({ err: error }, 'upgrade failed');
-      this.requests.inc({ action: 'refused', code: refusal.code });
+      const refusal = this.refusal(error, 'upgrade');
       if (socket.writable) socket.end(rawErrorResponse(refusal));
     }
+  }
+
+  /** The answer to a request that ended in `error`, counted; anything but a refusal by design is logged with its stack. */
+  private refusal(error: unknown, what: 'request' | 'upgrade'): GatewayError {
+    const refusal = refusalFor(error);
+    if (refusal.code === 'KG_INTERNAL') this.options.logger.error({ err: error }, `${what} failed: a bug in the gateway`);
+    else if (!(error instanceof GatewayError)) this.options.logger.warn({ err: error }, `${what} failed: the API server could not be reached`);
+    this.requests.inc({ action: 'refused', code: refusal.code });
+    return refusal;
   }
 
   /** Stops accepting, waits for running requests up to the drain period, closes recordings. */
@@ -194,6 +194,6 @@ export class Gateway {
     await this.sessions?.closeAll('gateway stopped');
     this.source?.stop();
     await this.grants?.stop();
-    await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
+    await this.admin?.close();
   }
 }

@@ -1,13 +1,16 @@
 /**
  * Sessions: one per kubectl invocation of a token holder (kubectl sends a `Kubectl-Session` id with each
  * of its requests), or per client connection for other clients. A session opens its recording on first
- * use and closes it after `idleMs` without requests (or when the gateway stops).
+ * use and closes it once idle — no request running and none for `idleMs` — (or when the gateway stops).
+ * Idle sessions are looked for every `min(idleMs, 10 s)`, so one closes between `idleMs` and that much
+ * later. Time comes from the injected `Clock`.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { CallerIdentity } from './auth.js';
 import type { Recorder, SessionMetadata, SessionRecorder } from '../recording/recorder.js';
+import { realClock, type Clock } from '../runtime/reconciler.js';
 
 export interface Session {
   id: string;
@@ -18,25 +21,39 @@ export interface Session {
   lastUsed: number;
 }
 
+export interface SessionTableOptions {
+  recorder: Recorder;
+  /** The policy in force, written into each session's metadata as it opens. */
+  policy: () => SessionMetadata['policy'];
+  /** Default: 60 s. */
+  idleMs?: number;
+  clock?: Clock;
+}
+
 const connectionIds = new WeakMap<object, string>();
 
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly recorder: Recorder;
+  private readonly policy: () => SessionMetadata['policy'];
+  private readonly idleMs: number;
+  private readonly clock: Clock;
+  private sweeper: unknown;
+  private closed = false;
 
-  constructor(
-    private readonly recorder: Recorder,
-    private readonly policy: () => SessionMetadata['policy'],
-    private readonly idleMs = 60_000,
-  ) {
-    this.sweeper = setInterval(() => this.closeIdle(), Math.min(idleMs, 10_000));
-    this.sweeper.unref();
+  constructor(options: SessionTableOptions) {
+    this.recorder = options.recorder;
+    this.policy = options.policy;
+    this.idleMs = options.idleMs ?? 60_000;
+    this.clock = options.clock ?? realClock;
+    this.armSweeper();
   }
 
   /** The session of this request, opened (and its recording started) on first use. */
   enter(request: IncomingMessage, identity: CallerIdentity): Session {
     const invocation = headerValue(request, 'kubectl-session') ?? connectionId(request);
     const key = createHash('sha256').update(`${identity.tokenId}\0${invocation}`).digest('hex');
+    const now = this.clock.now();
     let session = this.sessions.get(key);
     if (!session) {
       const id = randomUUID();
@@ -47,30 +64,38 @@ export class SessionTable {
         grant: identity.grant,
         policy: this.policy(),
         client: { address: request.socket.remoteAddress, userAgent: headerValue(request, 'user-agent'), command: headerValue(request, 'kubectl-command') },
-        startedAt: new Date().toISOString(),
+        startedAt: new Date(now).toISOString(),
       };
-      session = { id, identity, recorder: this.recorder.open(metadata), active: 0, lastUsed: Date.now() };
+      session = { id, identity, recorder: this.recorder.open(metadata), active: 0, lastUsed: now };
       this.sessions.set(key, session);
     }
     session.active++;
-    session.lastUsed = Date.now();
+    session.lastUsed = now;
     return session;
   }
 
   leave(session: Session): void {
     session.active--;
-    session.lastUsed = Date.now();
+    session.lastUsed = this.clock.now();
   }
 
   async closeAll(reason: string): Promise<void> {
-    clearInterval(this.sweeper);
+    this.closed = true;
+    this.clock.clearTimeout(this.sweeper);
     const open = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(open.map((session) => session.recorder.close(reason).catch(() => undefined)));
   }
 
+  private armSweeper(): void {
+    this.sweeper = this.clock.setTimeout(() => {
+      this.closeIdle();
+      if (!this.closed) this.armSweeper();
+    }, Math.min(this.idleMs, 10_000));
+  }
+
   private closeIdle(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const [key, session] of this.sessions) {
       if (session.active === 0 && now - session.lastUsed > this.idleMs) {
         this.sessions.delete(key);

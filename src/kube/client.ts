@@ -5,7 +5,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 
-export const fieldManager = 'kubegate-operator';
+const fieldManager = 'kubegate-operator';
 
 export interface KubeClients {
   config: k8s.KubeConfig;

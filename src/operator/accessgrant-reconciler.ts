@@ -22,7 +22,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { Informer } from '../runtime/informer.js';
-import type { AccessGrant, SessionPolicy, ApprovalRequest } from '../api/index.js';
+import { terminalGrantPhases, type AccessGrant, type SessionPolicy, type ApprovalRequest } from '../api/index.js';
 import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from '../runtime/reconciler.js';
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
@@ -32,11 +32,12 @@ import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus,
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
 import { ensureKubeconfigSecret } from './grant-kubeconfig.js';
 import { grantLabel, kubeconfigSecretName } from '../api/names.js';
+import { grantApprovalParties } from '../api/identity.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
 import { tlsSecretName } from '../api/names.js';
 
-export const grantFinalizer = 'kubegate.dev/bindings';
+const grantFinalizer = 'kubegate.dev/bindings';
 
 /** The informer stores the reconciler reads from (objects in them are shared: never modified). */
 export interface AccessGrantCaches {
@@ -58,7 +59,6 @@ export interface AccessGrantReconcilerOptions {
 }
 
 type Phase = NonNullable<NonNullable<AccessGrant['status']>['phase']>;
-const terminal: Phase[] = ['Expired', 'Revoked', 'Denied'];
 
 export class AccessGrantReconciler implements Reconciler {
   private readonly clients: KubeClients;
@@ -83,7 +83,7 @@ export class AccessGrantReconciler implements Reconciler {
 
     const phase = grant.status?.phase;
     if (grant.spec.revoked && phase !== 'Revoked') return this.finish(grant, identity, 'Revoked', 'Revoked', 'spec.revoked is true');
-    if (phase && terminal.includes(phase)) {
+    if (phase && terminalGrantPhases.includes(phase)) {
       await this.removeAccess(identity, grant); // level-based: a finished grant holds nothing, whatever appeared since
       return;
     }
@@ -183,8 +183,7 @@ export class AccessGrantReconciler implements Reconciler {
           spec: {
             policyRef: { name: policy.metadata!.name! },
             target: { kind: 'AccessGrant', name: identity.name },
-            requester: grant.spec.requestedBy,
-            subject: subjectUsername(grant.spec.subject),
+            ...grantApprovalParties(grant.spec),
             reason: grant.spec.reason,
             expiresAt: new Date(deadline).toISOString(),
           },
@@ -242,9 +241,4 @@ export class AccessGrantReconciler implements Reconciler {
 
 function activeCondition(bindings: number, expiresAt: string): Omit<Condition, 'observedGeneration'> {
   return { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings} binding(s) in place until ${expiresAt}` };
-}
-
-/** The username the API server knows a grant's subject by (requesters and subjects cannot approve). */
-export function subjectUsername(subject: AccessGrant['spec']['subject']): string {
-  return subject.kind === 'ServiceAccount' ? `system:serviceaccount:${subject.namespace}:${subject.name}` : subject.name;
 }

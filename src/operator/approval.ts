@@ -4,6 +4,8 @@
  * distinct approvers approve, a merged pull request applied by a GitOps applier approves on its own,
  * and an undecided request expires.
  */
+import { mayDecide, type ApprovalParties } from '../api/identity.js';
+
 export type ApprovalPhase = 'Pending' | 'Approved' | 'Denied' | 'Expired';
 
 export interface Decision {
@@ -14,9 +16,7 @@ export interface Decision {
   pullRequest?: { url?: string; author?: string; approvers?: string[] };
 }
 
-export interface ApprovalInput {
-  requester: string;
-  subject?: string;
+export interface ApprovalInput extends ApprovalParties {
   expiresAt: string;
   decisions?: Decision[];
 }
@@ -34,7 +34,7 @@ export interface ApprovalOutcome {
 }
 
 export function evaluateApproval(request: ApprovalInput, rules: ApprovalRules, now: Date): ApprovalOutcome {
-  const decisions = (request.decisions ?? []).filter((d) => d.by !== request.requester && d.by !== request.subject);
+  const decisions = (request.decisions ?? []).filter((d) => mayDecide(d.by, request));
   const denial = decisions.find((d) => d.decision === 'Deny');
   const approvers = new Set(decisions.filter((d) => d.decision === 'Approve').map((d) => d.by));
   const merged = decisions.find((d) => d.decision === 'Approve' && d.pullRequest && rules.appliers.includes(d.by));

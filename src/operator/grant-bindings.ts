@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { grantGroup, grantLabel } from '../api/index.js';
+import { grantLabel } from '../api/index.js';
+import { grantGroup } from '../api/identity.js';
 import { apply, deleteIfExists, type KubeClients } from '../kube/client.js';
 
 export const grantRefAnnotation = 'kubegate.dev/grant-ref';

@@ -8,11 +8,11 @@ import { hostname } from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AccessGrant, ApprovalRequest, SessionPolicy } from '../api/index.js';
-import { kubeClients } from '../kube/client.js';
+import { kubeClients, type KubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, sessionPolicies, type CustomResource } from '../kube/resources.js';
 import type { SigningKey } from '../token/jit-token.js';
-import { Gauge } from 'prom-client';
-import { Manager } from '../runtime/manager.js';
+import { Gauge, type Registry } from 'prom-client';
+import { Manager, type LeaderTask } from '../runtime/manager.js';
 import type { ObjectKey } from '../runtime/reconciler.js';
 import type { Informer } from '../runtime/informer.js';
 import { AccessGrantReconciler } from './accessgrant-reconciler.js';
@@ -21,7 +21,7 @@ import { SessionPolicyReconciler } from './sessionpolicy-reconciler.js';
 import { ensureAdmissionPolicies } from './admission.js';
 import { scheduleSweep } from './binding-sweep.js';
 import { resourceCatalog } from './discovery.js';
-import { eventRecorder } from './events.js';
+import { eventRecorder, type EventRecorder } from './events.js';
 import { ensureSigningKeys } from './signing-keys.js';
 import { policyLabel, policyRefAnnotation } from '../api/names.js';
 import { UnchangedApply } from './unchanged-apply.js';
@@ -69,25 +69,41 @@ function policyOfChild(child: k8s.KubernetesObject): ObjectKey[] {
 const specOrDeletionChanged = (object: k8s.KubernetesObject, old: k8s.KubernetesObject) =>
   object.metadata?.generation !== old.metadata?.generation || object.metadata?.deletionTimestamp !== old.metadata?.deletionTimestamp;
 
-export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<void> {
-  const { kubeconfig, logger } = options;
-  const clients = kubeClients(kubeconfig);
-  const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
-
+/**
+ * The token signing keys, read (or created) once and shared by every reconcile; a failed read is
+ * retried on the next call. `rotate` reads them again now (the leader's hourly check, which adds a new
+ * key when the newest is due and drops keys no live token needs).
+ */
+function signingKeySource(clients: KubeClients, namespace: string): { get: () => Promise<SigningKey[]>; rotate: () => Promise<SigningKey[]> } {
   let keys: Promise<SigningKey[]> | undefined;
-  const signingKeys = () => (keys ??= ensureSigningKeys(clients, { namespace: options.namespace }).catch((error) => {
-    keys = undefined;
-    throw error;
-  }));
+  const get = () =>
+    (keys ??= ensureSigningKeys(clients, { namespace }).catch((error) => {
+      keys = undefined;
+      throw error;
+    }));
+  return {
+    get,
+    rotate: () => {
+      keys = undefined;
+      return get();
+    },
+  };
+}
+
+/** The API server's resources (to validate policies against), looked up again at most once a minute. */
+function cachedResourceCatalog(kubeconfig: k8s.KubeConfig, maxAgeMs = 60_000): () => Promise<Set<string>> {
   let catalog: { at: number; value: Promise<Set<string>> } | undefined;
-  const catalogFn = () => {
-    if (!catalog || Date.now() - catalog.at > 60_000) catalog = { at: Date.now(), value: resourceCatalog(kubeconfig) };
+  return () => {
+    if (!catalog || Date.now() - catalog.at > maxAgeMs) catalog = { at: Date.now(), value: resourceCatalog(kubeconfig) };
     return catalog.value;
   };
+}
 
-  const manager = new Manager({
-    kubeconfig,
-    logger,
+function newManager(options: OperatorOptions, identity: string): Manager {
+  const { lease } = options;
+  return new Manager({
+    kubeconfig: options.kubeconfig,
+    logger: options.logger,
     healthPort: options.healthListen.port,
     healthHost: options.healthListen.host,
     ...(options.leaderElect
@@ -96,99 +112,139 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
             namespace: options.namespace,
             name: 'kubegate-operator',
             identity,
-            leaseDurationMs: options.lease.durationMs,
-            renewDeadlineMs: options.lease.renewDeadlineMs,
-            retryPeriodMs: options.lease.retryPeriodMs,
+            leaseDurationMs: lease.durationMs,
+            renewDeadlineMs: lease.renewDeadlineMs,
+            retryPeriodMs: lease.retryPeriodMs,
           },
         }
       : {}),
   });
-  const events = eventRecorder({ clients, instance: identity, registry: manager.metrics.registry, log: (message, error) => logger.warn({ err: error }, message) });
-  const resync = 10 * 60_000;
-  const grantInformer = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs: resync });
-  const policyInformer = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs: resync });
-  const requestInformer = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs: resync });
-  // the gateways' children, selected by the label each carries: the TLS Secrets hold the CA every
-  // kubeconfig pins, and all of them show the policy reconciler what it need not apply again
-  const gatewayTlsInformer = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
-  const childInformers = new Map<string, Informer>([
-    ['Secret', gatewayTlsInformer],
+}
+
+/** The operator's view of the cluster: its three kinds, and the gateways' children. */
+interface OperatorInformers {
+  grants: Informer<AccessGrant>;
+  policies: Informer<SessionPolicy>;
+  requests: Informer<ApprovalRequest>;
+  /** The gateways' TLS Secrets: they hold the CA every kubeconfig pins. */
+  gatewayTls: Informer<k8s.V1Secret>;
+  /** Every kind of gateway child (the TLS Secrets included), by kind. */
+  children: Map<string, Informer>;
+}
+
+function addInformers(manager: Manager): OperatorInformers {
+  const resyncMs = 10 * 60_000;
+  const grants = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs });
+  const policies = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs });
+  const requests = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs });
+  // the gateways' children, selected by the label each carries: all of them show the policy reconciler
+  // what it need not apply again
+  const gatewayTls = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
+  const children = new Map<string, Informer>([
+    ['Secret', gatewayTls],
     ...Object.entries(gatewayChildPaths).map(([kind, path]) => [kind, manager.addInformer({ path, labelSelector: policyLabel })] as const),
   ]);
-  const children = new UnchangedApply(clients, (kind) => childInformers.get(kind));
+  return { grants, policies, requests, gatewayTls, children };
+}
+
+function registerGrantPhaseGauge(registry: Registry, grants: Informer<AccessGrant>): void {
   new Gauge({
     name: 'kubegate_accessgrants',
     help: 'AccessGrants by phase, from the operator cache',
     labelNames: ['phase'],
-    registers: [manager.metrics.registry],
+    registers: [registry],
     collect() {
       this.reset();
-      for (const grant of grantInformer.list()) this.inc({ phase: grant.status?.phase ?? 'Pending' });
+      for (const grant of grants.list()) this.inc({ phase: grant.status?.phase ?? 'Pending' });
     },
   });
+}
 
-  const caches = { grants: grantInformer, policies: policyInformer, approvalRequests: requestInformer, gatewayTls: gatewayTlsInformer };
-  const grants = manager.addController({ name: 'accessgrant', workers: options.workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys }) });
-  const grantsOfPolicy = (namespace: string | undefined, policy: string) =>
-    grantInformer.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy).map(keyOf);
-  grants.watch(grantInformer, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
+/** What the reconcilers share. */
+interface ControllerParts {
+  manager: Manager;
+  informers: OperatorInformers;
+  clients: KubeClients;
+  events: EventRecorder;
+  signingKeys: () => Promise<SigningKey[]>;
+  workers: number;
+}
+
+function grantsOfPolicy(grants: Informer<AccessGrant>, namespace: string | undefined, policy: string): AccessGrant[] {
+  return grants.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy);
+}
+
+function addAccessGrantController({ manager, informers, clients, events, signingKeys, workers }: ControllerParts): void {
+  const caches = { grants: informers.grants, policies: informers.policies, approvalRequests: informers.requests, gatewayTls: informers.gatewayTls };
+  const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys }) });
+  const grantKeysOfPolicy = (namespace: string | undefined, policy: string) => grantsOfPolicy(informers.grants, namespace, policy).map(keyOf);
+  grants.watch(informers.grants, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
   // grants wait for their policy's spec (maximum duration) and its gateway's CA (pinned in the kubeconfig)
-  grants.watch(policyInformer, (policy) => grantsOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged });
-  grants.watch(gatewayTlsInformer, (secret) => grantsOfPolicy(secret.metadata?.namespace, secret.metadata!.labels![policyLabel]!), {
+  grants.watch(informers.policies, (policy) => grantKeysOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged });
+  grants.watch(informers.gatewayTls, (secret) => grantKeysOfPolicy(secret.metadata?.namespace, secret.metadata!.labels![policyLabel]!), {
     updateMatters: (secret, old) => secret.data?.['ca.crt'] !== old.data?.['ca.crt'],
   });
   grants.watch(
-    requestInformer,
+    informers.requests,
     (request) => (request.spec.target?.kind === 'AccessGrant' ? [{ namespace: request.metadata?.namespace, name: request.spec.target.name }] : []),
     { updateMatters: (request, old) => request.status?.phase !== old.status?.phase },
   );
+}
 
+function addSessionPolicyController(
+  { manager, informers, clients, events, signingKeys, workers }: ControllerParts,
+  options: { children: UnchangedApply; resourceCatalog: () => Promise<Set<string>>; gatewayImage: string },
+): void {
+  const { children } = options;
   const policies = manager.addController({
     name: 'sessionpolicy',
-    workers: options.workers,
+    workers,
     reconciler: new SessionPolicyReconciler({
       clients,
       children,
       events,
       signingKeys,
-      resourceCatalog: catalogFn,
-      grantsOf: (namespace, policy) => grantInformer.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy),
+      resourceCatalog: options.resourceCatalog,
+      grantsOf: (namespace, policy) => grantsOfPolicy(informers.grants, namespace, policy),
       gatewayImage: options.gatewayImage,
     }),
   });
-  policies.watch(policyInformer, (policy) => [keyOf(policy)], { updateMatters: specOrDeletionChanged });
+  policies.watch(informers.policies, (policy) => [keyOf(policy)], { updateMatters: specOrDeletionChanged });
   // a policy's impersonation RBAC follows the set of its Active grants; a burst of grant changes (a
   // thousand bots starting at once) is folded into one reconcile per 200 ms
-  policies.watch(grantInformer, (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }], {
+  policies.watch(informers.grants, (grant) => [{ namespace: grant.metadata?.namespace, name: grant.spec.policyRef.name }], {
     updateMatters: (grant, old) => grant.status?.phase !== old.status?.phase || !!grant.metadata?.deletionTimestamp !== !!old.metadata?.deletionTimestamp,
     delayMs: 200,
   });
   // a child changed or deleted by anyone else is put back; status-only updates (generation unchanged) and
   // the events of our own applies are not worth a reconcile
-  for (const informer of childInformers.values()) {
+  for (const informer of informers.children.values()) {
     policies.watch(informer, policyOfChild, {
       updateMatters: (child, old) => !children.isOwnLastApply(child) && (child.metadata?.generation === undefined || specOrDeletionChanged(child, old)),
     });
   }
+}
 
-  const requests = manager.addController({ name: 'approvalrequest', workers: options.workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
-  requests.watch(requestInformer, (request) => [keyOf(request)], { updateMatters: specOrDeletionChanged });
+function addApprovalRequestController({ manager, informers, clients, events, workers }: ControllerParts): void {
+  const requests = manager.addController({ name: 'approvalrequest', workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
+  requests.watch(informers.requests, (request) => [keyOf(request)], { updateMatters: specOrDeletionChanged });
   requests.watch(
-    policyInformer,
-    (policy) => requestInformer.list().filter((r) => r.metadata?.namespace === policy.metadata?.namespace && r.spec.policyRef?.name === policy.metadata?.name).map(keyOf),
+    informers.policies,
+    (policy) => informers.requests.list().filter((r) => r.metadata?.namespace === policy.metadata?.namespace && r.spec.policyRef?.name === policy.metadata?.name).map(keyOf),
     { updateMatters: specOrDeletionChanged },
   );
+}
 
-  manager.onLeading(async (leading) => {
+/** What only the leader does besides reconciling: admission policies, signing keys and their hourly rotation, the binding sweep. */
+function leaderTasks(options: { clients: KubeClients; logger: Logger; signingKeys: ReturnType<typeof signingKeySource>; sweepCron: string }): LeaderTask {
+  const { clients, logger, signingKeys } = options;
+  return async (leading) => {
     logger.info({ applied: await ensureAdmissionPolicies(clients) }, 'admission policies in place');
-    await signingKeys();
+    await signingKeys.get();
     // leadership may have ended, or a shutdown begun, during those writes: an abort listener added now
     // would never fire, and the sweep's timer would keep a stopping process alive
     if (leading.aborted) return;
-    const rotation = setInterval(() => {
-      keys = undefined;
-      void signingKeys().catch((error) => logger.error({ err: error }, 'token key rotation failed'));
-    }, 3600_000);
+    const rotation = setInterval(() => void signingKeys.rotate().catch((error) => logger.error({ err: error }, 'token key rotation failed')), 3600_000);
     const sweep = scheduleSweep({
       clients,
       cronTime: options.sweepCron,
@@ -199,6 +255,24 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       clearInterval(rotation);
       void sweep.stop();
     });
-  });
+  };
+}
+
+export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<void> {
+  const { kubeconfig, logger } = options;
+  const clients = kubeClients(kubeconfig);
+  const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+  const signingKeys = signingKeySource(clients, options.namespace);
+  const manager = newManager(options, identity);
+  const events = eventRecorder({ clients, instance: identity, registry: manager.metrics.registry, log: (message, error) => logger.warn({ err: error }, message) });
+  const informers = addInformers(manager);
+  registerGrantPhaseGauge(manager.metrics.registry, informers.grants);
+
+  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers };
+  addAccessGrantController(parts);
+  const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
+  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage });
+  addApprovalRequestController(parts);
+  manager.onLeading(leaderTasks({ clients, logger, signingKeys, sweepCron: options.sweepCron }));
   await manager.start(signal);
 }

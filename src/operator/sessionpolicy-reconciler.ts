@@ -12,8 +12,8 @@
  * its last apply left it is not sent again, and a change anyone makes to a child reconciles the policy.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { grantGroup, type AccessGrant, type SessionPolicy } from '../api/index.js';
-import { impersonatedUser } from '../api/identity.js';
+import type { AccessGrant, SessionPolicy } from '../api/index.js';
+import { grantGroup, impersonatedUser } from '../api/identity.js';
 import { compilePolicy, validatePolicy, type PolicySpecInput, type ResourceCatalog } from '../policy/compile.js';
 import { publicKeySet, type SigningKey } from '../token/jit-token.js';
 import type { ObjectKey, ReconcileResult, Reconciler } from '../runtime/reconciler.js';
@@ -33,7 +33,7 @@ import {
 import { gatewayName, tlsSecretName } from '../api/names.js';
 import type { UnchangedApply } from './unchanged-apply.js';
 
-export const policyFinalizer = 'kubegate.dev/cluster-children';
+const policyFinalizer = 'kubegate.dev/cluster-children';
 
 export interface SessionPolicyReconcilerOptions {
   clients: KubeClients;

@@ -7,7 +7,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { newSigningKey, type SigningKey } from '../token/jit-token.js';
 import { apply, readIfExists, type KubeClients } from '../kube/client.js';
 
-export const signingSecretName = 'kubegate-token-signing';
+const signingSecretName = 'kubegate-token-signing';
 const week = 7 * 24 * 3600 * 1000;
 
 export interface SigningKeyOptions {

@@ -48,7 +48,7 @@ export interface PolicyProblem {
   message: string;
 }
 
-export const knownVerbs = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'impersonate', 'bind', 'escalate', 'approve', 'sign'];
+const knownVerbs = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'impersonate', 'bind', 'escalate', 'approve', 'sign'];
 
 /** Resources the API server serves: `group/resource` ('' for the core group). */
 export type ResourceCatalog = Set<string>;

@@ -1,5 +1,6 @@
 /**
- * The probe and metrics endpoint of the operator, what the manager Deployment's probes and Prometheus call:
+ * The probe and metrics endpoint of the operator (`--health-listen`) and the gateway (`--admin-listen`), what
+ * their Deployments' probes and Prometheus call:
  * - `/healthz`: 200 while the process serves requests (liveness: restart only a wedged process);
  * - `/readyz`: 200 when every readiness check passes, else 500, with one `[+]name ok` / `[-]name failed`
  *   line per check as the Kubernetes API server writes them;

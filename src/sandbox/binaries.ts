@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
 
-export const binaryNames = [
+const binaryNames = [
   'etcd',
   'kube-apiserver',
   'kube-controller-manager',

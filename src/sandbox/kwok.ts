@@ -139,7 +139,7 @@ function clusterDebugging(files: SandboxFiles): Array<k8s.KubernetesObject & { s
   ];
 }
 
-export const kwokCrdKinds = ['Exec', 'ClusterExec', 'Logs', 'ClusterLogs', 'Attach', 'ClusterAttach', 'PortForward', 'ClusterPortForward'];
+const kwokCrdKinds = ['Exec', 'ClusterExec', 'Logs', 'ClusterLogs', 'Attach', 'ClusterAttach', 'PortForward', 'ClusterPortForward'];
 
 /** Installs kwok's debugging CRDs and the cluster-wide defaults, and registers the fake node. */
 export async function installKwokResources(kubeconfig: k8s.KubeConfig, files: SandboxFiles, crdDir: string): Promise<void> {

@@ -13,7 +13,7 @@ export interface S3Settings {
   bucket: string;
 }
 
-export const sandboxBucket = 'kubegate-sessions';
+const sandboxBucket = 'kubegate-sessions';
 
 export function newS3Settings(port: number): S3Settings {
   return {

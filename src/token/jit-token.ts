@@ -10,7 +10,9 @@ import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'n
 import { createLocalJWKSet, exportJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import { createSigningKeys } from '../pki/certificates.js';
 
-export const tokenIssuer = 'kubegate';
+const tokenIssuer = 'kubegate';
+// names of the token's private claims (namespaced, as RFC 7519 advises), read only by the gateway: the
+// grant claim is spelled like the grant label of src/api/names.ts but is a different thing
 const grantClaim = 'kubegate.dev/grant';
 const subjectClaim = 'kubegate.dev/subject';
 

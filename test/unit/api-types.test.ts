@@ -11,7 +11,8 @@ import { join, relative } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import { crdFiles, generateTypes, generatedTypesFile, parseCrds, storageVersion, type SchemaNode } from '../../src/api/codegen.js';
-import { apiVersion, conditionTypes, grantGroup, group, phases, plurals, version } from '../../src/api/index.js';
+import { apiVersion, conditionTypes, group, phases, plurals, version } from '../../src/api/index.js';
+import { grantGroup } from '../../src/api/identity.js';
 import { packageRoot } from '../../src/util/package-root.js';
 
 const root = packageRoot();

@@ -44,6 +44,7 @@ test('the design sample: rules in order, then the default action, with messages 
   assert.equal(escalation.message, 'approval required by rule "escalation-needs-a-human" of policy kubegate-system/prod (escalation: pod requests hostNetwork)');
   assert.equal(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=sh&command=-c&command=rm%20-rf%20/data').rule, 'no-rm-rf');
   assert.equal(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=rm&command=-rf&command=/').rule, 'no-rm-rf', 'joined by spaces');
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=rm&command=-rf&command=/').byCommand, true, 'a command rule decided: the gateway answers KG_COMMAND_BLOCKED');
   assert.deepEqual(decide(e, 'POST', '/api/v1/namespaces/payments/pods/web/exec?command=ls'), { action: 'Allow', message: 'allowed by the default action of policy kubegate-system/prod' });
   assert.equal(decide(e, 'GET', '/api/v1/namespaces/payments/pods').action, 'Allow');
 });
