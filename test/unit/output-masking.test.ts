@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Masker } from '../../src/policy/masking/masker.js';
-import { decoderFor, defaultStreamLimits, type NegotiatedProtocol, type StreamFrame } from '../../src/gateway/streams/frame.js';
-import { outputMaskingFor, type OutputMasking } from '../../src/gateway/streams/output-masking.js';
+import { decoderFor, type NegotiatedProtocol, type StreamDecoder, type StreamFrame } from '../../src/gateway/streams/frame.js';
 import { SpdyFrameEncoder, SpdyParser, type SpdyFrame } from '../../src/gateway/streams/spdy-frames.js';
 import { encodeChannelMessage } from '../../src/gateway/streams/websocket-channel.js';
 import { encodeWebSocketFrame, opcodes, WebSocketParser } from '../../src/gateway/streams/websocket-frames.js';
@@ -11,15 +10,20 @@ const masker = Masker.compile({ secrets: true, fields: [], patterns: ['AKIA[0-9A
 const key = 'AKIAABCDEFGHIJKLMNOP';
 const stars = '*'.repeat(20);
 
-function masking(protocol: NegotiatedProtocol): OutputMasking {
-  const rewriter = outputMaskingFor(protocol, 'exec', masker, defaultStreamLimits);
-  assert.ok(rewriter);
-  return rewriter;
+/** The one reader of an exec stream, re-framing its output masked. */
+function masking(protocol: NegotiatedProtocol): StreamDecoder {
+  return decoderFor(protocol, { outputMasker: masker });
 }
 
-/** What kubectl would read from the rewritten bytes: each channel's text, in the order frames came. */
+/** What kubectl would read from the re-framed bytes: each channel's text, in the order frames came. */
 function read(protocol: NegotiatedProtocol, bytes: Buffer): StreamFrame[] {
-  return decoderFor(protocol).push('server-to-client', bytes, 0);
+  return decoderFor(protocol).read('server-to-client', bytes, 0).frames;
+}
+
+/** The frames the reader gives the recorder are the ones kubectl reads from the bytes it gets. */
+function assertRecordedAsSent(protocol: NegotiatedProtocol, recorded: StreamFrame[], forward: Buffer): void {
+  const strip = (frames: StreamFrame[]) => frames.map(({ channel, data, stream }) => ({ channel, data: data.toString(), stream }));
+  assert.deepEqual(strip(recorded), strip(read(protocol, forward)));
 }
 
 function text(frames: StreamFrame[], channel: string): string {
@@ -42,9 +46,11 @@ for (const subprotocol of ['v5.channel.k8s.io', 'v4.base64.channel.k8s.io']) {
       encodeChannelMessage(subprotocol, 2, Buffer.from(`warn ${key}`)),
       encodeChannelMessage(subprotocol, 3, status),
     ]);
-    // split anywhere: the rewriter parses frames across reads
-    const out = Buffer.concat([rewriter.rewrite(server.subarray(0, 7)), rewriter.rewrite(server.subarray(7))]);
+    // split anywhere: the reader parses frames across reads
+    const reads = [rewriter.read('server-to-client', server.subarray(0, 7), 0), rewriter.read('server-to-client', server.subarray(7), 0)];
+    const out = Buffer.concat(reads.map((r) => r.forward));
     const frames = read(protocol, out);
+    assertRecordedAsSent(protocol, reads.flatMap((r) => r.frames), out);
     assert.equal(text(frames, 'stdout'), `key=${stars} done\n`);
     assert.equal(text(frames, 'stderr'), `warn ${stars}`);
     assert.equal(frames.at(-1)!.channel, 'error', 'the exit status comes after all output');
@@ -58,12 +64,15 @@ for (const subprotocol of ['v5.channel.k8s.io', 'v4.base64.channel.k8s.io']) {
 test('interactive output held back for a possible key is released when output pauses', () => {
   const protocol: NegotiatedProtocol = { transport: 'websocket', subprotocol: 'v5.channel.k8s.io' };
   const rewriter = masking(protocol);
-  const first = read(protocol, rewriter.rewrite(encodeChannelMessage('v5.channel.k8s.io', 1, Buffer.from('bash-5.2$ '))));
+  const first = read(protocol, rewriter.read('server-to-client', encodeChannelMessage('v5.channel.k8s.io', 1, Buffer.from('bash-5.2$ ')), 0).forward);
   assert.ok(rewriter.holding(), 'a prompt shorter than a key is held back at first');
-  const released = read(protocol, rewriter.release());
+  const release = rewriter.release(1);
+  const released = read(protocol, release.forward);
   assert.equal(text(first, 'stdout') + text(released, 'stdout'), 'bash-5.2$ ');
+  assertRecordedAsSent(protocol, release.frames, release.forward);
+  assert.equal(release.frames[0]?.timeMs, 1);
   assert.ok(!rewriter.holding());
-  assert.deepEqual(read(protocol, rewriter.release()), []);
+  assert.deepEqual(read(protocol, rewriter.release(2).forward), []);
 });
 
 test('exec output over SPDY: output streams are masked, every other frame keeps its meaning under the gateway compressor', () => {
@@ -74,8 +83,8 @@ test('exec output over SPDY: output streams are masked, every other frame keeps 
   const decoder = decoderFor(protocol);
   for (const [streamId, type] of streams) {
     const syn = client.encode({ type: 'syn_stream', streamId, associatedStreamId: 0, priority: 0, slot: 0, fin: false, unidirectional: false, headers: new Map([['streamtype', [type]]]) });
-    rewriter.observeClient(syn);
-    decoder.push('client-to-server', syn, 0);
+    assert.deepEqual(rewriter.read('client-to-server', syn, 0).forward, syn, 'client bytes go upstream as they came');
+    decoder.read('client-to-server', syn, 0);
   }
   const server = new SpdyFrameEncoder();
   const serverFrames: SpdyFrame[] = [
@@ -87,14 +96,16 @@ test('exec output over SPDY: output streams are masked, every other frame keeps 
     { type: 'data', streamId: 1, fin: true, data: Buffer.from('{"status":"Success"}') },
     { type: 'data', streamId: 5, fin: true, data: Buffer.alloc(0) },
   ];
-  const out = rewriter.rewrite(Buffer.concat(serverFrames.map((frame) => server.encode(frame))));
+  const reframed = rewriter.read('server-to-client', Buffer.concat(serverFrames.map((frame) => server.encode(frame))), 0);
+  const out = reframed.forward;
   const parsed = new SpdyParser({ maxFrameBytes: 1 << 20, maxHeaderBlockBytes: 1 << 16 }).push(out);
   assert.deepEqual(
     parsed.filter((f) => f.type === 'syn_reply').map((f) => f.type === 'syn_reply' && f.headers.get('x-reply')?.[0]),
     ['1', '3', '5', '7'],
     'header blocks re-compressed by the gateway decompress in order',
   );
-  const frames = decoder.push('server-to-client', out, 0);
+  const frames = decoder.read('server-to-client', out, 0).frames;
+  assert.deepEqual(reframed.frames.map((f) => [f.channel, f.data.toString()]), frames.map((f) => [f.channel, f.data.toString()]), 'recorded as kubectl reads it');
   assert.equal(text(frames, 'stdout'), `id ${stars}\n`);
   assert.equal(text(frames, 'stderr'), stars);
   const order = frames.filter((f) => f.channel !== 'close').map((f) => f.channel);
@@ -104,6 +115,17 @@ test('exec output over SPDY: output streams are masked, every other frame keeps 
 
 test('nothing to mask, or port-forward: the relay stays byte for byte', () => {
   const none = Masker.compile({ secrets: true, fields: [], patterns: [] });
-  assert.equal(outputMaskingFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' }, 'exec', none, defaultStreamLimits), undefined);
-  assert.equal(outputMaskingFor({ transport: 'spdy', streamProtocol: 'portforward.k8s.io' }, 'portforward', masker, defaultStreamLimits), undefined);
+  const exec: NegotiatedProtocol = { transport: 'websocket', subprotocol: 'v5.channel.k8s.io' };
+  const output = encodeChannelMessage('v5.channel.k8s.io', 1, Buffer.from(`${key}\n`));
+  const chunk = output.subarray(0, 5);
+  assert.equal(decoderFor(exec, { outputMasker: none }).read('server-to-client', chunk, 0).forward, chunk, 'the chunk itself goes on');
+  const portForward: NegotiatedProtocol = { transport: 'spdy', streamProtocol: 'portforward.k8s.io' };
+  const syn = new SpdyFrameEncoder().encode({ type: 'syn_stream', streamId: 1, associatedStreamId: 0, priority: 0, slot: 0, fin: false, unidirectional: false, headers: new Map([['streamtype', ['data']], ['port', ['80']], ['requestid', ['0']]]) });
+  const forward = decoderFor(portForward, { outputMasker: masker });
+  forward.read('client-to-server', syn, 0);
+  const data = new SpdyFrameEncoder().encode({ type: 'data', streamId: 1, fin: false, data: Buffer.from(key) });
+  const read = forward.read('server-to-client', data, 0);
+  assert.equal(read.forward, data);
+  assert.equal(read.frames[0]?.data.toString(), key);
+  assert.ok(!forward.holding());
 });

@@ -42,7 +42,7 @@ function summary(frames: StreamFrame[]): string[] {
 
 /** The frames from feeding `bytes` cut at `at`, to prove a frame split anywhere decodes the same. */
 function pushSplit(decoder: StreamDecoder, direction: Direction, bytes: Buffer, at: number): StreamFrame[] {
-  return [...decoder.push(direction, bytes.subarray(0, at), 1), ...decoder.push(direction, bytes.subarray(at), 1)];
+  return [...decoder.read(direction, bytes.subarray(0, at), 1).frames, ...decoder.read(direction, bytes.subarray(at), 1).frames];
 }
 
 function assertProtocolError(fn: () => unknown, pattern: RegExp): void {
@@ -188,7 +188,7 @@ test('exec over SPDY (Go frames, both directions, split at every byte): channels
   }
   const byteByByte = decoderFor({ transport: 'spdy', streamProtocol: 'v4.channel.k8s.io' });
   const frames: StreamFrame[] = [];
-  for (const byte of client) frames.push(...byteByByte.push('client-to-server', Buffer.from([byte]), 1));
+  for (const byte of client) frames.push(...byteByByte.read('client-to-server', Buffer.from([byte]), 1).frames);
   assert.deepEqual(summary(frames), expected.slice(0, 3));
 });
 
@@ -207,9 +207,9 @@ test('port-forward over SPDY (Go frames): data and errors carry their port; RST 
   }
   const encoder = new SpdyFrameEncoder();
   const decoder = decoderFor({ transport: 'spdy', streamProtocol: 'portforward.k8s.io' });
-  decoder.push('client-to-server', encoder.encode(syn(1, { streamtype: 'error', port: '5432', requestid: '0' })), 1);
+  decoder.read('client-to-server', encoder.encode(syn(1, { streamtype: 'error', port: '5432', requestid: '0' })), 1).frames;
   const server = new SpdyFrameEncoder();
-  const frames = decoder.push('server-to-client', Buffer.concat([server.encode({ type: 'syn_reply', streamId: 1, fin: false, headers: headers({}) }), server.encode(data(1, 'connection refused', true))]), 2);
+  const frames = decoder.read('server-to-client', Buffer.concat([server.encode({ type: 'syn_reply', streamId: 1, fin: false, headers: headers({}) }), server.encode(data(1, 'connection refused', true))]), 2).frames;
   assert.deepEqual(summary(frames), ['server-to-client port-error 1 5432 "connection refused"', 'server-to-client close 1 5432 "port-error"']);
 });
 
@@ -217,7 +217,7 @@ test('stream bookkeeping: unknown types and ports, order, data after FIN, never-
   const open = (streamProtocol: string, ...frames: SpdyFrame[]) => {
     const decoder = decoderFor({ transport: 'spdy', streamProtocol });
     const encoder = new SpdyFrameEncoder();
-    return () => decoder.push('client-to-server', Buffer.concat(frames.map((f) => encoder.encode(f))), 1);
+    return () => decoder.read('client-to-server', Buffer.concat(frames.map((f) => encoder.encode(f))), 1).frames;
   };
   assertProtocolError(open('v4.channel.k8s.io', syn(1, { streamtype: 'shell' })), /unknown type "shell"/);
   assertProtocolError(open('v4.channel.k8s.io', syn(1, {})), /exactly one "streamtype"/);
@@ -227,19 +227,19 @@ test('stream bookkeeping: unknown types and ports, order, data after FIN, never-
   assertProtocolError(open('v4.channel.k8s.io', data(5, 'x')), /never opened/);
   const reset = open('v4.channel.k8s.io', syn(1, { streamtype: 'stdin' }), { type: 'rst_stream', streamId: 1, status: 5 }, data(1, 'dropped by Go too'));
   assert.deepEqual(summary(reset()).map((line) => line.split(' ')[1]), ['control']);
-  const tooMany = decoderFor({ transport: 'spdy', streamProtocol: 'portforward.k8s.io' }, { ...defaultStreamLimits, maxOpenStreams: 2 });
+  const tooMany = decoderFor({ transport: 'spdy', streamProtocol: 'portforward.k8s.io' }, { limits: { ...defaultStreamLimits, maxOpenStreams: 2 } });
   const encoder = new SpdyFrameEncoder();
-  tooMany.push('client-to-server', Buffer.concat([1, 3].map((id) => encoder.encode(syn(id, { streamtype: 'data', port: '80' })))), 1);
-  assertProtocolError(() => tooMany.push('client-to-server', encoder.encode(syn(5, { streamtype: 'data', port: '80' })), 1), /more than 2 SPDY streams/);
+  tooMany.read('client-to-server', Buffer.concat([1, 3].map((id) => encoder.encode(syn(id, { streamtype: 'data', port: '80' })))), 1).frames;
+  assertProtocolError(() => tooMany.read('client-to-server', encoder.encode(syn(5, { streamtype: 'data', port: '80' })), 1).frames, /more than 2 SPDY streams/);
   assertProtocolError(() => decoderFor({ transport: 'spdy', streamProtocol: 'v9.channel.k8s.io' }), /unsupported SPDY stream protocol/);
 });
 
 test('after a protocol error every later push repeats it, naming the direction', () => {
   const decoder = decoderFor({ transport: 'spdy', streamProtocol: 'v4.channel.k8s.io' });
   let first: unknown;
-  assert.throws(() => decoder.push('server-to-client', Buffer.from('8002000300000008', 'hex'), 1), (error) => (first = error) instanceof ProtocolError);
+  assert.throws(() => decoder.read('server-to-client', Buffer.from('8002000300000008', 'hex'), 1).frames, (error) => (first = error) instanceof ProtocolError);
   assert.equal((first as ProtocolError).direction, 'server-to-client');
-  assert.throws(() => decoder.push('client-to-server', Buffer.alloc(0), 2), (error) => error === first);
+  assert.throws(() => decoder.read('client-to-server', Buffer.alloc(0), 2).frames, (error) => error === first);
 });
 
 test('closing notice: the error stream gets a Status (text before v4) and FIN, then GOAWAY', () => {
@@ -248,7 +248,7 @@ test('closing notice: the error stream gets a Status (text before v4) and FIN, t
     ['channel.k8s.io', 'kubegate: blocked'],
   ] as const) {
     const decoder = decoderFor({ transport: 'spdy', streamProtocol });
-    decoder.push('client-to-server', Buffer.from(goExecClient, 'hex'), 1);
+    decoder.read('client-to-server', Buffer.from(goExecClient, 'hex'), 1).frames;
     const frames = new SpdyParser(limits).push(decoder.closingNotice('kubegate: blocked'));
     assert.equal(frames.length, 2);
     const [error, goaway] = frames;
@@ -257,7 +257,7 @@ test('closing notice: the error stream gets a Status (text before v4) and FIN, t
     assert.deepEqual(goaway, { type: 'goaway', lastGoodStreamId: 9, status: 0 });
   }
   const portForward = decoderFor({ transport: 'spdy', streamProtocol: 'portforward.k8s.io' });
-  portForward.push('client-to-server', new SpdyFrameEncoder().encode(syn(1, { streamtype: 'error', port: '80', requestid: '0' })), 1);
+  portForward.read('client-to-server', new SpdyFrameEncoder().encode(syn(1, { streamtype: 'error', port: '80', requestid: '0' })), 1).frames;
   const [error] = new SpdyParser(limits).push(portForward.closingNotice('grant expired'));
   assert.ok(error?.type === 'data' && error.streamId === 1 && error.data.toString() === 'grant expired');
 });

@@ -139,7 +139,7 @@ test('random and mutated streams into every decoder: frames or ProtocolError, wi
       iteration % 5 === 0
         ? { 'client-to-server': randomBytes(random, random(600)), 'server-to-client': randomBytes(random, random(600)) }
         : { 'client-to-server': mutate(transcript['client-to-server'], random), 'server-to-client': mutate(transcript['server-to-client'], random) };
-    const decoder = decoderFor(protocol, limits);
+    const decoder = decoderFor(protocol, { limits });
     const offsets = { 'client-to-server': 0, 'server-to-client': 0 };
     const iterationStart = Date.now();
     const largest = largestAllocation(() => {
@@ -150,7 +150,7 @@ test('random and mutated streams into every decoder: frames or ProtocolError, wi
         const chunk = input[direction].subarray(offsets[direction], offsets[direction] + 1 + random(300));
         offsets[direction] += chunk.length;
         try {
-          for (const frame of decoder.push(direction, chunk, iteration)) {
+          for (const frame of decoder.read(direction, chunk, iteration).frames) {
             assert.ok(frame.data.length <= limits.maxMessageBytes);
             outcomes.frames++;
           }

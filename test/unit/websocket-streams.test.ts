@@ -32,7 +32,7 @@ function assertProtocolError(fn: () => unknown, pattern: RegExp): void {
 /** Feeds a transcript with each direction's bytes cut at `at`, interleaving the directions. */
 function decodeSplit(protocol: NegotiatedProtocol, transcript: { client: Buffer; server: Buffer }, at: number): StreamFrame[] {
   const decoder = decoderFor(protocol);
-  const half = (direction: Direction, all: Buffer, part: 0 | 1) => decoder.push(direction, part === 0 ? all.subarray(0, Math.min(at, all.length)) : all.subarray(Math.min(at, all.length)), 1);
+  const half = (direction: Direction, all: Buffer, part: 0 | 1) => decoder.read(direction, part === 0 ? all.subarray(0, Math.min(at, all.length)) : all.subarray(Math.min(at, all.length)), 1).frames;
   return [...half('client-to-server', transcript.client, 0), ...half('server-to-client', transcript.server, 0), ...half('client-to-server', transcript.client, 1), ...half('server-to-client', transcript.server, 1)];
 }
 
@@ -145,11 +145,11 @@ test('exec over v5.channel.k8s.io: every channel, fragments joined, the close si
 
 test('v4 has no close signal: 255 is an unknown channel there; v5 wants exactly one channel after it', () => {
   const v4 = decoderFor({ transport: 'websocket', subprotocol: 'v4.channel.k8s.io' });
-  assert.deepEqual(summary(v4.push('client-to-server', client(opcodes.binary, bytes(0, 0x61)), 1)), ['client-to-server stdin 0 - "a"']);
-  assertProtocolError(() => v4.push('client-to-server', client(opcodes.binary, bytes(255, 0)), 1), /unknown channel 255/);
+  assert.deepEqual(summary(v4.read('client-to-server', client(opcodes.binary, bytes(0, 0x61)), 1).frames), ['client-to-server stdin 0 - "a"']);
+  assertProtocolError(() => v4.read('client-to-server', client(opcodes.binary, bytes(255, 0)), 1).frames, /unknown channel 255/);
   const v5 = decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' });
-  assertProtocolError(() => v5.push('client-to-server', client(opcodes.binary, bytes(255, 0, 1)), 1), /exactly one channel/);
-  assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' }).push('client-to-server', client(opcodes.binary, bytes(255, 9)), 1), /unknown channel 9/);
+  assertProtocolError(() => v5.read('client-to-server', client(opcodes.binary, bytes(255, 0, 1)), 1).frames, /exactly one channel/);
+  assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' }).read('client-to-server', client(opcodes.binary, bytes(255, 9)), 1).frames, /unknown channel 9/);
   assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol: 'v6.channel.k8s.io' }), /unsupported websocket subprotocol/);
 });
 
@@ -166,18 +166,18 @@ test('base64 subprotocols: ASCII channel digits, padded base64 payloads, line br
       'server-to-client stderr 2 - "oops"',
     ]);
     const large = Buffer.alloc(6 * 1024 * 1024, 7);
-    const [frame] = decoderFor({ transport: 'websocket', subprotocol }).push('server-to-client', server(opcodes.text, '1' + large.toString('base64')), 1);
+    const [frame] = decoderFor({ transport: 'websocket', subprotocol }).read('server-to-client', server(opcodes.text, '1' + large.toString('base64')), 1).frames;
     assert.ok(frame?.data.equals(large), 'a 6 MiB message decodes (a backtracking check would overflow the stack)');
     for (const bad of ['0bHM', '0bHMK=x', '0b*M=', '0bHMKCg', '0bH=K', '0b===', '0=']) {
-      assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol }).push('client-to-server', client(opcodes.text, bad), 1), /not valid base64/);
+      assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol }).read('client-to-server', client(opcodes.text, bad), 1).frames, /not valid base64/);
     }
   }
 });
 
 test('fragments are joined only up to the message limit', () => {
-  const decoder = decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' }, { maxFrameBytes: 100, maxMessageBytes: 150, maxHeaderBlockBytes: 1024, maxOpenStreams: 4 });
-  decoder.push('server-to-client', server(opcodes.binary, Buffer.alloc(100, 1), false), 1);
-  assertProtocolError(() => decoder.push('server-to-client', server(opcodes.continuation, Buffer.alloc(51, 1), false), 1), /more than 150 bytes/);
+  const decoder = decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' }, { limits: { maxFrameBytes: 100, maxMessageBytes: 150, maxHeaderBlockBytes: 1024, maxOpenStreams: 4 } });
+  decoder.read('server-to-client', server(opcodes.binary, Buffer.alloc(100, 1), false), 1).frames;
+  assertProtocolError(() => decoder.read('server-to-client', server(opcodes.continuation, Buffer.alloc(51, 1), false), 1).frames, /more than 150 bytes/);
 });
 
 test('closing notice: a Status on the error channel, then a normal close so kubectl reports the Status', () => {
@@ -215,12 +215,12 @@ test('port-forward over SPDY/3.1+portforward.k8s.io: SPDY bytes cut across messa
     assert.deepEqual(summary(decodeSplit({ transport: 'websocket', subprotocol: 'SPDY/3.1+portforward.k8s.io' }, transcript, at)), expected, `message split at ${at}`);
   }
   const decoder = decoderFor({ transport: 'websocket', subprotocol: 'SPDY/3.1+portforward.k8s.io' });
-  decoder.push('client-to-server', client(opcodes.binary, spdy), 1);
+  decoder.read('client-to-server', client(opcodes.binary, spdy), 1).frames;
   const [notice, close] = new WebSocketParser(limits).push(decoder.closingNotice('grant revoked'));
   assert.equal(notice!.opcode, opcodes.binary);
   assert.ok(notice!.payload.includes('grant revoked'));
   assert.equal(close!.opcode, opcodes.close);
-  assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol: 'SPDY/3.1+portforward.k8s.io' }).push('client-to-server', client(opcodes.text, 'x'), 1), /text message in a SPDY tunnel/);
+  assertProtocolError(() => decoderFor({ transport: 'websocket', subprotocol: 'SPDY/3.1+portforward.k8s.io' }).read('client-to-server', client(opcodes.text, 'x'), 1).frames, /text message in a SPDY tunnel/);
 });
 
 test('port-forward over the channel scheme: the kubelet announces each port, channel 2n+1 carries errors', () => {
@@ -241,14 +241,14 @@ test('port-forward over the channel scheme: the kubelet announces each port, cha
   assertSplitInvariant({ transport: 'websocket', subprotocol: 'v4.channel.k8s.io', subresource: 'portforward', ports: [8080, 9090] }, transcript, expected);
   // without the query the ports are learnt from the announcements (client data after them)
   const learnt = decoderFor({ transport: 'websocket', subprotocol: '', subresource: 'portforward' });
-  learnt.push('server-to-client', transcript.server, 1);
-  assert.deepEqual(summary(learnt.push('client-to-server', transcript.client, 2)), expected.slice(0, 2));
+  learnt.read('server-to-client', transcript.server, 1).frames;
+  assert.deepEqual(summary(learnt.read('client-to-server', transcript.client, 2).frames), expected.slice(0, 2));
   const onePort = () => decoderFor({ transport: 'websocket', subprotocol: 'v4.channel.k8s.io', subresource: 'portforward', ports: [8080] });
-  assertProtocolError(() => onePort().push('server-to-client', server(opcodes.binary, bytes(0, ...le(22))), 1), /announced port 22, not 8080/);
-  assertProtocolError(() => onePort().push('server-to-client', server(opcodes.binary, bytes(2, ...le(8080))), 1), /channel 2 for 1 ports/);
-  assertProtocolError(() => onePort().push('server-to-client', server(opcodes.binary, bytes(1, 0x90)), 1), /opened without its port/);
+  assertProtocolError(() => onePort().read('server-to-client', server(opcodes.binary, bytes(0, ...le(22))), 1).frames, /announced port 22, not 8080/);
+  assertProtocolError(() => onePort().read('server-to-client', server(opcodes.binary, bytes(2, ...le(8080))), 1).frames, /channel 2 for 1 ports/);
+  assertProtocolError(() => onePort().read('server-to-client', server(opcodes.binary, bytes(1, 0x90)), 1).frames, /opened without its port/);
   const base64 = decoderFor({ transport: 'websocket', subprotocol: 'v4.base64.channel.k8s.io', subresource: 'portforward', ports: [8080] });
-  const frames = base64.push('server-to-client', server(opcodes.text, '0' + Buffer.from([...le(8080), ...Buffer.from('hi')]).toString('base64')), 1);
+  const frames = base64.read('server-to-client', server(opcodes.text, '0' + Buffer.from([...le(8080), ...Buffer.from('hi')]).toString('base64')), 1).frames;
   assert.deepEqual(summary(frames), ['server-to-client port-data 0 8080 "hi"']);
   const notice = new WebSocketParser(limits).push(base64.closingNotice('expired'));
   assert.deepEqual(Buffer.from(notice[0]!.payload.subarray(1).toString(), 'base64'), Buffer.from([...le(8080), ...Buffer.from('expired')]));
@@ -263,22 +263,22 @@ test('no closing notice while the client is inside a server frame or a fragmente
     { transport: 'websocket', subprotocol: 'SPDY/3.1+portforward.k8s.io' },
   ] as const) {
     const decoder = decoderFor(protocol);
-    decoder.push('server-to-client', partial.subarray(0, 5), 1);
+    decoder.read('server-to-client', partial.subarray(0, 5), 1).frames;
     assert.equal(decoder.closingNotice('x').length, 0, protocol.subprotocol);
     const fragmented = decoderFor(protocol);
-    fragmented.push('server-to-client', server(opcodes.binary, bytes(1), false), 1);
+    fragmented.read('server-to-client', server(opcodes.binary, bytes(1), false), 1).frames;
     assert.equal(fragmented.closingNotice('x').length, 0, protocol.subprotocol);
   }
   const spdy = decoderFor({ transport: 'spdy', streamProtocol: 'v4.channel.k8s.io' });
-  spdy.push('server-to-client', Buffer.from('0000000100', 'hex'), 1);
+  spdy.read('server-to-client', Buffer.from('0000000100', 'hex'), 1).frames;
   assert.equal(spdy.closingNotice('x').length, 0);
   const failed = decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' });
-  assert.throws(() => failed.push('server-to-client', bytes(0xf2, 0), 1), ProtocolError);
+  assert.throws(() => failed.read('server-to-client', bytes(0xf2, 0), 1).frames, ProtocolError);
   assert.equal(failed.closingNotice('x').length, 0);
 });
 
 test('decoders with no frames to report return none: pings, pongs and the empty ready message', () => {
   const decoder: StreamDecoder = decoderFor({ transport: 'websocket', subprotocol: 'v5.channel.k8s.io' });
-  assert.deepEqual(decoder.push('server-to-client', Buffer.concat([server(opcodes.ping, 'x'), server(opcodes.binary, bytes(1)), server(opcodes.binary, '')]), 1), []);
-  assert.deepEqual(decoder.push('client-to-server', client(opcodes.pong, 'x'), 1), []);
+  assert.deepEqual(decoder.read('server-to-client', Buffer.concat([server(opcodes.ping, 'x'), server(opcodes.binary, bytes(1)), server(opcodes.binary, '')]), 1).frames, []);
+  assert.deepEqual(decoder.read('client-to-server', client(opcodes.pong, 'x'), 1).frames, []);
 });

@@ -1,15 +1,18 @@
 /**
- * The one shape every streaming protocol is decoded into. After an exec, attach or port-forward
- * upgrade the gateway forwards bytes unchanged between kubectl and the API server (it does not
- * terminate WebSocket or SPDY), and feeds a copy of each direction to a passive decoder from this
- * folder: one module per protocol and transport, all yielding `StreamFrame`s, picked by one switch
- * (`decoderFor`). The recorder stores the frames; the stdin guard checks client stdin against policy.
+ * The one shape every streaming protocol is decoded into, and the one switch (`decoderFor`) that picks
+ * a protocol's reader. After an exec, attach or port-forward upgrade the gateway does not terminate
+ * WebSocket or SPDY: the stream session (../stream-session.ts) hands each chunk it receives to the
+ * reader of the negotiated protocol, one module per protocol and transport in this folder, which
+ * reads it once and yields both the `StreamFrame`s it completed (for the recorder and the stdin guard)
+ * and the bytes to forward — the chunk as it came, or, for exec and attach output under a policy with
+ * masking patterns, the frames it read re-encoded with their output masked (masked-output.ts).
  *
  * A decoder is stricter than the peers it watches: whatever it cannot decode exactly as the peer would
  * (a malformed frame, an unknown stream, a limit exceeded) is a `ProtocolError`, which ends that one
  * session — never the gateway — so the recording and the stdin check never see a stream different
  * from the one the pod gets.
  */
+import type { Masker } from '../../policy/masking/masker.js';
 import type { Direction, StreamChannel } from '../../recording/format.js';
 import { ProtocolError } from './decoding.js';
 import { SpdyPortForwardDecoder } from './spdy-portforward.js';
@@ -38,9 +41,19 @@ export interface StreamFrame {
   timeMs: number;
 }
 
-export interface StreamDecoder {
-  /** Feed tapped bytes of one direction; returns the frames completed by them. Throws `ProtocolError`. */
-  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[];
+/** What a reader made of one chunk of one direction. */
+export interface StreamRead {
+  direction: Direction;
+  /** The frames the chunk completed, output already masked: what the recorder and the stdin guard take. */
+  frames: StreamFrame[];
+  /** The bytes for the other side: the chunk as it came, or exec/attach output re-framed masked. */
+  forward: Buffer;
+}
+
+/** One protocol's reader, as its module implements it (the held-output methods only where output is masked). */
+export interface ProtocolDecoder {
+  /** Feed the bytes of one direction as received. Throws `ProtocolError`. */
+  read(direction: Direction, bytes: Buffer, timeMs: number): StreamRead;
   /**
    * Bytes that, written to the client just before the gateway closes both sockets, make kubectl
    * report `message` as the reason (an error Status on the error channel, then a clean close).
@@ -48,6 +61,22 @@ export interface StreamDecoder {
    * message: a notice there would corrupt the frame in flight, so the client just sees the close.
    */
   closingNotice(message: string): Buffer;
+  /** Whether masked output is held back for a possible match (release it after `outputIdleMs` of quiet). */
+  holding?(): boolean;
+  /** The held-back output, masked, as server-to-client frames. */
+  release?(timeMs: number): StreamRead;
+}
+
+export type StreamDecoder = Required<ProtocolDecoder>;
+
+/** What decoderFor needs beyond the protocol. */
+export interface DecoderOptions {
+  limits?: StreamLimits;
+  /**
+   * Masks exec and attach output with its patterns (masked-output.ts); without patterns the output
+   * stays byte for byte. Port-forward carries arbitrary TCP and is never masked.
+   */
+  outputMasker?: Masker;
 }
 
 /** What the 101 response negotiated, plus what the request said that the stream itself does not. */
@@ -93,35 +122,36 @@ export const defaultStreamLimits: StreamLimits = {
   maxOpenStreams: 4096,
 };
 
-/** The decoder for a negotiated protocol; `ProtocolError` when kubegate cannot decode it. */
-export function decoderFor(protocol: NegotiatedProtocol, limits: StreamLimits = defaultStreamLimits): StreamDecoder {
-  return new FailOnce(pickDecoder(protocol, limits));
+/** The reader for a negotiated protocol; `ProtocolError` when kubegate cannot decode it. */
+export function decoderFor(protocol: NegotiatedProtocol, options: DecoderOptions = {}): StreamDecoder {
+  const outputMasker = options.outputMasker?.masksText ? options.outputMasker : undefined;
+  return new FailOnce(pickDecoder(protocol, options.limits ?? defaultStreamLimits, outputMasker));
 }
 
-function pickDecoder(protocol: NegotiatedProtocol, limits: StreamLimits): StreamDecoder {
+function pickDecoder(protocol: NegotiatedProtocol, limits: StreamLimits, outputMasker: Masker | undefined): ProtocolDecoder {
   if (protocol.transport === 'spdy') {
     return protocol.streamProtocol === 'portforward.k8s.io'
       ? new SpdyPortForwardDecoder(limits)
-      : new SpdyRemoteCommandDecoder(protocol.streamProtocol, limits);
+      : new SpdyRemoteCommandDecoder(protocol.streamProtocol, limits, outputMasker);
   }
   if (protocol.subprotocol === tunnelSubprotocol) return new WebSocketTunnelPortForwardDecoder(limits);
   if (protocol.subresource === 'portforward') return new WebSocketChannelPortForwardDecoder(protocol.subprotocol, protocol.ports ?? [], limits);
-  return new WebSocketChannelDecoder(protocol.subprotocol, limits);
+  return new WebSocketChannelDecoder(protocol.subprotocol, limits, outputMasker);
 }
 
 /**
- * After a `ProtocolError` a decoder's state is undefined; every later push repeats the error, so a
+ * After a `ProtocolError` a decoder's state is undefined; every later read repeats the error, so a
  * caller that keeps feeding bytes can never get frames decoded from a desynchronised stream.
  */
 class FailOnce implements StreamDecoder {
   private failure?: ProtocolError;
 
-  constructor(private readonly inner: StreamDecoder) {}
+  constructor(private readonly inner: ProtocolDecoder) {}
 
-  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[] {
+  read(direction: Direction, bytes: Buffer, timeMs: number): StreamRead {
     if (this.failure) throw this.failure;
     try {
-      return this.inner.push(direction, bytes, timeMs);
+      return this.inner.read(direction, bytes, timeMs);
     } catch (error) {
       if (error instanceof ProtocolError) {
         error.direction ??= direction;
@@ -133,5 +163,13 @@ class FailOnce implements StreamDecoder {
 
   closingNotice(message: string): Buffer {
     return this.failure ? Buffer.alloc(0) : this.inner.closingNotice(message);
+  }
+
+  holding(): boolean {
+    return !this.failure && (this.inner.holding?.() ?? false);
+  }
+
+  release(timeMs: number): StreamRead {
+    return this.failure || !this.inner.release ? { direction: 'server-to-client', frames: [], forward: Buffer.alloc(0) } : this.inner.release(timeMs);
   }
 }

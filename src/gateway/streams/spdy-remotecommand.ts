@@ -4,6 +4,7 @@
  * on the wire). Its error stream carries plain text up to v3 and a `metav1.Status` from v4 on; over
  * SPDY, v5 behaves as v4 (stdin is half-closed with FIN, which SPDY always had).
  */
+import type { Masker } from '../../policy/masking/masker.js';
 import { forbiddenStatus, ProtocolError } from './decoding.js';
 import type { StreamLimits } from './frame.js';
 import type { SpdyHeaders } from './spdy-frames.js';
@@ -34,9 +35,9 @@ function classify(headers: SpdyHeaders): SpdyStreamKind {
 }
 
 export class SpdyRemoteCommandDecoder extends SpdyStreamDecoder {
-  constructor(streamProtocol: string, limits: StreamLimits) {
+  constructor(streamProtocol: string, limits: StreamLimits, outputMasker?: Masker) {
     const status = statusErrors.get(streamProtocol);
     if (status === undefined) throw new ProtocolError(`unsupported SPDY stream protocol "${streamProtocol}"`);
-    super({ classify, errorChannel: 'error', errorPayload: (message) => (status ? forbiddenStatus(message) : Buffer.from(message)) }, limits);
+    super({ classify, errorChannel: 'error', errorPayload: (message) => (status ? forbiddenStatus(message) : Buffer.from(message)) }, limits, outputMasker);
   }
 }

@@ -8,10 +8,17 @@
  * data after a FIN from the same side is an error (Go may still deliver it), data for a stream that
  * was reset or closed both ways is dropped (Go has forgotten the stream and drops it too), data for
  * a stream that was never opened is an error.
+ *
+ * With an output masker (exec and attach), every server frame is re-encoded, so the client's header
+ * decompression follows the gateway's compressor from the first SYN_REPLY on; only the data frames of
+ * output streams change content (masked-output.ts), and every other frame but pings and flow control
+ * comes after the output held back before it.
  */
+import type { Masker } from '../../policy/masking/masker.js';
 import { ProtocolError } from './decoding.js';
-import type { Direction, StreamChannel, StreamDecoder, StreamFrame, StreamLimits } from './frame.js';
-import { SpdyFrameEncoder, SpdyParser, type SpdyHeaders } from './spdy-frames.js';
+import type { Direction, ProtocolDecoder, StreamChannel, StreamFrame, StreamLimits, StreamRead } from './frame.js';
+import { MaskedOutput, outputChannels, Reframed } from './masked-output.js';
+import { SpdyFrameEncoder, SpdyParser, type SpdyFrame, type SpdyHeaders } from './spdy-frames.js';
 
 /** What a stream carries, decided from its SYN_STREAM headers. */
 export interface SpdyStreamKind {
@@ -51,51 +58,101 @@ export const bothWays: readonly Direction[] = ['client-to-server', 'server-to-cl
 /** GOAWAY status OK: the gateway ends the connection, it does not report a peer's error. */
 const goAwayOk = 0;
 
-export class SpdyStreamDecoder implements StreamDecoder {
+/** Output masking over SPDY: the masked streams, and the gateway's own encoder toward the client. */
+interface SpdyOutput {
+  masked: MaskedOutput<number>;
+  streams: Set<number>;
+  encoder: SpdyFrameEncoder;
+}
+
+export class SpdyStreamDecoder implements ProtocolDecoder {
   private readonly parsers: Record<Direction, SpdyParser>;
   private readonly streams = new Map<number, OpenStream>();
   /** Highest stream id opened so far, by parity (client streams are odd, server streams even). */
   private readonly highest = [0, 0];
+  private readonly output?: SpdyOutput;
 
   constructor(
     private readonly protocol: SpdyStreamProtocol,
     private readonly limits: StreamLimits,
+    outputMasker?: Masker,
   ) {
     const options = { maxFrameBytes: limits.maxFrameBytes, maxHeaderBlockBytes: limits.maxHeaderBlockBytes };
     this.parsers = { 'client-to-server': new SpdyParser(options), 'server-to-client': new SpdyParser(options) };
+    if (outputMasker) this.output = { masked: new MaskedOutput(outputMasker), streams: new Set(), encoder: new SpdyFrameEncoder() };
   }
 
-  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[] {
+  read(direction: Direction, bytes: Buffer, timeMs: number): StreamRead {
+    const frames = this.parsers[direction].push(bytes);
+    if (direction === 'server-to-client' && this.output) return this.reframe(frames, this.output, timeMs);
+    return { direction, frames: frames.flatMap((frame) => this.decode(direction, frame, timeMs)), forward: bytes };
+  }
+
+  holding(): boolean {
+    return this.output?.masked.holding() ?? false;
+  }
+
+  release(timeMs: number): StreamRead {
+    const out = new Reframed();
+    if (this.output) this.releaseInto(out, this.output, timeMs);
+    return out.read();
+  }
+
+  private decode(direction: Direction, frame: SpdyFrame, timeMs: number): StreamFrame[] {
     const out: StreamFrame[] = [];
-    for (const frame of this.parsers[direction].push(bytes)) {
-      switch (frame.type) {
-        case 'syn_stream':
-          this.open(frame.streamId, frame.headers);
-          if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
-          break;
-        case 'syn_reply':
-        case 'headers':
-          if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
-          break;
-        case 'data': {
-          const stream = this.stream(frame.streamId);
-          if (!stream) break;
-          if (!stream.open.has(direction)) throw new ProtocolError(`SPDY data on stream ${frame.streamId} after its FIN`);
-          if (frame.data.length > 0) out.push(this.frame(direction, stream.kind.channel, frame.data, frame.streamId, timeMs));
-          if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
-          break;
-        }
-        case 'rst_stream':
-          out.push(this.control(direction, { type: 'rst_stream', streamId: frame.streamId, status: frame.status }, frame.streamId, timeMs));
-          this.streams.delete(frame.streamId);
-          break;
-        case 'goaway':
-          out.push(this.control(direction, { type: 'goaway', lastGoodStreamId: frame.lastGoodStreamId, status: frame.status }, undefined, timeMs));
-          break;
-        default: // SETTINGS, PING and WINDOW_UPDATE carry nothing worth recording
+    switch (frame.type) {
+      case 'syn_stream':
+        this.open(frame.streamId, frame.headers);
+        if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
+        break;
+      case 'syn_reply':
+      case 'headers':
+        if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
+        break;
+      case 'data': {
+        const stream = this.stream(frame.streamId);
+        if (!stream) break;
+        if (!stream.open.has(direction)) throw new ProtocolError(`SPDY data on stream ${frame.streamId} after its FIN`);
+        if (frame.data.length > 0) out.push(this.frame(direction, stream.kind.channel, frame.data, frame.streamId, timeMs));
+        if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
+        break;
       }
+      case 'rst_stream':
+        out.push(this.control(direction, { type: 'rst_stream', streamId: frame.streamId, status: frame.status }, frame.streamId, timeMs));
+        this.streams.delete(frame.streamId);
+        break;
+      case 'goaway':
+        out.push(this.control(direction, { type: 'goaway', lastGoodStreamId: frame.lastGoodStreamId, status: frame.status }, undefined, timeMs));
+        break;
+      default: // SETTINGS, PING and WINDOW_UPDATE carry nothing worth recording
     }
     return out;
+  }
+
+  private reframe(frames: SpdyFrame[], output: SpdyOutput, timeMs: number): StreamRead {
+    const out = new Reframed();
+    for (const frame of frames) {
+      if (frame.type === 'data' && output.streams.has(frame.streamId)) {
+        const masked = output.masked.push(frame.streamId, frame.data);
+        const tail = frame.fin ? [...output.masked.release(frame.streamId)].map(([, data]) => data) : [];
+        const data = Buffer.concat([masked, ...tail]);
+        const reframed = { ...frame, data };
+        out.add(this.decode('server-to-client', reframed, timeMs), data.length > 0 || frame.fin ? output.encoder.encode(reframed) : Buffer.alloc(0));
+        continue;
+      }
+      // flow control and pings do not order output; anything else (the exit status, a reset) comes after it
+      if (frame.type !== 'ping' && frame.type !== 'window_update') this.releaseInto(out, output, timeMs);
+      out.add(this.decode('server-to-client', frame, timeMs), output.encoder.encode(frame));
+    }
+    return out.read();
+  }
+
+  /** The output held back on every stream, as data frames of their streams. */
+  private releaseInto(out: Reframed, output: SpdyOutput, timeMs: number): void {
+    for (const [streamId, data] of output.masked.release()) {
+      const frame: SpdyFrame = { type: 'data', streamId, fin: false, data };
+      out.add(this.decode('server-to-client', frame, timeMs), output.encoder.encode(frame));
+    }
   }
 
   /**
@@ -104,7 +161,8 @@ export class SpdyStreamDecoder implements StreamDecoder {
    * client's SPDY state stays valid.
    */
   closingNotice(message: string): Buffer {
-    if (!this.parsers['server-to-client'].atFrameBoundary()) return Buffer.alloc(0);
+    // re-framed output reaches the client as whole frames only: it is always at a frame boundary
+    if (!this.output && !this.parsers['server-to-client'].atFrameBoundary()) return Buffer.alloc(0);
     const encoder = new SpdyFrameEncoder();
     const frames: Buffer[] = [];
     for (const [streamId, stream] of this.streams) {
@@ -120,7 +178,9 @@ export class SpdyStreamDecoder implements StreamDecoder {
     if (streamId <= this.highest[streamId % 2]!) throw new ProtocolError(`SPDY stream ${streamId} opened out of order`);
     if (this.streams.size >= this.limits.maxOpenStreams) throw new ProtocolError(`more than ${this.limits.maxOpenStreams} SPDY streams open at once`);
     this.highest[streamId % 2] = streamId;
-    this.streams.set(streamId, { kind: this.protocol.classify(headers), open: new Set(bothWays) });
+    const kind = this.protocol.classify(headers);
+    this.streams.set(streamId, { kind, open: new Set(bothWays) });
+    if (this.output && outputChannels.has(kind.channel)) this.output.streams.add(streamId);
   }
 
   /** The open stream, undefined for one already forgotten; `ProtocolError` for one never opened. */

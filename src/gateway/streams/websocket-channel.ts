@@ -6,8 +6,10 @@
  * and attach the channels are 0 stdin, 1 stdout, 2 stderr, 3 error (a `metav1.Status` JSON from v4
  * on, plain text before) and 4 resize (`{"Width","Height"}`).
  */
+import type { Masker } from '../../policy/masking/masker.js';
 import { forbiddenStatus, ProtocolError } from './decoding.js';
-import type { Direction, StreamChannel, StreamDecoder, StreamFrame, StreamLimits } from './frame.js';
+import type { Direction, ProtocolDecoder, StreamChannel, StreamFrame, StreamLimits, StreamRead } from './frame.js';
+import { MaskedOutput, outputChannels, Reframed } from './masked-output.js';
 import { closePayload, controlFrame, encodeWebSocketFrame, normalClosure, opcodes, WebSocketTap } from './websocket-frames.js';
 
 /** How a subprotocol frames channel messages. */
@@ -57,15 +59,25 @@ function decodeBase64(text: Buffer): Buffer {
   return Buffer.from(clean, 'base64');
 }
 
-export type ChannelEvent =
-  | { kind: 'message'; direction: Direction; channel: number; data: Buffer }
-  | { kind: 'close'; direction: Direction; channel: number }
-  | { kind: 'frame'; frame: StreamFrame };
+/** A data message's meaning: a channel's payload, or (v5) the half-close of a channel. */
+export type ChannelContent = { kind: 'message'; channel: number; data: Buffer } | { kind: 'close'; channel: number };
 
 /**
- * WebSocket bytes of both directions → channel messages, half-close signals and recordable control
- * frames, in order. Fragmented messages are joined (bounded by `maxMessageBytes`); empty messages
- * are dropped as the API server drops them.
+ * One data message (its fragments joined) or control frame, as it came — `opcode` and unmasked
+ * `payload`, for a reader that re-encodes it — and what it says: `content` for a non-empty data
+ * message, `control` for a control frame worth recording (a close).
+ */
+export interface ChannelEvent {
+  opcode: number;
+  payload: Buffer;
+  content?: ChannelContent;
+  control?: StreamFrame;
+}
+
+/**
+ * WebSocket bytes of both directions → channel messages, half-close signals and control frames, in
+ * order. Fragmented messages are joined (bounded by `maxMessageBytes`); an empty message has no
+ * content, as the API server drops it.
  */
 export class ChannelMessageReader {
   private readonly tap: WebSocketTap;
@@ -86,7 +98,7 @@ export class ChannelMessageReader {
     for (const frame of this.tap.push(direction, bytes)) {
       if (frame.opcode >= opcodes.close) {
         const control = controlFrame(frame, direction, timeMs);
-        if (control) events.push({ kind: 'frame', frame: control });
+        events.push({ opcode: frame.opcode, payload: frame.payload, ...(control ? { control } : {}) });
         continue;
       }
       const pending = this.fragments[direction];
@@ -99,8 +111,8 @@ export class ChannelMessageReader {
       const message = pending.parts.length === 1 ? pending.parts[0]! : Buffer.concat(pending.parts);
       pending.parts = [];
       pending.bytes = 0;
-      const event = this.decode(direction, message);
-      if (event) events.push(event);
+      const content = decodeChannelMessage(this.codec, message);
+      events.push({ opcode: frame.messageOpcode, payload: message, ...(content ? { content } : {}) });
     }
     return events;
   }
@@ -109,15 +121,10 @@ export class ChannelMessageReader {
   canInject(): boolean {
     return this.tap.canInject();
   }
-
-  private decode(direction: Direction, message: Buffer): ChannelEvent | undefined {
-    const decoded = decodeChannelMessage(this.codec, message);
-    return decoded && { ...decoded, direction };
-  }
 }
 
 /** One joined data message: a channel's payload or (v5) the half-close of a channel; undefined when empty. */
-export function decodeChannelMessage(codec: ChannelCodec, message: Buffer): { kind: 'message'; channel: number; data: Buffer } | { kind: 'close'; channel: number } | undefined {
+function decodeChannelMessage(codec: ChannelCodec, message: Buffer): ChannelContent | undefined {
   if (message.length === 0) return undefined;
   if (codec.streamClose && message[0] === streamCloseByte) {
     if (message.length !== 2) throw new ProtocolError('stream close signal must name exactly one channel');
@@ -153,39 +160,87 @@ export function encodeNormalClose(): Buffer {
 const execChannels: readonly StreamChannel[] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
 const errorChannel = 3;
 
-/** exec and attach over WebSocket. */
-export class WebSocketChannelDecoder implements StreamDecoder {
+function isOutputChannel(channel: number): boolean {
+  const name = execChannels[channel];
+  return name !== undefined && outputChannels.has(name);
+}
+
+/**
+ * exec and attach over WebSocket. With an output masker, server-to-client messages are re-encoded:
+ * stdout and stderr masked (masked-output.ts), every other message and control frame as it came,
+ * after the output held back before it (a channel's close after that channel's, the rest after all;
+ * pings and pongs do not order output).
+ */
+export class WebSocketChannelDecoder implements ProtocolDecoder {
   private readonly codec: ChannelCodec;
   private readonly reader: ChannelMessageReader;
+  private readonly output?: MaskedOutput<number>;
 
   constructor(
     private readonly subprotocol: string,
     limits: StreamLimits,
+    outputMasker?: Masker,
   ) {
     this.codec = channelCodec(subprotocol);
     this.reader = new ChannelMessageReader(this.codec, limits);
+    if (outputMasker) this.output = new MaskedOutput(outputMasker);
   }
 
-  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[] {
-    const frames: StreamFrame[] = [];
-    for (const event of this.reader.push(direction, bytes, timeMs)) {
-      if (event.kind === 'frame') {
-        frames.push(event.frame);
-        continue;
-      }
-      const name = execChannels[event.channel];
-      if (!name) throw new ProtocolError(`exec message on unknown channel ${event.channel}`);
-      if (event.kind === 'close') {
-        frames.push({ direction, channel: 'close', data: Buffer.from(name), stream: event.channel, timeMs });
-      } else if (event.data.length > 0) {
-        frames.push({ direction, channel: name, data: event.data, stream: event.channel, timeMs });
-      }
-    }
-    return frames;
+  read(direction: Direction, bytes: Buffer, timeMs: number): StreamRead {
+    const events = this.reader.push(direction, bytes, timeMs);
+    if (direction === 'server-to-client' && this.output) return this.reframe(events, this.output, timeMs);
+    return { direction, frames: events.flatMap((event) => this.frame(direction, event, timeMs) ?? []), forward: bytes };
+  }
+
+  holding(): boolean {
+    return this.output?.holding() ?? false;
+  }
+
+  release(timeMs: number): StreamRead {
+    const out = new Reframed();
+    if (this.output) this.releaseInto(out, this.output, timeMs);
+    return out.read();
   }
 
   closingNotice(message: string): Buffer {
-    if (!this.reader.canInject()) return Buffer.alloc(0);
+    // re-framed output reaches the client as whole messages only: it is always at a message boundary
+    if (!this.output && !this.reader.canInject()) return Buffer.alloc(0);
     return Buffer.concat([encodeChannelMessage(this.subprotocol, errorChannel, errorChannelPayload(this.codec, message)), encodeNormalClose()]);
+  }
+
+  private frame(direction: Direction, event: ChannelEvent, timeMs: number): StreamFrame | undefined {
+    const { content } = event;
+    if (!content) return event.control;
+    const name = execChannels[content.channel];
+    if (!name) throw new ProtocolError(`exec message on unknown channel ${content.channel}`);
+    if (content.kind === 'close') return { direction, channel: 'close', data: Buffer.from(name), stream: content.channel, timeMs };
+    return content.data.length > 0 ? { direction, channel: name, data: content.data, stream: content.channel, timeMs } : undefined;
+  }
+
+  private reframe(events: ChannelEvent[], output: MaskedOutput<number>, timeMs: number): StreamRead {
+    const out = new Reframed();
+    for (const event of events) {
+      const { content } = event;
+      if (content?.kind === 'message' && isOutputChannel(content.channel)) {
+        const masked = output.push(content.channel, content.data);
+        if (masked.length > 0) out.add([this.outputFrame(content.channel, masked, timeMs)], encodeChannelMessage(this.subprotocol, content.channel, masked));
+        continue;
+      }
+      const frame = this.frame('server-to-client', event, timeMs);
+      if (event.opcode !== opcodes.ping && event.opcode !== opcodes.pong) this.releaseInto(out, output, timeMs, content?.kind === 'close' ? content.channel : undefined);
+      out.add(frame ? [frame] : [], encodeWebSocketFrame({ opcode: event.opcode, payload: event.payload }));
+    }
+    return out.read();
+  }
+
+  /** The output held for one channel (its close) or all of them, as messages of their channels. */
+  private releaseInto(out: Reframed, output: MaskedOutput<number>, timeMs: number, only?: number): void {
+    for (const [channel, data] of output.release(only)) {
+      out.add([this.outputFrame(channel, data, timeMs)], encodeChannelMessage(this.subprotocol, channel, data));
+    }
+  }
+
+  private outputFrame(channel: number, data: Buffer, timeMs: number): StreamFrame {
+    return { direction: 'server-to-client', channel: execChannels[channel]!, data, stream: channel, timeMs };
   }
 }

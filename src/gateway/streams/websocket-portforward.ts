@@ -10,14 +10,14 @@
  *   little-endian, and the client's messages carry no prefix.
  */
 import { ProtocolError } from './decoding.js';
-import type { Direction, StreamDecoder, StreamFrame, StreamLimits } from './frame.js';
+import type { Direction, ProtocolDecoder, StreamFrame, StreamLimits, StreamRead } from './frame.js';
 import { SpdyPortForwardDecoder } from './spdy-portforward.js';
 import { ChannelMessageReader, channelCodec, encodeChannelMessage, encodeNormalClose } from './websocket-channel.js';
 import { controlFrame, encodeWebSocketFrame, opcodes, WebSocketTap } from './websocket-frames.js';
 
 export const tunnelSubprotocol = 'SPDY/3.1+portforward.k8s.io';
 
-export class WebSocketTunnelPortForwardDecoder implements StreamDecoder {
+export class WebSocketTunnelPortForwardDecoder implements ProtocolDecoder {
   private readonly tap: WebSocketTap;
   private readonly spdy: SpdyPortForwardDecoder;
 
@@ -26,18 +26,18 @@ export class WebSocketTunnelPortForwardDecoder implements StreamDecoder {
     this.spdy = new SpdyPortForwardDecoder(limits);
   }
 
-  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[] {
-    const out: StreamFrame[] = [];
+  read(direction: Direction, bytes: Buffer, timeMs: number): StreamRead {
+    const frames: StreamFrame[] = [];
     for (const frame of this.tap.push(direction, bytes)) {
       if (frame.opcode >= opcodes.close) {
         const control = controlFrame(frame, direction, timeMs);
-        if (control) out.push(control);
+        if (control) frames.push(control);
         continue;
       }
       if (frame.messageOpcode !== opcodes.binary) throw new ProtocolError('text message in a SPDY tunnel');
-      for (const decoded of this.spdy.push(direction, frame.payload, timeMs)) out.push(decoded);
+      frames.push(...this.spdy.read(direction, frame.payload, timeMs).frames);
     }
-    return out;
+    return { direction, frames, forward: bytes };
   }
 
   closingNotice(message: string): Buffer {
@@ -50,7 +50,7 @@ export class WebSocketTunnelPortForwardDecoder implements StreamDecoder {
 /** The subprotocols the kubelet serves the channel scheme under. */
 const channelPortForwardSubprotocols = new Set(['', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io']);
 
-export class WebSocketChannelPortForwardDecoder implements StreamDecoder {
+export class WebSocketChannelPortForwardDecoder implements ProtocolDecoder {
   private readonly reader: ChannelMessageReader;
   /** Channel → the port the kubelet announced on it. */
   private readonly announced = new Map<number, number>();
@@ -65,18 +65,18 @@ export class WebSocketChannelPortForwardDecoder implements StreamDecoder {
     this.reader = new ChannelMessageReader(channelCodec(subprotocol), limits);
   }
 
-  push(direction: Direction, bytes: Buffer, timeMs: number): StreamFrame[] {
-    const out: StreamFrame[] = [];
-    for (const event of this.reader.push(direction, bytes, timeMs)) {
-      if (event.kind === 'frame') {
-        out.push(event.frame);
+  read(direction: Direction, bytes: Buffer, timeMs: number): StreamRead {
+    const frames: StreamFrame[] = [];
+    for (const { content, control } of this.reader.push(direction, bytes, timeMs)) {
+      if (!content) {
+        if (control) frames.push(control);
         continue;
       }
-      if (event.kind === 'close') throw new ProtocolError('stream close signal in port-forward');
-      const { channel } = event;
+      if (content.kind === 'close') throw new ProtocolError('stream close signal in port-forward');
+      const { channel } = content;
       const index = channel >> 1;
       if (this.ports.length > 0 && index >= this.ports.length) throw new ProtocolError(`port-forward message on channel ${channel} for ${this.ports.length} ports`);
-      let data = event.data;
+      let data = content.data;
       if (direction === 'server-to-client' && !this.announced.has(channel)) {
         if (data.length < 2) throw new ProtocolError(`port-forward channel ${channel} opened without its port`);
         const announced = data.readUInt16LE(0);
@@ -86,9 +86,9 @@ export class WebSocketChannelPortForwardDecoder implements StreamDecoder {
       }
       if (data.length === 0) continue;
       const port = this.ports[index] ?? this.announced.get(channel & ~1) ?? this.announced.get(channel);
-      out.push({ direction, channel: channel & 1 ? 'port-error' : 'port-data', data, stream: channel, timeMs, ...(port !== undefined ? { port } : {}) });
+      frames.push({ direction, channel: channel & 1 ? 'port-error' : 'port-data', data, stream: channel, timeMs, ...(port !== undefined ? { port } : {}) });
     }
-    return out;
+    return { direction, frames, forward: bytes };
   }
 
   /** `message` on every port's error channel (announcing the port first if the kubelet has not yet). */

@@ -157,7 +157,7 @@ export class Masker {
 /**
  * A stream masker as a Node Transform (for `pipeline`); a masking error fails the stream. With
  * `releaseAfterMs`, text held back for a possible match is let go once the stream pauses that long:
- * `logs -f` must show a last line that no further output follows (see gateway/streams/output-masking.ts for the
+ * `logs -f` must show a last line that no further output follows (see gateway/streams/masked-output.ts for the
  * same trade-off on exec).
  */
 export function streamMaskerTransform(masker: StreamMasker, options: { releaseAfterMs?: number } = {}): Transform {

@@ -1,0 +1,168 @@
+/**
+ * One upgraded exec, attach or port-forward stream, after the 101: the client socket, the upstream
+ * socket, and the protocol's one reader (streams/frame.ts), whose every read feeds a list of writers
+ * (stream-writers.ts) in order — the recorder, the stdin guard, then the two sockets, each taking the
+ * reads toward it. As in Teleport's lib/kube/proxy/sess.go, the recorder is one more writer of the
+ * session, and its failure ends the session.
+ *
+ * What a session guarantees:
+ *  - One reader: each chunk a socket delivers is read once, as it arrives; the recorder, the guard and
+ *    the other socket all take what that read made of it (masked output re-framed included).
+ *  - Order: the reads of one direction reach the writers in the order they were read. A writer's
+ *    acknowledgement holds back the writers after it, for that read and every later read of its
+ *    direction. Under a FailClosed policy the recorder acknowledges a read once all its frames are
+ *    recorded (and the first reads once `stream-open` is), so the chunk that completes a frame reaches
+ *    the other side only after that frame's `record()` resolved (invariant 7); a refusal ends the
+ *    session and nothing behind it is forwarded. The gate holds whole chunks: bytes of a frame still
+ *    incomplete at the end of a chunk go ahead with that chunk. Stdin that the recording's masker holds
+ *    back for a possible secret (less than the longest pattern match) goes ahead too, and is recorded
+ *    when the masker lets it go (with later input, or at the end): holding keystrokes until then would
+ *    stall a shell, and letting them go sooner would record a secret typed key by key in clear text.
+ *  - One end: `end(reason, notice)` is the only way a session ends, whatever the reason (a socket
+ *    closed or failed, a malformed frame, a blocked stdin line, a recording failure, and any caller
+ *    that holds the session: a revoked grant, a changed policy). It runs once: it records
+ *    `stream-close` with the reason, writes the notice to the client when that cannot break a frame,
+ *    closes both sockets, clears the timer and lets the request go from the session table. A socket that
+ *    closes of itself ends the session once what it sent has been written to the other side.
+ *  - Masked output held back for a possible match is released after `outputIdleMs` of quiet, on the
+ *    injected clock.
+ */
+import { finished, type Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { outputIdleMs } from '../policy/masking/masker.js';
+import { realClock, type Clock } from '../runtime/reconciler.js';
+import type { StdinGuard } from './stdin-guard.js';
+import { RecordingWriter, SocketWriter, StdinGuardWriter, type SessionControl, type StreamRecording, type StreamWriter } from './stream-writers.js';
+import { ProtocolError, type Direction, type StreamDecoder, type StreamRead } from './streams/frame.js';
+
+export type { StreamRecording } from './stream-writers.js';
+
+export interface StreamSessionOptions {
+  client: Duplex;
+  upstream: Duplex;
+  /** The negotiated protocol's reader (`decoderFor`). */
+  reader: StreamDecoder;
+  recording: StreamRecording;
+  guard: Pick<StdinGuard, 'check'>;
+  /** Called once, when the session ends (the gateway's session table lets the request go). */
+  onEnd(): void;
+  logger: Logger;
+  /** Default: real time. */
+  clock?: Clock;
+}
+
+export class StreamSession {
+  private readonly clock: Clock;
+  private readonly recorder: RecordingWriter;
+  private readonly writers: readonly StreamWriter[];
+  /** Per direction, the last step still waiting on an acknowledgement; later steps queue behind it. */
+  private readonly queues: Record<Direction, Promise<void> | undefined> = { 'client-to-server': undefined, 'server-to-client': undefined };
+  private releaseTimer: unknown;
+  private ended = false;
+
+  constructor(private readonly options: StreamSessionOptions) {
+    this.clock = options.clock ?? realClock;
+    const { client, upstream } = options;
+    const control: SessionControl = {
+      end: (reason, notice) => this.end(reason, notice),
+      pause: () => [client, upstream].forEach((socket) => socket.pause()),
+      resume: () => [client, upstream].forEach((socket) => socket.isPaused() && socket.resume()),
+    };
+    this.recorder = new RecordingWriter(options.recording, control);
+    this.writers = [
+      this.recorder,
+      new StdinGuardWriter(options.guard, this.recorder, control),
+      new SocketWriter('server-to-client', client, upstream),
+      new SocketWriter('client-to-server', upstream, client),
+    ];
+  }
+
+  /** Records `stream-open` and relays both ways, starting with what each side sent along with the upgrade. */
+  start(heads: { client: Buffer; upstream: Buffer }): void {
+    const opened = this.recorder.open();
+    if (opened) for (const direction of Object.keys(this.queues) as Direction[]) this.inOrder(direction, () => opened);
+    this.relay('server-to-client', this.options.upstream, this.options.client);
+    this.relay('client-to-server', this.options.client, this.options.upstream);
+    this.receive('server-to-client', heads.upstream);
+    this.receive('client-to-server', heads.client);
+  }
+
+  /**
+   * Ends the session, once: records why, closes both sockets. `notice` is written to the client first
+   * (as the protocol's error, see `closingNotice`) unless output still waiting for its record means
+   * the client may be inside a frame.
+   */
+  end(reason: string, notice?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.clock.clearTimeout(this.releaseTimer);
+    this.recorder.close(reason);
+    const { client, upstream, reader } = this.options;
+    const bytes = notice === undefined || this.queues['server-to-client'] ? Buffer.alloc(0) : reader.closingNotice(notice);
+    if (bytes.length > 0 && client.writable) client.write(bytes);
+    client.destroy();
+    upstream.destroy();
+    this.options.onEnd();
+  }
+
+  private relay(direction: Direction, from: Duplex, to: Duplex): void {
+    const side = direction === 'client-to-server' ? 'client' : 'upstream';
+    from.on('data', (chunk: Buffer) => this.receive(direction, chunk));
+    from.on('end', () => this.inOrder(direction, () => void to.end()));
+    from.on('error', (error) => this.end(`${side} error: ${error.message}`));
+    from.on('close', () =>
+      this.inOrder(direction, () => {
+        if (this.ended) return;
+        to.end();
+        finished(to, { readable: false }, () => this.end('closed'));
+      }),
+    );
+  }
+
+  /** Reads one chunk and hands the read to the writers; a malformed frame ends the session. */
+  private receive(direction: Direction, chunk: Buffer): void {
+    if (this.ended) return;
+    let read: StreamRead;
+    try {
+      read = this.options.reader.read(direction, chunk, this.clock.now());
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.options.logger.warn({ err: error, direction }, 'malformed stream frame: ending this session');
+      this.end(`malformed ${direction} frame: ${error.message}`);
+      return;
+    }
+    this.inOrder(direction, () => this.feed(read));
+    if (direction === 'server-to-client') this.scheduleRelease();
+  }
+
+  /** Output held back for a possible match goes to the client once output has paused `outputIdleMs`. */
+  private scheduleRelease(): void {
+    this.clock.clearTimeout(this.releaseTimer);
+    if (!this.options.reader.holding()) return;
+    this.releaseTimer = this.clock.setTimeout(() => {
+      const read = this.options.reader.release(this.clock.now());
+      this.inOrder('server-to-client', () => this.feed(read));
+    }, outputIdleMs);
+  }
+
+  /** Hands `read` to the writers from `first` on; an acknowledgement holds back the writers after it. */
+  private feed(read: StreamRead, first = 0): Promise<void> | undefined {
+    for (let i = first; i < this.writers.length; i++) {
+      if (this.ended) return undefined;
+      const acknowledged = this.writers[i]!.write(read);
+      if (acknowledged) return acknowledged.then(() => this.feed(read, i + 1));
+    }
+    return undefined;
+  }
+
+  /** Runs `step` once every earlier step of `direction` has settled (at once when none is waiting). */
+  private inOrder(direction: Direction, step: () => Promise<void> | undefined): void {
+    const before = this.queues[direction];
+    const waiting = before ? before.then(step) : step();
+    if (!waiting) return;
+    const tail: Promise<void> = waiting.then(() => {
+      if (this.queues[direction] === tail) this.queues[direction] = undefined;
+    });
+    this.queues[direction] = tail;
+  }
+}

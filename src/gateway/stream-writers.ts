@@ -1,0 +1,149 @@
+/**
+ * The writers of a stream session (stream-session.ts): each takes every read of the session's one
+ * reader, in order, and does one thing with it — record it, check its stdin against the policy, or
+ * write it to the socket it goes to.
+ */
+import type { Duplex } from 'node:stream';
+import type { StreamMasker } from '../policy/masking/masker.js';
+import type { RecordEvent, SessionRecorder } from '../recording/recorder.js';
+import type { StdinGuard } from './stdin-guard.js';
+import type { Direction, StreamFrame, StreamRead } from './streams/frame.js';
+
+/** One consumer of what the reader made of each chunk. */
+export interface StreamWriter {
+  /**
+   * Takes one read. A returned promise is this writer's acknowledgement: the writers after it get this
+   * read, and every later read of its direction, once it settles. It never rejects: a writer that
+   * cannot go on ends the session itself.
+   */
+  write(read: StreamRead): Promise<void> | undefined;
+}
+
+/** What a writer may do to its session. */
+export interface SessionControl {
+  end(reason: string, notice?: string): void;
+  /** Stops reading both sockets… */
+  pause(): void;
+  /** …and reads them again. */
+  resume(): void;
+}
+
+/** What and how one stream is recorded. */
+export interface StreamRecording {
+  recorder: SessionRecorder;
+  requestId: string;
+  /** The policy's `onStoreFailure` is FailClosed: nothing is forwarded before it is recorded (invariant 7). */
+  failClosed: boolean;
+  /** Masks what is recorded of stdin (invariant 9); undefined where the policy leaves stdin out of the recording. */
+  stdin?: StreamMasker;
+  /** For `stream-open`: the negotiated protocol, and the exec command. */
+  protocol: string;
+  command?: string[];
+}
+
+/** Records waiting for the recorder beyond which both sockets pause, and below which they read again. */
+const maxPendingRecords = 64;
+const resumePendingRecords = 16;
+
+/**
+ * The recorder as a writer: every frame as read (stdin masked, or left out), then why the stream
+ * ended. Under FailClosed a read's acknowledgement is its frames recorded; under Spool the recorder
+ * acknowledges at once and pushes back by pausing the session while too many records are pending.
+ * Whatever it fails to record ends the session.
+ */
+export class RecordingWriter implements StreamWriter {
+  private pending = 0;
+
+  constructor(
+    private readonly recording: StreamRecording,
+    private readonly session: SessionControl,
+  ) {}
+
+  /** `stream-open`; under FailClosed, its acknowledgement. */
+  open(): Promise<void> | undefined {
+    const { requestId, protocol, command } = this.recording;
+    return this.acknowledgement([this.record({ type: 'stream-open', requestId, protocol, ...(command ? { command } : {}) })]);
+  }
+
+  write(read: StreamRead): Promise<void> | undefined {
+    const recorded = read.frames.map((frame) => this.recordFrame(frame)).filter((record) => record !== undefined);
+    // back-pressure: a recorder that falls behind slows the session instead of growing memory
+    if (this.pending > maxPendingRecords) this.session.pause();
+    return recorded.length > 0 ? this.acknowledgement(recorded) : undefined;
+  }
+
+  decision(blocked: { rule: string; message: string }): void {
+    void this.record({ type: 'decision', requestId: this.recording.requestId, action: 'Deny', rule: blocked.rule, message: blocked.message });
+  }
+
+  /** What stdin's masker still holds, then `stream-close` with the reason. */
+  close(reason: string): void {
+    const { stdin, requestId } = this.recording;
+    if (stdin) this.recordData({ direction: 'client-to-server', channel: 'stdin' }, stdin.flush());
+    void this.record({ type: 'stream-close', requestId, reason });
+  }
+
+  private recordFrame(frame: StreamFrame): Promise<void> | undefined {
+    if (frame.direction !== 'client-to-server' || frame.channel !== 'stdin') return this.recordData(frame, frame.data);
+    return this.recording.stdin && this.recordData(frame, this.recording.stdin.push(frame.data));
+  }
+
+  private recordData(frame: Pick<StreamFrame, 'direction' | 'channel' | 'port'>, data: Buffer): Promise<void> | undefined {
+    if (data.length === 0) return undefined;
+    const { direction, channel, port } = frame;
+    return this.record({ type: 'stream', requestId: this.recording.requestId, direction, channel, data: data.toString('base64'), ...(port !== undefined ? { port } : {}) });
+  }
+
+  private acknowledgement(recorded: Promise<void>[]): Promise<void> | undefined {
+    return this.recording.failClosed ? Promise.all(recorded).then(() => undefined) : undefined;
+  }
+
+  /** Settles once recorded, or once the failure to record has ended the session. */
+  private record(event: RecordEvent): Promise<void> {
+    this.pending++;
+    return this.recording.recorder
+      .record(event)
+      .catch((error: Error) => this.session.end(`recording failed: ${error.message}`))
+      .finally(() => {
+        this.pending--;
+        if (this.pending < resumePendingRecords) this.session.resume();
+      });
+  }
+}
+
+/** Interactive stdin held to the policy's command rules: a blocked line ends the session, saying why. */
+export class StdinGuardWriter implements StreamWriter {
+  constructor(
+    private readonly guard: Pick<StdinGuard, 'check'>,
+    private readonly recording: RecordingWriter,
+    private readonly session: SessionControl,
+  ) {}
+
+  write(read: StreamRead): undefined {
+    for (const frame of read.frames) {
+      if (frame.direction !== 'client-to-server' || frame.channel !== 'stdin') continue;
+      const blocked = this.guard.check(frame.data);
+      if (!blocked) continue;
+      this.recording.decision(blocked);
+      this.session.end(`stdin blocked by rule ${blocked.rule}`, `kubegate: ${blocked.message}`);
+      return;
+    }
+  }
+}
+
+/** One socket, written with the bytes of the reads toward it; the socket they came from waits while it drains. */
+export class SocketWriter implements StreamWriter {
+  constructor(
+    private readonly direction: Direction,
+    private readonly to: Duplex,
+    private readonly from: Duplex,
+  ) {}
+
+  write(read: StreamRead): undefined {
+    if (read.direction !== this.direction || read.forward.length === 0 || !this.to.writable) return;
+    if (!this.to.write(read.forward)) {
+      this.from.pause();
+      this.to.once('drain', () => this.from.resume());
+    }
+  }
+}
