@@ -16,7 +16,7 @@ import { mkdir, open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordingUnavailableError } from './recorder.js';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
-import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordedEvent, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
+import { chainHeader, chainPrefix, chainVersion, segmentKey, type ChainMetadata, type RecordedEvent, type RecordEvent, type SegmentManifest } from './format.js';
 import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
 import { IndexBuilder } from './session-index.js';
 import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, writeSpoolState, type RecorderLogger, type SpoolState } from './spool.js';
@@ -62,11 +62,11 @@ export class SessionWriter {
   constructor(
     private readonly host: WriterHost,
     spoolDir: string,
-    readonly metadata: SessionMetadata,
+    readonly metadata: ChainMetadata,
   ) {
     this.id = metadata.sessionId;
     this.dir = join(spoolDir, metadata.sessionId);
-    this.prefix = sessionPrefix(metadata);
+    this.prefix = chainPrefix(metadata);
     this.index = new IndexBuilder(metadata);
   }
 
@@ -106,7 +106,7 @@ export class SessionWriter {
   /** Appends one event with the next seq; returns the end offset of its line in the open segment. */
   private append(event: RecordEvent): number {
     const time = new Date().toISOString();
-    const line = eventLine({ v: recordingFormatVersion, seq: this.seq, time }, event);
+    const line = eventLine({ v: chainVersion(this.metadata), seq: this.seq, time }, event);
     let segment = this.current;
     if (segment && segment.events > 0 && segment.bytes + line.length > this.host.maxSegmentBytes) {
       this.seal(false);
@@ -230,8 +230,7 @@ export class SessionWriter {
     const sealedAt = new Date();
     const retention = this.host.retentionAt(sealedAt);
     const manifest: SegmentManifest = {
-      v: recordingFormatVersion,
-      sessionId: this.id,
+      ...chainHeader(this.metadata),
       index: segment.index,
       key: segmentKey(this.prefix, segment.index),
       firstSeq: segment.firstSeq,

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './file-store.js';
-import type { RecordedEvent, SessionIndex, SessionMetadata } from './format.js';
+import type { ChainMetadata, RecordedEvent, SessionIndex } from './format.js';
 
 export interface RecorderLogger {
   debug(object: object, message?: string): void;
@@ -43,7 +43,7 @@ export function parseSpoolFileName(name: string): { index: number; kind: 'segmen
 /** Where a session's hash chain and index stand after its last seal. */
 export interface SpoolState {
   v: 1;
-  metadata: SessionMetadata;
+  metadata: ChainMetadata;
   /** The index of the next segment to open. */
   nextIndex: number;
   /** The last seq in a sealed segment (-1 before the first seal). */

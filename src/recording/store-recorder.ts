@@ -21,7 +21,9 @@
  *    is down (the event is still written to the spool when the spool works). So a caller that waits for
  *    `record()` before forwarding forwards nothing unrecorded.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
 import type { SegmentManifest, SessionMetadata } from './format.js';
@@ -42,6 +44,8 @@ export interface StoreRecorderOptions {
   store: RecordingStore;
   /** The local spool folder (created if missing). */
   spoolDir: string;
+  /** This recorder's writer id: its chain of each session is its own (default: the host name and 6 random hex digits). */
+  writerId?: string;
   /** A segment is sealed before it would grow past this (default 8 MiB; one larger event gets a segment of its own). */
   maxSegmentBytes?: number;
   /** …or once its first event is this old (default 10 s). */
@@ -69,6 +73,7 @@ export class StoreRecorder implements Recorder {
   readonly logger: RecorderLogger;
   readonly maxSegmentBytes: number;
   readonly highWaterMark: number;
+  readonly writerId: string;
   private readonly maxSegmentAgeMs: number;
   private readonly stopTimeoutMs: number;
   private readonly writers = new Map<string, SessionWriter>();
@@ -85,6 +90,7 @@ export class StoreRecorder implements Recorder {
     this.maxSegmentBytes = options.maxSegmentBytes ?? recorderDefaults.maxSegmentBytes;
     this.maxSegmentAgeMs = options.maxSegmentAgeMs ?? recorderDefaults.maxSegmentAgeMs;
     this.highWaterMark = options.highWaterMark ?? recorderDefaults.highWaterMark;
+    this.writerId = options.writerId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
     this.stopTimeoutMs = options.stopTimeoutMs ?? recorderDefaults.stopTimeoutMs;
     this.uploader = new Uploader(this.store, { ...options.upload, logger: this.logger });
     const self = this;
@@ -154,7 +160,7 @@ export class StoreRecorder implements Recorder {
 
   open(metadata: SessionMetadata): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = new SessionWriter(this.host, this.spoolDir, metadata);
+    const writer = new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId });
     this.writers.set(writer.id, writer);
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };

@@ -1,24 +1,37 @@
 /**
  * Real recordings for the reader's unit tests: sessions written by the gateway's own `StoreRecorder` into
- * a `file://` store, with every event type, spread over several segments.
+ * a `file://` store, with every event type, spread over several segments — by one writer, or by several
+ * (gateway processes) sharing the session's requests.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { indexKey, sessionPrefix, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
+import { chainPrefix, indexKey, sessionFolder, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
 import { openStore } from '../../src/recording/open-store.js';
 import { StoreRecorder } from '../../src/recording/store-recorder.js';
 import type { RecordingStore } from '../../src/recording/store.js';
+
+export interface RecordedChain {
+  writer: string;
+  /** The folder of the writer's segments and manifests. */
+  prefix: string;
+  indexKey: string;
+}
 
 export interface RecordedSession {
   store: RecordingStore;
   /** The store's folder: tests tamper with the files under it. */
   dir: string;
   metadata: SessionMetadata;
+  /** The session's folder. */
+  folder: string;
+  /** Each writer's chain, in the order of `RecordOptions.writers`. */
+  chains: RecordedChain[];
+  /** The first writer's chain folder and index key (a single-writer session's only ones). */
   prefix: string;
   indexKey: string;
-  /** Stops the recorder (an open session is closed then). */
+  /** Stops the recorders (an open session is closed then). */
   stop(): Promise<void>;
 }
 
@@ -75,19 +88,38 @@ export interface RecordOptions {
   /** Leave the session open (no session-end). */
   open?: boolean;
   startedAt?: Date;
+  /** The writers' ids (default one, `gateway-0`): requests go to them in turn, as a load balancer spreads them; other events to the first. */
+  writers?: string[];
 }
 
-/** Records one session through StoreRecorder into a fresh `file://` store and waits until it is uploaded. */
+/** The writer of each event: each request (by id, in order of appearance) to the next writer in turn. */
+function route(events: RecordEvent[], writers: number): number[] {
+  const requests = new Map<string, number>();
+  return events.map((event) => {
+    if (!('requestId' in event)) return 0;
+    if (!requests.has(event.requestId)) requests.set(event.requestId, requests.size % writers);
+    return requests.get(event.requestId)!;
+  });
+}
+
+/** Records one session through StoreRecorders (one per writer) into a fresh `file://` store and waits until it is uploaded. */
 export async function recordSession(options: RecordOptions = {}): Promise<RecordedSession> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-'));
   const store = openStore(`file://${dir}`);
-  const recorder = new StoreRecorder({ store, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 });
-  await recorder.start();
+  const writers = options.writers ?? ['gateway-0'];
+  const recorders = writers.map((writerId) => new StoreRecorder({ store, writerId, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 }));
+  for (const recorder of recorders) await recorder.start();
   const metadata = sessionMetadata(options.startedAt);
-  const session = recorder.open(metadata);
-  for (const event of options.events ?? sampleEvents()) await session.record(event);
-  if (!options.open) await session.close('done');
-  await recorder.flush();
-  if (!options.open) await recorder.stop();
-  return { store, dir, metadata, prefix: sessionPrefix(metadata), indexKey: indexKey(metadata), stop: () => recorder.stop() };
+  const sessions = recorders.map((recorder) => recorder.open(metadata));
+  const events = options.events ?? sampleEvents();
+  const writerOf = route(events, writers.length);
+  for (const [i, event] of events.entries()) await sessions[writerOf[i]!]!.record(event);
+  if (!options.open) for (const session of sessions) await session.close('done');
+  for (const recorder of recorders) await recorder.flush();
+  const stop = async () => {
+    for (const recorder of recorders) await recorder.stop();
+  };
+  if (!options.open) await stop();
+  const chains = writers.map((writer) => ({ writer, prefix: chainPrefix({ ...metadata, writer }), indexKey: indexKey({ ...metadata, writer }) }));
+  return { store, dir, metadata, folder: sessionFolder(metadata), chains, prefix: chains[0]!.prefix, indexKey: chains[0]!.indexKey, stop };
 }

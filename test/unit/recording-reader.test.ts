@@ -10,7 +10,7 @@ import { commandLineMatches } from '../../src/audit/api-call.js';
 import type { RecordedEvent } from '../../src/recording/format.js';
 import { play, terminalFrames } from '../../src/audit/playback.js';
 import { dayPrefixes, findSessions, resolveSession, timeRange } from '../../src/audit/query.js';
-import { sessionEvents } from '../../src/audit/reader.js';
+import { sessionEvents, storedSession } from '../../src/audit/reader.js';
 import { SessionSearch } from '../../src/audit/search.js';
 import { recordSession } from '../harness/recordings.js';
 
@@ -31,10 +31,11 @@ test('a command line as typed names the API call it became', () => {
 
 test('search finds the delete, and text typed into and printed by the shell', async () => {
   const session = await recordSession();
+  const stored = await storedSession(session.store, session.metadata.sessionId, [], [session.folder]);
   const matches = async (query: string) => {
     const search = new SessionSearch(query);
     const found = [];
-    for await (const event of sessionEvents(session.store, session.prefix)) found.push(...search.push(event).map(({ where, line }) => `${where}: ${line}`));
+    for await (const event of sessionEvents(session.store, stored)) found.push(...search.push(event).map(({ where, line }) => `${where}: ${line}`));
     return found;
   };
   assert.deepEqual(await matches('kubectl delete pod api-7'), ['api: delete pods payments/api-7 (kubectl delete)']);

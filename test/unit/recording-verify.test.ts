@@ -9,14 +9,20 @@ import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync
 import { join } from 'node:path';
 import { manifestKey, segmentKey, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
 import { readIndex } from '../../src/audit/query.js';
+import { storedSession } from '../../src/audit/reader.js';
 import { verifySession, type VerifyReport } from '../../src/audit/verify.js';
 import { recordSession, type RecordedSession } from '../harness/recordings.js';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
+/** Verifies the session from its writers' indexes (those still there) and its folder, as `sessions verify` does. */
 async function verify(session: RecordedSession): Promise<VerifyReport> {
-  const index: SessionIndex | null = await readIndex(session.store, session.indexKey).catch(() => null);
-  return verifySession(session.store, { sessionId: session.metadata.sessionId, prefix: session.prefix, index });
+  const indexes: SessionIndex[] = [];
+  for (const chain of session.chains) {
+    const index = await readIndex(session.store, chain.indexKey).catch(() => null);
+    if (index) indexes.push(index);
+  }
+  return verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, indexes, [session.folder]));
 }
 
 /** Tampering helpers: the store's files, made writable first (a retention request leaves them read-only). */
