@@ -3,7 +3,7 @@
  * a `file://` store, with every event type, spread over several segments — by one writer, or by several
  * (gateway processes) sharing the session's requests.
  */
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -11,6 +11,7 @@ import { chainPrefix, indexKey, sessionFolder, type RecordEvent, type SessionMet
 import { openStore } from '../../src/recording/open-store.js';
 import { StoreRecorder } from '../../src/recording/store-recorder.js';
 import type { RecordingStore } from '../../src/recording/store.js';
+import { packageRoot } from '../../src/util/package-root.js';
 
 export interface RecordedChain {
   writer: string;
@@ -37,11 +38,11 @@ export interface RecordedSession {
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-export function sessionMetadata(startedAt = new Date()): SessionMetadata {
+export function sessionMetadata(startedAt = new Date(), subject: SessionMetadata['subject'] = { kind: 'User', name: 'deploy-bot' }): SessionMetadata {
   return {
     sessionId: randomUUID(),
     tokenId: 'token-1',
-    subject: { kind: 'User', name: 'deploy-bot' },
+    subject,
     grant: { namespace: 'kubegate-system', name: 'deploy-bot-payments', uid: randomUUID() },
     policy: { namespace: 'kubegate-system', name: 'prod', version: '7' },
     client: { address: '10.0.0.7', userAgent: 'kubectl/v1.31.0', command: 'kubectl delete' },
@@ -62,7 +63,7 @@ export function sampleEvents(calls = 12): RecordEvent[] {
     events.push({ type: 'decision', requestId, action: 'Allow', message: 'default action' });
     events.push({ type: 'response', requestId, status: 200, body: JSON.stringify({ kind: 'Pod', metadata: { name: `api-${i}` }, padding: 'x'.repeat(300) }), bodyBytes: 340, durationMs: 3 });
   }
-  events.push({ type: 'request', requestId: 'del', method: 'DELETE', path: '/api/v1/namespaces/payments/pods/api-7', attributes: attributes('delete', 'pods', 'api-7'), body: '{}', bodyBytes: 2 });
+  events.push({ type: 'request', requestId: 'del', method: 'DELETE', path: '/api/v1/namespaces/payments/pods/api-7', attributes: attributes('delete', 'pods', 'api-7'), contentType: 'application/json', body: '{}', bodyBytes: 2 });
   events.push({ type: 'decision', requestId: 'del', action: 'RequireApproval', rule: 'deletes-need-a-human', message: 'deleting pods needs an approval' });
   events.push({ type: 'decision', requestId: 'del', action: 'Allow', message: 'approved once by ApprovalRequest delete-pods-x7k2', approval: 'delete-pods-x7k2' });
   events.push({ type: 'response', requestId: 'del', status: 200, bodyBytes: 0, durationMs: 11 });
@@ -88,6 +89,7 @@ export interface RecordOptions {
   /** Leave the session open (no session-end). */
   open?: boolean;
   startedAt?: Date;
+  subject?: SessionMetadata['subject'];
   /** The writers' ids (default one, `gateway-0`): requests go to them in turn, as a load balancer spreads them; other events to the first. */
   writers?: string[];
 }
@@ -109,7 +111,7 @@ export async function recordSession(options: RecordOptions = {}): Promise<Record
   const writers = options.writers ?? ['gateway-0'];
   const recorders = writers.map((writerId) => new StoreRecorder({ store, writerId, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 }));
   for (const recorder of recorders) await recorder.start();
-  const metadata = sessionMetadata(options.startedAt);
+  const metadata = sessionMetadata(options.startedAt, options.subject);
   const sessions = recorders.map((recorder) => recorder.open(metadata));
   const events = options.events ?? sampleEvents();
   const writerOf = route(events, writers.length);
@@ -122,4 +124,12 @@ export async function recordSession(options: RecordOptions = {}): Promise<Record
   if (!options.open) await stop();
   const chains = writers.map((writer) => ({ writer, prefix: chainPrefix({ ...metadata, writer }), indexKey: indexKey({ ...metadata, writer }) }));
   return { store, dir, metadata, folder: sessionFolder(metadata), chains, prefix: chains[0]!.prefix, indexKey: chains[0]!.indexKey, stop };
+}
+
+/** The v1 recording in test/fixtures/recording-v1 (made by the v1 writer), copied into a fresh `file://` store. */
+export function v1Recording(): { store: RecordingStore; dir: string; sessionId: string; prefix: string; indexKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-v1-'));
+  cpSync(join(packageRoot(), 'test', 'fixtures', 'recording-v1'), dir, { recursive: true });
+  const sessionId = '8ebe0df3-b556-4001-8e25-7d518e2ca548';
+  return { store: openStore(`file://${dir}`), dir, sessionId, prefix: `sessions/2025/03/01/deploy-bot/${sessionId}/`, indexKey: `index/2025/03/01/${sessionId}.json` };
 }
