@@ -58,9 +58,11 @@ export async function storedSession(store: RecordingStore, sessionId: string, in
     for await (const object of store.list(folder)) {
       const rest = object.key.slice(folder.length);
       const slash = rest.indexOf('/');
+      const prefix = folder + rest.slice(0, slash + 1);
+      // a writer folder is known by its index, or by a name that decodes (a shortened id only by its index)
       const writer = slash < 0 ? undefined : decodeKeySegment(rest.slice(0, slash));
-      if (slash >= 0 && writer === undefined) unexpected.push(object);
-      else addObject(chain(folder + rest.slice(0, slash + 1), writer).objects, object, rest.slice(slash + 1));
+      if (slash >= 0 && writer === undefined && !chains.has(prefix)) unexpected.push(object);
+      else addObject(chain(prefix, writer).objects, object, rest.slice(slash + 1));
     }
   }
   for (const { objects } of chains.values()) objects.indexes = [...new Set([...objects.segments.keys(), ...objects.manifests.keys()])].sort((a, b) => a - b);

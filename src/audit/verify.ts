@@ -12,14 +12,14 @@
  * A chain without a final segment is "open" — not tampered — only when its index agrees (endedAt null,
  * no more segments sealed than stored). The limits of the proof: the chain anchors each manifest in the
  * next one, so the newest manifest, or a chain recomputed from some point on, is protected only by the
- * object lock; verify reports that lock so an auditor knows which case they are in. An object in a
- * index newer than this code reads is not judged (`UnsupportedRecordingVersion` is thrown); a line or a
- * manifest newer than its own chain's index can only have been edited, and is named.
+ * object lock; verify reports that lock so an auditor knows which case they are in. An index newer than
+ * this code reads is not judged (`UnsupportedRecordingVersion` is thrown); a newer line or manifest in a
+ * chain whose index it reads can only have been edited, and is named.
  */
 import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { createInterface } from 'node:readline';
-import { assertReadableVersion, isNewerVersion, manifestKey, recordingFormatVersion, segmentKey, UnsupportedRecordingVersion, type RecordedEvent, type SegmentManifest } from '../recording/format.js';
+import { assertReadableVersion, isNewerVersion, manifestKey, recordingFormatVersion, segmentKey, type RecordedEvent, type SegmentManifest } from '../recording/format.js';
 import type { StoredChain, StoredSession } from './reader.js';
 import { schemaErrors } from '../recording/schemas.js';
 import type { RecordingStore } from '../recording/store.js';
@@ -114,7 +114,7 @@ async function verifyChain(store: RecordingStore, sessionId: string, chain: Stor
     assertReadableVersion(index.v, `the index of ${prefix}`);
     const indexErrors = schemaErrors('index', index);
     if (indexErrors) problem('index-invalid', `the session index is malformed: ${indexErrors}`);
-  } else problem('index-missing', `no index object for the session folder ${prefix}`);
+  } else problem('index-missing', `no index object for the ${chain.writer === undefined ? 'session' : 'writer'} folder ${prefix}`);
 
   const events = new EventChecks(sessionId, chain.writer, problem, notes);
   const slots: Slot[] = [];
@@ -181,7 +181,7 @@ function parseManifest(bytes: Buffer, i: number, problem: Problem): SegmentManif
   }
   const v = (manifest as { v?: unknown } | null)?.v;
   if (isNewerVersion(v)) {
-    problem('version-unsupported', new UnsupportedRecordingVersion(v, `manifest ${i}`).message);
+    problem('manifest-invalid', `manifest ${i} is in recording format v${v}, newer than this kubegate reads (v1 to v${recordingFormatVersion})`);
     return undefined;
   }
   const errors = schemaErrors('manifest', manifest);

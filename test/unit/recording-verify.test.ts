@@ -272,7 +272,7 @@ test("a writer's chain moved under another writer's name: its index misses it, a
   const report = await verify(session);
   const last = segmentCount({ ...b, prefix: `${session.folder}gateway-c/` }) - 1;
   assertProblem(report, new RegExp(`^writer gateway-b: segments 0 to ${last} missing \\(the index lists ${last + 1} segments\\)$`));
-  assertProblem(report, new RegExp(`^writer gateway-c: no index object for the session folder ${session.folder}gateway-c/$`));
+  assertProblem(report, new RegExp(`^writer gateway-c: no index object for the writer folder ${session.folder}gateway-c/$`));
   assertProblem(report, /^writer gateway-c: manifest 0 belongs to writer gateway-b$/);
   assertProblem(report, /^writer gateway-c: segment 0 line 1 starts the chain of writer gateway-b$/);
   assert.ok(!report.problems.some((problem) => problem.message.startsWith('writer gateway-a')), 'writer a is untouched');
