@@ -90,7 +90,8 @@ export type SessionEvent = RecordedEvent & { writer?: string };
 
 /**
  * The session's events as stored (run `verify` to know they are untouched): each chain's in segment order,
- * the chains merged by time — equal times in chain order, and each chain's own order always kept.
+ * the chains merged by time — at equal times every chain's `session-start` first and `session-end` last,
+ * then in chain order — and each chain's own order always kept.
  */
 export async function* sessionEvents(store: RecordingStore, session: StoredSession): AsyncGenerator<SessionEvent> {
   const named = session.chains.length > 1;
@@ -116,21 +117,24 @@ async function* chainEvents(store: RecordingStore, chain: StoredChain, named: bo
   }
 }
 
-/**
- * Merges time-ordered sources into one: at each step the earliest head (the first source on a tie). Times
- * compare as strings: the writer writes them all in one fixed-width UTC form (`toISOString`).
- */
-async function* mergeByTime<T extends { time: string }>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
+/** Where an event goes among others of the same time: every chain's start before, every end after. */
+const tieRank = (event: SessionEvent) => (event.type === 'session-start' ? 0 : event.type === 'session-end' ? 2 : 1);
+
+/** Whether `a` comes before `b`. Times compare as strings: the writer writes them in one fixed-width UTC form (`toISOString`). */
+const before = (a: SessionEvent, b: SessionEvent) => a.time < b.time || (a.time === b.time && tieRank(a) < tieRank(b));
+
+/** Merges time-ordered sources into one: at each step the earliest head (see `before`; the first source on a full tie). */
+async function* mergeByTime(sources: AsyncGenerator<SessionEvent>[]): AsyncGenerator<SessionEvent> {
   try {
     const heads = await Promise.all(sources.map((source) => source.next()));
     for (;;) {
       let next = -1;
       for (let i = 0; i < heads.length; i++) {
         const head = heads[i]!;
-        if (!head.done && (next < 0 || head.value.time < (heads[next]!.value as T).time)) next = i;
+        if (!head.done && (next < 0 || before(head.value, heads[next]!.value as SessionEvent))) next = i;
       }
       if (next < 0) return;
-      yield heads[next]!.value as T;
+      yield heads[next]!.value as SessionEvent;
       heads[next] = await sources[next]!.next();
     }
   } finally {

@@ -105,15 +105,16 @@ async function storeWith(chains: Record<string, object[]>) {
 
 test("two writers' events merge by time, each writer's order kept, each event naming its writer", async () => {
   const line = (seq: number, ms: number, requestId: string) => ({ v: 2, seq, time: at(ms), type: 'stream-close', requestId, reason: '' });
+  const end = (seq: number, ms: number) => ({ v: 2, seq, time: at(ms), type: 'session-end', reason: 'idle' });
   const { store, session } = await storeWith({
-    'gateway-a': [line(0, 0, 'a0'), line(1, 20, 'a1'), line(2, 50, 'a2')],
-    'gateway-b': [line(0, 10, 'b0'), line(1, 20, 'b1'), line(2, 30, 'b2')],
+    'gateway-a': [line(0, 0, 'a0'), line(1, 20, 'a1'), end(2, 30)],
+    'gateway-b': [line(0, 10, 'b0'), line(1, 20, 'b1'), line(2, 30, 'b2'), line(3, 50, 'b3')],
   });
   assert.deepEqual(session.chains.map((chain) => chain.writer), ['gateway-a', 'gateway-b']);
   const events = await collect(sessionEvents(store, session));
-  assert.deepEqual(events.map((event) => [event.writer, (event as { requestId: string }).requestId]), [
-    ['gateway-a', 'a0'], ['gateway-b', 'b0'], ['gateway-a', 'a1'], ['gateway-b', 'b1'], ['gateway-b', 'b2'], ['gateway-a', 'a2'],
-  ]);
+  assert.deepEqual(events.map((event) => [event.writer, (event as { requestId?: string }).requestId ?? event.type]), [
+    ['gateway-a', 'a0'], ['gateway-b', 'b0'], ['gateway-a', 'a1'], ['gateway-b', 'b1'], ['gateway-b', 'b2'], ['gateway-a', 'session-end'], ['gateway-b', 'b3'],
+  ], 'equal times in chain order, but an end after what happened at its time');
   const single = await storeWith({ 'gateway-a': [line(0, 0, 'a0')] });
   assert.equal((await collect(sessionEvents(single.store, single.session)))[0]!.writer, undefined, 'a single writer reads as before');
 });
