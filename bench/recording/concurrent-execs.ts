@@ -8,8 +8,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { RecordedEvent } from '../../src/recording/format.js';
-import { sessionEvents, StreamLines } from '../../src/audit/reader.js';
+import { sessionFolderOf, type RecordedEvent } from '../../src/recording/format.js';
+import { sessionEvents, storedSession, StreamLines } from '../../src/audit/reader.js';
 import type { RecordingStore } from '../../src/recording/store.js';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -63,11 +63,11 @@ interface RecordedExec {
   closed: boolean;
 }
 
-async function readExec(store: RecordingStore, prefix: string): Promise<RecordedExec> {
+async function readExec(store: RecordingStore, folder: { prefix: string; sessionId: string }): Promise<RecordedExec> {
   const found: RecordedExec = { lines: [], closed: false };
   const split = new StreamLines();
   let execRequest: string | undefined;
-  for await (const event of sessionEvents(store, prefix) as AsyncGenerator<RecordedEvent>) {
+  for await (const event of sessionEvents(store, await storedSession(store, folder.sessionId, [], [folder.prefix])) as AsyncGenerator<RecordedEvent>) {
     if (event.type === 'stream-open') {
       execRequest = event.requestId;
       const match = /session-(\d+) line-/.exec(event.command?.join(' ') ?? '');
@@ -93,12 +93,12 @@ function difference(exec: RecordedExec, lines: number): string | undefined {
 }
 
 /** Session folders in the store and their segment count: a session is re-read only when it gained one. */
-async function sessionFolders(store: RecordingStore): Promise<Map<string, number>> {
-  const folders = new Map<string, number>();
+async function sessionFolders(store: RecordingStore): Promise<Map<string, { sessionId: string; segments: number }>> {
+  const folders = new Map<string, { sessionId: string; segments: number }>();
   for await (const object of store.list('sessions/')) {
-    if (!object.key.endsWith('.jsonl')) continue;
-    const folder = object.key.slice(0, object.key.lastIndexOf('/') + 1);
-    folders.set(folder, (folders.get(folder) ?? 0) + 1);
+    const folder = sessionFolderOf(object.key);
+    if (!folder || !object.key.endsWith('.jsonl')) continue;
+    folders.set(folder.prefix, { sessionId: folder.sessionId, segments: (folders.get(folder.prefix)?.segments ?? 0) + 1 });
   }
   return folders;
 }
@@ -107,10 +107,10 @@ async function sessionFolders(store: RecordingStore): Promise<Map<string, number
 async function waitForRecordings(setup: ExecSetup, deadline: number): Promise<Map<number, RecordedExec>> {
   const seen = new Map<string, { segments: number; exec: RecordedExec }>();
   for (;;) {
-    for (const [folder, segments] of await sessionFolders(setup.store)) {
-      const known = seen.get(folder);
+    for (const [prefix, { sessionId, segments }] of await sessionFolders(setup.store)) {
+      const known = seen.get(prefix);
       if (known && (known.exec.closed || known.segments === segments)) continue;
-      seen.set(folder, { segments, exec: await readExec(setup.store, folder) });
+      seen.set(prefix, { segments, exec: await readExec(setup.store, { prefix, sessionId }) });
     }
     const closed = [...seen.values()].filter(({ exec }) => exec.closed && exec.session !== undefined);
     if (closed.length >= setup.sessions) return new Map(closed.map(({ exec }) => [exec.session!, exec]));

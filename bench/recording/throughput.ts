@@ -121,7 +121,7 @@ export async function measureRecorderThroughput(store: RecordingStore, mix: Reco
     });
     const seconds = (performance.now() - started) / 1000;
     for (const [i, session] of sessions.entries()) {
-      const index = await readIndex(store, indexKey(session));
+      const index = await readIndex(store, indexKey({ ...session, writer: recorder.writerId }));
       if (index.events !== recorded[i] || index.endedAt === null) throw new Error(`${store.url}: session ${session.sessionId} has ${index.events} of ${recorded[i]} events in its index (ended: ${index.endedAt})`);
     }
     const events = recorded.reduce((sum, n) => sum + n, 0);

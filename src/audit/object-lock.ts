@@ -7,7 +7,7 @@
  * objects locked and others not means objects were replaced after they were written: always a failure.
  */
 import type { SegmentManifest } from '../recording/format.js';
-import type { SessionObjects } from './reader.js';
+import type { ChainObjects } from './reader.js';
 import type { RecordingStore } from '../recording/store.js';
 
 export interface LockSummary {
@@ -28,7 +28,7 @@ export interface RetentionRequest {
 export async function checkRetention(
   store: RecordingStore,
   requests: RetentionRequest[],
-  objects: SessionObjects,
+  objects: ChainObjects,
   problem: (code: string, message: string) => void,
   requireLock: boolean,
 ): Promise<LockSummary> {

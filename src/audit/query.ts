@@ -1,11 +1,12 @@
 /**
- * Finding sessions from their index objects (`index/YYYY/MM/DD/<session-id>.json`): only the days of the
- * time range are listed, and only index objects are read — never a session's segments.
+ * Finding sessions from their index objects (`index/YYYY/MM/DD/<session-id>/<writer-id>.json`, in v1
+ * `index/YYYY/MM/DD/<session-id>.json`): only the days of the time range are listed, and only index
+ * objects are read — never a session's segments. A session is what its writers' indexes say together.
  */
 import { text } from 'node:stream/consumers';
 import { parseDuration } from '../util/duration.js';
 import { canonicalResource } from './api-call.js';
-import type { SessionIndex } from '../recording/format.js';
+import { assertReadableVersion, indexKeySession, type SessionIndex } from '../recording/format.js';
 import type { RecordingStore } from '../recording/store.js';
 
 /** Sessions that started within [from, to]. */
@@ -52,11 +53,66 @@ export function dayPrefixes(root: 'index' | 'sessions', range: TimeRange): strin
 }
 
 export async function readIndex(store: RecordingStore, key: string): Promise<SessionIndex> {
+  let index: SessionIndex;
   try {
-    return JSON.parse(await text(await store.get(key))) as SessionIndex;
+    index = JSON.parse(await text(await store.get(key))) as SessionIndex;
   } catch (error) {
     throw new Error(`index object ${key} is unreadable: ${error instanceof Error ? error.message : String(error)}`);
   }
+  assertReadableVersion(index?.v, `index object ${key}`);
+  return index;
+}
+
+/** A session as its writers' index objects describe it. */
+export interface FoundSession {
+  sessionId: string;
+  /** The writers' indexes together: for one writer, its index as it is; for several, with `writers` listed. */
+  summary: SessionSummary;
+  indexes: SessionIndex[];
+}
+
+export type SessionSummary = SessionIndex & { writers?: string[] };
+
+const union = (lists: string[][]) => [...new Set(lists.flat())];
+
+/** One writer's index as it is; several merged: first start, last end (once every writer ended), counts summed, lists joined. */
+function summarize(indexes: SessionIndex[]): SessionSummary {
+  if (indexes.length === 1) return indexes[0]!;
+  const first = indexes.reduce((earliest, index) => (index.startedAt < earliest.startedAt ? index : earliest));
+  const ends = indexes.map((index) => index.endedAt);
+  const { writer: _writer, ...session } = first;
+  return {
+    ...session,
+    v: Math.max(...indexes.map((index) => index.v)),
+    endedAt: ends.includes(null) ? null : ends.reduce((latest, end) => (end! > latest! ? end : latest)),
+    segments: indexes.reduce((sum, index) => sum + index.segments, 0),
+    events: indexes.reduce((sum, index) => sum + index.events, 0),
+    namespaces: union(indexes.map((index) => index.namespaces)).sort(),
+    verbs: union(indexes.map((index) => index.verbs)).sort(),
+    resources: union(indexes.map((index) => index.resources)).sort(),
+    decisions: union(indexes.map((index) => index.decisions)).sort(),
+    commands: union(indexes.map((index) => index.commands)),
+    writers: indexes.map((index) => index.writer ?? '').sort(),
+  };
+}
+
+async function found(store: RecordingStore, keys: string[]): Promise<FoundSession> {
+  const indexes: SessionIndex[] = [];
+  for (const key of keys) indexes.push(await readIndex(store, key));
+  return { sessionId: indexes[0]!.sessionId, summary: summarize(indexes), indexes };
+}
+
+/** The index keys under `prefixes`, by the session id they name, in listing order. */
+async function indexKeysBySession(store: RecordingStore, prefixes: string[], wanted: (sessionId: string) => boolean = () => true): Promise<Map<string, string[]>> {
+  const sessions = new Map<string, string[]>();
+  for (const prefix of prefixes) {
+    for await (const object of store.list(prefix)) {
+      const sessionId = indexKeySession(object.key);
+      if (sessionId === undefined || !wanted(sessionId)) continue;
+      sessions.set(sessionId, [...(sessions.get(sessionId) ?? []), object.key]);
+    }
+  }
+  return sessions;
 }
 
 function named(filter: string, ref: { name: string; namespace?: string }): boolean {
@@ -75,13 +131,12 @@ export function matchesFilter(index: SessionIndex, filter: SessionFilter, range?
   return true;
 }
 
-/** Index objects in the range that pass the filter, oldest day first. */
-export async function* findSessions(store: RecordingStore, filter: SessionFilter, range: TimeRange): AsyncGenerator<SessionIndex> {
+/** Sessions started in the range whose indexes pass the filter, oldest day first (a session's writers share its day). */
+export async function* findSessions(store: RecordingStore, filter: SessionFilter, range: TimeRange): AsyncGenerator<FoundSession> {
   for (const prefix of dayPrefixes('index', range)) {
-    for await (const object of store.list(prefix)) {
-      if (!object.key.endsWith('.json')) continue;
-      const index = await readIndex(store, object.key);
-      if (matchesFilter(index, filter, range)) yield index;
+    for (const keys of (await indexKeysBySession(store, [prefix])).values()) {
+      const session = await found(store, keys);
+      if (matchesFilter(session.summary, filter, range)) yield session;
     }
   }
 }
@@ -90,23 +145,14 @@ export async function* findSessions(store: RecordingStore, filter: SessionFilter
  * The session a user names by its id or a unique prefix of it: looked up among the range's days first,
  * then over the whole index (keys only).
  */
-export async function resolveSession(store: RecordingStore, ref: string, range: TimeRange): Promise<SessionIndex> {
+export async function resolveSession(store: RecordingStore, ref: string, range: TimeRange): Promise<FoundSession> {
   const id = ref.replace(/\/$/, '').split('/').pop()!;
   if (!id) throw new Error('give a session id (or a unique prefix of one)');
-  const lookIn = async (prefixes: string[]) => {
-    const keys: string[] = [];
-    for (const prefix of prefixes) {
-      for await (const object of store.list(prefix)) {
-        const name = object.key.slice(object.key.lastIndexOf('/') + 1);
-        if (name === `${id}.json`) return [object.key];
-        if (name.startsWith(id) && name.endsWith('.json')) keys.push(object.key);
-      }
-    }
-    return keys;
-  };
-  let keys = await lookIn(dayPrefixes('index', range));
-  if (keys.length === 0) keys = await lookIn(['index/']);
-  if (keys.length === 0) throw new Error(`no session ${id} in ${store.url}`);
-  if (keys.length > 1) throw new Error(`"${id}" matches ${keys.length} sessions (${keys.slice(0, 3).map((key) => key.slice(key.lastIndexOf('/') + 1, -5)).join(', ')}…); give more of the id`);
-  return readIndex(store, keys[0]!);
+  const lookIn = (prefixes: string[]) => indexKeysBySession(store, prefixes, (sessionId) => sessionId.startsWith(id));
+  let sessions = await lookIn(dayPrefixes('index', range));
+  if (sessions.size === 0) sessions = await lookIn(['index/']);
+  if (sessions.size === 0) throw new Error(`no session ${id} in ${store.url}`);
+  const exact = sessions.get(id);
+  if (!exact && sessions.size > 1) throw new Error(`"${id}" matches ${sessions.size} sessions (${[...sessions.keys()].slice(0, 3).join(', ')}…); give more of the id`);
+  return found(store, exact ?? [...sessions.values()][0]!);
 }

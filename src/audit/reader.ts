@@ -1,14 +1,16 @@
 /**
- * Reading a recorded session from a store, streaming: the session folder's objects paired by segment
- * index, and its events in order, one JSONL line at a time (a session is never held in memory whole).
+ * Reading a recorded session from a store, streaming: the session's folders listed once and their objects
+ * sorted into chains (one per writer, FORMAT.md), each chain's objects paired by segment index, and the
+ * writers' events merged by time, one JSONL line at a time (a session is never held in memory whole).
  */
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import type { RecordingStore, StoredObjectInfo } from '../recording/store.js';
-import type { RecordedEvent } from '../recording/format.js';
+import { assertReadableVersion, writerPrefix, type RecordedEvent, type SessionIndex } from '../recording/format.js';
+import { decodeKeySegment } from '../recording/key-segment.js';
 
-/** The objects of one session folder, by segment index (from their key names, not from their content). */
-export interface SessionObjects {
+/** The objects of one chain's folder, by segment index (from their key names, not from their content). */
+export interface ChainObjects {
   segments: Map<number, StoredObjectInfo>;
   manifests: Map<number, StoredObjectInfo>;
   /** Objects in the folder that are neither a segment nor a manifest. */
@@ -17,17 +19,60 @@ export interface SessionObjects {
   indexes: number[];
 }
 
+/** One writer's hash chain of a session. */
+export interface StoredChain {
+  /** The writer's id; undefined for a v1 chain (segments directly in the session folder). */
+  writer?: string;
+  /** The folder of its segments and manifests, ending in `/`. */
+  prefix: string;
+  /** Its index object; null when there is none. */
+  index: SessionIndex | null;
+  objects: ChainObjects;
+}
+
+/** A session as stored: its chains, in the order of their folders' keys (a v1 chain before the writer folders beside it). */
+export interface StoredSession {
+  sessionId: string;
+  chains: StoredChain[];
+  /** Objects in a session folder under a name no writer id encodes to. */
+  unexpected: StoredObjectInfo[];
+}
+
 const objectName = /^segment-(\d{6,})\.(jsonl|manifest\.json)$/;
 
-export async function sessionObjects(store: RecordingStore, prefix: string): Promise<SessionObjects> {
-  const found: SessionObjects = { segments: new Map(), manifests: new Map(), unexpected: [], indexes: [] };
-  for await (const object of store.list(prefix)) {
-    const match = objectName.exec(object.key.slice(prefix.length));
-    if (!match) found.unexpected.push(object);
-    else (match[2] === 'jsonl' ? found.segments : found.manifests).set(Number(match[1]), object);
+/**
+ * Lists the folders of a session (its index objects' and any in `folders`) and sorts what they hold into
+ * chains: a chain per writer folder, and a v1 chain for objects directly in a session folder. A chain with
+ * an index but no objects is kept (its index says how many segments it should have).
+ */
+export async function storedSession(store: RecordingStore, sessionId: string, indexes: SessionIndex[], folders: string[] = []): Promise<StoredSession> {
+  const chains = new Map<string, StoredChain>();
+  const unexpected: StoredObjectInfo[] = [];
+  const chain = (prefix: string, writer: string | undefined): StoredChain => {
+    let found = chains.get(prefix);
+    if (!found) chains.set(prefix, (found = { ...(writer === undefined ? {} : { writer }), prefix, index: null, objects: { segments: new Map(), manifests: new Map(), unexpected: [], indexes: [] } }));
+    return found;
+  };
+  for (const index of indexes) chain(writerPrefix(index.prefix, index.writer), index.writer).index = index;
+  for (const folder of new Set([...indexes.map((index) => index.prefix), ...folders])) {
+    for await (const object of store.list(folder)) {
+      const rest = object.key.slice(folder.length);
+      const slash = rest.indexOf('/');
+      const prefix = folder + rest.slice(0, slash + 1);
+      // a writer folder is known by its index, or by a name that decodes (a shortened id only by its index)
+      const writer = slash < 0 ? undefined : decodeKeySegment(rest.slice(0, slash));
+      if (slash >= 0 && writer === undefined && !chains.has(prefix)) unexpected.push(object);
+      else addObject(chain(prefix, writer).objects, object, rest.slice(slash + 1));
+    }
   }
-  found.indexes = [...new Set([...found.segments.keys(), ...found.manifests.keys()])].sort((a, b) => a - b);
-  return found;
+  for (const { objects } of chains.values()) objects.indexes = [...new Set([...objects.segments.keys(), ...objects.manifests.keys()])].sort((a, b) => a - b);
+  return { sessionId, chains: [...chains.values()].sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0)), unexpected };
+}
+
+function addObject(objects: ChainObjects, object: StoredObjectInfo, name: string): void {
+  const match = objectName.exec(name);
+  if (!match) objects.unexpected.push(object);
+  else (match[2] === 'jsonl' ? objects.segments : objects.manifests).set(Number(match[1]), object);
 }
 
 /** The lines of an object, without their line ends, numbered from 1. */
@@ -40,19 +85,60 @@ export async function* objectLines(store: RecordingStore, key: string): AsyncGen
 /** A line of a segment that is not an event. Reading stops there: `sessions verify` says more. */
 export class UnreadableRecording extends Error {}
 
-/** The session's events in segment order (by key), as stored: run `verify` to know they are untouched. */
-export async function* sessionEvents(store: RecordingStore, prefix: string): AsyncGenerator<RecordedEvent> {
-  const { segments } = await sessionObjects(store, prefix);
+/** An event as read: in a session of several writers, `writer` says whose chain it came from. */
+export type SessionEvent = RecordedEvent & { writer?: string };
+
+/**
+ * The session's events as stored (run `verify` to know they are untouched): each chain's in segment order,
+ * the chains merged by time — at equal times every chain's `session-start` first and `session-end` last,
+ * then in chain order — and each chain's own order always kept.
+ */
+export async function* sessionEvents(store: RecordingStore, session: StoredSession): AsyncGenerator<SessionEvent> {
+  const named = session.chains.length > 1;
+  yield* mergeByTime(session.chains.map((chain) => chainEvents(store, chain, named)));
+}
+
+async function* chainEvents(store: RecordingStore, chain: StoredChain, named: boolean): AsyncGenerator<SessionEvent> {
+  const { segments } = chain.objects;
   for (const index of [...segments.keys()].sort((a, b) => a - b)) {
     const key = segments.get(index)!.key;
     for await (const { line, number } of objectLines(store, key)) {
       if (line === '') continue;
+      let event: SessionEvent;
       try {
-        yield JSON.parse(line) as RecordedEvent;
+        event = JSON.parse(line) as SessionEvent;
       } catch {
         throw new UnreadableRecording(`${key} line ${number} is not JSON (run kubegate sessions verify)`);
       }
+      assertReadableVersion(event.v, `${key} line ${number}`);
+      if (named && chain.writer !== undefined) event.writer = chain.writer;
+      yield event;
     }
+  }
+}
+
+/** Where an event goes among others of the same time: every chain's start before, every end after. */
+const tieRank = (event: SessionEvent) => (event.type === 'session-start' ? 0 : event.type === 'session-end' ? 2 : 1);
+
+/** Whether `a` comes before `b`. Times compare as strings: the writer writes them in one fixed-width UTC form (`toISOString`). */
+const before = (a: SessionEvent, b: SessionEvent) => a.time < b.time || (a.time === b.time && tieRank(a) < tieRank(b));
+
+/** Merges time-ordered sources into one: at each step the earliest head (see `before`; the first source on a full tie). */
+async function* mergeByTime(sources: AsyncGenerator<SessionEvent>[]): AsyncGenerator<SessionEvent> {
+  try {
+    const heads = await Promise.all(sources.map((source) => source.next()));
+    for (;;) {
+      let next = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i]!;
+        if (!head.done && (next < 0 || before(head.value, heads[next]!.value as SessionEvent))) next = i;
+      }
+      if (next < 0) return;
+      yield heads[next]!.value as SessionEvent;
+      heads[next] = await sources[next]!.next();
+    }
+  } finally {
+    await Promise.all(sources.map((source) => source.return(undefined)));
   }
 }
 

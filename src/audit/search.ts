@@ -5,12 +5,13 @@
  * are read streaming.
  */
 import { commandLineMatches, describeApiCall, type RecordedAttributes } from './api-call.js';
-import type { RecordedEvent } from '../recording/format.js';
-import { StreamLines } from './reader.js';
+import { StreamLines, type SessionEvent } from './reader.js';
 
 export interface SearchMatch {
   time: string;
   seq: number;
+  /** The writer whose chain `seq` counts in, where the event names it (a session of several writers, a session-start). */
+  writer?: string;
   /** Where the text was found: api, command (kubectl's command line), exec, stdin, stdout, stderr. */
   where: string;
   line: string;
@@ -33,8 +34,8 @@ export class SessionSearch {
   }
 
   /** The matches this event makes. */
-  push(event: RecordedEvent): SearchMatch[] {
-    const at = { time: event.time, seq: event.seq };
+  push(event: SessionEvent): SearchMatch[] {
+    const at = { time: event.time, seq: event.seq, ...(event.writer === undefined ? {} : { writer: event.writer }) };
     switch (event.type) {
       case 'session-start':
         this.clientCommand = event.client.command;

@@ -1,21 +1,28 @@
 /**
  * `sessions show`: a session's events folded into a timeline a person reads — one line per API call
- * (verb, resource, namespace/name, decision and rule, status, duration), streams opened and closed with
- * their command, stdin lines, approvals, and gaps, loudly. Built event by event: only calls still waiting
- * for their response and partial stream lines are held.
+ * (verb, resource, namespace/name, decision and rule, status, duration, a body's content type when it is
+ * not JSON), streams opened and closed with their command, stdin lines, approvals, and gaps, loudly.
+ * Built event by event: only calls still waiting for their response and partial stream lines are held.
+ *
+ * In a session of several writers (FORMAT.md) each writer's chain starts and ends on its own: the first
+ * `session-start` starts the session and a later one while it is open is a writer joining; a
+ * `session-end` ends the session only when it closes the last chain still open, else a writer leaving.
  */
 import { describeApiCall, type RecordedAttributes } from './api-call.js';
-import type { RecordedEvent } from '../recording/format.js';
-import { StreamLines } from './reader.js';
+import { StreamLines, type SessionEvent } from './reader.js';
+
+type Client = { address?: string; userAgent?: string; command?: string };
 
 export type TimelineEntry =
-  | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: { address?: string; userAgent?: string; command?: string } }
-  | { kind: 'api'; time: string; requestId: string; call: string; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number }
+  | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: Client }
+  | { kind: 'writer-start'; time: string; writer: string; client: Client }
+  | { kind: 'writer-end'; time: string; writer: string; reason: string }
+  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number }
   | { kind: 'decision'; time: string; requestId: string; action: string; rule?: string; message: string; approval?: string }
   | { kind: 'stream-open'; time: string; requestId: string; protocol: string; command?: string[] }
   | { kind: 'stream-line'; time: string; requestId: string; channel: string; line: string }
   | { kind: 'stream-close'; time: string; requestId: string; reason: string; bytes: Record<string, number> }
-  | { kind: 'gap'; time: string; afterSeq: number; reason: string }
+  | { kind: 'gap'; time: string; afterSeq: number; reason: string; writer?: string }
   | { kind: 'session-end'; time: string; reason: string };
 
 type ApiEntry = Extract<TimelineEntry, { kind: 'api' }>;
@@ -29,17 +36,20 @@ export class Timeline {
   private readonly pending = new Map<string, ApiEntry>();
   private readonly streamBytes = new Map<string, Record<string, number>>();
   private readonly lines = new StreamLines();
+  /** Chains started and not yet ended. */
+  private openChains = 0;
 
   constructor(private readonly options: TimelineOptions = {}) {}
 
   /** The entries this event completes, in order. */
-  push(event: RecordedEvent): TimelineEntry[] {
+  push(event: SessionEvent): TimelineEntry[] {
     const time = event.time;
     switch (event.type) {
       case 'session-start':
+        if (this.openChains++ > 0) return [{ kind: 'writer-start', time, writer: event.writer ?? '', client: event.client }];
         return [{ kind: 'session-start', time, subject: `${event.subject.kind}/${event.subject.namespace ? `${event.subject.namespace}/` : ''}${event.subject.name}`, grant: `${event.grant.namespace}/${event.grant.name}`, policy: `${event.policy.namespace}/${event.policy.name}@${event.policy.version}`, client: event.client }];
       case 'request':
-        this.pending.set(event.requestId, { kind: 'api', time, requestId: event.requestId, call: describeApiCall(event.attributes as RecordedAttributes) });
+        this.pending.set(event.requestId, { kind: 'api', time, requestId: event.requestId, call: describeApiCall(event.attributes as RecordedAttributes), ...(event.contentType ? { contentType: event.contentType } : {}) });
         return [];
       case 'decision': {
         const entry = this.pending.get(event.requestId);
@@ -84,8 +94,9 @@ export class Timeline {
         return [...rest, { kind: 'stream-close', time, requestId: event.requestId, reason: event.reason, bytes }];
       }
       case 'gap':
-        return [{ kind: 'gap', time, afterSeq: event.afterSeq, reason: event.reason }];
+        return [{ kind: 'gap', time, afterSeq: event.afterSeq, reason: event.reason, ...(event.writer ? { writer: event.writer } : {}) }];
       case 'session-end':
+        if (--this.openChains > 0) return [{ kind: 'writer-end', time, writer: event.writer ?? '', reason: event.reason }];
         return [...this.end(time), { kind: 'session-end', time, reason: event.reason }];
     }
   }
@@ -106,18 +117,28 @@ function byteCounts(bytes: Record<string, number>): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
+function clientText(client: Client): string {
+  return [client.address, client.userAgent, client.command && `"${client.command}"`].filter(Boolean).join(' ');
+}
+
 /** One line of `sessions show`. */
 export function renderEntry(entry: TimelineEntry): string {
   switch (entry.kind) {
     case 'session-start': {
-      const client = [entry.client.address, entry.client.userAgent, entry.client.command && `"${entry.client.command}"`].filter(Boolean).join(' ');
+      const client = clientText(entry.client);
       return `${entry.time}  session start  subject ${entry.subject}  grant ${entry.grant}  policy ${entry.policy}${client ? `  client ${client}` : ''}`;
     }
+    case 'writer-start':
+      return `${clock(entry.time)}  + writer ${entry.writer} joins${clientText(entry.client) ? `  client ${clientText(entry.client)}` : ''}`;
+    case 'writer-end':
+      return `${clock(entry.time)}  - writer ${entry.writer} ends: ${entry.reason}`;
     case 'api': {
       const decision = entry.action ? `${entry.action}${entry.rule ? ` (${entry.rule})` : ''}` : 'no decision recorded';
       const status = entry.status === undefined ? 'no response recorded' : `${entry.status}${entry.durationMs !== undefined ? ` ${Math.round(entry.durationMs)}ms` : ''}`;
       const approval = entry.approval ? `  ✓ ${entry.approval}` : '';
-      return `${clock(entry.time)}  ${entry.call.padEnd(40)} ${decision.padEnd(24)} ${status}${approval}`;
+      // JSON is what kubectl sends by default; another body type (a patch type, YAML, protobuf) says how the change was made
+      const body = entry.contentType && !/^application\/json\s*(;|$)/i.test(entry.contentType) ? `  [${entry.contentType}]` : '';
+      return `${clock(entry.time)}  ${entry.call.padEnd(40)} ${decision.padEnd(24)} ${status}${body}${approval}`;
     }
     case 'decision':
       return `${clock(entry.time)}    ${entry.action}${entry.rule ? ` (${entry.rule})` : ''}: ${entry.message}`;
@@ -128,7 +149,7 @@ export function renderEntry(entry: TimelineEntry): string {
     case 'stream-close':
       return `${clock(entry.time)}  ■ stream closed: ${entry.reason}${byteCounts(entry.bytes)}`;
     case 'gap':
-      return `${clock(entry.time)}  !!!!!!!! GAP: events after seq ${entry.afterSeq} were lost — ${entry.reason} !!!!!!!!`;
+      return `${clock(entry.time)}  !!!!!!!! GAP: events after seq ${entry.afterSeq}${entry.writer ? ` of writer ${entry.writer}` : ''} were lost — ${entry.reason} !!!!!!!!`;
     case 'session-end':
       return `${clock(entry.time)}  session end: ${entry.reason}`;
   }

@@ -1,22 +1,26 @@
 /**
  * `sessions verify`: proves a stored session is the one the gateway wrote, or says exactly what changed.
  *
- * Every segment is re-hashed while its lines are read (streamed), every manifest is re-hashed, and the
- * chain is walked: manifest i+1 names the hash of segment i and of manifest i. Then the events: `seq`
- * contiguous from 0 across segments, time never going back, `session-start` first, `session-end` last in
- * the final segment and nothing after it. The manifests' counts must describe their segments, and the
- * object-lock retention in force on each object must be the one its manifest asked for.
+ * A session is one hash chain per writer (FORMAT.md), each verified on its own. Every segment is
+ * re-hashed while its lines are read (streamed), every manifest is re-hashed, and the chain is walked:
+ * manifest i+1 names the hash of segment i and of manifest i. Then the events: `seq` contiguous from 0
+ * across the chain's segments, time never going back, `session-start` (naming the chain's writer) first,
+ * `session-end` last in the final segment and nothing after it. The manifests' counts must describe their
+ * segments, and the object-lock retention in force on each object must be the one its manifest asked for.
+ * In a session of several writers each finding is named with its writer.
  *
- * A session without a final segment is "open" — not tampered — only when its index agrees (endedAt null,
+ * A chain without a final segment is "open" — not tampered — only when its index agrees (endedAt null,
  * no more segments sealed than stored). The limits of the proof: the chain anchors each manifest in the
  * next one, so the newest manifest, or a chain recomputed from some point on, is protected only by the
- * object lock; verify reports that lock so an auditor knows which case they are in.
+ * object lock; verify reports that lock so an auditor knows which case they are in. An index newer than
+ * this code reads is not judged (`UnsupportedRecordingVersion` is thrown); a newer line or manifest in a
+ * chain whose index it reads can only have been edited, and is named.
  */
 import { createHash } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { createInterface } from 'node:readline';
-import { manifestKey, segmentKey, type RecordedEvent, type SegmentManifest, type SessionIndex } from '../recording/format.js';
-import { sessionObjects } from './reader.js';
+import { assertReadableVersion, isNewerVersion, manifestKey, recordingFormatVersion, segmentKey, type RecordedEvent, type SegmentManifest } from '../recording/format.js';
+import type { StoredChain, StoredSession } from './reader.js';
 import { schemaErrors } from '../recording/schemas.js';
 import type { RecordingStore } from '../recording/store.js';
 import { checkRetention, type LockSummary } from './object-lock.js';
@@ -32,7 +36,10 @@ export interface VerifyProblem {
 
 export interface VerifyReport {
   sessionId: string;
+  /** The folder of the (first) chain. */
   prefix: string;
+  /** The writers of the session's chains (empty for a v1 session, whose one chain has no writer id). */
+  writers: string[];
   status: VerifyStatus;
   segments: number;
   events: number;
@@ -42,6 +49,9 @@ export interface VerifyReport {
   notes: string[];
   objectLock: LockSummary;
 }
+
+type ChainReport = Omit<VerifyReport, 'sessionId' | 'prefix' | 'writers'>;
+type Problem = (code: string, message: string) => void;
 
 /** What one stored segment index turned out to hold. */
 interface Slot {
@@ -66,23 +76,47 @@ export interface VerifyOptions {
   requireLock?: boolean;
 }
 
-export async function verifySession(
-  store: RecordingStore,
-  session: { sessionId: string; prefix: string; index: SessionIndex | null },
-  options: VerifyOptions = {},
-): Promise<VerifyReport> {
-  const { sessionId, prefix, index } = session;
-  const problems: VerifyProblem[] = [];
-  const problem = (code: string, message: string) => problems.push({ code, message });
+export async function verifySession(store: RecordingStore, session: StoredSession, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const several = session.chains.length > 1;
+  const problems: VerifyProblem[] = session.unexpected.map((object) => ({ code: 'unexpected-object', message: `unexpected object ${object.key} in the session folder` }));
   const notes: string[] = [];
-  const objects = await sessionObjects(store, prefix);
+  const objectLock: LockSummary = { requested: 0, locked: 0, modes: [], earliestRetainUntil: null };
+  const totals = { segments: 0, events: 0, bytes: 0 };
+  let open = false;
+  for (const chain of session.chains) {
+    const report = await verifyChain(store, session.sessionId, chain, options);
+    const named = (message: string) => (several ? `writer ${chain.writer ?? '(none: v1)'}: ${message}` : message);
+    problems.push(...report.problems.map((problem) => ({ ...problem, message: named(problem.message) })));
+    notes.push(...report.notes.map(named));
+    for (const field of ['segments', 'events', 'bytes'] as const) totals[field] += report[field];
+    open ||= report.status === 'open';
+    addLock(objectLock, report.objectLock);
+  }
+  const status: VerifyStatus = problems.length > 0 ? 'tampered' : open ? 'open' : 'intact';
+  const writers = session.chains.flatMap((chain) => (chain.writer === undefined ? [] : [chain.writer]));
+  return { sessionId: session.sessionId, prefix: session.chains[0]?.prefix ?? '', writers, status, ...totals, problems, notes, objectLock };
+}
+
+function addLock(sum: LockSummary, chain: LockSummary): void {
+  sum.requested += chain.requested;
+  sum.locked += chain.locked;
+  for (const mode of chain.modes) if (!sum.modes.includes(mode)) sum.modes.push(mode);
+  if (chain.earliestRetainUntil && (!sum.earliestRetainUntil || Date.parse(chain.earliestRetainUntil) < Date.parse(sum.earliestRetainUntil))) sum.earliestRetainUntil = chain.earliestRetainUntil;
+}
+
+async function verifyChain(store: RecordingStore, sessionId: string, chain: StoredChain, options: VerifyOptions): Promise<ChainReport> {
+  const { prefix, index, objects } = chain;
+  const problems: VerifyProblem[] = [];
+  const problem: Problem = (code, message) => problems.push({ code, message });
+  const notes: string[] = [];
   for (const object of objects.unexpected) problem('unexpected-object', `unexpected object ${object.key} in the session folder`);
   if (index) {
+    assertReadableVersion(index.v, `the index of ${prefix}`);
     const indexErrors = schemaErrors('index', index);
     if (indexErrors) problem('index-invalid', `the session index is malformed: ${indexErrors}`);
-  }
+  } else problem('index-missing', `no index object for the ${chain.writer === undefined ? 'session' : 'writer'} folder ${prefix}`);
 
-  const events = new EventChecks(sessionId, problem, notes);
+  const events = new EventChecks(sessionId, chain.writer, problem, notes);
   const slots: Slot[] = [];
   const last = objects.indexes.at(-1) ?? -1;
   for (let i = 0; i <= last; i++) {
@@ -101,7 +135,7 @@ export async function verifySession(
     else if (!manifestObject) problem('manifest-missing', `manifest ${i} missing (its segment is there)`);
   }
 
-  checkSlots(slots, prefix, sessionId, problem);
+  checkSlots(slots, chain, sessionId, problem);
   checkChain(slots, problem);
   const finalIndex = slots.findIndex((slot) => slot.manifest?.final);
   if (finalIndex >= 0) {
@@ -130,19 +164,24 @@ export async function verifySession(
 
   const objectLock = await checkRetention(store, slots.flatMap((slot) => (slot.manifest?.retention ? [{ index: slot.index, retention: slot.manifest.retention, keys: [segmentKey(prefix, slot.index), manifestKey(prefix, slot.index)] }] : [])), objects, problem, options.requireLock ?? false);
   if (problems.length > 0) status = 'tampered';
-  return { sessionId, prefix, status, segments: slots.length, events: events.count, bytes: slots.reduce((sum, slot) => sum + slot.bytes, 0), problems, notes, objectLock };
+  return { status, segments: slots.length, events: events.count, bytes: slots.reduce((sum, slot) => sum + slot.bytes, 0), problems, notes, objectLock };
 }
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function parseManifest(bytes: Buffer, i: number, problem: (code: string, message: string) => void): SegmentManifest | undefined {
+function parseManifest(bytes: Buffer, i: number, problem: Problem): SegmentManifest | undefined {
   let manifest: unknown;
   try {
     manifest = JSON.parse(bytes.toString('utf8'));
   } catch {
     problem('manifest-invalid', `manifest ${i} is not JSON`);
+    return undefined;
+  }
+  const v = (manifest as { v?: unknown } | null)?.v;
+  if (isNewerVersion(v)) {
+    problem('manifest-invalid', `manifest ${i} is in recording format v${v}, newer than this kubegate reads (v1 to v${recordingFormatVersion})`);
     return undefined;
   }
   const errors = schemaErrors('manifest', manifest);
@@ -173,7 +212,7 @@ async function readSegment(store: RecordingStore, key: string, slot: Slot, event
 }
 
 /** Each manifest against its place and its segment; content found under another index is named as moved. */
-function checkSlots(slots: Slot[], prefix: string, sessionId: string, problem: (code: string, message: string) => void): void {
+function checkSlots(slots: Slot[], chain: StoredChain, sessionId: string, problem: Problem): void {
   const owner = new Map<string, number>();
   for (const slot of slots) if (slot.manifest) owner.set(slot.manifest.sha256, slot.manifest.index);
   const reported = new Set<number>();
@@ -181,8 +220,9 @@ function checkSlots(slots: Slot[], prefix: string, sessionId: string, problem: (
     const { manifest, index } = slot;
     if (!manifest) continue;
     if (manifest.sessionId !== sessionId) problem('manifest-foreign', `manifest ${index} belongs to session ${manifest.sessionId}`);
+    if (manifest.writer !== chain.writer) problem('manifest-foreign', `manifest ${index} belongs to ${manifest.writer === undefined ? 'no writer' : `writer ${manifest.writer}`}`);
     if (manifest.index !== index) problem('manifest-moved', `manifest ${index} describes segment ${manifest.index}: manifests reordered`);
-    else if (manifest.key !== segmentKey(prefix, index)) problem('manifest-rewritten', `manifest ${index} names another object (${manifest.key})`);
+    else if (manifest.key !== segmentKey(chain.prefix, index)) problem('manifest-rewritten', `manifest ${index} names another object (${manifest.key})`);
     if (!slot.segmentSha || reported.has(index)) continue;
     if (slot.segmentSha !== manifest.sha256) {
       const holds = owner.get(slot.segmentSha);
@@ -206,7 +246,7 @@ function checkSlots(slots: Slot[], prefix: string, sessionId: string, problem: (
 }
 
 /** The hash chain: each manifest names the previous segment's and the previous manifest's sha256. */
-function checkChain(slots: Slot[], problem: (code: string, message: string) => void): void {
+function checkChain(slots: Slot[], problem: Problem): void {
   for (const slot of slots) {
     const manifest = slot.manifest;
     if (!manifest || manifest.index !== slot.index) continue;
@@ -227,7 +267,7 @@ function checkChain(slots: Slot[], problem: (code: string, message: string) => v
   }
 }
 
-/** The session-wide event checks: valid lines, seq, time, first and last event. */
+/** The chain-wide event checks: valid lines, seq, time, first and last event. */
 class EventChecks {
   count = 0;
   private readonly seq = new SeqTracker();
@@ -237,7 +277,8 @@ class EventChecks {
 
   constructor(
     private readonly sessionId: string,
-    private readonly problem: (code: string, message: string) => void,
+    private readonly writer: string | undefined,
+    private readonly problem: Problem,
     private readonly notes: string[],
   ) {}
 
@@ -250,6 +291,11 @@ class EventChecks {
       this.bad(segment, number, 'is not JSON');
       return undefined;
     }
+    const v = (event as { v?: unknown } | null)?.v;
+    if (isNewerVersion(v)) {
+      this.bad(segment, number, `is in recording format v${v}, newer than this kubegate reads (v1 to v${recordingFormatVersion})`);
+      return undefined;
+    }
     const errors = schemaErrors('event', event);
     if (errors) {
       this.bad(segment, number, `is not a valid event: ${errors}`);
@@ -258,6 +304,7 @@ class EventChecks {
     const where = `segment ${segment} line ${number}`;
     if (this.count === 1 && event.type !== 'session-start') this.problem('no-session-start', `the first event is ${event.type}, not session-start (${where})`);
     if (event.type === 'session-start' && event.sessionId !== this.sessionId) this.problem('session-foreign', `${where} starts session ${event.sessionId}`);
+    if (event.type === 'session-start' && event.writer !== this.writer) this.problem('session-foreign', `${where} starts the chain of ${event.writer === undefined ? 'no writer' : `writer ${event.writer}`}`);
     if (this.ended !== undefined) this.problem('after-session-end', `event seq ${event.seq} follows session-end (seq ${this.ended}) in ${where}`);
     if (event.type === 'session-end') this.ended = event.seq;
     if (event.type === 'gap') this.notes.push(`the gateway recorded a gap after seq ${event.afterSeq}: ${event.reason}`);

@@ -1,6 +1,8 @@
 /** `kubegate sessions verify ID | --all`: hash chain, order, completeness and object lock, per session. */
 import type { Command } from 'commander';
-import { dayPrefixes, findSessions, resolveSession, type TimeRange } from '../audit/query.js';
+import { dayPrefixes, findSessions, resolveSession, type FoundSession, type TimeRange } from '../audit/query.js';
+import { storedSession } from '../audit/reader.js';
+import { sessionFolderOf } from '../recording/format.js';
 import type { RecordingStore } from '../recording/store.js';
 import { verifySession, type VerifyReport } from '../audit/verify.js';
 import type { LockSummary } from '../audit/object-lock.js';
@@ -20,7 +22,8 @@ function describeLock(lock: LockSummary): string {
 
 function render(report: VerifyReport): string {
   const status = { intact: 'OK      ', open: 'OPEN    ', tampered: 'TAMPERED' }[report.status];
-  const size = `${report.segments} segments, ${report.events} events, ${report.bytes} bytes`;
+  const writers = report.writers.length > 1 ? `${report.writers.length} writers, ` : '';
+  const size = `${writers}${report.segments} segments, ${report.events} events, ${report.bytes} bytes`;
   const chain = report.status === 'tampered' ? '' : '; hash chain intact';
   const lines = [`${status} ${report.sessionId}  ${size}${chain}; ${describeLock(report.objectLock)}`];
   for (const problem of report.problems) lines.push(`    ✗ ${problem.message}`);
@@ -28,16 +31,15 @@ function render(report: VerifyReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Session folders of the range's days, from their keys: finds sessions whose index object is gone. */
+/** Session folders of the range's days, from their keys: finds sessions whose index objects are gone. */
 async function* sessionFolders(store: RecordingStore, range: TimeRange): AsyncGenerator<{ prefix: string; sessionId: string }> {
   for (const day of dayPrefixes('sessions', range)) {
     let last = '';
     for await (const object of store.list(day)) {
-      const parts = object.key.split('/');
-      const prefix = `${parts.slice(0, 6).join('/')}/`;
-      if (parts.length < 7 || prefix === last) continue;
-      last = prefix;
-      yield { prefix, sessionId: parts[5]! };
+      const folder = sessionFolderOf(object.key);
+      if (!folder || folder.prefix === last) continue;
+      last = folder.prefix;
+      yield folder;
     }
   }
 }
@@ -47,28 +49,23 @@ async function verify(store: RecordingStore, range: TimeRange, id: string | unde
   const json = new JsonArrayWriter();
   let failed = 0;
   let checked = 0;
-  const check = async (session: Parameters<typeof verifySession>[1]) => {
-    const report = await verifySession(store, session, { requireLock: flags.requireLock ?? false });
-    if (!session.index) {
-      report.problems.unshift({ code: 'index-missing', message: `no index object for the session folder ${session.prefix}` });
-      report.status = 'tampered';
-    }
+  const check = async ({ sessionId, indexes }: Pick<FoundSession, 'sessionId' | 'indexes'>, folders: string[] = []) => {
+    const report = await verifySession(store, await storedSession(store, sessionId, indexes, folders), { requireLock: flags.requireLock ?? false });
     checked++;
     if (report.status === 'tampered') failed++;
     if (flags.output === 'json') await json.write(report);
     else process.stdout.write(render(report));
   };
   if (id) {
-    const index = await resolveSession(store, id, range);
-    await check({ sessionId: index.sessionId, prefix: index.prefix, index });
+    await check(await resolveSession(store, id, range));
   } else {
     const indexed = new Set<string>();
-    for await (const index of findSessions(store, {}, range)) {
-      indexed.add(index.prefix);
-      await check({ sessionId: index.sessionId, prefix: index.prefix, index });
+    for await (const session of findSessions(store, {}, range)) {
+      for (const index of session.indexes) indexed.add(index.prefix);
+      await check(session);
     }
     for await (const folder of sessionFolders(store, range)) {
-      if (!indexed.has(folder.prefix)) await check({ ...folder, index: null });
+      if (!indexed.has(folder.prefix)) await check({ sessionId: folder.sessionId, indexes: [] }, [folder.prefix]);
     }
   }
   if (flags.output === 'json') json.end();

@@ -6,10 +6,9 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import { asciicastLines } from '../audit/asciicast.js';
-import type { SessionIndex } from '../recording/format.js';
 import { play, terminalFrames } from '../audit/playback.js';
-import { findSessions, resolveSession, type SessionFilter, type TimeRange } from '../audit/query.js';
-import { sessionEvents } from '../audit/reader.js';
+import { findSessions, resolveSession, type FoundSession, type SessionFilter, type SessionSummary, type TimeRange } from '../audit/query.js';
+import { sessionEvents, storedSession, type SessionEvent } from '../audit/reader.js';
 import { SessionSearch } from '../audit/search.js';
 import type { RecordingStore } from '../recording/store.js';
 import { renderEntry, Timeline, type TimelineEntry } from '../audit/timeline.js';
@@ -31,10 +30,15 @@ function filterOptions(command: Command): Command {
 type ListFlags = StoreFlags & SessionFilter;
 
 const shortId = (id: string) => id.slice(0, 8);
-const subjectOf = (index: SessionIndex) => `${index.subject.namespace ? `${index.subject.namespace}/` : ''}${index.subject.name}`;
+const subjectOf = (index: SessionSummary) => `${index.subject.namespace ? `${index.subject.namespace}/` : ''}${index.subject.name}`;
 
-function duration(index: SessionIndex): string {
+function duration(index: SessionSummary): string {
   return index.endedAt ? formatDuration(Date.parse(index.endedAt) - Date.parse(index.startedAt)) : 'open';
+}
+
+/** The events of a session found by its index, its writers' merged by time. */
+async function* eventsOf(store: RecordingStore, session: FoundSession): AsyncGenerator<SessionEvent> {
+  yield* sessionEvents(store, await storedSession(store, session.sessionId, session.indexes));
 }
 
 /** Rows padded to their widest cell: the rows are index entries (small), never session content. */
@@ -46,7 +50,7 @@ function table(rows: string[][]): string {
 async function list(store: RecordingStore, range: TimeRange, flags: ListFlags): Promise<void> {
   const json = new JsonArrayWriter();
   const rows = [['ID', 'SUBJECT', 'GRANT', 'STARTED', 'DURATION', 'EVENTS', 'DECISIONS']];
-  for await (const index of findSessions(store, flags, range)) {
+  for await (const { summary: index } of findSessions(store, flags, range)) {
     if (flags.output === 'json') await json.write(index);
     else rows.push([shortId(index.sessionId), subjectOf(index), `${index.grant.namespace}/${index.grant.name}`, `${index.startedAt.slice(0, 19)}Z`, duration(index), String(index.events), index.decisions.join(',')]);
   }
@@ -60,10 +64,11 @@ async function search(store: RecordingStore, range: TimeRange, text: string, fla
   if (!Number.isInteger(perSession) || perSession < 1) throw new CliError(`--max-matches must be a positive integer, got "${flags.maxMatches}"`);
   const json = new JsonArrayWriter();
   let found = 0;
-  for await (const index of findSessions(store, flags, range)) {
+  for await (const session of findSessions(store, flags, range)) {
+    const index = session.summary;
     const matcher = new SessionSearch(text);
     let matches = 0;
-    for await (const event of sessionEvents(store, index.prefix)) {
+    for await (const event of eventsOf(store, session)) {
       for (const match of matcher.push(event)) {
         if (++matches > perSession) continue;
         found++;
@@ -78,7 +83,8 @@ async function search(store: RecordingStore, range: TimeRange, text: string, fla
 }
 
 async function show(store: RecordingStore, range: TimeRange, id: string, flags: StoreFlags & { withOutput?: boolean }): Promise<void> {
-  const index = await resolveSession(store, id, range);
+  const session = await resolveSession(store, id, range);
+  const index = session.summary;
   const timeline = new Timeline({ output: flags.withOutput ?? false });
   const json = new JsonArrayWriter();
   const emit = async (entries: TimelineEntry[]) => {
@@ -88,7 +94,7 @@ async function show(store: RecordingStore, range: TimeRange, id: string, flags: 
     }
   };
   if (flags.output !== 'json') process.stdout.write(`session ${index.sessionId}  (${store.url}/${index.prefix})${index.endedAt ? '' : '  — still open'}\n`);
-  for await (const event of sessionEvents(store, index.prefix)) await emit(timeline.push(event));
+  for await (const event of eventsOf(store, session)) await emit(timeline.push(event));
   await emit(timeline.end());
   if (flags.output === 'json') json.end();
 }
@@ -105,8 +111,9 @@ async function playSession(store: RecordingStore, range: TimeRange, id: string, 
   if (!Number.isFinite(speed) || speed < 0) throw new CliError(`--speed must be a number ≥ 0 (0: no waiting), got "${flags.speed}"`);
   const idleLimit = flags.idleLimit === undefined ? undefined : Number(flags.idleLimit);
   if (idleLimit !== undefined && !(idleLimit >= 0)) throw new CliError(`--idle-limit must be a number of seconds, got "${flags.idleLimit}"`);
-  const index = await resolveSession(store, id, range);
-  const frames = terminalFrames(sessionEvents(store, index.prefix));
+  const session = await resolveSession(store, id, range);
+  const index = session.summary;
+  const frames = terminalFrames(eventsOf(store, session));
   if (flags.asciicast) {
     const out = flags.asciicast === '-' ? process.stdout : createWriteStream(flags.asciicast);
     let lines = 0;

@@ -95,6 +95,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       method: request.method ?? 'GET',
       path: request.url ?? '/',
       attributes,
+      ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
       ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });

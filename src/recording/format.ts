@@ -1,22 +1,33 @@
 /**
- * The recording format, version 1: the contract between the gateway's writer and the auditors' reader.
- * JSON Schemas of the same shapes live in `schemas/recording/` (a test validates real recordings with ajv).
- *
- * Layout under the store's prefix (keys a person can browse in any S3 console):
- *
- *   sessions/YYYY/MM/DD/<subject>/<session-id>/segment-000000.jsonl          events, one JSON object a line
- *   sessions/YYYY/MM/DD/<subject>/<session-id>/segment-000000.manifest.json  its SegmentManifest
- *   …                                                                        segment-000001…, one per seal
- *   index/YYYY/MM/DD/<session-id>.json                                       SessionIndex (small; search reads these)
- *
- * The date is the session's start (UTC); `<subject>` is `subjectSegment(subject)`. Segments are sealed by
- * size or age and at session end; each manifest carries the hash of its segment and of the previous
- * manifest (which carries the previous segment's), so the manifests form a hash chain over the session.
- * Segment 0 starts with the `session-start` event; the last segment of a finished session has `final: true`
- * and ends with `session-end`.
+ * The recording format: the contract between the gateway's writer and every reader (src/audit/). Its
+ * specification is FORMAT.md beside this file — the layout, the writers of a session, the key encoder,
+ * and the versioning rule every change to this file follows; the JSON Schemas of the same shapes live in
+ * `schemas/recording/` (a test validates real recordings with ajv).
  */
+import { decodeKeySegment, encodeKeySegment } from './key-segment.js';
 
-export const recordingFormatVersion = 1;
+/** The version this code writes; FORMAT.md lists what each version added. Readers accept 1 to this. */
+export const recordingFormatVersion = 2;
+
+/** An object written by a newer kubegate: a reader refuses it whole rather than misread it. */
+export class UnsupportedRecordingVersion extends Error {
+  constructor(
+    readonly version: number,
+    readonly what: string,
+  ) {
+    super(`${what} is in recording format v${version}; this kubegate reads v1 to v${recordingFormatVersion}: read it with a newer kubegate`);
+    this.name = 'UnsupportedRecordingVersion';
+  }
+}
+
+/** A version newer than this code reads; any other bad `v` is left to the schemas. */
+export function isNewerVersion(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > recordingFormatVersion;
+}
+
+export function assertReadableVersion(v: unknown, what: string): void {
+  if (isNewerVersion(v)) throw new UnsupportedRecordingVersion(v, what);
+}
 
 /** Which way a stream frame went. */
 export type Direction = 'client-to-server' | 'server-to-client';
@@ -34,9 +45,15 @@ export interface SessionMetadata {
   startedAt: string;
 }
 
+/**
+ * What one writer records a session under: the session and (v2) the writer's id. Without a writer it is
+ * a v1 chain — only ever a session an older gateway left in the spool, finished where it started.
+ */
+export type ChainMetadata = SessionMetadata & { writer?: string };
+
 /** What the gateway records; the writer adds the envelope (`v`, `seq`, `time`). */
 export type RecordEvent =
-  | { type: 'request'; requestId: string; method: string; path: string; attributes: object; headers?: Record<string, string>; body?: string; bodyBytes?: number; bodyTruncated?: boolean }
+  | { type: 'request'; requestId: string; method: string; path: string; attributes: object; contentType?: string; headers?: Record<string, string>; body?: string; bodyBytes?: number; bodyTruncated?: boolean }
   | { type: 'decision'; requestId: string; action: string; rule?: string; message: string; approval?: string }
   | { type: 'response'; requestId: string; status: number; body?: string; bodyBytes: number; bodyTruncated?: boolean; durationMs: number }
   | { type: 'stream-open'; requestId: string; protocol: string; command?: string[] }
@@ -46,12 +63,14 @@ export type RecordEvent =
   | { type: 'gap'; afterSeq: number; reason: string }
   | { type: 'session-end'; reason: string };
 
-/** One line of a segment. `seq` counts from 0 over the whole session, without holes. */
-export type RecordedEvent = { v: number; seq: number; time: string } & (RecordEvent | ({ type: 'session-start' } & SessionMetadata));
+/** One line of a segment. `seq` counts from 0 over the writer's chain, without holes. */
+export type RecordedEvent = { v: number; seq: number; time: string } & (RecordEvent | ({ type: 'session-start' } & ChainMetadata));
 
 export interface SegmentManifest {
   v: number;
   sessionId: string;
+  /** The writer whose chain this segment extends (v2; absent in v1). */
+  writer?: string;
   index: number;
   /** The object key of the segment this manifest describes. */
   key: string;
@@ -72,10 +91,12 @@ export interface SegmentManifest {
   retention?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainUntil: string };
 }
 
-/** What search answers from without opening a session: written at start, rewritten as segments seal. */
+/** What search answers from without opening a session: one per writer, written at start, rewritten as segments seal. */
 export interface SessionIndex {
   v: number;
   sessionId: string;
+  /** The writer whose chain this index describes (v2; absent in v1, where a session has one chain). */
+  writer?: string;
   /** The key prefix of the session's folder, ending in `/`. */
   prefix: string;
   subject: SessionMetadata['subject'];
@@ -84,6 +105,7 @@ export interface SessionIndex {
   client: SessionMetadata['client'];
   startedAt: string;
   endedAt: string | null;
+  /** Segments and events of the writer's chain. */
   segments: number;
   events: number;
   namespaces: string[];
@@ -95,13 +117,51 @@ export interface SessionIndex {
   commands: string[];
 }
 
-export function subjectSegment(subject: SessionMetadata['subject']): string {
-  const name = subject.namespace ? `${subject.namespace}.${subject.name}` : subject.name;
-  return encodeURIComponent(name).replace(/%/g, '_');
+// ---- keys (FORMAT.md, "Layout") -------------------------------------------------------------------
+
+/** The version a chain is written in: v1 only for a chain an older gateway began (it has no writer id). */
+export function chainVersion(metadata: Pick<ChainMetadata, 'writer'>): number {
+  return metadata.writer === undefined ? 1 : recordingFormatVersion;
 }
 
-export function sessionPrefix(metadata: Pick<SessionMetadata, 'sessionId' | 'subject' | 'startedAt'>): string {
-  return `sessions/${metadata.startedAt.slice(0, 10).replaceAll('-', '/')}/${subjectSegment(metadata.subject)}/${metadata.sessionId}/`;
+/** The fields that open a chain's manifests: version, session and writer. */
+export function chainHeader(metadata: ChainMetadata): { v: number; sessionId: string; writer?: string } {
+  return { v: chainVersion(metadata), sessionId: metadata.sessionId, ...(metadata.writer === undefined ? {} : { writer: metadata.writer }) };
+}
+
+/** The subject a session folder is named after: `namespace.name` for a ServiceAccount, else the name. */
+export function subjectName(subject: SessionMetadata['subject']): string {
+  return subject.namespace ? `${subject.namespace}.${subject.name}` : subject.name;
+}
+
+/** `YYYY/MM/DD` of the session's start (UTC), each part encoded. */
+function dayPath(startedAt: string): string {
+  return startedAt.slice(0, 10).split('-').map(encodeKeySegment).join('/');
+}
+
+/** How v1 named the folders (its subject escape left `_` as it was, so two names could share one). */
+function v1SessionPrefix(metadata: Pick<SessionMetadata, 'sessionId' | 'subject' | 'startedAt'>): string {
+  const subject = encodeURIComponent(subjectName(metadata.subject)).replace(/%/g, '_');
+  return `sessions/${metadata.startedAt.slice(0, 10).replaceAll('-', '/')}/${subject}/${metadata.sessionId}/`;
+}
+
+/** The session's folder, ending in `/`: `sessions/YYYY/MM/DD/<subject>/<session-id>/`; each writer's chain is a folder in it. */
+export function sessionFolder(metadata: Pick<SessionMetadata, 'sessionId' | 'subject' | 'startedAt'>): string {
+  return `sessions/${dayPath(metadata.startedAt)}/${encodeKeySegment(subjectName(metadata.subject))}/${encodeKeySegment(metadata.sessionId)}/`;
+}
+
+/** The folder of the session a chain belongs to: as v1 named it for a v1 chain. */
+export function sessionPrefix(metadata: Pick<ChainMetadata, 'sessionId' | 'subject' | 'startedAt' | 'writer'>): string {
+  return metadata.writer === undefined ? v1SessionPrefix(metadata) : sessionFolder(metadata);
+}
+
+/** The folder of one writer's segments and manifests: `<session folder><writer-id>/`, the session folder itself in v1. */
+export function writerPrefix(folder: string, writer: string | undefined): string {
+  return writer === undefined ? folder : `${folder}${encodeKeySegment(writer)}/`;
+}
+
+export function chainPrefix(metadata: Pick<ChainMetadata, 'sessionId' | 'subject' | 'startedAt' | 'writer'>): string {
+  return writerPrefix(sessionPrefix(metadata), metadata.writer);
 }
 
 export function segmentKey(prefix: string, index: number): string {
@@ -112,6 +172,23 @@ export function manifestKey(prefix: string, index: number): string {
   return `${prefix}segment-${String(index).padStart(6, '0')}.manifest.json`;
 }
 
-export function indexKey(metadata: Pick<SessionMetadata, 'sessionId' | 'startedAt'>): string {
-  return `index/${metadata.startedAt.slice(0, 10).replaceAll('-', '/')}/${metadata.sessionId}.json`;
+/** A writer's index object: `index/YYYY/MM/DD/<session-id>/<writer-id>.json` (v1: `index/YYYY/MM/DD/<session-id>.json`). */
+export function indexKey(metadata: Pick<ChainMetadata, 'sessionId' | 'startedAt' | 'writer'>): string {
+  if (metadata.writer === undefined) return `index/${metadata.startedAt.slice(0, 10).replaceAll('-', '/')}/${metadata.sessionId}.json`;
+  return `index/${dayPath(metadata.startedAt)}/${encodeKeySegment(metadata.sessionId)}/${encodeKeySegment(metadata.writer)}.json`;
+}
+
+/** The session id an index object's key names; undefined for any other key. */
+export function indexKeySession(key: string): string | undefined {
+  const parts = key.split('/');
+  if (parts[0] !== 'index' || !key.endsWith('.json')) return undefined;
+  if (parts.length === 5) return parts[4]!.slice(0, -'.json'.length);
+  return parts.length === 6 ? (decodeKeySegment(parts[4]!) ?? parts[4]!) : undefined;
+}
+
+/** The session folder a key under `sessions/` lies in, and the session id it names. */
+export function sessionFolderOf(key: string): { prefix: string; sessionId: string } | undefined {
+  const parts = key.split('/');
+  if (parts[0] !== 'sessions' || parts.length < 7) return undefined;
+  return { prefix: `${parts.slice(0, 6).join('/')}/`, sessionId: decodeKeySegment(parts[5]!) ?? parts[5]! };
 }

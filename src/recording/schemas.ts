@@ -1,6 +1,7 @@
 /**
- * The JSON Schemas of recording format v1 (`schemas/recording/`), compiled once. `verify` checks every
- * manifest, index and event line against them, so a malformed recording is named line by line.
+ * The JSON Schemas of the recording format (`schemas/recording/`, one per shape, covering every version),
+ * compiled once. `verify` checks every manifest, index and event line against them, so a malformed
+ * recording is named line by line.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ function compileAll(): Record<SchemaName, ValidateFunction> {
   const ajv = new Ajv2020({ allErrors: true });
   ajv.addFormat('date-time', { type: 'string', validate: (value: string) => rfc3339.test(value) && !Number.isNaN(Date.parse(value)) });
   for (const name of Object.keys(schemaFiles) as SchemaName[]) ajv.addSchema(JSON.parse(readFileSync(schemaPath(name), 'utf8')));
-  const compiled = (name: SchemaName) => ajv.getSchema(`https://kubegate.dev/schemas/recording/v1/${schemaFiles[name]}`)!;
+  const compiled = (name: SchemaName) => ajv.getSchema(`https://kubegate.dev/schemas/recording/${schemaFiles[name]}`)!;
   return { event: compiled('event'), manifest: compiled('manifest'), index: compiled('index') };
 }
 

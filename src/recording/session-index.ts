@@ -1,9 +1,9 @@
 /**
- * The SessionIndex a session's events add up to: what search answers from without opening the session.
+ * The SessionIndex a writer's events add up to: what search answers from without opening the session.
  * Sets only grow, so adding an event twice (a segment seen again during crash recovery) changes nothing;
  * lists are capped so an index object stays small whatever the session did.
  */
-import { indexKey, recordingFormatVersion, sessionPrefix, type RecordEvent, type SessionIndex, type SessionMetadata } from './format.js';
+import { chainHeader, indexKey, sessionPrefix, type ChainMetadata, type RecordEvent, type SessionIndex } from './format.js';
 
 const maxEntries = 500;
 const maxCommandLength = 1000;
@@ -14,11 +14,11 @@ export class IndexBuilder {
   events = 0;
   endedAt: string | null = null;
 
-  constructor(readonly metadata: SessionMetadata) {
+  constructor(readonly metadata: ChainMetadata) {
     if (metadata.client.command) this.add('commands', metadata.client.command);
   }
 
-  static from(saved: SessionIndex, metadata: SessionMetadata): IndexBuilder {
+  static from(saved: SessionIndex, metadata: ChainMetadata): IndexBuilder {
     const builder = new IndexBuilder(metadata);
     for (const field of ['namespaces', 'verbs', 'resources', 'decisions', 'commands'] as const) for (const value of saved[field] ?? []) builder.add(field, value);
     builder.segments = saved.segments;
@@ -67,8 +67,7 @@ export class IndexBuilder {
   toJSON(): SessionIndex {
     const { metadata } = this;
     return {
-      v: recordingFormatVersion,
-      sessionId: metadata.sessionId,
+      ...chainHeader(metadata),
       prefix: sessionPrefix(metadata),
       subject: metadata.subject,
       grant: metadata.grant,

@@ -19,7 +19,7 @@ import type { Clock } from '../runtime/reconciler.js';
 import { readBack } from './crash-recovery.js';
 import { RecordingUnavailableError } from './recorder.js';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
-import { recordingFormatVersion, segmentKey, sessionPrefix, type RecordEvent, type SegmentManifest, type SessionMetadata } from './format.js';
+import { chainHeader, chainPrefix, chainVersion, segmentKey, type ChainMetadata, type RecordedEvent, type RecordEvent, type SegmentManifest } from './format.js';
 import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
 import { IndexBuilder } from './session-index.js';
 import { manifestFileName, readSpoolState, segmentFileName, writeSpoolState, type ChainTip, type RecorderLogger, type SpoolState } from './spool.js';
@@ -66,11 +66,11 @@ export class SessionWriter {
   constructor(
     private readonly host: WriterHost,
     spoolDir: string,
-    readonly metadata: SessionMetadata,
+    readonly metadata: ChainMetadata,
   ) {
     this.id = metadata.sessionId;
     this.dir = join(spoolDir, metadata.sessionId);
-    this.prefix = sessionPrefix(metadata);
+    this.prefix = chainPrefix(metadata);
     this.index = new IndexBuilder(metadata);
   }
 
@@ -110,7 +110,7 @@ export class SessionWriter {
   /** Appends one event with the next seq; returns the end offset of its line in the open segment. */
   private append(event: RecordEvent): number {
     const time = new Date(this.host.clock.now()).toISOString();
-    const line = eventLine({ v: recordingFormatVersion, seq: this.seq, time }, event);
+    const line = eventLine({ v: chainVersion(this.metadata), seq: this.seq, time }, event);
     let segment = this.current;
     if (segment && segment.events > 0 && segment.bytes + line.length > this.host.maxSegmentBytes) {
       this.seal(false);
@@ -234,8 +234,7 @@ export class SessionWriter {
     const sealedAt = new Date(this.host.clock.now());
     const retention = this.host.retentionAt(sealedAt);
     const manifest: SegmentManifest = {
-      v: recordingFormatVersion,
-      sessionId: this.id,
+      ...chainHeader(this.metadata),
       index: segment.index,
       key: segmentKey(this.prefix, segment.index),
       firstSeq: segment.firstSeq,

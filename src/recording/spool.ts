@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './file-store.js';
-import type { RecordedEvent, SessionIndex, SessionMetadata } from './format.js';
+import type { ChainMetadata, RecordedEvent, SessionIndex } from './format.js';
 
 export interface RecorderLogger {
   debug(object: object, message?: string): void;
@@ -53,7 +53,7 @@ export interface ChainTip {
 /** Where a session's hash chain and index stand after its last seal. */
 export interface SpoolState extends ChainTip {
   v: 1;
-  metadata: SessionMetadata;
+  metadata: ChainMetadata;
   index: SessionIndex;
   /** The final segment is sealed: nothing more will be written. */
   final: boolean;

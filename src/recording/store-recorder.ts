@@ -22,7 +22,9 @@
  *    is down (the event is still written to the spool when the spool works). So a caller that waits for
  *    `record()` before forwarding forwards nothing unrecorded.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { recoverSpool } from './crash-recovery.js';
@@ -45,6 +47,8 @@ export interface StoreRecorderOptions {
   store: RecordingStore;
   /** The local spool folder (created if missing). */
   spoolDir: string;
+  /** This recorder's writer id: its chain of each session is its own (default: the host name and 6 random hex digits). */
+  writerId?: string;
   /** A segment is sealed before it would grow past this (default 8 MiB; one larger event gets a segment of its own). */
   maxSegmentBytes?: number;
   /** …or once its first event is this old (default 10 s). */
@@ -74,6 +78,7 @@ export class StoreRecorder implements Recorder {
   readonly logger: RecorderLogger;
   readonly maxSegmentBytes: number;
   readonly highWaterMark: number;
+  readonly writerId: string;
   private readonly maxSegmentAgeMs: number;
   private readonly stopTimeoutMs: number;
   private readonly writers = new Map<string, SessionWriter>();
@@ -90,6 +95,7 @@ export class StoreRecorder implements Recorder {
     this.maxSegmentBytes = options.maxSegmentBytes ?? recorderDefaults.maxSegmentBytes;
     this.maxSegmentAgeMs = options.maxSegmentAgeMs ?? recorderDefaults.maxSegmentAgeMs;
     this.highWaterMark = options.highWaterMark ?? recorderDefaults.highWaterMark;
+    this.writerId = options.writerId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
     this.stopTimeoutMs = options.stopTimeoutMs ?? recorderDefaults.stopTimeoutMs;
     const clock = options.clock ?? realClock;
     this.uploader = new Uploader(this.store, { ...options.upload, clock, logger: this.logger });
@@ -136,7 +142,7 @@ export class StoreRecorder implements Recorder {
 
   open(metadata: SessionMetadata): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = this.register(new SessionWriter(this.host, this.spoolDir, metadata));
+    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId }));
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
   }

@@ -1,34 +1,48 @@
 /**
  * Real recordings for the reader's unit tests: sessions written by the gateway's own `StoreRecorder` into
- * a `file://` store, with every event type, spread over several segments.
+ * a `file://` store, with every event type, spread over several segments — by one writer, or by several
+ * (gateway processes) sharing the session's requests.
  */
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { indexKey, sessionPrefix, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
+import { chainPrefix, indexKey, sessionFolder, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
 import { openStore } from '../../src/recording/open-store.js';
 import { StoreRecorder } from '../../src/recording/store-recorder.js';
 import type { RecordingStore } from '../../src/recording/store.js';
+import { packageRoot } from '../../src/util/package-root.js';
+
+export interface RecordedChain {
+  writer: string;
+  /** The folder of the writer's segments and manifests. */
+  prefix: string;
+  indexKey: string;
+}
 
 export interface RecordedSession {
   store: RecordingStore;
   /** The store's folder: tests tamper with the files under it. */
   dir: string;
   metadata: SessionMetadata;
+  /** The session's folder. */
+  folder: string;
+  /** Each writer's chain, in the order of `RecordOptions.writers`. */
+  chains: RecordedChain[];
+  /** The first writer's chain folder and index key (a single-writer session's only ones). */
   prefix: string;
   indexKey: string;
-  /** Stops the recorder (an open session is closed then). */
+  /** Stops the recorders (an open session is closed then). */
   stop(): Promise<void>;
 }
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-export function sessionMetadata(startedAt = new Date()): SessionMetadata {
+export function sessionMetadata(startedAt = new Date(), subject: SessionMetadata['subject'] = { kind: 'User', name: 'deploy-bot' }): SessionMetadata {
   return {
     sessionId: randomUUID(),
     tokenId: 'token-1',
-    subject: { kind: 'User', name: 'deploy-bot' },
+    subject,
     grant: { namespace: 'kubegate-system', name: 'deploy-bot-payments', uid: randomUUID() },
     policy: { namespace: 'kubegate-system', name: 'prod', version: '7' },
     client: { address: '10.0.0.7', userAgent: 'kubectl/v1.31.0', command: 'kubectl delete' },
@@ -49,7 +63,7 @@ export function sampleEvents(calls = 12): RecordEvent[] {
     events.push({ type: 'decision', requestId, action: 'Allow', message: 'default action' });
     events.push({ type: 'response', requestId, status: 200, body: JSON.stringify({ kind: 'Pod', metadata: { name: `api-${i}` }, padding: 'x'.repeat(300) }), bodyBytes: 340, durationMs: 3 });
   }
-  events.push({ type: 'request', requestId: 'del', method: 'DELETE', path: '/api/v1/namespaces/payments/pods/api-7', attributes: attributes('delete', 'pods', 'api-7'), body: '{}', bodyBytes: 2 });
+  events.push({ type: 'request', requestId: 'del', method: 'DELETE', path: '/api/v1/namespaces/payments/pods/api-7', attributes: attributes('delete', 'pods', 'api-7'), contentType: 'application/json', body: '{}', bodyBytes: 2 });
   events.push({ type: 'decision', requestId: 'del', action: 'RequireApproval', rule: 'deletes-need-a-human', message: 'deleting pods needs an approval' });
   events.push({ type: 'decision', requestId: 'del', action: 'Allow', message: 'approved once by ApprovalRequest delete-pods-x7k2', approval: 'delete-pods-x7k2' });
   events.push({ type: 'response', requestId: 'del', status: 200, bodyBytes: 0, durationMs: 11 });
@@ -75,19 +89,47 @@ export interface RecordOptions {
   /** Leave the session open (no session-end). */
   open?: boolean;
   startedAt?: Date;
+  subject?: SessionMetadata['subject'];
+  /** The writers' ids (default one, `gateway-0`): requests go to them in turn, as a load balancer spreads them; other events to the first. */
+  writers?: string[];
 }
 
-/** Records one session through StoreRecorder into a fresh `file://` store and waits until it is uploaded. */
+/** The writer of each event: each request (by id, in order of appearance) to the next writer in turn. */
+function route(events: RecordEvent[], writers: number): number[] {
+  const requests = new Map<string, number>();
+  return events.map((event) => {
+    if (!('requestId' in event)) return 0;
+    if (!requests.has(event.requestId)) requests.set(event.requestId, requests.size % writers);
+    return requests.get(event.requestId)!;
+  });
+}
+
+/** Records one session through StoreRecorders (one per writer) into a fresh `file://` store and waits until it is uploaded. */
 export async function recordSession(options: RecordOptions = {}): Promise<RecordedSession> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-'));
   const store = openStore(`file://${dir}`);
-  const recorder = new StoreRecorder({ store, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 });
-  await recorder.start();
-  const metadata = sessionMetadata(options.startedAt);
-  const session = recorder.open(metadata);
-  for (const event of options.events ?? sampleEvents()) await session.record(event);
-  if (!options.open) await session.close('done');
-  await recorder.flush();
-  if (!options.open) await recorder.stop();
-  return { store, dir, metadata, prefix: sessionPrefix(metadata), indexKey: indexKey(metadata), stop: () => recorder.stop() };
+  const writers = options.writers ?? ['gateway-0'];
+  const recorders = writers.map((writerId) => new StoreRecorder({ store, writerId, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 }));
+  for (const recorder of recorders) await recorder.start();
+  const metadata = sessionMetadata(options.startedAt, options.subject);
+  const sessions = recorders.map((recorder) => recorder.open(metadata));
+  const events = options.events ?? sampleEvents();
+  const writerOf = route(events, writers.length);
+  for (const [i, event] of events.entries()) await sessions[writerOf[i]!]!.record(event);
+  if (!options.open) for (const session of sessions) await session.close('done');
+  for (const recorder of recorders) await recorder.flush();
+  const stop = async () => {
+    for (const recorder of recorders) await recorder.stop();
+  };
+  if (!options.open) await stop();
+  const chains = writers.map((writer) => ({ writer, prefix: chainPrefix({ ...metadata, writer }), indexKey: indexKey({ ...metadata, writer }) }));
+  return { store, dir, metadata, folder: sessionFolder(metadata), chains, prefix: chains[0]!.prefix, indexKey: chains[0]!.indexKey, stop };
+}
+
+/** The v1 recording in test/fixtures/recording-v1 (made by the v1 writer), copied into a fresh `file://` store. */
+export function v1Recording(): { store: RecordingStore; dir: string; sessionId: string; prefix: string; indexKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-v1-'));
+  cpSync(join(packageRoot(), 'test', 'fixtures', 'recording-v1'), dir, { recursive: true });
+  const sessionId = '8ebe0df3-b556-4001-8e25-7d518e2ca548';
+  return { store: openStore(`file://${dir}`), dir, sessionId, prefix: `sessions/2025/03/01/deploy-bot/${sessionId}/`, indexKey: `index/2025/03/01/${sessionId}.json` };
 }

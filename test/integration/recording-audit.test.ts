@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { packageRoot } from '../../src/util/package-root.js';
-import type { SessionIndex } from '../../src/recording/format.js';
+import { writerPrefix, type SessionIndex } from '../../src/recording/format.js';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { testCluster } from '../harness/cluster.js';
 import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../harness/gateway.js';
@@ -61,6 +61,7 @@ test('a recorded session of API calls and an interactive exec is found, shown, p
   await bot.ok(['apply', '-n', target, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod('api-7'), pod('shell')] }) });
   await bot.ok(['wait', '--for=condition=Ready', 'pod/shell', 'pod/api-7', '-n', target, '--timeout=60s']);
   await bot.ok(['delete', 'pod', 'api-7', '-n', target, '--wait=false']);
+  await bot.ok(['label', 'pod', 'shell', 'audited=yes', '-n', target]);
   const exec = await bot.run(['exec', '-i', 'shell', '-n', target, '--', 'sh', '-c', 'read a; echo "got $a"; read b; echo "got $b"'], { input: 'hello auditor\nsecond line\n' });
   assert.equal(exec.code, 0, exec.stderr);
   assert.equal(exec.stdout, 'got hello auditor\ngot second line\n');
@@ -86,6 +87,7 @@ test('a recorded session of API calls and an interactive exec is found, shown, p
   const deletes = JSON.parse(await ok(['list', '--verb', 'delete', '--resource', 'pod', '--namespace', target, '-o', 'json'])) as SessionIndex[];
   assert.equal(deletes.length, 1);
   const deleteId = deletes[0]!.sessionId;
+  assert.ok(sessions.every((session) => session.v === 2 && session.writer), 'each index names the gateway process that wrote it');
   const execSession = sessions.find((session) => session.resources.includes('pods/exec'))!;
   assert.ok(execSession, 'the exec session is indexed with pods/exec');
   const table = await ok(['list', '--grant', `${namespace}/${grant}`]);
@@ -116,6 +118,8 @@ test('a recorded session of API calls and an interactive exec is found, shown, p
   assert.match(execTimeline, /error> \{"metadata":\{\},"status":"Success"\}/, 'the exec status the API server sent');
   assert.match(execTimeline, /■ stream closed: .*stdin 26 B/);
   assert.match(execTimeline, /session end: /);
+  const [label] = JSON.parse(await ok(['list', '--verb', 'patch', '--since', '1h', '-o', 'json'])) as SessionIndex[];
+  assert.match(await ok(['show', label!.sessionId]), new RegExp(`patch pods ${target}/shell\\s+Allow\\s+200 \\d+ms  \\[application/merge-patch\\+json\\]`), 'the body type kubectl sent');
 
   // play: the terminal as the user saw it, and as asciicast v2
   assert.equal(await ok(['play', execSession.sessionId, '--speed', '0']), 'got hello auditor\ngot second line\n');
@@ -140,7 +144,7 @@ test('a recorded session of API calls and an interactive exec is found, shown, p
   assert.match(await ok(['verify', deleteId]), new RegExp(`^OK {7}${deleteId}  \\d+ segments, \\d+ events, \\d+ bytes; hash chain intact; object lock GOVERNANCE until \\S+ on (\\d+)/\\1 objects$`, 'm'));
 
   // someone with bucket access writes a new version of a segment: the change and the missing lock are named
-  const segmentKey = `${deletes[0]!.prefix}segment-000000.jsonl`;
+  const segmentKey = `${writerPrefix(deletes[0]!.prefix, deletes[0]!.writer)}segment-000000.jsonl`;
   const client = cluster.s3();
   try {
     const stored = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${segmentKey}` }));

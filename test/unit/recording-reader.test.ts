@@ -1,18 +1,24 @@
 /**
  * The reading side on a StoreRecorder recording: search finds an API call from the command line a person
  * typed and text in a shell's streams; playback keeps the recorded pauses, scaled; time ranges and
- * session ids resolve the way the CLI promises.
+ * session ids resolve the way the CLI promises; the writers of one session read as one session, their
+ * events merged by time; a v1 recording reads as it did, and a newer format is refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { commandLineMatches } from '../../src/audit/api-call.js';
-import type { RecordedEvent } from '../../src/recording/format.js';
+import { segmentKey, UnsupportedRecordingVersion, type RecordedEvent } from '../../src/recording/format.js';
+import { openStore } from '../../src/recording/open-store.js';
 import { play, terminalFrames } from '../../src/audit/playback.js';
 import { dayPrefixes, findSessions, resolveSession, timeRange } from '../../src/audit/query.js';
-import { sessionEvents } from '../../src/audit/reader.js';
+import { sessionEvents, storedSession, type SessionEvent } from '../../src/audit/reader.js';
 import { SessionSearch } from '../../src/audit/search.js';
-import { recordSession } from '../harness/recordings.js';
+import { renderEntry, Timeline, type TimelineEntry } from '../../src/audit/timeline.js';
+import { recordSession, v1Recording } from '../harness/recordings.js';
 
 const pod7 = { verb: 'delete', resource: 'pods', name: 'api-7', namespace: 'payments', subresource: '' };
 
@@ -31,10 +37,11 @@ test('a command line as typed names the API call it became', () => {
 
 test('search finds the delete, and text typed into and printed by the shell', async () => {
   const session = await recordSession();
+  const stored = await storedSession(session.store, session.metadata.sessionId, [], [session.folder]);
   const matches = async (query: string) => {
     const search = new SessionSearch(query);
     const found = [];
-    for await (const event of sessionEvents(session.store, session.prefix)) found.push(...search.push(event).map(({ where, line }) => `${where}: ${line}`));
+    for await (const event of sessionEvents(session.store, stored)) found.push(...search.push(event).map(({ where, line }) => `${where}: ${line}`));
     return found;
   };
   assert.deepEqual(await matches('kubectl delete pod api-7'), ['api: delete pods payments/api-7 (kubectl delete)']);
@@ -76,4 +83,98 @@ test('time ranges list the days they touch; a session resolves from a prefix of 
   const resolved = await resolveSession(session.store, session.metadata.sessionId.slice(0, 6), lastWeek);
   assert.equal(resolved.sessionId, session.metadata.sessionId, 'an id resolves outside the range too');
   await assert.rejects(resolveSession(session.store, 'ffffffff', lastWeek), /no session ffffffff in file:\/\//);
+});
+
+// ---- several writers, versions ---------------------------------------------------------------------
+
+const at = (ms: number) => new Date(Date.UTC(2025, 2, 1, 9, 0, 0) + ms).toISOString();
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+/** A store holding, for each writer, one segment of the given lines (no manifests: reading does not need them). */
+async function storeWith(chains: Record<string, object[]>) {
+  const store = openStore(`file://${mkdtempSync(join(tmpdir(), 'kubegate-store-'))}`);
+  const folder = 'sessions/2025/03/01/deploy-bot/s1/';
+  for (const [writer, lines] of Object.entries(chains)) await store.put(segmentKey(`${folder}${writer}/`, 0), Buffer.from(lines.map((line) => `${JSON.stringify(line)}\n`).join('')));
+  return { store, session: await storedSession(store, 's1', [], [folder]) };
+}
+
+test("two writers' events merge by time, each writer's order kept, each event naming its writer", async () => {
+  const line = (seq: number, ms: number, requestId: string) => ({ v: 2, seq, time: at(ms), type: 'stream-close', requestId, reason: '' });
+  const end = (seq: number, ms: number) => ({ v: 2, seq, time: at(ms), type: 'session-end', reason: 'idle' });
+  const { store, session } = await storeWith({
+    'gateway-a': [line(0, 0, 'a0'), line(1, 20, 'a1'), end(2, 30)],
+    'gateway-b': [line(0, 10, 'b0'), line(1, 20, 'b1'), line(2, 30, 'b2'), line(3, 50, 'b3')],
+  });
+  assert.deepEqual(session.chains.map((chain) => chain.writer), ['gateway-a', 'gateway-b']);
+  const events = await collect(sessionEvents(store, session));
+  assert.deepEqual(events.map((event) => [event.writer, (event as { requestId?: string }).requestId ?? event.type]), [
+    ['gateway-a', 'a0'], ['gateway-b', 'b0'], ['gateway-a', 'a1'], ['gateway-b', 'b1'], ['gateway-b', 'b2'], ['gateway-a', 'session-end'], ['gateway-b', 'b3'],
+  ], 'equal times in chain order, but an end after what happened at its time');
+  const single = await storeWith({ 'gateway-a': [line(0, 0, 'a0')] });
+  assert.equal((await collect(sessionEvents(single.store, single.session)))[0]!.writer, undefined, 'a single writer reads as before');
+});
+
+test('a session of two writers reads as one: found once, its calls all shown, one start and one end', async () => {
+  const session = await recordSession({ writers: ['gateway-a', 'gateway-b'] });
+  const found = await collect(findSessions(session.store, {}, timeRange({ since: '1h' })));
+  assert.equal(found.length, 1);
+  const { summary, indexes } = found[0]!;
+  assert.deepEqual(summary.writers, ['gateway-a', 'gateway-b']);
+  assert.equal(summary.events, indexes[0]!.events + indexes[1]!.events);
+  assert.ok(summary.resources.includes('pods/exec') && summary.decisions.includes('RequireApproval'), 'lists joined across the writers');
+  assert.notEqual(summary.endedAt, null);
+  assert.equal((await resolveSession(session.store, session.metadata.sessionId.slice(0, 8), timeRange({}))).indexes.length, 2);
+
+  const events = await collect(sessionEvents(session.store, await storedSession(session.store, summary.sessionId, indexes)));
+  assert.equal(events.length, summary.events);
+  assert.deepEqual([...events].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)).map((event) => event.time), events.map((event) => event.time), 'in time order');
+  for (const writer of ['gateway-a', 'gateway-b']) {
+    const seqs = events.filter((event) => event.writer === writer).map((event) => event.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => i), `${writer}'s seq from 0, in order`);
+  }
+  const timeline = new Timeline();
+  const entries: TimelineEntry[] = [...events.flatMap((event) => timeline.push(event)), ...timeline.end()];
+  // the recorders' clock ticks in ms, so many events share a time: only what does not depend on ties is checked
+  const kinds = entries.map((entry) => entry.kind);
+  assert.equal(kinds[0], 'session-start');
+  assert.equal(kinds.at(-1), 'session-end');
+  assert.deepEqual(['session-start', 'writer-start', 'writer-end', 'session-end'].map((kind) => kinds.filter((each) => each === kind).length), [1, 1, 1, 1]);
+  assert.equal(entries.filter((entry) => entry.kind === 'api' && entry.status !== undefined).length, 14, 'every call with its response, whichever writer had it');
+  assert.match(entries.map(renderEntry).join('\n'), /\+ writer gateway-b joins {2}client 10\.0\.0\.7/);
+  const search = new SessionSearch('kubectl delete pod api-7');
+  assert.deepEqual(events.flatMap((event) => search.push(event)).map(({ where, writer }) => `${where} ${writer}`), ['api gateway-a']);
+});
+
+test('a v1 recording is found by a prefix of its id, read and shown as before', async () => {
+  const v1 = v1Recording();
+  const found = await resolveSession(v1.store, '8ebe0df3', timeRange({ from: '2025-03-01T00:00:00Z', to: '2025-03-02T00:00:00Z' }));
+  assert.deepEqual(found.indexes.map((index) => [index.v, index.writer]), [[1, undefined]]);
+  assert.equal(found.summary, found.indexes[0], 'a single index is the summary');
+  const events = await collect(sessionEvents(v1.store, await storedSession(v1.store, found.sessionId, found.indexes)));
+  assert.deepEqual(events.map((event) => event.seq), events.map((_, i) => i));
+  const timeline = new Timeline();
+  const lines = [...events.flatMap((event) => timeline.push(event)), ...timeline.end()].map(renderEntry);
+  assert.match(lines[0]!, /session start {2}subject User\/deploy-bot {2}grant kubegate-system\/deploy-bot-payments/);
+  assert.match(lines.join('\n'), /delete pods payments\/api-7 +RequireApproval \(deletes-need-a-human\) 200 11ms {2}✓ approved once by ApprovalRequest delete-pods-x7k2\n/);
+  assert.match(lines.join('\n'), /stdin> echo sécurité; exit\n.*GAP: events after seq 3 were lost/s);
+  assert.match(lines.at(-1)!, /session end: done$/);
+});
+
+test('a line of a newer format stops reading with one clear error', async () => {
+  const { store, session } = await storeWith({ 'gateway-a': [{ v: 3, seq: 0, time: at(0), type: 'hologram' }] });
+  await assert.rejects(collect(sessionEvents(store, session)), (error: Error) => error instanceof UnsupportedRecordingVersion && /segment-000000\.jsonl line 1 is in recording format v3; this kubegate reads v1 to v2: read it with a newer kubegate$/.test(error.message));
+});
+
+test("sessions show names a request body's content type when it is not JSON", () => {
+  const request = (requestId: string, contentType?: string): SessionEvent => ({ v: 2, seq: 0, time: at(0), type: 'request', requestId, method: 'PATCH', path: '/x', attributes: { verb: 'patch' }, ...(contentType ? { contentType } : {}) });
+  const timeline = new Timeline();
+  for (const event of [request('merge', 'application/merge-patch+json'), request('json', 'application/json; charset=utf-8'), request('none')]) timeline.push(event);
+  const shown = timeline.end();
+  assert.equal((shown[0] as { contentType?: string }).contentType, 'application/merge-patch+json');
+  assert.deepEqual(shown.map(renderEntry).map((line) => line.match(/\[.*\]/)?.[0] ?? ''), ['[application/merge-patch+json]', '', '']);
 });

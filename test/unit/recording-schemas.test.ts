@@ -1,36 +1,66 @@
 /**
- * The JSON Schemas in schemas/recording/ describe what the gateway's writer really produces: a recording
- * made by StoreRecorder with every event type validates line by line, its manifests and index too; and a
- * malformed event is refused with a message that says what is wrong where.
+ * The JSON Schemas in schemas/recording/ describe what the gateway's writer really produces, in every
+ * version: a recording made by StoreRecorder with every event type (by one writer or two) validates line
+ * by line, its manifests and indexes too, and so does the v1 recording; a malformed event is refused with
+ * a message that says what is wrong where, and a v2 object that does not name its writer is malformed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
-import type { RecordedEvent } from '../../src/recording/format.js';
+import type { RecordedEvent, SegmentManifest, SessionIndex } from '../../src/recording/format.js';
 import { objectLines } from '../../src/audit/reader.js';
 import { schemaErrors, schemaFiles, schemaPath } from '../../src/recording/schemas.js';
-import { recordSession } from '../harness/recordings.js';
+import type { RecordingStore } from '../../src/recording/store.js';
+import { recordSession, v1Recording } from '../harness/recordings.js';
+
+/** Validates every object of a store against its schema; what it saw. */
+async function validateStore(store: RecordingStore): Promise<{ types: Set<string>; manifests: SegmentManifest[]; indexes: SessionIndex[]; starts: RecordedEvent[] }> {
+  const seen = { types: new Set<string>(), manifests: [] as SegmentManifest[], indexes: [] as SessionIndex[], starts: [] as RecordedEvent[] };
+  for await (const object of store.list('')) {
+    if (object.key.endsWith('.json')) {
+      const value = JSON.parse(await text(await store.get(object.key)));
+      const kind = object.key.startsWith('index/') ? 'index' : 'manifest';
+      assert.equal(schemaErrors(kind, value), null, object.key);
+      if (kind === 'index') seen.indexes.push(value);
+      else seen.manifests.push(value);
+      continue;
+    }
+    for await (const { line, number } of objectLines(store, object.key)) {
+      const event = JSON.parse(line) as RecordedEvent;
+      assert.equal(schemaErrors('event', event), null, `${object.key} line ${number}: ${line}`);
+      seen.types.add(event.type);
+      if (event.type === 'session-start') seen.starts.push(event);
+    }
+  }
+  return seen;
+}
+
+const everyType = ['decision', 'gap', 'request', 'response', 'session-end', 'session-start', 'stream', 'stream-close', 'stream-open'];
 
 test('a StoreRecorder recording with every event type validates against the schemas', async () => {
   const session = await recordSession();
-  const types = new Set<string>();
-  let manifests = 0;
-  for await (const object of session.store.list(session.prefix)) {
-    if (object.key.endsWith('.manifest.json')) {
-      manifests++;
-      assert.equal(schemaErrors('manifest', JSON.parse(await text(await session.store.get(object.key)))), null, object.key);
-      continue;
-    }
-    for await (const { line, number } of objectLines(session.store, object.key)) {
-      const event = JSON.parse(line) as RecordedEvent;
-      assert.equal(schemaErrors('event', event), null, `${object.key} line ${number}: ${line}`);
-      types.add(event.type);
-    }
-  }
-  assert.ok(manifests >= 4, `several segments, got ${manifests}`);
-  assert.deepEqual([...types].sort(), ['decision', 'gap', 'request', 'response', 'session-end', 'session-start', 'stream', 'stream-close', 'stream-open']);
-  assert.equal(schemaErrors('index', JSON.parse(await text(await session.store.get(session.indexKey)))), null);
+  const { types, manifests, indexes } = await validateStore(session.store);
+  assert.ok(manifests.length >= 4, `several segments, got ${manifests.length}`);
+  assert.deepEqual([...types].sort(), everyType);
+  assert.equal(indexes.length, 1);
+});
+
+test('a session of two writers validates: each manifest, index and session-start names its writer', async () => {
+  const session = await recordSession({ writers: ['gateway-a', 'gateway-b'] });
+  const { types, manifests, indexes, starts } = await validateStore(session.store);
+  assert.deepEqual([...types].sort(), everyType);
+  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[2, 'gateway-a'], [2, 'gateway-b']]);
+  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[2, 'gateway-a'], [2, 'gateway-b']]);
+  assert.deepEqual([...new Set(manifests.map((manifest) => manifest.writer))], ['gateway-a', 'gateway-b']);
+  assert.ok(manifests.every((manifest) => manifest.key.startsWith(`${session.folder}${manifest.writer}/`)));
+});
+
+test('the v1 recording validates against the same schemas', async () => {
+  const { types, manifests, indexes } = await validateStore(v1Recording().store);
+  assert.deepEqual([...types].sort(), everyType);
+  assert.equal(manifests.length, 4);
+  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[1, undefined]]);
 });
 
 test('a malformed event is refused with the field and the reason', () => {
@@ -42,6 +72,13 @@ test('a malformed event is refused with the field and the reason', () => {
   assert.match(schemaErrors('event', { ...response, type: 'telemetry' })!, /^\/type must be one of "session-start", "request"/);
   assert.equal(schemaErrors('event', { ...response, type: 'stream', direction: 'sideways', channel: 'stdout', data: 'aGk=' }), '/direction must be one of "client-to-server", "server-to-client"');
   assert.equal(schemaErrors('event', { ...response, seq: -1 }), '/seq must be >= 0');
+  const request = { v: 2, seq: 1, time: response.time, type: 'request', requestId: 'r1', method: 'PATCH', path: '/api/v1/namespaces/a/pods/b', attributes: { verb: 'patch' } };
+  assert.equal(schemaErrors('event', { ...request, contentType: 'application/merge-patch+json' }), null);
+  assert.equal(schemaErrors('event', { ...request, contentType: 7 }), '/contentType must be string');
+  const start = { v: 2, seq: 0, time: response.time, type: 'session-start', sessionId: 's', tokenId: 't', subject: { kind: 'User', name: 'u' }, grant: { namespace: 'g', name: 'g', uid: 'u' }, policy: { namespace: 'p', name: 'p', version: '1' }, client: {}, startedAt: response.time };
+  assert.equal(schemaErrors('event', { ...start, writer: 'gateway-a' }), null);
+  assert.equal(schemaErrors('event', start), "(the object) must have required property 'writer'", 'a v2 chain starts by naming its writer');
+  assert.equal(schemaErrors('event', { ...start, v: 1 }), null);
 });
 
 test('a manifest with a malformed hash is refused', () => {
@@ -52,6 +89,9 @@ test('a manifest with a malformed hash is refused', () => {
   };
   assert.equal(schemaErrors('manifest', manifest), null);
   assert.equal(schemaErrors('manifest', { ...manifest, sha256: 'A'.repeat(64) }), '/sha256 must match pattern "^[0-9a-f]{64}$"');
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 2 }), "(the object) must have required property 'writer'");
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 2, writer: 'gateway-a' }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), '/v must be one of 1, 2');
   assert.match(schemaErrors('manifest', { ...manifest, previousManifestSha256: 'short' })!, /^\/previousManifestSha256 /);
 });
 

@@ -6,17 +6,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
-import { manifestKey, segmentKey, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
+import { join, relative, sep } from 'node:path';
+import { manifestKey, segmentKey, UnsupportedRecordingVersion, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
 import { readIndex } from '../../src/audit/query.js';
+import { storedSession } from '../../src/audit/reader.js';
 import { verifySession, type VerifyReport } from '../../src/audit/verify.js';
-import { recordSession, type RecordedSession } from '../harness/recordings.js';
+import { recordSession, sampleEvents, v1Recording, type RecordedSession } from '../harness/recordings.js';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
+/** Verifies the session from its writers' indexes (those still there) and its folder, as `sessions verify` does. */
 async function verify(session: RecordedSession): Promise<VerifyReport> {
-  const index: SessionIndex | null = await readIndex(session.store, session.indexKey).catch(() => null);
-  return verifySession(session.store, { sessionId: session.metadata.sessionId, prefix: session.prefix, index });
+  const indexes: SessionIndex[] = [];
+  for (const chain of session.chains) {
+    const index = await readIndex(session.store, chain.indexKey).catch(() => null);
+    if (index) indexes.push(index);
+  }
+  return verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, indexes, [session.folder]));
 }
 
 /** Tampering helpers: the store's files, made writable first (a retention request leaves them read-only). */
@@ -31,6 +37,8 @@ const readManifest = (session: RecordedSession, i: number) => JSON.parse(readFil
 function writeManifest(session: RecordedSession, i: number, manifest: SegmentManifest): void {
   writeFileSync(manifestFile(session, i), JSON.stringify(manifest));
 }
+/** The same session with the helpers above pointed at writer `i`'s chain. */
+const chainOf = (session: RecordedSession, i: number): RecordedSession => ({ ...session, prefix: session.chains[i]!.prefix, indexKey: session.chains[i]!.indexKey });
 function segmentCount(session: RecordedSession): number {
   return readdirSync(join(session.dir, ...session.prefix.split('/'))).filter((name) => name.endsWith('.jsonl')).length;
 }
@@ -210,4 +218,104 @@ test('a session still being recorded is reported open, not tampered', async () =
   assert.match(report.notes.join('\n'), /session open: \d+ segment\(s\) sealed so far/);
   await session.stop();
   assert.equal((await verify(session)).status, 'intact', 'once closed, the same session verifies as whole');
+});
+
+// ---- several writers -------------------------------------------------------------------------------
+
+const twoWriters = () => recordSession({ writers: ['gateway-a', 'gateway-b'] });
+
+test('a session of two writers: each chain verified on its own, the session intact', async () => {
+  const session = await twoWriters();
+  const report = await verify(session);
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.status, 'intact');
+  assert.deepEqual(report.writers, ['gateway-a', 'gateway-b']);
+  const [a, b] = [chainOf(session, 0), chainOf(session, 1)];
+  assert.ok(segmentCount(a) >= 2 && segmentCount(b) >= 2, 'both writers sealed several segments');
+  assert.equal(report.segments, segmentCount(a) + segmentCount(b));
+  const indexes = [await readIndex(session.store, a.indexKey), await readIndex(session.store, b.indexKey)];
+  assert.deepEqual(indexes.map((index) => index.writer), ['gateway-a', 'gateway-b']);
+  assert.equal(report.events, indexes[0]!.events + indexes[1]!.events);
+});
+
+test('two writers: a segment changed in one is named with its writer', async () => {
+  const session = await twoWriters();
+  const b = chainOf(session, 1);
+  const path = segmentFile(b, 1);
+  const bytes = readFileSync(path);
+  const at = bytes.indexOf('api-') + 4;
+  bytes[at] = bytes[at] === 0x39 ? 0x38 : 0x39;
+  writeFileSync(path, bytes);
+  const report = await verify(session);
+  assertProblem(report, /^writer gateway-b: segment 1 changed \(sha256 [0-9a-f]{12}… ≠ [0-9a-f]{12}… in its manifest\)$/);
+  assert.equal(report.problems.length, 1, `only writer b's change: ${JSON.stringify(report.problems)}`);
+});
+
+test("two writers: seq runs per writer, so a line deleted from one names that writer's seq", async () => {
+  const session = await twoWriters();
+  const b = chainOf(session, 1);
+  let deleted = -1;
+  forgeSegment(b, 1, (lines) => {
+    deleted = (JSON.parse(lines[1]!) as { seq: number }).seq;
+    return lines.filter((_, i) => i !== 1);
+  });
+  const report = await verify(session);
+  assertProblem(report, new RegExp(`^writer gateway-b: event seq ${deleted} missing$`));
+  assert.ok(report.problems.every((problem) => problem.message.startsWith('writer gateway-b: ')), JSON.stringify(report.problems));
+});
+
+test("a writer's chain moved under another writer's name: its index misses it, and its manifests and session-start name the writer", async () => {
+  const session = await twoWriters();
+  const b = chainOf(session, 1);
+  const folder = join(session.dir, ...session.folder.split('/'));
+  renameSync(join(folder, 'gateway-b'), join(folder, 'gateway-c'));
+  const report = await verify(session);
+  const last = segmentCount({ ...b, prefix: `${session.folder}gateway-c/` }) - 1;
+  assertProblem(report, new RegExp(`^writer gateway-b: segments 0 to ${last} missing \\(the index lists ${last + 1} segments\\)$`));
+  assertProblem(report, new RegExp(`^writer gateway-c: no index object for the writer folder ${session.folder}gateway-c/$`));
+  assertProblem(report, /^writer gateway-c: manifest 0 belongs to writer gateway-b$/);
+  assertProblem(report, /^writer gateway-c: segment 0 line 1 starts the chain of writer gateway-b$/);
+  assert.ok(!report.problems.some((problem) => problem.message.startsWith('writer gateway-a')), 'writer a is untouched');
+});
+
+// ---- keys and versions -------------------------------------------------------------------------------
+
+test('sessions of subjects named ., .., a/b, %, in unicode or 300 characters long are stored inside their folder and verify', async () => {
+  for (const name of ['.', '..', 'a/b', '50%', 'Zoë 🔑', 'x'.repeat(300)]) {
+    const session = await recordSession({ subject: { kind: 'User', name }, events: sampleEvents(1) });
+    const report = await verify(session);
+    assert.deepEqual(report.problems, [], name);
+    assert.equal(report.status, 'intact', name);
+    const files = readdirSync(session.dir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    assert.ok(files.length >= 3, `${name}: ${files.length} objects`);
+    for (const entry of files) {
+      const key = relative(session.dir, join(entry.parentPath, entry.name)).split(sep).join('/');
+      assert.ok(key.startsWith(session.prefix) || key === session.indexKey, `${name}: ${key} lies outside ${session.prefix}`);
+    }
+    assert.equal((await readIndex(session.store, session.indexKey)).subject.name, name, 'the index holds the whole name');
+  }
+});
+
+test('a v1 recording (as the v1 writer made it) still verifies, and a change to it is still found', async () => {
+  const v1 = v1Recording();
+  const check = async () => verifySession(v1.store, await storedSession(v1.store, v1.sessionId, [await readIndex(v1.store, v1.indexKey)]));
+  const report = await check();
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.status, 'intact');
+  assert.deepEqual(report.writers, []);
+  assert.equal(report.segments, 4);
+  const path = join(v1.dir, ...segmentKey(v1.prefix, 1).split('/'));
+  writeFileSync(path, readFileSync(path, 'utf8').replace('"status":200', '"status":201'));
+  assertProblem(await check(), /^segment 1 changed \(sha256/);
+});
+
+test('a newer format: its index is refused whole; a line newer than its own chain is named', async () => {
+  const session = await recordSession();
+  const index = await readIndex(session.store, session.indexKey);
+  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 3 }));
+  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v3; this kubegate reads v1 to v2: read it with a newer kubegate$/.test(error.message));
+  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 3 }])), UnsupportedRecordingVersion);
+  writeFileSync(file(session, session.indexKey), JSON.stringify(index));
+  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":2', '"v":3') : line)));
+  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v3, newer than this kubegate reads \(v1 to v2\)$/);
 });

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { FileStore } from '../../src/recording/file-store.js';
 import { openStore, parseStoreUrl } from '../../src/recording/open-store.js';
 import { RecordingUnavailableError, StoreRecorder } from '../../src/recording/store-recorder.js';
-import { indexKey, sessionPrefix, type RecordedEvent, type SegmentManifest, type SessionIndex, type SessionMetadata } from '../../src/recording/format.js';
+import { chainPrefix, indexKey, sessionFolder, sessionPrefix, type ChainMetadata, type RecordedEvent, type SegmentManifest, type SessionIndex, type SessionMetadata } from '../../src/recording/format.js';
+import { storedSession } from '../../src/audit/reader.js';
 import type { PutOptions, RecordingStore } from '../../src/recording/store.js';
 import { writeSpoolState } from '../../src/recording/spool.js';
 import { IndexBuilder } from '../../src/recording/session-index.js';
@@ -66,9 +67,17 @@ interface ReadSession {
   events: RecordedEvent[];
 }
 
+/** The session's one chain as stored: the recorder names its writer itself (a chain an older gateway began has none). */
+async function storedChain(store: RecordingStore, meta: SessionMetadata): Promise<ChainMetadata> {
+  const { chains } = await storedSession(store, meta.sessionId, [], [sessionFolder(meta)]);
+  if (chains.length === 0) return meta; // nothing sealed yet: no chain to read
+  assert.equal(chains.length, 1, `one writer's chain in ${sessionFolder(meta)}`);
+  return { ...meta, ...(chains[0]!.writer === undefined ? {} : { writer: chains[0]!.writer }) };
+}
+
 /** Reads one session back from a store the way an auditor would, checking the chain as it goes. */
 async function readSession(store: RecordingStore, meta: SessionMetadata): Promise<ReadSession> {
-  const prefix = sessionPrefix(meta);
+  const prefix = chainPrefix(await storedChain(store, meta));
   const keys: string[] = [];
   for await (const info of store.list(prefix)) keys.push(info.key);
   const segmentKeys = keys.filter((key) => key.endsWith('.jsonl'));
@@ -163,8 +172,9 @@ test('segments seal by size; seq has no holes; manifests chain the exact bytes; 
     const days = (Date.parse(manifest.retention!.retainUntil) - Date.parse(manifest.sealedAt)) / 86_400_000;
     assert.equal(Math.round(days), 7);
   }
-  const index = JSON.parse((await readAll(await store.get(indexKey(meta)))).toString()) as SessionIndex;
-  assert.equal(index.prefix, sessionPrefix(meta));
+  const chain = await storedChain(store, meta);
+  const index = JSON.parse((await readAll(await store.get(indexKey(chain)))).toString()) as SessionIndex;
+  assert.equal(index.prefix, sessionPrefix(chain));
   assert.equal(index.segments, read.segments.length);
   assert.equal(index.events, read.events.length);
   assert.ok(index.endedAt);
@@ -364,7 +374,7 @@ test('a writer killed with SIGKILL: the next start keeps the synced events, drop
   assert.equal(end!.type, 'session-end');
   assert.equal(end!.reason, 'gateway-crash');
   assert.equal(read.manifests.at(-1)!.manifest.final, true);
-  const index = JSON.parse((await readAll(await store.get(indexKey(meta)))).toString()) as SessionIndex;
+  const index = JSON.parse((await readAll(await store.get(indexKey(await storedChain(store, meta))))).toString()) as SessionIndex;
   assert.equal(index.events, 33);
   assert.ok(index.endedAt);
   assert.ok(!existsSync(folder), 'the recovered session left the spool');
