@@ -9,8 +9,13 @@ import type { CallerIdentity } from './auth.js';
 
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
 const identityClaim = /^(authorization|proxy-authorization|impersonate-.*|x-remote-.*)$/i;
-// compressed WebSocket frames would hide the stream from the recorder; the API server offers none anyway
-const notRelayed = new Set(['sec-websocket-extensions']);
+/**
+ * Compression would hide what the gateway must read: a gzip body (the API server compresses responses
+ * above 128 KiB when asked) passes the JSON and text maskers unread, and compressed WebSocket frames
+ * would hide the stream from the recorder (the API server offers none anyway). Not asking for it, the
+ * gateway reads every body as the API server wrote it.
+ */
+const notRelayed = new Set(['sec-websocket-extensions', 'accept-encoding']);
 
 const sessionIdExtra = 'Impersonate-Extra-kubegate.dev%2fsession-id';
 

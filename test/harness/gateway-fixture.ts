@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
+import { gunzipSync } from 'node:zlib';
 import { testCluster, type TestCluster } from './cluster.js';
 import { startOperator, type RunningOperator } from './operator.js';
 import { jitKubeconfig, startGateway, type RunningGateway } from './gateway.js';
@@ -77,9 +78,13 @@ export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, pat
   return new Promise((resolve, reject) => {
     const url = new URL(fixture.gateway.url);
     const req = request({ hostname: url.hostname, port: url.port, path, method: options.method ?? 'GET', ca: fixture.ca, headers }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      // a compressed answer is read as the client would read it: decompressed
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, body: (res.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString() });
+      });
     });
     // a 101 (a request the gateway let upgrade): the answer is the switch itself
     req.on('upgrade', (res, socket) => {

@@ -36,6 +36,10 @@ export const tricks: Trick[] = [
   { name: 'Upgrade on a LIST of Secrets', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets`, headers: upgrade('x'), expect: 'masked' },
   { name: 'Upgrade on a watch of Secrets', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets?watch=1&timeoutSeconds=1`, headers: upgrade('x'), expect: 'masked' },
   { name: 'Upgrade on a Table of Secrets', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets?includeObject=Object`, headers: { ...upgrade('x'), accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }, expect: 'masked' },
+  // a compressed answer would pass the maskers unread (the API server gzips responses above 128 KiB; the Secret is larger)
+  { name: 'Accept-Encoding: gzip on a GET of a large Secret', invariant: 9, path: secretPath, headers: { 'accept-encoding': 'gzip' }, expect: 'masked' },
+  { name: 'Accept-Encoding: gzip on a LIST of Secrets', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets`, headers: { 'accept-encoding': 'gzip, deflate' }, expect: 'masked' },
+  { name: 'Accept-Encoding: gzip on a Table of Secrets', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets?includeObject=Object`, headers: { 'accept-encoding': 'gzip', accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }, expect: 'masked' },
   // paths the API server could read differently from the gateway
   { name: 'an encoded slash turns a Secret GET into another path', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/secrets%2F${c.secret}`, expect: 'refused' },
   { name: 'a dot segment climbs out of the namespace', invariant: 10, path: (c) => `/api/v1/namespaces/other/../${c.target}/secrets/${c.secret}`, expect: 'refused' },

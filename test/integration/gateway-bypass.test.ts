@@ -5,6 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
 import { eventually } from '../harness/workloads.js';
 import { tricks, type TrickContext } from './bypass-corpus.js';
@@ -15,7 +18,10 @@ const setup = gatewayFixture();
 async function secretContext(): Promise<TrickContext & { value: string }> {
   const { bot, target } = await setup();
   const value = `bypass-${randomBytes(12).toString('hex')}`;
-  await bot.ok(['create', 'secret', 'generic', 'bypass-target', '-n', target, `--from-literal=password=${value}`]);
+  // larger than 128 KiB, so that the API server would compress it if asked
+  const filler = join(mkdtempSync(join(tmpdir(), 'kubegate-bypass-')), 'filler');
+  writeFileSync(filler, 'f'.repeat(200 * 1024));
+  await bot.ok(['create', 'secret', 'generic', 'bypass-target', '-n', target, `--from-literal=password=${value}`, `--from-file=filler=${filler}`]);
   return { target, secret: 'bypass-target', value };
 }
 
