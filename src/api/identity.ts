@@ -8,8 +8,8 @@
  *   It is used wherever a person acts on kubegate's objects or must be recognised there: an AccessGrant's
  *   `spec.requestedBy` (`authenticatedName`; admission checks it), an approver's `by` in an
  *   ApprovalRequest decision (`authenticatedName`, written by `kubegate approve`), the `requester` and
- *   `subject` of an ApprovalRequest (`grantApprovalParties`, `commandApprovalParties`, built with
- *   `subjectUsername`), the policy's `approvers.users` and `gitops.appliers`.
+ *   `subject` of an ApprovalRequest (`grantApprovalParties`, for a grant and for a request held under
+ *   it, built with `subjectUsername`), the policy's `approvers.users` and `gitops.appliers`.
  * - **impersonated identity** — what the gateway asks the API server to act as when it forwards the
  *   person's request: `impersonatedUser` (`kubegate:user:…`, `kubegate:group:…`,
  *   `kubegate:serviceaccount:NS:NAME`) plus the grant's group `grantGroup` (`kubegate:grant:NS:NAME`).
@@ -26,6 +26,9 @@
  *   `variables.added.all(d, d.by == request.userInfo.username)` — `authenticatedName`;
  *   `variables.added.all(d, d.by != object.spec.requester && d.by != object.spec.?subject.orValue(''))`
  *   — `mayDecide` (which src/operator/approval.ts applies again when counting decisions).
+ * - approvalrequests.yaml, `kubegate-approval-origin`: an ApprovalRequest for a held request is created
+ *   only by `system:serviceaccount:NS:kubegate-gateway-POLICY`, the ServiceAccount the operator runs
+ *   that policy's gateway as (`gatewayName`).
  * - approvalrequests.yaml, `kubegate-approval-deciders`, and accessgrants.yaml, `kubegate-accessgrants-gitops`:
  *   `request.userInfo.username in params.spec.?approvers.?users…` / `…gitops.?appliers…` — the policy
  *   lists authenticated names, compared as they are.
@@ -85,18 +88,15 @@ export interface ApprovalParties {
 }
 
 /**
- * An AccessGrant's approval: its creator asked (`spec.requestedBy`, the creator's authenticated name:
- * admission requires it on create, and it is immutable) for its subject.
+ * The parties of an AccessGrant's approval, and of every request held at the gateway under that grant:
+ * its creator asked (`spec.requestedBy`, the creator's authenticated name: admission requires it on
+ * create, and it is immutable) for its subject. A held command is the grant's access in use, so the
+ * person who asked for the grant is its requester, not only the subject it runs as.
  */
 export function grantApprovalParties(spec: Pick<AccessGrantSpec, 'requestedBy' | 'subject'>): ApprovalParties & { subject: string } {
   return { requester: spec.requestedBy!, subject: subjectUsername(spec.subject) };
 }
 
-/** A request held at the gateway: the grant's subject asked, for themselves. */
-export function commandApprovalParties(subject: GrantSubject): ApprovalParties & { subject: string } {
-  const name = subjectUsername(subject);
-  return { requester: name, subject: name };
-}
 
 /** Whether a decision `by` this authenticated name may count: not by the requester, not by the subject. */
 export function mayDecide(by: string, parties: ApprovalParties): boolean {

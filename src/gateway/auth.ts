@@ -15,6 +15,8 @@ export interface CallerIdentity {
   tokenId: string;
   grant: { namespace: string; name: string; uid: string };
   subject: GrantSubject;
+  /** Who asked for the grant (its `spec.requestedBy`): the requester of anything held under it. */
+  requestedBy?: string;
   /** The prefixed user the gateway impersonates. */
   user: string;
   /** The grant's group: the only group the gateway impersonates. */
@@ -55,6 +57,7 @@ export async function authenticate(
     tokenId: claims.id,
     grant: claims.grant,
     subject: grant.spec.subject,
+    requestedBy: grant.spec.requestedBy,
     user: impersonatedUser(grant.spec.subject),
     groups: [grantGroup(claims.grant.namespace, claims.grant.name)],
     expiresAt: new Date(Math.min(expiresAt, claims.expiresAt.getTime())),

@@ -2,10 +2,15 @@
  * ApprovalRequest: computes its phase from the decisions (see approval.ts) and the policy's minimum,
  * writes it with a condition and an Event when it changes, and requeues itself for its expiry instant.
  * The grant (or gateway) that waits on it watches its status.
+ *
+ * Admission checks a decider against the named SessionPolicy only when that policy exists (a binding's
+ * parameters are the policies there are, and CEL cannot ask whether one is missing), so a request naming
+ * a policy that does not exist, or one created after the request (its decisions may predate it), is
+ * denied for good: no decision on it ever counts.
  */
 import type { ApprovalRequest, SessionPolicy } from '../api/index.js';
 import type { ObjectKey, ReconcileResult, Reconciler } from '../runtime/reconciler.js';
-import { evaluateApproval, type ApprovalInput } from './approval.js';
+import { evaluateApproval, type ApprovalInput, type ApprovalOutcome } from './approval.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, type KubeClients } from '../kube/client.js';
@@ -32,18 +37,17 @@ export class ApprovalRequestReconciler implements Reconciler {
     const previous = request.status?.phase;
     if (previous === 'Approved' || previous === 'Denied' || previous === 'Expired') return; // decided once, for good
 
+    const policyName = request.spec.policyRef?.name ?? '';
     let policy: SessionPolicy | undefined;
     try {
-      policy = await getCustom<SessionPolicy>(clients, sessionPolicies, key.namespace!, request.spec.policyRef?.name ?? '');
+      if (policyName) policy = await getCustom<SessionPolicy>(clients, sessionPolicies, key.namespace!, policyName);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
     const now = this.options.now?.() ?? new Date();
-    const outcome = evaluateApproval(
-      request.spec as ApprovalInput,
-      { minApprovals: policy?.spec.approvers?.minApprovals ?? 1, appliers: policy?.spec.gitops?.appliers ?? [] },
-      now,
-    );
+    const outcome = policy && !newerThan(policy, request)
+      ? evaluateApproval(request.spec as ApprovalInput, { minApprovals: policy.spec.approvers?.minApprovals ?? 1, appliers: policy.spec.gitops?.appliers ?? [] }, now)
+      : policyNotFound(policyName, request.spec.decisions?.length ?? 0);
     const conditions = setCondition(
       request.status?.conditions as Condition[] | undefined,
       {
@@ -67,4 +71,13 @@ export class ApprovalRequestReconciler implements Reconciler {
     }
     if (outcome.phase === 'Pending') return { requeueAfterMs: Math.max(0, Date.parse(request.spec.expiresAt) - now.getTime()) };
   }
+}
+
+/** Whether `policy` was created after `request` (creation times have one-second resolution: same second is not after). */
+function newerThan(policy: SessionPolicy, request: ApprovalRequest): boolean {
+  return Date.parse(String(policy.metadata?.creationTimestamp)) > Date.parse(String(request.metadata?.creationTimestamp));
+}
+
+function policyNotFound(name: string, decisions: number): ApprovalOutcome {
+  return { phase: 'Denied', approvals: 0, reason: 'PolicyNotFound', message: `SessionPolicy ${name} did not exist when this request was opened: none of its ${decisions} decisions can count` };
 }

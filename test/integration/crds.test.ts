@@ -27,7 +27,7 @@ interface KubeObject {
   apiVersion?: string;
   kind?: string;
   metadata?: { name?: string; namespace?: string; [key: string]: unknown };
-  spec?: Record<string, unknown> & { requestedBy?: string; decisions?: { by: string }[] };
+  spec?: Record<string, unknown> & { requestedBy?: string; decisions?: { by: string }[]; policyRef?: { name: string } };
   [key: string]: unknown;
 }
 
@@ -49,8 +49,9 @@ function as(user: string, groups: string[] = []): string[] {
   return ['--as', user, ...['system:masters', ...groups].flatMap((g) => ['--as-group', g])];
 }
 
-/** Who a sample says created it: a grant's requestedBy, or the approver of its decisions. */
+/** Who a sample says created it: a grant's requestedBy, the gateway for a held request, or the approver of its decisions. */
 function actor(object: KubeObject): string[] {
+  if (object.kind === 'ApprovalRequest' && object.spec?.request) return as(`system:serviceaccount:${object.metadata?.namespace}:kubegate-gateway-${object.spec.policyRef?.name}`);
   const decider = object.spec?.decisions?.[0]?.by;
   if (object.kind === 'ApprovalRequest' && decider) return as(decider, ['sre-leads']);
   if (object.kind === 'AccessGrant' && object.spec?.requestedBy) return as(object.spec.requestedBy);
@@ -107,8 +108,8 @@ test('every sample applies with kubectl apply --dry-run=server', async () => {
   for (const { file, object } of samples()) {
     if (/^kustomize\.config\.k8s\.io\/|\.toolkit\.fluxcd\.io\//.test(object.apiVersion ?? '')) continue; // kustomize files; Flux is not installed
     if (object.kind === 'ApprovalRequest' && Object.keys(object.spec ?? {}).join() === 'decisions') continue; // a server-side-apply patch: next test
-    const input = JSON.stringify(object.kind === 'Namespace' ? object : inNamespace(object, namespace));
-    const result = await kubectl.run(['apply', '--dry-run=server', '-f', '-', ...actor(object)], { input });
+    const placed = object.kind === 'Namespace' ? object : inNamespace(object, namespace);
+    const result = await kubectl.run(['apply', '--dry-run=server', '-f', '-', ...actor(placed)], { input: JSON.stringify(placed) });
     if (result.code === 0) applied++;
     else failures.push(`${file} ${object.kind}/${object.metadata?.name}: ${result.stderr.trim()}`);
   }

@@ -7,7 +7,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   authenticatedName,
-  commandApprovalParties,
   grantApprovalParties,
   grantGroup,
   impersonatedUser,
@@ -34,11 +33,13 @@ test('a subject is the string the API server authenticates that person as, on ev
     assert.equal(subjectUsername(subject), name);
     // the same person asking for their own grant, and calling through it into a held request
     assert.deepEqual(grantApprovalParties({ requestedBy: name, subject }), { requester: name, subject: name });
-    assert.deepEqual(commandApprovalParties(subject), { requester: name, subject: name });
     // ... can decide neither, under the name kubegate approve records for them
     assert.equal(mayDecide(name!, grantApprovalParties({ requestedBy: 'kubegate-admin', subject })), false, `${name} approving access for themselves`);
-    assert.equal(mayDecide(name!, commandApprovalParties(subject)), false, `${name} approving their own command`);
-    assert.equal(mayDecide('bob', commandApprovalParties(subject)), true);
+    // a request held under a grant someone else asked for: both the asker and the subject are parties
+    const held = grantApprovalParties({ requestedBy: 'carol', subject });
+    assert.equal(mayDecide(name!, held), false, `${name} approving their own command`);
+    assert.equal(mayDecide('carol', held), false, 'the grant\'s requester approving a command run under it');
+    assert.equal(mayDecide('bob', held), true);
   }
   assert.equal(authenticatedName({ username: '' }), undefined, 'no username is no one, not the empty string');
   assert.equal(authenticatedName(undefined), undefined);
