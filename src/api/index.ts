@@ -24,28 +24,18 @@ export type Kind = keyof typeof plurals;
 /** Condition types, per kind (status.conditions[].type). */
 export const conditionTypes = {
   AccessGrant: {
-    /** True while the grant is Active: approved, bound, kubeconfig written. */
+    /** True while the grant is Active (its message counts the bindings in place); False with why it is not. */
     Ready: 'Ready',
     /** True once approved (by decisions or a merged pull request), False when denied. */
     Approved: 'Approved',
-    /** True while every binding in status.bindings exists. */
-    BindingsReady: 'BindingsReady',
-    /** True while spec.kubeconfigSecret holds a working kubeconfig. */
-    KubeconfigReady: 'KubeconfigReady',
   },
   ApprovalRequest: {
     /** True once approved or denied; False while pending or after expiring undecided. */
     Decided: 'Decided',
-    /** True once the single request an approved request approval admits went through. */
-    Consumed: 'Consumed',
   },
   SessionPolicy: {
-    /** True when the policy compiled and its gateway is available. */
+    /** True when the policy compiled and its gateway's objects are applied; False lists its problems. */
     Ready: 'Ready',
-    /** True when the policy compiled; False lists its problems. */
-    Compiled: 'Compiled',
-    /** True when at least one gateway pod serves the current compiled version. */
-    GatewayAvailable: 'GatewayAvailable',
   },
 } as const;
 

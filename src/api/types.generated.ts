@@ -48,8 +48,8 @@ export interface AccessGrantSpec {
    */
   duration?: string;
   /**
-   * When the access ends, as an RFC 3339 time; the policy's grants.maxDuration still applies. Exactly
-   * one of duration and expiresAt.
+   * When the access ends, as an RFC 3339 time; it may be at most the policy's grants.maxDuration after
+   * the grant's creation. Exactly one of duration and expiresAt.
    *
    * @format date-time
    */
@@ -180,7 +180,7 @@ export interface AccessGrantStatus {
   approvalRequest?: string;
   /** The RoleBindings and ClusterRoleBindings the operator made for this grant. */
   bindings?: AccessGrantBinding[];
-  /** Standard conditions (Ready, Approved, BindingsReady, KubeconfigReady). */
+  /** Standard conditions (Ready, Approved). */
   conditions?: Condition[];
   /**
    * The metadata.generation the operator last acted on.
@@ -381,7 +381,7 @@ export interface ApprovalRequestStatus {
    * @format date-time
    */
   consumedAt?: string;
-  /** Standard conditions (Decided, Consumed). */
+  /** Standard conditions (Decided). */
   conditions?: Condition[];
   /**
    * The metadata.generation the operator last acted on.
@@ -594,7 +594,11 @@ export interface SessionPolicyRuleMatch {
   namespaces?: string[];
   /** Names of the objects, or * for any. */
   names?: string[];
-  /** A regular expression (RE2) searched in the command line of exec (its arguments joined by spaces). */
+  /**
+   * A regular expression searched in the command line of exec (its arguments joined by spaces), in
+   * JavaScript syntax with the u flag; a leading (?i), as in RE2, makes it case-insensitive. An
+   * invalid one makes the policy Invalid.
+   */
   command?: string;
   /**
    * When true, matches only requests that can escalate privileges: writes to Roles, ClusterRoles and
@@ -617,7 +621,12 @@ export interface SessionPolicyMasking {
   secrets?: boolean;
   /** Field paths masked in every object (such as spec.containers[*].env[*].value). */
   fields?: string[];
-  /** Regular expressions (RE2) whose matches are masked in bodies and stream output. */
+  /**
+   * Regular expressions whose matches are masked in bodies and stream output, in JavaScript syntax
+   * with the u flag; a leading (?i), as in RE2, makes one case-insensitive. A match must have a
+   * bounded length (password=\S{1,128}, not password=\S+) and no backreference, so that streams can be
+   * masked without buffering them; any other pattern makes the policy Invalid.
+   */
   patterns?: string[];
 }
 
@@ -674,7 +683,8 @@ export interface SessionPolicyRecordingRetention {
  */
 export interface SessionPolicyGrants {
   /**
-   * The longest a grant may last (Go duration, at most 168h); longer grants are cut to it.
+   * The longest a grant may last (Go duration, at most 168h): a grant asking for a longer duration, or
+   * an expiresAt further than this from its creation, is Denied.
    *
    * @defaultValue "8h"
    */
@@ -689,7 +699,10 @@ export interface SessionPolicyGrants {
 
 /** What the operator observed. */
 export interface SessionPolicyStatus {
-  /** Ready when the policy compiled and its gateway runs; Invalid when the policy cannot compile. */
+  /**
+   * Ready when the policy compiled and its gateway's objects are applied; Invalid when the policy
+   * cannot compile.
+   */
   phase?: 'Ready' | 'Invalid';
   /** A human-readable explanation of the phase (for Invalid, every problem with its field). */
   message?: string;
@@ -697,14 +710,7 @@ export interface SessionPolicyStatus {
   compiledVersion?: string;
   /** Where clients reach the gateway (https://HOST:PORT). */
   gatewayAddress?: string;
-  /**
-   * Gateway pods that are ready.
-   *
-   * @format int32
-   * @minimum 0
-   */
-  readyReplicas?: number;
-  /** Standard conditions (Ready, Compiled, GatewayAvailable). */
+  /** Standard conditions (Ready). */
   conditions?: Condition[];
   /**
    * The metadata.generation the operator last acted on.

@@ -16,6 +16,7 @@
 import type { CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
 import type { EscalationFinding } from './escalation.js';
 import { Masker } from '../policy/masking/masker.js';
+import { policyRegex } from '../policy/regex.js';
 import type { RequestAttributes } from './request-attributes.js';
 
 /** What the gateway knows about a request besides its attributes. */
@@ -68,7 +69,7 @@ function compileRule(rule: CompiledRule): Matcher {
     rule,
     verbs: set(rule.verbs),
     ...lists,
-    ...(rule.command !== undefined ? { command: new RegExp(rule.command, 'u') } : {}),
+    ...(rule.command !== undefined ? { command: policyRegex(rule.command) } : {}),
     resourceOnly: Object.values(lists).some((list) => list !== undefined),
     restrictive: rule.action !== 'Allow',
   };

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { PolicyAction, SessionPolicySpec } from '../api/index.js';
 import { compileFieldPath, maxMatchLength } from './masking/masker.js';
+import { policyRegex } from './regex.js';
 
 export type { PolicyAction };
 
@@ -55,7 +56,7 @@ export type ResourceCatalog = Set<string>;
 
 function regexProblem(pattern: string): string | undefined {
   try {
-    new RegExp(pattern, 'u');
+    policyRegex(pattern);
     return undefined;
   } catch (error) {
     return (error as Error).message;

@@ -320,7 +320,7 @@ test('kubectl get prints the printer columns', async () => {
 
   const ar = await table('ar', 'deploy-bot-payments-x7k2');
   assert.deepEqual(ar.header, ['NAME', 'PHASE', 'TARGET', 'REQUESTER', 'EXPIRES', 'AGE']);
-  assert.match(ar.row, /^deploy-bot-payments-x7k2\s.*\bdeploy-bot-payments\s+alice@example\.com\s+2026-03-02T10:30:00Z\s/);
+  assert.match(ar.row, /^deploy-bot-payments-x7k2\s.*\bdeploy-bot-payments\s+alice@example\.com\s+2030-03-02T10:30:00Z\s/);
   assert.deepEqual((await table('ar', 'deploy-bot-payments-x7k2', true)).header, ['NAME', 'PHASE', 'TARGET', 'REQUESTER', 'EXPIRES', 'AGE', 'APPROVALS', 'VERB', 'PATH', 'REASON']);
 
   const sp = await table('sp', 'prod');

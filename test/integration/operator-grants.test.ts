@@ -196,3 +196,26 @@ test('the operator serves health and Prometheus metrics', async () => {
   assert.match(metrics.body, /controller="accessgrant"/);
   assert.equal((await probe({ url: `${operator!.healthUrl}/healthz` })).status, 200);
 });
+
+test("grants.maxDuration: a longer duration, or an expiresAt further than it from creation, is Denied; a shorter one is Active", async () => {
+  const { cluster, namespace, target } = await setup();
+  const kubectl = await cluster.kubectl();
+  await kubectl.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'short', { grants: { maxDuration: '1h' } })) });
+  const inHours = (hours: number) => new Date(Date.now() + hours * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const asks = { tooLong: { duration: '2h' }, tooLate: { expiresAt: inHours(3) }, inTime: { expiresAt: inHours(0.5) } };
+  const names = Object.fromEntries(Object.keys(asks).map((ask) => [ask, uniqueName(ask.toLowerCase())])) as Record<keyof typeof asks, string>;
+  for (const [ask, when] of Object.entries(asks) as [keyof typeof asks, object][]) {
+    const spec = { subject: { kind: 'User', name: 'deploy-bot' }, ...when, access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'short' }, requestedBy: 'kubegate-admin' };
+    await kubectl.ok(['apply', '-f', '-'], { input: JSON.stringify(accessGrant(namespace, names[ask], spec)) });
+  }
+  await eventually(async () => {
+    for (const ask of ['tooLong', 'tooLate'] as const) {
+      const status = await grantStatus(cluster, namespace, names[ask]);
+      assert.equal(status.phase, 'Denied', ask);
+      assert.equal(status.conditions.find((c: { type: string }) => c.type === 'Ready').reason, 'DurationExceedsPolicy');
+    }
+    const status = await grantStatus(cluster, namespace, names.inTime);
+    assert.equal(status.phase, 'Active');
+    assert.equal(Date.parse(status.expiresAt), Date.parse(asks.inTime.expiresAt));
+  }, 20_000);
+});

@@ -159,3 +159,18 @@ test('the operator refuses, with the field, a policy whose masking the gateway c
   assert.deepEqual(problems.map((p) => p.field), ['spec.masking.patterns[1]', 'spec.masking.patterns[2]', 'spec.masking.fields[1]']);
   assert.match(problems[0]!.message, /unbounded repetition .* e\.g\. \{1,256\}/);
 });
+
+test("a leading RE2 (?i) is the case-insensitive flag in masking patterns and commands; other inline flags stay invalid", () => {
+  const spec: PolicySpecInput = {
+    rules: [{ name: 'no-rm-rf', match: { subresources: ['exec'], command: '(?i)RM\\s+-RF' }, action: 'Deny' }],
+    masking: { secrets: true, patterns: ['(?i)password=\\S{1,128}'] },
+  };
+  assert.deepEqual(validatePolicy(spec), []);
+  const e = engine(spec);
+  assert.equal(e.masking.maxMatchLength, 9 + 2 * 128, 'the flag group is not counted as text');
+  assert.equal(e.masking.maskText('PassWord=hunter2 next'), `${'*'.repeat(16)} next`);
+  assert.equal(decide(e, 'POST', '/api/v1/namespaces/a/pods/p/exec?command=rm&command=-rf&command=/').rule, 'no-rm-rf');
+  const problems = validatePolicy({ rules: [{ name: 'x', match: { command: 'a(?i)b' }, action: 'Deny' }], masking: { patterns: ['(?s)a.b', '(?i)\\S+'] } });
+  assert.deepEqual(problems.map((p) => p.field), ['spec.rules[0].match.command', 'spec.masking.patterns[0]', 'spec.masking.patterns[1]']);
+  assert.match(problems[2]!.message, /unbounded repetition/);
+});

@@ -9,7 +9,10 @@
  * Lookarounds, `$` and `\b` are counted as if they consumed what they look at, and the stream keeps that
  * much already-released text in front of what it scans, so they see the same neighbours they would in
  * the whole text. `^` only matches at the very start of a stream (or of one JSON string value).
+ *
+ * A leading `(?i)` (RE2's case-insensitive flag, see ../regex.ts) is not part of what is measured.
  */
+import { policyRegex, policyRegexParts } from '../regex.js';
 
 export class MaskingPatternError extends Error {
   override readonly name = 'MaskingPatternError';
@@ -150,13 +153,13 @@ function disjunctionReach(cursor: Cursor, depth: number): number {
  */
 export function maxMatchLength(source: string): number {
   try {
-    new RegExp(source, 'u');
+    policyRegex(source);
   } catch (error) {
     throw new MaskingPatternError(`masking pattern /${source}/: ${(error as Error).message}`);
   }
-  const cursor: Cursor = { source, at: 0 };
+  const cursor: Cursor = { source: policyRegexParts(source).body, at: 0 };
   const reach = disjunctionReach(cursor, 0);
-  if (cursor.at < source.length) fail(cursor, 'unbalanced ")"');
+  if (cursor.at < cursor.source.length) fail(cursor, 'unbalanced ")"');
   return Math.max(1, reach);
 }
 
@@ -198,7 +201,7 @@ export class PatternSet {
   static compile(sources: readonly string[]): PatternSet {
     const reach = sources.reduce((max, source) => Math.max(max, maxMatchLength(source)), 0);
     return new PatternSet(
-      sources.map((source) => new RegExp(source, 'gu')),
+      sources.map((source) => policyRegex(source, 'g')),
       reach,
     );
   }
