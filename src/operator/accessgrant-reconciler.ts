@@ -163,7 +163,15 @@ export class AccessGrantReconciler implements Reconciler {
     now: Date,
   ): Promise<{ state: 'approved' | 'waiting' | 'refused'; reason: string; message: string; request?: string }> {
     const pullRequest = grant.spec.approval?.pullRequest;
-    if (pullRequest) return { state: 'approved', reason: 'PullRequestMerged', message: `approved by merged pull request ${pullRequest.url ?? ''}`.trim() };
+    if (pullRequest) {
+      // the merge is the approval only when a GitOps applier of this policy brought the grant; requestedBy is
+      // the authenticated creator (admission) and immutable, so this holds whenever the policy appeared
+      const applier = grant.spec.requestedBy ?? '';
+      if (!(policy.spec.gitops?.appliers ?? []).includes(applier)) {
+        return { state: 'refused', reason: 'PullRequestNotFromApplier', message: `a grant approved by a pull request must be applied by a GitOps applier of policy ${policy.metadata!.name}; ${applier || 'its creator'} is not one` };
+      }
+      return { state: 'approved', reason: 'PullRequestMerged', message: `approved by merged pull request ${pullRequest.url ?? ''}`.trim() };
+    }
     // a policy that requires approval for every grant overrides what the grant asks for
     if (!grant.spec.approval?.required && !policy.spec.grants?.approvalRequired) return { state: 'approved', reason: 'NotRequired', message: 'no approval required' };
 

@@ -169,7 +169,8 @@ function sealedInSpool(spoolDir: string): string[] {
   return readdirSync(spoolDir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.manifest.json') && !name.startsWith('store/'));
 }
 
-const browsableKey = /^sessions\/\d{4}\/\d{2}\/\d{2}\/[^/]+\/[0-9a-f-]{36}\/segment-\d{6}\.(jsonl|manifest\.json)$/;
+/** `sessions/YYYY/MM/DD/<subject>/<session-id>/<writer-id>/segment-NNNNNN.…` (format v2, src/recording/FORMAT.md) */
+const browsableKey = /^sessions\/\d{4}\/\d{2}\/\d{2}\/[^/]+\/[0-9a-f-]{36}\/[^/]+\/segment-\d{6}\.(jsonl|manifest\.json)$/;
 
 test('(a) API calls and an exec land in MinIO under browsable keys, segments under GOVERNANCE retention', async () => {
   const { cluster, target } = await setup();
