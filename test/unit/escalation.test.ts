@@ -171,6 +171,7 @@ test('a pod holding the token of another service account than default is an esca
     ['POST', pods, pod({ serviceAccountName: 'builder', automountServiceAccountToken: false }), undefined],
     ['POST', pods, pod({ serviceAccountName: 'default', ...projected }), undefined],
     ['POST', '/apis/batch/v1/namespaces/a/cronjobs', { spec: { jobTemplate: template({ serviceAccountName: 'builder' }) } }, /^cronjob template runs as service account builder/],
+    ['POST', '/api/v1/namespaces/a/podtemplates', { template: { spec: { serviceAccountName: 'builder' } } }, /^podtemplate template runs as service account builder/],
     // a patch does not show the rest of the pod: which account a token belongs to, whether a projection mounts it
     ['PATCH', deployment, template({ serviceAccountName: 'builder', automountServiceAccountToken: false }), /service account builder/],
     ['PATCH', deployment, template({ automountServiceAccountToken: null }), /mount the token of a service account the request does not show/],
