@@ -12,6 +12,7 @@ import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
+import { readObject } from './request-body.js';
 import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
 import { recordedRequestBody } from '../policy/masking/bodies.js';
 import type { LoadedPolicy } from './policy-source.js';
@@ -75,14 +76,8 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
   const requestId = randomUUID();
   try {
     const body = !options.upgrade && writeVerbs.has(attributes.verb) ? await readBody(request, context.maxRequestBodyBytes) : undefined;
-    let parsed: unknown;
-    if (body && body.length > 0) {
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        parsed = undefined; // YAML or protobuf bodies: the API server decides; escalation checks see no object
-      }
-    }
+    // undefined where the gateway cannot read the body as the API server does: escalation checks fail closed
+    const parsed = body && body.length > 0 ? readObject(request.headers['content-type'], body) : undefined;
     // read from the query as parsed for the policy (as the API server reads it), never parsed a second way
     const execArgs = execCommand(attributes);
     const command = execArgs.length > 0 ? execArgs : undefined;

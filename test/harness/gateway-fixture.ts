@@ -38,7 +38,8 @@ export const fixturePolicyRules = [
 ];
 export const fixtureMasking = { secrets: true, patterns: ['AKIA[0-9A-Z]{16}'] };
 
-export function gatewayFixture(): () => Promise<GatewayFixture> {
+/** `rules`: the policy's rules, the test policy's by default. */
+export function gatewayFixture(rules: object[] = fixturePolicyRules): () => Promise<GatewayFixture> {
   let operator: RunningOperator | undefined;
   let gateway: RunningGateway | undefined;
   let fixture: Promise<GatewayFixture> | undefined;
@@ -53,7 +54,7 @@ export function gatewayFixture(): () => Promise<GatewayFixture> {
       const admin = await cluster.kubectl();
       const namespace = await cluster.namespace('gw', { keep: true });
       const target = await cluster.namespace('payments', { keep: true });
-      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules: fixturePolicyRules, masking: fixtureMasking })) });
+      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules, masking: fixtureMasking })) });
       const grant = uniqueName('deploy-bot');
       await admin.ok(['apply', '-f', '-'], {
         input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),

@@ -6,7 +6,9 @@
  * Expectations:
  *  - `refused`: a 4xx answer, and nothing of the Secret in it;
  *  - `masked`: whatever the answer (served or refused), the Secret's value appears in clear text (or
- *    base64) neither in the answer nor in anything recorded, and the request itself was recorded.
+ *    base64) neither in the answer nor in anything recorded, and the request itself was recorded;
+ *  - `held`: refused as a request that needs approval (KG_APPROVAL_REQUIRED): the test policy sends
+ *    escalations to a human, and the trick is an escalation dressed as something else.
  */
 export interface TrickContext {
   /** The grant's namespace of work, holding the Secret `secret`. */
@@ -21,11 +23,24 @@ export interface Trick {
   method?: string;
   path: (c: TrickContext) => string;
   headers?: Record<string, string>;
-  expect: 'refused' | 'masked';
+  /** A request body, sent with its Content-Type. */
+  body?: { contentType: string; text: (c: TrickContext) => string };
+  expect: 'refused' | 'masked' | 'held';
 }
 
 const secretPath = (c: TrickContext) => `/api/v1/namespaces/${c.target}/secrets/${c.secret}`;
 const upgrade = (protocol: string, connection = 'Upgrade') => ({ connection, upgrade: protocol });
+const podsPath = (c: TrickContext) => `/api/v1/namespaces/${c.target}/pods`;
+/** A YAML Pod whose spec holds `lines` (indented under `spec:`). */
+const yamlPod = (name: string, ...lines: string[]) => ({
+  contentType: 'application/yaml',
+  text: () => ['apiVersion: v1', 'kind: Pod', `metadata: {name: ${name}}`, 'spec:', ...lines.map((line) => `  ${line}`), '  containers:', '  - {name: c, image: nginx}', ''].join('\n'),
+});
+const jsonPod = (name: string, spec: Record<string, unknown>, container: Record<string, unknown> = {}) => ({
+  contentType: 'application/json',
+  text: () => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { ...spec, containers: [{ name: 'c', image: 'nginx', ...container }] } }),
+});
+const tokenSecretYaml = 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: minted\n  annotations: {kubernetes.io/service-account.name: default}\ntype: kubernetes.io/service-account-token\n';
 
 export const tricks: Trick[] = [
   // an Upgrade header on an ordinary request must not take the stream path, where nothing is masked
@@ -50,4 +65,24 @@ export const tricks: Trick[] = [
   // identity headers from the client
   { name: 'Impersonate-User: system:admin to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-user': 'system:admin' }, expect: 'refused' },
   { name: 'Impersonate-Group: system:masters to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-group': 'system:masters' }, expect: 'refused' },
+  // YAML bodies, read by the API server as YAML 1.1: `yes` and `on` are true there
+  { name: 'a YAML pod with privileged: yes', invariant: 10, method: 'POST', path: podsPath, body: yamlPod('yaml-privileged-yes', 'initContainers: [{name: i, image: nginx, securityContext: {privileged: yes}}]'), expect: 'held' },
+  { name: 'a YAML pod with hostPID: on', invariant: 10, method: 'POST', path: podsPath, body: yamlPod('yaml-hostpid-on', 'hostPID: on'), expect: 'held' },
+  { name: 'a YAML pod with hostPID twice, false then true', invariant: 10, method: 'POST', path: podsPath, body: yamlPod('yaml-hostpid-twice', 'hostPID: false', 'hostPID: true'), expect: 'held' },
+  { name: 'a YAML service account token Secret', invariant: 10, method: 'POST', path: (c) => `/api/v1/namespaces/${c.target}/secrets`, body: { contentType: 'application/yaml', text: () => tokenSecretYaml }, expect: 'held' },
+  { name: 'a service account token Secret by server-side apply', invariant: 10, method: 'PATCH', path: (c) => `/api/v1/namespaces/${c.target}/secrets/minted?fieldManager=bypass`, body: { contentType: 'application/apply-patch+yaml', text: () => tokenSecretYaml }, expect: 'held' },
+  // pods that act with rights the grant does not give: another service account's token, the node's
+  { name: 'a YAML pod running as another service account', invariant: 4, method: 'POST', path: podsPath, body: yamlPod('yaml-builder', 'serviceAccountName: builder'), expect: 'held' },
+  { name: 'a pod running as another service account', invariant: 4, method: 'POST', path: podsPath, body: jsonPod('json-builder', { serviceAccountName: 'builder' }), expect: 'held' },
+  { name: 'a pod adding DAC_READ_SEARCH', invariant: 4, method: 'POST', path: podsPath, body: jsonPod('cap-dac-read-search', {}, { securityContext: { capabilities: { add: ['DAC_READ_SEARCH'] } } }), expect: 'held' },
+  { name: 'a pod adding SYS_RAWIO', invariant: 4, method: 'POST', path: podsPath, body: jsonPod('cap-sys-rawio', {}, { securityContext: { capabilities: { add: ['SYS_RAWIO'] } } }), expect: 'held' },
+  { name: 'a pod adding BPF', invariant: 4, method: 'POST', path: podsPath, body: jsonPod('cap-bpf', {}, { securityContext: { capabilities: { add: ['BPF'] } } }), expect: 'held' },
+  {
+    name: 'an ephemeral container mounting a pod volume',
+    invariant: 4,
+    method: 'PATCH',
+    path: (c) => `/api/v1/namespaces/${c.target}/pods/web/ephemeralcontainers`,
+    body: { contentType: 'application/strategic-merge-patch+json', text: () => JSON.stringify({ spec: { ephemeralContainers: [{ name: 'd', image: 'busybox', volumeMounts: [{ name: 'host', mountPath: '/host' }] }] } }) },
+    expect: 'held',
+  },
 ];

@@ -1,18 +1,39 @@
 /**
  * The escalation class is judged from the request alone: RBAC that binds or grants strong rights, the
- * escalating verbs, pods that reach the node (directly or through a workload template, in a create or a
- * patch), interactive access to kube-system, minted tokens and approved certificates — and anything
- * that would need inspecting but cannot be, fails closed.
+ * escalating verbs, pods that reach the node or hold another service account's token (directly or
+ * through a workload template, in a create or a patch), interactive access to kube-system, minted tokens
+ * and approved certificates — and anything that would need inspecting but cannot be, fails closed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { stringify } from 'yaml';
 import { detectEscalation } from '../../src/gateway/escalation.js';
 import { parseRequestAttributes, type RequestAttributes } from '../../src/gateway/request-attributes.js';
+import { readObject } from '../../src/gateway/request-body.js';
 
 const rbac = '/apis/rbac.authorization.k8s.io/v1';
 
 function detect(method: string, url: string, body?: unknown) {
   return detectEscalation(parseRequestAttributes(method, url), body);
+}
+
+/** The finding for one body sent as the API server reads it: JSON, and YAML (text, or an object written as YAML). */
+function detectSent(method: string, url: string, encoding: 'json' | 'yaml', body: unknown) {
+  const text = typeof body === 'string' ? body : encoding === 'json' ? JSON.stringify(body) : stringify(body);
+  const contentType = encoding === 'json' ? 'application/json' : method === 'PATCH' ? 'application/apply-patch+yaml' : 'application/yaml';
+  return detectEscalation(parseRequestAttributes(method, url), readObject(contentType, Buffer.from(text)));
+}
+
+/** Each case as JSON and as YAML: the same reason (a regular expression), or none. */
+function assertSent(cases: [string, string, unknown, RegExp | undefined][]): void {
+  for (const [method, url, body, reason] of cases) {
+    for (const encoding of ['json', 'yaml'] as const) {
+      const found = detectSent(method, url, encoding, body);
+      const what = `${encoding} ${method} ${url} ${JSON.stringify(body)}`;
+      if (reason) assert.match(found?.reason ?? '(none)', reason, what);
+      else assert.equal(found, undefined, what);
+    }
+  }
 }
 
 function pod(spec: Record<string, unknown>): unknown {
@@ -135,4 +156,106 @@ test('plain reads and non-resource requests are never escalations', () => {
   assert.equal(detect('GET', '/api/v1/namespaces/kube-system/secrets'), undefined);
   assert.equal(detect('GET', '/version'), undefined);
   assert.equal(detect('POST', '/api/v1/namespaces/a/configmaps', { data: { privileged: 'true' } }), undefined);
+});
+
+test('a pod holding the token of another service account than default is an escalation, unless it mounts none', () => {
+  const pods = '/api/v1/namespaces/a/pods';
+  const deployment = '/apis/apps/v1/namespaces/a/deployments/web';
+  const template = (spec: Record<string, unknown>) => ({ spec: { template: { spec } } });
+  const projected = { volumes: [{ name: 't', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }] };
+  assertSent([
+    ['POST', pods, pod({ serviceAccountName: 'builder' }), /^pod runs as service account builder with its token$/],
+    ['POST', pods, pod({ serviceAccount: 'builder' }), /service account builder/],
+    ['POST', pods, pod({ serviceAccountName: 'builder', automountServiceAccountToken: true }), /service account builder/],
+    ['POST', pods, pod({ serviceAccountName: 'builder', automountServiceAccountToken: false, ...projected }), /service account builder/],
+    ['POST', pods, pod({ serviceAccountName: 'builder', automountServiceAccountToken: false }), undefined],
+    ['POST', pods, pod({ serviceAccountName: 'default', ...projected }), undefined],
+    ['POST', '/apis/batch/v1/namespaces/a/cronjobs', { spec: { jobTemplate: template({ serviceAccountName: 'builder' }) } }, /^cronjob template runs as service account builder/],
+    ['POST', '/api/v1/namespaces/a/podtemplates', { template: { spec: { serviceAccountName: 'builder' } } }, /^podtemplate template runs as service account builder/],
+    // a patch does not show the rest of the pod: which account a token belongs to, whether a projection mounts it
+    ['PATCH', deployment, template({ serviceAccountName: 'builder', automountServiceAccountToken: false }), /service account builder/],
+    ['PATCH', deployment, template({ automountServiceAccountToken: null }), /mount the token of a service account the request does not show/],
+    ['PATCH', deployment, template({ automountServiceAccountToken: true }), /mount the token/],
+    ['PATCH', deployment, template({ automountServiceAccountToken: false }), undefined],
+    ['PATCH', deployment, template(projected), /projects the token/],
+    ['PATCH', deployment, template({ serviceAccountName: 'default' }), undefined],
+  ]);
+  assert.match(detect('PATCH', deployment, [{ op: 'remove', path: '/spec/template/spec/automountServiceAccountToken' }])!.reason, /mount the token/);
+  assert.match(detect('PATCH', deployment, [{ op: 'replace', path: '/spec/template/spec/serviceAccountName', value: 'builder' }])!.reason, /service account builder/);
+});
+
+test('capabilities beyond the baseline set are escalations, whatever their name', () => {
+  const url = '/api/v1/namespaces/a/pods';
+  const adding = (add: string[]) => pod({ containers: [{ name: 'c', securityContext: { capabilities: { add } } }] });
+  const beyond = ['DAC_READ_SEARCH', 'SYS_RAWIO', 'BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_MODULE', 'SYS_ADMIN', 'NET_ADMIN', 'ALL', 'SYS_TIME', 'NET_RAW', 'NOT_A_CAPABILITY_YET'];
+  assertSent([
+    ...beyond.map((cap): [string, string, unknown, RegExp] => ['POST', url, adding(['CHOWN', cap]), new RegExp(`^pod adds capability ${cap}$`)]),
+    ['POST', url, adding(['cap_dac_read_search']), /capability DAC_READ_SEARCH$/],
+    ['POST', url, adding(['CHOWN', 'cap_kill', 'NET_BIND_SERVICE', 'SETUID', 'SYS_CHROOT']), undefined],
+    ['PATCH', '/apis/apps/v1/namespaces/a/daemonsets/d', { spec: { template: { spec: { containers: [{ name: 'c', securityContext: { capabilities: { add: ['BPF'] } } }] } } } }, /daemonset template adds capability BPF/],
+  ]);
+});
+
+test('an unmasked /proc is an escalation', () => {
+  const url = '/api/v1/namespaces/a/pods';
+  assertSent([
+    ['POST', url, pod({ containers: [{ name: 'c', securityContext: { procMount: 'Unmasked' } }] }), /^pod requests an unmasked \/proc$/],
+    ['POST', url, pod({ containers: [{ name: 'c', securityContext: { procMount: 'Default' } }] }), undefined],
+  ]);
+});
+
+test('an ephemeral container mounting any pod volume is an escalation: the pod volumes it may reach are not in the request', () => {
+  const url = '/api/v1/namespaces/a/pods/p/ephemeralcontainers';
+  const ephemeral = (container: Record<string, unknown>) => ({ spec: { ephemeralContainers: [{ name: 'debugger', image: 'busybox', ...container }] } });
+  assertSent([
+    ['PATCH', url, ephemeral({ volumeMounts: [{ name: 'host-etc', mountPath: '/host' }] }), /^pod adds an ephemeral container mounting pod volume host-etc, which may be a hostPath$/],
+    ['PATCH', url, ephemeral({ volumeDevices: [{ name: 'disk', devicePath: '/dev/xvda' }] }), /mounting pod volume disk/],
+    ['PATCH', url, ephemeral({ targetContainerName: 'c' }), undefined],
+    // the subresource takes only the ephemeral containers of a PUT body: its volumes and service account settings are no guide
+    ['PUT', url, { ...(pod({ volumes: [{ name: 'v', emptyDir: {} }] }) as object), ...ephemeral({ volumeMounts: [{ name: 'v', mountPath: '/v' }] }) }, /mounting pod volume v/],
+    ['PUT', url, pod({ serviceAccountName: 'builder', automountServiceAccountToken: false }), /service account builder/],
+  ]);
+  assert.match(detect('PATCH', url, [{ op: 'add', path: '/spec/ephemeralContainers/-', value: { name: 'd', volumeMounts: [{ name: 'root', mountPath: '/r' }] } }])!.reason, /mounting pod volume root/);
+  assert.match(detect('PATCH', url, [{ op: 'add', path: '/spec/ephemeralContainers/0/volumeMounts/-', value: { name: 'root', mountPath: '/r' } }])!.reason, /mounting pod volume root/);
+});
+
+test('a service account token Secret is an escalation in any encoding; a Secret body that cannot be read fails closed', () => {
+  const url = '/api/v1/namespaces/a/secrets';
+  const tokenSecret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', annotations: { 'kubernetes.io/service-account.name': 'builder' } }, type: 'kubernetes.io/service-account-token' };
+  assertSent([
+    ['POST', url, tokenSecret, /^the request creates a service account token Secret$/],
+    // server-side apply creates what does not exist
+    ['PATCH', `${url}/s`, tokenSecret, /service account token Secret/],
+    ['POST', url, { ...tokenSecret, type: 'Opaque', stringData: { a: 'b' } }, undefined],
+    ['PATCH', `${url}/s`, { stringData: { a: 'b' } }, undefined],
+  ]);
+  assert.match(detect('PATCH', `${url}/s`, [{ op: 'add', path: '/type', value: 'kubernetes.io/service-account-token' }])!.reason, /service account token Secret/);
+  for (const [contentType, bytes] of [['application/vnd.kubernetes.protobuf', Buffer.from([0x6b, 0x38, 0x73, 0x00])], ['application/yaml', Buffer.from('type: kubernetes.io/service-account-token\ntype: Opaque\n')]] as const) {
+    const found = detectEscalation(parseRequestAttributes('POST', url), readObject(contentType, bytes));
+    assert.match(found?.reason ?? '(none)', /create of a Secret with a body that cannot be inspected/, contentType);
+  }
+});
+
+test('YAML is read as the API server reads it (YAML 1.1): a body read otherwise under YAML 1.2, or with duplicate keys, fails closed', () => {
+  const url = '/api/v1/namespaces/a/pods';
+  const yamlPod = (line: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  ${line}\n  containers:\n  - name: c\n    image: nginx\n`;
+  const cases: [string, RegExp | undefined][] = [
+    ['hostNetwork: true', /^pod requests hostNetwork$/],
+    ['serviceAccountName: builder', /service account builder/],
+    ['hostNetwork: false', undefined],
+    ['hostNetwork: "yes"', undefined],
+    // true under YAML 1.1, a string under 1.2: never read as the harmless string
+    ['hostNetwork: yes', /cannot be inspected/],
+    ['hostPID: on', /cannot be inspected/],
+    ['hostIPC: Y', /cannot be inspected/],
+    ['hostNetwork: !!bool yes', /cannot be inspected/],
+    ['hostNetwork: false\n  hostNetwork: true', /cannot be inspected/],
+  ];
+  for (const [line, reason] of cases) {
+    const found = detectSent('POST', url, 'yaml', yamlPod(line));
+    if (reason) assert.match(found?.reason ?? '(none)', reason, line);
+    else assert.equal(found, undefined, line);
+  }
+  const privilegedYes = 'spec:\n  containers:\n  - name: c\n    securityContext:\n      privileged: yes\n';
+  assert.equal(detectSent('POST', url, 'yaml', privilegedYes)?.category, 'workload', 'privileged: yes is not missed');
 });

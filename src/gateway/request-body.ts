@@ -1,0 +1,59 @@
+/**
+ * The object a write's body carries, read the way the API server reads it — or undefined where the
+ * gateway cannot be sure it reads the same: then the escalation check fails closed on the request and
+ * the recording keeps no unmasked copy of the body.
+ *
+ * The API server picks the decoder by Content-Type (JSON when there is none). YAML bodies
+ * (`application/yaml`, and server-side apply's `application/apply-patch+yaml`) it turns into JSON with
+ * sigs.k8s.io/yaml, which reads YAML 1.1 (go-yaml v2): `yes`, `on`, `y` are booleans there, `0777` is
+ * octal, `<<` merges. The `yaml` package read under its 1.1 schema comes close, not exactly; so a body is
+ * read under both 1.1 and 1.2, and one whose readings differ (where the ambiguity lives) is not read at
+ * all. Duplicate keys, several documents, a `%YAML` directive, unknown tags: not read either.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { parseDocument } from 'yaml';
+
+const jsonTypes = new Set(['application/json', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
+const yamlTypes = new Set(['application/yaml', 'application/apply-patch+yaml']);
+const unreadable = Symbol('unreadable');
+/** go-yaml refuses bytes that are not UTF-8 but reads UTF-16 after a byte-order mark: neither is read here. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function readJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function readYamlAs(text: string, version: '1.1' | '1.2'): unknown {
+  const document = parseDocument(text, { version, uniqueKeys: true, strict: true, logLevel: 'error' });
+  // a directive would make both readings follow it, and go-yaml v2 takes none but 1.1
+  if (document.errors.length > 0 || document.warnings.length > 0 || document.directives?.yaml.explicit) return unreadable;
+  try {
+    return document.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch {
+    return unreadable; // too many aliases (a billion laughs)
+  }
+}
+
+function readYaml(bytes: Buffer): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  const asServer = readYamlAs(text, '1.1');
+  if (asServer === unreadable || !isDeepStrictEqual(asServer, readYamlAs(text, '1.2'))) return undefined;
+  return asServer;
+}
+
+/** The request body as an object (or any JSON value), or undefined when it is not one the gateway reads. */
+export function readObject(contentType: string | undefined, bytes: Buffer): unknown {
+  const mediaType = (contentType || 'application/json').split(';')[0]!.trim().toLowerCase();
+  if (jsonTypes.has(mediaType)) return readJson(bytes.toString('utf8'));
+  if (yamlTypes.has(mediaType)) return readYaml(bytes);
+  return undefined; // protobuf, CBOR, or a type the API server refuses
+}
