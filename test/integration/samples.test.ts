@@ -132,7 +132,11 @@ test('approvalrequest.yaml: bob approves the grant request; the held-back exec w
   await admin.ok(['create', 'role', 'samples-create-requests', '--verb=create', '--resource=approvalrequests.kubegate.dev', '-n', namespace]);
   await admin.ok(['create', 'rolebinding', 'samples-create-requests', '--role=samples-create-requests', `--user=${bob.user}`, '-n', namespace]);
   try {
-    await asBob.ok(['apply', '-f', join(samples, 'approvalrequest.yaml')]);
+    // the held request is the gateway's to open (admission lets only its ServiceAccount), the grant's request bob's to decide
+    const [grantRequest, heldRequest] = readFileSync(join(samples, 'approvalrequest.yaml'), 'utf8').split(/^---$/m);
+    await asBob.ok(['apply', '-f', '-'], { input: grantRequest });
+    const asGateway = new Kubectl(admin.binary, cluster.kubeconfigFile(await serviceAccountToken(cluster, namespace, 'kubegate-gateway-prod')));
+    await asGateway.ok(['apply', '-f', '-'], { input: heldRequest });
     await eventually(async () => {
       const approved = await jsonOf(admin, ['get', 'approvalrequest', 'deploy-bot-payments-x7k2', '-n', namespace]);
       assert.equal(approved.status?.phase, 'Approved');
@@ -144,7 +148,7 @@ test('approvalrequest.yaml: bob approves the grant request; the held-back exec w
       assert.equal(phase, Date.parse(held.spec.expiresAt) > Date.now() ? 'Pending' : 'Expired');
     }, 20_000);
   } finally {
-    await admin.ok(['delete', 'approvalrequest', 'deploy-bot-payments-x7k2', 'deploy-bot-exec-coredns-4pq9', '-n', namespace]);
+    await admin.ok(['delete', 'approvalrequest', 'deploy-bot-payments-x7k2', 'deploy-bot-exec-coredns-4pq9', '-n', namespace, '--ignore-not-found']);
     await admin.ok(['delete', 'rolebinding,role', 'samples-create-requests', '-n', namespace]);
   }
 });
