@@ -11,6 +11,7 @@ import { authenticate, type CallerIdentity, type GrantLookup } from './auth.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
+import { decodeKubernetesProtobuf, isKubernetesProtobuf } from './kube-protobuf.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
 import { recordedRequestBody } from '../policy/masking/bodies.js';
@@ -67,6 +68,20 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
+/**
+ * The object a request body stands for, read as the API server reads it (by Content-Type): Kubernetes
+ * protobuf through the built-in schema, anything else as JSON. Undefined where it cannot be read (YAML,
+ * a kind the schema lacks, a protobuf body that could read two ways): the escalation checks fail closed
+ * on it.
+ */
+function parseBody(body: Buffer, protobuf: boolean): unknown {
+  try {
+    return protobuf ? decodeKubernetesProtobuf(body) : JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
   const state = context.state();
   const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants });
@@ -75,14 +90,8 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
   const requestId = randomUUID();
   try {
     const body = !options.upgrade && writeVerbs.has(attributes.verb) ? await readBody(request, context.maxRequestBodyBytes) : undefined;
-    let parsed: unknown;
-    if (body && body.length > 0) {
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        parsed = undefined; // YAML or protobuf bodies: the API server decides; escalation checks see no object
-      }
-    }
+    const binary = isKubernetesProtobuf(request.headers['content-type']);
+    const parsed = body && body.length > 0 ? parseBody(body, binary) : undefined;
     // read from the query as parsed for the policy (as the API server reads it), never parsed a second way
     const execArgs = execCommand(attributes);
     const command = execArgs.length > 0 ? execArgs : undefined;
@@ -96,7 +105,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       path: request.url ?? '/',
       attributes,
       ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
-      ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody) : {}),
+      ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody, binary) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);
