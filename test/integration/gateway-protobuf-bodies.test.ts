@@ -5,9 +5,12 @@
  * and the recording holds each body as the JSON it means, Secret data masked (issue 10, item 12).
  */
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { fixturePolicyRules, gatewayFixture, recordedText, type GatewayFixture } from '../harness/gateway-fixture.js';
+import { fixturePolicyRules, gatewayCall, gatewayFixture, recordedText, type GatewayFixture } from '../harness/gateway-fixture.js';
 import { uniqueName } from '../harness/kubegate-objects.js';
+import { podBody, podWithSecondSpec, privileged, twoToThe32 } from '../harness/protobuf-wire.js';
+import type { RunningGateway } from '../harness/gateway.js';
 import { eventually } from '../harness/workloads.js';
 
 const setup = gatewayFixture({
@@ -126,4 +129,24 @@ test('invariant 9: protobuf bodies are recorded as the JSON they mean, Secret da
   const deployment = body(`/apis/apps/v1/namespaces/${target}/deployments`);
   assert.deepEqual(deployment.spec?.selector, { matchLabels: { app: 'recorded' } });
   assert.deepEqual(deployment.spec?.template.spec.containers.map((c) => [c.name, c.image]), [['app', 'registry.example/app:v7']]);
+});
+
+test('invariant 10: a protobuf body the API server reads as privileged but a lenient reader would not is held as unreadable', async () => {
+  const fixture = await setup();
+  const { cluster, target, token } = fixture;
+  const path = `/api/v1/namespaces/${target}/pods?dryRun=All`;
+  const headers = { 'content-type': 'application/vnd.kubernetes.protobuf', accept: 'application/json' };
+  const apiServer = { gateway: { url: cluster.state.apiserver.url } as RunningGateway, ca: readFileSync(cluster.state.apiserver.caFile, 'utf8') };
+  const bodies = {
+    'privileged as the varint 2^32': podBody('wide-bool', privileged(twoToThe32)),
+    'a second spec merged into the first': podWithSecondSpec('merged', privileged(Buffer.from([1]))),
+  };
+  for (const [trick, body] of Object.entries(bodies)) {
+    const direct = await gatewayCall(apiServer, path, { ...headers, authorization: `Bearer ${cluster.state.apiserver.adminToken}` }, { method: 'POST', body });
+    assert.equal(direct.status, 201, `${trick}: ${direct.body}`);
+    assert.equal(JSON.parse(direct.body).spec.containers[0].securityContext.privileged, true, `${trick}: the API server reads it as privileged`);
+    const through = await gatewayCall(fixture, path, { ...headers, authorization: `Bearer ${token}` }, { method: 'POST', body });
+    assert.equal(through.status, 403, `${trick}: ${through.body}`);
+    assert.match(JSON.parse(through.body).message, /approval required by rule "escalations-need-a-human".*create of pods with a body that cannot be inspected/, trick);
+  }
 });

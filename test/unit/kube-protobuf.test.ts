@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeKubernetesProtobuf, isKubernetesProtobuf } from '../../src/gateway/kube-protobuf.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { envelope, field, podBody, podWithSecondSpec, privileged, twoToThe32 } from '../harness/protobuf-wire.js';
 
 interface Captured {
   command: string;
@@ -58,41 +59,27 @@ test('the special types read as their JSON: bytes as base64, IntOrString, Quanti
   assert.deepEqual(quota.spec.hard, { cpu: '1500m', memory: '1Gi', pods: '4' });
 });
 
-function varint(value: number): Buffer {
-  const out: number[] = [];
-  for (; value > 0x7f; value = Math.floor(value / 128)) out.push((value % 128) | 0x80);
-  out.push(value);
-  return Buffer.from(out);
-}
-/** One length-delimited field (wire type 2). */
-const field = (id: number, payload: Buffer | string) => Buffer.concat([varint(id * 8 + 2), varint(Buffer.byteLength(payload)), Buffer.from(payload)]);
-/** One varint field (wire type 0), its value bytes as given. */
-const varintField = (id: number, value: Buffer) => Buffer.concat([varint(id * 8), value]);
-const envelope = (apiVersion: string, kind: string, raw: Buffer) => Buffer.concat([Buffer.from('k8s\0'), field(1, Buffer.concat([field(1, apiVersion), field(2, kind)])), field(2, raw)]);
-/** A Pod whose one container `a` carries `securityContext` (field 15) and whose spec ends with `extraSpec`. */
-const pod = (securityContext: Buffer, extraSpec = Buffer.alloc(0)) => envelope('v1', 'Pod', field(2, Buffer.concat([field(2, Buffer.concat([field(1, 'a'), field(15, securityContext)])), extraSpec])));
-const privileged = (value: Buffer) => varintField(2, value);
-
 test('a hand-written Pod reads like kubectl\'s: privileged, a hostPath volume inlined as JSON has it', () => {
   const hostPathVolume = field(1, Buffer.concat([field(1, 'root'), field(2, field(1, field(1, '/etc')))]));
-  assert.deepEqual(decodeKubernetesProtobuf(pod(privileged(Buffer.from([1])), hostPathVolume)), {
+  assert.deepEqual(decodeKubernetesProtobuf(podBody('p', privileged(Buffer.from([1])), hostPathVolume)), {
     apiVersion: 'v1',
     kind: 'Pod',
-    spec: { containers: [{ name: 'a', securityContext: { privileged: true } }], volumes: [{ name: 'root', hostPath: { path: '/etc' } }] },
+    metadata: { name: 'p' },
+    spec: { containers: [{ name: 'a', image: 'busybox', securityContext: { privileged: true } }], volumes: [{ name: 'root', hostPath: { path: '/etc' } }] },
   });
 });
 
 test('a body the API server could read differently is refused: a field twice, an unknown field, a bool out of range, an overlong varint, bad UTF-8', () => {
-  const twoContainers = decodeKubernetesProtobuf(pod(privileged(Buffer.from([1])), field(2, field(1, 'b')))) as { spec: { containers: unknown[] } };
+  const twoContainers = decodeKubernetesProtobuf(podBody('p', privileged(Buffer.from([1])), field(2, field(1, 'b')))) as { spec: { containers: unknown[] } };
   assert.equal(twoContainers.spec.containers.length, 2, 'a repeated field may repeat');
   const refusals: [Buffer, RegExp][] = [
     // the spec again: Go merges it into the first (privileged stays), protobufjs would keep only the second
-    [envelope('v1', 'Pod', Buffer.concat([field(2, field(2, field(15, privileged(Buffer.from([1]))))), field(2, field(2, field(1, 'a')))])), /spec of Pod is sent twice/],
-    [pod(Buffer.concat([privileged(Buffer.from([1])), privileged(Buffer.from([0]))])), /privileged of SecurityContext is sent twice/],
-    [pod(Buffer.concat([privileged(Buffer.from([1])), field(99, 'x')])), /field 99 of SecurityContext is not in the schema/],
+    [podWithSecondSpec('p', privileged(Buffer.from([1]))), /spec of Pod is sent twice/],
+    [podBody('p', Buffer.concat([privileged(Buffer.from([1])), privileged(Buffer.from([0]))])), /privileged of SecurityContext is sent twice/],
+    [podBody('p', Buffer.concat([privileged(Buffer.from([1])), field(99, 'x')])), /field 99 of SecurityContext is not in the schema/],
     // 2^32: true for Go (any non-zero uint64), false for a 32-bit reader
-    [pod(privileged(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x10]))), /a bool out of range/],
-    [pod(privileged(Buffer.from([0x81, 0x00]))), /longer than it needs/],
+    [podBody('p', privileged(twoToThe32)), /a bool out of range/],
+    [podBody('p', privileged(Buffer.from([0x81, 0x00]))), /longer than it needs/],
     [envelope('v1', 'Pod', field(1, field(1, Buffer.from([0x63, 0xff])))), /invalid|encoded data/i],
   ];
   for (const [body, reason] of refusals) assert.throws(() => decodeKubernetesProtobuf(body), reason);
