@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { packageRoot } from '../util/package-root.js';
 
-export const kubernetesProtobufContentType = 'application/vnd.kubernetes.protobuf';
+const kubernetesProtobufContentType = 'application/vnd.kubernetes.protobuf';
 const magic = Buffer.from([0x6b, 0x38, 0x73, 0x00]); // "k8s\0"
 
 interface Descriptor {
@@ -33,7 +33,8 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 let loaded: (Descriptor & { root: protobuf.Root }) | undefined;
 
-function schema(): Descriptor & { root: protobuf.Root } {
+/** The schema, loaded once (about 0.3 s: the gateway loads it at start, not in its first request). */
+export function kubernetesProtobufSchema(): Descriptor & { root: protobuf.Root } {
   if (!loaded) {
     const descriptor = JSON.parse(readFileSync(join(packageRoot(), 'schemas', 'kubernetes', 'protobuf-descriptor.json'), 'utf8')) as Descriptor;
     loaded = { ...descriptor, root: protobuf.Root.fromJSON(descriptor.schema) };
@@ -106,7 +107,7 @@ function messageJson(type: protobuf.Type, message: Message, depth = 0): Json {
   if (depth > 100) throw new Error('the object nests too deep');
   const special = specialForm(type);
   if (special) return special(message);
-  const names = schema().jsonNames[type.fullName.replace(/^\./, '')] ?? {};
+  const names = kubernetesProtobufSchema().jsonNames[type.fullName.replace(/^\./, '')] ?? {};
   const out: Record<string, Json> = {};
   for (const field of type.fieldsArray) {
     if (!has(message, field.name)) continue;
@@ -229,7 +230,7 @@ function decodeChecked(type: protobuf.Type, bytes: Uint8Array): Message {
  */
 export function decodeKubernetesProtobuf(body: Buffer): Record<string, Json> {
   if (body.length < magic.length || !body.subarray(0, magic.length).equals(magic)) throw new Error('the body does not start with the k8s protobuf magic');
-  const { root, apiVersions } = schema();
+  const { root, apiVersions } = kubernetesProtobufSchema();
   const unknown = decodeChecked(root.lookupType('k8s.io.apimachinery.pkg.runtime.Unknown'), body.subarray(magic.length));
   if (unknown['contentEncoding'] || unknown['contentType']) throw new Error(`an envelope with content encoding "${String(unknown['contentEncoding'] ?? '')}" and type "${String(unknown['contentType'] ?? '')}"`);
   const typeMeta = (unknown['typeMeta'] ?? {}) as { apiVersion?: string; kind?: string };
