@@ -5,7 +5,10 @@
  * and the recording holds each body as the JSON it means, Secret data masked (issue 10, item 12).
  */
 import { test } from 'node:test';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCertificateAuthority } from '../../src/pki/certificates.js';
 import assert from 'node:assert/strict';
 import { fixturePolicyRules, gatewayCall, gatewayFixture, recordedText, type GatewayFixture } from '../harness/gateway-fixture.js';
 import { uniqueName } from '../harness/kubegate-objects.js';
@@ -20,6 +23,8 @@ const setup = gatewayFixture({
 });
 
 const unique = uniqueName('pb');
+/** Where the first test writes a certificate and key for `create secret tls`. */
+const tls = mkdtempSync(join(tmpdir(), 'kubegate-tls-'));
 
 /** kubectl commands (run with `-n <target>`) that create nothing stronger than the grant: never held. */
 const allowed: string[][] = [
@@ -27,12 +32,14 @@ const allowed: string[][] = [
   ['create', 'configmap', 'settings', '--from-literal=mode=fast'],
   ['create', 'secret', 'generic', 'db', '--from-literal=password=hunter2'],
   ['create', 'secret', 'docker-registry', 'pull', '--docker-server=registry.example', '--docker-username=u', '--docker-password=p4ssw0rd'],
+  ['create', 'secret', 'tls', 'site-tls', `--cert=${join(tls, 'tls.crt')}`, `--key=${join(tls, 'tls.key')}`],
   ['create', 'service', 'clusterip', 'api', '--tcp=80:8080'],
   ['create', 'service', 'nodeport', 'edge', '--tcp=443:8443'],
   ['create', 'service', 'loadbalancer', 'lb', '--tcp=80:8080'],
   ['create', 'service', 'externalname', 'ext', '--external-name=example.com'],
   ['create', 'job', 'once', '--image=busybox', '--', 'echo', 'hi'],
   ['create', 'cronjob', 'tick', '--image=busybox', '--schedule=*/5 * * * *'],
+  ['create', 'job', 'from-tick', '--from=cronjob/tick'],
   ['create', 'role', 'reader', '--verb=get,list', '--resource=pods'],
   ['create', 'rolebinding', 'read-binding', '--role=reader', '--user=alice'],
   ['create', 'clusterrole', `${unique}-nodes`, '--verb=get', '--resource=nodes'],
@@ -88,6 +95,9 @@ function recordedRequests(fixture: Pick<GatewayFixture, 'gateway'>): RecordedReq
 test('invariant 10: every typed kubectl create, run, expose and autoscale goes through a policy with an escalation rule', async () => {
   const fixture = await setup();
   const { bot, target } = fixture;
+  const { certPem, keyPem } = await createCertificateAuthority('site.example');
+  writeFileSync(join(tls, 'tls.crt'), certPem);
+  writeFileSync(join(tls, 'tls.key'), keyPem);
   for (const args of allowed) {
     const result = await bot.run(['-n', target, ...args]);
     assert.equal(result.code, 0, `kubectl ${args.join(' ')}: ${result.stderr}`);
@@ -126,6 +136,9 @@ test('invariant 9: protobuf bodies are recorded as the JSON they mean, Secret da
   assert.ok(secret.data && 'password' in secret.data);
   const text = recordedText(fixture.gateway);
   assert.ok(!text.includes('s3cr3t-in-protobuf') && !text.includes(Buffer.from('s3cr3t-in-protobuf').toString('base64')), 'the Secret value reached the store in clear');
+  // the first test's `create secret tls`: its private key neither
+  const keyPem = readFileSync(join(tls, 'tls.key'), 'utf8');
+  assert.ok(!text.includes(keyPem.split('\n')[1]!) && !text.includes(Buffer.from(keyPem).toString('base64').slice(0, 60)), 'the TLS key reached the store in clear');
   const deployment = body(`/apis/apps/v1/namespaces/${target}/deployments`);
   assert.deepEqual(deployment.spec?.selector, { matchLabels: { app: 'recorded' } });
   assert.deepEqual(deployment.spec?.template.spec.containers.map((c) => [c.name, c.image]), [['app', 'registry.example/app:v7']]);
