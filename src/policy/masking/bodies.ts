@@ -3,7 +3,6 @@
  * single objects, lists, Tables, watch streams — through the streaming JSON masker; text (logs) through
  * the pattern masker; nothing when the policy masks nothing there. A body that must be masked but comes
  * in a form the maskers cannot read (protobuf) is refused rather than passed in clear (invariant 9);
- * a protobuf request body is read into its object first (src/gateway/kube-protobuf.ts);
  * `preferJson` keeps that from happening by asking the API server for JSON.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
