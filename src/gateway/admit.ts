@@ -11,6 +11,7 @@ import { authenticate, type CallerIdentity, type GrantLookup } from './auth.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
+import { isKubernetesProtobuf } from './kube-protobuf.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { readObject } from './request-body.js';
 import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
@@ -68,6 +69,12 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
+/**
+ * The object a request body stands for, read as the API server reads it (by Content-Type): Kubernetes
+ * protobuf through the built-in schema, anything else as JSON. Undefined where it cannot be read (YAML,
+ * a kind the schema lacks, a protobuf body that could read two ways): the escalation checks fail closed
+ * on it.
+ */
 export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
   const state = context.state();
   const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants });
@@ -77,6 +84,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
   try {
     const body = !options.upgrade && writeVerbs.has(attributes.verb) ? await readBody(request, context.maxRequestBodyBytes) : undefined;
     // undefined where the gateway cannot read the body as the API server does: escalation checks fail closed
+    const binary = isKubernetesProtobuf(request.headers['content-type']);
     const parsed = body && body.length > 0 ? readObject(request.headers['content-type'], body) : undefined;
     // read from the query as parsed for the policy (as the API server reads it), never parsed a second way
     const execArgs = execCommand(attributes);
@@ -91,7 +99,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       path: request.url ?? '/',
       attributes,
       ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
-      ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody) : {}),
+      ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody, binary) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);

@@ -9,9 +9,11 @@
  * octal, `<<` merges. The `yaml` package read under its 1.1 schema comes close, not exactly; so a body is
  * read under both 1.1 and 1.2, and one whose readings differ (where the ambiguity lives) is not read at
  * all. Duplicate keys, several documents, a `%YAML` directive, unknown tags: not read either.
+ * Kubernetes protobuf (`application/vnd.kubernetes.protobuf`) is read by kube-protobuf.ts.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument } from 'yaml';
+import { decodeKubernetesProtobuf, isKubernetesProtobuf } from './kube-protobuf.js';
 
 const jsonTypes = new Set(['application/json', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
 const yamlTypes = new Set(['application/yaml', 'application/apply-patch+yaml']);
@@ -38,6 +40,15 @@ function readYamlAs(text: string, version: '1.1' | '1.2'): unknown {
   }
 }
 
+/** kube-protobuf.ts refuses (throws on) any body the API server could read differently. */
+function readProtobuf(bytes: Buffer): unknown {
+  try {
+    return decodeKubernetesProtobuf(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 function readYaml(bytes: Buffer): unknown {
   let text: string;
   try {
@@ -55,5 +66,6 @@ export function readObject(contentType: string | undefined, bytes: Buffer): unkn
   const mediaType = (contentType || 'application/json').split(';')[0]!.trim().toLowerCase();
   if (jsonTypes.has(mediaType)) return readJson(bytes.toString('utf8'));
   if (yamlTypes.has(mediaType)) return readYaml(bytes);
-  return undefined; // protobuf, CBOR, or a type the API server refuses
+  if (isKubernetesProtobuf(mediaType)) return readProtobuf(bytes);
+  return undefined; // CBOR, or a type the API server refuses
 }

@@ -21,6 +21,7 @@ import { admit, type AdmitContext, type GatewayState } from './admit.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError, rawErrorResponse, refusalFor, sendError } from './errors.js';
 import { forwardRequest } from './http-proxy.js';
+import { kubernetesProtobufSchema } from './kube-protobuf.js';
 import { PolicyEngine } from './policy-engine.js';
 import { PolicySource, type PolicyFiles } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -133,6 +134,7 @@ export class Gateway {
       else socket.destroy();
     });
     this.server = server;
+    kubernetesProtobufSchema(); // read before the first request, which would otherwise wait for it
     await new Promise<void>((resolve) => this.server!.listen(options.listen.port, options.listen.host, resolve));
 
     // ready once a policy is loaded and the grants are listed, and no longer once draining

@@ -38,8 +38,13 @@ export const fixturePolicyRules = [
 ];
 export const fixtureMasking = { secrets: true, patterns: ['AKIA[0-9A-Z]{16}'] };
 
-/** `rules`: the policy's rules, the test policy's by default. */
-export function gatewayFixture(rules: object[] = fixturePolicyRules): () => Promise<GatewayFixture> {
+/** What a test file may change of the fixture: the policy's rules, the grant's access (default: edit in the target). */
+export interface FixtureOptions {
+  rules?: object[];
+  access?: (target: string) => object[];
+}
+
+export function gatewayFixture(options: FixtureOptions = {}): () => Promise<GatewayFixture> {
   let operator: RunningOperator | undefined;
   let gateway: RunningGateway | undefined;
   let fixture: Promise<GatewayFixture> | undefined;
@@ -54,10 +59,10 @@ export function gatewayFixture(rules: object[] = fixturePolicyRules): () => Prom
       const admin = await cluster.kubectl();
       const namespace = await cluster.namespace('gw', { keep: true });
       const target = await cluster.namespace('payments', { keep: true });
-      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules, masking: fixtureMasking })) });
+      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules: options.rules ?? fixturePolicyRules, masking: fixtureMasking })) });
       const grant = uniqueName('deploy-bot');
       await admin.ok(['apply', '-f', '-'], {
-        input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+        input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: options.access?.(target) ?? [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
       });
       await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
       gateway = await startGateway(cluster, { namespace, name: 'prod' });

@@ -13,7 +13,7 @@ import { eventually } from '../harness/workloads.js';
 import { tricks, type TrickContext } from './bypass-corpus.js';
 
 // escalations go to a human, as in DESIGN.md's sample policy: the `held` tricks are escalations in disguise
-const setup = gatewayFixture([...fixturePolicyRules, { name: 'escalation-needs-a-human', match: { escalation: true }, action: 'RequireApproval' }]);
+const setup = gatewayFixture({ rules: [...fixturePolicyRules, { name: 'escalation-needs-a-human', match: { escalation: true }, action: 'RequireApproval' }] });
 
 /** The Secret every trick tries to read, with a value found nowhere else. */
 async function secretContext(): Promise<TrickContext & { value: string }> {

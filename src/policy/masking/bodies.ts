@@ -37,13 +37,17 @@ export function responseMasking(masker: Masker, resource: MaskedResource, header
 /**
  * What the recording keeps of a request body (invariant 9 holds for the store too): JSON masked like a
  * response, capped at `cap` bytes; a body in another encoding is kept only where the policy masks nothing
- * it could contain, since it cannot be masked.
+ * it could contain, since it cannot be masked. `parsed` is the object the body stands for (undefined
+ * where it could not be read); a `binary` body (Kubernetes protobuf) is not text, so only that object is
+ * kept, as JSON.
  */
-export function recordedRequestBody(masker: Masker, attributes: MaskedResource, body: Buffer, parsed: unknown, cap: number): { body: string; bodyBytes: number; bodyTruncated?: true } {
+export function recordedRequestBody(masker: Masker, attributes: MaskedResource, body: Buffer, parsed: unknown, cap: number, binary = false): { body: string; bodyBytes: number; bodyTruncated?: true } {
   const context = maskContextFor(attributes);
+  const masks = masker.masksJson(context);
   let text: string;
-  if (parsed !== undefined) text = masker.masksJson(context) ? JSON.stringify(masker.maskObject(parsed, context)) : body.toString('utf8');
-  else if (!masker.masksJson(context)) text = body.toString('utf8');
+  if (parsed !== undefined) text = masks ? JSON.stringify(masker.maskObject(parsed, context)) : binary ? JSON.stringify(parsed) : body.toString('utf8');
+  else if (binary) return { body: `[not recorded: a ${body.length}-byte binary body that could not be read]`, bodyBytes: body.length };
+  else if (!masks) text = body.toString('utf8');
   else return { body: `[not recorded: a ${body.length}-byte body that is not JSON cannot be masked]`, bodyBytes: body.length };
   const encoded = Buffer.from(text);
   return { body: encoded.subarray(0, cap).toString('utf8'), bodyBytes: body.length, ...(encoded.length > cap ? { bodyTruncated: true as const } : {}) };
