@@ -1,8 +1,8 @@
 /**
  * One upgraded exec, attach or port-forward stream, after the 101: the client socket, the upstream
  * socket, and the protocol's one reader (streams/frame.ts), whose every read feeds a list of writers
- * (stream-writers.ts) in order — the recorder, the stdin guard, then the two sockets, each taking the
- * reads toward it. As in Teleport's lib/kube/proxy/sess.go, the recorder is one more writer of the
+ * (stream-writers.ts) in order — the recorder, then the sockets, each taking the reads toward it; the
+ * upstream socket behind the stdin guard, which holds the client's reads while a line is undecided. As in Teleport's lib/kube/proxy/sess.go, the recorder is one more writer of the
  * session, and its failure ends the session.
  *
  * What a session guarantees:
@@ -71,9 +71,8 @@ export class StreamSession {
     this.recorder = new RecordingWriter(options.recording, control);
     this.writers = [
       this.recorder,
-      new StdinGuardWriter(options.guard, this.recorder, control),
+      new StdinGuardWriter(options.guard, new SocketWriter('client-to-server', upstream, client), this.recorder, control),
       new SocketWriter('server-to-client', client, upstream),
-      new SocketWriter('client-to-server', upstream, client),
     ];
   }
 
