@@ -23,13 +23,23 @@ import type { StreamFrame } from './streams/frame.js';
 export type StdinVerdict = { blocked: LineRefusal } | { blocked?: undefined; release: boolean };
 
 /**
- * Who may read stdin in the container: a pipe without a TTY; with `tty=true` a TTY, in canonical
- * mode or under a line editor. attach joins the container's own stdin, which may be a TTY whatever
- * the request says, so every reader is assumed.
+ * A boolean query parameter as the API server reads it (apimachinery `Convert_Slice_string_To_bool`):
+ * absent is false, and so is a first value of `0` or `false` in any case; anything else, `1`, `yes`
+ * and the empty string included, is true.
+ */
+export function queryBool(values: readonly string[] | undefined): boolean {
+  const first = values?.[0];
+  return first !== undefined && first !== '0' && first.toLowerCase() !== 'false';
+}
+
+/**
+ * Who may read stdin in the container: with `tty` a TTY, in canonical mode or under a line editor;
+ * without, a pipe — except that attach joins the container's own stdin, which is a TTY when the pod
+ * says so whatever the request says, so an attach without `tty` assumes every reader.
  */
 export function stdinReaders(attributes: RequestAttributes): LineDiscipline[] {
-  if (attributes.subresource === 'attach') return ['pipe', 'canonical', 'readline'];
-  return attributes.query['tty']?.includes('true') ? ['canonical', 'readline'] : ['pipe'];
+  if (queryBool(attributes.query['tty'])) return ['canonical', 'readline'];
+  return attributes.subresource === 'attach' ? ['pipe', 'canonical', 'readline'] : ['pipe'];
 }
 
 export class StdinGuard {

@@ -274,6 +274,12 @@ class ReadlineEditor implements LineEditor {
   }
 }
 
+function trailingBackslashes(text: string): number {
+  let count = 0;
+  while (count < text.length && text[text.length - 1 - count] === '\\') count++;
+  return count;
+}
+
 function controlName(c: string): string {
   return c === '\t' ? 'tab' : `^${String.fromCharCode(c.charCodeAt(0) + 0x40)}`;
 }
@@ -309,7 +315,7 @@ class ShellInput {
     }
     if (effect !== 'end') return undefined;
     const physical = this.editor.text();
-    if (/(^|[^\\])(\\\\)*\\$/.test(physical)) {
+    if (trailingBackslashes(physical) % 2 === 1) {
       this.continued = (this.continued + physical.slice(0, -1)).slice(-2 * this.maxLineChars);
       this.continuedUncertain ??= this.editor.uncertain();
       this.editor.clear();

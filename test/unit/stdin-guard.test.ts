@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { compilePolicy, validatePolicy, type PolicySpecInput } from '../../src/policy/compile.js';
 import { PolicyEngine } from '../../src/gateway/policy-engine.js';
 import { parseRequestAttributes } from '../../src/gateway/request-attributes.js';
-import { StdinGuard, type StdinVerdict } from '../../src/gateway/stdin-guard.js';
+import { StdinGuard, stdinReaders, type StdinVerdict } from '../../src/gateway/stdin-guard.js';
 import type { StreamFrame } from '../../src/gateway/streams/frame.js';
 
 const ref = { namespace: 'kubegate-system', name: 'prod' };
@@ -62,7 +62,7 @@ test('a command rule on exec covers the stdin of attach (kubectl attach, run -it
   assert.deepEqual(verdicts(attachOnly, stdin('rm -rf /\n')), ['blocked no-rm-rf'], 'and one on attach covers exec');
 });
 
-test('attach assumes every reader: a CR ends a line even without tty=true, and DEL edits it', () => {
+test('attach without tty assumes every reader: a CR ends a line even so, and DEL edits it', () => {
   const attach = guard(guardrails, '/api/v1/namespaces/prod/pods/p/attach?stdin=true');
   assert.deepEqual(verdicts(attach, stdin('rm -rfx\x7f /\r')), ['blocked no-rm-rf']);
 });
@@ -99,6 +99,15 @@ test('allow-list: an exec command is matched as argv at the request, whatever th
 test('the policy is validated: bad entries and an empty AllowList are reported', () => {
   assert.deepEqual(validatePolicy({ commands: { mode: 'AllowList', allow: [['*']] } }).map((p) => p.field), ['spec.commands.allow[0]']);
   assert.deepEqual(validatePolicy({ commands: { mode: 'AllowList' } }).map((p) => p.field), ['spec.commands.allow']);
+});
+
+test('tty is read as the API server reads it: any first value but 0 or false is a TTY', () => {
+  const readers = (query: string) => stdinReaders(parseRequestAttributes('POST', `/api/v1/namespaces/prod/pods/p/exec?command=sh&${query}`));
+  for (const query of ['tty=true', 'tty=1', 'tty=TRUE', 'tty=yes', 'tty=', 'tty=1&tty=false']) assert.deepEqual(readers(query), ['canonical', 'readline'], query);
+  for (const query of ['', 'tty=false', 'tty=False', 'tty=0', 'tty=0&tty=true', 'TTY=true']) assert.deepEqual(readers(query), ['pipe'], query);
+  const attach = stdinReaders(parseRequestAttributes('POST', '/api/v1/namespaces/prod/pods/p/attach?stdin=true'));
+  assert.deepEqual(attach, ['pipe', 'canonical', 'readline']);
+  assert.deepEqual(verdicts(guard(guardrails, '/api/v1/namespaces/prod/pods/p/exec?command=sh&tty=1'), stdin('rm -rX\x7ff /\r')), ['blocked no-rm-rf']);
 });
 
 test('a policy without command rules or allow-list lets everything go unread', () => {
