@@ -194,6 +194,17 @@ test('reads the guard holds wait, in order, until it lets them go; held reads of
   assert.ok(s.upstream.destroyed);
 });
 
+test('a line held beyond the bound ends the session instead of growing memory', async () => {
+  const s = openSession();
+  s.kubectl.write(stdin(`${'x'.repeat(600 * 1024)}…`));
+  await settle();
+  assert.deepEqual(s.recorder.closes(), []);
+  s.kubectl.write(stdin(`${'x'.repeat(600 * 1024)}…`));
+  await settle();
+  assert.deepEqual(s.recorder.closes(), ['stdin held over 1048576 bytes for an undecided line']);
+  assert.equal(s.toApiServer().length, 0);
+});
+
 test('a malformed frame ends the session with the reason', async () => {
   const s = openSession();
   s.apiServer.write(encodeWebSocketFrame({ opcode: opcodes.binary, payload: Buffer.from([1, 0x41]), maskKey: Buffer.from([1, 2, 3, 4]) }));
