@@ -82,6 +82,14 @@ test('invariant 10: a line edited on a TTY (DEL) is judged as the shell will run
   assert.ok(!existsSync(join(execDir, marker)), 'the edited line never ran');
 });
 
+test('invariant 10: a command rule written for exec covers the stdin of attach (kubectl attach, run -it, debug)', async () => {
+  const { bot, target, pod } = await withPod();
+  // the fixture's no-rm-rf rule names only the exec subresource
+  const attach = await bot.run(['attach', '-i', '-n', target, pod], { input: 'echo rm -rf x\n', timeoutMs: 30_000 });
+  assert.notEqual(attach.code, null, 'the session ended at the refused line, not at the timeout');
+  assert.match(attach.stderr, /denied by rule "no-rm-rf"/);
+});
+
 let allowListGateway: RunningGateway | undefined;
 after(async () => allowListGateway?.stop());
 
