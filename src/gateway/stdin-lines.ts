@@ -61,9 +61,18 @@ class EditedLine {
   /** Erases `count` characters before the cursor. */
   eraseBefore(count = 1): void {
     const from = Math.max(0, this.cursor - count);
-    if (this.chars.slice(from, this.cursor).some((c) => c > '\x7f')) this.uncertain ??= 'a non-ASCII character erased';
-    this.chars.splice(from, this.cursor - from);
+    this.erase(from, this.cursor);
     this.cursor = from;
+  }
+
+  /** Erases the character under the cursor (Delete, ^D). */
+  eraseAt(): void {
+    this.erase(this.cursor, Math.min(this.cursor + 1, this.chars.length));
+  }
+
+  private erase(from: number, to: number): void {
+    if (this.chars.slice(from, to).some((c) => c > '\x7f')) this.uncertain ??= 'a non-ASCII character erased';
+    this.chars.splice(from, to - from);
   }
 
   eraseWord(): void {
@@ -190,7 +199,7 @@ const readlineSequences = new Map<string, (line: EditedLine) => void>([
   ...['[C', 'OC'].map((s) => [s, (l: EditedLine) => void (l.cursor = Math.min(l.chars.length, l.cursor + 1))] as const),
   ...['[H', 'OH', '[1~', '[7~'].map((s) => [s, (l: EditedLine) => void (l.cursor = 0)] as const),
   ...['[F', 'OF', '[4~', '[8~'].map((s) => [s, (l: EditedLine) => void (l.cursor = l.chars.length)] as const),
-  ['[3~', (l: EditedLine) => void l.chars.splice(l.cursor, 1)],
+  ['[3~', (l: EditedLine) => l.eraseAt()],
   // bracketed paste: the pasted text is typed as it stands
   ...['[200~', '[201~'].map((s) => [s, () => undefined] as const),
 ]);
@@ -206,7 +215,7 @@ const readlineKeys = new Map<string, (line: EditedLine) => KeyEffect>([
   ['\x05', (l) => void (l.cursor = l.chars.length)],
   ['\x02', (l) => void (l.cursor = Math.max(0, l.cursor - 1))],
   ['\x06', (l) => void (l.cursor = Math.min(l.chars.length, l.cursor + 1))],
-  ['\x04', (l) => (l.chars.length === 0 ? 'end' : void l.chars.splice(l.cursor, 1))],
+  ['\x04', (l) => (l.chars.length === 0 ? 'end' : void l.eraseAt())],
   ['\x03', (l) => (l.clear(), 'abort')],
   ['\x0c', () => undefined], // clear screen
   ['\r', () => 'end'],

@@ -64,6 +64,7 @@ test('TTY: history, completion and unknown keys make the line uncertain, its kno
   assert.equal(completed[0]!.uncertain, undefined, 'a tab is a character in canonical mode');
   assert.equal(feed(tty, 'ls\x1b[').pending.at(-1)!.uncertain, 'an unfinished escape sequence');
   assert.equal(feed(tty, 'é', DEL, '\r').ended[1]!.uncertain, 'a non-ASCII character erased');
+  assert.equal(feed(tty, 'é', LEFT, '\x1b[3~\r').ended[1]!.uncertain, 'a non-ASCII character erased', 'by Delete too');
   assert.equal(feed(tty, UP, '\r', 'ls\r').ended[3]!.uncertain, undefined, 'the next line starts certain');
 });
 
