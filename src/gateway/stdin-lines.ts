@@ -38,6 +38,8 @@ type KeyEffect = 'end' | 'abort' | undefined;
 /** One reader's editing of the current line. */
 interface LineEditor {
   key(c: string): KeyEffect;
+  /** Types a run of printable characters at once, when no key before it changes their meaning (^V, ESC). */
+  type(run: string): boolean;
   text(): string;
   uncertain(): string | undefined;
   clear(): void;
@@ -56,6 +58,15 @@ class EditedLine {
 
   insert(c: string): void {
     this.chars.splice(this.cursor++, 0, c);
+  }
+
+  insertText(text: string): void {
+    if (this.cursor < this.chars.length) {
+      for (const c of text) this.insert(c);
+      return;
+    }
+    for (const c of text) this.chars.push(c);
+    this.cursor = this.chars.length;
   }
 
   /** Erases `count` characters before the cursor. */
@@ -102,6 +113,11 @@ class PipeEditor implements LineEditor {
     if (c === '\n') return 'end';
     this.line += c;
     return undefined;
+  }
+
+  type(run: string): boolean {
+    this.line += run;
+    return true;
   }
 
   text(): string {
@@ -167,6 +183,12 @@ class CanonicalEditor implements LineEditor {
         this.line.insert(c);
     }
     return undefined;
+  }
+
+  type(run: string): boolean {
+    if (this.quoteNext) return false;
+    this.line.insertText(run);
+    return true;
   }
 
   text(): string {
@@ -245,6 +267,12 @@ class ReadlineEditor implements LineEditor {
     return undefined;
   }
 
+  type(run: string): boolean {
+    if (this.quoteNext || this.escape !== undefined) return false;
+    this.line.insertText(run);
+    return true;
+  }
+
   text(): string {
     return this.line.chars.join('');
   }
@@ -314,14 +342,22 @@ class ShellInput {
     this.editor = editors[discipline]();
   }
 
+  /** The lines a run of printable characters or one control character ended. */
+  keys(token: string, ended: StdinLine[]): void {
+    if (token.length > 1 && this.editor.type(token)) this.bound();
+    else {
+      for (const c of token) {
+        const line = this.key(c);
+        if (line) ended.push(line);
+      }
+    }
+  }
+
   /** The line `c` ended, if it ended one. */
-  key(c: string): StdinLine | undefined {
+  private key(c: string): StdinLine | undefined {
     const effect = this.editor.key(c);
     if (effect === 'abort') this.reset();
-    if (this.editor.length() > 2 * this.maxLineChars) {
-      this.editor.keepLast(this.maxLineChars);
-      this.overflowed = true;
-    }
+    this.bound();
     if (effect !== 'end') return undefined;
     const physical = this.editor.text();
     if (trailingBackslashes(physical) % 2 === 1) {
@@ -341,6 +377,13 @@ class ShellInput {
     const tooLong = this.overflowed || text.length > this.maxLineChars;
     const uncertain = this.continuedUncertain ?? this.editor.uncertain() ?? (tooLong ? `a line longer than ${this.maxLineChars} characters` : undefined);
     return { text: text.length > this.maxLineChars ? text.slice(-this.maxLineChars) : text, ...(uncertain ? { uncertain } : {}) };
+  }
+
+  /** Keeps the line's memory bounded. */
+  private bound(): void {
+    if (this.editor.length() <= 2 * this.maxLineChars) return;
+    this.editor.keepLast(this.maxLineChars);
+    this.overflowed = true;
   }
 
   reset(): void {
@@ -377,13 +420,11 @@ export class StdinLines {
     return ended;
   }
 
+  /** Runs of printable characters go to each reader at once; control characters one by one. */
   private keys(text: string): StdinLine[] {
     const ended: StdinLine[] = [];
-    for (const c of text) {
-      for (const input of this.inputs) {
-        const line = input.key(c);
-        if (line) ended.push(line);
-      }
+    for (const [token] of text.matchAll(/[\x00-\x1f\x7f]|[^\x00-\x1f\x7f]+/g)) {
+      for (const input of this.inputs) input.keys(token, ended);
     }
     return ended;
   }
