@@ -440,6 +440,16 @@ export interface SessionPolicySpec {
    */
   defaultAction?: 'Allow' | 'Deny' | 'RequireApproval';
   /**
+   * What may run in a container through exec, attach (kubectl attach, run -it, debug) and their stdin.
+   * The exec command and every line written to stdin are checked; a rule's `command` pattern for exec
+   * covers attach's stdin too. While the line being typed would be refused if it ended now, its bytes
+   * are held by the gateway (no echo) and go on only once it is allowed; a refused line ends the
+   * session without reaching the container.
+   *
+   * @defaultValue {}
+   */
+  commands?: SessionPolicyCommands;
+  /**
    * Values replaced by a marker before they reach the client or the recording.
    *
    * @defaultValue {}
@@ -605,6 +615,40 @@ export interface SessionPolicyRuleMatch {
    * their bindings, the bind, escalate and impersonate verbs, ServiceAccount token requests.
    */
   escalation?: boolean;
+}
+
+/**
+ * What may run in a container through exec, attach (kubectl attach, run -it, debug) and their stdin.
+ * The exec command and every line written to stdin are checked; a rule's `command` pattern for exec
+ * covers attach's stdin too. While the line being typed would be refused if it ended now, its bytes
+ * are held by the gateway (no echo) and go on only once it is allowed; a refused line ends the session
+ * without reaching the container.
+ *
+ * @defaultValue {}
+ */
+export interface SessionPolicyCommands {
+  /**
+   * Guardrails: only the rules' command patterns (deny patterns: a guardrail, which a rewritten
+   * command gets past). AllowList: in addition, an exec command and every stdin line must be exactly
+   * one of `allow` (stdin lines split as a shell would; a line the shell would compute, with ; | & $ `
+   * ( ) < > globs or unclosed quotes, is refused).
+   *
+   * @defaultValue "Guardrails"
+   */
+  mode?: 'Guardrails' | 'AllowList';
+  /**
+   * AllowList: the commands that may run, each an argv matched word for word; "*" stands for one
+   * argument, "**" as the last word for any number of further arguments.
+   */
+  allow?: string[][];
+  /**
+   * Checked: a line typed on a TTY with keys kubegate cannot follow (history, tab completion) is
+   * judged on the characters known to be on it. Strict: such a line is refused, as it always is under
+   * AllowList.
+   *
+   * @defaultValue "Checked"
+   */
+  stdin?: 'Checked' | 'Strict';
 }
 
 /**

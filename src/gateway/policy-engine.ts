@@ -12,12 +12,19 @@
  * match it (that would grant more than it names). `command` is a regular expression searched in the exec
  * command joined by spaces; `escalation: true` matches when the escalation detector found something,
  * `false` when it found nothing.
+ *
+ * What runs in a container (`spec.commands`): under AllowList an exec command off the list is denied
+ * whatever the rules say, and a stdin line must be on the list too. A line on stdin reaches the same
+ * container whether it came through exec or attach (kubectl attach, run -it, debug), so for stdin a
+ * rule naming either subresource covers both.
  */
-import type { CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
+import { argvAllowed, splitCommandLine } from '../policy/command-allow-list.js';
+import type { CompiledCommands, CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
 import type { EscalationFinding } from './escalation.js';
 import { Masker } from '../policy/masking/masker.js';
 import { policyRegex } from '../policy/regex.js';
 import type { RequestAttributes } from './request-attributes.js';
+import type { StdinLine } from './stdin-lines.js';
 
 /** What the gateway knows about a request besides its attributes. */
 export interface PolicyContext {
@@ -54,6 +61,17 @@ interface Matcher {
   restrictive: boolean;
 }
 
+/** Why a stdin line may not run: the deciding rule (`(allow-list)` for the list) and a message for people. */
+export interface LineRefusal {
+  rule: string;
+  message: string;
+}
+
+/** The rule name decisions of the allow-list carry. */
+export const allowListRule = '(allow-list)';
+
+const defaultCommands: CompiledCommands = { mode: 'Guardrails', allow: [], stdin: 'Checked' };
+
 /** Verbs that reach every object of a collection, named or not. */
 const collectionVerbs = new Set(['list', 'watch', 'deletecollection']);
 
@@ -75,6 +93,12 @@ function compileRule(rule: CompiledRule): Matcher {
   };
 }
 
+/** A request as its stdin is judged: exec and attach reach the same container's stdin. */
+function stdinAlike(attributes: RequestAttributes): RequestAttributes[] {
+  const other = attributes.subresource === 'exec' ? 'attach' : attributes.subresource === 'attach' ? 'exec' : undefined;
+  return other ? [attributes, { ...attributes, subresource: other }] : [attributes];
+}
+
 function matchesResource(m: Matcher, a: RequestAttributes): boolean {
   if (m.resourceOnly && !a.isResourceRequest) return false;
   if (m.apiGroups && !m.apiGroups.has(a.apiGroup)) return false;
@@ -93,6 +117,9 @@ export class PolicyEngine {
   readonly masking: Masker;
   private readonly matchers: Matcher[];
   private readonly defaultAction: PolicyAction;
+  private readonly commands: CompiledCommands;
+  /** Whether anything in the policy judges stdin lines (a command rule, or the allow-list). */
+  readonly checksStdin: boolean;
 
   private constructor(compiled: CompiledPolicy) {
     this.version = compiled.version;
@@ -100,6 +127,8 @@ export class PolicyEngine {
     this.defaultAction = compiled.defaultAction;
     this.matchers = compiled.rules.map(compileRule);
     this.masking = Masker.compile(compiled.masking);
+    this.commands = compiled.commands ?? defaultCommands;
+    this.checksStdin = this.commands.mode === 'AllowList' || this.matchers.some((m) => m.command !== undefined);
   }
 
   /** Compiles a policy; throws (and the gateway keeps its current version) if it cannot be enforced as written. */
@@ -109,6 +138,9 @@ export class PolicyEngine {
   }
 
   decide(attributes: RequestAttributes, context: PolicyContext): PolicyDecision {
+    if (this.commands.mode === 'AllowList' && attributes.subresource === 'exec' && attributes.resource === 'pods' && !argvAllowed(context.command ?? [], this.commands.allow)) {
+      return { action: 'Deny', rule: allowListRule, message: `denied by policy ${this.policyName()}: the command is not on its allow-list`, byCommand: true };
+    }
     const line = context.command && context.command.length > 0 ? context.command.join(' ') : undefined;
     for (const m of this.matchers) {
       if (this.matches(m, attributes, context, line)) return this.decision(m.rule, context);
@@ -122,12 +154,30 @@ export class PolicyEngine {
    * Only command rules count here: the request itself was already decided when the session opened.
    */
   matchesCommandLine(line: string, attributes?: RequestAttributes, context?: PolicyContext): PolicyDecision | undefined {
+    const alike = attributes && stdinAlike(attributes);
     for (const m of this.matchers) {
       if (!m.command || !m.command.test(line)) continue;
-      if (attributes && !(matchesResource(m, attributes) && this.matchesEscalation(m, context) && (!m.verbs || m.verbs.has(attributes.verb)))) continue;
+      if (alike && !alike.some((a) => matchesResource(m, a) && this.matchesEscalation(m, context) && (!m.verbs || m.verbs.has(a.verb)))) continue;
       return this.decision(m.rule, context);
     }
     return undefined;
+  }
+
+  /**
+   * Why a line that would run in the container through the stdin of this exec or attach may not run,
+   * or undefined when it may: off the allow-list (or not a simple command, or uncertain) under
+   * AllowList; uncertain under `stdin: Strict`; or a command rule other than Allow or Mask matches.
+   */
+  refusesStdinLine(line: StdinLine, attributes: RequestAttributes): LineRefusal | undefined {
+    const uncertain = line.uncertain && `a line kubegate cannot rebuild with certainty (${line.uncertain})`;
+    if (this.commands.mode === 'AllowList' && (uncertain || line.text.trim() !== '')) {
+      const split = uncertain ? { refused: uncertain } : splitCommandLine(line.text);
+      const reason = 'refused' in split ? split.refused : argvAllowed(split.argv, this.commands.allow) ? undefined : 'a command not on its allow-list';
+      if (reason) return { rule: allowListRule, message: `denied by policy ${this.policyName()}: ${reason}` };
+    }
+    if (uncertain && this.commands.stdin === 'Strict') return { rule: '(stdin: Strict)', message: `denied by policy ${this.policyName()}: ${uncertain}` };
+    const decision = this.matchesCommandLine(line.text, attributes);
+    return decision && decision.action !== 'Allow' && decision.action !== 'Mask' ? { rule: decision.rule ?? '(default)', message: decision.message } : undefined;
   }
 
   private matches(m: Matcher, attributes: RequestAttributes, context: PolicyContext, line: string | undefined): boolean {

@@ -1,9 +1,9 @@
 /**
  * One upgraded exec, attach or port-forward stream, after the 101: the client socket, the upstream
  * socket, and the protocol's one reader (streams/frame.ts), whose every read feeds a list of writers
- * (stream-writers.ts) in order — the recorder, the stdin guard, then the two sockets, each taking the
- * reads toward it. As in Teleport's lib/kube/proxy/sess.go, the recorder is one more writer of the
- * session, and its failure ends the session.
+ * (stream-writers.ts) in order — the recorder, then the sockets, each taking the reads toward it, the
+ * upstream socket behind the stdin guard. As in Teleport's lib/kube/proxy/sess.go, the recorder is one
+ * more writer of the session, and its failure ends the session.
  *
  * What a session guarantees:
  *  - One reader: each chunk a socket delivers is read once, as it arrives; the recorder, the guard and
@@ -18,6 +18,10 @@
  *    back for a possible secret (less than the longest pattern match) goes ahead too, and is recorded
  *    when the masker lets it go (with later input, or at the end): holding keystrokes until then would
  *    stall a shell, and letting them go sooner would record a secret typed key by key in clear text.
+ *  - Held stdin: the client's reads reach the upstream only while the stdin guard says every stdin
+ *    line as it stands would be allowed if it ran (stdin-guard.ts); until then they wait, whole and in
+ *    order, behind the recorder (they are recorded as read), and a refused line ends the session with
+ *    them never forwarded.
  *  - One end: `end(reason, notice)` is the only way a session ends, whatever the reason (a socket
  *    closed or failed, a malformed frame, a blocked stdin line, a recording failure, and any caller
  *    that holds the session: a revoked grant, a changed policy). It runs once: it records
@@ -71,9 +75,8 @@ export class StreamSession {
     this.recorder = new RecordingWriter(options.recording, control);
     this.writers = [
       this.recorder,
-      new StdinGuardWriter(options.guard, this.recorder, control),
+      new StdinGuardWriter(options.guard, new SocketWriter('client-to-server', upstream, client), this.recorder, control),
       new SocketWriter('server-to-client', client, upstream),
-      new SocketWriter('client-to-server', upstream, client),
     ];
   }
 

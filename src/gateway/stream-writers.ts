@@ -111,22 +111,45 @@ export class RecordingWriter implements StreamWriter {
   }
 }
 
-/** Interactive stdin held to the policy's command rules: a blocked line ends the session, saying why. */
+/** Client bytes the gate may hold while a line is undecided; beyond, the session ends. */
+const maxHeldBytes = 1024 * 1024;
+
+/**
+ * Interactive stdin held to the policy (stdin-guard.ts), as the gate in front of the upstream socket:
+ * the client's reads go on to `upstream` only while the guard says every stream's current line may
+ * go; until then they are held, whole and in order, and let go together once it may. A refused line
+ * ends the session, saying why, and what was held never reaches the container. Holding whole reads
+ * keeps the upstream's view of the byte stream exact (nothing is re-framed); the cost is that a read
+ * carrying an allowed line and the start of a refused-so-far one waits with it.
+ */
 export class StdinGuardWriter implements StreamWriter {
+  private held: StreamRead[] = [];
+  private heldBytes = 0;
+
   constructor(
     private readonly guard: Pick<StdinGuard, 'check'>,
+    private readonly upstream: StreamWriter,
     private readonly recording: RecordingWriter,
     private readonly session: SessionControl,
   ) {}
 
   write(read: StreamRead): undefined {
-    for (const frame of read.frames) {
-      if (frame.direction !== 'client-to-server' || frame.channel !== 'stdin') continue;
-      const blocked = this.guard.check(frame.data);
-      if (!blocked) continue;
-      this.recording.decision(blocked);
-      this.session.end(`stdin blocked by rule ${blocked.rule}`, `kubegate: ${blocked.message}`);
+    if (read.direction !== 'client-to-server') return;
+    const verdict = this.guard.check(read.frames);
+    if (verdict.blocked) {
+      this.recording.decision(verdict.blocked);
+      this.session.end(`stdin blocked by rule ${verdict.blocked.rule}`, `kubegate: ${verdict.blocked.message}`);
       return;
+    }
+    this.held.push(read);
+    this.heldBytes += read.forward.length;
+    if (verdict.release) {
+      const released = this.held;
+      this.held = [];
+      this.heldBytes = 0;
+      for (const each of released) this.upstream.write(each);
+    } else if (this.heldBytes > maxHeldBytes) {
+      this.session.end(`stdin held over ${maxHeldBytes} bytes for an undecided line`, 'kubegate: stdin line too long to decide');
     }
   }
 }

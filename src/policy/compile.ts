@@ -8,13 +8,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { PolicyAction, SessionPolicySpec } from '../api/index.js';
+import { argvPatternProblem } from './command-allow-list.js';
 import { compileFieldPath, maxMatchLength } from './masking/masker.js';
 import { policyRegex } from './regex.js';
 
 export type { PolicyAction };
 
 /** The fields of SessionPolicy.spec the compiler reads. */
-export type PolicySpecInput = Pick<SessionPolicySpec, 'rules' | 'defaultAction' | 'masking' | 'recording' | 'approvers' | 'gitops' | 'gateway'>;
+export type PolicySpecInput = Pick<SessionPolicySpec, 'rules' | 'defaultAction' | 'commands' | 'masking' | 'recording' | 'approvers' | 'gitops' | 'gateway'>;
 
 export interface CompiledRule {
   name: string;
@@ -31,12 +32,21 @@ export interface CompiledRule {
   escalation?: boolean;
 }
 
+/** `spec.commands`: what may run in a container, and how strictly stdin is judged. */
+export interface CompiledCommands {
+  mode: 'Guardrails' | 'AllowList';
+  allow: string[][];
+  stdin: 'Checked' | 'Strict';
+}
+
 export interface CompiledPolicy {
   formatVersion: 1;
   version: string;
   policy: { namespace: string; name: string };
   rules: CompiledRule[];
   defaultAction: PolicyAction;
+  /** Absent in policies compiled before it existed: Guardrails, Checked. */
+  commands?: CompiledCommands;
   masking: { secrets: boolean; fields: string[]; patterns: string[] };
   recording: { stdin: boolean; maxBodyBytes: number; onStoreFailure: 'Spool' | 'FailClosed'; retention?: { mode: string; days: number } };
   approvers: { groups: string[]; users: string[]; minApprovals: number };
@@ -104,6 +114,13 @@ export function validatePolicy(spec: PolicySpecInput, catalog?: ResourceCatalog)
     }
     if (rule.action === 'Mask' && match.escalation) problems.push({ field: `${at}.action`, message: 'an escalation cannot be masked: use Deny or RequireApproval' });
   });
+  (spec.commands?.allow ?? []).forEach((pattern, index) => {
+    const problem = argvPatternProblem(pattern);
+    if (problem) problems.push({ field: `spec.commands.allow[${index}]`, message: problem });
+  });
+  if (spec.commands?.mode === 'AllowList' && (spec.commands.allow ?? []).length === 0) {
+    problems.push({ field: 'spec.commands.allow', message: 'AllowList with an empty list: no exec command and no stdin line could run (remove exec and attach from the grants instead)' });
+  }
   (spec.masking?.patterns ?? []).forEach((pattern, index) => {
     const problem = regexProblem(pattern);
     if (problem) problems.push({ field: `spec.masking.patterns[${index}]`, message: `bad regular expression: ${problem}` });
@@ -143,6 +160,7 @@ export function compilePolicy(policy: { namespace: string; name: string }, spec:
       ...(rule.match?.escalation !== undefined ? { escalation: rule.match.escalation } : {}),
     })),
     defaultAction: spec.defaultAction ?? 'Allow',
+    commands: { mode: spec.commands?.mode ?? 'Guardrails', allow: spec.commands?.allow ?? [], stdin: spec.commands?.stdin ?? 'Checked' },
     masking: { secrets: spec.masking?.secrets ?? true, fields: spec.masking?.fields ?? [], patterns: spec.masking?.patterns ?? [] },
     recording: {
       stdin: spec.recording?.stdin ?? true,

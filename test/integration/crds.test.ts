@@ -125,6 +125,7 @@ test('defaults: an empty SessionPolicy and a minimal AccessGrant come back fille
   assert.deepEqual(created.spec, {
     gateway: { replicas: 2, port: 8443 },
     defaultAction: 'Allow',
+    commands: { mode: 'Guardrails', stdin: 'Checked' },
     masking: { secrets: true },
     recording: { stdin: true, maxBodyBytes: 1048576, onStoreFailure: 'Spool' },
     grants: { maxDuration: '8h', approvalRequired: false },

@@ -87,7 +87,12 @@ function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; o
     upstream,
     reader: decoderFor({ transport: 'websocket', subprotocol }, options.outputMasker ? { outputMasker: options.outputMasker } : {}),
     recording: { recorder, requestId: 'r1', failClosed: options.failClosed ?? false, stdin: options.stdin ?? masker.createStreamMasker(), protocol: `websocket ${subprotocol}` },
-    guard: { check: (bytes) => (blocked !== undefined && bytes.toString().includes(blocked) ? { rule: 'no-rm', message: `"${blocked}" is not allowed` } : undefined) },
+    guard: {
+      check: (frames) =>
+        blocked !== undefined && frames.some((frame) => frame.channel === 'stdin' && frame.data.toString().includes(blocked))
+          ? { blocked: { rule: 'no-rm', message: `"${blocked}" is not allowed` } }
+          : { release: !frames.some((frame) => frame.channel === 'stdin' && frame.data.toString().endsWith('…')) },
+    },
     onEnd: () => ends++,
     logger: pino({ level: 'silent' }),
     clock,
@@ -168,6 +173,36 @@ test('a blocked stdin line is not forwarded: the decision and the reason are rec
   assert.match(channelText(s.toKubectl(), 'error'), /kubegate: .*rm -rf.* is not allowed/);
   assert.ok(s.client.destroyed && s.upstream.destroyed);
   assert.equal(s.ends(), 1);
+});
+
+test('reads the guard holds wait, in order, until it lets them go; held reads of a refused line never go', async () => {
+  const s = openSession({ blocked: 'rm -rf' });
+  s.kubectl.write(stdin('ls\r'));
+  await settle();
+  s.kubectl.write(stdin('cat…'));
+  await settle();
+  assert.deepEqual(s.toApiServer(), stdin('ls\r'), 'an undecided line is held');
+  s.kubectl.write(stdin(' /etc/hosts\r'));
+  await settle();
+  assert.deepEqual(s.toApiServer(), Buffer.concat([stdin('ls\r'), stdin('cat…'), stdin(' /etc/hosts\r')]), 'and goes on, in order, once decided');
+  s.kubectl.write(stdin('echo…'));
+  await settle();
+  s.kubectl.write(stdin('; rm -rf /\r'));
+  await settle();
+  assert.deepEqual(s.toApiServer(), Buffer.concat([stdin('ls\r'), stdin('cat…'), stdin(' /etc/hosts\r')]));
+  assert.deepEqual(s.recorder.closes(), ['stdin blocked by rule no-rm']);
+  assert.ok(s.upstream.destroyed);
+});
+
+test('a line held beyond the bound ends the session instead of growing memory', async () => {
+  const s = openSession();
+  s.kubectl.write(stdin(`${'x'.repeat(600 * 1024)}…`));
+  await settle();
+  assert.deepEqual(s.recorder.closes(), []);
+  s.kubectl.write(stdin(`${'x'.repeat(600 * 1024)}…`));
+  await settle();
+  assert.deepEqual(s.recorder.closes(), ['stdin held over 1048576 bytes for an undecided line']);
+  assert.equal(s.toApiServer().length, 0);
 });
 
 test('a malformed frame ends the session with the reason', async () => {
