@@ -27,6 +27,9 @@ const hashLabel = 'kubegate.dev/request-hash';
 
 export interface HeldRequest {
   method: string;
+  /** The request target exactly as sent: what the approval is bound to (by its hash). */
+  target: string;
+  /** The target as the ApprovalRequest shows it, the policy's patterns masked (`path` and `command` may carry secrets). */
   path: string;
   body?: Buffer;
   verb: string;
@@ -53,7 +56,7 @@ export class CommandApprovals {
   /** Claims an approved, unused ApprovalRequest for exactly this request, or opens one. */
   async admit(held: HeldRequest, identity: CallerIdentity, now = new Date()): Promise<ApprovalOutcome> {
     const expected = this.expectedSpec(held, identity);
-    const hash = createHash('sha256').update([held.method, held.path, expected.request!.bodySha256, identity.user, identity.grant.uid].join('\0')).digest('hex').slice(0, 63);
+    const hash = createHash('sha256').update([held.method, held.target, expected.request!.bodySha256, identity.user, identity.grant.uid].join('\0')).digest('hex').slice(0, 63);
     const list = (await this.clients.custom.listNamespacedCustomObject({ ...approvalRequests, namespace: this.policy.namespace, labelSelector: `${hashLabel}=${hash}` })) as { items: ApprovalRequest[] };
     const live = list.items.filter((r) => !r.status?.consumedAt && Date.parse(r.spec.expiresAt) > now.getTime() && opensFor(r, expected, identity.grant.uid));
     for (const request of live.filter((r) => r.status?.phase === 'Approved')) {
@@ -92,6 +95,7 @@ export class CommandApprovals {
       request: {
         verb: held.verb,
         path: held.path,
+        targetSha256: createHash('sha256').update(held.target).digest('hex'),
         bodySha256,
         ...(held.namespace ? { namespace: held.namespace } : {}),
         ...(held.resource ? { resource: held.resource } : {}),

@@ -12,6 +12,16 @@
  * match it (that would grant more than it names). `command` is a regular expression searched in the exec
  * command joined by spaces; `escalation: true` matches when the escalation detector found something,
  * `false` when it found nothing.
+ *
+ * A Mask rule forwards like Allow, and its decision carries the masker compiled for it at load (the
+ * policy's masking plus the rule's, masker.ts `compileForRule`), which the gateway uses for everything
+ * of that request: response, watch events, logs, exec/attach output, and the recording.
+ *
+ * The `proxy` subresource of pods, services and nodes (and the legacy `proxy` verb) relays bytes to a
+ * workload or the kubelet (`nodes/proxy/exec/…` is an exec) that no command rule, stdin check or masker
+ * can read, so such a request is denied unless the rule that decides it is an Allow rule that names
+ * `proxy` (in subresources, or `pods/proxy` in resources): Allow by default or by a broad rule is not
+ * enough. A Deny or RequireApproval rule still decides it as written.
  */
 import type { CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
 import type { EscalationFinding } from './escalation.js';
@@ -37,6 +47,8 @@ export interface PolicyDecision {
   message: string;
   /** Set when the deciding rule has a `command` pattern, which matched: a Deny then blocks that command. */
   byCommand?: true;
+  /** A Mask decision: the rule's masker, used instead of the policy's for this request. */
+  masking?: Masker;
 }
 
 interface Matcher {
@@ -51,6 +63,10 @@ interface Matcher {
   resourceOnly: boolean;
   /** Deny, RequireApproval, Mask: matches requests that may touch what it names (see above). */
   restrictive: boolean;
+  /** An Allow rule that names the proxy subresource (see above). */
+  allowsProxy: boolean;
+  /** A Mask rule's masker. */
+  masking?: Masker;
 }
 
 /** Verbs that reach every object of a collection, named or not. */
@@ -62,7 +78,14 @@ function set(values: string[]): Set<string> | undefined {
   return values.length === 0 ? undefined : new Set(values);
 }
 
-function compileRule(rule: CompiledRule): Matcher {
+/** Core resources whose `proxy` subresource relays to a pod, service or node. */
+const proxiedResources = ['pods', 'services', 'nodes'];
+
+function isProxy(a: RequestAttributes): boolean {
+  return a.isResourceRequest && a.apiGroup === '' && proxiedResources.includes(a.resource) && (a.subresource === 'proxy' || a.verb === 'proxy');
+}
+
+function compileRule(rule: CompiledRule, policyMasking: CompiledPolicy['masking']): Matcher {
   const lists = { apiGroups: set(rule.apiGroups), resources: set(rule.resources), subresources: set(rule.subresources), namespaces: set(rule.namespaces), names: set(rule.names) };
   return {
     rule,
@@ -71,6 +94,8 @@ function compileRule(rule: CompiledRule): Matcher {
     ...(rule.command !== undefined ? { command: new RegExp(rule.command, 'u') } : {}),
     resourceOnly: Object.values(lists).some((list) => list !== undefined),
     restrictive: rule.action !== 'Allow',
+    allowsProxy: rule.action === 'Allow' && (rule.subresources.includes('proxy') || proxiedResources.some((resource) => rule.resources.includes(`${resource}/proxy`))),
+    ...(rule.action === 'Mask' ? { masking: Masker.compileForRule(policyMasking, rule.masking ?? { fields: [], patterns: [] }) } : {}),
   };
 }
 
@@ -97,7 +122,7 @@ export class PolicyEngine {
     this.version = compiled.version;
     this.policy = compiled.policy;
     this.defaultAction = compiled.defaultAction;
-    this.matchers = compiled.rules.map(compileRule);
+    this.matchers = compiled.rules.map((rule) => compileRule(rule, compiled.masking));
     this.masking = Masker.compile(compiled.masking);
   }
 
@@ -109,9 +134,15 @@ export class PolicyEngine {
 
   decide(attributes: RequestAttributes, context: PolicyContext): PolicyDecision {
     const line = context.command && context.command.length > 0 ? context.command.join(' ') : undefined;
-    for (const m of this.matchers) {
-      if (this.matches(m, attributes, context, line)) return this.decision(m.rule, context);
+    const matched = this.matchers.find((m) => this.matches(m, attributes, context, line));
+    if (isProxy(attributes) && !this.decidesProxy(matched)) {
+      return {
+        action: 'Deny',
+        ...(matched ? { rule: matched.rule.name } : {}),
+        message: `denied by policy ${this.policyName()}: ${attributes.resource}/proxy relays to the workload unchecked (no command rules, stdin checks or masking); only an Allow rule naming the proxy subresource allows it`,
+      };
     }
+    if (matched) return this.decision(matched, context);
     return { action: this.defaultAction, message: `${actionWords[this.defaultAction]} by the default action of policy ${this.policyName()}` };
   }
 
@@ -124,9 +155,15 @@ export class PolicyEngine {
     for (const m of this.matchers) {
       if (!m.command || !m.command.test(line)) continue;
       if (attributes && !(matchesResource(m, attributes) && this.matchesEscalation(m, context) && (!m.verbs || m.verbs.has(attributes.verb)))) continue;
-      return this.decision(m.rule, context);
+      return this.decision(m, context);
     }
     return undefined;
+  }
+
+  /** Whether what decides a proxy request may decide it as written: an Allow rule naming proxy, or a Deny or RequireApproval. */
+  private decidesProxy(matched: Matcher | undefined): boolean {
+    const action = matched?.rule.action ?? this.defaultAction;
+    return action === 'Deny' || action === 'RequireApproval' || matched?.allowsProxy === true;
   }
 
   private matches(m: Matcher, attributes: RequestAttributes, context: PolicyContext, line: string | undefined): boolean {
@@ -141,11 +178,12 @@ export class PolicyEngine {
     return m.rule.escalation === (context?.escalation !== undefined);
   }
 
-  private decision(rule: CompiledRule, context: PolicyContext | undefined): PolicyDecision {
+  private decision(m: Matcher, context: PolicyContext | undefined): PolicyDecision {
+    const { rule } = m;
     let message = `${actionWords[rule.action]} by rule "${rule.name}" of policy ${this.policyName()}`;
     if (rule.message) message += `: ${rule.message}`;
     if (rule.escalation && context?.escalation) message += ` (escalation: ${context.escalation.reason})`;
-    return { action: rule.action, rule: rule.name, message, ...(rule.command !== undefined ? { byCommand: true as const } : {}) };
+    return { action: rule.action, rule: rule.name, message, ...(rule.command !== undefined ? { byCommand: true as const } : {}), ...(m.masking ? { masking: m.masking } : {}) };
   }
 
   private policyName(): string {
