@@ -6,12 +6,18 @@
  * Expectations:
  *  - `refused`: a 4xx answer, and nothing of the Secret in it;
  *  - `masked`: whatever the answer (served or refused), the Secret's value appears in clear text (or
- *    base64) neither in the answer nor in anything recorded, and the request itself was recorded.
+ *    base64) neither in the answer nor in anything recorded, and the request itself was recorded;
+ *    nor does `awsKey`, a value the policy's patterns mask;
+ *  - `denied`: the gateway itself refused it by policy (403 `KG_DENIED`), before the API server saw it.
  */
 export interface TrickContext {
   /** The grant's namespace of work, holding the Secret `secret`. */
   target: string;
   secret: string;
+  /** The Secret's value (its `password`). */
+  value: string;
+  /** An AWS access key id (the fixture policy's pattern), found nowhere else. */
+  awsKey: string;
 }
 
 export interface Trick {
@@ -21,11 +27,13 @@ export interface Trick {
   method?: string;
   path: (c: TrickContext) => string;
   headers?: Record<string, string>;
-  expect: 'refused' | 'masked';
+  body?: (c: TrickContext) => string;
+  expect: 'refused' | 'masked' | 'denied';
 }
 
 const secretPath = (c: TrickContext) => `/api/v1/namespaces/${c.target}/secrets/${c.secret}`;
 const upgrade = (protocol: string, connection = 'Upgrade') => ({ connection, upgrade: protocol });
+const jsonPatch = { 'content-type': 'application/json-patch+json' };
 
 export const tricks: Trick[] = [
   // an Upgrade header on an ordinary request must not take the stream path, where nothing is masked
@@ -50,4 +58,15 @@ export const tricks: Trick[] = [
   // identity headers from the client
   { name: 'Impersonate-User: system:admin to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-user': 'system:admin' }, expect: 'refused' },
   { name: 'Impersonate-Group: system:masters to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-group': 'system:masters' }, expect: 'refused' },
+  // secrets in what is recorded of a request, not only in its body's JSON
+  { name: 'a JSON patch setting Secret data', invariant: 9, method: 'PATCH', path: secretPath, headers: jsonPatch, body: (c) => JSON.stringify([{ op: 'replace', path: '/data/password', value: Buffer.from(c.value).toString('base64') }]), expect: 'masked' },
+  { name: 'a JSON patch adding Secret data as an object', invariant: 9, method: 'PATCH', path: secretPath, headers: jsonPatch, body: (c) => JSON.stringify([{ op: 'add', path: '/data', value: { password: Buffer.from(c.value).toString('base64'), filler: Buffer.from('f'.repeat(200 * 1024)).toString('base64') } }]), expect: 'masked' },
+  { name: 'a JSON patch setting stringData', invariant: 9, method: 'PATCH', path: secretPath, headers: jsonPatch, body: (c) => JSON.stringify([{ op: 'add', path: '/stringData', value: { password: c.value } }]), expect: 'masked' },
+  { name: 'a masked value in a query string', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets?labelSelector=key%3D${c.awsKey}`, expect: 'masked' },
+  { name: 'a masked value in an exec command argument', invariant: 9, method: 'POST', path: (c) => `/api/v1/namespaces/${c.target}/pods/nowhere/exec?command=sh&command=-c&command=export%20K%3D${c.awsKey}&stdout=true`, expect: 'masked' },
+  // the proxy subresources relay to a workload or the kubelet unchecked (nodes/proxy/exec is an exec)
+  { name: 'pods/proxy', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/pods/web/proxy/`, expect: 'denied' },
+  { name: 'services/proxy', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/services/web:80/proxy/x`, expect: 'denied' },
+  { name: 'nodes/proxy/exec', invariant: 10, method: 'POST', path: (c) => `/api/v1/nodes/kwok-node-0/proxy/exec/${c.target}/web/c?command=sh&command=-c&command=id`, expect: 'denied' },
+  { name: 'pods/proxy with an Upgrade', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/pods/web/proxy/`, headers: upgrade('websocket'), expect: 'denied' },
 ];
