@@ -63,7 +63,10 @@ test('invariant 9: kubectl create token through the gateway prints and records t
 test('invariant 9: a Mask rule masks the ConfigMap it names even where the policy masks nothing', async () => {
   const { admin, namespace, target, cluster } = await setup();
   const policy = 'mask-rule';
-  const rules = [{ name: 'mask-vault-config', match: { resources: ['configmaps'], names: ['vault-config'] }, action: 'Mask' }];
+  const rules = [
+    { name: 'mask-vault-config', match: { resources: ['configmaps'], names: ['vault-config'] }, action: 'Mask' },
+    { name: 'mask-logs', match: { resources: ['pods'], subresources: ['log'] }, action: 'Mask' },
+  ];
   await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, policy, { rules, masking: { secrets: false } })) });
   const grant = uniqueName('mask-bot');
   await admin.ok(['apply', '-f', '-'], {
@@ -82,6 +85,13 @@ test('invariant 9: a Mask rule masks the ConfigMap it names even where the polic
     assert.ok(!listed.includes(value), 'a list spans the named object: masked too');
     assert.equal((await bot.ok(['get', 'configmap', 'other-config', '-n', target, '-o', 'jsonpath={.data.mode}'])).trim(), 'blue', 'what the rule does not match is not masked');
     await assertRecordedMasked(gateway, /"rule":"mask-vault-config"/, [value]);
+    // no patterns of its own: the logs are masked whole, line breaks kept
+    await admin.ok(['apply', '-n', target, '-f', '-'], { input: deploymentYaml('web', 1) });
+    await admin.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
+    const [pod] = await podNames(admin, target, 'app=web');
+    const logs = await bot.ok(['logs', '-n', target, pod!]);
+    assert.match(logs, /^[*\n]+$/, logs);
+    assert.match(await admin.ok(['logs', '-n', target, pod!]), /listening on :8080/, 'the same logs, unmasked, directly');
   } finally {
     await gateway.stop();
   }
