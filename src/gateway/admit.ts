@@ -13,7 +13,7 @@ import { GatewayError } from './errors.js';
 import { detectEscalation } from './escalation.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
-import { recordedRequestBody } from '../policy/masking/bodies.js';
+import { patchUnmasks, recordedRequestBody } from '../policy/masking/bodies.js';
 import type { Masker } from '../policy/masking/masker.js';
 import { maskedAttributes, maskedCommand, maskedTarget } from '../policy/masking/request-target.js';
 import type { LoadedPolicy } from './policy-source.js';
@@ -106,6 +106,8 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);
+    const unmasks = patchUnmasks(masking, attributes, parsed);
+    if (unmasks) throw new GatewayError('KG_DENIED', unmasks);
     if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');
     if (decision.action === 'Deny') throw new GatewayError(decision.byCommand ? 'KG_COMMAND_BLOCKED' : 'KG_DENIED', decision.message);
     if (decision.action === 'RequireApproval') {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { recordedRequestBody, responseMasking } from '../../src/policy/masking/bodies.js';
+import { patchUnmasks, recordedRequestBody, responseMasking } from '../../src/policy/masking/bodies.js';
 import { Masker, maskContextFor } from '../../src/policy/masking/masker.js';
 import { maskedAttributes, maskedCommand, maskedTarget } from '../../src/policy/masking/request-target.js';
 import { parseRequestAttributes } from '../../src/gateway/request-attributes.js';
@@ -70,4 +70,17 @@ test('invariant 9: a TokenRequest response and recording mask status.token where
   const off = Masker.compile({ secrets: false, fields: [], patterns: [] });
   assert.equal(off.masksJson(maskContextFor(attributes)), false, 'masking.secrets: false leaves tokens alone');
   assert.equal(masker.maskObject({ status: { token: 't' } }, maskContextFor(parseRequestAttributes('GET', '/api/v1/namespaces/a/serviceaccounts/builder'))).status.token, 't', 'only the token subresource');
+});
+
+test('invariant 9: a JSON patch that would copy or move a masked value to where it is not masked is named for refusal', () => {
+  const secret = parseRequestAttributes('PATCH', '/api/v1/namespaces/a/secrets/db');
+  const refused = (ops: object[], attributes = secret) => patchUnmasks(masker, attributes, ops);
+  assert.match(refused([{ op: 'copy', from: '/data/pw', path: '/metadata/annotations/leak' }])!, /may not copy the masked \/data\/pw/);
+  assert.ok(refused([{ op: 'move', from: '/data', path: '/metadata/labels' }]));
+  assert.ok(refused([{ op: 'copy', from: '/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration', path: '/metadata/annotations/x' }]));
+  assert.ok(refused([{ op: 'copy', from: '', path: '/metadata/annotations/x' }]), 'the whole object');
+  assert.ok(refused([{ op: 'copy', from: '/data/password', path: '/metadata/annotations/x' }], parseRequestAttributes('PATCH', '/api/v1/namespaces/a/configmaps/c')), 'a policy field');
+  assert.equal(refused([{ op: 'move', from: '/data/a', path: '/data/b' }, { op: 'copy', from: '/metadata/labels/a', path: '/metadata/labels/b' }]), undefined, 'masked to masked, clear to clear');
+  assert.equal(refused([{ op: 'copy', from: '/data/pw', path: '/metadata/annotations/x' }], parseRequestAttributes('PATCH', '/api/v1/namespaces/a/configmaps/c')), undefined, 'a ConfigMap\'s data is not masked here');
+  assert.equal(patchUnmasks(Masker.compile({ secrets: false, fields: [], patterns: [] }), secret, [{ op: 'copy', from: '/data/pw', path: '/metadata/annotations/x' }]), undefined, 'nothing masked');
 });

@@ -57,6 +57,29 @@ function maskedJsonPatch(masker: Masker, operations: unknown[], context: MaskCon
   });
 }
 
+/** Whether something put at `at` would be masked (a string there, or one beneath it). */
+function masksAt(masker: Masker, at: PathSegment[], context: MaskContext): boolean {
+  const probe = { probe: 'probe' };
+  return masker.maskValueAt('probe', at, context) !== 'probe' || masker.maskValueAt(probe, at, context).probe !== 'probe';
+}
+
+/**
+ * Why a JSON patch would take a masked value to where it is not masked — `copy` of a Secret's
+ * `/data/pw` to an annotation, which every later response shows in clear — or undefined. Such a patch
+ * must be refused: the value never passes through the gateway, so no masker could catch it.
+ */
+export function patchUnmasks(masker: Masker, attributes: MaskedResource, parsed: unknown): string | undefined {
+  const context = maskContextFor(attributes);
+  if (!Array.isArray(parsed) || !masker.masksJson(context)) return undefined;
+  for (const operation of parsed as { op?: unknown; from?: unknown; path?: unknown }[]) {
+    if (typeof operation !== 'object' || operation === null || (operation.op !== 'copy' && operation.op !== 'move') || typeof operation.from !== 'string') continue;
+    const from = pointerPath(operation.from);
+    const to = typeof operation.path === 'string' ? pointerPath(operation.path) : [];
+    if (from.length === 0 || (masksAt(masker, from, context) && !masksAt(masker, to, context))) return `a JSON patch may not ${operation.op} the masked ${operation.from || 'object'} to ${String(operation.path)}`;
+  }
+  return undefined;
+}
+
 /**
  * What the recording keeps of a request body (invariant 9 holds for the store too): JSON masked like a
  * response, capped at `cap` bytes; a body in another encoding is kept only where the policy masks nothing
