@@ -584,7 +584,8 @@ export interface SessionPolicyRule {
    * Secret's would be (data, binaryData, stringData, the last-applied annotation, table cells), even
    * with spec.masking.secrets false; fields and patterns here are masked as in spec.masking. Logs and
    * exec/attach output are masked whole (every character but line breaks becomes *) unless the rule
-   * names patterns, in which case only their matches (and those of spec.masking.patterns) are.
+   * names patterns, in which case only their matches (and those of spec.masking.patterns) are. A
+   * port-forward or proxy request a Mask rule matches is denied: its bytes cannot be masked.
    */
   masking?: SessionPolicyRuleMasking;
   /** Shown to the caller when the rule denies or holds a request. */
@@ -628,7 +629,8 @@ export interface SessionPolicyRuleMatch {
  * Secret's would be (data, binaryData, stringData, the last-applied annotation, table cells), even
  * with spec.masking.secrets false; fields and patterns here are masked as in spec.masking. Logs and
  * exec/attach output are masked whole (every character but line breaks becomes *) unless the rule
- * names patterns, in which case only their matches (and those of spec.masking.patterns) are.
+ * names patterns, in which case only their matches (and those of spec.masking.patterns) are. A
+ * port-forward or proxy request a Mask rule matches is denied: its bytes cannot be masked.
  */
 export interface SessionPolicyRuleMasking {
   /** Field paths masked in every object the rule matches (such as data.password). */

@@ -21,7 +21,8 @@
  * workload or the kubelet (`nodes/proxy/exec/…` is an exec) that no command rule, stdin check or masker
  * can read, so such a request is denied unless the rule that decides it is an Allow rule that names
  * `proxy` (in subresources, or `pods/proxy` in resources): Allow by default or by a broad rule is not
- * enough. A Deny or RequireApproval rule still decides it as written.
+ * enough. A Deny or RequireApproval rule still decides it as written. For the same reason a Mask rule
+ * that matches a port-forward (a TCP tunnel) denies it.
  */
 import type { CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
 import type { EscalationFinding } from './escalation.js';
@@ -135,13 +136,8 @@ export class PolicyEngine {
   decide(attributes: RequestAttributes, context: PolicyContext): PolicyDecision {
     const line = context.command && context.command.length > 0 ? context.command.join(' ') : undefined;
     const matched = this.matchers.find((m) => this.matches(m, attributes, context, line));
-    if (isProxy(attributes) && !this.decidesProxy(matched)) {
-      return {
-        action: 'Deny',
-        ...(matched ? { rule: matched.rule.name } : {}),
-        message: `denied by policy ${this.policyName()}: ${attributes.resource}/proxy relays to the workload unchecked (no command rules, stdin checks or masking); only an Allow rule naming the proxy subresource allows it`,
-      };
-    }
+    const unreadable = this.unreadable(attributes, matched);
+    if (unreadable) return { action: 'Deny', ...(matched ? { rule: matched.rule.name } : {}), message: `denied by policy ${this.policyName()}: ${unreadable}` };
     if (matched) return this.decision(matched, context);
     return { action: this.defaultAction, message: `${actionWords[this.defaultAction]} by the default action of policy ${this.policyName()}` };
   }
@@ -160,10 +156,19 @@ export class PolicyEngine {
     return undefined;
   }
 
-  /** Whether what decides a proxy request may decide it as written: an Allow rule naming proxy, or a Deny or RequireApproval. */
-  private decidesProxy(matched: Matcher | undefined): boolean {
+  /**
+   * Why a request that would be forwarded carries bytes the gateway cannot check as its decision needs,
+   * or undefined: a proxy subresource not named by an Allow rule, or a port-forward a Mask rule matched
+   * (a TCP tunnel: nothing in it can be masked).
+   */
+  private unreadable(attributes: RequestAttributes, matched: Matcher | undefined): string | undefined {
     const action = matched?.rule.action ?? this.defaultAction;
-    return action === 'Deny' || action === 'RequireApproval' || matched?.allowsProxy === true;
+    if (action === 'Deny' || action === 'RequireApproval') return undefined;
+    if (isProxy(attributes) && matched?.allowsProxy !== true) {
+      return `${attributes.resource}/proxy relays to the workload unchecked (no command rules, stdin checks or masking); only an Allow rule naming the proxy subresource allows it`;
+    }
+    if (action === 'Mask' && attributes.subresource === 'portforward') return `rule "${matched!.rule.name}" masks, and a port-forward carries bytes no masker can read`;
+    return undefined;
   }
 
   private matches(m: Matcher, attributes: RequestAttributes, context: PolicyContext, line: string | undefined): boolean {

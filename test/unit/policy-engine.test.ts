@@ -187,7 +187,7 @@ test('a Mask rule: its masker, compiled at load, masks what it matched even wher
   assert.deepEqual(validatePolicy({ rules: [{ name: 'a', match: {}, action: 'Allow', masking: { fields: ['data'] } }, { name: 'b', match: {}, action: 'Mask', masking: { patterns: ['x+'] } }] }).map((p) => p.field), ['spec.rules[0].masking', 'spec.rules[1].masking.patterns[0]']);
 });
 
-test('the proxy subresources are denied unless the deciding rule is an Allow that names proxy', () => {
+test('invariant 10: the proxy subresources are denied unless the deciding rule is an Allow that names proxy; a Mask rule denies a port-forward', () => {
   const open = engine({});
   for (const url of ['/api/v1/namespaces/a/pods/web/proxy/', '/api/v1/namespaces/a/services/web:80/proxy/x', '/api/v1/nodes/n1/proxy/exec/a/web/c?command=sh', '/api/v1/proxy/namespaces/a/pods/web/x']) {
     const decision = decide(open, 'GET', url);
@@ -210,4 +210,8 @@ test('the proxy subresources are denied unless the deciding rule is an Allow tha
   assert.equal(decide(named, 'GET', '/api/v1/namespaces/a/pods/web/proxy/').action, 'Allow');
   assert.equal(decide(named, 'GET', '/api/v1/namespaces/a/services/api/proxy/').action, 'Allow');
   assert.equal(decide(named, 'GET', '/api/v1/namespaces/a/pods/other/proxy/').action, 'Deny', 'a Mask rule cannot mask what it cannot read');
+  const forward = decide(named, 'POST', '/api/v1/namespaces/a/pods/web/portforward?ports=80');
+  assert.deepEqual([forward.action, forward.rule], ['Deny', 'mask-all'], 'nor a port-forward');
+  assert.match(forward.message, /a port-forward carries bytes no masker can read/);
+  assert.equal(decide(open, 'POST', '/api/v1/namespaces/a/pods/web/portforward?ports=80').action, 'Allow');
 });
