@@ -1,6 +1,7 @@
 /**
  * Single-use approval of one exact request (security invariant 6). A request held by a RequireApproval
- * rule opens an ApprovalRequest naming its method, path, body hash and caller, owned by the grant it came
+ * rule opens an ApprovalRequest naming its method, path (the policy's patterns masked, as recorded: a
+ * query can carry a secret), the hashes of its exact target and body, and its caller, owned by the grant it came
  * through; the grant's creator (`spec.requestedBy`) is its requester and the grant's subject its subject,
  * and neither may decide it (invariant 5). Once the policy's approvers approve it, the same request passes
  * exactly once: the gateway claims the approval by writing `status.consumedAt` under a resourceVersion
