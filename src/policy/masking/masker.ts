@@ -1,6 +1,7 @@
 /**
  * Masking (security invariant 9: masked values never reach the client or the store in clear text),
- * compiled once when the policy loads from its `masking: {secrets, fields, patterns}`:
+ * compiled once when the policy loads from its `masking: {secrets, fields, patterns}` (and once per Mask
+ * rule, `compileForRule`, which the gateway uses for the requests that rule decides):
  * field paths parsed (paths.ts), patterns compiled with their longest possible match
  * (patterns.ts). A policy whose patterns or fields cannot be masked is refused at load, and the
  * gateway keeps the version it had.
