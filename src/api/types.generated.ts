@@ -306,8 +306,13 @@ export interface ApprovalRequestTarget {
 export interface ApprovalRequestApiRequest {
   /** The Kubernetes verb (get, create, delete; create for exec). */
   verb: string;
-  /** The request path with its query, as the client sent it. */
+  /**
+   * The request path with its query, as the client sent it but with the policy's masking patterns
+   * masked (a query can carry a secret); targetSha256 binds the approval to the exact target.
+   */
   path: string;
+  /** Lower-case hex SHA-256 of the request path with its query exactly as the client sent it. */
+  targetSha256?: string;
   /** Lower-case hex SHA-256 of the request body; omitted for a request without one. */
   bodySha256?: string;
   /** The API group ('' for the core group). */
@@ -317,7 +322,7 @@ export interface ApprovalRequestApiRequest {
   /** Such as exec, attach, portforward or log. */
   subresource?: string;
   name?: string;
-  /** For exec, the command and its arguments. */
+  /** For exec, the command and its arguments (masked like path). */
   command?: string[];
   /** The caller as the gateway authenticated it (the grant's subject). */
   user?: string;
@@ -580,9 +585,19 @@ export interface SessionPolicyRule {
   match: SessionPolicyRuleMatch;
   /**
    * Allow forwards; Deny refuses with message; RequireApproval holds the request until an approver
-   * approves it once; Mask forwards and masks the response even where masking would not.
+   * approves it once; Mask forwards and masks the response even where masking would not (see masking).
    */
   action: 'Allow' | 'Deny' | 'RequireApproval' | 'Mask';
+  /**
+   * For a Mask rule: what it masks in the responses, watch events, logs and exec/attach output of the
+   * requests it matches, on top of spec.masking. Whatever the rule matched has its data masked as a
+   * Secret's would be (data, binaryData, stringData, the last-applied annotation, table cells), even
+   * with spec.masking.secrets false; fields and patterns here are masked as in spec.masking. Logs and
+   * exec/attach output are masked whole (every character but line breaks becomes *) unless the rule
+   * names patterns, in which case only their matches (and those of spec.masking.patterns) are. A
+   * port-forward or proxy request a Mask rule matches is denied: its bytes cannot be masked.
+   */
+  masking?: SessionPolicyRuleMasking;
   /** Shown to the caller when the rule denies or holds a request. */
   message?: string;
 }
@@ -598,7 +613,12 @@ export interface SessionPolicyRuleMatch {
   apiGroups?: string[];
   /** Resource names (pods, secrets, namespaces), or * for any. */
   resources?: string[];
-  /** Subresources (exec, attach, portforward, log, status), or * for any. */
+  /**
+   * Subresources (exec, attach, portforward, log, status), or * for any. The proxy subresource of
+   * pods, services and nodes relays to the workload or kubelet unchecked, so it is denied unless the
+   * first rule that matches it is an Allow rule naming proxy here (or pods/proxy, services/proxy,
+   * nodes/proxy in resources); * does not name it.
+   */
   subresources?: string[];
   /** Namespaces the request is in, or * for any. */
   namespaces?: string[];
@@ -615,6 +635,22 @@ export interface SessionPolicyRuleMatch {
    * their bindings, the bind, escalate and impersonate verbs, ServiceAccount token requests.
    */
   escalation?: boolean;
+}
+
+/**
+ * For a Mask rule: what it masks in the responses, watch events, logs and exec/attach output of the
+ * requests it matches, on top of spec.masking. Whatever the rule matched has its data masked as a
+ * Secret's would be (data, binaryData, stringData, the last-applied annotation, table cells), even
+ * with spec.masking.secrets false; fields and patterns here are masked as in spec.masking. Logs and
+ * exec/attach output are masked whole (every character but line breaks becomes *) unless the rule
+ * names patterns, in which case only their matches (and those of spec.masking.patterns) are. A
+ * port-forward or proxy request a Mask rule matches is denied: its bytes cannot be masked.
+ */
+export interface SessionPolicyRuleMasking {
+  /** Field paths masked in every object the rule matches (such as data.password). */
+  fields?: string[];
+  /** Regular expressions whose matches are masked in bodies, logs and exec/attach output. */
+  patterns?: string[];
 }
 
 /**

@@ -15,7 +15,9 @@ import { isKubernetesProtobuf } from './kube-protobuf.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { readObject } from './request-body.js';
 import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
-import { recordedRequestBody } from '../policy/masking/bodies.js';
+import { patchUnmasks, recordedRequestBody } from '../policy/masking/bodies.js';
+import type { Masker } from '../policy/masking/masker.js';
+import { maskedAttributes, maskedCommand, maskedTarget } from '../policy/masking/request-target.js';
 import type { LoadedPolicy } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';
 import type { Session, SessionTable } from './sessions.js';
@@ -46,6 +48,8 @@ export interface Admitted {
   /** The buffered request body of a write (bodies are bounded; reads have none). */
   body?: Buffer;
   command?: string[];
+  /** What masks this request's response, streams and recording: a Mask rule's masker, else the policy's. */
+  masking: Masker;
 }
 
 const writeVerbs = new Set(['create', 'update', 'patch']);
@@ -92,31 +96,36 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
     const escalation = detectEscalation(attributes, parsed);
     const decision = state.engine.decide(attributes, { user: identity.user, command, escalation });
     const maxBody = state.loaded.compiled.recording.maxBodyBytes;
+    const masking = decision.masking ?? state.engine.masking;
+    const target = request.url ?? '/';
     await session.recorder.record({
       type: 'request',
       requestId,
       method: request.method ?? 'GET',
-      path: request.url ?? '/',
-      attributes,
+      path: maskedTarget(masking, target),
+      attributes: maskedAttributes(masking, attributes),
       ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
-      ...(body ? recordedRequestBody(state.engine.masking, attributes, body, parsed, maxBody, binary) : {}),
+      ...(body ? recordedRequestBody(masking, attributes, body, parsed, maxBody, binary) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);
+    const unmasks = patchUnmasks(masking, attributes, parsed);
+    if (unmasks) throw new GatewayError('KG_DENIED', unmasks);
     if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');
     if (decision.action === 'Deny') throw new GatewayError(decision.byCommand ? 'KG_COMMAND_BLOCKED' : 'KG_DENIED', decision.message);
     if (decision.action === 'RequireApproval') {
       const outcome = await context.approvals.admit(
         {
           method: request.method ?? 'GET',
-          path: request.url ?? '/',
+          target,
+          path: maskedTarget(masking, target),
           body,
           verb: attributes.verb,
           namespace: attributes.namespace,
           resource: attributes.resource,
           subresource: attributes.subresource,
           name: attributes.name,
-          command,
+          ...(command ? { command: maskedCommand(masking, command) } : {}),
           rule: decision.rule,
         },
         identity,
@@ -130,7 +139,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       }
       await session.recorder.record({ type: 'decision', requestId, action: 'Allow', message: `approved once by ApprovalRequest ${outcome.request}` });
     }
-    return { requestId, identity, session, attributes, decision, state, body, command };
+    return { requestId, identity, session, attributes, decision, state, body, command, masking };
   } catch (error) {
     context.sessions.leave(session);
     if (error instanceof GatewayError) {

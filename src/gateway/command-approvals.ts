@@ -1,6 +1,7 @@
 /**
  * Single-use approval of one exact request (security invariant 6). A request held by a RequireApproval
- * rule opens an ApprovalRequest naming its method, path, body hash and caller, owned by the grant it came
+ * rule opens an ApprovalRequest naming its method, path (the policy's patterns masked, as recorded: a
+ * query can carry a secret), the hashes of its exact target and body, and its caller, owned by the grant it came
  * through; the grant's creator (`spec.requestedBy`) is its requester and the grant's subject its subject,
  * and neither may decide it (invariant 5). Once the policy's approvers approve it, the same request passes
  * exactly once: the gateway claims the approval by writing `status.consumedAt` under a resourceVersion
@@ -27,6 +28,9 @@ const hashLabel = 'kubegate.dev/request-hash';
 
 export interface HeldRequest {
   method: string;
+  /** The request target exactly as sent: what the approval is bound to (by its hash). */
+  target: string;
+  /** The target as the ApprovalRequest shows it, the policy's patterns masked (`path` and `command` may carry secrets). */
   path: string;
   body?: Buffer;
   verb: string;
@@ -53,7 +57,7 @@ export class CommandApprovals {
   /** Claims an approved, unused ApprovalRequest for exactly this request, or opens one. */
   async admit(held: HeldRequest, identity: CallerIdentity, now = new Date()): Promise<ApprovalOutcome> {
     const expected = this.expectedSpec(held, identity);
-    const hash = createHash('sha256').update([held.method, held.path, expected.request!.bodySha256, identity.user, identity.grant.uid].join('\0')).digest('hex').slice(0, 63);
+    const hash = createHash('sha256').update([held.method, held.target, expected.request!.bodySha256, identity.user, identity.grant.uid].join('\0')).digest('hex').slice(0, 63);
     const list = (await this.clients.custom.listNamespacedCustomObject({ ...approvalRequests, namespace: this.policy.namespace, labelSelector: `${hashLabel}=${hash}` })) as { items: ApprovalRequest[] };
     const live = list.items.filter((r) => !r.status?.consumedAt && Date.parse(r.spec.expiresAt) > now.getTime() && opensFor(r, expected, identity.grant.uid));
     for (const request of live.filter((r) => r.status?.phase === 'Approved')) {
@@ -92,6 +96,7 @@ export class CommandApprovals {
       request: {
         verb: held.verb,
         path: held.path,
+        targetSha256: createHash('sha256').update(held.target).digest('hex'),
         bodySha256,
         ...(held.namespace ? { namespace: held.namespace } : {}),
         ...(held.resource ? { resource: held.resource } : {}),

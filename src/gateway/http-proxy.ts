@@ -36,7 +36,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   const started = Date.now();
   const headers = upstreamHeaders(request.headers, identity, session.id);
   if (body) headers['content-length'] = String(body.length);
-  preferJson(admitted.state.engine.masking, admitted.attributes, headers);
+  preferJson(admitted.masking, admitted.attributes, headers);
   const finish = (status: number, captured?: { body: string; bytes: number; truncated: boolean }) => {
     sessions.leave(session);
     void session.recorder
@@ -63,7 +63,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   });
   upstreamRequest.on('response', (upstreamResponse) => {
     const status = upstreamResponse.statusCode ?? 502;
-    const masking = responseMasking(admitted.state.engine.masking, admitted.attributes, upstreamResponse.headers);
+    const masking = responseMasking(admitted.masking, admitted.attributes, upstreamResponse.headers);
     const outgoing = downstreamHeaders(upstreamResponse.headers);
     if (masking) delete outgoing['content-length'];
     response.writeHead(status, outgoing);

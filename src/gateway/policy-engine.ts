@@ -17,6 +17,17 @@
  * whatever the rules say, and a stdin line must be on the list too. A line on stdin reaches the same
  * container whether it came through exec or attach (kubectl attach, run -it, debug), so for stdin a
  * rule naming either subresource covers both.
+ *
+ * A Mask rule forwards like Allow, and its decision carries the masker compiled for it at load (the
+ * policy's masking plus the rule's, masker.ts `compileForRule`), which the gateway uses for everything
+ * of that request: response, watch events, logs, exec/attach output, and the recording.
+ *
+ * The `proxy` subresource of pods, services and nodes (and the legacy `proxy` verb) relays bytes to a
+ * workload or the kubelet (`nodes/proxy/exec/…` is an exec) that no command rule, stdin check or masker
+ * can read, so such a request is denied unless the rule that decides it is an Allow rule that names
+ * `proxy` (in subresources, or `pods/proxy` in resources): Allow by default or by a broad rule is not
+ * enough. A Deny or RequireApproval rule still decides it as written. For the same reason a Mask rule
+ * that matches a port-forward (a TCP tunnel) denies it.
  */
 import { argvAllowed, splitCommandLine } from '../policy/command-allow-list.js';
 import type { CompiledCommands, CompiledPolicy, CompiledRule, PolicyAction } from '../policy/compile.js';
@@ -45,6 +56,8 @@ export interface PolicyDecision {
   message: string;
   /** Set when the deciding rule has a `command` pattern, which matched: a Deny then blocks that command. */
   byCommand?: true;
+  /** A Mask decision: the rule's masker, used instead of the policy's for this request. */
+  masking?: Masker;
 }
 
 interface Matcher {
@@ -59,6 +72,10 @@ interface Matcher {
   resourceOnly: boolean;
   /** Deny, RequireApproval, Mask: matches requests that may touch what it names (see above). */
   restrictive: boolean;
+  /** An Allow rule that names the proxy subresource (see above). */
+  allowsProxy: boolean;
+  /** A Mask rule's masker. */
+  masking?: Masker;
 }
 
 /** Why a stdin line may not run: the deciding rule (`(allow-list)` for the list) and a message for people. */
@@ -81,7 +98,14 @@ function set(values: string[]): Set<string> | undefined {
   return values.length === 0 ? undefined : new Set(values);
 }
 
-function compileRule(rule: CompiledRule): Matcher {
+/** Core resources whose `proxy` subresource relays to a pod, service or node. */
+const proxiedResources = ['pods', 'services', 'nodes'];
+
+function isProxy(a: RequestAttributes): boolean {
+  return a.isResourceRequest && a.apiGroup === '' && proxiedResources.includes(a.resource) && (a.subresource === 'proxy' || a.verb === 'proxy');
+}
+
+function compileRule(rule: CompiledRule, policyMasking: CompiledPolicy['masking']): Matcher {
   const lists = { apiGroups: set(rule.apiGroups), resources: set(rule.resources), subresources: set(rule.subresources), namespaces: set(rule.namespaces), names: set(rule.names) };
   return {
     rule,
@@ -90,6 +114,8 @@ function compileRule(rule: CompiledRule): Matcher {
     ...(rule.command !== undefined ? { command: policyRegex(rule.command) } : {}),
     resourceOnly: Object.values(lists).some((list) => list !== undefined),
     restrictive: rule.action !== 'Allow',
+    allowsProxy: rule.action === 'Allow' && (rule.subresources.includes('proxy') || proxiedResources.some((resource) => rule.resources.includes(`${resource}/proxy`))),
+    ...(rule.action === 'Mask' ? { masking: Masker.compileForRule(policyMasking, rule.masking ?? { fields: [], patterns: [] }) } : {}),
   };
 }
 
@@ -125,7 +151,7 @@ export class PolicyEngine {
     this.version = compiled.version;
     this.policy = compiled.policy;
     this.defaultAction = compiled.defaultAction;
-    this.matchers = compiled.rules.map(compileRule);
+    this.matchers = compiled.rules.map((rule) => compileRule(rule, compiled.masking));
     this.masking = Masker.compile(compiled.masking);
     this.commands = compiled.commands ?? defaultCommands;
     this.checksStdin = this.commands.mode === 'AllowList' || this.matchers.some((m) => m.command !== undefined);
@@ -142,9 +168,10 @@ export class PolicyEngine {
       return { action: 'Deny', rule: allowListRule, message: `denied by policy ${this.policyName()}: the command is not on its allow-list`, byCommand: true };
     }
     const line = context.command && context.command.length > 0 ? context.command.join(' ') : undefined;
-    for (const m of this.matchers) {
-      if (this.matches(m, attributes, context, line)) return this.decision(m.rule, context);
-    }
+    const matched = this.matchers.find((m) => this.matches(m, attributes, context, line));
+    const unreadable = this.unreadable(attributes, matched);
+    if (unreadable) return { action: 'Deny', ...(matched ? { rule: matched.rule.name } : {}), message: `denied by policy ${this.policyName()}: ${unreadable}` };
+    if (matched) return this.decision(matched, context);
     return { action: this.defaultAction, message: `${actionWords[this.defaultAction]} by the default action of policy ${this.policyName()}` };
   }
 
@@ -158,7 +185,7 @@ export class PolicyEngine {
     for (const m of this.matchers) {
       if (!m.command || !m.command.test(line)) continue;
       if (alike && !alike.some((a) => matchesResource(m, a) && this.matchesEscalation(m, context) && (!m.verbs || m.verbs.has(a.verb)))) continue;
-      return this.decision(m.rule, context);
+      return this.decision(m, context);
     }
     return undefined;
   }
@@ -180,6 +207,21 @@ export class PolicyEngine {
     return decision && decision.action !== 'Allow' && decision.action !== 'Mask' ? { rule: decision.rule ?? '(default)', message: decision.message } : undefined;
   }
 
+  /**
+   * Why a request that would be forwarded carries bytes the gateway cannot check as its decision needs,
+   * or undefined: a proxy subresource not named by an Allow rule, or a port-forward a Mask rule matched
+   * (a TCP tunnel: nothing in it can be masked).
+   */
+  private unreadable(attributes: RequestAttributes, matched: Matcher | undefined): string | undefined {
+    const action = matched?.rule.action ?? this.defaultAction;
+    if (action === 'Deny' || action === 'RequireApproval') return undefined;
+    if (isProxy(attributes) && matched?.allowsProxy !== true) {
+      return `${attributes.resource}/proxy relays to the workload unchecked (no command rules, stdin checks or masking); only an Allow rule naming the proxy subresource allows it`;
+    }
+    if (action === 'Mask' && attributes.subresource === 'portforward') return `rule "${matched!.rule.name}" masks, and a port-forward carries bytes no masker can read`;
+    return undefined;
+  }
+
   private matches(m: Matcher, attributes: RequestAttributes, context: PolicyContext, line: string | undefined): boolean {
     if (m.verbs && !m.verbs.has(attributes.verb)) return false;
     if (!matchesResource(m, attributes)) return false;
@@ -192,11 +234,12 @@ export class PolicyEngine {
     return m.rule.escalation === (context?.escalation !== undefined);
   }
 
-  private decision(rule: CompiledRule, context: PolicyContext | undefined): PolicyDecision {
+  private decision(m: Matcher, context: PolicyContext | undefined): PolicyDecision {
+    const { rule } = m;
     let message = `${actionWords[rule.action]} by rule "${rule.name}" of policy ${this.policyName()}`;
     if (rule.message) message += `: ${rule.message}`;
     if (rule.escalation && context?.escalation) message += ` (escalation: ${context.escalation.reason})`;
-    return { action: rule.action, rule: rule.name, message, ...(rule.command !== undefined ? { byCommand: true as const } : {}) };
+    return { action: rule.action, rule: rule.name, message, ...(rule.command !== undefined ? { byCommand: true as const } : {}), ...(m.masking ? { masking: m.masking } : {}) };
   }
 
   private policyName(): string {

@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { passThroughStreamMasker } from '../policy/masking/masker.js';
+import { maskedCommand } from '../policy/masking/request-target.js';
 import type { Admitted } from './admit.js';
 import { GatewayError, rawErrorResponse } from './errors.js';
 import { upstreamHeaders } from './headers.js';
@@ -39,16 +39,16 @@ function statusLine(response: IncomingMessage): string {
 
 /** What is recorded of the stream, as the policy in force when it opened says. */
 function streamRecording(admitted: Admitted, protocol: NegotiatedProtocol): StreamRecording {
-  const { engine, loaded } = admitted.state;
-  const { recording } = loaded.compiled;
+  const { masking } = admitted;
+  const { recording } = admitted.state.loaded.compiled;
   return {
     recorder: admitted.session.recorder,
     requestId: admitted.requestId,
     failClosed: recording.onStoreFailure === 'FailClosed',
     // what is recorded of stdin is masked too (invariant 9), as a stream: a secret typed key by key is one match
-    ...(recording.stdin ? { stdin: engine.masking.masksText ? engine.masking.createStreamMasker() : passThroughStreamMasker } : {}),
+    ...(recording.stdin ? { stdin: masking.createInputMasker() } : {}),
     protocol: protocol.transport === 'websocket' ? `websocket ${protocol.subprotocol}` : `spdy ${protocol.streamProtocol}`,
-    ...(admitted.command ? { command: admitted.command } : {}),
+    ...(admitted.command ? { command: maskedCommand(masking, admitted.command) } : {}),
   };
 }
 
@@ -59,7 +59,7 @@ function streamRecording(admitted: Admitted, protocol: NegotiatedProtocol): Stre
 function streamReader(admitted: Admitted, protocol: NegotiatedProtocol): StreamDecoder | ProtocolError {
   const { subresource } = admitted.attributes;
   try {
-    return decoderFor(protocol, subresource === 'exec' || subresource === 'attach' ? { outputMasker: admitted.state.engine.masking } : {});
+    return decoderFor(protocol, subresource === 'exec' || subresource === 'attach' ? { outputMasker: admitted.masking } : {});
   } catch (error) {
     if (error instanceof ProtocolError) return error;
     throw error;

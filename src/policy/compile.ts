@@ -30,6 +30,8 @@ export interface CompiledRule {
   names: string[];
   command?: string;
   escalation?: boolean;
+  /** A Mask rule's own masking (masker.ts `compileForRule`). */
+  masking?: { fields: string[]; patterns: string[] };
 }
 
 /** `spec.commands`: what may run in a container, and how strictly stdin is judged. */
@@ -88,6 +90,22 @@ function lower(list: string[] | undefined): string[] {
   return values.includes('*') ? [] : values;
 }
 
+/** Problems of a `masking` block (the policy's or a Mask rule's): patterns and fields the gateway could not mask with. */
+function maskingProblems(masking: { fields?: string[]; patterns?: string[] } | undefined, at: string, problems: PolicyProblem[]): void {
+  (masking?.patterns ?? []).forEach((pattern, index) => {
+    const problem = regexProblem(pattern);
+    if (problem) problems.push({ field: `${at}.patterns[${index}]`, message: `bad regular expression: ${problem}` });
+    else {
+      const streamProblem = maskingProblem(() => maxMatchLength(pattern));
+      if (streamProblem) problems.push({ field: `${at}.patterns[${index}]`, message: streamProblem });
+    }
+  });
+  (masking?.fields ?? []).forEach((field, index) => {
+    const problem = maskingProblem(() => compileFieldPath(field));
+    if (problem) problems.push({ field: `${at}.fields[${index}]`, message: problem });
+  });
+}
+
 export function validatePolicy(spec: PolicySpecInput, catalog?: ResourceCatalog): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
   (spec.rules ?? []).forEach((rule, index) => {
@@ -113,6 +131,8 @@ export function validatePolicy(spec: PolicySpecInput, catalog?: ResourceCatalog)
       }
     }
     if (rule.action === 'Mask' && match.escalation) problems.push({ field: `${at}.action`, message: 'an escalation cannot be masked: use Deny or RequireApproval' });
+    if (rule.masking && rule.action !== 'Mask') problems.push({ field: `${at}.masking`, message: 'only a Mask rule masks: set action Mask or remove masking' });
+    maskingProblems(rule.masking, `${at}.masking`, problems);
   });
   (spec.commands?.allow ?? []).forEach((pattern, index) => {
     const problem = argvPatternProblem(pattern);
@@ -121,18 +141,7 @@ export function validatePolicy(spec: PolicySpecInput, catalog?: ResourceCatalog)
   if (spec.commands?.mode === 'AllowList' && (spec.commands.allow ?? []).length === 0) {
     problems.push({ field: 'spec.commands.allow', message: 'AllowList with an empty list: no exec command and no stdin line could run (remove exec and attach from the grants instead)' });
   }
-  (spec.masking?.patterns ?? []).forEach((pattern, index) => {
-    const problem = regexProblem(pattern);
-    if (problem) problems.push({ field: `spec.masking.patterns[${index}]`, message: `bad regular expression: ${problem}` });
-    else {
-      const streamProblem = maskingProblem(() => maxMatchLength(pattern));
-      if (streamProblem) problems.push({ field: `spec.masking.patterns[${index}]`, message: streamProblem });
-    }
-  });
-  (spec.masking?.fields ?? []).forEach((field, index) => {
-    const problem = maskingProblem(() => compileFieldPath(field));
-    if (problem) problems.push({ field: `spec.masking.fields[${index}]`, message: problem });
-  });
+  maskingProblems(spec.masking, 'spec.masking', problems);
   const approvers = spec.approvers;
   const needsApprovers = (spec.rules ?? []).some((rule) => rule.action === 'RequireApproval') || spec.defaultAction === 'RequireApproval';
   if (needsApprovers && (approvers?.groups ?? []).length + (approvers?.users ?? []).length === 0) {
@@ -158,6 +167,7 @@ export function compilePolicy(policy: { namespace: string; name: string }, spec:
       names: rule.match?.names ?? [],
       ...(rule.match?.command !== undefined ? { command: rule.match.command } : {}),
       ...(rule.match?.escalation !== undefined ? { escalation: rule.match.escalation } : {}),
+      ...(rule.action === 'Mask' && rule.masking ? { masking: { fields: rule.masking.fields ?? [], patterns: rule.masking.patterns ?? [] } } : {}),
     })),
     defaultAction: spec.defaultAction ?? 'Allow',
     commands: { mode: spec.commands?.mode ?? 'Guardrails', allow: spec.commands?.allow ?? [], stdin: spec.commands?.stdin ?? 'Checked' },

@@ -7,6 +7,8 @@
  *  - `refused`: a 4xx answer, and nothing of the Secret in it;
  *  - `masked`: whatever the answer (served or refused), the Secret's value appears in clear text (or
  *    base64) neither in the answer nor in anything recorded, and the request itself was recorded;
+ *    nor does `awsKey`, a value the policy's patterns mask;
+ *  - `denied`: the gateway itself refused it by policy (403 `KG_DENIED`), before the API server saw it.
  *  - `held`: refused as a request that needs approval (KG_APPROVAL_REQUIRED): the test policy sends
  *    escalations to a human, and the trick is an escalation dressed as something else.
  */
@@ -14,6 +16,10 @@ export interface TrickContext {
   /** The grant's namespace of work, holding the Secret `secret`. */
   target: string;
   secret: string;
+  /** The Secret's value (its `password`). */
+  value: string;
+  /** An AWS access key id (the fixture policy's pattern), found nowhere else. */
+  awsKey: string;
 }
 
 export interface Trick {
@@ -25,7 +31,7 @@ export interface Trick {
   headers?: Record<string, string>;
   /** A request body, sent with its Content-Type. */
   body?: { contentType: string; text: (c: TrickContext) => string };
-  expect: 'refused' | 'masked' | 'held';
+  expect: 'refused' | 'masked' | 'held' | 'denied';
 }
 
 const secretPath = (c: TrickContext) => `/api/v1/namespaces/${c.target}/secrets/${c.secret}`;
@@ -41,6 +47,7 @@ const jsonPod = (name: string, spec: Record<string, unknown>, container: Record<
   text: () => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { ...spec, containers: [{ name: 'c', image: 'nginx', ...container }] } }),
 });
 const tokenSecretYaml = 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: minted\n  annotations: {kubernetes.io/service-account.name: default}\ntype: kubernetes.io/service-account-token\n';
+const jsonPatch = (text: (c: TrickContext) => string) => ({ contentType: 'application/json-patch+json', text });
 
 export const tricks: Trick[] = [
   // an Upgrade header on an ordinary request must not take the stream path, where nothing is masked
@@ -85,4 +92,17 @@ export const tricks: Trick[] = [
     body: { contentType: 'application/strategic-merge-patch+json', text: () => JSON.stringify({ spec: { ephemeralContainers: [{ name: 'd', image: 'busybox', volumeMounts: [{ name: 'host', mountPath: '/host' }] }] } }) },
     expect: 'held',
   },
+  // secrets in what is recorded of a request, not only in its body's JSON
+  { name: 'a JSON patch setting Secret data', invariant: 9, method: 'PATCH', path: secretPath, body: jsonPatch((c) => JSON.stringify([{ op: 'replace', path: '/data/password', value: Buffer.from(c.value).toString('base64') }])), expect: 'masked' },
+  { name: 'a JSON patch adding Secret data as an object', invariant: 9, method: 'PATCH', path: secretPath, body: jsonPatch((c) => JSON.stringify([{ op: 'add', path: '/data', value: { password: Buffer.from(c.value).toString('base64'), filler: Buffer.from('f'.repeat(200 * 1024)).toString('base64') } }])), expect: 'masked' },
+  { name: 'a JSON patch setting stringData', invariant: 9, method: 'PATCH', path: secretPath, body: jsonPatch((c) => JSON.stringify([{ op: 'add', path: '/stringData', value: { password: c.value } }])), expect: 'masked' },
+  { name: 'a JSON patch copying Secret data into an annotation', invariant: 9, method: 'PATCH', path: secretPath, body: jsonPatch(() => JSON.stringify([{ op: 'copy', from: '/data/password', path: '/metadata/annotations/leak' }])), expect: 'denied' },
+  { name: 'a JSON patch moving Secret data into annotations', invariant: 9, method: 'PATCH', path: secretPath, body: jsonPatch(() => JSON.stringify([{ op: 'move', from: '/data', path: '/metadata/annotations' }])), expect: 'denied' },
+  { name: 'a masked value in a query string', invariant: 9, path: (c) => `/api/v1/namespaces/${c.target}/secrets?labelSelector=key%3D${c.awsKey}`, expect: 'masked' },
+  { name: 'a masked value in an exec command argument', invariant: 9, method: 'POST', path: (c) => `/api/v1/namespaces/${c.target}/pods/nowhere/exec?command=sh&command=-c&command=export%20K%3D${c.awsKey}&stdout=true`, expect: 'masked' },
+  // the proxy subresources relay to a workload or the kubelet unchecked (nodes/proxy/exec is an exec)
+  { name: 'pods/proxy', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/pods/web/proxy/`, expect: 'denied' },
+  { name: 'services/proxy', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/services/web:80/proxy/x`, expect: 'denied' },
+  { name: 'nodes/proxy/exec', invariant: 10, method: 'POST', path: (c) => `/api/v1/nodes/kwok-node-0/proxy/exec/${c.target}/web/c?command=sh&command=-c&command=id`, expect: 'denied' },
+  { name: 'pods/proxy with an Upgrade', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/pods/web/proxy/`, headers: upgrade('websocket'), expect: 'denied' },
 ];

@@ -8,9 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gatewayFixture, type GatewayFixture } from '../harness/gateway-fixture.js';
+import { gatewayCall, gatewayFixture, type GatewayFixture } from '../harness/gateway-fixture.js';
 import { jitKubeconfig } from '../harness/gateway.js';
 import { accessGrant, uniqueName } from '../harness/kubegate-objects.js';
 import { eventually } from '../harness/workloads.js';
@@ -181,4 +183,40 @@ test("an approved request relabelled to another request's hash is refused, and w
   await p.f.admin.ok(['label', 'approvalrequest', decoy.request, '-n', p.f.namespace, '--overwrite', `kubegate.dev/request-hash=${hash}`, ...asGateway]);
   assert.equal((await p.bot.run(['delete', 'configmap', victim.configMap, '-n', p.f.target])).code, 1);
   assert.ok(await configMapExists(p, victim.configMap));
+});
+
+test('invariants 6 and 9: a held request carrying a masked value is shown masked, and its approval admits only the exact target, once', async () => {
+  const p = await setup();
+  const { f } = p;
+  const configMap = uniqueName('cm');
+  await f.admin.ok(['create', 'configmap', configMap, '-n', f.target, '--from-literal=k=v']);
+  const awsKey = () => `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
+  const [key, otherKey] = [awsKey(), awsKey()];
+  const target = (k: string) => `/api/v1/namespaces/${f.target}/configmaps/${configMap}?propagationPolicy=Background&note=${k}`;
+  const token = /token: (\S+)/.exec(readFileSync(p.bot.kubeconfig, 'utf8'))![1]!;
+  const remove = (k: string) => gatewayCall(f, target(k), { authorization: `Bearer ${token}` }, { method: 'DELETE' });
+  const held = await remove(key);
+  assert.equal(held.status, 403, held.body);
+  const request = new RegExp(`ApprovalRequest ${f.namespace}/(\\S+) is Pending`).exec(held.body)![1]!;
+  const opened = await jsonOf(f.admin, ['get', 'approvalrequest', request, '-n', f.namespace]);
+  assert.equal(opened.spec.request.path, target('*'.repeat(20)), 'the path as shown to approvers and stored: masked');
+  assert.ok(!JSON.stringify(opened).includes(key), 'nowhere in the ApprovalRequest in clear');
+  assert.equal(opened.spec.request.targetSha256, createHash('sha256').update(target(key)).digest('hex'), 'bound to the exact target');
+  assert.equal((await approveAs(p, request, 'alice', ['sre-leads'])).code, 0);
+  await eventually(async () => assert.equal((await jsonOf(f.admin, ['get', 'approvalrequest', request, '-n', f.namespace])).status?.phase, 'Approved'), 20_000);
+  // another value that masks the same: held, even with the approval relabelled to its hash past admission
+  const other = await remove(otherKey);
+  assert.equal(other.status, 403, other.body);
+  const otherRequest = new RegExp(`ApprovalRequest ${f.namespace}/(\\S+) is Pending`).exec(other.body)![1]!;
+  assert.notEqual(otherRequest, request);
+  const hash = (await jsonOf(f.admin, ['get', 'approvalrequest', otherRequest, '-n', f.namespace])).metadata.labels['kubegate.dev/request-hash'];
+  const asGateway = ['--as', `system:serviceaccount:${f.namespace}:kubegate-gateway-prod`, '--as-group', 'system:masters'];
+  await f.admin.ok(['label', 'approvalrequest', request, '-n', f.namespace, '--overwrite', `kubegate.dev/request-hash=${hash}`, ...asGateway]);
+  assert.equal((await remove(otherKey)).status, 403, 'the masked path matches, the target does not');
+  assert.ok(await configMapExists(p, configMap));
+  // labelled back, it admits the request it was opened for, once
+  await f.admin.ok(['label', 'approvalrequest', request, '-n', f.namespace, '--overwrite', `kubegate.dev/request-hash=${opened.metadata.labels['kubegate.dev/request-hash']}`, ...asGateway]);
+  const admitted = await remove(key);
+  assert.equal(admitted.status, 200, admitted.body);
+  assert.equal(await configMapExists(p, configMap), false);
 });

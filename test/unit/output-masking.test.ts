@@ -129,3 +129,21 @@ test('nothing to mask, or port-forward: the relay stays byte for byte', () => {
   assert.equal(read.frames[0]?.data.toString(), key);
   assert.ok(!forward.holding());
 });
+
+test("invariant 9: a Mask rule without patterns masks exec output whole, stdout and stderr, and nothing else", () => {
+  const subprotocol = 'v5.channel.k8s.io';
+  const protocol: NegotiatedProtocol = { transport: 'websocket', subprotocol };
+  const rule = Masker.compileForRule({ secrets: false, fields: [], patterns: [] }, { fields: [], patterns: [] });
+  const status = Buffer.from('{"metadata":{},"status":"Success"}');
+  const server = Buffer.concat([
+    encodeChannelMessage(subprotocol, 1, Buffer.from('db-password: hunter2\n')),
+    encodeChannelMessage(subprotocol, 2, Buffer.from('warn\n')),
+    encodeChannelMessage(subprotocol, 3, status),
+  ]);
+  const result = decoderFor(protocol, { outputMasker: rule }).read('server-to-client', server, 0);
+  const frames = read(protocol, result.forward);
+  assertRecordedAsSent(protocol, result.frames, result.forward);
+  assert.equal(text(frames, 'stdout'), '********************\n');
+  assert.equal(text(frames, 'stderr'), '****\n');
+  assert.equal(text(frames, 'error'), status.toString(), 'the exit status is read by kubectl, not masked');
+});

@@ -174,3 +174,59 @@ test("a leading RE2 (?i) is the case-insensitive flag in masking patterns and co
   assert.deepEqual(problems.map((p) => p.field), ['spec.rules[0].match.command', 'spec.masking.patterns[0]', 'spec.masking.patterns[1]']);
   assert.match(problems[2]!.message, /unbounded repetition/);
 });
+
+test('a Mask rule: its masker, compiled at load, masks what it matched even where the policy masks nothing', () => {
+  const spec: PolicySpecInput = {
+    rules: [
+      { name: 'mask-prod-config', match: { resources: ['configmaps'], namespaces: ['prod'] }, action: 'Mask' },
+      { name: 'mask-prod-logs', match: { resources: ['pods/log'], namespaces: ['prod'] }, action: 'Mask', masking: { patterns: ['token=\\w{1,64}'], fields: ['spec.note'] } },
+    ],
+    masking: { secrets: false },
+  };
+  const e = engine(spec);
+  const config = decide(e, 'GET', '/api/v1/namespaces/prod/configmaps/app');
+  assert.equal(config.action, 'Mask');
+  assert.equal(config.masking, decide(e, 'GET', '/api/v1/namespaces/prod/configmaps').masking, 'one masker per rule, from the load');
+  const configMap = { kind: 'ConfigMap', metadata: { name: 'app', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"data":{"pw":"x"}}' } }, data: { pw: 'hunter2' }, binaryData: { bin: 'AAEC' } };
+  const masked = config.masking!.maskObject(configMap, { secrets: false });
+  assert.deepEqual([masked.data.pw, masked.binaryData.bin, masked.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], masked.metadata.name], ['KioqKio=', 'KioqKio=', '*****', 'app']);
+  assert.equal(e.masking.masksJson({ secrets: false }), false, 'the policy itself masks nothing');
+  assert.equal(config.masking!.masksText, true);
+  assert.equal(config.masking!.createStreamMasker().push(Buffer.from('secret\nline\n')).toString(), '******\n****\n', 'no patterns of its own: output masked whole');
+  assert.equal(config.masking!.createInputMasker().push(Buffer.from('cat x\n')).toString(), 'cat x\n', 'stdin is recorded, not masked whole');
+  const logs = decide(e, 'GET', '/api/v1/namespaces/prod/pods/web/log');
+  const stream = logs.masking!.createStreamMasker();
+  assert.equal(Buffer.concat([stream.push(Buffer.from('a token=abc b\n')), stream.flush()]).toString(), 'a ********* b\n', 'with patterns: only their matches');
+  assert.equal(logs.masking!.maskObject({ spec: { note: 'n' } }, { secrets: false }).spec.note, '*****');
+  assert.equal(decide(e, 'GET', '/api/v1/namespaces/dev/configmaps/app').masking, undefined, 'not matched: the policy masker');
+  assert.deepEqual(validatePolicy({ rules: [{ name: 'a', match: {}, action: 'Allow', masking: { fields: ['data'] } }, { name: 'b', match: {}, action: 'Mask', masking: { patterns: ['x+'] } }] }).map((p) => p.field), ['spec.rules[0].masking', 'spec.rules[1].masking.patterns[0]']);
+});
+
+test('invariant 10: the proxy subresources are denied unless the deciding rule is an Allow that names proxy; a Mask rule denies a port-forward', () => {
+  const open = engine({});
+  for (const url of ['/api/v1/namespaces/a/pods/web/proxy/', '/api/v1/namespaces/a/services/web:80/proxy/x', '/api/v1/nodes/n1/proxy/exec/a/web/c?command=sh', '/api/v1/proxy/namespaces/a/pods/web/x']) {
+    const decision = decide(open, 'GET', url);
+    assert.equal(decision.action, 'Deny', url);
+    assert.match(decision.message, /relays to the workload unchecked/);
+  }
+  assert.equal(decide(open, 'GET', '/api/v1/namespaces/a/pods/web/log').action, 'Allow', 'other subresources keep the default');
+  const named = engine({
+    approvers: { users: ['alice'] },
+    rules: [
+      { name: 'everything-in-dev', match: { namespaces: ['dev'] }, action: 'Allow' },
+      { name: 'node-proxy-needs-a-human', match: { resources: ['nodes'], subresources: ['proxy'] }, action: 'RequireApproval' },
+      { name: 'web-proxy', match: { subresources: ['proxy'], names: ['web'] }, action: 'Allow' },
+      { name: 'svc-proxy', match: { resources: ['services/proxy'] }, action: 'Allow' },
+      { name: 'mask-all', match: { resources: ['pods'] }, action: 'Mask' },
+    ],
+  });
+  assert.deepEqual([decide(named, 'GET', '/api/v1/namespaces/dev/pods/web2/proxy/').action, decide(named, 'GET', '/api/v1/namespaces/dev/pods/web2/proxy/').rule], ['Deny', 'everything-in-dev'], 'a broad Allow does not name proxy');
+  assert.equal(decide(named, 'GET', '/api/v1/nodes/n1/proxy/exec/a/p/c').action, 'RequireApproval');
+  assert.equal(decide(named, 'GET', '/api/v1/namespaces/a/pods/web/proxy/').action, 'Allow');
+  assert.equal(decide(named, 'GET', '/api/v1/namespaces/a/services/api/proxy/').action, 'Allow');
+  assert.equal(decide(named, 'GET', '/api/v1/namespaces/a/pods/other/proxy/').action, 'Deny', 'a Mask rule cannot mask what it cannot read');
+  const forward = decide(named, 'POST', '/api/v1/namespaces/a/pods/web/portforward?ports=80');
+  assert.deepEqual([forward.action, forward.rule], ['Deny', 'mask-all'], 'nor a port-forward');
+  assert.match(forward.message, /a port-forward carries bytes no masker can read/);
+  assert.equal(decide(open, 'POST', '/api/v1/namespaces/a/pods/web/portforward?ports=80').action, 'Allow');
+});

@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
-import { maskContextFor, outputIdleMs, streamMaskerTransform, type MaskedResource, type Masker } from './masker.js';
+import { maskContextFor, maskedValue, outputIdleMs, streamMaskerTransform, type MaskContext, type MaskedResource, type Masker, type PathSegment } from './masker.js';
 
 function masksAnything(masker: Masker, resource: MaskedResource): { json: boolean; text: boolean } {
   return { json: masker.masksJson(maskContextFor(resource)), text: masker.masksText };
@@ -34,6 +34,52 @@ export function responseMasking(masker: Masker, resource: MaskedResource, header
   });
 }
 
+/** A JSON pointer (RFC 6901) as a masking path; array indexes (and `-`, the end) as numbers, so `[*]` steps apply. */
+function pointerPath(pointer: string): PathSegment[] {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .map((token) => (/^(0|[1-9]\d*)$/.test(token) ? Number(token) : token === '-' ? 0 : token));
+}
+
+/**
+ * A JSON patch (RFC 6902, a body that is an array: no other Kubernetes request body is one), masked:
+ * each operation's `value` as if it sat where its `path` points (`/data/pw` of a Secret is Secret data);
+ * a value whose place cannot be read is masked whole.
+ */
+function maskedJsonPatch(masker: Masker, operations: unknown[], context: MaskContext): unknown[] {
+  return operations.map((operation) => {
+    if (typeof operation !== 'object' || operation === null || Array.isArray(operation) || !('value' in operation)) return masker.maskObject(operation, context);
+    const { value, ...rest } = operation as { value: unknown; path?: unknown };
+    const at = typeof rest.path === 'string' && (rest.path === '' || rest.path.startsWith('/')) ? pointerPath(rest.path) : undefined;
+    return { ...masker.maskObject(rest, context), value: at ? masker.maskValueAt(value, at, context) : maskedValue };
+  });
+}
+
+/** Whether something put at `at` would be masked (a string there, or one beneath it). */
+function masksAt(masker: Masker, at: PathSegment[], context: MaskContext): boolean {
+  const probe = { probe: 'probe' };
+  return masker.maskValueAt('probe', at, context) !== 'probe' || masker.maskValueAt(probe, at, context).probe !== 'probe';
+}
+
+/**
+ * Why a JSON patch would take a masked value to where it is not masked — `copy` of a Secret's
+ * `/data/pw` to an annotation, which every later response shows in clear — or undefined. Such a patch
+ * must be refused: the value never passes through the gateway, so no masker could catch it.
+ */
+export function patchUnmasks(masker: Masker, attributes: MaskedResource, parsed: unknown): string | undefined {
+  const context = maskContextFor(attributes);
+  if (!Array.isArray(parsed) || !masker.masksJson(context)) return undefined;
+  for (const operation of parsed as { op?: unknown; from?: unknown; path?: unknown }[]) {
+    if (typeof operation !== 'object' || operation === null || (operation.op !== 'copy' && operation.op !== 'move') || typeof operation.from !== 'string') continue;
+    const from = pointerPath(operation.from);
+    const to = typeof operation.path === 'string' ? pointerPath(operation.path) : [];
+    if (from.length === 0 || (masksAt(masker, from, context) && !masksAt(masker, to, context))) return `a JSON patch may not ${operation.op} the masked ${operation.from || 'object'} to ${String(operation.path)}`;
+  }
+  return undefined;
+}
+
 /**
  * What the recording keeps of a request body (invariant 9 holds for the store too): JSON masked like a
  * response, capped at `cap` bytes; a body in another encoding is kept only where the policy masks nothing
@@ -45,7 +91,7 @@ export function recordedRequestBody(masker: Masker, attributes: MaskedResource, 
   const context = maskContextFor(attributes);
   const masks = masker.masksJson(context);
   let text: string;
-  if (parsed !== undefined) text = masks ? JSON.stringify(masker.maskObject(parsed, context)) : binary ? JSON.stringify(parsed) : body.toString('utf8');
+  if (parsed !== undefined) text = masks ? JSON.stringify(Array.isArray(parsed) ? maskedJsonPatch(masker, parsed, context) : masker.maskObject(parsed, context)) : binary ? JSON.stringify(parsed) : body.toString('utf8');
   else if (binary) return { body: `[not recorded: a ${body.length}-byte binary body that could not be read]`, bodyBytes: body.length };
   else if (!masks) text = body.toString('utf8');
   else return { body: `[not recorded: a ${body.length}-byte body that is not JSON cannot be masked]`, bodyBytes: body.length };

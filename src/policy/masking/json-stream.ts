@@ -14,7 +14,7 @@
  * that is not well-nested JSON, or a body that ends inside a value, throws MaskingError: the caller
  * must then cut the response, never forward the rest unmasked.
  */
-import { columnNameIndex, MaskingError, wholeValueMask, type MaskRules, type PathSegment } from './paths.js';
+import { columnNameIndex, MaskingError, masksWholeValues, wholeValueMask, type MaskRules, type PathSegment } from './paths.js';
 import type { PatternSet, StreamMasker } from './patterns.js';
 
 interface Frame {
@@ -138,7 +138,7 @@ export class JsonStreamMasker implements StreamMasker {
       this.mode = 'hold';
       return;
     }
-    const replacement = this.rules.secrets || this.rules.fields.length > 0 ? wholeValueMask(this.rules, this.path, this.columns) : undefined;
+    const replacement = masksWholeValues(this.rules) ? wholeValueMask(this.rules, this.path, this.columns) : undefined;
     if (replacement !== undefined) {
       this.mode = 'drop';
       this.replacement = replacement;

@@ -1,6 +1,7 @@
 /**
  * Masking (security invariant 9: masked values never reach the client or the store in clear text),
- * compiled once when the policy loads from its `masking: {secrets, fields, patterns}`:
+ * compiled once when the policy loads from its `masking: {secrets, fields, patterns}` (and once per Mask
+ * rule, `compileForRule`, which the gateway uses for the requests that rule decides):
  * field paths parsed (paths.ts), patterns compiled with their longest possible match
  * (patterns.ts). A policy whose patterns or fields cannot be masked is refused at load, and the
  * gateway keeps the version it had.
@@ -16,16 +17,18 @@
 import { Transform } from 'node:stream';
 import type { CompiledPolicy } from '../compile.js';
 import { JsonStreamMasker } from './json-stream.js';
-import { compileFieldPath, MaskingError, wholeValueMask, type FieldPath, type MaskRules, type PathSegment } from './paths.js';
+import { compileFieldPath, MaskingError, masksWholeValues, wholeValueMask, type FieldPath, type MaskRules, type PathSegment } from './paths.js';
 import { PatternSet, type StreamMasker } from './patterns.js';
 
-export { compileFieldPath, MaskingError, MaskingFieldError, maskedSecretData, maskedValue } from './paths.js';
+export { compileFieldPath, type PathSegment, MaskingError, MaskingFieldError, maskedSecretData, maskedValue } from './paths.js';
 export { MaskingPatternError, maxMatchLength, type StreamMasker } from './patterns.js';
 
 /** What the request says about its body that masking depends on. */
 export interface MaskContext {
   /** The body belongs to the core `secrets` resource (a Secret, SecretList, Secret Table or watch). */
   secrets: boolean;
+  /** The body is a TokenRequest (`serviceaccounts/token`), whose `status.token` is a bearer token. */
+  tokenRequest?: true;
 }
 
 /** The parts of a request's attributes that masking reads (the gateway's `RequestAttributes` has them). */
@@ -33,6 +36,7 @@ export interface MaskedResource {
   isResourceRequest: boolean;
   apiGroup: string;
   resource: string;
+  subresource: string;
 }
 
 /**
@@ -45,7 +49,8 @@ export const outputIdleMs = 30;
 export const passThroughStreamMasker: StreamMasker = { push: (chunk) => chunk, flush: () => Buffer.alloc(0) };
 
 export function maskContextFor(attributes: MaskedResource): MaskContext {
-  return { secrets: attributes.isResourceRequest && attributes.apiGroup === '' && attributes.resource === 'secrets' };
+  const core = attributes.isResourceRequest && attributes.apiGroup === '';
+  return { secrets: core && attributes.resource === 'secrets', ...(core && attributes.resource === 'serviceaccounts' && attributes.subresource === 'token' ? { tokenRequest: true as const } : {}) };
 }
 
 export interface MaskerOptions {
@@ -75,17 +80,43 @@ function looksLikeSecrets(value: unknown): boolean {
   return isObject(value) && (kinds.has(value['kind'] as string) || (isObject(value['object']) && kinds.has(value['object']['kind'] as string)));
 }
 
+/** Output masked whole (a Mask rule without patterns): every byte but line breaks becomes `*`, so the shape of the output stays. */
+const wholeTextMasker: StreamMasker = {
+  push: (chunk) => Buffer.from(chunk.map((byte) => (byte === 0x0a || byte === 0x0d ? byte : 0x2a))),
+  flush: () => Buffer.alloc(0),
+};
+
+/** What a Mask rule adds to the policy's masking (its `masking`). */
+export interface RuleMasking {
+  fields: string[];
+  patterns: string[];
+}
+
 export class Masker {
   private constructor(
     private readonly secrets: boolean,
     private readonly fields: readonly FieldPath[],
     private readonly patterns: PatternSet,
     private readonly maxStringBytes: number,
+    /** A Mask rule's masker: Secret-style masking applies to whatever the rule matched, and output without a pattern of its own is masked whole. */
+    private readonly rule?: { wholeText: boolean },
   ) {}
 
   /** Throws MaskingPatternError or MaskingFieldError for a policy that cannot be masked safely. */
   static compile(masking: CompiledPolicy['masking'], options: MaskerOptions = {}): Masker {
     return new Masker(masking.secrets, masking.fields.map(compileFieldPath), PatternSet.compile(masking.patterns), options.maxStringBytes ?? defaultMaxStringBytes);
+  }
+
+  /**
+   * The masker of a Mask rule, compiled with the policy: the policy's masking, plus what Secret masking
+   * masks (`data`, `binaryData`, `stringData`, the last-applied annotation, table cells) in whatever
+   * object the rule matched, the rule's own fields, and its patterns; text output (logs, exec and attach)
+   * is masked whole when the rule names no pattern of its own.
+   */
+  static compileForRule(policy: CompiledPolicy['masking'], rule: RuleMasking, options: MaskerOptions = {}): Masker {
+    const fields = [...policy.fields, ...rule.fields].map(compileFieldPath);
+    const patterns = PatternSet.compile([...policy.patterns, ...rule.patterns]);
+    return new Masker(true, fields, patterns, options.maxStringBytes ?? defaultMaxStringBytes, { wholeText: rule.patterns.length === 0 });
   }
 
   /** The longest text one pattern match can examine: what the stream masker holds back, minus one. */
@@ -95,12 +126,16 @@ export class Masker {
 
   /** Whether anything in a JSON body of this context could be masked (if not, skip masking entirely). */
   masksJson(context: MaskContext): boolean {
-    return (this.secrets && context.secrets) || this.fields.length > 0 || !this.patterns.empty;
+    return masksWholeValues(this.rulesFor(context)) || !this.patterns.empty;
   }
 
-  /** Whether text streams (exec, attach, logs) need masking: only patterns apply to them. */
+  /** Whether text streams (exec, attach output, logs) need masking: patterns, or a Mask rule's whole-output masking. */
   get masksText(): boolean {
-    return !this.patterns.empty;
+    return this.rule?.wholeText === true || !this.patterns.empty;
+  }
+
+  private rulesFor(context: MaskContext): MaskRules {
+    return { secrets: this.secrets && (this.rule !== undefined || context.secrets), ...(this.secrets && context.tokenRequest ? { token: true } : {}), fields: this.fields };
   }
 
   /**
@@ -108,13 +143,21 @@ export class Masker {
    * context, Secret-ness is read from the body's `kind` (list items carry none: pass the context).
    */
   maskObject<T>(value: T, context?: MaskContext): T {
-    const rules: MaskRules = { secrets: this.secrets && (context ? context.secrets : looksLikeSecrets(value)), fields: this.fields };
+    return this.maskValueAt(value, [], context ?? { secrets: looksLikeSecrets(value) });
+  }
+
+  /**
+   * A masked copy of `value` as if it sat at `at` in an object of this context: a JSON patch's `value`
+   * at the place its `path` names.
+   */
+  maskValueAt<T>(value: T, at: readonly PathSegment[], context: MaskContext): T {
+    const rules = this.rulesFor(context);
     const columns = { root: columnNames(value), event: isObject(value) ? columnNames(value['object']) : undefined };
-    const path: PathSegment[] = [];
+    const path: PathSegment[] = [...at];
     const walk = (node: unknown): unknown => {
       if (path.length > maxObjectDepth) throw new MaskingError(`the body nests deeper than ${maxObjectDepth}`);
       if (typeof node === 'string') {
-        const whole = rules.secrets || rules.fields.length > 0 ? wholeValueMask(rules, path, path[0] === 'object' ? columns.event : columns.root) : undefined;
+        const whole = masksWholeValues(rules) ? wholeValueMask(rules, path, path[0] === 'object' ? columns.event : columns.root) : undefined;
         return whole ?? this.patterns.maskString(node);
       }
       if (Array.isArray(node)) {
@@ -138,19 +181,24 @@ export class Masker {
     return walk(value) as T;
   }
 
-  /** Patterns applied to one complete text. */
+  /** Patterns applied to one complete text (a request path, an exec argument). */
   maskText(text: string): string {
     return this.patterns.maskString(text);
   }
 
-  /** For exec/attach output and logs: patterns, byte-wise, holding back at most maxMatchLength - 1 bytes. */
+  /** For exec/attach output and logs: patterns, byte-wise, holding back at most maxMatchLength - 1 bytes; or the whole output (see compileForRule). */
   createStreamMasker(): StreamMasker {
-    return this.patterns.createStreamMasker();
+    return this.rule?.wholeText ? wholeTextMasker : this.patterns.createStreamMasker();
+  }
+
+  /** For what the recording keeps of stdin: patterns only (a Mask rule masks output, not what was typed). */
+  createInputMasker(): StreamMasker {
+    return this.patterns.empty ? passThroughStreamMasker : this.patterns.createStreamMasker();
   }
 
   /** For JSON responses of any size, watch streams included, with bounded memory. */
   createJsonStreamMasker(context: MaskContext): StreamMasker {
-    return new JsonStreamMasker({ secrets: this.secrets && context.secrets, fields: this.fields }, this.patterns, this.maxStringBytes);
+    return new JsonStreamMasker(this.rulesFor(context), this.patterns, this.maxStringBytes);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Where in a JSON body a value must be masked whole: Secret `data`/`stringData` (and the copy of both
- * that `kubectl apply` leaves in an annotation), the policy's `fields`, and the cells of Secret tables.
+ * that `kubectl apply` leaves in an annotation), a TokenRequest's `status.token`, the policy's `fields`,
+ * and the cells of Secret tables.
  * One function decides for a value's path, so the in-memory masker (maskObject) and the streaming one
  * agree by construction.
  *
@@ -93,9 +94,16 @@ export const maskedSecretData = 'KioqKio=';
 export const maskedValue = '*****';
 
 export interface MaskRules {
-  /** Mask Secret data: the policy says so and the body belongs to the core `secrets` resource. */
+  /** Mask Secret data: the policy says so and the body belongs to the core `secrets` resource (or a Mask rule matched it). */
   secrets: boolean;
+  /** Mask a TokenRequest's `status.token` (a bearer token): the policy masks Secrets and this is `serviceaccounts/token`. */
+  token?: boolean;
   fields: readonly FieldPath[];
+}
+
+/** Whether any value could be masked whole under `rules` (if not, only patterns apply). */
+export function masksWholeValues(rules: MaskRules): boolean {
+  return rules.secrets || rules.token === true || rules.fields.length > 0;
 }
 
 /**
@@ -105,11 +113,13 @@ export interface MaskRules {
 export function wholeValueMask(rules: MaskRules, path: readonly PathSegment[], columns: readonly string[] | undefined): string | undefined {
   for (const offset of objectOffsets(path)) {
     if (rules.secrets && path.length - offset >= 2 && path[offset + 1] !== undefined) {
-      if (path[offset] === 'data') return maskedSecretData;
+      // `binaryData`: a ConfigMap's, when a Mask rule treats it like a Secret
+      if (path[offset] === 'data' || path[offset] === 'binaryData') return maskedSecretData;
       if (path[offset] === 'stringData') return maskedValue;
       // `kubectl apply` keeps the whole Secret, data included, in this annotation
       if (path[offset] === 'metadata' && path[offset + 1] === 'annotations' && path[offset + 2] === lastApplied) return maskedValue;
     }
+    if (rules.token && path[offset] === 'status' && path[offset + 1] === 'token') return maskedValue;
     for (const field of rules.fields) if (fieldCovers(field, path, offset)) return maskedValue;
   }
   if (rules.secrets) {
