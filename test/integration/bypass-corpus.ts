@@ -103,6 +103,7 @@ export const tricks: Trick[] = [
   // the proxy subresources relay to a workload or the kubelet unchecked (nodes/proxy/exec is an exec)
   { name: 'pods/proxy', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/pods/web/proxy/`, expect: 'denied' },
   { name: 'services/proxy', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/services/web:80/proxy/x`, expect: 'denied' },
-  { name: 'nodes/proxy/exec', invariant: 10, method: 'POST', path: (c) => `/api/v1/nodes/kwok-node-0/proxy/exec/${c.target}/web/c?command=sh&command=-c&command=id`, expect: 'denied' },
+  // nodes/proxy is an escalation too: the fixture's escalation rule decides it first (held), refused before the kubelet either way
+  { name: 'nodes/proxy/exec', invariant: 10, method: 'POST', path: (c) => `/api/v1/nodes/kwok-node-0/proxy/exec/${c.target}/web/c?command=sh&command=-c&command=id`, expect: 'held' },
   { name: 'pods/proxy with an Upgrade', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/pods/web/proxy/`, headers: upgrade('websocket'), expect: 'denied' },
 ];
