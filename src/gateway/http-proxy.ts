@@ -34,13 +34,25 @@ function recordingTap(cap: number): Transform & { captured(): { body: string; by
   return Object.assign(tap, { captured: () => ({ body: Buffer.concat(kept).toString('utf8'), bytes: total, truncated: total > cap }) });
 }
 
-export async function forwardRequest(
-  admitted: Admitted,
-  request: IncomingMessage,
-  response: ServerResponse,
-  context: { upstream: Upstream; sessions: SessionTable; grants: GrantWatch },
-): Promise<void> {
-  const { session, identity, requestId, body } = admitted;
+type Captured = ReturnType<ReturnType<typeof recordingTap>['captured']>;
+
+/** The response as recorded; then, for one its grant cut off (invariant 11), why. */
+function recordResponse(admitted: Admitted, status: number, durationMs: number, captured?: Captured, grantEnded?: GrantEnded): void {
+  const { session, requestId } = admitted;
+  void session.recorder
+    .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs })
+    .catch(() => undefined);
+  if (grantEnded) void session.recorder.record({ type: 'stream-close', requestId, reason: grantEnded.reason }).catch(() => undefined);
+}
+
+interface ForwardContext {
+  upstream: Upstream;
+  sessions: SessionTable;
+  grants: GrantWatch;
+}
+
+export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, context: ForwardContext): Promise<void> {
+  const { session, identity, body } = admitted;
   const { upstream, sessions } = context;
   const started = Date.now();
   const headers = upstreamHeaders(request.headers, identity, session.id);
@@ -49,15 +61,12 @@ export async function forwardRequest(
   let grantEnded: GrantEnded | undefined;
   let releaseGrant = (): void => undefined;
   let finished = false;
-  const finish = (status: number, captured?: { body: string; bytes: number; truncated: boolean }) => {
+  const finish = (status: number, captured?: Captured) => {
     if (finished) return;
     finished = true;
     releaseGrant();
     sessions.leave(session);
-    void session.recorder
-      .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs: Date.now() - started })
-      .catch(() => undefined);
-    if (grantEnded) void session.recorder.record({ type: 'stream-close', requestId, reason: grantEnded.reason }).catch(() => undefined);
+    recordResponse(admitted, status, Date.now() - started, captured, grantEnded);
   };
   let upstreamRequest;
   try {
