@@ -3,7 +3,8 @@
  * server under the caller's impersonated identity and its answer relayed. A refusal (403, 404, 400 …)
  * goes to kubectl as it is; a 101 hands both sockets to a `StreamSession` (stream-session.ts) with the
  * reader of the negotiated protocol. kubectl and the API server speak WebSocket or SPDY to each other
- * through it, so resize, exit codes, half-close and errors behave exactly as direct.
+ * through it, so resize, exit codes, half-close and errors behave exactly as direct. Before the 101 as
+ * after it, the request ends once its grant leaves Active (grant-watch.ts).
  */
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { finished, type Duplex } from 'node:stream';
