@@ -42,14 +42,10 @@ export async function authenticate(
   if (!token) throw new GatewayError('KG_UNAUTHENTICATED');
   const now = options.now ?? new Date();
   const claims = await verifiedClaims(token, options.jwks, options.policy, now);
-  const grant = options.grants.get(claims.grant.namespace, claims.grant.name);
+  const standing = grantStanding(options.grants.get(claims.grant.namespace, claims.grant.name), claims.grant, now.getTime());
+  if (!standing.active) throw new GatewayError('KG_GRANT_INACTIVE', standing.message);
+  const { grant } = standing;
   const ref = `${claims.grant.namespace}/${claims.grant.name}`;
-  if (!grant || grant.metadata?.uid !== claims.grant.uid || grant.metadata?.deletionTimestamp) throw new GatewayError('KG_GRANT_INACTIVE', `grant ${ref} no longer exists`);
-  if (grant.spec.revoked) throw new GatewayError('KG_GRANT_INACTIVE', `grant ${ref} was revoked`);
-  const expiresAt = grant.status?.expiresAt ? Date.parse(grant.status.expiresAt) : NaN;
-  if (grant.status?.phase !== 'Active' || !(expiresAt > now.getTime())) {
-    throw new GatewayError('KG_GRANT_INACTIVE', `grant ${ref} is ${grant.status?.phase === 'Active' ? 'Expired' : (grant.status?.phase ?? 'Pending')}`);
-  }
   if (grant.spec.policyRef.name !== options.policy.name || claims.grant.namespace !== options.policy.namespace) {
     throw new GatewayError('KG_TOKEN_INVALID', `grant ${ref} belongs to another policy`);
   }
@@ -60,8 +56,29 @@ export async function authenticate(
     requestedBy: grant.spec.requestedBy,
     user: impersonatedUser(grant.spec.subject),
     groups: [grantGroup(claims.grant.namespace, claims.grant.name)],
-    expiresAt: new Date(Math.min(expiresAt, claims.expiresAt.getTime())),
+    expiresAt: new Date(Math.min(standing.expiresAt, claims.expiresAt.getTime())),
   };
+}
+
+/** How a grant stopped being usable: the recorded reason of whatever it ends (`grant revoked` …). */
+export type GrantEnd = 'deleted' | 'revoked' | 'expired' | 'inactive';
+
+export type GrantStanding = { active: true; grant: AccessGrant; expiresAt: number } | { active: false; end: GrantEnd; message: string };
+
+/**
+ * Whether the grant a token names (`ref`, with the uid it was issued for) may be used at `now`: present
+ * with that uid and not being deleted, not revoked, Active, not past its expiry. The one rule for
+ * admitting a request (above) and for ending what already runs under the grant (grant-watch.ts).
+ */
+export function grantStanding(grant: AccessGrant | undefined, ref: { namespace: string; name: string; uid: string }, now: number): GrantStanding {
+  const name = `grant ${ref.namespace}/${ref.name}`;
+  if (!grant || grant.metadata?.uid !== ref.uid || grant.metadata?.deletionTimestamp) return { active: false, end: 'deleted', message: `${name} no longer exists` };
+  const phase = grant.status?.phase;
+  if (grant.spec.revoked || phase === 'Revoked') return { active: false, end: 'revoked', message: `${name} was revoked` };
+  const expiresAt = grant.status?.expiresAt ? Date.parse(grant.status.expiresAt) : NaN;
+  if (phase === 'Active' && expiresAt > now) return { active: true, grant, expiresAt };
+  if (phase === 'Active' || phase === 'Expired') return { active: false, end: 'expired', message: `${name} is Expired` };
+  return { active: false, end: 'inactive', message: `${name} is ${phase ?? 'Pending'}` };
 }
 
 /**

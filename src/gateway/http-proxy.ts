@@ -1,12 +1,15 @@
 /**
  * Forwarding an admitted plain request: upstream under the caller's impersonated identity, the response
  * streamed back (masked where the policy says, never buffered whole), request and response recorded —
- * the response body up to the policy's cap, with the cap noted.
+ * the response body up to the policy's cap, with the cap noted. A request still running when its grant
+ * leaves Active (a watch, `logs -f`) is cut off: the client gets the refusal if nothing was sent yet, a
+ * broken response otherwise (never one that looks complete), and a `stream-close` records why.
  */
 import { Transform, pipeline } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
 import { GatewayError, refusalFor, sendError } from './errors.js';
+import type { GrantEnded, GrantWatch } from './grant-watch.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
@@ -31,17 +34,39 @@ function recordingTap(cap: number): Transform & { captured(): { body: string; by
   return Object.assign(tap, { captured: () => ({ body: Buffer.concat(kept).toString('utf8'), bytes: total, truncated: total > cap }) });
 }
 
-export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, upstream: Upstream, sessions: SessionTable): Promise<void> {
-  const { session, identity, requestId, body } = admitted;
+type Captured = ReturnType<ReturnType<typeof recordingTap>['captured']>;
+
+/** The response as recorded; then, for one its grant cut off (invariant 11), why. */
+function recordResponse(admitted: Admitted, status: number, durationMs: number, captured?: Captured, grantEnded?: GrantEnded): void {
+  const { session, requestId } = admitted;
+  void session.recorder
+    .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs })
+    .catch(() => undefined);
+  if (grantEnded) void session.recorder.record({ type: 'stream-close', requestId, reason: grantEnded.reason }).catch(() => undefined);
+}
+
+interface ForwardContext {
+  upstream: Upstream;
+  sessions: SessionTable;
+  grants: GrantWatch;
+}
+
+export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, context: ForwardContext): Promise<void> {
+  const { session, identity, body } = admitted;
+  const { upstream, sessions } = context;
   const started = Date.now();
   const headers = upstreamHeaders(request.headers, identity, session.id);
   if (body) headers['content-length'] = String(body.length);
   preferJson(admitted.masking, admitted.attributes, headers);
-  const finish = (status: number, captured?: { body: string; bytes: number; truncated: boolean }) => {
+  let grantEnded: GrantEnded | undefined;
+  let releaseGrant = (): void => undefined;
+  let finished = false;
+  const finish = (status: number, captured?: Captured) => {
+    if (finished) return;
+    finished = true;
+    releaseGrant();
     sessions.leave(session);
-    void session.recorder
-      .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs: Date.now() - started })
-      .catch(() => undefined);
+    recordResponse(admitted, status, Date.now() - started, captured, grantEnded);
   };
   let upstreamRequest;
   try {
@@ -54,11 +79,13 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   response.on('close', () => {
     if (!response.writableFinished) upstreamRequest.destroy();
   });
-  // the upstream request's own error: its connection failed, or the API server's answer could not be read
+  // the upstream request's own error (its connection failed, or the API server's answer could not be
+  // read), or the refusal it was destroyed with when the grant ended
   upstreamRequest.on('error', (error) => {
     if (!response.headersSent) {
-      finish(502);
-      sendError(response, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
+      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
+      finish(refusal.status);
+      sendError(response, refusal);
     } else response.destroy(error);
   });
   upstreamRequest.on('response', (upstreamResponse) => {
@@ -75,6 +102,11 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
       finish(status, tap.captured());
     });
   });
+  releaseGrant = context.grants.watch(identity, (ended) => {
+    grantEnded = ended;
+    upstreamRequest.destroy(new GatewayError('KG_GRANT_INACTIVE', ended.message));
+  });
+  if (grantEnded) return;
   if (body) upstreamRequest.end(body);
   else pipeline(request, upstreamRequest, () => undefined);
 }

@@ -18,8 +18,10 @@ import { kubeClients } from '../kube/client.js';
 import { HealthServer } from '../runtime/health.js';
 import { Informer } from '../runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
+import type { GrantLookup } from './auth.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError, rawErrorResponse, refusalFor, sendError } from './errors.js';
+import { GrantWatch } from './grant-watch.js';
 import { forwardRequest } from './http-proxy.js';
 import { kubernetesProtobufSchema } from './kube-protobuf.js';
 import { PolicyEngine } from './policy-engine.js';
@@ -50,6 +52,8 @@ export class Gateway {
   private readonly http2Sessions = new Set<ServerHttp2Session>();
   private admin?: HealthServer;
   private grants?: Informer<AccessGrant>;
+  /** Ends what runs under a grant once the grant leaves Active (invariant 11). */
+  private grantWatch?: GrantWatch;
   private source?: PolicySource;
   private sessions?: SessionTable;
   private state?: GatewayState;
@@ -91,12 +95,14 @@ export class Gateway {
     );
     await this.source.start();
     this.grants = new Informer<AccessGrant>({ kubeconfig: options.upstream, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
+    const grants: GrantLookup = { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) };
+    this.grantWatch = new GrantWatch({ grants, events: this.grants, logger });
     this.grants.start();
     const upstream = connectUpstream(options.upstream);
     this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
     const context: AdmitContext = {
       state: () => this.state!,
-      grants: { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) },
+      grants,
       sessions: this.sessions,
       recorder: options.recorder,
       approvals: new CommandApprovals(kubeClients(options.upstream), options.policy),
@@ -156,7 +162,7 @@ export class Gateway {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
       const admitted = await admit(context, request, { upgrade: false });
       timer();
-      await forwardRequest(admitted, request, response, upstream, this.sessions!);
+      await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch! });
       this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
     } catch (error) {
       sendError(response, this.refusal(error, 'request'));
@@ -169,7 +175,7 @@ export class Gateway {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
       const admitted = await admit(context, request, { upgrade: true });
       this.requests.inc({ action: admitted.decision.action, code: 'upgraded' });
-      await forwardUpgrade(admitted, request, socket, head, { upstream, sessions: this.sessions!, logger: this.options.logger });
+      await forwardUpgrade(admitted, request, socket, head, { upstream, sessions: this.sessions!, grants: this.grantWatch!, logger: this.options.logger });
     } catch (error) {
       const refusal = this.refusal(error, 'upgrade');
       if (socket.writable) socket.end(rawErrorResponse(refusal));

@@ -3,14 +3,16 @@
  * server under the caller's impersonated identity and its answer relayed. A refusal (403, 404, 400 …)
  * goes to kubectl as it is; a 101 hands both sockets to a `StreamSession` (stream-session.ts) with the
  * reader of the negotiated protocol. kubectl and the API server speak WebSocket or SPDY to each other
- * through it, so resize, exit codes, half-close and errors behave exactly as direct.
+ * through it, so resize, exit codes, half-close and errors behave exactly as direct. Before the 101 as
+ * after it, the request ends once its grant leaves Active (grant-watch.ts).
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { finished, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { maskedCommand } from '../policy/masking/request-target.js';
 import type { Admitted } from './admit.js';
 import { GatewayError, rawErrorResponse } from './errors.js';
+import type { GrantWatch } from './grant-watch.js';
 import { upstreamHeaders } from './headers.js';
 import type { SessionTable } from './sessions.js';
 import { StdinGuard } from './stdin-guard.js';
@@ -66,61 +68,123 @@ function streamReader(admitted: Admitted, protocol: NegotiatedProtocol): StreamD
   }
 }
 
-export async function forwardUpgrade(
-  admitted: Admitted,
-  request: IncomingMessage,
-  client: Duplex,
-  head: Buffer,
-  context: { upstream: Upstream; sessions: SessionTable; logger: Logger },
-): Promise<void> {
-  const { session, requestId, identity } = admitted;
-  const logger = context.logger.child({ session: session.id, request: requestId });
-  let stream: StreamSession | undefined;
-  let settled = false;
-  /** The end of a request whose stream never opened: it leaves the session table, and the recording says why. */
-  const endUnopened = (reason: string) => {
-    if (settled) return;
-    settled = true;
-    context.sessions.leave(session);
-    void session.recorder.record({ type: 'stream-close', requestId, reason }).catch(() => undefined);
-  };
-  const upstreamRequest = await context.upstream.request(request.method ?? 'GET', request.url ?? '/', upstreamHeaders(request.headers, identity, session.id, { upgrade: true }), 'dedicated');
-  upstreamRequest.on('error', (error) => {
-    if (stream) {
-      stream.end(`upstream error: ${error.message}`);
-      return;
+export interface UpgradeContext {
+  upstream: Upstream;
+  sessions: SessionTable;
+  /** Ends the stream once its grant leaves Active (invariant 11). */
+  grants: GrantWatch;
+  logger: Logger;
+}
+
+export async function forwardUpgrade(admitted: Admitted, request: IncomingMessage, client: Duplex, head: Buffer, context: UpgradeContext): Promise<void> {
+  await new UpgradeForwarding(admitted, client, context).forward(request, head);
+}
+
+/** The API server refused the upgrade (403, 404, 400 …): its answer goes to the client as it is. */
+function relayRefusal(response: IncomingMessage, client: Duplex, done: () => void): void {
+  client.write(statusLine(response));
+  response.pipe(client);
+  finished(response, (error) => {
+    if (error) client.destroy();
+    done();
+  });
+}
+
+/**
+ * One upgrade, from the request to the API server until its stream ends or it never opens. Every way it
+ * ends — refused, failed, abandoned by the client, its grant ended, or its stream over — lets the request
+ * go from the session table once, and stops watching its grant.
+ */
+class UpgradeForwarding {
+  private readonly logger: Logger;
+  private upstreamRequest?: ClientRequest;
+  private stream?: StreamSession;
+  /** The stream opened, or the request ended without one. */
+  private settled = false;
+  /** The API server's refusal is being relayed: the client has its status line. */
+  private relaying = false;
+  private releaseGrant = (): void => undefined;
+
+  constructor(
+    private readonly admitted: Admitted,
+    private readonly client: Duplex,
+    private readonly context: UpgradeContext,
+  ) {
+    this.logger = context.logger.child({ session: admitted.session.id, request: admitted.requestId });
+  }
+
+  async forward(request: IncomingMessage, head: Buffer): Promise<void> {
+    const { session, identity } = this.admitted;
+    let upstreamRequest: ClientRequest;
+    try {
+      upstreamRequest = await this.context.upstream.request(request.method ?? 'GET', request.url ?? '/', upstreamHeaders(request.headers, identity, session.id, { upgrade: true }), 'dedicated');
+    } catch (error) {
+      // nothing was sent (the gateway's credentials could not be read): the server answers the client
+      this.endUnopened(`upstream request failed: ${(error as Error).message}`);
+      throw error;
     }
-    logger.warn({ err: error }, 'upstream upgrade failed');
-    if (!client.destroyed) client.end(rawErrorResponse(new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message)));
-    endUnopened(`upstream error: ${error.message}`);
-  });
-  // the API server refused the upgrade (403, 404, 400 …): relay its answer as it is
-  upstreamRequest.on('response', (response) => {
-    client.write(statusLine(response));
-    response.pipe(client);
-    response.on('end', () => endUnopened(`upstream answered ${response.statusCode}`));
-  });
-  upstreamRequest.on('upgrade', (response, upstream, upstreamHead) => {
-    const protocol = negotiated(response.headers, admitted);
-    const reader = streamReader(admitted, protocol);
+    this.upstreamRequest = upstreamRequest;
+    upstreamRequest.on('error', (error) => {
+      if (this.stream) this.stream.end(`upstream error: ${error.message}`);
+      else if (!this.settled) {
+        this.logger.warn({ err: error }, 'upstream upgrade failed');
+        this.endUnopened(`upstream error: ${error.message}`, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
+      }
+    });
+    upstreamRequest.on('response', (response) => {
+      this.relaying = true;
+      relayRefusal(response, this.client, () => this.endUnopened(`upstream answered ${response.statusCode}`));
+    });
+    upstreamRequest.on('upgrade', (response, upstream, upstreamHead) => this.open(response, upstream, { client: head, upstream: upstreamHead }));
+    // the client went away before the stream opened: nothing will read the API server's answer
+    this.client.once('close', () => this.endUnopened('the client closed the connection before the stream opened'));
+    this.releaseGrant = this.context.grants.watch(identity, (ended) => {
+      if (this.stream) this.stream.end(ended.reason, `kubegate: ${new GatewayError('KG_GRANT_INACTIVE', ended.message).message}`);
+      else this.endUnopened(ended.reason, new GatewayError('KG_GRANT_INACTIVE', ended.message));
+    });
+    if (!this.settled) upstreamRequest.end();
+  }
+
+  /** The API server switched protocols: the stream session takes both sockets, if kubegate can read the protocol. */
+  private open(response: IncomingMessage, upstream: Duplex, heads: { client: Buffer; upstream: Buffer }): void {
+    const protocol = negotiated(response.headers, this.admitted);
+    const reader = streamReader(this.admitted, protocol);
     if (reader instanceof ProtocolError) {
       upstream.destroy();
-      client.end(rawErrorResponse(new GatewayError('KG_BAD_REQUEST', reader.message)));
-      endUnopened(`unreadable stream protocol: ${reader.message}`);
+      this.endUnopened(`unreadable stream protocol: ${reader.message}`, new GatewayError('KG_BAD_REQUEST', reader.message));
       return;
     }
-    settled = true;
-    client.write(statusLine(response));
-    stream = new StreamSession({
-      client,
+    this.settled = true;
+    this.client.write(statusLine(response));
+    this.stream = new StreamSession({
+      client: this.client,
       upstream,
       reader,
-      recording: streamRecording(admitted, protocol),
-      guard: new StdinGuard(admitted.state.engine, admitted.attributes),
-      onEnd: () => context.sessions.leave(session),
-      logger,
+      recording: streamRecording(this.admitted, protocol),
+      guard: new StdinGuard(this.admitted.state.engine, this.admitted.attributes),
+      onEnd: () => this.leave(),
+      logger: this.logger,
     });
-    stream.start({ client: head, upstream: upstreamHead });
-  });
-  upstreamRequest.end();
+    this.stream.start(heads);
+  }
+
+  /**
+   * The end of a request whose stream never opened, however it ends: the upstream request stops, the
+   * request leaves the session table, the recording says why, and the client gets `answer` unless it
+   * already has one (then its connection breaks).
+   */
+  private endUnopened(reason: string, answer?: GatewayError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.leave();
+    this.upstreamRequest?.destroy();
+    if (answer && !this.relaying && this.client.writable) this.client.end(rawErrorResponse(answer));
+    else if (answer) this.client.destroy();
+    void this.admitted.session.recorder.record({ type: 'stream-close', requestId: this.admitted.requestId, reason }).catch(() => undefined);
+  }
+
+  private leave(): void {
+    this.releaseGrant();
+    this.context.sessions.leave(this.admitted.session);
+  }
 }

@@ -1,0 +1,74 @@
+/**
+ * Invariant 11 for plain requests: a watch (or `logs -f`, or any response still streaming) whose grant
+ * is revoked is cut off — the client's response breaks, never looks complete — and one not answered yet
+ * gets the 401; either way the upstream request stops, the request leaves the session table, and the
+ * recording has the response and a `stream-close` with the reason. Over loopback HTTP: a client, the
+ * gateway's `forwardRequest` behind a server, and a stand-in API server.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { forwardRequest } from '../../src/gateway/http-proxy.js';
+import type { RecordEvent } from '../../src/recording/recorder.js';
+import { admittedRequest, listening, upstreamAt } from '../harness/forwarding.js';
+
+const path = '/api/v1/namespaces/payments/configmaps?watch=1';
+
+/** Resolves once `message` is closed, whether it ended or was aborted. */
+function closed(message: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => message.on('error', () => undefined).on('close', resolve));
+}
+
+/**
+ * The stand-in API server (`answer` writes its response, or not), the gateway in front of it, and a
+ * client's GET through both. `arrived` resolves once the API server has the request, `upstreamGone` once
+ * that request is closed.
+ */
+async function watchThroughGateway(t: TestContext, answer: (response: ServerResponse) => void) {
+  const parts = admittedRequest('GET', path);
+  const api = createServer();
+  const arrived = once(api, 'request');
+  const upstreamGone = arrived.then(([request]) => closed(request as IncomingMessage));
+  api.on('request', (_request: IncomingMessage, response: ServerResponse) => answer(response));
+  const upstream = upstreamAt(await listening(t, api));
+  const gateway = createServer((request, response) => void forwardRequest(parts.admitted, request, response, { upstream, sessions: parts.sessions, grants: parts.grants }));
+  const gatewayPort = await listening(t, gateway);
+  const client = get({ host: '127.0.0.1', port: gatewayPort, path, agent: false });
+  t.after(() => void client.destroy());
+  client.on('error', () => undefined); // a response cut off may also fail the request
+  return { ...parts, arrived, upstreamGone, response: once(client, 'response').then(([response]) => response as IncomingMessage) };
+}
+
+/** Recorded events, briefly. */
+function described(events: RecordEvent[]): string[] {
+  return events.map((event) => (event.type === 'response' ? `response ${event.status}` : event.type === 'stream-close' ? `stream-close ${event.reason}` : event.type));
+}
+
+test('invariant 11: a watch whose grant is revoked is cut off, and the recording says why', { timeout: 10_000 }, async (t) => {
+  const w = await watchThroughGateway(t, (response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.write('{"type":"ADDED","object":{"kind":"ConfigMap"}}\n');
+  });
+  const response = await w.response;
+  await once(response, 'data');
+  w.revoke();
+  await Promise.all([closed(response), w.upstreamGone]);
+  assert.equal(response.complete, false, 'the client can tell the response was cut off');
+  assert.deepEqual(described(await w.recorded(2)), ['response 200', 'stream-close grant revoked']);
+  assert.equal(w.session.active, 0);
+});
+
+test('invariant 11: a request not answered yet when its grant is revoked gets the 401', { timeout: 10_000 }, async (t) => {
+  const w = await watchThroughGateway(t, () => undefined);
+  await w.arrived;
+  w.revoke();
+  const response = await w.response;
+  let body = '';
+  response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  await Promise.all([once(response, 'end'), w.upstreamGone]);
+  assert.equal(response.statusCode, 401);
+  assert.match(body, /the access grant behind this token is not active: grant kubegate-system\/deploy-bot was revoked/);
+  assert.deepEqual(described(await w.recorded(2)), ['response 401', 'stream-close grant revoked']);
+  assert.equal(w.session.active, 0);
+});
