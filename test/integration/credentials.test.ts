@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { testCluster, type TestCluster } from '../harness/cluster.js';
+import { testCluster, type Identity, type TestCluster } from '../harness/cluster.js';
 import { operatorNamespace, startOperator, type RunningOperator } from '../harness/operator.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { eventually } from '../harness/workloads.js';
@@ -51,8 +51,8 @@ async function grantOf(admin: Kubectl, namespace: string, name: string): Promise
   return JSON.parse(await admin.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'json']));
 }
 
-async function kubeconfigAs(cluster: TestCluster, user: string | undefined, grant: string, namespace: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const kubeconfig = user ? cluster.kubeconfigFile(await cluster.tokenFor({ user })) : cluster.state.kubeconfig;
+async function kubeconfigAs(cluster: TestCluster, who: Identity | undefined, grant: string, namespace: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const kubeconfig = who ? cluster.kubeconfigFile(await cluster.tokenFor(who)) : cluster.state.kubeconfig;
   return run(kubegate, ['kubeconfig', grant, '-n', namespace, '--kubeconfig', kubeconfig]).then(
     (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
     (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
@@ -80,7 +80,7 @@ test("invariant 12: a grant's kubeconfig is readable by its subject alone, never
 
   // the requester: no kubeconfig Secret where grants are made, none readable in the operator's namespace, no signing key
   assert.equal((await asRequester.ok(['get', 'secrets', '-n', namespace, '-l', 'kubegate.dev/grant', '-o', 'name'])).trim(), '', 'no kubeconfig Secret in the grants\' namespace');
-  const viaCli = await kubeconfigAs(cluster, requester, name, namespace);
+  const viaCli = await kubeconfigAs(cluster, { user: requester }, name, namespace);
   assert.notEqual(viaCli.code, 0);
   assert.match(viaCli.stderr, /forbidden/i);
   for (const secret of [`kubeconfig.${namespace}.${name}`, 'kubegate-token-signing']) {
@@ -89,15 +89,27 @@ test("invariant 12: a grant's kubeconfig is readable by its subject alone, never
     assert.match(read.stderr, /forbidden/i);
   }
   // nor anyone else but the subject
-  assert.notEqual((await kubeconfigAs(cluster, uniqueName('outsider'), name, namespace)).code, 0);
+  assert.notEqual((await kubeconfigAs(cluster, { user: uniqueName('outsider') }, name, namespace)).code, 0);
   // the subject reads it with kubegate kubeconfig, though it may not read the grant (the per-grant Role may take a moment to reach the authorizer)
   let asSubject = { code: 1, stdout: '', stderr: '' };
   await eventually(async () => {
-    asSubject = await kubeconfigAs(cluster, subject, name, namespace);
+    asSubject = await kubeconfigAs(cluster, { user: subject }, name, namespace);
     assert.equal(asSubject.code, 0, asSubject.stderr);
   });
   const token = parse(asSubject.stdout).users[0].user.token as string;
   assert.equal(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())['kubegate.dev/grant'].name, name, "the subject got its own grant's kubeconfig");
+
+  // a Group subject's: readable by its members, not by others
+  const group = uniqueName('oncall');
+  const groupGrant = uniqueName('team');
+  await admin.ok(['create', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, groupGrant, { subject: { kind: 'Group', name: group }, duration: '30m', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+  });
+  await eventually(async () => {
+    const member = await kubeconfigAs(cluster, { user: uniqueName('member'), groups: [group] }, groupGrant, namespace);
+    assert.equal(member.code, 0, member.stderr);
+  }, 40_000);
+  assert.notEqual((await kubeconfigAs(cluster, { user: requester }, groupGrant, namespace)).code, 0);
 
   // a ServiceAccount subject's kubeconfig is in the ServiceAccount's own namespace
   const home = await cluster.namespace('bots');
