@@ -227,10 +227,14 @@ export class AccessGrantReconciler implements Reconciler {
       gateway,
       expiresAt,
     }, { knownOutdated });
-    if (outcome === 'taken' && grant.status?.conditions?.find((c) => c.type === 'KubeconfigReady')?.reason !== 'SecretNotOwned') {
+    // said once when the name is taken, and taken back once a later pass could write it
+    const taken = grant.status?.conditions?.find((c) => c.type === 'KubeconfigReady')?.reason === 'SecretNotOwned';
+    if (outcome === 'taken' && !taken) {
       const message = `Secret ${location.namespace}/${location.name} exists and is not this grant's: no kubeconfig is written over it; choose another spec.kubeconfigSecret`;
       await this.writeStatus(grant, {}, { type: 'KubeconfigReady', status: 'False', reason: 'SecretNotOwned', message });
       this.options.events.record(grant, 'Warning', 'SecretNotOwned', message);
+    } else if (outcome !== 'taken' && taken) {
+      await this.writeStatus(grant, {}, { type: 'KubeconfigReady', status: 'True', reason: 'Written', message: `kubeconfig in Secret ${location.namespace}/${location.name}` });
     }
   }
 

@@ -61,6 +61,8 @@ export async function ensureKubeconfigSecret(clients: KubeClients, keys: Signing
  */
 async function readable(clients: KubeClients, target: KubeconfigTarget, outcome: KubeconfigOutcome): Promise<KubeconfigOutcome> {
   for (const object of readerRole(target)) await apply(clients, object);
+  // a new Secret may follow a changed spec.kubeconfigSecret: the one under the earlier name goes
+  if (outcome === 'written' && !target.location.reader) await deleteOwnSecrets(clients, target.location, target.grant.uid, target.location.name);
   return outcome;
 }
 
@@ -116,13 +118,21 @@ function readerRole(target: KubeconfigTarget): [k8s.V1Role, k8s.V1RoleBinding] |
   ];
 }
 
-/** Deletes the kubeconfig Secret and its reader Role and RoleBinding — each only if this grant made it. */
-export async function deleteKubeconfigSecret(clients: KubeClients, location: KubeconfigLocation, uid: string): Promise<void> {
-  const secret = await readIfExists<k8s.V1Secret>(clients, secretRef(location));
-  if (ownedBy(secret, uid)) {
-    const preconditions = { uid: secret!.metadata!.uid, resourceVersion: secret!.metadata!.resourceVersion };
-    await ignoreNotFound(clients.core.deleteNamespacedSecret({ name: location.name, namespace: location.namespace, body: { preconditions } }));
+/**
+ * Deletes this grant's kubeconfig Secrets in the location's namespace — found by the grant's uid label, so
+ * one left under an earlier spec.kubeconfigSecret goes too, and nobody else's — except `keep`.
+ */
+async function deleteOwnSecrets(clients: KubeClients, location: KubeconfigLocation, uid: string, keep?: string): Promise<void> {
+  const { items } = await clients.core.listNamespacedSecret({ namespace: location.namespace, labelSelector: `${grantLabel}=${uid}` });
+  for (const secret of items.filter((s) => s.metadata?.name !== keep)) {
+    const preconditions = { uid: secret.metadata!.uid, resourceVersion: secret.metadata!.resourceVersion };
+    await ignoreNotFound(clients.core.deleteNamespacedSecret({ name: secret.metadata!.name!, namespace: location.namespace, body: { preconditions } }));
   }
+}
+
+/** Deletes the grant's kubeconfig Secrets and its reader Role and RoleBinding — each only if this grant made it. */
+export async function deleteKubeconfigSecret(clients: KubeClients, location: KubeconfigLocation, uid: string): Promise<void> {
+  await deleteOwnSecrets(clients, location, uid);
   if (!location.reader) return;
   const { name, namespace } = location;
   const binding = await ignoreNotFound(clients.rbac.readNamespacedRoleBinding({ name, namespace }));

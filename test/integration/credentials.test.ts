@@ -163,9 +163,19 @@ test('invariant 12: spec.kubeconfigSecret never overwrites or deletes a Secret t
   }
   assert.deepEqual(await Promise.all(taken.map((s) => secretData(admin, s.namespace, s.name))), before, 'never overwritten');
 
+  // another name for the first: written there, and the condition says so
+  const renamed = `${grants[0]!.name}-kubeconfig`;
+  await asRequester.ok(['patch', 'accessgrant', grants[0]!.name, '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { kubeconfigSecret: renamed } })]);
+  await eventually(async () => {
+    const grant = await grantOf(admin, namespace, grants[0]!.name);
+    assert.equal(grant.status.conditions.find((c: { type: string }) => c.type === 'KubeconfigReady')?.status, 'True');
+    assert.ok((await secretData(admin, namespace, renamed))?.data);
+  });
+
   for (const { name } of grants) await asRequester.ok(['patch', 'accessgrant', name, '-n', namespace, '--type=merge', '-p', '{"spec":{"revoked":true}}']);
   for (const { name } of grants) await eventually(async () => assert.equal((await grantOf(admin, namespace, name)).status?.phase, 'Revoked'));
   assert.deepEqual(await Promise.all(taken.map((s) => secretData(admin, s.namespace, s.name))), before, 'never deleted');
+  await eventually(async () => assert.equal(await secretData(admin, namespace, renamed), undefined, 'its own kubeconfig is deleted'));
 });
 
 test('a namespace admin cannot set or change a policy\'s iamRoleArn; a platform admin (set-iam-role) can', async () => {
