@@ -52,6 +52,8 @@ export async function ensureKubeconfigSecret(clients: KubeClients, keys: Signing
   if (existing?.data?.[kubeconfigSecretKey] && annotations[expiresAnnotation] === target.expiresAt.toISOString() && annotations[caAnnotation] === caFingerprint) return readable(clients, target, 'unchanged');
   // the update is conditional on the resourceVersion read: a Secret changed since (by anyone) fails it with 409, and the retry reads it again
   if (!(await write(clients, await kubeconfigSecret(keys, target, caFingerprint), existing))) throw new Error(`Secret ${location.namespace}/${location.name} appeared while the kubeconfig was written; retrying`);
+  // an Active grant's new Secret may follow a changed spec.kubeconfigSecret: the one under the earlier name goes
+  if (!location.reader) await deleteOwnSecrets(clients, location, target.grant.uid, location.name);
   return readable(clients, target, 'written');
 }
 
@@ -60,9 +62,7 @@ export async function ensureKubeconfigSecret(clients: KubeClients, keys: Signing
  * Role names the Secret, whoever's it is). Applied on every pass, so a failure after the write heals.
  */
 async function readable(clients: KubeClients, target: KubeconfigTarget, outcome: KubeconfigOutcome): Promise<KubeconfigOutcome> {
-  for (const object of readerRole(target)) await apply(clients, object);
-  // a new Secret may follow a changed spec.kubeconfigSecret: the one under the earlier name goes
-  if (outcome === 'written' && !target.location.reader) await deleteOwnSecrets(clients, target.location, target.grant.uid, target.location.name);
+  await Promise.all(readerRole(target).map((object) => apply(clients, object)));
   return outcome;
 }
 
