@@ -3,6 +3,8 @@
  * names, the gateway and the CLI find them by the same names. Defined once here, so the parts never
  * reach into each other for them.
  */
+import { createHash } from 'node:crypto';
+import type { AccessGrantSubject } from './types.generated.js';
 
 /** On every object the operator makes for a grant (bindings, kubeconfig Secret, ApprovalRequest): the grant's uid. */
 export const grantLabel = 'kubegate.dev/grant';
@@ -35,7 +37,36 @@ export function impersonationRoleName(policy: { namespace: string; name: string 
   return `kubegate-gateway-${policy.namespace}-${policy.name}-impersonate`;
 }
 
-/** The Secret holding a grant's kubeconfig: `spec.kubeconfigSecret`, or `<grant>-kubeconfig`. */
+/** The name a ServiceAccount subject's kubeconfig Secret takes: `spec.kubeconfigSecret`, or `<grant>-kubeconfig`. */
 export function kubeconfigSecretName(grant: { metadata?: { name?: string }; spec: { kubeconfigSecret?: string } }): string {
   return grant.spec.kubeconfigSecret ?? `${grant.metadata!.name}-kubeconfig`;
+}
+
+/** Where a grant's kubeconfig Secret lives; `reader` is the user or group given `get` on it there alone. */
+export interface KubeconfigLocation {
+  namespace: string;
+  name: string;
+  reader?: { kind: 'User' | 'Group'; name: string };
+}
+
+/**
+ * Where a grant's kubeconfig is kept, so that only identities that could already act as its subject
+ * read it: a ServiceAccount's in the ServiceAccount's own namespace (whose admins can run pods as it
+ * anyway), a user's or group's in the operator's namespace, which no requester role reaches, under a
+ * per-grant Role that lets that user or group alone `get` it. Its name there comes from the grant's
+ * namespace and name (unique: a namespace name has no dot), never from anything the requester chose.
+ */
+export function kubeconfigLocation(
+  grant: { metadata?: { namespace?: string; name?: string }; spec: { subject: AccessGrantSubject; kubeconfigSecret?: string } },
+  operatorNamespace: string,
+): KubeconfigLocation {
+  const { subject } = grant.spec;
+  if (subject.kind === 'ServiceAccount') return { namespace: subject.namespace!, name: kubeconfigSecretName(grant) };
+  return { namespace: operatorNamespace, name: personalKubeconfigSecretName(grant.metadata!.namespace!, grant.metadata!.name!), reader: { kind: subject.kind, name: subject.name } };
+}
+
+/** The name of a User or Group subject's kubeconfig Secret in the operator's namespace. */
+export function personalKubeconfigSecretName(grantNamespace: string, grantName: string): string {
+  const readable = `kubeconfig.${grantNamespace}.${grantName}`;
+  return readable.length <= 253 ? readable : `kubeconfig.${createHash('sha256').update(readable).digest('hex').slice(0, 32)}`;
 }

@@ -67,8 +67,12 @@ export interface AccessGrantSpec {
    */
   approval?: AccessGrantApproval;
   /**
-   * Name of a Secret in this namespace that the operator fills with a kubeconfig (key kubeconfig) for
-   * the gateway while the grant is Active, and empties when it ends.
+   * For a ServiceAccount subject, the name of the Secret (default GRANT-kubeconfig) in the
+   * ServiceAccount's namespace that the operator creates with a kubeconfig (key kubeconfig) for the
+   * gateway while the grant is Active, and deletes when it ends; a name taken by a Secret this grant
+   * did not create is refused (condition KubeconfigReady, reason SecretNotOwned), never overwritten. A
+   * User or Group subject's kubeconfig is kept in the operator's namespace instead, readable by that
+   * subject alone (kubegate kubeconfig); this field is not used then.
    */
   kubeconfigSecret?: string;
   /**

@@ -27,11 +27,11 @@ import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
-import { deleteIfExists, isNotFound, type KubeClients } from '../kube/client.js';
+import { isNotFound, type KubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
-import { ensureKubeconfigSecret } from './grant-kubeconfig.js';
-import { grantLabel, kubeconfigSecretName } from '../api/names.js';
+import { deleteKubeconfigSecret, ensureKubeconfigSecret } from './grant-kubeconfig.js';
+import { grantLabel, kubeconfigLocation } from '../api/names.js';
 import { grantApprovalParties } from '../api/identity.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
@@ -53,6 +53,8 @@ export interface AccessGrantReconcilerOptions {
   caches: AccessGrantCaches;
   events: EventRecorder;
   signingKeys: () => Promise<SigningKey[]>;
+  /** The operator's namespace, where the kubeconfigs of User and Group subjects are kept (`kubeconfigLocation`). */
+  operatorNamespace: string;
   /** How long an ApprovalRequest for a grant stays open. */
   approvalTtlMs?: number;
   now?: () => Date;
@@ -164,11 +166,12 @@ export class AccessGrantReconciler implements Reconciler {
   ): Promise<{ state: 'approved' | 'waiting' | 'refused'; reason: string; message: string; request?: string }> {
     const pullRequest = grant.spec.approval?.pullRequest;
     if (pullRequest) {
-      // the merge is the approval only when a GitOps applier of this policy brought the grant; requestedBy is
-      // the authenticated creator (admission) and immutable, so this holds whenever the policy appeared
-      const applier = grant.spec.requestedBy ?? '';
-      if (!(policy.spec.gitops?.appliers ?? []).includes(applier)) {
-        return { state: 'refused', reason: 'PullRequestNotFromApplier', message: `a grant approved by a pull request must be applied by a GitOps applier of policy ${policy.metadata!.name}; ${applier || 'its creator'} is not one` };
+      // Admission checks the grant's creator against the policy's appliers, but only against a policy that
+      // exists then; the creator is spec.requestedBy (admission-checked, immutable, as is the approval), so
+      // checking it here against the policy as it is now also covers a grant made before its policy.
+      const appliers = policy.spec.gitops?.appliers ?? [];
+      if (!appliers.includes(grant.spec.requestedBy ?? '')) {
+        return { state: 'refused', reason: 'NotAGitOpsApplier', message: `a pull-request approval counts only on a grant created by a GitOps applier of policy ${policy.metadata!.name}; ${grant.spec.requestedBy} is not one` };
       }
       return { state: 'approved', reason: 'PullRequestMerged', message: `approved by merged pull request ${pullRequest.url ?? ''}`.trim() };
     }
@@ -215,20 +218,30 @@ export class AccessGrantReconciler implements Reconciler {
     const tls = this.options.caches.gatewayTls.get(keyString({ namespace: identity.namespace, name: tlsSecretName(policy.metadata!.name!) }));
     const gateway = gatewayEndpoint(policy, tls);
     if (!gateway) return; // the policy's gateway has no TLS yet; the TLS Secret's arrival re-enqueues this grant
-    await ensureKubeconfigSecret(this.clients, await this.options.signingKeys(), {
-      secretName: kubeconfigSecretName(grant),
+    const location = kubeconfigLocation(grant, this.options.operatorNamespace);
+    const outcome = await ensureKubeconfigSecret(this.clients, await this.options.signingKeys(), {
+      location,
       grant: identity,
       subject: grant.spec.subject,
       policy: { namespace: identity.namespace, name: policy.metadata!.name! },
       gateway,
       expiresAt,
     }, { knownOutdated });
+    // said once when the name is taken, and taken back once a later pass could write it
+    const taken = grant.status?.conditions?.find((c) => c.type === 'KubeconfigReady')?.reason === 'SecretNotOwned';
+    if (outcome === 'taken' && !taken) {
+      const message = `Secret ${location.namespace}/${location.name} exists and is not this grant's: no kubeconfig is written over it; choose another spec.kubeconfigSecret`;
+      await this.writeStatus(grant, {}, { type: 'KubeconfigReady', status: 'False', reason: 'SecretNotOwned', message });
+      this.options.events.record(grant, 'Warning', 'SecretNotOwned', message);
+    } else if (outcome !== 'taken' && taken) {
+      await this.writeStatus(grant, {}, { type: 'KubeconfigReady', status: 'True', reason: 'Written', message: `kubeconfig in Secret ${location.namespace}/${location.name}` });
+    }
   }
 
   /** Removes every binding and the kubeconfig Secret of a grant. */
   private async removeAccess(identity: GrantIdentity, grant: AccessGrant): Promise<void> {
     await deleteGrantBindings(this.clients, identity.uid);
-    await deleteIfExists(this.clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: kubeconfigSecretName(grant), namespace: identity.namespace } } as k8s.V1Secret);
+    await deleteKubeconfigSecret(this.clients, kubeconfigLocation(grant, this.options.operatorNamespace), identity.uid);
   }
 
   private async finish(grant: AccessGrant, identity: GrantIdentity, phase: Phase, reason: string, message: string): Promise<void> {

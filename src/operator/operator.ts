@@ -28,7 +28,7 @@ import { UnchangedApply } from './unchanged-apply.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
-  /** Where the operator keeps its Lease and signing keys. */
+  /** Where the operator keeps its Lease, the signing keys and the kubeconfigs of User and Group subjects. */
   namespace: string;
   leaderElect: boolean;
   healthListen: { host: string; port: number };
@@ -168,15 +168,16 @@ interface ControllerParts {
   events: EventRecorder;
   signingKeys: () => Promise<SigningKey[]>;
   workers: number;
+  operatorNamespace: string;
 }
 
 function grantsOfPolicy(grants: Informer<AccessGrant>, namespace: string | undefined, policy: string): AccessGrant[] {
   return grants.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy);
 }
 
-function addAccessGrantController({ manager, informers, clients, events, signingKeys, workers }: ControllerParts): void {
+function addAccessGrantController({ manager, informers, clients, events, signingKeys, workers, operatorNamespace }: ControllerParts): void {
   const caches = { grants: informers.grants, policies: informers.policies, approvalRequests: informers.requests, gatewayTls: informers.gatewayTls };
-  const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys }) });
+  const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys, operatorNamespace }) });
   const grantKeysOfPolicy = (namespace: string | undefined, policy: string) => grantsOfPolicy(informers.grants, namespace, policy).map(keyOf);
   grants.watch(informers.grants, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
   // grants wait for their policy's spec (maximum duration) and its gateway's CA (pinned in the kubeconfig)
@@ -268,7 +269,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const informers = addInformers(manager);
   registerGrantPhaseGauge(manager.metrics.registry, informers.grants);
 
-  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers };
+  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
   addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage });
