@@ -18,6 +18,7 @@ import { jitKubeconfig, startGateway } from '../harness/gateway.js';
 import { eventually } from '../harness/workloads.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { personalKubeconfigSecretName } from '../../src/api/names.js';
 
 const run = promisify(execFile);
 const root = packageRoot();
@@ -110,7 +111,8 @@ test('quick start: the prod policy gets its gateway, alice asks, an sre-lead app
   const grant = await approveGrant(namespace, 'deploy-bot-payments', bob);
   assert.deepEqual(grant.status.bindings.map((b: { kind: string; namespace?: string }) => `${b.kind}/${b.namespace ?? ''}`), ['RoleBinding/payments', 'ClusterRoleBinding/']);
   assert.equal(Date.parse(grant.status.expiresAt) - Date.parse(grant.status.activatedAt), 30 * 60_000);
-  await eventually(() => admin.ok(['get', 'secret', 'deploy-bot-kubeconfig', '-n', namespace]).then(() => undefined), 20_000);
+  // a User subject's kubeconfig lives in the operator's namespace, readable by that user alone
+  await eventually(() => admin.ok(['get', 'secret', personalKubeconfigSecretName(namespace, 'deploy-bot-payments'), '-n', namespace]).then(() => undefined), 20_000);
 
   await admin.ok(['create', 'configmap', 'payments-db', '-n', 'payments', '--from-literal=url=PassWord=hunter2']);
   const gateway = await startGateway(cluster, { namespace, name: 'prod' });
@@ -165,7 +167,7 @@ test('GitOps flow B: the pull-request decision applied by kustomize-controller a
 });
 
 test('GitOps flow A: the merged grant applied by kustomize-controller goes Active as accessgrant-active.yaml shows', async () => {
-  // the quick start's grant writes the same kubeconfig Secret
+  // the quick start's grant is of the same name
   await admin.ok(['delete', 'accessgrant', 'deploy-bot-payments', '-n', namespace, '--wait=true', '--timeout=60s']);
   await flux.ok(['apply', '--dry-run=server', '-n', namespace, '-f', join(samples, 'gitops', 'pull-request-accessgrant.yaml')]);
   await flux.ok(['apply', '--server-side', '--field-manager=kustomize-controller', '-f', join(samples, 'gitops', 'applied-accessgrant.yaml')]);
@@ -179,7 +181,7 @@ test('GitOps flow A: the merged grant applied by kustomize-controller goes Activ
   const bindingScopes = (status: any) => status.bindings.map((b: { kind: string; namespace?: string }) => `${b.kind}/${b.namespace}`);
   assert.deepEqual(bindingScopes(grant.status), bindingScopes(expected.status));
   assert.equal(Date.parse(grant.status.expiresAt) - Date.parse(grant.status.activatedAt), 45 * 60_000);
-  await eventually(() => admin.ok(['get', 'secret', expected.spec.kubeconfigSecret, '-n', namespace]).then(() => undefined), 20_000);
+  await eventually(() => admin.ok(['get', 'secret', personalKubeconfigSecretName(namespace, expected.metadata.name), '-n', namespace]).then(() => undefined), 20_000);
 });
 
 test('scenario: kubectl apply -k, carol approves, the bot Job gets its kubeconfig and works through the demo gateway', async () => {
