@@ -18,8 +18,8 @@ import { forwardedLocalPort } from '../harness/kubectl.js';
 
 const setup = gatewayFixture();
 
-test('everyday kubectl works through the gateway with exactly the grant rights', async () => {
-  const { bot, target, namespace, grant } = await setup();
+test('invariant 4: everyday kubectl works through the gateway with exactly the grant rights, none bound elsewhere to the bare name', async () => {
+  const { bot, admin, target, namespace, grant } = await setup();
   await eventually(async () => {
     const pods = await bot.run(['get', 'pods', '-n', target]);
     assert.equal(pods.code, 0, pods.stderr);
@@ -36,6 +36,9 @@ test('everyday kubectl works through the gateway with exactly the grant rights',
   assert.equal(whoami.status.userInfo.username, 'kubegate:user:deploy-bot');
   assert.ok(whoami.status.userInfo.groups.includes(grantGroup(namespace, grant)), JSON.stringify(whoami.status.userInfo));
   assert.ok(whoami.status.userInfo.extra['kubegate.dev/session-id'][0]);
+  // rights bound to the bare name `deploy-bot` (or a group of that name) never reach the impersonated identity
+  await admin.run(['create', 'rolebinding', 'bare-name-view', '--clusterrole=view', '--user=deploy-bot', '--group=deploy-bot', '-n', 'default']);
+  assert.equal((await bot.run(['auth', 'can-i', 'get', 'pods', '-n', 'default'])).stdout.trim(), 'no', 'a binding to the bare name does not apply');
   const outside = await bot.run(['get', 'pods', '-n', 'default']);
   assert.match(outside.stderr, /User "kubegate:user:deploy-bot" cannot list resource "pods"/);
   await bot.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
@@ -118,7 +121,7 @@ for (const transport of ['WebSocket', 'SPDY'] as const) {
   });
 }
 
-test('policy: Deny names the rule, a blocked exec command never runs, approval admits one request once', async () => {
+test('invariant 6: policy: Deny names the rule, a blocked exec command never runs, approval admits one request once', async () => {
   const { bot, target, admin, namespace } = await setup();
   const deleteNs = await bot.run(['delete', 'namespace', target]);
   assert.notEqual(deleteNs.code, 0);
@@ -161,7 +164,7 @@ test("a token of another policy's gateway is refused", async () => {
   assert.match(refused.body, /the token is not valid for this gateway/);
 });
 
-test('injected identity headers are stripped; forged, foreign and revoked tokens are refused within a second', async () => {
+test('invariant 3: injected identity headers are stripped; invariant 2: forged, foreign and revoked tokens are refused within a second', async () => {
   const fixture = await setup();
   const { bot, target, admin, namespace, grant, cluster, token } = fixture;
   const call = (path: string, headers: Record<string, string | string[]>) => gatewayCall(fixture, path, headers);

@@ -86,7 +86,7 @@ test('slow clients hold only their own connection: kubectl keeps working beside 
   }
 });
 
-test('a malformed stream frame ends that one session, never the gateway', async () => {
+test('invariant 11: a malformed stream frame ends that one session, never the gateway', async () => {
   const fixture = await setup();
   const { bot, target, token } = fixture;
   const pod = await runningPod();

@@ -39,7 +39,7 @@ async function jsonOf(kubectl: Kubectl, args: string[]): Promise<any> {
   return JSON.parse(await kubectl.ok([...args, '-o', 'json']));
 }
 
-test('a grant needing approval waits; requester, subject and outsiders are refused; an approver activates it', async () => {
+test('invariant 5: a grant needing approval waits; requester, subject and outsiders are refused; an approver activates it', async () => {
   const { cluster, namespace, target } = await setup();
   const admin = await cluster.kubectl();
   const requester = uniqueName('dev');

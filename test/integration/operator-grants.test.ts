@@ -41,7 +41,7 @@ async function bindingsOf(cluster: TestCluster, uid: string): Promise<string[]> 
   return out.split('\n').filter(Boolean);
 }
 
-test('an approved-free grant becomes Active with its binding and a JIT kubeconfig the API server refuses', async () => {
+test('invariant 1: an approved-free grant becomes Active with its binding and a JIT kubeconfig the API server refuses', async () => {
   const { cluster, namespace, target } = await setup();
   const kubectl = await cluster.kubectl();
   const name = uniqueName('deploy-bot');

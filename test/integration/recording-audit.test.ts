@@ -37,7 +37,7 @@ function pod(name: string): object {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'audit' } }, spec: { containers: [{ name: 'main', image: 'registry.example/app:1.0' }] } };
 }
 
-test('a recorded session of API calls and an interactive exec is found, shown, played and verified from MinIO', async () => {
+test('invariant 8: a recorded session of API calls and an interactive exec is found, shown, played and verified from MinIO, and tampering is named', async () => {
   const cluster = await testCluster();
   operator = await startOperator(cluster);
   const admin = await cluster.kubectl();

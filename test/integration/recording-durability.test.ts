@@ -225,7 +225,7 @@ test('(a) API calls and an exec land in MinIO under browsable keys, segments und
   assert.deepEqual([...all].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), all, 'lexical order');
 });
 
-test('(b) MinIO stopped for 60 s mid-session: Spool keeps working and loses nothing; FailClosed refuses clearly and forwards nothing unrecorded', async (t) => {
+test('(b) invariant 7: MinIO stopped for 60 s mid-session: Spool keeps working and loses nothing; FailClosed refuses clearly and forwards nothing unrecorded', async (t) => {
   const { cluster, target, namespace, grants } = await setup();
   const spooled = await gatewayFor('spooled');
   const closed = await gatewayFor('closed');
