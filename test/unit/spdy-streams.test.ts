@@ -234,6 +234,29 @@ test('stream bookkeeping: unknown types and ports, order, data after FIN, never-
   assertProtocolError(() => decoderFor({ transport: 'spdy', streamProtocol: 'v9.channel.k8s.io' }), /unsupported SPDY stream protocol/);
 });
 
+test('invariant 10: streams the kubelet would refuse, forget or leave unread are refused', () => {
+  const decode = (streamProtocol: string, frames: [Direction, SpdyFrame][]) => () => {
+    const decoder = decoderFor({ transport: 'spdy', streamProtocol });
+    const encoders = { 'client-to-server': new SpdyFrameEncoder(), 'server-to-client': new SpdyFrameEncoder() };
+    return frames.flatMap(([direction, frame]) => decoder.read(direction, encoders[direction].encode(frame), 1).frames);
+  };
+  const stdin = syn(1, { streamtype: 'stdin' });
+  const up = (frame: SpdyFrame): [Direction, SpdyFrame] => ['client-to-server', frame];
+  // Go keeps the last stream of a type: data on the first would be checked but never read
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up(syn(3, { streamtype: 'stdin' })), up(data(3, 'rm -rf /data\n'))]), /a second SPDY stdin stream/);
+  assertProtocolError(decode('v4.channel.k8s.io', [['server-to-client', syn(2, { streamtype: 'stdin' })]]), /opened by the server/);
+  // Go's check is "at least 2 above the last", of either parity: 1, 4, then 3 would be refused by Go
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up(syn(4, { streamtype: 'stdout' }))]), /stream 4 opened out of order/);
+  for (const direction of ['client-to-server', 'server-to-client'] as const) {
+    assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), [direction, { type: 'goaway', lastGoodStreamId: 1, status: 0 }], up(syn(3, { streamtype: 'stdout' }))]), /opened after GOAWAY/);
+  }
+  assertProtocolError(decode('v4.channel.k8s.io', [up({ type: 'syn_stream', streamId: 1, associatedStreamId: 0, priority: 0, slot: 0, fin: false, unidirectional: true, headers: headers({ streamtype: 'stdin' }) })]), /unidirectional/);
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up(data(2, 'x'))]), /stream 2, which was never opened/);
+  // port-forward opens a data and an error stream per local connection: many of each are normal
+  const pf = (id: number, streamtype: string) => up(syn(id, { streamtype, port: '80', requestid: String(id >> 2) }));
+  assert.equal(decode('portforward.k8s.io', [pf(1, 'error'), pf(3, 'data'), pf(5, 'error'), pf(7, 'data'), up(data(7, 'x'))])().length, 1);
+});
+
 test('after a protocol error every later push repeats it, naming the direction', () => {
   const decoder = decoderFor({ transport: 'spdy', streamProtocol: 'v4.channel.k8s.io' });
   let first: unknown;

@@ -1,10 +1,16 @@
 /**
  * RFC 6455 framing, parsed incrementally from tapped bytes: frames may arrive split at any byte.
- * The parser enforces what the peers enforce (client frames masked, server frames not, control
- * frames short and unfragmented, no interleaved data messages) so that it never reads a stream
- * differently from the peer that receives it. Reserved bits are refused: Kubernetes servers
- * negotiate no extension, and a compressed message is one kubegate could not check. Payload lengths
- * are checked against the limit from the header alone, before any payload byte is buffered.
+ * The parser enforces what the strictest peer enforces (client frames masked, server frames not,
+ * control frames short and unfragmented, no interleaved data messages, no unknown opcode) so that
+ * it never reads a stream differently from the peer that receives it: where the peers' readers
+ * differ, it refuses. Reserved bits are refused: Kubernetes servers negotiate no extension (Go's
+ * x/net/websocket would ignore the bits, gorilla refuses them), and a compressed message is one
+ * kubegate could not check. Payload lengths are checked against the limit from the header alone,
+ * before any payload byte is buffered. Every check is made on a frame's first bytes, so a refused
+ * frame is refused before any byte of it is forwarded.
+ *
+ * Fragmentation is a choice of the protocol (`fragmentedMessages`): the channel subprotocols forbid
+ * it (websocket-channel.ts says why), the port-forward tunnel joins fragments as gorilla does.
  */
 import { ByteQueue, ProtocolError } from './decoding.js';
 import type { Direction, StreamFrame, StreamLimits } from './frame.js';
@@ -25,6 +31,8 @@ export interface WebSocketParserOptions {
   /** Client-to-server frames must be masked; server-to-client frames must not be. */
   masked: boolean;
   maxPayloadBytes: number;
+  /** Whether a data message may span frames (FIN=0, then continuations), as RFC 6455 allows by default; when not, such frames are refused. */
+  fragmentedMessages?: boolean;
 }
 
 const maxControlPayload = 125;
@@ -67,6 +75,8 @@ export class WebSocketParser {
       if (shortLength > maxControlPayload) throw new ProtocolError('websocket control frame longer than 125 bytes');
     } else if (opcode > opcodes.binary) {
       throw new ProtocolError(`unknown websocket opcode ${opcode}`);
+    } else if (this.options.fragmentedMessages === false && (!fin || opcode === opcodes.continuation)) {
+      throw new ProtocolError('fragmented websocket message: this subprotocol carries every message in one frame');
     } else if (opcode === opcodes.continuation && this.fragmentedOpcode === 0) {
       throw new ProtocolError('websocket continuation frame outside a fragmented message');
     } else if (opcode !== opcodes.continuation && this.fragmentedOpcode !== 0) {
@@ -144,10 +154,11 @@ export const normalClosure = 1000;
 export class WebSocketTap {
   private readonly parsers: Record<Direction, WebSocketParser>;
 
-  constructor(limits: StreamLimits) {
+  constructor(limits: StreamLimits, fragmentedMessages: boolean) {
+    const options = { maxPayloadBytes: limits.maxFrameBytes, fragmentedMessages };
     this.parsers = {
-      'client-to-server': new WebSocketParser({ masked: true, maxPayloadBytes: limits.maxFrameBytes }),
-      'server-to-client': new WebSocketParser({ masked: false, maxPayloadBytes: limits.maxFrameBytes }),
+      'client-to-server': new WebSocketParser({ ...options, masked: true }),
+      'server-to-client': new WebSocketParser({ ...options, masked: false }),
     };
   }
 
