@@ -10,22 +10,11 @@ import { decoderFor, ProtocolError, type Direction, type NegotiatedProtocol, typ
 import { SpdyFrameEncoder, type SpdyFrame } from '../../src/gateway/streams/spdy-frames.js';
 import { HeaderDeflater, HeaderInflater, spdyDictionary } from '../../src/gateway/streams/spdy-zlib.js';
 import { closePayload, encodeWebSocketFrame, opcodes } from '../../src/gateway/streams/websocket-frames.js';
+import { prng } from '../harness/prng.js';
 
 const limits: StreamLimits = { maxFrameBytes: 4096, maxHeaderBlockBytes: 4096, maxOpenStreams: 16 };
 /** Largest buffer a decoder may need: a frame with its header, or the inflate window plus a header block. */
 const allocationBound = Math.max(limits.maxFrameBytes + 14, 32 * 1024 + limits.maxHeaderBlockBytes);
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): (n: number) => number {
-  let state = seed >>> 0;
-  return (n) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 type Transcript = Record<Direction, Buffer>;
 
