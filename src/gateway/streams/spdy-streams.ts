@@ -15,6 +15,9 @@
  *   streams 1, 3, 5… and the Kubernetes servers open none, so a SYN_STREAM from the server, with an
  *   even or a non-increasing id, after a GOAWAY, or unidirectional (Go then forgets it at the
  *   client's FIN) is an error.
+ * - Go's reader blocks a stream's frames (and those of every stream sharing its worker) on a HEADERS
+ *   frame until the stream ends, then drops them; kubectl and the kubelet never send one, nor does
+ *   the client answer its own streams with SYN_REPLY: both are errors.
  * - The kubelet keeps the last exec stream of each type (`ctx.stdinStream = stream`) and leaves an
  *   earlier one unread, so a second stream of a type is an error where the protocol says so
  *   (`oneStreamPerChannel`: exec and attach; port-forward opens a pair per connection).
@@ -122,9 +125,11 @@ export class SpdyStreamDecoder implements ProtocolDecoder {
         if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
         break;
       case 'syn_reply':
-      case 'headers':
+        if (direction === 'client-to-server') throw new ProtocolError(`SPDY SYN_REPLY from the client for stream ${frame.streamId}`);
         if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
         break;
+      case 'headers':
+        throw new ProtocolError(`SPDY HEADERS frame on stream ${frame.streamId}`);
       case 'data': {
         const stream = this.stream(frame.streamId);
         if (!stream) break;
