@@ -1,10 +1,11 @@
 /**
- * Differential stream test (invariant 10): random WebSocket frame sequences — fragmented messages,
- * pings and pongs between fragments, empty messages, a resize, the resize-then-continuation trick, the
- * v5 stdin close — sent with a raw client through the real gateway to a real exec (kwok runs
- * `cat > FILE` locally), for each channel subprotocol: v5 (read by the API server), v4 and
- * v4.base64 (proxied to the kubelet). What the container wrote to its file must equal the stdin the
- * gateway recorded (and so checked), whether the session ran to its end or was refused.
+ * Differential stream test (invariant 10): random exec frame sequences (test/harness/stream-sequences.ts)
+ * sent with a raw client through the real gateway to a real exec (kwok runs `cat > FILE` locally), for
+ * WebSocket v5 (read by the API server), v4 and v4.base64 (proxied to the kubelet) — fragmented
+ * messages, pings and pongs between fragments, empty messages, a resize, the resize-then-continuation
+ * trick, the v5 stdin close — and SPDY (pings, SETTINGS, WINDOW_UPDATE, a second stdin stream, HEADERS,
+ * data for a stream never opened, the stdin FIN). What the container wrote to its file must equal the
+ * stdin the gateway recorded (and so checked), whether the session ran to its end or was refused.
  *
  * After each step the client sends a checkpoint line on stdin and waits until the container has it
  * (or the gateway ended the session), so every byte before the checkpoint has been delivered: the
@@ -12,125 +13,42 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closePayload, encodeWebSocketFrame, opcodes } from '../../src/gateway/streams/websocket-frames.js';
 import { gatewayFixture, recordedLines, type GatewayFixture, type RecordedLine } from '../harness/gateway-fixture.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { startStreamTap } from '../harness/stream-tap.js';
 import { prng } from '../harness/prng.js';
+import { spdyDialect, websocketDialect, websocketSubprotocols, type Dialect, type Random, type Step } from '../harness/stream-sequences.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture();
 const seed = 0x10f3a9;
-const sequenceCount = 30;
-const subprotocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io'] as const;
-type Subprotocol = (typeof subprotocols)[number];
+const sequenceCount = 40;
 
-type Random = (n: number) => number;
-
-/** One step of a sequence: the client frames it sends and a name for the printed summary. */
-interface Step {
-  name: string;
-  frames: Buffer[];
-  /** Fragmented, or a message after the stdin close: the documented rule refuses it. */
-  refused: boolean;
+/** The four dialects in turn: WebSocket v5, v4, v4.base64, then SPDY. */
+function dialectFor(n: number, random: Random): Dialect {
+  const subprotocol = websocketSubprotocols[n % 4];
+  return subprotocol ? websocketDialect(random, subprotocol) : spdyDialect(random);
 }
 
-const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789 .-_/\n';
-
-function text(random: Random, max: number): Buffer {
-  return Buffer.from(Array.from({ length: 1 + random(max) }, () => alphabet[random(alphabet.length)]).join(''));
-}
-
-function clientFrame(random: Random, opcode: number, payload: Buffer, fin = true): Buffer {
-  return encodeWebSocketFrame({ opcode, payload, fin, maskKey: Buffer.from([random(256), random(256), random(256), random(256)]) });
-}
-
-/** A channel message's frame payload and opcode as the subprotocol writes it. */
-function channelMessage(subprotocol: Subprotocol, channel: number, data: Buffer): { opcode: number; payload: Buffer } {
-  if (subprotocol === 'v4.base64.channel.k8s.io') return { opcode: opcodes.text, payload: Buffer.from(`${channel}${data.toString('base64')}`) };
-  return { opcode: opcodes.binary, payload: Buffer.concat([Buffer.from([channel]), data]) };
-}
-
-/** One message as frames: whole, or cut into 2–4 fragments with pings or pongs between them. */
-function messageFrames(random: Random, message: { opcode: number; payload: Buffer }, fragmented: boolean): Buffer[] {
-  if (!fragmented) return [clientFrame(random, message.opcode, message.payload)];
-  const cuts = Array.from({ length: 1 + random(3) }, () => random(message.payload.length + 1)).sort((a, b) => a - b);
-  const parts = [0, ...cuts].map((start, i) => message.payload.subarray(start, [...cuts, message.payload.length][i]));
-  return parts.flatMap((part, i) => {
-    const frame = clientFrame(random, i === 0 ? message.opcode : opcodes.continuation, part, i === parts.length - 1);
-    const control = random(3) === 0 ? [clientFrame(random, random(2) === 0 ? opcodes.ping : opcodes.pong, text(random, 8))] : [];
-    return i === 0 ? [frame] : [...control, frame];
-  });
-}
-
-function resizeJson(random: Random): Buffer {
-  return Buffer.from(JSON.stringify({ Width: 20 + random(200), Height: 5 + random(60) }));
-}
-
-/**
- * A random step. A resize is sent at most once per sequence: without a TTY nobody reads the server's
- * resize queue, so the API server and kubelet stop reading the connection at the second one.
- */
-function randomStep(random: Random, subprotocol: Subprotocol, resized: { done: boolean }): Step {
-  const roll = random(20);
-  if (roll < 11 || roll === 19) {
-    const fragmented = random(6) === 0;
-    return { name: fragmented ? 'stdin fragmented' : 'stdin', frames: messageFrames(random, channelMessage(subprotocol, 0, text(random, 40)), fragmented), refused: fragmented };
-  }
-  if (roll === 11) return { name: 'empty message', frames: [clientFrame(random, subprotocol.includes('base64') ? opcodes.text : opcodes.binary, Buffer.alloc(0))], refused: false };
-  if (roll === 12) return { name: 'ping', frames: [clientFrame(random, opcodes.ping, text(random, 20))], refused: false };
-  if (roll === 13) return { name: 'pong', frames: [clientFrame(random, opcodes.pong, text(random, 20))], refused: false };
-  if (roll === 14) {
-    const stdin = channelMessage(subprotocol, 0, text(random, 20));
-    return { name: 'orphan continuation', frames: [clientFrame(random, opcodes.continuation, stdin.payload)], refused: true };
-  }
-  if (resized.done) return { name: 'ping', frames: [clientFrame(random, opcodes.ping, Buffer.alloc(0))], refused: false };
-  resized.done = true;
-  const resize = channelMessage(subprotocol, 4, resizeJson(random));
-  if (roll < 18) {
-    const fragmented = random(4) === 0;
-    return { name: fragmented ? 'resize fragmented' : 'resize', frames: messageFrames(random, resize, fragmented), refused: fragmented };
-  }
-  // the trick of issue 10: a resize with FIN=0, then a continuation that x/net reads as a stdin message
-  const stdin = channelMessage(subprotocol, 0, Buffer.from(`echo trick ${random(1000)}\n`));
-  return { name: 'resize FIN=0 + stdin continuation', frames: [clientFrame(random, resize.opcode, resize.payload, false), clientFrame(random, opcodes.continuation, stdin.payload)], refused: true };
-}
-
-function randomSequence(random: Random, subprotocol: Subprotocol): Step[] {
-  const resized = { done: false };
-  const steps = Array.from({ length: 3 + random(5) }, () => randomStep(random, subprotocol, resized));
-  if (subprotocol === 'v5.channel.k8s.io' && random(4) === 0) {
-    steps.push({ name: 'stdin close', frames: [clientFrame(random, opcodes.binary, Buffer.from([255, 0]))], refused: false });
-  }
-  return steps;
-}
-
-/** A raw WebSocket exec through the gateway: the upgraded socket, and whether it has closed. */
-async function openExec(fixture: GatewayFixture, pod: string, subprotocol: Subprotocol, file: string): Promise<{ socket: Duplex; closed: () => boolean; ended: Promise<void> }> {
+/** A raw exec through the gateway, upgraded to `dialect`: the socket, and whether it has closed. */
+async function openExec(fixture: GatewayFixture, pod: string, dialect: Dialect, file: string): Promise<{ socket: Duplex; closed: () => boolean; ended: Promise<void> }> {
   const query = ['sh', '-c', `exec cat > ${file}`].map((part) => `command=${encodeURIComponent(part)}`).join('&');
   const url = new URL(fixture.gateway.url);
   const socket = await new Promise<Duplex>((resolve, reject) => {
     const req = request({
       hostname: url.hostname,
       port: url.port,
+      method: dialect.method,
       path: `/api/v1/namespaces/${fixture.target}/pods/${pod}/exec?${query}&stdin=true&stdout=true&stderr=true`,
       ca: fixture.ca,
-      headers: {
-        authorization: `Bearer ${fixture.token}`,
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        'sec-websocket-protocol': subprotocol,
-      },
+      headers: { authorization: `Bearer ${fixture.token}`, connection: 'Upgrade', ...dialect.headers },
     });
-    req.on('upgrade', (res, upgraded) => (res.headers['sec-websocket-protocol'] === subprotocol ? resolve(upgraded) : reject(new Error(`negotiated ${res.headers['sec-websocket-protocol']}`))));
+    req.on('upgrade', (res, upgraded) => (dialect.accepted(res) ? resolve(upgraded) : reject(new Error(`${dialect.name} not negotiated: ${JSON.stringify(res.headers)}`))));
     req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
     req.on('error', reject);
     req.end();
@@ -166,20 +84,20 @@ async function recordedStdin(fixture: GatewayFixture, file: string): Promise<{ s
   return result!;
 }
 
-async function runSequence(fixture: GatewayFixture, pod: string, subprotocol: Subprotocol, steps: Step[], random: Random, file: string): Promise<{ refused: boolean; reason: string; bytes: number }> {
-  const { socket, closed, ended } = await openExec(fixture, pod, subprotocol, file);
+async function runSequence(fixture: GatewayFixture, pod: string, dialect: Dialect, steps: Step[], random: Random, file: string): Promise<{ refused: boolean; reason: string; bytes: number }> {
+  const { socket, closed, ended } = await openExec(fixture, pod, dialect, file);
   const contents = () => (existsSync(file) ? readFileSync(file) : Buffer.alloc(0));
+  writeCut(random, socket, dialect.opening());
   for (const [index, step] of steps.entries()) {
-    writeCut(random, socket, Buffer.concat(step.frames));
-    if (step.name === 'stdin close') break;
+    writeCut(random, socket, step.bytes);
+    if (step.last) break;
     const checkpoint = Buffer.from(`#checkpoint ${index}\n`);
-    const message = channelMessage(subprotocol, 0, checkpoint);
-    writeCut(random, socket, clientFrame(random, message.opcode, message.payload));
+    writeCut(random, socket, dialect.stdin(checkpoint));
     await eventually(async () => assert.ok(closed() || contents().subarray(-checkpoint.length).equals(checkpoint), `checkpoint ${index} reached the container`), 10_000, 20);
     if (closed()) break;
   }
   const refused = closed();
-  if (!refused) socket.write(clientFrame(random, opcodes.close, closePayload(1000)));
+  if (!refused) socket.end(dialect.closing());
   await ended;
   const recorded = await recordedStdin(fixture, file);
   assert.equal(contents().toString('latin1'), recorded.stdin.toString('latin1'), `what the container got is what was recorded (${recorded.reason})`);
@@ -237,21 +155,21 @@ test('invariant 10: real kubectl exec -i over WebSocket and SPDY is read unrefus
   }
 });
 
-test(`invariant 10: ${sequenceCount} random WebSocket exec sequences (seed ${seed}): the container gets exactly the recorded stdin, or the session is refused`, async (t) => {
+test(`invariant 10: ${sequenceCount} random exec sequences over WebSocket v5, v4, v4.base64 and SPDY (seed ${seed}): the container gets exactly the recorded stdin, or the session is refused`, async (t) => {
   const fixture = await setup();
   const pod = await differentialPod(fixture);
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-differential-'));
   const random = prng(seed);
   const outcomes = { complete: 0, refused: 0 };
   for (let n = 0; n < sequenceCount; n++) {
-    const subprotocol = subprotocols[n % subprotocols.length]!;
-    const steps = randomSequence(random, subprotocol);
-    const result = await runSequence(fixture, pod, subprotocol, steps, random, join(dir, `sequence-${n}`));
+    const dialect = dialectFor(n, random);
+    const steps = dialect.steps();
+    const result = await runSequence(fixture, pod, dialect, steps, random, join(dir, `sequence-${n}`));
     outcomes[result.refused ? 'refused' : 'complete']++;
-    t.diagnostic(`#${n} ${subprotocol}: ${steps.map((step) => step.name).join(', ')} → ${result.refused ? `refused (${result.reason})` : 'complete'}, ${result.bytes} stdin bytes`);
-    // the documented rule (websocket-channel.ts): refused exactly when a step breaks it
-    const firstRefused = steps.findIndex((step) => step.refused);
-    assert.equal(result.refused, firstRefused !== -1, `sequence ${n}: refused ${result.refused}, rule says ${firstRefused !== -1}`);
+    t.diagnostic(`#${n} ${dialect.name}: ${steps.map((step) => step.name).join(', ')} → ${result.refused ? `refused (${result.reason})` : 'complete'}, ${result.bytes} stdin bytes`);
+    // the documented rule (src/gateway/streams/): refused exactly when a step breaks it
+    const breaksRule = steps.some((step) => step.refused);
+    assert.equal(result.refused, breaksRule, `sequence ${n}: refused ${result.refused}, the rule says ${breaksRule}`);
   }
   t.diagnostic(`${outcomes.complete} sequences complete, ${outcomes.refused} refused`);
   assert.ok(outcomes.complete > 0 && outcomes.refused > 0, JSON.stringify(outcomes));
