@@ -116,6 +116,8 @@ export function recordedText(gateway: Pick<RunningGateway, 'recordings' | 'spool
 export interface RecordedLine {
   type: string;
   requestId?: string;
+  /** `request`: the request target as received. */
+  path?: string;
   direction?: string;
   channel?: string;
   /** base64 */

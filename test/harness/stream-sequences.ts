@@ -23,6 +23,8 @@ export interface Step {
 
 export interface Dialect {
   name: string;
+  /** What the sequence talks to: an exec's stdin, or a port-forward's data stream. */
+  target: 'exec' | 'portforward';
   method: string;
   headers: Record<string, string>;
   /** Whether the 101 chose this dialect. */
@@ -31,7 +33,8 @@ export interface Dialect {
   opening(): Buffer;
   /** A new sequence; its bytes follow the opening's (SPDY header compression depends on the order). */
   steps(): Step[];
-  stdin(data: Buffer): Buffer;
+  /** `data` as input to the target: on stdin, or on the port-forward data stream. */
+  input(data: Buffer): Buffer;
   closing(): Buffer;
 }
 
@@ -97,12 +100,13 @@ export function websocketDialect(random: Random, subprotocol: Subprotocol): Dial
     subprotocol === 'v5.channel.k8s.io' && random(4) === 0 ? { name: 'stdin close', bytes: frame(opcodes.binary, Buffer.from([255, 0])), refused: false, last: true } : undefined;
   return {
     name: subprotocol,
+    target: 'exec',
     method: 'GET',
     headers: { upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-protocol': subprotocol },
     accepted: (response) => response.headers['sec-websocket-protocol'] === subprotocol,
     opening: () => Buffer.alloc(0),
     steps: () => sequence(random, pick, stdinClose),
-    stdin: (data) => {
+    input: (data) => {
       const m = message(0, data);
       return frame(m.opcode, m.payload);
     },
@@ -145,12 +149,70 @@ export function spdyDialect(random: Random): Dialect {
   const stdinFin = (): Step | undefined => (random(4) === 0 ? { name: 'stdin FIN', bytes: data(stdinStream, Buffer.alloc(0), true), refused: false, last: true } : undefined);
   return {
     name: 'SPDY v4.channel.k8s.io',
+    target: 'exec',
     method: 'POST',
     headers: { upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' },
     accepted: (response) => response.headers['x-stream-protocol-version'] === 'v4.channel.k8s.io',
     opening: () => opening,
     steps: () => sequence(random, pick, stdinFin),
-    stdin: (bytes) => data(stdinStream, bytes),
+    input: (bytes) => data(stdinStream, bytes),
     closing: () => encoder.encode({ type: 'goaway', lastGoodStreamId: 0, status: 0 }),
+  };
+}
+
+/**
+ * port-forward over `SPDY/3.1+portforward.k8s.io`, as kubectl opens it (an error and a data stream for
+ * `port`): SPDY bytes cut anywhere into binary messages, fragmented with control frames between the
+ * fragments, as the API server's gorilla reader allows; and what gorilla or the kubelet refuses.
+ */
+export function tunnelDialect(random: Random, port: number): Dialect {
+  const encoder = new SpdyFrameEncoder();
+  const dataStream = 3;
+  let pingId = 1;
+  const frame = (opcode: number, payload: Buffer, fin = true) => encodeWebSocketFrame({ opcode, payload, fin, maskKey: Buffer.from([random(256), random(256), random(256), random(256)]) });
+  const syn = (streamId: number, streamtype: string): SpdyFrame => ({
+    type: 'syn_stream', streamId, associatedStreamId: 0, priority: 0, slot: 0, fin: false, unidirectional: false,
+    headers: new Map([['streamtype', [streamtype]], ['port', [String(port)]], ['requestid', ['0']]]),
+  });
+  /** SPDY bytes as 1–3 binary messages cut anywhere, each possibly in fragments with a ping or pong between them. */
+  const wrap = (spdy: Buffer): Buffer => {
+    const cuts = Array.from({ length: random(3) }, () => random(spdy.length + 1)).sort((a, b) => a - b);
+    const messages = [0, ...cuts].map((start, i) => spdy.subarray(start, [...cuts, spdy.length][i]));
+    return Buffer.concat(
+      messages.flatMap((message) => {
+        if (random(3) > 0) return [frame(opcodes.binary, message)];
+        const half = random(message.length + 1);
+        return [frame(opcodes.binary, message.subarray(0, half), false), frame(random(2) === 0 ? opcodes.ping : opcodes.pong, text(random, 8)), frame(opcodes.continuation, message.subarray(half))];
+      }),
+    );
+  };
+  const data = (bytes: Buffer, streamId = dataStream) => wrap(encoder.encode({ type: 'data', streamId, fin: false, data: bytes }));
+  const opening = wrap(Buffer.concat([syn(1, 'error'), syn(dataStream, 'data')].map((f) => encoder.encode(f))));
+  const pick = (): Step => {
+    const roll = random(28);
+    if (roll < 11 || roll > 18) return { name: 'data', bytes: data(text(random, 40)), refused: false };
+    if (roll === 11) return { name: 'websocket ping', bytes: frame(opcodes.ping, text(random, 20)), refused: false };
+    if (roll === 12) return { name: 'SPDY ping', bytes: wrap(encoder.encode({ type: 'ping', id: (pingId += 2) })), refused: false };
+    if (roll === 13) return { name: 'text message', bytes: frame(opcodes.text, encoder.encode({ type: 'data', streamId: dataStream, fin: false, data: text(random, 10) })), refused: true };
+    if (roll === 14) return { name: 'fragmented ping', bytes: Buffer.concat([frame(opcodes.ping, Buffer.from('a'), false), frame(opcodes.continuation, Buffer.from('b'))]), refused: true };
+    if (roll === 15) {
+      const reserved = frame(opcodes.binary, encoder.encode({ type: 'data', streamId: dataStream, fin: false, data: text(random, 10) }));
+      reserved[0] = reserved[0]! | 0x40;
+      return { name: 'RSV1 message', bytes: reserved, refused: true };
+    }
+    if (roll === 16) return { name: 'orphan continuation', bytes: frame(opcodes.continuation, encoder.encode({ type: 'data', streamId: dataStream, fin: false, data: text(random, 10) })), refused: true };
+    if (roll === 17) return { name: 'HEADERS on data', bytes: wrap(encoder.encode({ type: 'headers', streamId: dataStream, fin: false, headers: new Map([['x', ['y']]]) })), refused: true };
+    return { name: 'data on an unopened stream', bytes: data(text(random, 10), 5 + 2 * random(4)), refused: true };
+  };
+  return {
+    name: 'SPDY/3.1+portforward.k8s.io',
+    target: 'portforward',
+    method: 'GET',
+    headers: { upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-protocol': 'SPDY/3.1+portforward.k8s.io' },
+    accepted: (response) => response.headers['sec-websocket-protocol'] === 'SPDY/3.1+portforward.k8s.io',
+    opening: () => opening,
+    steps: () => sequence(random, pick),
+    input: (bytes) => data(bytes),
+    closing: () => frame(opcodes.close, closePayload(1000)),
   };
 }

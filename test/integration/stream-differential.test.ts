@@ -15,6 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,32 +23,60 @@ import { gatewayFixture, recordedLines, type GatewayFixture, type RecordedLine }
 import { Kubectl } from '../harness/kubectl.js';
 import { startStreamTap } from '../harness/stream-tap.js';
 import { prng } from '../harness/prng.js';
-import { spdyDialect, websocketDialect, websocketSubprotocols, type Dialect, type Random, type Step } from '../harness/stream-sequences.js';
+import { spdyDialect, tunnelDialect, websocketDialect, websocketSubprotocols, type Dialect, type Random, type Step } from '../harness/stream-sequences.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture();
 const seed = 0x10f3a9;
-const sequenceCount = 40;
+const sequenceCount = 50;
+/** Port-forward sequence n forwards port `firstPort + n`, so its recording is told apart by its path. */
+const firstPort = 20_000;
 
-/** The four dialects in turn: WebSocket v5, v4, v4.base64, then SPDY. */
+/** The five dialects in turn: WebSocket v5, v4, v4.base64, SPDY, then the port-forward tunnel. */
 function dialectFor(n: number, random: Random): Dialect {
-  const subprotocol = websocketSubprotocols[n % 4];
-  return subprotocol ? websocketDialect(random, subprotocol) : spdyDialect(random);
+  const subprotocol = websocketSubprotocols[n % 5];
+  if (subprotocol) return websocketDialect(random, subprotocol);
+  return n % 5 === 3 ? spdyDialect(random) : tunnelDialect(random, firstPort + n);
 }
 
-/** A raw exec through the gateway, upgraded to `dialect`: the socket, and whether it has closed. */
-async function openExec(fixture: GatewayFixture, pod: string, dialect: Dialect, file: string): Promise<{ socket: Duplex; closed: () => boolean; ended: Promise<void> }> {
+/** Where a sequence's input lands, and which recorded session and channel must equal it. */
+interface Sink {
+  path: string;
+  /** What the container (exec) or the forwarded-to server (port-forward) received so far. */
+  received(): Buffer;
+  /** The requestId of the sequence's session among the recorded events, once recorded. */
+  session(events: RecordedLine[]): string | undefined;
+  channel: 'stdin' | 'port-data';
+}
+
+/** An exec of `cat > file`: the file is what the container received. */
+function execSink(fixture: GatewayFixture, pod: string, file: string): Sink {
   const query = ['sh', '-c', `exec cat > ${file}`].map((part) => `command=${encodeURIComponent(part)}`).join('&');
+  return {
+    path: `/api/v1/namespaces/${fixture.target}/pods/${pod}/exec?${query}&stdin=true&stdout=true&stderr=true`,
+    received: () => (existsSync(file) ? readFileSync(file) : Buffer.alloc(0)),
+    session: (events) => events.find((event) => event.type === 'stream-open' && event.command?.some((part) => part.includes(file)))?.requestId,
+    channel: 'stdin',
+  };
+}
+
+/** A port-forward to `port`, which kwok forwards to the local server `forwarded`. */
+function portForwardSink(fixture: GatewayFixture, pod: string, port: number, forwarded: ForwardTarget): Sink {
+  const since = forwarded.connections.length;
+  const path = `/api/v1/namespaces/${fixture.target}/pods/${pod}/portforward?ports=${port}`;
+  return {
+    path,
+    received: () => Buffer.concat(forwarded.connections.slice(since).flat()),
+    session: (events) => events.find((event) => event.type === 'request' && event.path === path)?.requestId,
+    channel: 'port-data',
+  };
+}
+
+/** A raw upgrade through the gateway to `dialect`: the socket, and whether it has closed. */
+async function openUpgrade(fixture: GatewayFixture, dialect: Dialect, path: string): Promise<{ socket: Duplex; closed: () => boolean; ended: Promise<void> }> {
   const url = new URL(fixture.gateway.url);
   const socket = await new Promise<Duplex>((resolve, reject) => {
-    const req = request({
-      hostname: url.hostname,
-      port: url.port,
-      method: dialect.method,
-      path: `/api/v1/namespaces/${fixture.target}/pods/${pod}/exec?${query}&stdin=true&stdout=true&stderr=true`,
-      ca: fixture.ca,
-      headers: { authorization: `Bearer ${fixture.token}`, connection: 'Upgrade', ...dialect.headers },
-    });
+    const req = request({ hostname: url.hostname, port: url.port, method: dialect.method, path, ca: fixture.ca, headers: { authorization: `Bearer ${fixture.token}`, connection: 'Upgrade', ...dialect.headers } });
     req.on('upgrade', (res, upgraded) => (dialect.accepted(res) ? resolve(upgraded) : reject(new Error(`${dialect.name} not negotiated: ${JSON.stringify(res.headers)}`))));
     req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
     req.on('error', reject);
@@ -70,38 +99,65 @@ function writeCut(random: Random, socket: Duplex, bytes: Buffer): void {
   }
 }
 
-/** The stdin the gateway recorded for the exec that wrote `file`, once its session ended. */
-async function recordedStdin(fixture: GatewayFixture, file: string): Promise<{ stdin: Buffer; reason: string }> {
-  let result: { stdin: Buffer; reason: string } | undefined;
+/** What the gateway recorded of the client's input to `sink`'s session, once the session ended. */
+async function recordedInput(fixture: GatewayFixture, sink: Sink): Promise<{ input: Buffer; reason: string }> {
+  let result: { input: Buffer; reason: string } | undefined;
   await eventually(async () => {
     const events = [...new Set(recordedLines(fixture.gateway))].map((line) => JSON.parse(line) as RecordedLine & { seq: number });
-    const requestId = events.find((event) => event.type === 'stream-open' && event.command?.some((part) => part.includes(file)))?.requestId;
+    const requestId = sink.session(events);
     const close = events.find((event) => event.type === 'stream-close' && event.requestId === requestId);
-    assert.ok(requestId && close, `the session writing ${file} is recorded and closed`);
-    const stdin = events.filter((event) => event.type === 'stream' && event.requestId === requestId && event.channel === 'stdin').sort((a, b) => a.seq - b.seq);
-    result = { stdin: Buffer.concat(stdin.map((event) => Buffer.from(event.data!, 'base64'))), reason: close.reason ?? '' };
+    assert.ok(requestId && close, `the session of ${sink.path} is recorded and closed`);
+    const input = events.filter((event) => event.type === 'stream' && event.requestId === requestId && event.channel === sink.channel && event.direction === 'client-to-server').sort((a, b) => a.seq - b.seq);
+    result = { input: Buffer.concat(input.map((event) => Buffer.from(event.data!, 'base64'))), reason: close.reason ?? '' };
   }, 20_000, 100);
   return result!;
 }
 
-async function runSequence(fixture: GatewayFixture, pod: string, dialect: Dialect, steps: Step[], random: Random, file: string): Promise<{ refused: boolean; reason: string; bytes: number }> {
-  const { socket, closed, ended } = await openExec(fixture, pod, dialect, file);
-  const contents = () => (existsSync(file) ? readFileSync(file) : Buffer.alloc(0));
+async function runSequence(fixture: GatewayFixture, dialect: Dialect, sink: Sink, steps: Step[], random: Random): Promise<{ refused: boolean; reason: string; bytes: number }> {
+  const { socket, closed, ended } = await openUpgrade(fixture, dialect, sink.path);
   writeCut(random, socket, dialect.opening());
   for (const [index, step] of steps.entries()) {
     writeCut(random, socket, step.bytes);
     if (step.last) break;
     const checkpoint = Buffer.from(`#checkpoint ${index}\n`);
-    writeCut(random, socket, dialect.stdin(checkpoint));
-    await eventually(async () => assert.ok(closed() || contents().subarray(-checkpoint.length).equals(checkpoint), `checkpoint ${index} reached the container`), 10_000, 20);
+    writeCut(random, socket, dialect.input(checkpoint));
+    await eventually(async () => assert.ok(closed() || sink.received().subarray(-checkpoint.length).equals(checkpoint), `checkpoint ${index} went through`), 10_000, 20);
     if (closed()) break;
   }
   const refused = closed();
   if (!refused) socket.end(dialect.closing());
   await ended;
-  const recorded = await recordedStdin(fixture, file);
-  assert.equal(contents().toString('latin1'), recorded.stdin.toString('latin1'), `what the container got is what was recorded (${recorded.reason})`);
-  return { refused, reason: recorded.reason, bytes: recorded.stdin.length };
+  const recorded = await recordedInput(fixture, sink);
+  assert.equal(sink.received().toString('latin1'), recorded.input.toString('latin1'), `what went through is what was recorded (${recorded.reason})`);
+  return { refused, reason: recorded.reason, bytes: recorded.input.length };
+}
+
+/** The local server kwok forwards the pod's ports to: the bytes of each connection it accepted. */
+interface ForwardTarget {
+  port: number;
+  connections: Buffer[][];
+  close(): void;
+}
+
+async function forwardTarget(): Promise<ForwardTarget> {
+  const connections: Buffer[][] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    const received: Buffer[] = [];
+    connections.push(received);
+    sockets.add(socket);
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
 }
 
 let podReady: Promise<string> | undefined;
@@ -137,8 +193,8 @@ test('invariant 10: real kubectl exec -i over WebSocket and SPDY is read unrefus
       const env: Record<string, string> = transport === 'spdy' ? { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } : {};
       const result = await kubectl.run(['exec', '-i', '-n', fixture.target, pod, '--', 'sh', '-c', `read a; read b; printf '%s\\n%s\\n' "$a" "$b" > ${file}; echo done`], { env, input });
       assert.equal(result.stdout, 'done\n', result.stderr);
-      const recorded = await recordedStdin(fixture, file);
-      assert.equal(recorded.stdin.toString(), input);
+      const recorded = await recordedInput(fixture, execSink(fixture, pod, file));
+      assert.equal(recorded.input.toString(), input);
       assert.equal(readFileSync(file, 'utf8'), input);
     }
     const upgrades = tap.upgrades();
@@ -155,18 +211,25 @@ test('invariant 10: real kubectl exec -i over WebSocket and SPDY is read unrefus
   }
 });
 
-test(`invariant 10: ${sequenceCount} random exec sequences over WebSocket v5, v4, v4.base64 and SPDY (seed ${seed}): the container gets exactly the recorded stdin, or the session is refused`, async (t) => {
+test(`invariant 10: ${sequenceCount} random sequences over WebSocket v5, v4, v4.base64, SPDY and the port-forward tunnel (seed ${seed}): what goes through is exactly what was recorded, or the session is refused`, async (t) => {
   const fixture = await setup();
   const pod = await differentialPod(fixture);
+  const forwarded = await forwardTarget();
+  t.after(() => forwarded.close());
+  const ports = Array.from({ length: sequenceCount }, (_, n) => firstPort + n);
+  await fixture.admin.ok(['apply', '-n', fixture.target, '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: { name: pod, namespace: fixture.target }, spec: { forwards: [{ ports, target: { port: forwarded.port, address: '127.0.0.1' } }] } }),
+  });
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-differential-'));
   const random = prng(seed);
   const outcomes = { complete: 0, refused: 0 };
   for (let n = 0; n < sequenceCount; n++) {
     const dialect = dialectFor(n, random);
+    const sink = dialect.target === 'exec' ? execSink(fixture, pod, join(dir, `sequence-${n}`)) : portForwardSink(fixture, pod, firstPort + n, forwarded);
     const steps = dialect.steps();
-    const result = await runSequence(fixture, pod, dialect, steps, random, join(dir, `sequence-${n}`));
+    const result = await runSequence(fixture, dialect, sink, steps, random);
     outcomes[result.refused ? 'refused' : 'complete']++;
-    t.diagnostic(`#${n} ${dialect.name}: ${steps.map((step) => step.name).join(', ')} → ${result.refused ? `refused (${result.reason})` : 'complete'}, ${result.bytes} stdin bytes`);
+    t.diagnostic(`#${n} ${dialect.name}: ${steps.map((step) => step.name).join(', ')} → ${result.refused ? `refused (${result.reason})` : 'complete'}, ${result.bytes} bytes of input`);
     // the documented rule (src/gateway/streams/): refused exactly when a step breaks it
     const breaksRule = steps.some((step) => step.refused);
     assert.equal(result.refused, breaksRule, `sequence ${n}: refused ${result.refused}, the rule says ${breaksRule}`);

@@ -270,8 +270,9 @@ test('port-forward over SPDY/3.1+portforward.k8s.io: SPDY bytes cut across messa
   assert.equal(close!.opcode, opcodes.close);
   // what gorilla's NextReader refuses ends the tunnel, so it is refused here too
   const tunnel = () => decoderFor({ transport: 'websocket', subprotocol: 'SPDY/3.1+portforward.k8s.io' });
-  assertProtocolError(() => tunnel().read('client-to-server', client(opcodes.text, 'x'), 1).frames, /text message in a SPDY tunnel/);
-  assertProtocolError(() => tunnel().read('client-to-server', Buffer.concat([client(opcodes.binary, 'x', false), client(opcodes.text, 'y')]), 1).frames, /before the fragmented one ended/);
+  assertProtocolError(() => tunnel().read('client-to-server', client(opcodes.text, 'x'), 1).frames, /text message where only binary/);
+  assertProtocolError(() => tunnel().read('client-to-server', client(opcodes.text, 'some SPDY bytes').subarray(0, 2), 1).frames, /text message where only binary/);
+  assertProtocolError(() => tunnel().read('client-to-server', Buffer.concat([client(opcodes.binary, 'x', false), client(opcodes.binary, 'y')]), 1).frames, /before the fragmented one ended/);
   assertProtocolError(() => tunnel().read('client-to-server', Buffer.concat([client(opcodes.binary, 'x', false), client(opcodes.ping, '', false)]), 1).frames, /fragmented websocket control/);
   assertProtocolError(() => tunnel().read('client-to-server', client(opcodes.continuation, 'x'), 1).frames, /continuation frame outside/);
   assertProtocolError(() => tunnel().read('client-to-server', bytes(0xc2, 0x80, 0, 0, 0, 0), 1).frames, /reserved bits/);

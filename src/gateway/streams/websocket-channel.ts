@@ -107,7 +107,7 @@ export class ChannelMessageReader {
     private readonly codec: ChannelCodec,
     limits: StreamLimits,
   ) {
-    this.tap = new WebSocketTap(limits, false);
+    this.tap = new WebSocketTap(limits, { fragmentedMessages: false });
   }
 
   push(direction: Direction, bytes: Buffer, timeMs: number): ChannelEvent[] {

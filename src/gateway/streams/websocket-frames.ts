@@ -33,6 +33,8 @@ export interface WebSocketParserOptions {
   maxPayloadBytes: number;
   /** Whether a data message may span frames (FIN=0, then continuations), as RFC 6455 allows by default; when not, such frames are refused. */
   fragmentedMessages?: boolean;
+  /** Whether text messages are read (by default); when not, a text frame is refused. */
+  textMessages?: boolean;
 }
 
 const maxControlPayload = 125;
@@ -75,6 +77,8 @@ export class WebSocketParser {
       if (shortLength > maxControlPayload) throw new ProtocolError('websocket control frame longer than 125 bytes');
     } else if (opcode > opcodes.binary) {
       throw new ProtocolError(`unknown websocket opcode ${opcode}`);
+    } else if (this.options.textMessages === false && opcode === opcodes.text) {
+      throw new ProtocolError('websocket text message where only binary messages are read');
     } else if (this.options.fragmentedMessages === false && (!fin || opcode === opcodes.continuation)) {
       throw new ProtocolError('fragmented websocket message: this subprotocol carries every message in one frame');
     } else if (opcode === opcodes.continuation && this.fragmentedOpcode === 0) {
@@ -154,8 +158,8 @@ export const normalClosure = 1000;
 export class WebSocketTap {
   private readonly parsers: Record<Direction, WebSocketParser>;
 
-  constructor(limits: StreamLimits, fragmentedMessages: boolean) {
-    const options = { maxPayloadBytes: limits.maxFrameBytes, fragmentedMessages };
+  constructor(limits: StreamLimits, messages: Pick<WebSocketParserOptions, 'fragmentedMessages' | 'textMessages'>) {
+    const options = { maxPayloadBytes: limits.maxFrameBytes, ...messages };
     this.parsers = {
       'client-to-server': new WebSocketParser({ ...options, masked: true }),
       'server-to-client': new WebSocketParser({ ...options, masked: false }),

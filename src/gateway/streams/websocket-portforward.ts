@@ -30,7 +30,8 @@ export class WebSocketTunnelPortForwardDecoder implements ProtocolDecoder {
   private readonly spdy: SpdyPortForwardDecoder;
 
   constructor(limits: StreamLimits) {
-    this.tap = new WebSocketTap(limits, true);
+    // gorilla ends the tunnel on a text message: refused from its first bytes, so none of it is forwarded
+    this.tap = new WebSocketTap(limits, { fragmentedMessages: true, textMessages: false });
     this.spdy = new SpdyPortForwardDecoder(limits);
   }
 
@@ -42,7 +43,6 @@ export class WebSocketTunnelPortForwardDecoder implements ProtocolDecoder {
         if (control) frames.push(control);
         continue;
       }
-      if (frame.messageOpcode !== opcodes.binary) throw new ProtocolError('text message in a SPDY tunnel');
       frames.push(...this.spdy.read(direction, frame.payload, timeMs).frames);
     }
     return { direction, frames, forward: bytes };
