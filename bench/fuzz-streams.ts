@@ -20,7 +20,7 @@ interface Crash {
   input: string;
 }
 
-type Report = { type: 'progress'; executions: number } | { type: 'done'; executions: number; crashes: Crash[]; seed: number };
+type Report = { type: 'progress'; executions: number } | { type: 'done'; executions: number; refused: number; crashes: Crash[] };
 
 const hangAfterMs = 10_000;
 const fuzzSeed = 0x5eed;
@@ -43,13 +43,18 @@ function fuzzInWorker(name: string, seconds: number): void {
   if (!target) throw new Error(`unknown target ${name}`);
   const crashes = new Map<string, Crash>();
   let executions = 0;
+  /** Executions that ended in a declared error: the rest ran through. */
+  let refused = 0;
   const property = fc.property(input, (generated) => {
     executions++;
     if (executions % 500 === 0) parentPort!.postMessage({ type: 'progress', executions } satisfies Report);
     try {
       target.run(generated);
     } catch (error) {
-      if (target.declared.some((type) => error instanceof type)) return true;
+      if (target.declared.some((type) => error instanceof type)) {
+        refused++;
+        return true;
+      }
       const text = error instanceof Error ? `${error.name}: ${error.message}\n${error.stack?.split('\n').slice(1, 3).join('\n')}` : String(error);
       const key = text.replace(/\d+/g, 'N');
       if (!crashes.has(key)) crashes.set(key, { key, error: text, input: JSON.stringify(generated).slice(0, 2000) });
@@ -57,11 +62,19 @@ function fuzzInWorker(name: string, seconds: number): void {
     return true;
   });
   fc.check(property, { numRuns: Number.MAX_SAFE_INTEGER, seed: fuzzSeed, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false, endOnFailure: true });
-  parentPort!.postMessage({ type: 'done', executions, crashes: [...crashes.values()], seed: fuzzSeed } satisfies Report);
+  parentPort!.postMessage({ type: 'done', executions, refused, crashes: [...crashes.values()] } satisfies Report);
 }
 
 /** The parent: one worker per target, terminated (and counted as a hang) when it stops reporting. */
-function runTarget(name: string, seconds: number): Promise<{ target: string; executions: number; crashes: Crash[]; hang: boolean; seed: number }> {
+interface TargetResult {
+  target: string;
+  executions: number;
+  refused: number;
+  crashes: Crash[];
+  hang: boolean;
+}
+
+function runTarget(name: string, seconds: number): Promise<TargetResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL(import.meta.url), { workerData: { name, seconds } });
     let executions = 0;
@@ -70,7 +83,7 @@ function runTarget(name: string, seconds: number): Promise<{ target: string; exe
       clearTimeout(watchdog);
       watchdog = setTimeout(() => {
         void worker.terminate();
-        resolve({ target: name, executions, crashes: [], hang: true, seed: fuzzSeed });
+        resolve({ target: name, executions, refused: 0, crashes: [], hang: true });
       }, hangAfterMs);
     };
     arm();
@@ -79,7 +92,7 @@ function runTarget(name: string, seconds: number): Promise<{ target: string; exe
       arm();
       if (report.type !== 'done') return;
       clearTimeout(watchdog);
-      resolve({ target: name, executions, crashes: report.crashes, hang: false, seed: report.seed });
+      resolve({ target: name, executions, refused: report.refused, crashes: report.crashes, hang: false });
     });
     worker.on('error', (error) => (clearTimeout(watchdog), reject(error)));
   });
@@ -92,10 +105,10 @@ async function main(): Promise<number> {
   for (const name of names) {
     const result = await runTarget(name, seconds);
     results.push(result);
-    process.stdout.write(`${name}: ${result.executions} executions in ${seconds} s, ${result.crashes.length} crashes${result.hang ? ', HUNG' : ''}\n`);
+    process.stdout.write(`${name}: ${result.executions} executions in ${seconds} s (${result.refused} ended in a declared error), ${result.crashes.length} crashes${result.hang ? ', HUNG' : ''}\n`);
     for (const crash of result.crashes) process.stdout.write(`  crash: ${crash.error}\n  input: ${crash.input}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ seconds, seed: fuzzSeed, results: results.map(({ target, executions, crashes, hang }) => ({ target, executions, crashes: crashes.length, hang })) })}\n`);
+  process.stdout.write(`${JSON.stringify({ seconds, seed: fuzzSeed, results: results.map(({ target, executions, refused, crashes, hang }) => ({ target, executions, refused, crashes: crashes.length, hang })) })}\n`);
   return results.some((result) => result.crashes.length > 0 || result.hang) ? 1 : 0;
 }
 

@@ -6,8 +6,9 @@
  * differ, it refuses. Reserved bits are refused: Kubernetes servers negotiate no extension (Go's
  * x/net/websocket would ignore the bits, gorilla refuses them), and a compressed message is one
  * kubegate could not check. Payload lengths are checked against the limit from the header alone,
- * before any payload byte is buffered. Every check is made on a frame's first bytes, so a refused
- * frame is refused before any byte of it is forwarded.
+ * before any payload byte is buffered. Every check here is made on a frame's header, so a refused
+ * frame is refused before any of its payload is forwarded (at most the first bytes of its header
+ * went ahead with an earlier chunk, which no reader acts on).
  *
  * Fragmentation is a choice of the protocol (`fragmentedMessages`): the channel subprotocols forbid
  * it (websocket-channel.ts says why), the port-forward tunnel joins fragments as gorilla does.
@@ -75,6 +76,7 @@ export class WebSocketParser {
       if (opcode > opcodes.pong) throw new ProtocolError(`unknown websocket opcode ${opcode}`);
       if (!fin) throw new ProtocolError('fragmented websocket control frame');
       if (shortLength > maxControlPayload) throw new ProtocolError('websocket control frame longer than 125 bytes');
+      if (opcode === opcodes.close && shortLength === 1) throw new ProtocolError('websocket close frame with a 1-byte payload');
     } else if (opcode > opcodes.binary) {
       throw new ProtocolError(`unknown websocket opcode ${opcode}`);
     } else if (this.options.textMessages === false && opcode === opcodes.text) {
@@ -105,10 +107,7 @@ export class WebSocketParser {
     const payload = masked ? unmask(this.queue.take(length), header.subarray(headerLength - 4)) : this.queue.take(length);
     const messageOpcode = opcode === opcodes.continuation ? this.fragmentedOpcode : opcode;
     if (!control) this.fragmentedOpcode = fin ? 0 : messageOpcode;
-    if (opcode === opcodes.close) {
-      if (payload.length === 1) throw new ProtocolError('websocket close frame with a 1-byte payload');
-      this.closed = true;
-    }
+    if (opcode === opcodes.close) this.closed = true;
     return { opcode, messageOpcode, fin, payload };
   }
 }
