@@ -107,14 +107,33 @@ export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, pat
  * channel's payloads joined and decoded, to search for clear text.
  */
 export function recordedText(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string {
-  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
-  const lines = files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
+  const lines = recordedLines(gateway);
   const channels = new Map<string, string>();
   for (const line of lines) {
-    const event = JSON.parse(line) as { type: string; requestId?: string; channel?: string; data?: string };
+    const event = JSON.parse(line) as RecordedLine;
     if (event.type !== 'stream') continue;
     const key = `${event.requestId} ${event.channel}`;
     channels.set(key, (channels.get(key) ?? '') + Buffer.from(event.data!, 'base64').toString('latin1'));
   }
   return [...lines, ...channels.values()].join('\n');
+}
+
+/** The fields of a recorded event the tests read (src/recording/format.ts has them all). */
+export interface RecordedLine {
+  type: string;
+  requestId?: string;
+  /** `request`: the request target as received. */
+  path?: string;
+  direction?: string;
+  channel?: string;
+  /** base64 */
+  data?: string;
+  command?: string[];
+  reason?: string;
+}
+
+/** Every event line the gateway recorded so far, spool and store, in no particular order across files. */
+export function recordedLines(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string[] {
+  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
+  return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
 }

@@ -192,8 +192,13 @@ test('exec over SPDY (Go frames, both directions, split at every byte): channels
   assert.deepEqual(summary(frames), expected.slice(0, 3));
 });
 
+/** The HEADERS frame of `goPortForward`: spdystream stalls the stream on one, so the gateway refuses it. */
+const goHeadersFrame = '800300080000001a0000000302c9817251856e6e694e4926b82c674802000000ffff';
+
 test('port-forward over SPDY (Go frames): data and errors carry their port; RST and GOAWAY are recorded', () => {
-  const bytes = Buffer.from(goPortForward, 'hex');
+  assertProtocolError(() => decoderFor({ transport: 'spdy', streamProtocol: 'portforward.k8s.io' }).read('client-to-server', Buffer.from(goPortForward, 'hex'), 1), /HEADERS frame on stream 3/);
+  // no header block follows it, so the rest decodes the same without it
+  const bytes = Buffer.from(goPortForward.replace(goHeadersFrame, ''), 'hex');
   const expected = [
     'client-to-server port-data 3 8080 "GET / HTTP/1.1\\r\\n\\r\\n"',
     'client-to-server control 5 9090 "{\\"type\\":\\"rst_stream\\",\\"streamId\\":5,\\"status\\":5}"',
@@ -232,6 +237,33 @@ test('stream bookkeeping: unknown types and ports, order, data after FIN, never-
   tooMany.read('client-to-server', Buffer.concat([1, 3].map((id) => encoder.encode(syn(id, { streamtype: 'data', port: '80' })))), 1).frames;
   assertProtocolError(() => tooMany.read('client-to-server', encoder.encode(syn(5, { streamtype: 'data', port: '80' })), 1).frames, /more than 2 SPDY streams/);
   assertProtocolError(() => decoderFor({ transport: 'spdy', streamProtocol: 'v9.channel.k8s.io' }), /unsupported SPDY stream protocol/);
+});
+
+test('invariant 10: streams the kubelet would refuse, forget or leave unread are refused', () => {
+  const decode = (streamProtocol: string, frames: [Direction, SpdyFrame][]) => () => {
+    const decoder = decoderFor({ transport: 'spdy', streamProtocol });
+    const encoders = { 'client-to-server': new SpdyFrameEncoder(), 'server-to-client': new SpdyFrameEncoder() };
+    return frames.flatMap(([direction, frame]) => decoder.read(direction, encoders[direction].encode(frame), 1).frames);
+  };
+  const stdin = syn(1, { streamtype: 'stdin' });
+  const up = (frame: SpdyFrame): [Direction, SpdyFrame] => ['client-to-server', frame];
+  // Go keeps the last stream of a type: data on the first would be checked but never read
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up(syn(3, { streamtype: 'stdin' })), up(data(3, 'rm -rf /data\n'))]), /a second SPDY stdin stream/);
+  assertProtocolError(decode('v4.channel.k8s.io', [['server-to-client', syn(2, { streamtype: 'stdin' })]]), /opened by the server/);
+  // Go's check is "at least 2 above the last", of either parity: 1, 4, then 3 would be refused by Go
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up(syn(4, { streamtype: 'stdout' }))]), /stream 4 opened out of order/);
+  for (const direction of ['client-to-server', 'server-to-client'] as const) {
+    assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), [direction, { type: 'goaway', lastGoodStreamId: 1, status: 0 }], up(syn(3, { streamtype: 'stdout' }))]), /opened after GOAWAY/);
+  }
+  assertProtocolError(decode('v4.channel.k8s.io', [up({ type: 'syn_stream', streamId: 1, associatedStreamId: 0, priority: 0, slot: 0, fin: false, unidirectional: true, headers: headers({ streamtype: 'stdin' }) })]), /unidirectional/);
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up(data(2, 'x'))]), /stream 2, which was never opened/);
+  assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), up({ type: 'syn_reply', streamId: 1, fin: true, headers: headers({}) })]), /SYN_REPLY from the client/);
+  for (const direction of ['client-to-server', 'server-to-client'] as const) {
+    assertProtocolError(decode('v4.channel.k8s.io', [up(stdin), [direction, { type: 'headers', streamId: 1, fin: false, headers: headers({ a: 'b' }) }]]), /HEADERS frame on stream 1/);
+  }
+  // port-forward opens a data and an error stream per local connection: many of each are normal
+  const pf = (id: number, streamtype: string) => up(syn(id, { streamtype, port: '80', requestid: String(id >> 2) }));
+  assert.equal(decode('portforward.k8s.io', [pf(1, 'error'), pf(3, 'data'), pf(5, 'error'), pf(7, 'data'), up(data(7, 'x'))])().length, 1);
 });
 
 test('after a protocol error every later push repeats it, naming the direction', () => {

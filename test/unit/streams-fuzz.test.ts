@@ -10,22 +10,11 @@ import { decoderFor, ProtocolError, type Direction, type NegotiatedProtocol, typ
 import { SpdyFrameEncoder, type SpdyFrame } from '../../src/gateway/streams/spdy-frames.js';
 import { HeaderDeflater, HeaderInflater, spdyDictionary } from '../../src/gateway/streams/spdy-zlib.js';
 import { closePayload, encodeWebSocketFrame, opcodes } from '../../src/gateway/streams/websocket-frames.js';
+import { prng } from '../harness/prng.js';
 
-const limits: StreamLimits = { maxFrameBytes: 4096, maxMessageBytes: 8192, maxHeaderBlockBytes: 4096, maxOpenStreams: 16 };
-/** Largest buffer a decoder may need: a message, a frame with its header, or the inflate window plus a header block. */
-const allocationBound = Math.max(limits.maxMessageBytes, limits.maxFrameBytes + 14, 32 * 1024 + limits.maxHeaderBlockBytes);
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): (n: number) => number {
-  let state = seed >>> 0;
-  return (n) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
+const limits: StreamLimits = { maxFrameBytes: 4096, maxHeaderBlockBytes: 4096, maxOpenStreams: 16 };
+/** Largest buffer a decoder may need: a frame with its header, or the inflate window plus a header block. */
+const allocationBound = Math.max(limits.maxFrameBytes + 14, 32 * 1024 + limits.maxHeaderBlockBytes);
 
 type Transcript = Record<Direction, Buffer>;
 
@@ -58,7 +47,7 @@ const cases: { protocol: NegotiatedProtocol; transcript: Transcript }[] = [
   {
     protocol: { transport: 'websocket', subprotocol: 'v5.channel.k8s.io' },
     transcript: {
-      'client-to-server': Buffer.concat([ws(2, Buffer.from([0, 0x6c, 0x73]), false, true), ws(9, '', true, true), ws(0, '\n', true, true), ws(2, Buffer.from([255, 0]), true, true), ws(8, closePayload(1000), true, true)]),
+      'client-to-server': Buffer.concat([ws(2, Buffer.from([0, 0x6c, 0x73]), true, true), ws(9, '', true, true), ws(2, Buffer.from([0, 0x0a]), true, true), ws(2, Buffer.from([255, 0]), true, true), ws(8, closePayload(1000), true, true)]),
       'server-to-client': Buffer.concat([ws(2, Buffer.from([1])), ws(2, Buffer.from([1, 0x61])), ws(2, Buffer.from([3, 0x7b, 0x7d])), ws(8, closePayload(1000, 'x'))]),
     },
   },
@@ -151,7 +140,7 @@ test('random and mutated streams into every decoder: frames or ProtocolError, wi
         offsets[direction] += chunk.length;
         try {
           for (const frame of decoder.read(direction, chunk, iteration).frames) {
-            assert.ok(frame.data.length <= limits.maxMessageBytes);
+            assert.ok(frame.data.length <= limits.maxFrameBytes);
             outcomes.frames++;
           }
         } catch (error) {

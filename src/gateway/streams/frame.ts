@@ -103,8 +103,6 @@ export type NegotiatedProtocol =
 export interface StreamLimits {
   /** Largest WebSocket frame payload or SPDY frame payload. */
   maxFrameBytes: number;
-  /** Largest WebSocket message after joining its fragments. */
-  maxMessageBytes: number;
   /** Largest SPDY header block once decompressed. */
   maxHeaderBlockBytes: number;
   /** Most SPDY streams open at once on one connection. */
@@ -117,7 +115,6 @@ export interface StreamLimits {
  */
 export const defaultStreamLimits: StreamLimits = {
   maxFrameBytes: 16 * 1024 * 1024,
-  maxMessageBytes: 16 * 1024 * 1024,
   maxHeaderBlockBytes: 64 * 1024,
   maxOpenStreams: 4096,
 };

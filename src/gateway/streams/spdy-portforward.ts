@@ -25,6 +25,6 @@ function classify(headers: SpdyHeaders): SpdyStreamKind {
 
 export class SpdyPortForwardDecoder extends SpdyStreamDecoder {
   constructor(limits: StreamLimits) {
-    super({ classify, errorChannel: 'port-error', errorPayload: (message) => Buffer.from(message) }, limits);
+    super({ classify, oneStreamPerChannel: false, errorChannel: 'port-error', errorPayload: (message) => Buffer.from(message) }, limits);
   }
 }

@@ -38,6 +38,6 @@ export class SpdyRemoteCommandDecoder extends SpdyStreamDecoder {
   constructor(streamProtocol: string, limits: StreamLimits, outputMasker?: Masker) {
     const status = statusErrors.get(streamProtocol);
     if (status === undefined) throw new ProtocolError(`unsupported SPDY stream protocol "${streamProtocol}"`);
-    super({ classify, errorChannel: 'error', errorPayload: (message) => (status ? forbiddenStatus(message) : Buffer.from(message)) }, limits, outputMasker);
+    super({ classify, oneStreamPerChannel: true, errorChannel: 'error', errorPayload: (message) => (status ? forbiddenStatus(message) : Buffer.from(message)) }, limits, outputMasker);
   }
 }

@@ -4,10 +4,23 @@
  * belong to that channel, and a FIN from the side that writes a channel closes it (kubectl's stdin
  * at EOF). Each protocol module only says how headers map to a channel (`SpdyStreamProtocol`).
  *
- * Stream bookkeeping follows what the Go peer (moby/spdystream) delivers, erring on the strict side:
- * data after a FIN from the same side is an error (Go may still deliver it), data for a stream that
- * was reset or closed both ways is dropped (Go has forgotten the stream and drops it too), data for
- * a stream that was never opened is an error.
+ * Stream bookkeeping follows what the receiving end delivers — the kubelet's moby/spdystream
+ * (v0.5.1; the API server passes SPDY bytes through untouched, over the WebSocket tunnel too) —
+ * erring on the strict side, so that what is recorded and checked is what the container gets:
+ * - data after a FIN from the same side is an error (Go may still deliver it); data for a stream
+ *   that was reset or closed both ways is dropped (Go has forgotten the stream and drops it too);
+ *   data for a stream that was never opened is an error (Go drops it).
+ * - Go accepts a SYN_STREAM only with an id at least 2 above the last it accepted, of either parity,
+ *   and none after a GOAWAY either way; a stream it refuses silently drops its data. kubectl opens
+ *   streams 1, 3, 5… and the Kubernetes servers open none, so a SYN_STREAM from the server, with an
+ *   even or a non-increasing id, after a GOAWAY, or unidirectional (Go then forgets it at the
+ *   client's FIN) is an error.
+ * - Go's reader blocks a stream's frames (and those of every stream sharing its worker) on a HEADERS
+ *   frame until the stream ends, then drops them; kubectl and the kubelet never send one, nor does
+ *   the client answer its own streams with SYN_REPLY: both are errors.
+ * - The kubelet keeps the last exec stream of each type (`ctx.stdinStream = stream`) and leaves an
+ *   earlier one unread, so a second stream of a type is an error where the protocol says so
+ *   (`oneStreamPerChannel`: exec and attach; port-forward opens a pair per connection).
  *
  * With an output masker (exec and attach), every server frame is re-encoded, so the client's header
  * decompression follows the gateway's compressor from the first SYN_REPLY on; only the data frames of
@@ -36,6 +49,8 @@ export interface SpdyStreamProtocol {
   errorChannel: StreamChannel;
   /** …and what it writes there for `message`. */
   errorPayload(message: string): Buffer;
+  /** At most one stream per channel on a connection. */
+  oneStreamPerChannel: boolean;
 }
 
 /** The one value of a header kubectl sends once, or `ProtocolError`. */
@@ -68,8 +83,12 @@ interface SpdyOutput {
 export class SpdyStreamDecoder implements ProtocolDecoder {
   private readonly parsers: Record<Direction, SpdyParser>;
   private readonly streams = new Map<number, OpenStream>();
-  /** Highest stream id opened so far, by parity (client streams are odd, server streams even). */
-  private readonly highest = [0, 0];
+  /** Highest stream id the client opened so far (kubectl's are odd and increasing). */
+  private highest = 0;
+  /** The channels streams were opened for, with `oneStreamPerChannel`. */
+  private readonly channelsOpened = new Set<StreamChannel>();
+  /** A GOAWAY went either way: Go accepts no new stream after it. */
+  private goneAway = false;
   private readonly output?: SpdyOutput;
 
   constructor(
@@ -102,13 +121,15 @@ export class SpdyStreamDecoder implements ProtocolDecoder {
     const out: StreamFrame[] = [];
     switch (frame.type) {
       case 'syn_stream':
-        this.open(frame.streamId, frame.headers);
+        this.open(direction, frame);
         if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
         break;
       case 'syn_reply':
-      case 'headers':
+        if (direction === 'client-to-server') throw new ProtocolError(`SPDY SYN_REPLY from the client for stream ${frame.streamId}`);
         if (frame.fin) this.finish(frame.streamId, direction, timeMs, out);
         break;
+      case 'headers':
+        throw new ProtocolError(`SPDY HEADERS frame on stream ${frame.streamId}`);
       case 'data': {
         const stream = this.stream(frame.streamId);
         if (!stream) break;
@@ -122,6 +143,7 @@ export class SpdyStreamDecoder implements ProtocolDecoder {
         this.streams.delete(frame.streamId);
         break;
       case 'goaway':
+        this.goneAway = true;
         out.push(this.control(direction, { type: 'goaway', lastGoodStreamId: frame.lastGoodStreamId, status: frame.status }, undefined, timeMs));
         break;
       default: // SETTINGS, PING and WINDOW_UPDATE carry nothing worth recording
@@ -170,15 +192,23 @@ export class SpdyStreamDecoder implements ProtocolDecoder {
         frames.push(encoder.encode({ type: 'data', streamId, fin: true, data: this.protocol.errorPayload(message) }));
       }
     }
-    frames.push(encoder.encode({ type: 'goaway', lastGoodStreamId: this.highest[1]!, status: goAwayOk }));
+    frames.push(encoder.encode({ type: 'goaway', lastGoodStreamId: this.highest, status: goAwayOk }));
     return Buffer.concat(frames);
   }
 
-  private open(streamId: number, headers: SpdyHeaders): void {
-    if (streamId <= this.highest[streamId % 2]!) throw new ProtocolError(`SPDY stream ${streamId} opened out of order`);
+  private open(direction: Direction, frame: Extract<SpdyFrame, { type: 'syn_stream' }>): void {
+    const { streamId } = frame;
+    if (direction !== 'client-to-server') throw new ProtocolError(`SPDY stream ${streamId} opened by the server`);
+    if (streamId % 2 === 0 || streamId <= this.highest) throw new ProtocolError(`SPDY stream ${streamId} opened out of order`);
+    if (this.goneAway) throw new ProtocolError(`SPDY stream ${streamId} opened after GOAWAY`);
+    if (frame.unidirectional) throw new ProtocolError(`unidirectional SPDY stream ${streamId}`);
     if (this.streams.size >= this.limits.maxOpenStreams) throw new ProtocolError(`more than ${this.limits.maxOpenStreams} SPDY streams open at once`);
-    this.highest[streamId % 2] = streamId;
-    const kind = this.protocol.classify(headers);
+    this.highest = streamId;
+    const kind = this.protocol.classify(frame.headers);
+    if (this.protocol.oneStreamPerChannel) {
+      if (this.channelsOpened.has(kind.channel)) throw new ProtocolError(`a second SPDY ${kind.channel} stream`);
+      this.channelsOpened.add(kind.channel);
+    }
     this.streams.set(streamId, { kind, open: new Set(bothWays) });
     if (this.output && outputChannels.has(kind.channel)) this.output.streams.add(streamId);
   }
@@ -186,7 +216,7 @@ export class SpdyStreamDecoder implements ProtocolDecoder {
   /** The open stream, undefined for one already forgotten; `ProtocolError` for one never opened. */
   private stream(streamId: number): OpenStream | undefined {
     const stream = this.streams.get(streamId);
-    if (!stream && streamId > this.highest[streamId % 2]!) throw new ProtocolError(`SPDY frame for stream ${streamId}, which was never opened`);
+    if (!stream && (streamId % 2 === 0 || streamId > this.highest)) throw new ProtocolError(`SPDY frame for stream ${streamId}, which was never opened`);
     return stream;
   }
 

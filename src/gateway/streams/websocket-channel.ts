@@ -5,6 +5,26 @@
  * `v5.channel.k8s.io` adds the half-close signal `[255, channel]` (kubectl's stdin at EOF). For exec
  * and attach the channels are 0 stdin, 1 stdout, 2 stderr, 3 error (a `metav1.Status` JSON from v4
  * on, plain text before) and 4 resize (`{"Width","Height"}`).
+ *
+ * How the receiving end reads, and so how this reader must read (Kubernetes 1.35 sources):
+ * - Client frames are read by apimachinery's `wsstream.Conn` on top of `golang.org/x/net/websocket`:
+ *   in the API server for v5 (the stream translator), in the kubelet for every older subprotocol (the
+ *   API server proxies those bytes untouched). `websocket.Message.Receive` takes each data frame as
+ *   one whole message whatever its FIN bit says: a continuation frame is a message of its own, whose
+ *   first byte is read as a channel byte. A reader that joins fragments (RFC 6455, gorilla) reads a
+ *   different stream: `[4 resize… FIN=0]` + `[continuation 00 "rm -rf /data\n"]` is one resize
+ *   message to it and a resize plus a stdin line to the API server. Neither reading is safe to follow
+ *   for every client, and none needs it: kubectl writes each message with gorilla's `NextWriter`
+ *   into a 33 KiB write buffer and never more than 32 KiB + 1 byte at once (client-go), so its
+ *   messages are single frames; x/net writes every server message as one frame. So on these
+ *   subprotocols a data frame with FIN=0, or a continuation frame, is a `ProtocolError`, in both
+ *   directions; what remains reads the same under both readings. Unknown opcodes (x/net reads them
+ *   as data), reserved bits (x/net ignores them), fragmented or long control frames (x/net accepts
+ *   them) are refused by the frame parser for the same reason.
+ * - An empty message is dropped by the server; so it has no content here.
+ * - After the v5 half-close of a channel the server drops what arrives on it (the pipe is closed),
+ *   and it never reads the client's messages on the channels it only writes: such messages are
+ *   refused here rather than recorded as stdin the container never got.
  */
 import type { Masker } from '../../policy/masking/masker.js';
 import { forbiddenStatus, ProtocolError } from './decoding.js';
@@ -63,7 +83,7 @@ function decodeBase64(text: Buffer): Buffer {
 export type ChannelContent = { kind: 'message'; channel: number; data: Buffer } | { kind: 'close'; channel: number };
 
 /**
- * One data message (its fragments joined) or control frame, as it came — `opcode` and unmasked
+ * One data message or control frame, as it came — `opcode` and unmasked
  * `payload`, for a reader that re-encodes it — and what it says: `content` for a non-empty data
  * message, `control` for a control frame worth recording (a close).
  */
@@ -76,21 +96,18 @@ export interface ChannelEvent {
 
 /**
  * WebSocket bytes of both directions → channel messages, half-close signals and control frames, in
- * order. Fragmented messages are joined (bounded by `maxMessageBytes`); an empty message has no
- * content, as the API server drops it.
+ * order. Every data message is one frame (see above); an empty message has no content, as the server
+ * drops it. A message on a channel its writer has half-closed is a `ProtocolError`.
  */
 export class ChannelMessageReader {
   private readonly tap: WebSocketTap;
-  private readonly fragments: Record<Direction, { parts: Buffer[]; bytes: number }> = {
-    'client-to-server': { parts: [], bytes: 0 },
-    'server-to-client': { parts: [], bytes: 0 },
-  };
+  private readonly closed: Record<Direction, Set<number>> = { 'client-to-server': new Set(), 'server-to-client': new Set() };
 
   constructor(
     private readonly codec: ChannelCodec,
-    private readonly limits: StreamLimits,
+    limits: StreamLimits,
   ) {
-    this.tap = new WebSocketTap(limits);
+    this.tap = new WebSocketTap(limits, { fragmentedMessages: false });
   }
 
   push(direction: Direction, bytes: Buffer, timeMs: number): ChannelEvent[] {
@@ -101,18 +118,10 @@ export class ChannelMessageReader {
         events.push({ opcode: frame.opcode, payload: frame.payload, ...(control ? { control } : {}) });
         continue;
       }
-      const pending = this.fragments[direction];
-      pending.bytes += frame.payload.length;
-      if (pending.bytes > this.limits.maxMessageBytes) {
-        throw new ProtocolError(`websocket message of more than ${this.limits.maxMessageBytes} bytes`);
-      }
-      pending.parts.push(frame.payload);
-      if (!frame.fin) continue;
-      const message = pending.parts.length === 1 ? pending.parts[0]! : Buffer.concat(pending.parts);
-      pending.parts = [];
-      pending.bytes = 0;
-      const content = decodeChannelMessage(this.codec, message);
-      events.push({ opcode: frame.messageOpcode, payload: message, ...(content ? { content } : {}) });
+      const content = decodeChannelMessage(this.codec, frame.payload);
+      if (content && this.closed[direction].has(content.channel)) throw new ProtocolError(`websocket message on channel ${content.channel} after its close signal`);
+      if (content?.kind === 'close') this.closed[direction].add(content.channel);
+      events.push({ opcode: frame.opcode, payload: frame.payload, ...(content ? { content } : {}) });
     }
     return events;
   }
@@ -123,7 +132,7 @@ export class ChannelMessageReader {
   }
 }
 
-/** One joined data message: a channel's payload or (v5) the half-close of a channel; undefined when empty. */
+/** One data message: a channel's payload or (v5) the half-close of a channel; undefined when empty. */
 function decodeChannelMessage(codec: ChannelCodec, message: Buffer): ChannelContent | undefined {
   if (message.length === 0) return undefined;
   if (codec.streamClose && message[0] === streamCloseByte) {
@@ -159,6 +168,8 @@ export function encodeNormalClose(): Buffer {
 
 const execChannels: readonly StreamChannel[] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
 const errorChannel = 3;
+/** The channels the server reads; it drops a client's messages on any other. */
+const clientChannels: ReadonlySet<StreamChannel> = new Set(['stdin', 'resize']);
 
 function isOutputChannel(channel: number): boolean {
   const name = execChannels[channel];
@@ -213,6 +224,7 @@ export class WebSocketChannelDecoder implements ProtocolDecoder {
     if (!content) return event.control;
     const name = execChannels[content.channel];
     if (!name) throw new ProtocolError(`exec message on unknown channel ${content.channel}`);
+    if (direction === 'client-to-server' && !clientChannels.has(name)) throw new ProtocolError(`exec message from the client on ${name}, which the server does not read`);
     if (content.kind === 'close') return { direction, channel: 'close', data: Buffer.from(name), stream: content.channel, timeMs };
     return content.data.length > 0 ? { direction, channel: name, data: content.data, stream: content.channel, timeMs } : undefined;
   }

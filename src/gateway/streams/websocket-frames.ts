@@ -1,10 +1,17 @@
 /**
  * RFC 6455 framing, parsed incrementally from tapped bytes: frames may arrive split at any byte.
- * The parser enforces what the peers enforce (client frames masked, server frames not, control
- * frames short and unfragmented, no interleaved data messages) so that it never reads a stream
- * differently from the peer that receives it. Reserved bits are refused: Kubernetes servers
- * negotiate no extension, and a compressed message is one kubegate could not check. Payload lengths
- * are checked against the limit from the header alone, before any payload byte is buffered.
+ * The parser enforces what the strictest peer enforces (client frames masked, server frames not,
+ * control frames short and unfragmented, no interleaved data messages, no unknown opcode) so that
+ * it never reads a stream differently from the peer that receives it: where the peers' readers
+ * differ, it refuses. Reserved bits are refused: Kubernetes servers negotiate no extension (Go's
+ * x/net/websocket would ignore the bits, gorilla refuses them), and a compressed message is one
+ * kubegate could not check. Payload lengths are checked against the limit from the header alone,
+ * before any payload byte is buffered. Every check here is made on a frame's header, so a refused
+ * frame is refused before any of its payload is forwarded (at most the first bytes of its header
+ * went ahead with an earlier chunk, which no reader acts on).
+ *
+ * Fragmentation is a choice of the protocol (`fragmentedMessages`): the channel subprotocols forbid
+ * it (websocket-channel.ts says why), the port-forward tunnel joins fragments as gorilla does.
  */
 import { ByteQueue, ProtocolError } from './decoding.js';
 import type { Direction, StreamFrame, StreamLimits } from './frame.js';
@@ -25,6 +32,10 @@ export interface WebSocketParserOptions {
   /** Client-to-server frames must be masked; server-to-client frames must not be. */
   masked: boolean;
   maxPayloadBytes: number;
+  /** Whether a data message may span frames (FIN=0, then continuations), as RFC 6455 allows by default; when not, such frames are refused. */
+  fragmentedMessages?: boolean;
+  /** Whether text messages are read (by default); when not, a text frame is refused. */
+  textMessages?: boolean;
 }
 
 const maxControlPayload = 125;
@@ -65,8 +76,13 @@ export class WebSocketParser {
       if (opcode > opcodes.pong) throw new ProtocolError(`unknown websocket opcode ${opcode}`);
       if (!fin) throw new ProtocolError('fragmented websocket control frame');
       if (shortLength > maxControlPayload) throw new ProtocolError('websocket control frame longer than 125 bytes');
+      if (opcode === opcodes.close && shortLength === 1) throw new ProtocolError('websocket close frame with a 1-byte payload');
     } else if (opcode > opcodes.binary) {
       throw new ProtocolError(`unknown websocket opcode ${opcode}`);
+    } else if (this.options.textMessages === false && opcode === opcodes.text) {
+      throw new ProtocolError('websocket text message where only binary messages are read');
+    } else if (this.options.fragmentedMessages === false && (!fin || opcode === opcodes.continuation)) {
+      throw new ProtocolError('fragmented websocket message: this subprotocol carries every message in one frame');
     } else if (opcode === opcodes.continuation && this.fragmentedOpcode === 0) {
       throw new ProtocolError('websocket continuation frame outside a fragmented message');
     } else if (opcode !== opcodes.continuation && this.fragmentedOpcode !== 0) {
@@ -91,10 +107,7 @@ export class WebSocketParser {
     const payload = masked ? unmask(this.queue.take(length), header.subarray(headerLength - 4)) : this.queue.take(length);
     const messageOpcode = opcode === opcodes.continuation ? this.fragmentedOpcode : opcode;
     if (!control) this.fragmentedOpcode = fin ? 0 : messageOpcode;
-    if (opcode === opcodes.close) {
-      if (payload.length === 1) throw new ProtocolError('websocket close frame with a 1-byte payload');
-      this.closed = true;
-    }
+    if (opcode === opcodes.close) this.closed = true;
     return { opcode, messageOpcode, fin, payload };
   }
 }
@@ -144,10 +157,11 @@ export const normalClosure = 1000;
 export class WebSocketTap {
   private readonly parsers: Record<Direction, WebSocketParser>;
 
-  constructor(limits: StreamLimits) {
+  constructor(limits: StreamLimits, messages: Pick<WebSocketParserOptions, 'fragmentedMessages' | 'textMessages'>) {
+    const options = { maxPayloadBytes: limits.maxFrameBytes, ...messages };
     this.parsers = {
-      'client-to-server': new WebSocketParser({ masked: true, maxPayloadBytes: limits.maxFrameBytes }),
-      'server-to-client': new WebSocketParser({ masked: false, maxPayloadBytes: limits.maxFrameBytes }),
+      'client-to-server': new WebSocketParser({ ...options, masked: true }),
+      'server-to-client': new WebSocketParser({ ...options, masked: false }),
     };
   }
 

@@ -2,12 +2,20 @@
  * port-forward over WebSocket, in its two forms:
  *
  * - `SPDY/3.1+portforward.k8s.io` (kubectl ≥ 1.31): the WebSocket is a byte pipe for a SPDY
- *   connection. Message boundaries mean nothing (Go's tunnel reads messages as one stream), so each
- *   binary frame's payload goes straight into the SPDY port-forward decoder, fragments included.
+ *   connection. The receiving end, the API server's tunnel (client-go `TunnelingConnection` over
+ *   gorilla/websocket), reads it as RFC 6455 says: `NextReader` joins a message's fragments, answers
+ *   control frames between them, refuses reserved bits, unknown opcodes, unmasked client frames and
+ *   long or fragmented control frames, and a text message ends the tunnel. It reads the binary
+ *   messages one after the other as one byte stream, so message boundaries mean nothing: each binary
+ *   frame's payload goes straight into the SPDY port-forward decoder, fragments included (the API
+ *   server's gorilla writer does fragment messages larger than its write buffer), and the SPDY bytes
+ *   are then read as the kubelet reads them (spdy-streams.ts).
  * - the kubelet's channel scheme (`v4.channel.k8s.io`, `v4.base64.channel.k8s.io` or no subprotocol,
  *   used by client libraries): channel 2n carries data and 2n+1 errors for the n-th port of the
  *   request's `ports` query; the kubelet's first message on each channel is that port as 16-bit
- *   little-endian, and the client's messages carry no prefix.
+ *   little-endian, and the client's messages carry no prefix. The kubelet reads it with the same
+ *   x/net reader as exec, so the same rule holds (websocket-channel.ts): one frame per message, and
+ *   a client message on an error channel, which the kubelet does not read, is refused.
  */
 import { ProtocolError } from './decoding.js';
 import type { Direction, ProtocolDecoder, StreamFrame, StreamLimits, StreamRead } from './frame.js';
@@ -22,7 +30,8 @@ export class WebSocketTunnelPortForwardDecoder implements ProtocolDecoder {
   private readonly spdy: SpdyPortForwardDecoder;
 
   constructor(limits: StreamLimits) {
-    this.tap = new WebSocketTap(limits);
+    // gorilla ends the tunnel on a text message: refused from its first bytes, so none of it is forwarded
+    this.tap = new WebSocketTap(limits, { fragmentedMessages: true, textMessages: false });
     this.spdy = new SpdyPortForwardDecoder(limits);
   }
 
@@ -34,7 +43,6 @@ export class WebSocketTunnelPortForwardDecoder implements ProtocolDecoder {
         if (control) frames.push(control);
         continue;
       }
-      if (frame.messageOpcode !== opcodes.binary) throw new ProtocolError('text message in a SPDY tunnel');
       frames.push(...this.spdy.read(direction, frame.payload, timeMs).frames);
     }
     return { direction, frames, forward: bytes };
@@ -74,6 +82,7 @@ export class WebSocketChannelPortForwardDecoder implements ProtocolDecoder {
       }
       if (content.kind === 'close') throw new ProtocolError('stream close signal in port-forward');
       const { channel } = content;
+      if (direction === 'client-to-server' && channel & 1) throw new ProtocolError(`port-forward message from the client on error channel ${channel}, which the kubelet does not read`);
       const index = channel >> 1;
       if (this.ports.length > 0 && index >= this.ports.length) throw new ProtocolError(`port-forward message on channel ${channel} for ${this.ports.length} ports`);
       let data = content.data;
