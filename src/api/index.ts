@@ -28,6 +28,8 @@ export const conditionTypes = {
     Ready: 'Ready',
     /** True once approved (by decisions or a merged pull request), False when denied. */
     Approved: 'Approved',
+    /** False while the kubeconfig Secret's name belongs to something else (SecretNotOwned); True once written after that. */
+    KubeconfigReady: 'KubeconfigReady',
   },
   ApprovalRequest: {
     /** True once approved or denied; False while pending or after expiring undecided. */

@@ -184,7 +184,7 @@ export interface AccessGrantStatus {
   approvalRequest?: string;
   /** The RoleBindings and ClusterRoleBindings the operator made for this grant. */
   bindings?: AccessGrantBinding[];
-  /** Standard conditions (Ready, Approved). */
+  /** Standard conditions (Ready, Approved, KubeconfigReady). */
   conditions?: Condition[];
   /**
    * The metadata.generation the operator last acted on.
