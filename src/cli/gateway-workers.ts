@@ -55,9 +55,14 @@ export async function superviseGateway(workers: number): Promise<void> {
     logger,
     fork: (index) => {
       const worker = clusterWorker(cluster.fork({ [workerIndexVariable]: String(index) }));
+      void worker.ready.then(() => logger.info({ worker: index, workerPid: worker.pid }, 'worker serving'));
       if (failedToStart) {
         starting.push(worker.ready);
-        worker.onExit((code) => failedToStart?.(new CliError(`gateway worker ${index} exited (code ${code}) before it served; its error is above`)));
+        worker.onExit((code) => {
+          if (!failedToStart) return;
+          failedToStart(new CliError(`gateway worker ${index} exited (code ${code}) before it served; its error is above`));
+          void supervisor.stop(); // before the supervisor hears of the exit: no replacement
+        });
       }
       return worker;
     },
@@ -73,7 +78,7 @@ export async function superviseGateway(workers: number): Promise<void> {
     throw error;
   }
   failedToStart = undefined;
-  logger.info({ workers, pids: [...supervisor.pids().values()] }, 'gateway workers serving');
+  logger.info({ workers, workerPids: [...supervisor.pids().values()] }, 'gateway workers serving');
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const)
       process.once(signal, () => {

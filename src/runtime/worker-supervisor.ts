@@ -40,7 +40,8 @@ export class WorkerSupervisor {
   private readonly running = new Map<number, WorkerProcess>();
   private readonly respawns = new Map<number, unknown>();
   private deaths: number[] = [];
-  private stopping = false;
+  /** Set once stopping: resolves when every worker has exited. */
+  private stopped?: Promise<void>;
   private allExited?: () => void;
 
   constructor(private readonly options: WorkerSupervisorOptions) {
@@ -56,36 +57,36 @@ export class WorkerSupervisor {
     return new Map([...this.running].map(([index, worker]) => [index, worker.pid]));
   }
 
-  /** Drains every worker (each runs its own graceful stop on SIGTERM); resolves once all have exited. */
+  /** Drains every worker (each runs its own graceful stop on SIGTERM); resolves once all have exited (the same promise however often it is called). */
   stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    this.stopping = true;
+    if (this.stopped) return this.stopped;
     for (const timer of this.respawns.values()) this.clock.clearTimeout(timer);
     this.respawns.clear();
-    const exited = new Promise<void>((resolve) => (this.allExited = resolve));
+    this.stopped = new Promise<void>((resolve) => (this.allExited = resolve));
     for (const worker of this.running.values()) worker.kill(signal);
     this.settleStop();
-    return exited;
+    return this.stopped;
   }
 
   private fork(index: number): void {
     this.respawns.delete(index);
     const worker = this.options.fork(index);
     this.running.set(index, worker);
-    this.options.logger.info({ worker: index, pid: worker.pid }, 'worker started');
+    this.options.logger.info({ worker: index, workerPid: worker.pid }, 'worker started');
     worker.onExit((code, signal) => this.exited(index, worker, code, signal));
   }
 
   private exited(index: number, worker: WorkerProcess, code: number | null, signal: string | null): void {
     if (this.running.get(index) === worker) this.running.delete(index);
-    if (this.stopping) {
-      this.options.logger.info({ worker: index, pid: worker.pid, code, signal }, 'worker stopped');
+    if (this.stopped) {
+      this.options.logger.info({ worker: index, workerPid: worker.pid, code, signal }, 'worker stopped');
       this.settleStop();
       return;
     }
     const now = this.clock.now();
     this.deaths = [...this.deaths.filter((at) => now - at < crashWindowMs), now];
     const delayMs = respawnDelay(this.deaths, now);
-    this.options.logger.error({ worker: index, pid: worker.pid, code, signal, respawnInMs: delayMs }, 'worker died; replacing it');
+    this.options.logger.error({ worker: index, workerPid: worker.pid, code, signal, respawnInMs: delayMs }, 'worker died; replacing it');
     if (delayMs === 0) this.fork(index);
     else this.respawns.set(index, this.clock.setTimeout(() => this.fork(index), delayMs));
   }
