@@ -14,6 +14,7 @@ import { recorderDefaults, StoreRecorder } from '../recording/store-recorder.js'
 import type { RecordingStore } from '../recording/store.js';
 import { tlsFromDirectory, tlsIssuedFromSecret } from '../gateway/serving-tls.js';
 import { CliError } from './output.js';
+import { parseWorkers, serveAsWorker, superviseGateway, workerIndex } from './gateway-workers.js';
 import { parseListen } from './operator.js';
 
 export interface GatewayFlags {
@@ -38,6 +39,8 @@ export interface GatewayOverrides {
    */
   recorder?: Recorder;
   logger?: Logger;
+  /** The worker's index under the supervisor: it spools to `<spool-dir>/worker-<n>` (default: the spool dir itself). */
+  worker?: number;
 }
 
 export interface BuiltGateway {
@@ -59,12 +62,13 @@ export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env, home = hom
 }
 
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
-async function storeRecorder(flags: GatewayFlags, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
+async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
   for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
   }
-  const spoolDir = resolve(flags.spoolDir ?? defaultSpoolDir());
-  const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolDir, 'store')}`;
+  const spoolRoot = resolve(flags.spoolDir ?? defaultSpoolDir());
+  const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolRoot, 'store')}`;
+  const spoolDir = worker === undefined ? spoolRoot : join(spoolRoot, `worker-${worker}`);
   let store;
   try {
     store = openStore(storeUrl);
@@ -95,7 +99,8 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
   const [namespace, name] = flags.policy.split('/');
   if (!namespace || !name) throw new CliError(`--policy must be NAMESPACE/NAME, got "${flags.policy}"`);
   const policy = { namespace, name };
-  const logger = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
+  const root = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
+  const logger = overrides.worker === undefined ? root : root.child({ worker: overrides.worker });
   const upstream = new k8s.KubeConfig();
   if (flags.kubeconfig) upstream.loadFromFile(flags.kubeconfig);
   else upstream.loadFromCluster();
@@ -104,7 +109,7 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
   const listen = parseListen(flags.listen);
   // the recorder follows the policy the gateway has in force (it is built first: the gateway needs it)
   let inForce: Gateway | undefined;
-  const recording = overrides.recorder ? undefined : await storeRecorder(flags, () => inForce?.recordingSettings(), logger);
+  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger);
   const gateway = new Gateway({
     policy,
     listen,
@@ -145,16 +150,10 @@ export function registerGatewayCommand(program: Command): void {
     .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them (default: $XDG_STATE_HOME/kubegate/spool, else ~/.local/state/kubegate/spool)')
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
-    .action(async (flags: GatewayFlags) => {
-      const { gateway, logger, stop } = await buildGateway(flags);
-      await gateway.start();
-      await new Promise<void>((resolvePromise) => {
-        for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-          process.once(signal, () => {
-            logger.info({ signal }, 'draining');
-            void stop().finally(resolvePromise);
-          });
-        }
-      });
+    .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N', parseWorkers, 1)
+    .action(async (flags: GatewayFlags & { workers: number }) => {
+      const worker = workerIndex();
+      if (worker === undefined) await superviseGateway(flags.workers);
+      else await serveAsWorker(() => buildGateway(flags, { worker }));
     });
 }

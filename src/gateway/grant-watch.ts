@@ -5,13 +5,15 @@
  * each forwarded request until it ends, and ends it on the first informer event of its grant that shows
  * the grant no longer usable (revoked, deleted or replaced under the same name, no longer Active:
  * `grantStanding`, the rule that admits requests), and at the instant its token or grant expires (a timer
- * on the injected clock, moved when an event moves the grant's expiry).
+ * on the injected clock, moved when an event moves the grant's expiry). A check that throws ends the
+ * request it checks (fail closed, `internal error: …`), never the informer or the process (guarded.ts).
  */
 import type { Logger } from 'pino';
 import type { AccessGrant } from '../api/index.js';
 import type { EventSource } from '../runtime/informer.js';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { grantStanding, type CallerIdentity, type GrantLookup } from './auth.js';
+import { guarded, internalErrorReason } from './guarded.js';
 
 /** Why a request was ended under it. */
 export interface GrantEnded {
@@ -48,7 +50,10 @@ export class GrantWatch {
 
   constructor(private readonly options: GrantWatchOptions) {
     this.clock = options.clock ?? realClock;
-    const recheck = (grant: AccessGrant) => this.recheck(`${grant.metadata?.namespace}/${grant.metadata?.name}`);
+    const recheck = guarded(
+      (error) => this.options.logger.error({ err: error }, 'a grant event could not be handled: a bug in the gateway'),
+      (grant: AccessGrant) => this.recheck(`${grant.metadata?.namespace}/${grant.metadata?.name}`),
+    );
     options.events.addEventHandler({ onAdd: recheck, onUpdate: recheck, onDelete: recheck });
   }
 
@@ -68,7 +73,15 @@ export class GrantWatch {
   }
 
   private recheck(key: string): void {
-    for (const entry of [...(this.watched.get(key) ?? [])]) this.check(key, entry);
+    for (const entry of [...(this.watched.get(key) ?? [])]) this.guard(key, entry, () => this.check(key, entry))();
+  }
+
+  /** `fn` inside the error boundary of one watched request: an exception ends that request, as if its grant had. */
+  private guard<A extends unknown[]>(key: string, entry: Watched, fn: (...args: A) => void): (...args: A) => void {
+    return guarded((error) => {
+      this.options.logger.error({ err: error, grant: key }, 'checking a grant failed: a bug in the gateway; ending the request under it');
+      this.finish(key, entry, { reason: internalErrorReason(error), message: `grant ${key} could not be checked` });
+    }, fn);
   }
 
   /** Ends `entry` if its grant can no longer be used; otherwise (re)arms its expiry timer. */
@@ -81,10 +94,13 @@ export class GrantWatch {
 
   private arm(key: string, entry: Watched, deadline: number): void {
     this.clock.clearTimeout(entry.timer);
-    entry.timer = this.clock.setTimeout(() => {
-      if (this.clock.now() < deadline) this.arm(key, entry, deadline);
-      else this.finish(key, entry, { reason: 'grant expired', message: `grant ${entry.grant.namespace}/${entry.grant.name} is Expired` });
-    }, Math.min(Math.max(0, deadline - this.clock.now()), maxTimerMs));
+    entry.timer = this.clock.setTimeout(
+      this.guard(key, entry, () => {
+        if (this.clock.now() < deadline) this.arm(key, entry, deadline);
+        else this.finish(key, entry, { reason: 'grant expired', message: `grant ${entry.grant.namespace}/${entry.grant.name} is Expired` });
+      }),
+      Math.min(Math.max(0, deadline - this.clock.now()), maxTimerMs),
+    );
   }
 
   private finish(key: string, entry: Watched, ended: GrantEnded): void {

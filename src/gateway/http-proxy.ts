@@ -3,13 +3,17 @@
  * streamed back (masked where the policy says, never buffered whole), request and response recorded —
  * the response body up to the policy's cap, with the cap noted. A request still running when its grant
  * leaves Active (a watch, `logs -f`) is cut off: the client gets the refusal if nothing was sent yet, a
- * broken response otherwise (never one that looks complete), and a `stream-close` records why.
+ * broken response otherwise (never one that looks complete), and a `stream-close` records why. Every
+ * callback of the forwarding runs in its error boundary (guarded.ts): an unexpected exception ends this
+ * request (KG_INTERNAL, or a broken response once headers are out), logged, and never the process.
  */
 import { Transform, pipeline } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
+import type { Logger } from 'pino';
 import { GatewayError, refusalFor, sendError } from './errors.js';
 import type { GrantEnded, GrantWatch } from './grant-watch.js';
+import { guarded, internalErrorReason } from './guarded.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
@@ -36,19 +40,20 @@ function recordingTap(cap: number): Transform & { captured(): { body: string; by
 
 type Captured = ReturnType<ReturnType<typeof recordingTap>['captured']>;
 
-/** The response as recorded; then, for one its grant cut off (invariant 11), why. */
-function recordResponse(admitted: Admitted, status: number, durationMs: number, captured?: Captured, grantEnded?: GrantEnded): void {
+/** The response as recorded; then, for one cut off (by its grant, invariant 11, or by a failure), why. */
+function recordResponse(admitted: Admitted, status: number, durationMs: number, captured?: Captured, cutOff?: string): void {
   const { session, requestId } = admitted;
   void session.recorder
     .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs })
     .catch(() => undefined);
-  if (grantEnded) void session.recorder.record({ type: 'stream-close', requestId, reason: grantEnded.reason }).catch(() => undefined);
+  if (cutOff) void session.recorder.record({ type: 'stream-close', requestId, reason: cutOff }).catch(() => undefined);
 }
 
 interface ForwardContext {
   upstream: Upstream;
   sessions: SessionTable;
   grants: GrantWatch;
+  logger: Logger;
 }
 
 export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, context: ForwardContext): Promise<void> {
@@ -59,6 +64,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   if (body) headers['content-length'] = String(body.length);
   preferJson(admitted.masking, admitted.attributes, headers);
   let grantEnded: GrantEnded | undefined;
+  let failure: string | undefined;
   let releaseGrant = (): void => undefined;
   let finished = false;
   const finish = (status: number, captured?: Captured) => {
@@ -66,9 +72,19 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     finished = true;
     releaseGrant();
     sessions.leave(session);
-    recordResponse(admitted, status, Date.now() - started, captured, grantEnded);
+    recordResponse(admitted, status, Date.now() - started, captured, grantEnded?.reason ?? failure);
   };
-  let upstreamRequest;
+  let upstreamRequest: Awaited<ReturnType<Upstream['request']>> | undefined;
+  // the error boundary of this request: a bug in one of its callbacks ends it alone
+  const guard = <A extends unknown[], R>(fn: (...args: A) => R) =>
+    guarded((error) => {
+      context.logger.error({ err: error, session: session.id, request: admitted.requestId }, 'forwarding failed: a bug in the gateway; ending this request');
+      failure = internalErrorReason(error);
+      upstreamRequest?.destroy();
+      if (!response.headersSent) sendError(response, new GatewayError('KG_INTERNAL'));
+      else response.destroy();
+      finish(500);
+    }, fn);
   try {
     upstreamRequest = await upstream.request(request.method ?? 'GET', request.url ?? '/', headers);
   } catch (error) {
@@ -76,37 +92,53 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     finish(refusalFor(error).status);
     throw error;
   }
-  response.on('close', () => {
-    if (!response.writableFinished) upstreamRequest.destroy();
-  });
+  const forwarded = upstreamRequest;
+  response.on(
+    'close',
+    guard(() => {
+      if (!response.writableFinished) forwarded.destroy();
+    }),
+  );
   // the upstream request's own error (its connection failed, or the API server's answer could not be
   // read), or the refusal it was destroyed with when the grant ended
-  upstreamRequest.on('error', (error) => {
-    if (!response.headersSent) {
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
-      finish(refusal.status);
-      sendError(response, refusal);
-    } else response.destroy(error);
-  });
-  upstreamRequest.on('response', (upstreamResponse) => {
-    const status = upstreamResponse.statusCode ?? 502;
-    const masking = responseMasking(admitted.masking, admitted.attributes, upstreamResponse.headers);
-    const outgoing = downstreamHeaders(upstreamResponse.headers);
-    if (masking) delete outgoing['content-length'];
-    response.writeHead(status, outgoing);
-    response.flushHeaders(); // watches and `logs -f` must see headers before the first event
-    const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes);
-    const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
-    pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
-      if (error && !response.destroyed) response.destroy(error);
-      finish(status, tap.captured());
-    });
-  });
-  releaseGrant = context.grants.watch(identity, (ended) => {
-    grantEnded = ended;
-    upstreamRequest.destroy(new GatewayError('KG_GRANT_INACTIVE', ended.message));
-  });
+  forwarded.on(
+    'error',
+    guard((error: Error) => {
+      if (!response.headersSent) {
+        const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
+        finish(refusal.status);
+        sendError(response, refusal);
+      } else response.destroy(error);
+    }),
+  );
+  forwarded.on(
+    'response',
+    guard((upstreamResponse: IncomingMessage) => {
+      const status = upstreamResponse.statusCode ?? 502;
+      const masking = responseMasking(admitted.masking, admitted.attributes, upstreamResponse.headers);
+      const outgoing = downstreamHeaders(upstreamResponse.headers);
+      if (masking) delete outgoing['content-length'];
+      response.writeHead(status, outgoing);
+      response.flushHeaders(); // watches and `logs -f` must see headers before the first event
+      const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes);
+      const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
+      pipeline(
+        stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream],
+        guard((error: Error | null) => {
+          if (error && !response.destroyed) response.destroy(error);
+          finish(status, tap.captured());
+        }),
+      );
+    }),
+  );
+  releaseGrant = context.grants.watch(
+    identity,
+    guard((ended: GrantEnded) => {
+      grantEnded = ended;
+      forwarded.destroy(new GatewayError('KG_GRANT_INACTIVE', ended.message));
+    }),
+  );
   if (grantEnded) return;
-  if (body) upstreamRequest.end(body);
-  else pipeline(request, upstreamRequest, () => undefined);
+  if (body) forwarded.end(body);
+  else pipeline(request, forwarded, () => undefined);
 }

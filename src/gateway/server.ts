@@ -22,6 +22,7 @@ import type { GrantLookup } from './auth.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError, rawErrorResponse, refusalFor, sendError } from './errors.js';
 import { GrantWatch } from './grant-watch.js';
+import { guarded } from './guarded.js';
 import { forwardRequest } from './http-proxy.js';
 import { kubernetesProtobufSchema } from './kube-protobuf.js';
 import { PolicyEngine } from './policy-engine.js';
@@ -113,8 +114,9 @@ export class Gateway {
 
     // Node's HTTP/2 compatibility request and response mirror IncomingMessage and ServerResponse in all
     // the gateway uses (headers, method, url, the body stream; writeHead, flushHeaders, end, destroy)
+    // each handler runs in the request's error boundary (guarded.ts): what even the refusal fails on breaks that request only
     const server = createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true, settings: { maxHeaderListSize: maxHeaderBytes } }, (request, response) =>
-      void this.handle(context, request as unknown as IncomingMessage, response as unknown as ServerResponse, upstream),
+      void guarded(this.broken(response), () => this.handle(context, request as unknown as IncomingMessage, response as unknown as ServerResponse, upstream))(),
     );
     // the HTTP/1.1 side reads its limits from the server object, not from the options; no overall request
     // timeout, since watches and exec sessions last as long as they last
@@ -129,7 +131,7 @@ export class Gateway {
       this.http2Sessions.add(session);
       session.once('close', () => this.http2Sessions.delete(session));
     });
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(context, request, socket, head, upstream));
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void guarded(this.broken(socket), () => this.handleUpgrade(context, request, socket, head, upstream))());
     // a request the HTTP/1.1 parser refuses is answered once; later parse errors of the same bytes are
     // ignored, and the socket is half-closed (not destroyed) so that the client reads the answer
     const answered = new WeakSet<Duplex>();
@@ -162,7 +164,7 @@ export class Gateway {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
       const admitted = await admit(context, request, { upgrade: false });
       timer();
-      await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch! });
+      await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch!, logger: this.options.logger });
       this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
     } catch (error) {
       sendError(response, this.refusal(error, 'request'));
@@ -180,6 +182,14 @@ export class Gateway {
       const refusal = this.refusal(error, 'upgrade');
       if (socket.writable) socket.end(rawErrorResponse(refusal));
     }
+  }
+
+  /** The end of a request whose handler failed even to refuse it: logged, its connection (or HTTP/2 stream) broken. */
+  private broken(connection: { destroy(): void }): (error: unknown) => void {
+    return (error) => {
+      this.options.logger.error({ err: error }, 'request handler failed: a bug in the gateway; breaking this request');
+      connection.destroy();
+    };
   }
 
   /** The answer to a request that ended in `error`, counted; anything but a refusal by design is logged with its stack. */

@@ -30,11 +30,15 @@
  *    closes of itself ends the session once what it sent has been written to the other side.
  *  - Masked output held back for a possible match is released after `outputIdleMs` of quiet, on the
  *    injected clock.
+ *  - An error boundary (guarded.ts): every listener, timer and queued step of the session runs guarded,
+ *    so that an unexpected exception in the session's code ends this session (`fail`: logged with its
+ *    stack, `internal error: …` recorded) and never the process.
  */
 import { finished, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { outputIdleMs } from '../policy/masking/masker.js';
 import { realClock, type Clock } from '../runtime/reconciler.js';
+import { guarded, internalErrorReason } from './guarded.js';
 import type { StdinGuard } from './stdin-guard.js';
 import { RecordingWriter, SocketWriter, StdinGuardWriter, type SessionControl, type StreamRecording, type StreamWriter } from './stream-writers.js';
 import { ProtocolError, type Direction, type StreamDecoder, type StreamRead } from './streams/frame.js';
@@ -63,6 +67,8 @@ export class StreamSession {
   private readonly queues: Record<Direction, Promise<void> | undefined> = { 'client-to-server': undefined, 'server-to-client': undefined };
   private releaseTimer: unknown;
   private ended = false;
+  /** `fn` inside this session's error boundary. */
+  private readonly guard = <A extends unknown[], R>(fn: (...args: A) => R) => guarded((error) => this.fail(error), fn);
 
   constructor(private readonly options: StreamSessionOptions) {
     this.clock = options.clock ?? realClock;
@@ -99,26 +105,39 @@ export class StreamSession {
     if (this.ended) return;
     this.ended = true;
     this.clock.clearTimeout(this.releaseTimer);
-    this.recorder.close(reason);
     const { client, upstream, reader } = this.options;
-    const bytes = notice === undefined || this.queues['server-to-client'] ? Buffer.alloc(0) : reader.closingNotice(notice);
-    if (bytes.length > 0 && client.writable) client.write(bytes);
-    client.destroy();
-    upstream.destroy();
-    this.options.onEnd();
+    try {
+      this.recorder.close(reason);
+      const bytes = notice === undefined || this.queues['server-to-client'] ? Buffer.alloc(0) : reader.closingNotice(notice);
+      if (bytes.length > 0 && client.writable) client.write(bytes);
+    } finally {
+      // whatever failed above, the sockets close and the request leaves the table
+      client.destroy();
+      upstream.destroy();
+      this.options.onEnd();
+    }
+  }
+
+  /** The session's code threw where nothing expected it: this session ends, the error is logged with its stack. */
+  fail(error: unknown): void {
+    this.options.logger.error({ err: error }, 'stream session failed: a bug in the gateway; ending this session');
+    this.end(internalErrorReason(error));
   }
 
   private relay(direction: Direction, from: Duplex, to: Duplex): void {
     const side = direction === 'client-to-server' ? 'client' : 'upstream';
-    from.on('data', (chunk: Buffer) => this.receive(direction, chunk));
-    from.on('end', () => this.inOrder(direction, () => void to.end()));
-    from.on('error', (error) => this.end(`${side} error: ${error.message}`));
-    from.on('close', () =>
-      this.inOrder(direction, () => {
-        if (this.ended) return;
-        to.end();
-        finished(to, { readable: false }, () => this.end('closed'));
-      }),
+    from.on('data', this.guard((chunk: Buffer) => this.receive(direction, chunk)));
+    from.on('end', this.guard(() => this.inOrder(direction, () => void to.end())));
+    from.on('error', this.guard((error: Error) => this.end(`${side} error: ${error.message}`)));
+    from.on(
+      'close',
+      this.guard(() =>
+        this.inOrder(direction, () => {
+          if (this.ended) return;
+          to.end();
+          finished(to, { readable: false }, this.guard(() => this.end('closed')));
+        }),
+      ),
     );
   }
 
@@ -142,10 +161,13 @@ export class StreamSession {
   private scheduleRelease(): void {
     this.clock.clearTimeout(this.releaseTimer);
     if (!this.options.reader.holding()) return;
-    this.releaseTimer = this.clock.setTimeout(() => {
-      const read = this.options.reader.release(this.clock.now());
-      this.inOrder('server-to-client', () => this.feed(read));
-    }, outputIdleMs);
+    this.releaseTimer = this.clock.setTimeout(
+      this.guard(() => {
+        const read = this.options.reader.release(this.clock.now());
+        this.inOrder('server-to-client', () => this.feed(read));
+      }),
+      outputIdleMs,
+    );
   }
 
   /** Hands `read` to the writers from `first` on; an acknowledgement holds back the writers after it. */
@@ -161,7 +183,8 @@ export class StreamSession {
   /** Runs `step` once every earlier step of `direction` has settled (at once when none is waiting). */
   private inOrder(direction: Direction, step: () => Promise<void> | undefined): void {
     const before = this.queues[direction];
-    const waiting = before ? before.then(step) : step();
+    const guardedStep = this.guard(step);
+    const waiting = before ? before.then(guardedStep) : guardedStep();
     if (!waiting) return;
     const tail: Promise<void> = waiting.then(() => {
       if (this.queues[direction] === tail) this.queues[direction] = undefined;

@@ -4,7 +4,8 @@
  * goes to kubectl as it is; a 101 hands both sockets to a `StreamSession` (stream-session.ts) with the
  * reader of the negotiated protocol. kubectl and the API server speak WebSocket or SPDY to each other
  * through it, so resize, exit codes, half-close and errors behave exactly as direct. Before the 101 as
- * after it, the request ends once its grant leaves Active (grant-watch.ts).
+ * after it, the request ends once its grant leaves Active (grant-watch.ts). Each callback runs in the
+ * request's error boundary (guarded.ts): an unexpected exception ends this request or its stream only.
  */
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { finished, type Duplex } from 'node:stream';
@@ -12,7 +13,8 @@ import type { Logger } from 'pino';
 import { maskedCommand } from '../policy/masking/request-target.js';
 import type { Admitted } from './admit.js';
 import { GatewayError, rawErrorResponse } from './errors.js';
-import type { GrantWatch } from './grant-watch.js';
+import type { GrantEnded, GrantWatch } from './grant-watch.js';
+import { guarded, internalErrorReason } from './guarded.js';
 import { upstreamHeaders } from './headers.js';
 import type { SessionTable } from './sessions.js';
 import { StdinGuard } from './stdin-guard.js';
@@ -104,6 +106,8 @@ class UpgradeForwarding {
   /** The API server's refusal is being relayed: the client has its status line. */
   private relaying = false;
   private releaseGrant = (): void => undefined;
+  /** `fn` inside this request's error boundary. */
+  private readonly guard = <A extends unknown[], R>(fn: (...args: A) => R) => guarded((error) => this.fail(error), fn);
 
   constructor(
     private readonly admitted: Admitted,
@@ -124,24 +128,39 @@ class UpgradeForwarding {
       throw error;
     }
     this.upstreamRequest = upstreamRequest;
-    upstreamRequest.on('error', (error) => {
-      if (this.stream) this.stream.end(`upstream error: ${error.message}`);
-      else if (!this.settled) {
-        this.logger.warn({ err: error }, 'upstream upgrade failed');
-        this.endUnopened(`upstream error: ${error.message}`, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
-      }
-    });
-    upstreamRequest.on('response', (response) => {
-      this.relaying = true;
-      relayRefusal(response, this.client, () => this.endUnopened(`upstream answered ${response.statusCode}`));
-    });
-    upstreamRequest.on('upgrade', (response, upstream, upstreamHead) => this.open(response, upstream, { client: head, upstream: upstreamHead }));
+    upstreamRequest.on(
+      'error',
+      this.guard((error: Error) => {
+        if (this.stream) this.stream.end(`upstream error: ${error.message}`);
+        else if (!this.settled) {
+          this.logger.warn({ err: error }, 'upstream upgrade failed');
+          this.endUnopened(`upstream error: ${error.message}`, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
+        }
+      }),
+    );
+    upstreamRequest.on(
+      'response',
+      this.guard((response: IncomingMessage) => {
+        this.relaying = true;
+        relayRefusal(response, this.client, this.guard(() => this.endUnopened(`upstream answered ${response.statusCode}`)));
+      }),
+    );
+    upstreamRequest.on(
+      'upgrade',
+      this.guard((response: IncomingMessage, upstream: Duplex, upstreamHead: Buffer) => this.open(response, upstream, { client: head, upstream: upstreamHead })),
+    );
     // the client went away before the stream opened: nothing will read the API server's answer
-    this.client.once('close', () => this.endUnopened('the client closed the connection before the stream opened'));
-    this.releaseGrant = this.context.grants.watch(identity, (ended) => {
-      if (this.stream) this.stream.end(ended.reason, `kubegate: ${new GatewayError('KG_GRANT_INACTIVE', ended.message).message}`);
-      else this.endUnopened(ended.reason, new GatewayError('KG_GRANT_INACTIVE', ended.message));
-    });
+    this.client.once(
+      'close',
+      this.guard(() => this.endUnopened('the client closed the connection before the stream opened')),
+    );
+    this.releaseGrant = this.context.grants.watch(
+      identity,
+      this.guard((ended: GrantEnded) => {
+        if (this.stream) this.stream.end(ended.reason, `kubegate: ${new GatewayError('KG_GRANT_INACTIVE', ended.message).message}`);
+        else this.endUnopened(ended.reason, new GatewayError('KG_GRANT_INACTIVE', ended.message));
+      }),
+    );
     if (!this.settled) upstreamRequest.end();
   }
 
@@ -181,6 +200,20 @@ class UpgradeForwarding {
     if (answer && !this.relaying && this.client.writable) this.client.end(rawErrorResponse(answer));
     else if (answer) this.client.destroy();
     void this.admitted.session.recorder.record({ type: 'stream-close', requestId: this.admitted.requestId, reason }).catch(() => undefined);
+  }
+
+  /** A callback of this request threw where nothing expected it: the stream, or the request, ends; the error is logged. */
+  private fail(error: unknown): void {
+    if (this.stream) return this.stream.fail(error);
+    this.logger.error({ err: error }, 'upgrade failed: a bug in the gateway; ending this request');
+    if (this.settled) {
+      // the stream was being opened when it failed: nothing else will let the request go or close the sockets
+      this.leave();
+      this.upstreamRequest?.destroy();
+      this.client.destroy();
+      return;
+    }
+    this.endUnopened(internalErrorReason(error), new GatewayError('KG_INTERNAL'));
   }
 
   private leave(): void {

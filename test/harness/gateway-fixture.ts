@@ -42,6 +42,8 @@ export const fixtureMasking = { secrets: true, patterns: ['AKIA[0-9A-Z]{16}'] };
 export interface FixtureOptions {
   rules?: object[];
   access?: (target: string) => object[];
+  /** Extra `kubegate gateway` flags (e.g. `--workers=2`). */
+  gatewayArgs?: string[];
 }
 
 export function gatewayFixture(options: FixtureOptions = {}): () => Promise<GatewayFixture> {
@@ -65,7 +67,7 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
         input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: options.access?.(target) ?? [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
       });
       await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
-      gateway = await startGateway(cluster, { namespace, name: 'prod' });
+      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs });
       const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
       const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');
       const token = /token: (\S+)/.exec(kubeconfig)![1]!;

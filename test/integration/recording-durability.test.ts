@@ -337,7 +337,9 @@ test('(c) the gateway SIGKILLed mid-exec: the restarted gateway uploads the spoo
   await eventually(async () => assert.match(streamText({ events: spooledEvents(first.gateway.spoolDir) }, 'stdout'), /got line-2\n/), 20_000, 50);
   await first.gateway.kill();
   await exec.exited;
-  assert.ok(readdirSync(first.gateway.spoolDir).length > 0, 'the killed gateway left sessions in its spool');
+  // the gateway's one worker spools to worker-0 (README: Gateway)
+  const spool = join(first.gateway.spoolDir, 'worker-0');
+  assert.ok(readdirSync(spool).length > 0, 'the killed gateway left sessions in its spool');
 
   const prefix = first.url.slice(first.url.lastIndexOf('/') + 1);
   const second = await gatewayFor('spooled', { spoolDir: first.gateway.spoolDir, prefix });
@@ -359,6 +361,6 @@ test('(c) the gateway SIGKILLed mid-exec: the restarted gateway uploads the spoo
   assert.equal(end!.type, 'session-end');
   assert.equal(end!.reason, 'gateway-crash');
   assert.equal(streamText(execSession!, 'stdout'), 'got line-1\ngot line-2\n', 'what was synced before the kill is kept');
-  await eventually(async () => assert.deepEqual(readdirSync(first.gateway.spoolDir).filter((name) => existsSync(join(first.gateway.spoolDir, name, 'session.json'))), []), 20_000);
+  await eventually(async () => assert.deepEqual(readdirSync(spool).filter((name) => existsSync(join(spool, name, 'session.json'))), []), 20_000);
   await second.gateway.stop();
 });

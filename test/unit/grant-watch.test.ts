@@ -11,6 +11,7 @@ import type { CallerIdentity } from '../../src/gateway/auth.js';
 import { GrantWatch, type GrantEnded } from '../../src/gateway/grant-watch.js';
 import type { InformerEventHandler } from '../../src/runtime/informer.js';
 import { ManualClock } from '../harness/manual-clock.js';
+import { withoutUncaughtExceptions } from '../harness/uncaught.js';
 
 const hour = 3600_000;
 
@@ -164,4 +165,28 @@ test('a request that fails to end does not keep the other requests of its grant 
   current = grant('a', { revoked: true });
   for (const handler of handlers) handler.onUpdate?.(current, grant('a'));
   assert.deepEqual(ended, ['grant revoked']);
+});
+
+test('a check that throws ends the request it checks with the reason, and not the others or the process', async () => {
+  await withoutUncaughtExceptions(async () => {
+    const w = watchOver([grant('deploy-bot'), grant('other-bot')]);
+    w.open('exec', identity('deploy-bot'));
+    w.open('watch', identity('other-bot'));
+    const broken = grant('deploy-bot');
+    Object.defineProperty(broken, 'status', {
+      get: () => {
+        throw new TypeError('a bug reading the grant');
+      },
+    });
+    w.update(broken);
+    assert.deepEqual(w.ended, [['exec', { reason: 'internal error: TypeError: a bug reading the grant', message: 'grant kubegate-system/deploy-bot could not be checked' }]]);
+    w.update(grant('other-bot', { revoked: true }));
+    assert.deepEqual(
+      w.ended.map(([label, why]) => [label, why.reason]),
+      [
+        ['exec', 'internal error: TypeError: a bug reading the grant'],
+        ['watch', 'grant revoked'],
+      ],
+    );
+  });
 });

@@ -11,7 +11,9 @@ import { once } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { forwardRequest } from '../../src/gateway/http-proxy.js';
 import type { RecordEvent } from '../../src/recording/recorder.js';
+import pino from 'pino';
 import { admittedRequest, listening, upstreamAt } from '../harness/forwarding.js';
+import { withoutUncaughtExceptions } from '../harness/uncaught.js';
 
 const path = '/api/v1/namespaces/payments/configmaps?watch=1';
 
@@ -25,14 +27,15 @@ function closed(message: IncomingMessage): Promise<void> {
  * client's GET through both. `arrived` resolves once the API server has the request, `upstreamGone` once
  * that request is closed.
  */
-async function watchThroughGateway(t: TestContext, answer: (response: ServerResponse) => void) {
+async function watchThroughGateway(t: TestContext, answer: (response: ServerResponse) => void, adjust: (parts: ReturnType<typeof admittedRequest>) => void = () => undefined) {
   const parts = admittedRequest('GET', path);
+  adjust(parts);
   const api = createServer();
   const arrived = once(api, 'request');
   const upstreamGone = arrived.then(([request]) => closed(request as IncomingMessage));
   api.on('request', (_request: IncomingMessage, response: ServerResponse) => answer(response));
   const upstream = upstreamAt(await listening(t, api));
-  const gateway = createServer((request, response) => void forwardRequest(parts.admitted, request, response, { upstream, sessions: parts.sessions, grants: parts.grants }));
+  const gateway = createServer((request, response) => void forwardRequest(parts.admitted, request, response, { upstream, sessions: parts.sessions, grants: parts.grants, logger: pino({ enabled: false }) }));
   const gatewayPort = await listening(t, gateway);
   const client = get({ host: '127.0.0.1', port: gatewayPort, path, agent: false });
   t.after(() => void client.destroy());
@@ -71,4 +74,28 @@ test('invariant 11: a request not answered yet when its grant is revoked gets th
   assert.match(body, /the access grant behind this token is not active: grant kubegate-system\/deploy-bot was revoked/);
   assert.deepEqual(described(await w.recorded(2)), ['response 401', 'stream-close grant revoked']);
   assert.equal(w.session.active, 0);
+});
+
+test('a bug in a forwarding callback ends that request, recorded, and the process sees no uncaughtException', { timeout: 10_000 }, async (t) => {
+  await withoutUncaughtExceptions(async () => {
+    const w = await watchThroughGateway(
+      t,
+      (response) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.write('{"type":"ADDED","object":{"kind":"ConfigMap"}}\n');
+      },
+      // the response handler reads the recording settings: here that read throws
+      (parts) =>
+        Object.defineProperty(parts.admitted.state.loaded.compiled, 'recording', {
+          get: () => {
+            throw new TypeError('a bug in the response handler');
+          },
+        }),
+    );
+    const response = await w.response;
+    await Promise.all([closed(response), w.upstreamGone]);
+    assert.equal(response.complete, false, 'the client can tell the response broke');
+    assert.deepEqual(described(await w.recorded(2)), ['response 500', 'stream-close internal error: TypeError: a bug in the response handler']);
+    assert.equal(w.session.active, 0);
+  });
 });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { duplexPair, type Duplex } from 'node:stream';
 import pino from 'pino';
+import type { StdinGuard } from '../../src/gateway/stdin-guard.js';
 import { StreamSession } from '../../src/gateway/stream-session.js';
 import { decoderFor, type StreamFrame } from '../../src/gateway/streams/frame.js';
 import { encodeChannelMessage } from '../../src/gateway/streams/websocket-channel.js';
@@ -13,6 +14,7 @@ import { encodeWebSocketFrame, opcodes } from '../../src/gateway/streams/websock
 import { Masker, outputIdleMs, passThroughStreamMasker, type StreamMasker } from '../../src/policy/masking/masker.js';
 import type { RecordEvent, SessionRecorder } from '../../src/recording/recorder.js';
 import { ManualClock } from '../harness/manual-clock.js';
+import { withoutUncaughtExceptions } from '../harness/uncaught.js';
 
 const subprotocol = 'v5.channel.k8s.io';
 const masker = Masker.compile({ secrets: true, fields: [], patterns: ['AKIA[0-9A-Z]{16}'] });
@@ -75,7 +77,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; outputMasker?: Masker; stdin?: StreamMasker; blocked?: string } = {}) {
+function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; outputMasker?: Masker; stdin?: StreamMasker; blocked?: string; check?: StdinGuard['check'] } = {}) {
   const [client, kubectl] = duplexPair();
   const [upstream, apiServer] = duplexPair();
   const recorder = options.recorder ?? new TestRecorder();
@@ -88,10 +90,10 @@ function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; o
     reader: decoderFor({ transport: 'websocket', subprotocol }, options.outputMasker ? { outputMasker: options.outputMasker } : {}),
     recording: { recorder, requestId: 'r1', failClosed: options.failClosed ?? false, stdin: options.stdin ?? masker.createStreamMasker(), protocol: `websocket ${subprotocol}` },
     guard: {
-      check: (frames) =>
+      check: options.check ?? ((frames) =>
         blocked !== undefined && frames.some((frame) => frame.channel === 'stdin' && frame.data.toString().includes(blocked))
           ? { blocked: { rule: 'no-rm', message: `"${blocked}" is not allowed` } }
-          : { release: !frames.some((frame) => frame.channel === 'stdin' && frame.data.toString().endsWith('…')) },
+          : { release: !frames.some((frame) => frame.channel === 'stdin' && frame.data.toString().endsWith('…')) }),
     },
     onEnd: () => ends++,
     logger: pino({ level: 'silent' }),
@@ -286,4 +288,20 @@ test('a stream-open the recorder refuses ends the session instead of going unhan
   await settle();
   assert.deepEqual(recorder.closes(), ['recording failed: refused']);
   assert.equal(s.ends(), 1);
+});
+
+test('a writer that throws ends that session with the reason recorded, and the process sees no uncaughtException', async () => {
+  await withoutUncaughtExceptions(async () => {
+    const s = openSession({
+      check: () => {
+        throw new TypeError('a bug in a writer');
+      },
+    });
+    s.kubectl.write(stdin('ls\r'));
+    await settle();
+    assert.deepEqual(s.recorder.closes(), ['internal error: TypeError: a bug in a writer']);
+    assert.equal(s.ends(), 1);
+    assert.ok(s.client.destroyed && s.upstream.destroyed);
+    assert.equal(s.toApiServer().length, 0, 'nothing of the read went on');
+  });
 });
