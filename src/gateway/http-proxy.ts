@@ -14,9 +14,10 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
 import type { Upstream } from './upstream.js';
+import { recordedBody, type RecordedBody } from '../util/recorded-body.js';
 
-/** Passes bytes through, keeping the first `cap` of them for the recording. */
-function recordingTap(cap: number): Transform & { captured(): { body: string; bytes: number; truncated: boolean } } {
+/** Passes bytes through, keeping the first `cap` of them for the recording (as text or base64, by their type). */
+function recordingTap(cap: number, contentType: string | undefined): Transform & { captured(): RecordedBody } {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let total = 0;
@@ -31,16 +32,15 @@ function recordingTap(cap: number): Transform & { captured(): { body: string; by
       done(null, chunk);
     },
   });
-  return Object.assign(tap, { captured: () => ({ body: Buffer.concat(kept).toString('utf8'), bytes: total, truncated: total > cap }) });
+  return Object.assign(tap, { captured: () => recordedBody(Buffer.concat(kept), total, contentType) });
 }
 
-type Captured = ReturnType<ReturnType<typeof recordingTap>['captured']>;
-
 /** The response as recorded; then, for one its grant cut off (invariant 11), why. */
-function recordResponse(admitted: Admitted, status: number, durationMs: number, captured?: Captured, grantEnded?: GrantEnded): void {
+function recordResponse(admitted: Admitted, response: { status: number; durationMs: number; contentType?: string; captured?: RecordedBody }, grantEnded?: GrantEnded): void {
   const { session, requestId } = admitted;
+  const { status, durationMs, contentType, captured } = response;
   void session.recorder
-    .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs })
+    .record({ type: 'response', requestId, status, ...(contentType ? { contentType } : {}), ...(captured ?? { bodyBytes: 0 }), durationMs })
     .catch(() => undefined);
   if (grantEnded) void session.recorder.record({ type: 'stream-close', requestId, reason: grantEnded.reason }).catch(() => undefined);
 }
@@ -61,12 +61,12 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   let grantEnded: GrantEnded | undefined;
   let releaseGrant = (): void => undefined;
   let finished = false;
-  const finish = (status: number, captured?: Captured) => {
+  const finish = (status: number, answer: { contentType?: string; captured?: RecordedBody } = {}) => {
     if (finished) return;
     finished = true;
     releaseGrant();
     sessions.leave(session);
-    recordResponse(admitted, status, Date.now() - started, captured, grantEnded);
+    recordResponse(admitted, { status, durationMs: Date.now() - started, ...answer }, grantEnded);
   };
   let upstreamRequest;
   try {
@@ -95,11 +95,12 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     if (masking) delete outgoing['content-length'];
     response.writeHead(status, outgoing);
     response.flushHeaders(); // watches and `logs -f` must see headers before the first event
-    const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes);
+    const contentType = upstreamResponse.headers['content-type'];
+    const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
     const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
     pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
       if (error && !response.destroyed) response.destroy(error);
-      finish(status, tap.captured());
+      finish(status, { ...(contentType ? { contentType } : {}), captured: tap.captured() });
     });
   });
   releaseGrant = context.grants.watch(identity, (ended) => {
