@@ -10,6 +10,8 @@
  *     file fsynced) and seals it; a stray copy of an uploaded segment, or one out of order, is deleted;
  *  3. unless the session had already ended, records a `gap` after the last seq kept and `session-end`
  *     with reason `gateway-crash` in a final segment, which is uploaded and the folder removed.
+ * Everything is written in the format version the chain began in (the state's `formatVersion`; an older
+ * gateway's state names none: `chainVersion`), whatever version this gateway writes new chains in.
  * A folder without session state holds no event (the state is written before the first segment) and is
  * removed when it holds nothing else. A session that cannot be read or written stays in the spool.
  *
