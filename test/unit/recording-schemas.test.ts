@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import type { RecordedEvent, SegmentManifest, SessionIndex } from '../../src/recording/format.js';
 import { objectLines } from '../../src/audit/reader.js';
-import { schemaErrors, schemaFiles, schemaPath } from '../../src/recording/schemas.js';
+import { compileSchemas, schemaErrors, schemaFiles, schemaPath } from '../../src/recording/schemas.js';
 import type { RecordingStore } from '../../src/recording/store.js';
 import { recordSession, v1Recording, v2Recording } from '../harness/recordings.js';
 
@@ -117,6 +117,12 @@ test('a manifest with a malformed hash is refused', () => {
   assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), null);
   assert.equal(schemaErrors('manifest', { ...manifest, v: 4, writer: 'gateway-a' }), '/v must be one of 1, 2, 3');
   assert.match(schemaErrors('manifest', { ...manifest, previousManifestSha256: 'short' })!, /^\/previousManifestSha256 /);
+});
+
+test('the schemas compile without a strict-mode warning (verify prints them on stderr)', (t) => {
+  const warn = t.mock.method(console, 'warn', () => undefined);
+  compileSchemas();
+  assert.deepEqual(warn.mock.calls.map((call) => call.arguments.join(' ')), []);
 });
 
 test('every schema file is a draft 2020-12 schema with its own $id', () => {
