@@ -123,6 +123,8 @@ test('a protobuf response where nothing is masked is recorded as base64 of exact
     const { stdout } = await run(join(packageRoot(), 'bin', 'kubegate'), ['sessions', 'show', raw.session, '--store', `file://${gateway.recordings}`]);
     assert.match(stdout, new RegExp(`get configmaps ${target}/${name} .* 200 \\d+ms {2}\\[response body: ${through.bytes.length} bytes, base64, application/vnd\\.kubernetes\\.protobuf\\]`));
     assert.ok(!stdout.includes(raw.body!), 'the base64 is not printed');
+    const verified = await run(join(packageRoot(), 'bin', 'kubegate'), ['sessions', 'verify', raw.session, '--store', `file://${gateway.recordings}`]);
+    assert.equal(verified.stderr, '', 'the v3 lines with base64 bodies validate');
   } finally {
     await gateway.stop();
   }
