@@ -1,7 +1,7 @@
 /**
  * `sessions show`: a session's events folded into a timeline a person reads — one line per API call
  * (verb, resource, namespace/name, decision and rule, status, duration, a body's content type when it is
- * not JSON), streams opened and closed with their command, stdin lines, approvals, and gaps, loudly.
+ * not JSON, the size of a body recorded as base64 — protobuf, CBOR: not text, so not printed), streams opened and closed with their command, stdin lines, approvals, and gaps, loudly.
  * Built event by event: only calls still waiting for their response and partial stream lines are held.
  *
  * In a session of several writers (FORMAT.md) each writer's chain starts and ends on its own: the first
@@ -13,11 +13,18 @@ import { StreamLines, type SessionEvent } from './reader.js';
 
 type Client = { address?: string; userAgent?: string; command?: string };
 
+/** A body recorded as base64 (v3): its size as recorded, its full size when it was cut at the cap, and (a response's) its type. */
+export interface BinaryBody {
+  bytes: number;
+  totalBytes?: number;
+  contentType?: string;
+}
+
 export type TimelineEntry =
   | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: Client }
   | { kind: 'writer-start'; time: string; writer: string; client: Client }
   | { kind: 'writer-end'; time: string; writer: string; reason: string }
-  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number }
+  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; requestBody?: BinaryBody; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number; responseBody?: BinaryBody }
   | { kind: 'decision'; time: string; requestId: string; action: string; rule?: string; message: string; approval?: string }
   | { kind: 'stream-open'; time: string; requestId: string; protocol: string; command?: string[] }
   | { kind: 'stream-line'; time: string; requestId: string; channel: string; line: string }
@@ -49,7 +56,7 @@ export class Timeline {
         if (this.openChains++ > 0) return [{ kind: 'writer-start', time, writer: event.writer ?? '', client: event.client }];
         return [{ kind: 'session-start', time, subject: `${event.subject.kind}/${event.subject.namespace ? `${event.subject.namespace}/` : ''}${event.subject.name}`, grant: `${event.grant.namespace}/${event.grant.name}`, policy: `${event.policy.namespace}/${event.policy.name}@${event.policy.version}`, client: event.client }];
       case 'request':
-        this.pending.set(event.requestId, { kind: 'api', time, requestId: event.requestId, call: describeApiCall(event.attributes as RecordedAttributes), ...(event.contentType ? { contentType: event.contentType } : {}) });
+        this.pending.set(event.requestId, { kind: 'api', time, requestId: event.requestId, call: describeApiCall(event.attributes as RecordedAttributes), ...(event.contentType ? { contentType: event.contentType } : {}), ...binaryBody('requestBody', event) });
         return [];
       case 'decision': {
         const entry = this.pending.get(event.requestId);
@@ -68,7 +75,7 @@ export class Timeline {
         const entry = this.pending.get(event.requestId);
         this.pending.delete(event.requestId);
         if (!entry) return [];
-        return [{ ...entry, status: event.status, durationMs: event.durationMs }];
+        return [{ ...entry, status: event.status, durationMs: event.durationMs, ...binaryBody('responseBody', event, event.contentType) }];
       }
       case 'stream-open': {
         const entry = this.pending.get(event.requestId);
@@ -110,6 +117,18 @@ export class Timeline {
   }
 }
 
+/** `{ [field]: BinaryBody }` for an event whose body is base64, else nothing. */
+function binaryBody<F extends string>(field: F, event: { body?: string; bodyEncoding?: string; bodyBytes?: number; bodyTruncated?: boolean }, contentType?: string): { [K in F]?: BinaryBody } {
+  if (event.bodyEncoding !== 'base64' || event.body === undefined) return {};
+  const body: BinaryBody = { bytes: Buffer.byteLength(event.body, 'base64'), ...(event.bodyTruncated && event.bodyBytes !== undefined ? { totalBytes: event.bodyBytes } : {}), ...(contentType ? { contentType } : {}) };
+  return { [field]: body } as { [K in F]?: BinaryBody };
+}
+
+function binaryBodyText(which: string, body: BinaryBody | undefined): string {
+  if (!body) return '';
+  return `  [${which} body: ${body.bytes} bytes${body.totalBytes !== undefined ? ` of ${body.totalBytes}` : ''}, base64${body.contentType ? `, ${body.contentType}` : ''}]`;
+}
+
 const clock = (time: string) => time.slice(11, 23) || '            ';
 
 function byteCounts(bytes: Record<string, number>): string {
@@ -138,7 +157,8 @@ export function renderEntry(entry: TimelineEntry): string {
       const approval = entry.approval ? `  ✓ ${entry.approval}` : '';
       // JSON is what kubectl sends by default; another body type (a patch type, YAML, protobuf) says how the change was made
       const body = entry.contentType && !/^application\/json\s*(;|$)/i.test(entry.contentType) ? `  [${entry.contentType}]` : '';
-      return `${clock(entry.time)}  ${entry.call.padEnd(40)} ${decision.padEnd(24)} ${status}${body}${approval}`;
+      const binary = `${binaryBodyText('request', entry.requestBody)}${binaryBodyText('response', entry.responseBody)}`;
+      return `${clock(entry.time)}  ${entry.call.padEnd(40)} ${decision.padEnd(24)} ${status}${body}${binary}${approval}`;
     }
     case 'decision':
       return `${clock(entry.time)}    ${entry.action}${entry.rule ? ` (${entry.rule})` : ''}: ${entry.message}`;

@@ -105,7 +105,7 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
       path: maskedTarget(masking, target),
       attributes: maskedAttributes(masking, attributes),
       ...(request.headers['content-type'] ? { contentType: request.headers['content-type'] } : {}),
-      ...(body ? recordedRequestBody(masking, attributes, body, parsed, maxBody, binary) : {}),
+      ...(body ? recordedRequestBody(masking, attributes, { bytes: body, parsed, contentType: request.headers['content-type'], binary }, maxBody) : {}),
     });
     await session.recorder.record({ type: 'decision', requestId, action: decision.action, ...(decision.rule ? { rule: decision.rule } : {}), message: decision.message });
     if (options.upgrade && !mayUpgrade(attributes)) throw new GatewayError('KG_UPGRADE_NOT_ALLOWED', `${attributes.verb} ${attributes.resource}${attributes.subresource ? '/' + attributes.subresource : ''}`);

@@ -18,9 +18,10 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
 import type { Upstream } from './upstream.js';
+import { recordedBody, type RecordedBody } from '../util/recorded-body.js';
 
-/** Passes bytes through, keeping the first `cap` of them for the recording. */
-function recordingTap(cap: number): Transform & { captured(): { body: string; bytes: number; truncated: boolean } } {
+/** Passes bytes through, keeping the first `cap` of them for the recording (as text or base64, by their type). */
+function recordingTap(cap: number, contentType: string | undefined): Transform & { captured(): RecordedBody } {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let total = 0;
@@ -35,16 +36,15 @@ function recordingTap(cap: number): Transform & { captured(): { body: string; by
       done(null, chunk);
     },
   });
-  return Object.assign(tap, { captured: () => ({ body: Buffer.concat(kept).toString('utf8'), bytes: total, truncated: total > cap }) });
+  return Object.assign(tap, { captured: () => recordedBody(Buffer.concat(kept), total, contentType) });
 }
 
-type Captured = ReturnType<ReturnType<typeof recordingTap>['captured']>;
-
 /** The response as recorded; then, for one cut off (by its grant, invariant 11, or by a failure), why. */
-function recordResponse(admitted: Admitted, status: number, durationMs: number, captured?: Captured, cutOff?: string): void {
+function recordResponse(admitted: Admitted, response: { status: number; durationMs: number; contentType?: string; captured?: RecordedBody }, cutOff?: string): void {
   const { session, requestId } = admitted;
+  const { status, durationMs, contentType, captured } = response;
   void session.recorder
-    .record({ type: 'response', requestId, status, body: captured?.body, bodyBytes: captured?.bytes ?? 0, ...(captured?.truncated ? { bodyTruncated: true } : {}), durationMs })
+    .record({ type: 'response', requestId, status, ...(contentType ? { contentType } : {}), ...(captured ?? { bodyBytes: 0 }), durationMs })
     .catch(() => undefined);
   if (cutOff) void session.recorder.record({ type: 'stream-close', requestId, reason: cutOff }).catch(() => undefined);
 }
@@ -67,12 +67,12 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   let failure: string | undefined;
   let releaseGrant = (): void => undefined;
   let finished = false;
-  const finish = (status: number, captured?: Captured) => {
+  const finish = (status: number, answer: { contentType?: string; captured?: RecordedBody } = {}) => {
     if (finished) return;
     finished = true;
     releaseGrant();
     sessions.leave(session);
-    recordResponse(admitted, status, Date.now() - started, captured, grantEnded?.reason ?? failure);
+    recordResponse(admitted, { status, durationMs: Date.now() - started, ...answer }, grantEnded?.reason ?? failure);
   };
   let upstreamRequest: Awaited<ReturnType<Upstream['request']>> | undefined;
   // the error boundary of this request: a bug in one of its callbacks ends it alone
@@ -120,13 +120,14 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
       if (masking) delete outgoing['content-length'];
       response.writeHead(status, outgoing);
       response.flushHeaders(); // watches and `logs -f` must see headers before the first event
-      const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes);
+      const contentType = upstreamResponse.headers['content-type'];
+      const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
       const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
       pipeline(
         stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream],
         guard((error: Error | null) => {
           if (error && !response.destroyed) response.destroy(error);
-          finish(status, tap.captured());
+          finish(status, { ...(contentType ? { contentType } : {}), captured: tap.captured() });
         }),
       );
     }),

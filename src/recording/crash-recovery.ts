@@ -10,6 +10,8 @@
  *     file fsynced) and seals it; a stray copy of an uploaded segment, or one out of order, is deleted;
  *  3. unless the session had already ended, records a `gap` after the last seq kept and `session-end`
  *     with reason `gateway-crash` in a final segment, which is uploaded and the folder removed.
+ * Everything is written in the format version the chain began in (the state's `formatVersion`; an older
+ * gateway's state names none: `chainVersion`), whatever version this gateway writes new chains in.
  * A folder without session state holds no event (the state is written before the first segment) and is
  * removed when it holds nothing else. A session that cannot be read or written stays in the spool.
  *
@@ -18,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RecordEvent, SegmentManifest, SessionMetadata } from './format.js';
+import { chainVersion, type ChainMetadata, type RecordEvent, type SegmentManifest } from './format.js';
 import { IndexBuilder } from './session-index.js';
 import type { SessionWriter } from './session-writer.js';
 import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, stateFileName, writeSpoolState, type ChainTip, type RecorderLogger, type ScannedSegment } from './spool.js';
@@ -35,8 +37,8 @@ export interface RecoveryHost {
   readonly logger: RecorderLogger;
   /** A session open in this process: its folder is its own. */
   isOpen(sessionId: string): boolean;
-  /** A writer for a session found in the spool, registered with the recorder. */
-  writerFor(metadata: SessionMetadata): SessionWriter;
+  /** A writer for a session found in the spool, in the version its chain began in, registered with the recorder. */
+  writerFor(metadata: ChainMetadata, version: number): SessionWriter;
   /** The session could not be recovered: it stays in the spool, and the spool counts as failing. */
   failed(writer: SessionWriter, error: Error): void;
 }
@@ -51,7 +53,7 @@ export async function recoverSpool(host: RecoveryHost): Promise<void> {
       await dropEmptyFolder(dir, host.logger);
       continue;
     }
-    const writer = host.writerFor(state.metadata);
+    const writer = host.writerFor(state.metadata, chainVersion(state.metadata, state.formatVersion));
     try {
       await writer.finishFromSpool(crashEnding);
       host.logger.info({ session: writer.id }, 'recovered a session from the spool');
@@ -84,11 +86,12 @@ export interface SpoolReading {
 }
 
 /** Steps 1 and 2: reads a session's folder back, repairing it on the way (torn tails cut, strays deleted). */
-export async function readBack(dir: string, metadata: SessionMetadata, logger: RecorderLogger): Promise<SpoolReading> {
+export async function readBack(dir: string, chain: { metadata: ChainMetadata; version: number }, logger: RecorderLogger): Promise<SpoolReading> {
+  const { metadata, version } = chain;
   const state = await readSpoolState(dir);
   if (!state) throw new Error(`no ${dir}/${stateFileName}`);
   const { nextIndex, lastSeq, previousSegmentSha256, previousManifestSha256 } = state;
-  const reading: SpoolReading = { tip: { nextIndex, lastSeq, previousSegmentSha256, previousManifestSha256 }, final: state.final, index: IndexBuilder.from(state.index, metadata), sealed: [], unsealed: [] };
+  const reading: SpoolReading = { tip: { nextIndex, lastSeq, previousSegmentSha256, previousManifestSha256 }, final: state.final, index: IndexBuilder.from(state.index, metadata, version), sealed: [], unsealed: [] };
   const files = await spoolFiles(dir);
   for (const [index, entry] of files) {
     if (!entry.manifest) continue;

@@ -7,7 +7,7 @@
 import { decodeKeySegment, encodeKeySegment } from './key-segment.js';
 
 /** The version this code writes; FORMAT.md lists what each version added. Readers accept 1 to this. */
-export const recordingFormatVersion = 2;
+export const recordingFormatVersion = 3;
 
 /** An object written by a newer kubegate: a reader refuses it whole rather than misread it. */
 export class UnsupportedRecordingVersion extends Error {
@@ -51,11 +51,14 @@ export interface SessionMetadata {
  */
 export type ChainMetadata = SessionMetadata & { writer?: string };
 
+/** How a request or response `body` holds its bytes (v3): absent, it is the text itself. */
+export type BodyEncoding = 'base64';
+
 /** What the gateway records; the writer adds the envelope (`v`, `seq`, `time`). */
 export type RecordEvent =
-  | { type: 'request'; requestId: string; method: string; path: string; attributes: object; contentType?: string; headers?: Record<string, string>; body?: string; bodyBytes?: number; bodyTruncated?: boolean }
+  | { type: 'request'; requestId: string; method: string; path: string; attributes: object; contentType?: string; headers?: Record<string, string>; body?: string; bodyEncoding?: BodyEncoding; bodyBytes?: number; bodyTruncated?: boolean }
   | { type: 'decision'; requestId: string; action: string; rule?: string; message: string; approval?: string }
-  | { type: 'response'; requestId: string; status: number; body?: string; bodyBytes: number; bodyTruncated?: boolean; durationMs: number }
+  | { type: 'response'; requestId: string; status: number; contentType?: string; body?: string; bodyEncoding?: BodyEncoding; bodyBytes: number; bodyTruncated?: boolean; durationMs: number }
   | { type: 'stream-open'; requestId: string; protocol: string; command?: string[] }
   | { type: 'stream'; requestId: string; direction: Direction; channel: StreamChannel; data: string; port?: number }
   | { type: 'stream-close'; requestId: string; reason: string }
@@ -119,14 +122,18 @@ export interface SessionIndex {
 
 // ---- keys (FORMAT.md, "Layout") -------------------------------------------------------------------
 
-/** The version a chain is written in: v1 only for a chain an older gateway began (it has no writer id). */
-export function chainVersion(metadata: Pick<ChainMetadata, 'writer'>): number {
-  return metadata.writer === undefined ? 1 : recordingFormatVersion;
+/**
+ * The version a chain is written in, from its first event to its last (FORMAT.md, rule 5): the one its
+ * spool state names (`stored`, since v3); for a chain an older gateway began, whose state names none, v1
+ * without a writer id, else v2.
+ */
+export function chainVersion(metadata: Pick<ChainMetadata, 'writer'>, stored: number | undefined): number {
+  return stored ?? (metadata.writer === undefined ? 1 : 2);
 }
 
-/** The fields that open a chain's manifests: version, session and writer. */
-export function chainHeader(metadata: ChainMetadata): { v: number; sessionId: string; writer?: string } {
-  return { v: chainVersion(metadata), sessionId: metadata.sessionId, ...(metadata.writer === undefined ? {} : { writer: metadata.writer }) };
+/** The fields that open a chain's manifests and index: version, session and writer. */
+export function chainHeader(metadata: ChainMetadata, version: number): { v: number; sessionId: string; writer?: string } {
+  return { v: version, sessionId: metadata.sessionId, ...(metadata.writer === undefined ? {} : { writer: metadata.writer }) };
 }
 
 /** The subject a session folder is named after: `namespace.name` for a ServiceAccount, else the name. */

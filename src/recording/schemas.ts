@@ -22,7 +22,8 @@ export function schemaPath(name: SchemaName): string {
   return join(packageRoot(), 'schemas', 'recording', schemaFiles[name]);
 }
 
-function compileAll(): Record<SchemaName, ValidateFunction> {
+/** Compiles every schema (strictly: ajv warns of a keyword that does not say which type it applies to). */
+export function compileSchemas(): Record<SchemaName, ValidateFunction> {
   const ajv = new Ajv2020({ allErrors: true });
   ajv.addFormat('date-time', { type: 'string', validate: (value: string) => rfc3339.test(value) && !Number.isNaN(Date.parse(value)) });
   for (const name of Object.keys(schemaFiles) as SchemaName[]) ajv.addSchema(JSON.parse(readFileSync(schemaPath(name), 'utf8')));
@@ -34,7 +35,7 @@ let validators: Record<SchemaName, ValidateFunction> | undefined;
 
 /** Null when `value` is valid; otherwise one line naming each violation ("/status must be integer; …"). */
 export function schemaErrors(name: SchemaName, value: unknown): string | null {
-  validators ??= compileAll();
+  validators ??= compileSchemas();
   const validate = validators[name];
   if (validate(value)) return null;
   return describe(validate.errors ?? []);

@@ -14,12 +14,16 @@ export class IndexBuilder {
   events = 0;
   endedAt: string | null = null;
 
-  constructor(readonly metadata: ChainMetadata) {
+  /** `version`: the chain's format version, which its index is written in. */
+  constructor(
+    readonly metadata: ChainMetadata,
+    readonly version: number,
+  ) {
     if (metadata.client.command) this.add('commands', metadata.client.command);
   }
 
-  static from(saved: SessionIndex, metadata: ChainMetadata): IndexBuilder {
-    const builder = new IndexBuilder(metadata);
+  static from(saved: SessionIndex, metadata: ChainMetadata, version: number): IndexBuilder {
+    const builder = new IndexBuilder(metadata, version);
     for (const field of ['namespaces', 'verbs', 'resources', 'decisions', 'commands'] as const) for (const value of saved[field] ?? []) builder.add(field, value);
     builder.segments = saved.segments;
     builder.events = saved.events;
@@ -67,7 +71,7 @@ export class IndexBuilder {
   toJSON(): SessionIndex {
     const { metadata } = this;
     return {
-      ...chainHeader(metadata),
+      ...chainHeader(metadata, this.version),
       prefix: sessionPrefix(metadata),
       subject: metadata.subject,
       grant: metadata.grant,

@@ -19,7 +19,7 @@ import type { Clock } from '../runtime/reconciler.js';
 import { readBack } from './crash-recovery.js';
 import { RecordingUnavailableError } from './recorder.js';
 import { fsyncDir, writeFileAtomic } from './file-store.js';
-import { chainHeader, chainPrefix, chainVersion, segmentKey, type ChainMetadata, type RecordedEvent, type RecordEvent, type SegmentManifest } from './format.js';
+import { chainHeader, chainPrefix, segmentKey, type ChainMetadata, type RecordedEvent, type RecordEvent, type SegmentManifest } from './format.js';
 import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
 import { IndexBuilder } from './session-index.js';
 import { manifestFileName, readSpoolState, segmentFileName, writeSpoolState, type ChainTip, type RecorderLogger, type SpoolState } from './spool.js';
@@ -67,11 +67,13 @@ export class SessionWriter {
     private readonly host: WriterHost,
     spoolDir: string,
     readonly metadata: ChainMetadata,
+    /** The format version of the chain: this version for a new session, the one it began in for one found in the spool. */
+    readonly version: number,
   ) {
     this.id = metadata.sessionId;
     this.dir = join(spoolDir, metadata.sessionId);
     this.prefix = chainPrefix(metadata);
-    this.index = new IndexBuilder(metadata);
+    this.index = new IndexBuilder(metadata, version);
   }
 
   /** A new session: its spool folder and state, then `session-start` as seq 0. */
@@ -110,7 +112,7 @@ export class SessionWriter {
   /** Appends one event with the next seq; returns the end offset of its line in the open segment. */
   private append(event: RecordEvent): number {
     const time = new Date(this.host.clock.now()).toISOString();
-    const line = eventLine({ v: chainVersion(this.metadata), seq: this.seq, time }, event);
+    const line = eventLine({ v: this.version, seq: this.seq, time }, event);
     let segment = this.current;
     if (segment && segment.events > 0 && segment.bytes + line.length > this.host.maxSegmentBytes) {
       this.seal(false);
@@ -234,7 +236,7 @@ export class SessionWriter {
     const sealedAt = new Date(this.host.clock.now());
     const retention = this.host.retentionAt(sealedAt);
     const manifest: SegmentManifest = {
-      ...chainHeader(this.metadata),
+      ...chainHeader(this.metadata, this.version),
       index: segment.index,
       key: segmentKey(this.prefix, segment.index),
       firstSeq: segment.firstSeq,
@@ -262,7 +264,7 @@ export class SessionWriter {
   }
 
   private state(): SpoolState {
-    return { v: 1, metadata: this.metadata, ...this.tip, index: this.index.toJSON(), final: this.final };
+    return { v: 1, metadata: this.metadata, formatVersion: this.version, ...this.tip, index: this.index.toJSON(), final: this.final };
   }
 
   // ---- closing --------------------------------------------------------------------------------
@@ -385,7 +387,7 @@ export class SessionWriter {
    * seq kept.
    */
   private async resume(): Promise<number> {
-    const reading = await readBack(this.dir, this.metadata, this.host.logger);
+    const reading = await readBack(this.dir, this, this.host.logger);
     this.index = reading.index;
     this.tip = reading.tip;
     this.final = reading.final;

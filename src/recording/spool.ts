@@ -54,6 +54,11 @@ export interface ChainTip {
 export interface SpoolState extends ChainTip {
   v: 1;
   metadata: ChainMetadata;
+  /**
+   * The recording format version the chain is written in (stored since format v3): a gateway that
+   * finishes the chain after an upgrade finishes it in this version. Absent: see `chainVersion`.
+   */
+  formatVersion?: number;
   index: SessionIndex;
   /** The final segment is sealed: nothing more will be written. */
   final: boolean;

@@ -29,7 +29,7 @@ import { resolve } from 'node:path';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { recoverSpool } from './crash-recovery.js';
 import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
-import type { SegmentManifest, SessionMetadata } from './format.js';
+import { recordingFormatVersion, type SegmentManifest, type SessionMetadata } from './format.js';
 import { SessionWriter, type WriterHost } from './session-writer.js';
 import { silentLogger, type RecorderLogger } from './spool.js';
 import type { RecordingStore } from './store.js';
@@ -132,7 +132,7 @@ export class StoreRecorder implements Recorder {
       spoolDir: this.spoolDir,
       logger: this.logger,
       isOpen: (sessionId) => this.writers.has(sessionId),
-      writerFor: (metadata) => this.register(new SessionWriter(this.host, this.spoolDir, metadata)),
+      writerFor: (metadata, version) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version)),
       failed: (writer, error) => {
         this.spoolFailures.set(writer.id, error);
         this.writers.delete(writer.id);
@@ -142,7 +142,7 @@ export class StoreRecorder implements Recorder {
 
   open(metadata: SessionMetadata): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId }));
+    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId }, recordingFormatVersion));
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
   }

@@ -106,18 +106,20 @@ export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, pat
 
 /**
  * Everything the gateway recorded so far — its spool and its `file://` store — plus each recorded stream
- * channel's payloads joined and decoded, to search for clear text.
+ * channel's payloads joined and decoded, and each body recorded as base64 decoded, to search for clear text.
  */
 export function recordedText(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string {
   const lines = recordedLines(gateway);
   const channels = new Map<string, string>();
+  const bodies: string[] = [];
   for (const line of lines) {
     const event = JSON.parse(line) as RecordedLine;
+    if (event.bodyEncoding === 'base64') bodies.push(Buffer.from(event.body!, 'base64').toString('latin1'));
     if (event.type !== 'stream') continue;
     const key = `${event.requestId} ${event.channel}`;
     channels.set(key, (channels.get(key) ?? '') + Buffer.from(event.data!, 'base64').toString('latin1'));
   }
-  return [...lines, ...channels.values()].join('\n');
+  return [...lines, ...channels.values(), ...bodies].join('\n');
 }
 
 /** The fields of a recorded event the tests read (src/recording/format.ts has them all). */
@@ -132,6 +134,9 @@ export interface RecordedLine {
   data?: string;
   command?: string[];
   reason?: string;
+  /** `request`, `response`: the body, base64 where `bodyEncoding` says so. */
+  body?: string;
+  bodyEncoding?: string;
 }
 
 /** Every event line the gateway recorded so far, spool and store, in no particular order across files. */

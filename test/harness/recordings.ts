@@ -133,3 +133,11 @@ export function v1Recording(): { store: RecordingStore; dir: string; sessionId: 
   const sessionId = '8ebe0df3-b556-4001-8e25-7d518e2ca548';
   return { store: openStore(`file://${dir}`), dir, sessionId, prefix: `sessions/2025/03/01/deploy-bot/${sessionId}/`, indexKey: `index/2025/03/01/${sessionId}.json` };
 }
+
+/** The v2 recording in test/fixtures/recording-v2 (made by the v2 writer, one writer `gateway-0`), copied into a fresh `file://` store. */
+export function v2Recording(): { store: RecordingStore; dir: string; sessionId: string; prefix: string; indexKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-v2-'));
+  cpSync(join(packageRoot(), 'test', 'fixtures', 'recording-v2'), dir, { recursive: true });
+  const sessionId = 'ce2e79c8-a1c4-4f22-bbd0-91f48bc6daa7';
+  return { store: openStore(`file://${dir}`), dir, sessionId, prefix: `sessions/2026/03/01/deploy-bot/${sessionId}/gateway-0/`, indexKey: `index/2026/03/01/${sessionId}/gateway-0.json` };
+}

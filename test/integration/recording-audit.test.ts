@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { packageRoot } from '../../src/util/package-root.js';
-import { writerPrefix, type SessionIndex } from '../../src/recording/format.js';
+import { recordingFormatVersion, writerPrefix, type SessionIndex } from '../../src/recording/format.js';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { testCluster } from '../harness/cluster.js';
 import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../harness/gateway.js';
@@ -87,7 +87,7 @@ test('invariant 8: a recorded session of API calls and an interactive exec is fo
   const deletes = JSON.parse(await ok(['list', '--verb', 'delete', '--resource', 'pod', '--namespace', target, '-o', 'json'])) as SessionIndex[];
   assert.equal(deletes.length, 1);
   const deleteId = deletes[0]!.sessionId;
-  assert.ok(sessions.every((session) => session.v === 2 && session.writer), 'each index names the gateway process that wrote it');
+  assert.ok(sessions.every((session) => session.v === recordingFormatVersion && session.writer), 'each index names the gateway process that wrote it');
   const execSession = sessions.find((session) => session.resources.includes('pods/exec'))!;
   assert.ok(execSession, 'the exec session is indexed with pods/exec');
   const table = await ok(['list', '--grant', `${namespace}/${grant}`]);

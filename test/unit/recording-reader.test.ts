@@ -2,7 +2,8 @@
  * The reading side on a StoreRecorder recording: search finds an API call from the command line a person
  * typed and text in a shell's streams; playback keeps the recorded pauses, scaled; time ranges and
  * session ids resolve the way the CLI promises; the writers of one session read as one session, their
- * events merged by time; a v1 recording reads as it did, and a newer format is refused.
+ * events merged by time; v1 and v2 recordings read as they did, a base64 body (v3) is shown by its size,
+ * and a newer format is refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { dayPrefixes, findSessions, resolveSession, timeRange } from '../../src/
 import { sessionEvents, storedSession, type SessionEvent } from '../../src/audit/reader.js';
 import { SessionSearch } from '../../src/audit/search.js';
 import { renderEntry, Timeline, type TimelineEntry } from '../../src/audit/timeline.js';
-import { recordSession, v1Recording } from '../harness/recordings.js';
+import { recordSession, v1Recording, v2Recording } from '../harness/recordings.js';
 
 const pod7 = { verb: 'delete', resource: 'pods', name: 'api-7', namespace: 'payments', subresource: '' };
 
@@ -166,8 +167,8 @@ test('a v1 recording is found by a prefix of its id, read and shown as before', 
 });
 
 test('a line of a newer format stops reading with one clear error', async () => {
-  const { store, session } = await storeWith({ 'gateway-a': [{ v: 3, seq: 0, time: at(0), type: 'hologram' }] });
-  await assert.rejects(collect(sessionEvents(store, session)), (error: Error) => error instanceof UnsupportedRecordingVersion && /segment-000000\.jsonl line 1 is in recording format v3; this kubegate reads v1 to v2: read it with a newer kubegate$/.test(error.message));
+  const { store, session } = await storeWith({ 'gateway-a': [{ v: 4, seq: 0, time: at(0), type: 'hologram' }] });
+  await assert.rejects(collect(sessionEvents(store, session)), (error: Error) => error instanceof UnsupportedRecordingVersion && /segment-000000\.jsonl line 1 is in recording format v4; this kubegate reads v1 to v3: read it with a newer kubegate$/.test(error.message));
 });
 
 test("sessions show names a request body's content type when it is not JSON", () => {
@@ -177,4 +178,34 @@ test("sessions show names a request body's content type when it is not JSON", ()
   const shown = timeline.end();
   assert.equal((shown[0] as { contentType?: string }).contentType, 'application/merge-patch+json');
   assert.deepEqual(shown.map(renderEntry).map((line) => line.match(/\[.*\]/)?.[0] ?? ''), ['[application/merge-patch+json]', '', '']);
+});
+
+test('a v2 recording is found, read and shown as before', async () => {
+  const v2 = v2Recording();
+  const found = await resolveSession(v2.store, v2.sessionId.slice(0, 8), timeRange({ from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' }));
+  assert.deepEqual(found.indexes.map((index) => [index.v, index.writer]), [[2, 'gateway-0']]);
+  const events = await collect(sessionEvents(v2.store, await storedSession(v2.store, found.sessionId, found.indexes)));
+  const timeline = new Timeline();
+  const lines = [...events.flatMap((event) => timeline.push(event)), ...timeline.end()].map(renderEntry).join('\n');
+  assert.match(lines, /get pods payments\/api-2 +Allow +200 3ms\n/);
+  assert.match(lines, /delete pods payments\/api-7 +RequireApproval \(deletes-need-a-human\) 200 11ms {2}✓ approved once by ApprovalRequest delete-pods-x7k2\n/);
+  assert.match(lines, /session end: done$/);
+});
+
+test('sessions show prints a body recorded as base64 by its size, never its bytes; search does not match inside it', () => {
+  const protobuf = Buffer.concat([Buffer.from('k8s\0'), Buffer.from('\x0a\x02v1 AKIAABCDEFGHIJKLMNOP', 'latin1')]);
+  const body = protobuf.toString('base64');
+  const events: SessionEvent[] = [
+    { v: 3, seq: 1, time: at(0), type: 'request', requestId: 'cm', method: 'GET', path: '/api/v1/namespaces/payments/configmaps/app', attributes: { verb: 'get', resource: 'configmaps', namespace: 'payments', name: 'app', isResourceRequest: true } },
+    { v: 3, seq: 2, time: at(1), type: 'response', requestId: 'cm', status: 200, contentType: 'application/vnd.kubernetes.protobuf', body, bodyEncoding: 'base64', bodyBytes: protobuf.length, durationMs: 4 },
+    { v: 3, seq: 3, time: at(2), type: 'request', requestId: 'up', method: 'PUT', path: '/api/v1/namespaces/payments/configmaps/app', attributes: { verb: 'update', resource: 'configmaps', namespace: 'payments', name: 'app', isResourceRequest: true }, contentType: 'application/cbor', body: 'oWE=', bodyEncoding: 'base64', bodyBytes: 9, bodyTruncated: true },
+    { v: 3, seq: 4, time: at(3), type: 'response', requestId: 'up', status: 200, contentType: 'application/json', body: '{}', bodyBytes: 2, durationMs: 5 },
+  ];
+  const timeline = new Timeline();
+  const lines = [...events.flatMap((event) => timeline.push(event)), ...timeline.end()].map(renderEntry);
+  assert.match(lines[0]!, /get configmaps payments\/app .* 200 4ms {2}\[response body: 29 bytes, base64, application\/vnd\.kubernetes\.protobuf\]$/);
+  assert.match(lines[1]!, /update configmaps payments\/app .* 200 5ms {2}\[application\/cbor\] {2}\[request body: 2 bytes of 9, base64\]$/);
+  assert.ok(!lines.join('\n').includes(body), 'the base64 is not printed');
+  const search = new SessionSearch('AKIA');
+  assert.deepEqual(events.flatMap((event) => search.push(event)), []);
 });

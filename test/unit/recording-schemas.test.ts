@@ -10,9 +10,9 @@ import { readFileSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import type { RecordedEvent, SegmentManifest, SessionIndex } from '../../src/recording/format.js';
 import { objectLines } from '../../src/audit/reader.js';
-import { schemaErrors, schemaFiles, schemaPath } from '../../src/recording/schemas.js';
+import { compileSchemas, schemaErrors, schemaFiles, schemaPath } from '../../src/recording/schemas.js';
 import type { RecordingStore } from '../../src/recording/store.js';
-import { recordSession, v1Recording } from '../harness/recordings.js';
+import { recordSession, v1Recording, v2Recording } from '../harness/recordings.js';
 
 /** Validates every object of a store against its schema; what it saw. */
 async function validateStore(store: RecordingStore): Promise<{ types: Set<string>; manifests: SegmentManifest[]; indexes: SessionIndex[]; starts: RecordedEvent[] }> {
@@ -50,8 +50,8 @@ test('a session of two writers validates: each manifest, index and session-start
   const session = await recordSession({ writers: ['gateway-a', 'gateway-b'] });
   const { types, manifests, indexes, starts } = await validateStore(session.store);
   assert.deepEqual([...types].sort(), everyType);
-  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[2, 'gateway-a'], [2, 'gateway-b']]);
-  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[2, 'gateway-a'], [2, 'gateway-b']]);
+  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[3, 'gateway-a'], [3, 'gateway-b']]);
+  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[3, 'gateway-a'], [3, 'gateway-b']]);
   assert.deepEqual([...new Set(manifests.map((manifest) => manifest.writer))], ['gateway-a', 'gateway-b']);
   assert.ok(manifests.every((manifest) => manifest.key.startsWith(`${session.folder}${manifest.writer}/`)));
 });
@@ -61,6 +61,29 @@ test('the v1 recording validates against the same schemas', async () => {
   assert.deepEqual([...types].sort(), everyType);
   assert.equal(manifests.length, 4);
   assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[1, undefined]]);
+});
+
+test('the v2 recording validates against the same schemas', async () => {
+  const { types, manifests, indexes } = await validateStore(v2Recording().store);
+  assert.deepEqual([...types].sort(), everyType);
+  assert.equal(manifests.length, 6);
+  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[2, 'gateway-0']]);
+});
+
+test('a v3 line may hold a base64 body and a response content type; a v1 or v2 line may not', () => {
+  const bytes = Buffer.from([0x6b, 0x38, 0x73, 0x00, 0xff, 0x0a]);
+  const response = { v: 3, seq: 4, time: '2025-03-01T09:00:00.000Z', type: 'response', requestId: 'r1', status: 200, contentType: 'application/vnd.kubernetes.protobuf', body: bytes.toString('base64'), bodyEncoding: 'base64', bodyBytes: 6, durationMs: 3 };
+  assert.equal(schemaErrors('event', response), null);
+  const request = { v: 3, seq: 1, time: response.time, type: 'request', requestId: 'r1', method: 'POST', path: '/api/v1/namespaces/a/configmaps', attributes: { verb: 'create' }, contentType: 'application/cbor', body: 'oQ==', bodyEncoding: 'base64', bodyBytes: 1 };
+  assert.equal(schemaErrors('event', request), null);
+  assert.equal(schemaErrors('event', { ...response, body: 'not base64!' }), '/body must match pattern "^[A-Za-z0-9+/]*={0,2}$"');
+  assert.equal(schemaErrors('event', { ...response, bodyEncoding: 'hex' }), '/bodyEncoding must be equal to constant');
+  assert.equal(schemaErrors('event', { ...response, body: undefined }), "(the object) must have required property 'body'");
+  for (const v of [1, 2]) {
+    assert.equal(schemaErrors('event', { ...response, v }), '(the object) must NOT be valid', `v${v}: no bodyEncoding, no response contentType`);
+    assert.equal(schemaErrors('event', { ...request, v }), '(the object) must NOT be valid');
+    assert.equal(schemaErrors('event', { ...request, v, body: '{}', bodyEncoding: undefined }), null, `v${v}: a text body and a request contentType as before`);
+  }
 });
 
 test('a malformed event is refused with the field and the reason', () => {
@@ -91,8 +114,15 @@ test('a manifest with a malformed hash is refused', () => {
   assert.equal(schemaErrors('manifest', { ...manifest, sha256: 'A'.repeat(64) }), '/sha256 must match pattern "^[0-9a-f]{64}$"');
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2 }), "(the object) must have required property 'writer'");
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2, writer: 'gateway-a' }), null);
-  assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), '/v must be one of 1, 2');
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 4, writer: 'gateway-a' }), '/v must be one of 1, 2, 3');
   assert.match(schemaErrors('manifest', { ...manifest, previousManifestSha256: 'short' })!, /^\/previousManifestSha256 /);
+});
+
+test('the schemas compile without a strict-mode warning (verify prints them on stderr)', (t) => {
+  const warn = t.mock.method(console, 'warn', () => undefined);
+  compileSchemas();
+  assert.deepEqual(warn.mock.calls.map((call) => call.arguments.join(' ')), []);
 });
 
 test('every schema file is a draft 2020-12 schema with its own $id', () => {

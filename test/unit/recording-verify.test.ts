@@ -11,7 +11,7 @@ import { manifestKey, segmentKey, UnsupportedRecordingVersion, type SegmentManif
 import { readIndex } from '../../src/audit/query.js';
 import { storedSession } from '../../src/audit/reader.js';
 import { verifySession, type VerifyReport } from '../../src/audit/verify.js';
-import { recordSession, sampleEvents, v1Recording, type RecordedSession } from '../harness/recordings.js';
+import { recordSession, sampleEvents, v1Recording, v2Recording, type RecordedSession } from '../harness/recordings.js';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
@@ -309,13 +309,25 @@ test('a v1 recording (as the v1 writer made it) still verifies, and a change to 
   assertProblem(await check(), /^segment 1 changed \(sha256/);
 });
 
+test('a v2 recording (as the v2 writer made it) still verifies, and a change to it is still found', async () => {
+  const v2 = v2Recording();
+  const check = async () => verifySession(v2.store, await storedSession(v2.store, v2.sessionId, [await readIndex(v2.store, v2.indexKey)]));
+  const report = await check();
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.status, 'intact');
+  assert.equal(report.segments, 6);
+  const path = join(v2.dir, ...segmentKey(v2.prefix, 1).split('/'));
+  writeFileSync(path, readFileSync(path, 'utf8').replace('"status":200', '"status":201'));
+  assertProblem(await check(), /^segment 1 changed \(sha256/);
+});
+
 test('a newer format: its index is refused whole; a line newer than its own chain is named', async () => {
   const session = await recordSession();
   const index = await readIndex(session.store, session.indexKey);
-  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 3 }));
-  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v3; this kubegate reads v1 to v2: read it with a newer kubegate$/.test(error.message));
-  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 3 }])), UnsupportedRecordingVersion);
+  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 4 }));
+  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v4; this kubegate reads v1 to v3: read it with a newer kubegate$/.test(error.message));
+  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 4 }])), UnsupportedRecordingVersion);
   writeFileSync(file(session, session.indexKey), JSON.stringify(index));
-  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":2', '"v":3') : line)));
-  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v3, newer than this kubegate reads \(v1 to v2\)$/);
+  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":3', '"v":4') : line)));
+  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v4, newer than this kubegate reads \(v1 to v3\)$/);
 });

@@ -16,10 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { FileStore } from '../../src/recording/file-store.js';
 import { openStore, parseStoreUrl } from '../../src/recording/open-store.js';
 import { RecordingUnavailableError, StoreRecorder } from '../../src/recording/store-recorder.js';
-import { chainPrefix, indexKey, sessionFolder, sessionPrefix, type ChainMetadata, type RecordedEvent, type SegmentManifest, type SessionIndex, type SessionMetadata } from '../../src/recording/format.js';
+import { chainPrefix, indexKey, recordingFormatVersion, sessionFolder, sessionPrefix, type ChainMetadata, type RecordedEvent, type SegmentManifest, type SessionIndex, type SessionMetadata } from '../../src/recording/format.js';
 import { storedSession } from '../../src/audit/reader.js';
 import type { PutOptions, RecordingStore } from '../../src/recording/store.js';
-import { writeSpoolState } from '../../src/recording/spool.js';
+import { readSpoolState, writeSpoolState } from '../../src/recording/spool.js';
+import { verifySession } from '../../src/audit/verify.js';
 import { IndexBuilder } from '../../src/recording/session-index.js';
 import { ManualClock } from '../harness/manual-clock.js';
 
@@ -387,7 +388,7 @@ test('a session that crashed before its first event reached the disk still start
   const meta = metadata();
   // the spool as a crash right after open leaves it: the state written, segment 0 created, nothing synced
   const folder = join(spoolDir, meta.sessionId);
-  await writeSpoolState(folder, { v: 1, metadata: meta, nextIndex: 0, lastSeq: -1, previousSegmentSha256: null, previousManifestSha256: null, index: new IndexBuilder(meta).toJSON(), final: false });
+  await writeSpoolState(folder, { v: 1, metadata: meta, nextIndex: 0, lastSeq: -1, previousSegmentSha256: null, previousManifestSha256: null, index: new IndexBuilder(meta, 1).toJSON(), final: false });
   writeFileSync(join(folder, 'segment-000000.jsonl'), '');
   const recorder = new StoreRecorder({ store: new FileStore(storeDir), spoolDir });
   await recorder.start();
@@ -395,6 +396,45 @@ test('a session that crashed before its first event reached the disk still start
   const read = await readSession(new FileStore(storeDir), meta);
   assert.deepEqual(read.events.map((event) => event.type), ['session-start', 'gap', 'session-end']);
   assert.equal((read.events[1] as { afterSeq?: number }).afterSeq, 0);
+  await recorder.stop();
+});
+
+for (const [left, stored, version] of [['a v2 writer (its state names no version)', undefined, 2], ['a v3 writer', 3, 3]] as const) {
+  test(`a chain ${left} left in the spool is finished in its own version, whatever this gateway writes`, async () => {
+    const storeDir = temp('store');
+    const spoolDir = temp('spool');
+    const meta: ChainMetadata = { ...metadata(), writer: 'gateway-old' };
+    const folder = join(spoolDir, meta.sessionId);
+    const index = new IndexBuilder(meta, version).toJSON();
+    await writeSpoolState(folder, { v: 1, metadata: meta, ...(stored === undefined ? {} : { formatVersion: stored }), nextIndex: 0, lastSeq: -1, previousSegmentSha256: null, previousManifestSha256: null, index, final: false });
+    const lines = [{ type: 'session-start', ...meta }, request(0)].map((event, seq) => JSON.stringify({ v: version, seq, time: new Date().toISOString(), ...event }));
+    writeFileSync(join(folder, 'segment-000000.jsonl'), lines.map((line) => `${line}\n`).join(''));
+    const store = new FileStore(storeDir);
+    const recorder = new StoreRecorder({ store, spoolDir });
+    await recorder.start();
+    await recorder.flush();
+    const read = await readSession(store, meta);
+    assert.deepEqual(read.events.map((event) => `${event.type} v${event.v}`), ['session-start', 'request', 'gap', 'session-end'].map((type) => `${type} v${version}`));
+    assert.deepEqual([...new Set(read.manifests.map(({ manifest }) => manifest.v))], [version]);
+    const written = JSON.parse((await readAll(await store.get(indexKey(meta)))).toString()) as SessionIndex;
+    assert.equal(written.v, version);
+    const report = await verifySession(store, await storedSession(store, meta.sessionId, [written]));
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.status, 'intact');
+    await recorder.stop();
+  });
+}
+
+test("a new session's spool state names the version its chain is written in", async () => {
+  const spoolDir = temp('spool');
+  const recorder = new StoreRecorder({ store: new FileStore(temp('store')), spoolDir });
+  await recorder.start();
+  const meta = metadata();
+  const session = recorder.open(meta);
+  await session.record(request(0));
+  await recorder.flush();
+  assert.equal((await readSpoolState(join(spoolDir, meta.sessionId)))?.formatVersion, recordingFormatVersion);
+  await session.close('done');
   await recorder.stop();
 });
 

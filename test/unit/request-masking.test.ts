@@ -17,7 +17,7 @@ const masker = Masker.compile({ secrets: true, fields: ['data.password'], patter
 
 function recorded(url: string, body: unknown, method = 'PATCH'): string {
   const bytes = Buffer.from(JSON.stringify(body));
-  return recordedRequestBody(masker, parseRequestAttributes(method, url), bytes, body, 1 << 20).body;
+  return recordedRequestBody(masker, parseRequestAttributes(method, url), { bytes, parsed: body }, 1 << 20).body;
 }
 
 test('invariant 9: a JSON patch of a Secret records every value masked where its path points', () => {

@@ -7,6 +7,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
+import { recordedBody, type RecordedBody } from '../../util/recorded-body.js';
 import { maskContextFor, maskedValue, outputIdleMs, streamMaskerTransform, type MaskContext, type MaskedResource, type Masker, type PathSegment } from './masker.js';
 
 function masksAnything(masker: Masker, resource: MaskedResource): { json: boolean; text: boolean } {
@@ -80,21 +81,31 @@ export function patchUnmasks(masker: Masker, attributes: MaskedResource, parsed:
   return undefined;
 }
 
+/** What a request body is, for the recording: its bytes, the object they stand for, and their type. */
+export interface RequestBody {
+  bytes: Buffer;
+  /** The object the body stands for; undefined where it could not be read. */
+  parsed: unknown;
+  contentType?: string;
+  /** Kubernetes protobuf: not text, so where it was read only the object it stands for is kept, as JSON. */
+  binary?: boolean;
+}
+
 /**
- * What the recording keeps of a request body (invariant 9 holds for the store too): JSON masked like a
- * response, capped at `cap` bytes; a body in another encoding is kept only where the policy masks nothing
- * it could contain, since it cannot be masked. `parsed` is the object the body stands for (undefined
- * where it could not be read); a `binary` body (Kubernetes protobuf) is not text, so only that object is
- * kept, as JSON.
+ * What the recording keeps of a request body (invariant 9 holds for the store too), capped at `cap`
+ * bytes: where the policy masks anything the body could contain, the object it stands for, masked like
+ * a response (a body that could not be read cannot be masked, so it is not kept); a protobuf body that
+ * was read, as JSON; any other body as sent — text as text, anything else as base64 (`recordedBody`).
  */
-export function recordedRequestBody(masker: Masker, attributes: MaskedResource, body: Buffer, parsed: unknown, cap: number, binary = false): { body: string; bodyBytes: number; bodyTruncated?: true } {
+export function recordedRequestBody(masker: Masker, attributes: MaskedResource, request: RequestBody, cap: number): RecordedBody {
   const context = maskContextFor(attributes);
   const masks = masker.masksJson(context);
-  let text: string;
-  if (parsed !== undefined) text = masks ? JSON.stringify(Array.isArray(parsed) ? maskedJsonPatch(masker, parsed, context) : masker.maskObject(parsed, context)) : binary ? JSON.stringify(parsed) : body.toString('utf8');
-  else if (binary) return { body: `[not recorded: a ${body.length}-byte binary body that could not be read]`, bodyBytes: body.length };
-  else if (!masks) text = body.toString('utf8');
-  else return { body: `[not recorded: a ${body.length}-byte body that is not JSON cannot be masked]`, bodyBytes: body.length };
-  const encoded = Buffer.from(text);
-  return { body: encoded.subarray(0, cap).toString('utf8'), bodyBytes: body.length, ...(encoded.length > cap ? { bodyTruncated: true as const } : {}) };
+  const { bytes, parsed } = request;
+  if (parsed !== undefined && (masks || request.binary)) {
+    const object = !masks ? parsed : Array.isArray(parsed) ? maskedJsonPatch(masker, parsed, context) : masker.maskObject(parsed, context);
+    const json = Buffer.from(JSON.stringify(object));
+    return { ...recordedBody(json.subarray(0, cap), json.length, 'application/json'), bodyBytes: bytes.length };
+  }
+  if (masks) return { body: `[not recorded: a ${bytes.length}-byte ${request.binary ? 'binary body that could not be read' : 'body that is not JSON cannot be masked'}]`, bodyBytes: bytes.length };
+  return recordedBody(bytes.subarray(0, cap), bytes.length, request.contentType);
 }
