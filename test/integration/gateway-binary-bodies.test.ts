@@ -52,8 +52,8 @@ function recordedEvents(gateway: RunningGateway): Recorded[] {
       .filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'))
       .flatMap((entry) => {
         const parts = relative(dir, join(entry.parentPath, entry.name)).split(sep);
-        // store: sessions/Y/M/D/<subject>/<session>/<writer>/segment…; spool: <session>/segment…
-        const session = parts[0] === 'sessions' ? parts[5]! : parts[0]!;
+        // store: sessions/Y/M/D/<subject>/<session>/<writer>/segment…; spool: worker-<n>/<session>/segment…
+        const session = parts[0] === 'sessions' ? parts[5]! : parts[1]!;
         return readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean).map((line) => ({ ...(JSON.parse(line) as RecordedEvent), session }) as Recorded);
       }),
   );
