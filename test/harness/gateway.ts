@@ -56,28 +56,42 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
   const account = `kubegate-gateway-${policy.name}`;
   await eventually(() => kubectl.ok(['get', 'serviceaccount', account, '-n', policy.namespace]).then(() => undefined), 20_000);
   const token = (await kubectl.ok(['create', 'token', account, '-n', policy.namespace, '--duration=2h'])).trim();
-  const port = options.port ?? (await freePort());
-  const adminPort = options.adminPort ?? (await freePort());
   const recordings = mkdtempSync(join(tmpdir(), 'kubegate-recordings-'));
   const store = options.store ?? `file://${recordings}`;
   const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'kubegate-spool-'));
-  const child = spawnKubegate(
-    'gateway',
-    [
+  const start = async () => {
+    const port = options.port ?? (await freePort());
+    const adminPort = options.adminPort ?? (await freePort());
+    const child = spawnKubegate(
       'gateway',
-      `--policy=${policy.namespace}/${policy.name}`,
-      `--listen=127.0.0.1:${port}`,
-      `--admin-listen=127.0.0.1:${adminPort}`,
-      `--kubeconfig=${cluster.kubeconfigFile(token)}`,
-      `--store=${store}`,
-      `--spool-dir=${spoolDir}`,
-      '--segment-max-age-ms=2000', // recordings reach the store within seconds (tests read them back)
-      ...(options.args ?? []),
-    ],
-    options.env,
-  );
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  await child.waitReady(`${adminUrl}/readyz`);
+      [
+        'gateway',
+        `--policy=${policy.namespace}/${policy.name}`,
+        `--listen=127.0.0.1:${port}`,
+        `--admin-listen=127.0.0.1:${adminPort}`,
+        `--kubeconfig=${cluster.kubeconfigFile(token)}`,
+        `--store=${store}`,
+        `--spool-dir=${spoolDir}`,
+        '--segment-max-age-ms=2000', // recordings reach the store within seconds (tests read them back)
+        ...(options.args ?? []),
+      ],
+      options.env,
+    );
+    const adminUrl = `http://127.0.0.1:${adminPort}`;
+    await child.waitReady(`${adminUrl}/readyz`);
+    return { child, port, adminUrl };
+  };
+  // a free port can be taken (by any process's outgoing connection) before the gateway binds it: pick others
+  let started: Awaited<ReturnType<typeof start>> | undefined;
+  for (let attempt = 1; !started; attempt++) {
+    try {
+      started = await start();
+    } catch (error) {
+      const portTaken = /EADDRINUSE/.test((error as Error).message);
+      if (!portTaken || options.port !== undefined || options.adminPort !== undefined || attempt >= 3) throw error;
+    }
+  }
+  const { child, port, adminUrl } = started;
   return {
     process: child.process,
     url: `https://127.0.0.1:${port}`,
