@@ -113,33 +113,9 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
     if (unmasks) throw new GatewayError('KG_DENIED', unmasks);
     if (state.loaded.compiled.recording.onStoreFailure === 'FailClosed' && !context.recorder.healthy()) throw new GatewayError('KG_RECORDING_UNAVAILABLE');
     if (decision.action === 'Deny') throw new GatewayError(decision.byCommand ? 'KG_COMMAND_BLOCKED' : 'KG_DENIED', decision.message);
-    if (decision.action === 'RequireApproval') {
-      const outcome = await context.approvals.admit(
-        {
-          method: request.method ?? 'GET',
-          target,
-          path: maskedTarget(masking, target),
-          body,
-          verb: attributes.verb,
-          namespace: attributes.namespace,
-          resource: attributes.resource,
-          subresource: attributes.subresource,
-          name: attributes.name,
-          ...(command ? { command: maskedCommand(masking, command) } : {}),
-          rule: decision.rule,
-        },
-        identity,
-      );
-      if (!outcome.admitted) {
-        const ns = state.policyRef.namespace;
-        throw new GatewayError(
-          'KG_APPROVAL_REQUIRED',
-          `${decision.message}; ApprovalRequest ${ns}/${outcome.request} is ${outcome.phase}; an approver runs: kubegate approve ${outcome.request} -n ${ns} --reason "…", then retry the same command`,
-        );
-      }
-      await session.recorder.record({ type: 'decision', requestId, action: 'Allow', message: `approved once by ApprovalRequest ${outcome.request}` });
-    }
-    return { requestId, identity, session, attributes, decision, state, body, command, masking };
+    const admitted: Admitted = { requestId, identity, session, attributes, decision, state, ...(body ? { body } : {}), ...(command ? { command } : {}), masking };
+    if (decision.action === 'RequireApproval') await consumeApproval(context, admitted, request.method ?? 'GET', request.url ?? '/');
+    return admitted;
   } catch (error) {
     context.sessions.leave(session);
     if (error instanceof GatewayError) {
@@ -147,4 +123,37 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
     }
     throw error;
   }
+}
+
+/**
+ * A request a RequireApproval rule holds: admitted once an approver has approved exactly this request
+ * (command-approvals.ts opens the ApprovalRequest and consumes it once), refused with the request to
+ * approve otherwise. What the ApprovalRequest keeps of the request is masked as the recording is.
+ */
+async function consumeApproval(context: AdmitContext, admitted: Admitted, method: string, target: string): Promise<void> {
+  const { attributes, masking, command, decision, state, identity, session, requestId } = admitted;
+  const outcome = await context.approvals.admit(
+    {
+      method,
+      target,
+      path: maskedTarget(masking, target),
+      body: admitted.body,
+      verb: attributes.verb,
+      namespace: attributes.namespace,
+      resource: attributes.resource,
+      subresource: attributes.subresource,
+      name: attributes.name,
+      ...(command ? { command: maskedCommand(masking, command) } : {}),
+      rule: decision.rule,
+    },
+    identity,
+  );
+  if (!outcome.admitted) {
+    const ns = state.policyRef.namespace;
+    throw new GatewayError(
+      'KG_APPROVAL_REQUIRED',
+      `${decision.message}; ApprovalRequest ${ns}/${outcome.request} is ${outcome.phase}; an approver runs: kubegate approve ${outcome.request} -n ${ns} --reason "…", then retry the same command`,
+    );
+  }
+  await session.recorder.record({ type: 'decision', requestId, action: 'Allow', message: `approved once by ApprovalRequest ${outcome.request}` });
 }
