@@ -56,6 +56,28 @@ interface ForwardContext {
   logger: Logger;
 }
 
+type Finish = (status: number, answer?: { contentType?: string; captured?: RecordedBody }) => void;
+
+/** The API server's answer to the client: masked where the policy says so, and tapped for the recording as it streams. */
+function relayResponse(admitted: Admitted, upstreamResponse: IncomingMessage, response: ServerResponse, request: { guard: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => void; finish: Finish }): void {
+  const status = upstreamResponse.statusCode ?? 502;
+  const masking = responseMasking(admitted.masking, admitted.attributes, upstreamResponse.headers);
+  const outgoing = downstreamHeaders(upstreamResponse.headers);
+  if (masking) delete outgoing['content-length'];
+  response.writeHead(status, outgoing);
+  response.flushHeaders(); // watches and `logs -f` must see headers before the first event
+  const contentType = upstreamResponse.headers['content-type'];
+  const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
+  const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
+  pipeline(
+    stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream],
+    request.guard((error: Error | null) => {
+      if (error && !response.destroyed) response.destroy(error);
+      request.finish(status, { ...(contentType ? { contentType } : {}), captured: tap.captured() });
+    }),
+  );
+}
+
 export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, context: ForwardContext): Promise<void> {
   const { session, identity, body } = admitted;
   const { upstream, sessions } = context;
@@ -104,33 +126,15 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   forwarded.on(
     'error',
     guard((error: Error) => {
-      if (!response.headersSent) {
-        const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
-        finish(refusal.status);
-        sendError(response, refusal);
-      } else response.destroy(error);
+      if (response.headersSent) return void response.destroy(error);
+      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
+      finish(refusal.status);
+      sendError(response, refusal);
     }),
   );
   forwarded.on(
     'response',
-    guard((upstreamResponse: IncomingMessage) => {
-      const status = upstreamResponse.statusCode ?? 502;
-      const masking = responseMasking(admitted.masking, admitted.attributes, upstreamResponse.headers);
-      const outgoing = downstreamHeaders(upstreamResponse.headers);
-      if (masking) delete outgoing['content-length'];
-      response.writeHead(status, outgoing);
-      response.flushHeaders(); // watches and `logs -f` must see headers before the first event
-      const contentType = upstreamResponse.headers['content-type'];
-      const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
-      const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
-      pipeline(
-        stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream],
-        guard((error: Error | null) => {
-          if (error && !response.destroyed) response.destroy(error);
-          finish(status, { ...(contentType ? { contentType } : {}), captured: tap.captured() });
-        }),
-      );
-    }),
+    guard((upstreamResponse: IncomingMessage) => relayResponse(admitted, upstreamResponse, response, { guard, finish })),
   );
   releaseGrant = context.grants.watch(
     identity,
