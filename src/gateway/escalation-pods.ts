@@ -121,7 +121,9 @@ export function podFinding(value: unknown, view: BodyView, depth = 0): string | 
  * as `null` (as a merge patch deletes).
  */
 export function jsonPatchAsObject(ops: unknown[]): Json {
-  const root: Json = {};
+  // objects without a prototype: a path through `__proto__` or `constructor` makes an own key, never
+  // reaching Object.prototype (which would change every object in the gateway, its policy decisions too)
+  const root: Json = Object.create(null) as Json;
   for (const op of ops) {
     if (!isObject(op) || typeof op['path'] !== 'string') continue;
     if (!('value' in op) && op['op'] !== 'remove') continue;
@@ -130,7 +132,7 @@ export function jsonPatchAsObject(ops: unknown[]): Json {
     let node = root;
     segments.forEach((segment, index) => {
       if (index === segments.length - 1) node[segment] = value;
-      else node = isObject(node[segment]) ? (node[segment] as Json) : (node[segment] = {});
+      else node = isObject(node[segment]) ? (node[segment] as Json) : (node[segment] = Object.create(null) as Json);
     });
     if (segments.length === 0) Object.assign(root, isObject(value) ? value : {});
   }

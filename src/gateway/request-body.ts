@@ -61,11 +61,52 @@ function readYaml(bytes: Buffer): unknown {
   return asServer;
 }
 
+/**
+ * Kubernetes objects nest a few dozen levels; a body nested far deeper is an attack on the parsers
+ * (a YAML flow sequence 20,000 deep aborts V8 inside the `yaml` package, beyond any try/catch) and is not
+ * read: as any unreadable body, it counts as an escalation and is not recorded unmasked.
+ */
+export const maxBodyNesting = 100;
+/** Leading spaces of a YAML line: block nesting, which brackets do not show. */
+const maxYamlIndent = 2 * maxBodyNesting;
+
+/**
+ * Whether the text nests no deeper than allowed. JSON: brackets and braces outside strings. YAML: every
+ * bracket and brace, quoted or not (a quote's reach in YAML depends on where it stands; counting all is
+ * the safe side), and the leading spaces and dashes of each line.
+ */
+function shallowEnough(text: string, yaml: boolean): boolean {
+  let depth = 0;
+  let inString = false;
+  let lineStart = true;
+  let indent = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '\n') [lineStart, indent] = [true, 0];
+    else if (yaml && lineStart && (c === ' ' || c === '-')) {
+      if (++indent > maxYamlIndent) return false;
+    } else lineStart = false;
+    if (c === '"' && !yaml) inString = true;
+    else if (c === '[' || c === '{') {
+      if (++depth > maxBodyNesting) return false;
+    } else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return true;
+}
+
 /** The request body as an object (or any JSON value), or undefined when it is not one the gateway reads. */
 export function readObject(contentType: string | undefined, bytes: Buffer): unknown {
   const mediaType = (contentType || 'application/json').split(';')[0]!.trim().toLowerCase();
-  if (jsonTypes.has(mediaType)) return readJson(bytes.toString('utf8'));
-  if (yamlTypes.has(mediaType)) return readYaml(bytes);
+  if (jsonTypes.has(mediaType)) {
+    const text = bytes.toString('utf8');
+    return shallowEnough(text, false) ? readJson(text) : undefined;
+  }
+  if (yamlTypes.has(mediaType)) return shallowEnough(bytes.toString('utf8'), true) ? readYaml(bytes) : undefined;
   if (isKubernetesProtobuf(mediaType)) return readProtobuf(bytes);
   return undefined; // CBOR, or a type the API server refuses
 }

@@ -60,13 +60,11 @@ class EditedLine {
     this.chars.splice(this.cursor++, 0, c);
   }
 
+  /** The whole run at once: a splice a character would cost the line's length per character. */
   insertText(text: string): void {
-    if (this.cursor < this.chars.length) {
-      for (const c of text) this.insert(c);
-      return;
-    }
-    for (const c of text) this.chars.push(c);
-    this.cursor = this.chars.length;
+    const chars = [...text];
+    this.chars = this.cursor === this.chars.length ? this.chars.concat(chars) : this.chars.slice(0, this.cursor).concat(chars, this.chars.slice(this.cursor));
+    this.cursor += chars.length;
   }
 
   /** Erases `count` characters before the cursor. */
@@ -373,7 +371,8 @@ class ShellInput {
 
   /** The line as it would run if stdin ended now. */
   current(): StdinLine {
-    const text = this.continued + this.editor.text();
+    // shells (bash, dash) drop NUL bytes from what they read: `r\0m -rf` runs as `rm -rf`, and is judged so
+    const text = (this.continued + this.editor.text()).replaceAll('\0', '');
     const tooLong = this.overflowed || text.length > this.maxLineChars;
     const uncertain = this.continuedUncertain ?? this.editor.uncertain() ?? (tooLong ? `a line longer than ${this.maxLineChars} characters` : undefined);
     return { text: text.length > this.maxLineChars ? text.slice(-this.maxLineChars) : text, ...(uncertain ? { uncertain } : {}) };

@@ -72,6 +72,12 @@ export const tricks: Trick[] = [
   // identity headers from the client
   { name: 'Impersonate-User: system:admin to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-user': 'system:admin' }, expect: 'refused' },
   { name: 'Impersonate-Group: system:masters to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-group': 'system:masters' }, expect: 'refused' },
+  // inputs aimed at the gateway's own parsers: an object path through __proto__ (prototype pollution, which
+  // would change every later decision), a body nested deep enough to abort the YAML parser
+  { name: 'a JSON patch whose path goes through __proto__', invariant: 10, method: 'PATCH', path: (c) => `/api/v1/namespaces/${c.target}/pods/web`, body: jsonPatch(() => JSON.stringify([{ op: 'add', path: '/__proto__/escalation', value: true }, { op: 'add', path: '/constructor/prototype/escalation', value: true }])), expect: 'refused' },
+  { name: 'delete namespace after it: a Deny rule still denies', invariant: 10, method: 'DELETE', path: (c) => `/api/v1/namespaces/${c.target}`, expect: 'denied' },
+  { name: 'a YAML body nested 20,000 deep', invariant: 11, method: 'POST', path: podsPath, body: { contentType: 'application/yaml', text: () => '['.repeat(20_000) + ']'.repeat(20_000) }, expect: 'held' },
+  { name: 'a JSON body nested 20,000 deep', invariant: 11, method: 'POST', path: podsPath, body: { contentType: 'application/json', text: () => '['.repeat(20_000) + ']'.repeat(20_000) }, expect: 'held' },
   // YAML bodies, read by the API server as YAML 1.1: `yes` and `on` are true there
   { name: 'a YAML pod with privileged: yes', invariant: 10, method: 'POST', path: podsPath, body: yamlPod('yaml-privileged-yes', 'initContainers: [{name: i, image: nginx, securityContext: {privileged: yes}}]'), expect: 'held' },
   { name: 'a YAML pod with hostPID: on', invariant: 10, method: 'POST', path: podsPath, body: yamlPod('yaml-hostpid-on', 'hostPID: on'), expect: 'held' },

@@ -259,3 +259,13 @@ test('YAML is read as the API server reads it (YAML 1.1): a body read otherwise 
   const privilegedYes = 'spec:\n  containers:\n  - name: c\n    securityContext:\n      privileged: yes\n';
   assert.equal(detectSent('POST', url, 'yaml', privilegedYes)?.category, 'workload', 'privileged: yes is not missed');
 });
+
+test('invariant 10: a JSON patch path through __proto__ or constructor changes no object but the patch it describes', () => {
+  const ops = [
+    { op: 'add', path: '/__proto__/escalation', value: true },
+    { op: 'add', path: '/constructor/prototype/escalation', value: true },
+  ];
+  detectEscalation(parseRequestAttributes('PATCH', '/api/v1/namespaces/a/pods/web'), ops);
+  assert.equal(({} as Record<string, unknown>)['escalation'], undefined, 'Object.prototype is untouched');
+  assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'escalation'), false);
+});

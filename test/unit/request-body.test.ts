@@ -49,3 +49,15 @@ test('YAML with duplicate keys, several documents, a %YAML directive, unknown ta
   const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(', ')}]`)].join('\n');
   assert.equal(yaml(laughs), undefined, 'a billion laughs');
 });
+
+test('invariant 11: a body nested deeper than any Kubernetes object is not read (the YAML parser would abort the process)', () => {
+  for (const [type, text] of [
+    ['application/yaml', '['.repeat(20_000) + ']'.repeat(20_000)],
+    ['application/apply-patch+yaml', Array.from({ length: 300 }, (_, i) => `${' '.repeat(i)}a:`).join('\n')],
+    ['application/json', '['.repeat(20_000) + ']'.repeat(20_000)],
+    ['application/yaml', "a: x']]]]\n" + '['.repeat(150) + ']'.repeat(150)],
+  ]) {
+    assert.equal(readObject(type, Buffer.from(text!)), undefined, `${type}: ${text!.slice(0, 20)}…`);
+  }
+  assert.deepEqual(readObject('application/json', Buffer.from('{"data":{"doc":"[[[[[[[["}}')), { data: { doc: '[[[[[[[[' } }, 'brackets inside a JSON string do not count');
+});

@@ -90,3 +90,15 @@ test('UTF-8 cut between writes is one character', () => {
   const e = Buffer.from('é\n');
   assert.deepEqual(texts([...lines.push(e.subarray(0, 1)), ...lines.push(e.subarray(1))]), ['é']);
 });
+
+test('invariant 10: NUL bytes, which shells drop from what they read, are dropped from the line judged', () => {
+  for (const discipline of ['pipe', 'canonical', 'readline'] as const) {
+    assert.deepEqual(texts(feed([discipline], 'r\0m -r\0f /data\n').ended), ['rm -rf /data'], discipline);
+  }
+});
+
+test('a long run typed in the middle of a line is inserted whole, in order', () => {
+  const { pending } = feed(['readline'], 'ab', '\x01', 'x'.repeat(100_000));
+  assert.equal(pending[0]!.text.slice(-3), 'xab', 'the run went in before the cursor, and the line keeps its last characters');
+  assert.ok(pending[0]!.uncertain, 'a line longer than the bound is uncertain');
+});
