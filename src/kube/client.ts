@@ -78,19 +78,6 @@ export function apply<T extends k8s.KubernetesObject>(clients: KubeClients, obje
   return clients.objects.patch(object, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
 }
 
-/**
- * Creates an object, or applies it (server-side) when one of that name exists already. For objects that
- * are nearly always new: a create costs the API server a quarter less CPU than an apply that creates.
- */
-export async function createOrApply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
-  try {
-    return await clients.objects.create(object, undefined, undefined, fieldManager);
-  } catch (error) {
-    if (!isConflict(error)) throw error;
-    return apply(clients, object);
-  }
-}
-
 /** Deletes an object; a missing one counts as deleted. */
 export async function deleteIfExists(clients: KubeClients, object: k8s.KubernetesObject): Promise<boolean> {
   try {

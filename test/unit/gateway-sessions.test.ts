@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import type { CallerIdentity } from '../../src/gateway/auth.js';
+import { caller } from '../harness/forwarding.js';
 import { SessionTable } from '../../src/gateway/sessions.js';
 import type { Recorder, SessionMetadata } from '../../src/recording/recorder.js';
 import { ManualClock } from '../harness/manual-clock.js';
@@ -26,15 +26,6 @@ function memoryRecorder(): Recorder & { opened: SessionMetadata[]; closed: Array
   };
 }
 
-const identity: CallerIdentity = {
-  tokenId: 'token-1',
-  grant: { namespace: 'kubegate-system', name: 'deploy-bot', uid: 'uid-1' },
-  subject: { kind: 'User', name: 'deploy-bot' },
-  user: 'kubegate:user:deploy-bot',
-  groups: ['kubegate:grant:kubegate-system:deploy-bot'],
-  expiresAt: new Date(3600_000),
-};
-
 function kubectlRequest(invocation: string): IncomingMessage {
   return { headers: { 'kubectl-session': invocation, 'user-agent': 'kubectl/v1.35.0' }, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
 }
@@ -49,11 +40,11 @@ test('one session per invocation, started at the clock time; idle ones close aft
   const recorder = memoryRecorder();
   const sessions = table(clock, recorder);
 
-  const first = sessions.enter(kubectlRequest('a'), identity);
+  const first = sessions.enter(kubectlRequest('a'), caller);
   sessions.leave(first);
-  assert.equal(sessions.enter(kubectlRequest('a'), identity), first, 'the same invocation is the same session');
+  assert.equal(sessions.enter(kubectlRequest('a'), caller), first, 'the same invocation is the same session');
   sessions.leave(first);
-  const exec = sessions.enter(kubectlRequest('b'), identity);
+  const exec = sessions.enter(kubectlRequest('b'), caller);
   assert.notEqual(exec.id, first.id);
   assert.deepEqual(recorder.opened.map((m) => m.startedAt), [new Date(1_000).toISOString(), new Date(1_000).toISOString()]);
 
@@ -70,7 +61,7 @@ test('one session per invocation, started at the clock time; idle ones close aft
   clock.advance(10_000);
   assert.deepEqual(recorder.closed, [[first.id, 'idle'], [exec.id, 'idle']]);
 
-  const again = sessions.enter(kubectlRequest('a'), identity);
+  const again = sessions.enter(kubectlRequest('a'), caller);
   assert.notEqual(again.id, first.id, 'a closed session is not reused');
   await sessions.closeAll('gateway stopped');
   assert.deepEqual(recorder.closed.at(-1), [again.id, 'gateway stopped']);
@@ -81,10 +72,10 @@ test('a request in a session keeps it open for another idleMs', () => {
   const clock = new ManualClock();
   const recorder = memoryRecorder();
   const sessions = table(clock, recorder);
-  const session = sessions.enter(kubectlRequest('a'), identity);
+  const session = sessions.enter(kubectlRequest('a'), caller);
   sessions.leave(session);
   clock.advance(50_000);
-  sessions.leave(sessions.enter(kubectlRequest('a'), identity));
+  sessions.leave(sessions.enter(kubectlRequest('a'), caller));
   clock.advance(60_000);
   assert.deepEqual(recorder.closed, [], 'used 60 s ago, not more');
   clock.advance(10_000);
