@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs/light.js';
+import { mediaType } from '../util/media-type.js';
 import { packageRoot } from '../util/package-root.js';
 
 const kubernetesProtobufContentType = 'application/vnd.kubernetes.protobuf';
@@ -43,7 +44,7 @@ export function kubernetesProtobufSchema(): Descriptor & { root: protobuf.Root }
 }
 
 export function isKubernetesProtobuf(contentType: string | undefined): boolean {
-  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === kubernetesProtobufContentType;
+  return mediaType(contentType) === kubernetesProtobufContentType;
 }
 
 const meta = 'k8s.io.apimachinery.pkg.apis.meta.v1';

@@ -13,6 +13,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument } from 'yaml';
+import { mediaType } from '../util/media-type.js';
 import { decodeKubernetesProtobuf, isKubernetesProtobuf } from './kube-protobuf.js';
 
 const jsonTypes = new Set(['application/json', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
@@ -101,12 +102,12 @@ function shallowEnough(text: string, yaml: boolean): boolean {
 
 /** The request body as an object (or any JSON value), or undefined when it is not one the gateway reads. */
 export function readObject(contentType: string | undefined, bytes: Buffer): unknown {
-  const mediaType = (contentType || 'application/json').split(';')[0]!.trim().toLowerCase();
-  if (jsonTypes.has(mediaType)) {
+  const type = mediaType(contentType) || 'application/json';
+  if (jsonTypes.has(type)) {
     const text = bytes.toString('utf8');
     return shallowEnough(text, false) ? readJson(text) : undefined;
   }
-  if (yamlTypes.has(mediaType)) return shallowEnough(bytes.toString('utf8'), true) ? readYaml(bytes) : undefined;
-  if (isKubernetesProtobuf(mediaType)) return readProtobuf(bytes);
+  if (yamlTypes.has(type)) return shallowEnough(bytes.toString('utf8'), true) ? readYaml(bytes) : undefined;
+  if (isKubernetesProtobuf(type)) return readProtobuf(bytes);
   return undefined; // CBOR, or a type the API server refuses
 }

@@ -6,6 +6,8 @@
  * anything the policy masks, invariant 9) is the caller's decision; this only chooses the encoding.
  */
 
+import { mediaType, mediaTypeParameters } from './media-type.js';
+
 export interface RecordedBody {
   body: string;
   /** Present where `body` is base64 of the bytes; absent where it is the text itself. */
@@ -17,9 +19,9 @@ export interface RecordedBody {
 
 /** Whether a Content-Type names a body that is text: JSON, YAML or text/*, in a charset UTF-8 reads. */
 export function isTextContentType(contentType: string | undefined): boolean {
-  if (contentType === undefined || contentType.trim() === '') return true;
-  const [type = '', ...parameters] = contentType.toLowerCase().split(';').map((part) => part.trim());
-  const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  if ((contentType ?? '').trim() === '') return true;
+  const type = mediaType(contentType);
+  const charset = mediaTypeParameters(contentType).find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
   if (charset !== undefined && !['utf-8', 'utf8', 'us-ascii'].includes(charset)) return false;
   return type.startsWith('text/') || /^application\/(?:[\w.-]+\+)?(?:json|yaml)$/.test(type) || type === 'application/x-yaml';
 }
