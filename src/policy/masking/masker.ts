@@ -186,6 +186,11 @@ export class Masker {
     return this.patterns.maskString(text);
   }
 
+  /** Whether `maskText` can change anything: there are patterns. */
+  get hasPatterns(): boolean {
+    return !this.patterns.empty;
+  }
+
   /** For exec/attach output and logs: patterns, byte-wise, holding back at most maxMatchLength - 1 bytes; or the whole output (see compileForRule). */
   createStreamMasker(): StreamMasker {
     return this.rule?.wholeText ? wholeTextMasker : this.patterns.createStreamMasker();

@@ -42,6 +42,7 @@ function maskComponents(masker: Masker, raw: string, separators: RegExp, plus: b
 
 /** The raw request target (`request.url`) with the policy's patterns masked. */
 export function maskedTarget(masker: Masker, target: string): string {
+  if (!masker.hasPatterns) return target; // every request goes through here: no split and decode when nothing can match
   const mark = target.indexOf('?');
   const path = maskComponents(masker, mark < 0 ? target : target.slice(0, mark), /(\/)/, false);
   return mark < 0 ? path : `${path}?${maskComponents(masker, target.slice(mark + 1), /([&=])/, true)}`;
@@ -63,6 +64,7 @@ function maskJoined(masker: Masker, texts: readonly string[], separator: string)
 
 /** The request attributes with the policy's patterns masked in every text taken from the target. */
 export function maskedAttributes<T extends TargetAttributes>(masker: Masker, attributes: T): T {
+  if (!masker.hasPatterns) return attributes;
   const query: Record<string, readonly string[]> = Object.create(null) as Record<string, readonly string[]>;
   for (const [key, values] of Object.entries(attributes.query)) query[masker.maskText(key)] = maskJoined(masker, values, ' ');
   return { ...attributes, path: masker.maskText(attributes.path), name: masker.maskText(attributes.name), parts: maskJoined(masker, attributes.parts, '/'), query };
@@ -70,5 +72,6 @@ export function maskedAttributes<T extends TargetAttributes>(masker: Masker, att
 
 /** An exec command with the policy's patterns masked in its arguments, read as the command line the policy matches (joined by spaces). */
 export function maskedCommand(masker: Masker, command: readonly string[]): string[] {
+  if (!masker.hasPatterns) return [...command];
   return maskJoined(masker, command, ' ');
 }
