@@ -15,33 +15,37 @@ interface DecideOptions {
   output: OutputFormat;
 }
 
-async function decide(name: string, decision: 'Approve' | 'Deny', options: DecideOptions): Promise<void> {
-  const config = loadKubeconfig(options.kubeconfig);
+/** Appends `decision` to the ApprovalRequest as whoever `config` authenticates as; returns who that is and the request. */
+export async function decideApproval(config: k8s.KubeConfig, namespace: string, name: string, decision: 'Approve' | 'Deny', reason: string): Promise<{ by: string; updated: ApprovalRequest }> {
   const clients = kubeClients(config);
   const review = await config.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: {} });
   const by = authenticatedName(review.status?.userInfo);
   if (!by) throw new CliError('cannot tell who you are: the API server returned no username');
   let request: ApprovalRequest;
   try {
-    request = await getCustom<ApprovalRequest>(clients, approvalRequests, options.namespace, name);
+    request = await getCustom<ApprovalRequest>(clients, approvalRequests, namespace, name);
   } catch (error) {
-    throw new CliError(`approvalrequest ${options.namespace}/${name}: ${apiMessage(error)}`);
+    throw new CliError(`approvalrequest ${namespace}/${name}: ${apiMessage(error)}`);
   }
-  const entry = { decision, by, reason: options.reason, at: new Date().toISOString() };
+  const entry = { decision, by, reason, at: new Date().toISOString() };
   // append only if nobody changed the request since we read it
   const patch = [
     { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
     request.spec.decisions ? { op: 'add', path: '/spec/decisions/-', value: entry } : { op: 'add', path: '/spec/decisions', value: [entry] },
   ];
-  let updated: ApprovalRequest;
   try {
-    updated = (await clients.custom.patchNamespacedCustomObject(
-      { ...approvalRequests, namespace: options.namespace, name, body: patch },
+    const updated = (await clients.custom.patchNamespacedCustomObject(
+      { ...approvalRequests, namespace, name, body: patch },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
     )) as ApprovalRequest;
+    return { by, updated };
   } catch (error) {
-    throw new CliError(`${decision === 'Approve' ? 'approving' : 'denying'} ${options.namespace}/${name} refused: ${apiMessage(error)}`);
+    throw new CliError(`${decision === 'Approve' ? 'approving' : 'denying'} ${namespace}/${name} refused: ${apiMessage(error)}`);
   }
+}
+
+async function decide(name: string, decision: 'Approve' | 'Deny', options: DecideOptions): Promise<void> {
+  const { by, updated } = await decideApproval(loadKubeconfig(options.kubeconfig), options.namespace, name, decision, options.reason);
   if (options.output === 'json') process.stdout.write(JSON.stringify(updated, null, 2) + '\n');
   else process.stdout.write(`approvalrequest ${options.namespace}/${name}: ${decision === 'Approve' ? 'approved' : 'denied'} by ${by}\n`);
 }

@@ -1,0 +1,67 @@
+/** The sandbox's kubectl, run to completion or started, with a fixed kubeconfig and optionally as another user. */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface KubectlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Identity {
+  user: string;
+  groups: string[];
+}
+
+export class Kubectl {
+  constructor(
+    readonly binary: string,
+    readonly kubeconfig: string,
+    private readonly impersonation: string[] = [],
+    /** Ends every kubectl this one runs when aborted. */
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** The same kubectl impersonating `identity` (the admin kubeconfig may: `--as`, `--as-group`). */
+  as(identity: Identity): Kubectl {
+    return new Kubectl(this.binary, this.kubeconfig, ['--as', identity.user, ...identity.groups.flatMap((group) => ['--as-group', group])], this.signal);
+  }
+
+  /** Runs kubectl to completion, `input` on its stdin. */
+  run(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+    const child = this.start(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // a kubectl that exits without reading stdin closes the pipe (EPIPE): its exit code and stderr say why
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(options.input ?? '');
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    return new Promise((resolve) => {
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /** Runs kubectl and fails with its stderr unless it exits 0; returns stdout. */
+  async ok(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const result = await this.run(args, options);
+    if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  /** Starts a long-running kubectl (port-forward); the caller ends it. */
+  start(args: string[]): ChildProcess {
+    const child = spawn(this.binary, [...this.impersonation, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: this.kubeconfig },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal: this.signal,
+      killSignal: 'SIGKILL',
+    });
+    // an abort kills the child and is reported as an error: its exit says enough
+    child.on('error', () => undefined);
+    return child;
+  }
+}
