@@ -72,11 +72,10 @@ export async function runDev(flags: DevFlags, withConsole: boolean): Promise<num
     const ready = await Promise.race([startDev(session, { ...flags, withConsole }), stopRequested.then((reason) => Promise.reject(new Error(`interrupted: ${reason}`)))]);
     printReady(ready, flags, session.seconds());
     const demo = flags.demo ? runDemo(session, ready, stopping.signal).catch((error: unknown) => !stopping.signal.aborted && printFailure(error)) : undefined;
-    const exited = session.firstExit().then((child) => {
-      code = 1;
-      return `${child.name} exited on its own (log: ${child.logFile}):\n${child.logTail(10)}`;
-    });
-    session.progress('dev', `stopping: ${await Promise.race([stopRequested, exited])}`);
+    const exited = session.firstExit().then((child) => ({ code: 1, reason: `${child.name} exited on its own (log: ${child.logFile}):\n${child.logTail(10)}` }));
+    const outcome = await Promise.race([stopRequested.then((reason) => ({ code: 0, reason })), exited]);
+    code = outcome.code;
+    session.progress('dev', `stopping: ${outcome.reason}`);
     await demo;
   } catch (error) {
     if (!stopping.signal.aborted) {
