@@ -55,21 +55,4 @@ export class Kubectl {
   }
 }
 
-/**
- * The local port of a started `kubectl port-forward`, once it prints "Forwarding from 127.0.0.1:N ->
- * remotePort"; rejects with its stderr if it exits first.
- */
-export function forwardedLocalPort(forward: ChildProcess, remotePort: number): Promise<number> {
-  const announced = new RegExp(`Forwarding from 127\\.0\\.0\\.1:(\\d+) -> ${remotePort}\\b`);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let errors = '';
-    forward.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = announced.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    forward.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-    forward.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}: ${errors.trim()}`)));
-  });
-}
+export { forwardedLocalPort } from '../../src/cli/dev/kubectl.js';

@@ -66,12 +66,13 @@ export function devCluster(state: SandboxState, dir: string): DevCluster {
 }
 
 /** CRDs (Established before the admission policies that name them), the operator's namespace and RBAC, admission. */
-export async function installKubegate(admin: Kubectl): Promise<void> {
+export async function installKubegate(admin: Pick<Kubectl, 'ok'>): Promise<void> {
   const config = join(packageRoot(), 'config');
   await Promise.all([
     (async () => {
       await admin.ok(['apply', '--server-side', '-k', join(config, 'crd')]);
       await admin.ok(['wait', '--for=condition=Established', 'crd/accessgrants.kubegate.dev', 'crd/approvalrequests.kubegate.dev', 'crd/sessionpolicies.kubegate.dev']);
+      // the operator applies these too: forcing keeps config/'s copy current
       await admin.ok(['apply', '--server-side', '--force-conflicts', '-k', join(config, 'admission')]);
     })(),
     (async () => {

@@ -4,7 +4,6 @@
  * namespace deletion, an escalation held until the sample approver approves it, exec with stdin whose
  * output carries a password the policy masks, a refused `rm -rf`, and bytes through a port-forward.
  */
-import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import type { ApprovalRequest } from '../../api/index.js';
@@ -12,7 +11,7 @@ import { approvalRequests, getCustom } from '../../kube/resources.js';
 import { waitUntil } from '../../sandbox/network.js';
 import { decideApproval } from '../approvals.js';
 import { sampleApprover, shopNamespace, type DevCluster } from './cluster.js';
-import type { Kubectl, KubectlResult } from './kubectl.js';
+import { forwardedLocalPort, type Kubectl, type KubectlResult } from './kubectl.js';
 
 export interface DemoContext {
   cluster: DevCluster;
@@ -70,26 +69,11 @@ async function heldThenApproved(context: DemoContext): Promise<string> {
   return `allowed: ${created}`;
 }
 
-/** The local port of a started `kubectl port-forward`, once it says "Forwarding from 127.0.0.1:N". */
-function forwardedPort(forward: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let errors = '';
-    forward.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    forward.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-    forward.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}: ${errors.trim()}`)));
-  });
-}
-
 /** Sends a line through the forward and reads it back (the kwok node's port-forwards echo what they get). */
 async function throughPortForward(context: DemoContext, pod: string): Promise<string> {
   const forward = context.bot.start(['port-forward', ...ns, `pod/${pod}`, ':8080']);
   try {
-    const port = await forwardedPort(forward);
+    const port = await forwardedLocalPort(forward, 8080);
     const line = 'hello through the gateway\n';
     const echoed = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => socket.write(line));
