@@ -78,7 +78,9 @@ export async function runDev(flags: DevFlags, withConsole: boolean): Promise<num
     session.progress('dev', `stopping: ${outcome.reason}`);
     await demo;
   } catch (error) {
-    if (!stopping.signal.aborted) {
+    if (stopping.signal.aborted) {
+      session.progress('dev', `stopping: ${(error as Error).message}`);
+    } else {
       code = 1;
       printFailure(error);
     }

@@ -75,7 +75,7 @@ export class DevSession {
     try {
       await waitUntil(what, check, { timeoutMs: 60_000, process: child });
     } catch (error) {
-      throw new PartFailed(child.name, (error as Error).message.split('\n')[0]!, child.logFile, child.logTail(10));
+      throw new PartFailed(child.name, (error as Error).message.split('\n')[0]!.replace(/:$/, ''), child.logFile, child.logTail(10));
     }
   }
 
@@ -88,7 +88,10 @@ export class DevSession {
   async stop(): Promise<void> {
     for (const child of [...this.children].reverse()) await child.stop(10_000);
     // a sandbox still starting has no state file for stopSandbox to find yet
-    if (!(await stopSandbox(sandboxDir(this.dir)))) this.sandbox?.abort();
+    if (!(await stopSandbox(sandboxDir(this.dir))) && this.sandbox) {
+      this.sandbox.abort();
+      await this.sandbox.ready.catch(() => undefined); // rejects once its supervisor has exited
+    }
   }
 
   private saveState(): void {

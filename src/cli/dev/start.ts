@@ -93,7 +93,7 @@ async function startGateway(session: DevSession, cluster: DevCluster, ports: Por
     `--kubeconfig=${kubeconfig}`,
     `--listen=127.0.0.1:${ports.gateway}`,
     `--admin-listen=127.0.0.1:${ports.gatewayAdmin}`,
-    // TEMP `--events-listen=127.0.0.1:${ports.gatewayEvents}`,
+    `--events-listen=127.0.0.1:${ports.gatewayEvents}`,
     `--store=${store.url}`,
     `--spool-dir=${join(session.dir, 'spool')}`,
     ...(workers ? [`--workers=${workers}`] : []),
