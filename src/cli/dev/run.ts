@@ -50,7 +50,7 @@ function printFailure(error: unknown): void {
 async function runDemo(session: DevSession, ready: DevReady, signal: AbortSignal): Promise<void> {
   const cluster = devCluster(ready.sandbox, session.dir);
   const bot = new Kubectl(ready.sandbox.binaries.kubectl, ready.botKubeconfig, [], signal);
-  const print = (line: string) => process.stdout.write(line + '\n');
+  const print = (line: string) => signal.aborted || process.stdout.write(line + '\n');
   print(`demo: the bot plays an agent through the gateway with kubectl --kubeconfig ${ready.botKubeconfig}`);
   const { played, failed } = await playDemo({ cluster, bot, approverKubeconfig: ready.approverKubeconfig, print });
   print(failed === 0 ? `demo: all ${played} steps went as scripted; kubegate dev keeps running` : `demo: ${failed} of ${played} steps did not go as scripted (see above)`);
@@ -71,12 +71,12 @@ export async function runDev(flags: DevFlags, withConsole: boolean): Promise<num
   try {
     const ready = await Promise.race([startDev(session, { ...flags, withConsole }), stopRequested.then((reason) => Promise.reject(new Error(`interrupted: ${reason}`)))]);
     printReady(ready, flags, session.seconds());
-    const demo = flags.demo ? runDemo(session, ready, stopping.signal).catch((error: unknown) => !stopping.signal.aborted && printFailure(error)) : undefined;
+    // not awaited: a stop ends its kubectl calls (the signal), and it says nothing more then
+    if (flags.demo) void runDemo(session, ready, stopping.signal).catch((error: unknown) => !stopping.signal.aborted && printFailure(error));
     const exited = session.firstExit().then((child) => ({ code: 1, reason: `${child.name} exited on its own (log: ${child.logFile}):\n${child.logTail(10)}` }));
     const outcome = await Promise.race([stopRequested.then((reason) => ({ code: 0, reason })), exited]);
     code = outcome.code;
     session.progress('dev', `stopping: ${outcome.reason}`);
-    await demo;
   } catch (error) {
     if (stopping.signal.aborted) {
       session.progress('dev', `stopping: ${(error as Error).message}`);
