@@ -9,6 +9,8 @@ export const gatewayErrors = {
   KG_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized', message: 'a kubegate JIT token is required (use the kubeconfig from `kubegate kubeconfig`)' },
   KG_TOKEN_INVALID: { status: 401, reason: 'Unauthorized', message: 'the token is not valid for this gateway' },
   KG_GRANT_INACTIVE: { status: 401, reason: 'Unauthorized', message: 'the access grant behind this token is not active' },
+  // DELETE /sessions/ID on the live events endpoint (live/server.ts): someone allowed to end sessions did
+  KG_SESSION_ENDED: { status: 403, reason: 'Forbidden', message: 'this session was ended at the gateway' },
   KG_BAD_REQUEST: { status: 400, reason: 'BadRequest', message: 'the request is not one the gateway can read' },
   // request targets the API server could read differently from the gateway (request-attributes.ts)
   KG_METHOD_NOT_ALLOWED: { status: 405, reason: 'MethodNotAllowed', message: 'the HTTP method is not one the Kubernetes API serves' },
