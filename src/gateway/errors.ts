@@ -43,6 +43,18 @@ export const gatewayErrors = {
 
 export type GatewayErrorCode = keyof typeof gatewayErrors;
 
+/**
+ * What a refusal names beyond its message, in the Status `details` (Kubernetes' StatusDetails): the
+ * object it is about, when to retry, and `hint`, the cause's message — for a client that acts on it.
+ */
+export interface RefusalDetails {
+  group: string;
+  kind: string;
+  name: string;
+  retryAfterSeconds?: number;
+  hint?: string;
+}
+
 export class GatewayError extends Error {
   readonly status: number;
   readonly reason: string;
@@ -50,6 +62,7 @@ export class GatewayError extends Error {
   constructor(
     readonly code: GatewayErrorCode,
     detail?: string,
+    readonly details?: RefusalDetails,
   ) {
     const entry = gatewayErrors[code];
     super(detail ? `${entry.message}: ${detail}` : entry.message);
@@ -59,7 +72,17 @@ export class GatewayError extends Error {
 
   /** The Kubernetes Status body kubectl understands. */
   toStatus(): object {
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `kubegate: ${this.message}`, reason: this.reason, code: this.status, details: { causes: [{ reason: this.code }] } };
+    const { hint, ...about } = this.details ?? {};
+    const details = { ...about, causes: [{ reason: this.code, ...(hint ? { message: hint } : {}) }] };
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `kubegate: ${this.message}`, reason: this.reason, code: this.status, details };
+  }
+
+  /** Headers of the refusal besides its content type and length. */
+  headers(): Record<string, string> {
+    return {
+      ...(this.status === 401 ? { 'www-authenticate': 'Bearer realm="kubegate"' } : {}),
+      ...(this.details?.retryAfterSeconds ? { 'retry-after': String(this.details.retryAfterSeconds) } : {}),
+    };
   }
 }
 
@@ -107,12 +130,13 @@ export function sendError(res: ServerResponse, error: GatewayError): void {
     return;
   }
   const body = statusBody(error);
-  res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(error.status === 401 ? { 'www-authenticate': 'Bearer realm="kubegate"' } : {}) });
+  res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...error.headers() });
   res.end(body);
 }
 
 /** The same refusal on a raw socket (an upgrade request has no ServerResponse). */
 export function rawErrorResponse(error: GatewayError): string {
   const body = statusBody(error);
-  return `HTTP/1.1 ${error.status} ${error.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  const headers = Object.entries(error.headers()).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${error.status} ${error.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`;
 }
