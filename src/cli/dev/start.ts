@@ -117,10 +117,10 @@ async function startConsole(session: DevSession, cluster: DevCluster, ports: Por
     `--login-as=${sampleApprover.user}:${sampleApprover.groups.join(',')}`,
     `--url-file=${urlFile}`,
   ];
-  const console = session.startKubegate('console', args, store.env);
+  const server = session.startKubegate('console', args, store.env);
   const written = async () => (existsSync(urlFile) && readFileSync(urlFile, 'utf8').trim() ? true : 'no login link written yet');
-  await session.waitFor(console, `its login link in ${urlFile}`, written);
-  session.progress('console', `ready (log: ${console.logFile})`);
+  await session.waitFor(server, `its login link in ${urlFile}`, written);
+  session.progress('console', `ready (log: ${server.logFile})`);
   return readFileSync(urlFile, 'utf8').trim();
 }
 
