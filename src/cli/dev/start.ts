@@ -157,10 +157,12 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   session.progress('samples', `SessionPolicy ${devPolicy.namespace}/${devPolicy.name} Ready`);
   const store = devStore(options.store, session.dir, sandbox);
   const gatewayUrl = `https://127.0.0.1:${ports.gateway}`;
-  const [, bot] = await Promise.all([
-    part('gateway', () => startGateway(session, cluster, ports, store, options.workers)),
-    part('grant', () => botKubeconfig(session, cluster, approverKubeconfig, gatewayUrl)),
-  ]);
-  const consoleLogin = options.withConsole ? await part('console', () => startConsole(session, cluster, ports, store, bot.gatewayCa)) : undefined;
+  // the console needs the gateway's CA (from the bot's kubeconfig), not the gateway: it subscribes to its events per page
+  const grantThenConsole = async () => {
+    const bot = await part('grant', () => botKubeconfig(session, cluster, approverKubeconfig, gatewayUrl));
+    const consoleLogin = options.withConsole ? await part('console', () => startConsole(session, cluster, ports, store, bot.gatewayCa)) : undefined;
+    return { bot, consoleLogin };
+  };
+  const [, { bot, consoleLogin }] = await Promise.all([part('gateway', () => startGateway(session, cluster, ports, store, options.workers)), grantThenConsole()]);
   return { sandbox, store, gatewayUrl, botKubeconfig: bot.kubeconfig, requesterKubeconfig, approverKubeconfig, consoleLogin };
 }
