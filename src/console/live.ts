@@ -30,6 +30,8 @@ export class SseParser {
     const messages: SseMessage[] = [];
     let newline: number;
     while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      // a CR that ends the chunk may be the first half of a CRLF: wait for the next chunk
+      if (newline === this.buffer.length - 1 && this.buffer.endsWith('\r')) break;
       const line = this.buffer.slice(0, newline);
       this.buffer = this.buffer.slice(newline + (this.buffer.startsWith('\r\n', newline) ? 2 : 1));
       if (line === '') {
