@@ -2,6 +2,7 @@
 import { maySessions, sessionScope, type ApiCall, type ConsoleServices } from './context.js';
 import { forbidden, notFound, readJsonObject, sendJson, stringField } from './http.js';
 import { revokeGrant } from './approvals-api.js';
+import { sessionRef } from './sessions-api.js';
 
 export async function liveEvents(services: ConsoleServices, call: ApiCall): Promise<void> {
   const visible = await sessionScope(services, call.viewer, 'watch');
@@ -13,7 +14,7 @@ export async function liveEvents(services: ConsoleServices, call: ApiCall): Prom
  * kubectl with the same kubeconfig fails), then asks every gateway to end the session now.
  */
 export async function endSession(services: ConsoleServices, call: ApiCall): Promise<void> {
-  const id = call.params[0]!;
+  const id = sessionRef(call.params[0]!);
   const reason = stringField(await readJsonObject(call.request), 'reason', { required: true });
   let place = services.gateways.placeOf(id);
   if (!place) {

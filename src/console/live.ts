@@ -107,92 +107,34 @@ export class GatewayEvents {
 
   /** Relays every gateway's events to one page until it leaves (or every gateway's stream ends). */
   async relay(response: ServerResponse, visible: (namespace: string) => boolean, place: (sessionId: string) => string | undefined): Promise<void> {
-    response.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
-    const requests: ClientRequest[] = [];
-    const namespaces = new Map<string, string>();
-    const snapshot: LiveSession[] = [];
-    let waitingForSnapshots = this.targets.length;
-    let held: string[] = [];
-    let open = this.targets.length;
-    const write = (text: string) => {
-      if (response.writableEnded) return;
-      if (response.writableLength > maxQueuedBytes) return void response.end();
-      if (waitingForSnapshots > 0) held.push(text);
-      else response.write(text);
-    };
-    const snapshotDone = () => {
-      if (waitingForSnapshots <= 0 || --waitingForSnapshots > 0) return;
-      response.write(sseText('snapshot', { sessions: snapshot }));
-      for (const text of held) response.write(text);
-      held = [];
-    };
-    const snapshotTimer = setTimeout(() => {
-      waitingForSnapshots = 1;
-      snapshotDone();
-    }, snapshotWaitMs);
-    const heartbeat = setInterval(() => !response.writableEnded && response.write(': keep-alive\n\n'), heartbeatMs);
-    const finish = () => {
-      clearTimeout(snapshotTimer);
-      clearInterval(heartbeat);
-      for (const request of requests) request.destroy();
-    };
-    response.once('close', finish);
-    const namespaceOf = (sessionId: string) => namespaces.get(sessionId) ?? this.known.get(sessionId)?.policy.namespace ?? place(sessionId);
-    const onMessage = (message: SseMessage) => {
-      let data: { session?: string; sessions?: LiveSession[]; policy?: { namespace: string } } & Partial<LiveSession>;
-      try {
-        data = JSON.parse(message.data) as typeof data;
-      } catch {
-        return;
-      }
-      if (message.event === 'snapshot') {
-        for (const session of data.sessions ?? []) {
-          this.remember(session);
-          namespaces.set(session.session, session.policy?.namespace);
-          if (visible(session.policy?.namespace)) snapshot.push(session);
-        }
-        return snapshotDone();
-      }
-      if (message.event === 'session-start' && data.session && data.policy) {
-        this.remember(data as LiveSession);
-        namespaces.set(data.session, data.policy.namespace);
-      }
-      const namespace = data.session ? namespaceOf(data.session) : undefined;
-      if (namespace !== undefined && visible(namespace)) write(`event: ${message.event}\ndata: ${message.data}\n\n`);
-      if (message.event === 'session-end' && data.session) namespaces.delete(data.session);
-    };
-    const gatewayGone = (gateway: string, error: string) => {
-      write(sseText('gateway-error', { gateway, error }));
-      snapshotDone();
-      if (--open === 0) response.end();
-    };
-    await Promise.all(this.targets.map((target) => this.follow(target, requests, onMessage, gatewayGone)));
+    const page = new PageRelay(response, this.targets.length, visible, (sessionId) => this.known.get(sessionId)?.policy.namespace ?? place(sessionId), (session) => this.remember(session));
+    await Promise.all(this.targets.map((target) => this.follow(target, page)));
   }
 
-  private async follow(target: GatewayTarget, requests: ClientRequest[], onMessage: (message: SseMessage) => void, gone: (gateway: string, error: string) => void): Promise<void> {
+  private async follow(target: GatewayTarget, page: PageRelay): Promise<void> {
     let answer: IncomingMessage;
     try {
       const { request, response } = await this.open(target, 'GET', 'events');
-      requests.push(request);
+      page.upstream(request);
       answer = await response;
     } catch (error) {
-      return gone(target.url, (error as Error).message);
+      return page.gone(target.url, (error as Error).message);
     }
     if (answer.statusCode !== 200) {
       const body = await readText(answer);
-      return gone(target.url, `HTTP ${answer.statusCode}: ${statusMessage(body)}`);
+      return page.gone(target.url, `HTTP ${answer.statusCode}: ${statusMessage(body)}`);
     }
     const parser = new SseParser();
     const decoder = new StringDecoder('utf8');
     answer.on('data', (chunk: Buffer) => {
       try {
-        for (const message of parser.push(decoder.write(chunk))) onMessage(message);
+        for (const message of parser.push(decoder.write(chunk))) page.message(target.url, message);
       } catch (error) {
         answer.destroy(error as Error);
       }
     });
-    answer.once('error', (error) => gone(target.url, error.message));
-    answer.once('end', () => gone(target.url, 'the gateway ended its event stream'));
+    answer.once('error', (error) => page.gone(target.url, error.message));
+    answer.once('end', () => page.gone(target.url, 'the gateway ended its event stream'));
   }
 
   /** Asks every gateway to end the session; how many of its streams and requests they ended, and what failed. */
@@ -225,5 +167,94 @@ function statusMessage(body: string): string {
     return (JSON.parse(body) as { message?: string }).message ?? body.slice(0, 200);
   } catch {
     return body.slice(0, 200);
+  }
+}
+
+/**
+ * One page's relay: the gateways' snapshots merged into one (sent once each gateway sent its own or
+ * failed, or after 5 s), then their events as they come, each only if the viewer may watch the
+ * sessions of its policy's namespace.
+ */
+class PageRelay {
+  private readonly requests: ClientRequest[] = [];
+  private readonly namespaces = new Map<string, string>();
+  private readonly snapshot: LiveSession[] = [];
+  /** Gateways whose snapshot is still awaited, and those whose stream has not ended. */
+  private readonly awaited = new Set<string>();
+  private readonly ended = new Set<string>();
+  private held: string[] | undefined = [];
+  private readonly timers: NodeJS.Timeout[];
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly gateways: number,
+    private readonly visible: (namespace: string) => boolean,
+    private readonly namespaceElsewhere: (sessionId: string) => string | undefined,
+    private readonly remember: (session: LiveSession) => void,
+  ) {
+    response.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+    this.timers = [setTimeout(() => this.sendSnapshot(), gateways === 0 ? 0 : snapshotWaitMs), setInterval(() => this.write(': keep-alive\n\n'), heartbeatMs)];
+    response.once('close', () => {
+      for (const timer of this.timers) clearTimeout(timer);
+      for (const request of this.requests) request.destroy();
+    });
+  }
+
+  upstream(request: ClientRequest): void {
+    this.requests.push(request);
+  }
+
+  private write(text: string): void {
+    if (this.response.writableEnded) return;
+    if (this.response.writableLength > maxQueuedBytes) return void this.response.end(); // the browser reconnects
+    if (this.held) this.held.push(text);
+    else this.response.write(text);
+  }
+
+  private sendSnapshot(): void {
+    if (!this.held || this.response.writableEnded) return;
+    const held = this.held;
+    this.held = undefined;
+    this.response.write(sseText('snapshot', { sessions: this.snapshot }));
+    for (const text of held) this.response.write(text);
+  }
+
+  /** The gateway's snapshot is in (or will never come): the merged one goes out once every gateway's is. */
+  private snapshotIn(gateway: string): void {
+    this.awaited.add(gateway);
+    if (this.awaited.size >= this.gateways) this.sendSnapshot();
+  }
+
+  message(gateway: string, message: SseMessage): void {
+    let data: { session?: string; sessions?: LiveSession[]; policy?: { namespace: string; name: string } };
+    try {
+      data = JSON.parse(message.data) as typeof data;
+    } catch {
+      return;
+    }
+    if (message.event === 'snapshot') {
+      for (const session of data.sessions ?? []) {
+        this.remember(session);
+        this.namespaces.set(session.session, session.policy?.namespace);
+        if (this.visible(session.policy?.namespace)) this.snapshot.push(session);
+      }
+      return this.snapshotIn(gateway);
+    }
+    if (!data.session) return;
+    if (message.event === 'session-start' && data.policy) {
+      this.remember(data as LiveSession);
+      this.namespaces.set(data.session, data.policy.namespace);
+    }
+    const namespace = this.namespaces.get(data.session) ?? this.namespaceElsewhere(data.session);
+    if (namespace !== undefined && this.visible(namespace)) this.write(`event: ${message.event}\ndata: ${message.data}\n\n`);
+    if (message.event === 'session-end') this.namespaces.delete(data.session);
+  }
+
+  gone(gateway: string, error: string): void {
+    if (this.ended.has(gateway)) return;
+    this.ended.add(gateway);
+    this.write(sseText('gateway-error', { gateway, error }));
+    this.snapshotIn(gateway);
+    if (this.ended.size === this.gateways) this.response.end();
   }
 }

@@ -13,16 +13,15 @@ import type * as k8s from '@kubernetes/client-node';
 import type { SessionPolicy } from '../api/index.js';
 import type { RecordingStore } from '../recording/store.js';
 import { realClock, type Clock } from '../runtime/reconciler.js';
-import { csrfMatches, LoginLinks, ViewerSessions, type Viewer } from './auth.js';
-import { sessionScope, type ApiCall, type ConsoleServices } from './context.js';
-import { cookieValue, forbidden, HttpError, securityHeaders, sendError, sendJson } from './http.js';
+import type { Viewer } from './auth.js';
+import type { ConsoleServices } from './context.js';
+import { HttpError, securityHeaders, sendError, sendJson } from './http.js';
+import { SignIn } from './sign-in.js';
 import { AccessReviews, KubeApi, KubeApiError } from './kube-api.js';
 import { GatewayEvents, type GatewayTarget } from './live.js';
 import { SessionIndexCache } from './session-index.js';
 import { StaticFiles } from './static.js';
 import { routeApi } from './routes.js';
-
-export const cookieName = 'kubegate_console';
 
 export interface ConsoleOptions {
   listen: { host: string; port: number };
@@ -80,78 +79,56 @@ function httpErrorOf(error: unknown): HttpError {
   return new HttpError(500, 'Internal', `internal error: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
-  const { host, port } = options.listen;
-  if (!options.tlsDir && !isLoopback(host)) throw new Error(`--listen ${host}:${port} is not a loopback address: serving beyond this machine needs HTTPS (--tls-dir with tls.crt and tls.key)`);
-  const clock = options.clock ?? realClock;
+function consoleServices(options: ConsoleOptions, clock: Clock): ConsoleServices {
   const now = () => clock.now();
   const kube = new KubeApi(options.kubeconfig);
-  const index = new SessionIndexCache(options.store, { now });
-  const services: ConsoleServices = {
+  return {
     store: options.store,
-    index,
+    index: new SessionIndexCache(options.store, { now }),
     kube,
     reviews: new AccessReviews(kube, now),
     gateways: new GatewayEvents(options.gateways ?? [], options.gatewayCa ? { ca: options.gatewayCa } : {}, () => kube.bearerToken()),
     policies: policyCache(kube, now),
     now,
   };
-  const links = new LoginLinks(clock);
-  const sessions = new ViewerSessions(clock);
-  const files = new StaticFiles(options.webDir);
-  const tls = options.tlsDir ? { cert: readFileSync(join(options.tlsDir, 'tls.crt')), key: readFileSync(join(options.tlsDir, 'tls.key')) } : undefined;
-  const secure = tls !== undefined;
+}
+
+async function listening(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
+  const { host, port } = options.listen;
+  if (!options.tlsDir && !isLoopback(host)) throw new Error(`--listen ${host}:${port} is not a loopback address: serving beyond this machine needs HTTPS (--tls-dir with tls.crt and tls.key)`);
+  const clock = options.clock ?? realClock;
+  const services = consoleServices(options, clock);
   const log = options.logger;
-
-  const login = (url: URL, response: ServerResponse) => {
-    const viewer = links.redeem(url.searchParams.get('token') ?? '');
-    if (!viewer) {
-      response.writeHead(401, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
-      return void response.end('This login link has been used or has expired. Ask for a new one (kubegate console prints one per --login-as at start).\n');
-    }
-    const session = sessions.open(viewer);
-    log.info({ user: viewer.user, groups: viewer.groups }, 'viewer signed in with a login link');
-    response.writeHead(303, {
-      Location: '/',
-      'Set-Cookie': `${cookieName}=${session.id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${12 * 3600}${secure ? '; Secure' : ''}`,
-      'Cache-Control': 'no-store',
-    });
-    response.end();
-  };
-
-  const me = async (call: ApiCall) => {
-    const can = async (verb: string) => sessionScope(services, call.viewer, verb).then(() => true, (error: unknown) => (error instanceof HttpError && error.status === 403 ? false : Promise.reject(error)));
-    const [readSessions, watchSessions, endSessions] = await Promise.all([can('list'), can('watch'), can('delete')]);
-    sendJson(call.response, 200, { user: call.viewer.user, groups: call.viewer.groups, csrf: call.session.csrf, can: { readSessions, watchSessions, endSessions } });
-  };
-
-  const api = async (request: IncomingMessage, response: ServerResponse, url: URL) => {
-    const session = sessions.get(cookieValue(request, cookieName));
-    if (!session) throw new HttpError(401, 'Unauthorized', 'sign in first: open a login link');
-    const mutation = request.method !== 'GET' && request.method !== 'HEAD';
-    if (mutation && !csrfMatches(session, request.headers['x-kubegate-csrf'])) throw forbidden('missing or wrong X-Kubegate-CSRF header (take it from /api/me)');
-    const base = { request, response, url, session, viewer: session.viewer, params: [] };
-    if (url.pathname === '/api/me' && request.method === 'GET') return me(base);
-    if (url.pathname === '/api/logout' && request.method === 'POST') {
-      sessions.close(session.id);
-      response.setHeader('Set-Cookie', `${cookieName}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`);
-      return sendJson(response, 200, { signedOut: true });
-    }
-    return routeApi(services, base);
-  };
+  const tls = options.tlsDir ? { cert: readFileSync(join(options.tlsDir, 'tls.crt')), key: readFileSync(join(options.tlsDir, 'tls.key')) } : undefined;
+  const signIn = new SignIn(clock, tls !== undefined, (viewer) => log.info({ user: viewer.user, groups: viewer.groups }, 'viewer signed in with a login link'));
+  const files = new StaticFiles(options.webDir);
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     securityHeaders(response);
     const url = new URL(request.url ?? '/', 'http://console');
-    if (url.pathname === '/healthz') return sendJson(response, 200, { ok: true, sessions: index.size });
-    if (url.pathname === '/login' && request.method === 'GET') return login(url, response);
-    if (url.pathname.startsWith('/api/')) return api(request, response, url);
+    if (url.pathname === '/healthz') return sendJson(response, 200, { ok: true, sessions: services.index.size });
+    if (url.pathname === '/login' && request.method === 'GET') return signIn.login(url, response);
+    if (url.pathname.startsWith('/api/')) {
+      const session = signIn.sessionOf(request);
+      if (url.pathname === '/api/logout' && request.method === 'POST') return signIn.logout(session, response);
+      return routeApi(services, { request, response, url, session, viewer: session.viewer, params: [] });
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'MethodNotAllowed', `${request.method} is not served here`);
     return files.serve(url.pathname, response, request.method === 'HEAD');
   };
 
   const server: Server = tls ? createHttpsServer(tls) : createHttpServer();
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const started = clock.now();
+    response.once('finish', () => log.debug({ method: request.method, path: request.url?.split('?')[0], status: response.statusCode, ms: clock.now() - started }, 'console request'));
     handle(request, response).catch((error: unknown) => {
       const failure = httpErrorOf(error);
       if (failure.status >= 500) log.error({ err: error, path: request.url }, 'console request failed');
@@ -160,15 +137,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     });
   });
   server.on('clientError', (_error, socket) => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const url = options.publicUrl?.replace(/\/$/, '') ?? `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  const loginLink = (viewer: Viewer) => `${url}/login?token=${links.issue(viewer)}`;
+  const boundPort = await listening(server, host, port);
+  const url = options.publicUrl?.replace(/\/$/, '') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const loginLink = (viewer: Viewer) => `${url}/login?token=${signIn.issue(viewer)}`;
   // the first fill reads every index object; answers wait for it (index.fresh), the server does not
-  index.fresh().catch((error: unknown) => log.error({ err: error }, 'reading the session index failed'));
+  services.index.fresh().catch((error: unknown) => log.error({ err: error }, 'reading the session index failed'));
   return {
     url,
     links: (options.loginAs ?? []).map((viewer) => ({ viewer, url: loginLink(viewer) })),
@@ -177,7 +150,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      kube.close();
+      services.kube.close();
     },
   };
 }

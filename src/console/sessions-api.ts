@@ -97,10 +97,15 @@ export async function listSessions(services: ConsoleServices, call: ApiCall): Pr
   sendJson(call.response, 200, { items: page.items.map(sessionRow), total: page.total, ...(page.next ? { next: page.next } : {}) });
 }
 
+/** A session id, or a prefix of one, as a path may carry it. */
+export function sessionRef(text: string): string {
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(text)) throw badRequest(`"${text}" is not a session id`);
+  return text;
+}
+
 /** The session a path names, if the viewer may `get` it (a session they may not see is "not found" only when it does not exist). */
 export async function visibleSession(services: ConsoleServices, call: ApiCall, ref: string): Promise<IndexedSession> {
-  if (!/^[A-Za-z0-9._-]{1,200}$/.test(ref)) throw badRequest(`"${ref}" is not a session id`);
-  let session = services.index.find(ref);
+  let session = services.index.find(sessionRef(ref));
   if (!session) {
     await services.index.fresh();
     session = services.index.find(ref);
