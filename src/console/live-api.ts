@@ -10,8 +10,10 @@ export async function liveEvents(services: ConsoleServices, call: ApiCall): Prom
 }
 
 /**
- * `POST /api/sessions/ID/end {reason}`: revokes the session's grant as the viewer (the bot's next
- * kubectl with the same kubeconfig fails), then asks every gateway to end the session now.
+ * `POST /api/sessions/ID/end {reason}`: ends the session at every gateway now, then revokes its grant
+ * as the viewer (the bot's next kubectl with the same kubeconfig fails). Both rights are checked first
+ * (delete sessions, patch the grant), so a viewer allowed only one of them changes nothing. The
+ * gateways end it first because a revoked grant ends its sessions on its own, leaving nothing to count.
  */
 export async function endSession(services: ConsoleServices, call: ApiCall): Promise<void> {
   const id = sessionRef(call.params[0]!);
@@ -23,10 +25,14 @@ export async function endSession(services: ConsoleServices, call: ApiCall): Prom
     if (summary) place = { grant: summary.grant, policy: summary.policy };
   }
   if (!place) throw notFound(`no session ${id} (neither live at a gateway nor recorded)`);
-  if (!(await maySessions(services, call.viewer, 'delete', place.policy.namespace))) {
-    throw forbidden(`${call.viewer.user} may not delete sessions.kubegate.dev in namespace ${place.policy.namespace}`);
+  const { grant, policy } = place;
+  if (!(await maySessions(services, call.viewer, 'delete', policy.namespace))) {
+    throw forbidden(`${call.viewer.user} may not delete sessions.kubegate.dev in namespace ${policy.namespace}`);
   }
-  await revokeGrant(services, call.viewer, place.grant.namespace, place.grant.name, `session ${id} ended: ${reason}`);
+  if (!(await services.reviews.check(call.viewer, { verb: 'patch', group: 'kubegate.dev', resource: 'accessgrants', namespace: grant.namespace, name: grant.name })).allowed) {
+    throw forbidden(`${call.viewer.user} may not patch accessgrant ${grant.namespace}/${grant.name}, which ending the session revokes`);
+  }
   const { ended, errors } = await services.gateways.endSession(id);
-  sendJson(call.response, 200, { grant: { namespace: place.grant.namespace, name: place.grant.name }, ended, ...(errors.length > 0 ? { errors } : {}) });
+  await revokeGrant(services, call.viewer, grant.namespace, grant.name, `session ${id} ended: ${reason}`);
+  sendJson(call.response, 200, { grant: { namespace: grant.namespace, name: grant.name }, ended, ...(errors.length > 0 ? { errors } : {}) });
 }
