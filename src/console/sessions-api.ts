@@ -4,6 +4,7 @@
  * sessions of the policy namespaces where RBAC lets them `list` (the list) or `get` (one session)
  * sessions.kubegate.dev.
  */
+import type { ServerResponse } from 'node:http';
 import { asciicastLines } from '../audit/asciicast.js';
 import { terminalFrames } from '../audit/playback.js';
 import { timeRange, type SessionFilter, type TimeRange } from '../audit/query.js';
@@ -155,6 +156,17 @@ export async function verifySessionCall(services: ConsoleServices, call: ApiCall
   });
 }
 
+/** Resolves once the response takes more again, or is gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done).off('close', done);
+      resolve();
+    };
+    response.on('drain', done).on('close', done);
+  });
+}
+
 /** asciicast v2 of one exec or attach stream (the request id the timeline names it by). */
 export async function streamCast(services: ConsoleServices, call: ApiCall): Promise<void> {
   const session = await visibleSession(services, call, call.params[0]!);
@@ -168,7 +180,8 @@ export async function streamCast(services: ConsoleServices, call: ApiCall): Prom
   call.response.writeHead(200, { 'Content-Type': 'application/x-asciicast; charset=utf-8', 'Cache-Control': 'no-store' });
   call.response.write(first.value);
   for await (const line of lines) {
-    if (!call.response.write(line)) await new Promise((resolve) => call.response.once('drain', resolve));
+    if (call.response.destroyed) return; // the page went away: stop reading the recording
+    if (!call.response.write(line)) await drained(call.response);
   }
   call.response.end();
 }

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { packageRoot } from '../util/package-root.js';
-import { notFound } from './http.js';
+import { badRequest, notFound } from './http.js';
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -29,6 +29,14 @@ export function isPageRoute(path: string): boolean {
   return path === '/' || /^\/(sessions\/[^/]+|approvals(\/[^/]+\/[^/]+)?|grants|live)\/?$/.test(path);
 }
 
+function decodedPath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw badRequest('the path is not validly encoded');
+  }
+}
+
 export class StaticFiles {
   readonly webDir: string;
   readonly playerDir: string;
@@ -46,7 +54,7 @@ export class StaticFiles {
     if (player) return this.sendFile(join(this.playerDir, player[1]!), response, head, 'public, max-age=3600');
     if (path.startsWith('/assets/')) {
       // the built app's files sit at the top of dist/web/ (index.html beside them)
-      const file = resolve(this.webDir, `.${decodeURIComponent(path.slice('/assets'.length))}`);
+      const file = resolve(this.webDir, `.${decodedPath(path.slice('/assets'.length))}`);
       if (!file.startsWith(this.webDir + sep) || file.includes('\0')) throw notFound(`no file ${path}`);
       return this.sendFile(file, response, head, 'no-cache');
     }

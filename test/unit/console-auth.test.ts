@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { csrfMatches, LoginLinks, loginLinkTtlMs, parseViewer, sessionTtlMs, ViewerSessions } from '../../src/console/auth.js';
 import { cookieValue } from '../../src/console/http.js';
-import { isLoopback } from '../../src/console/server.js';
+import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { isLoopback, startConsole } from '../../src/console/server.js';
+import { openStore } from '../../src/recording/open-store.js';
 import { isPageRoute } from '../../src/console/static.js';
 import { ManualClock } from '../harness/manual-clock.js';
 
@@ -70,4 +73,9 @@ test('the session cookie is read from among others; plain HTTP only on loopback;
   assert.ok(!isLoopback('0.0.0.0') && !isLoopback('10.0.0.1') && !isLoopback('::'));
   for (const path of ['/', '/sessions/abc', '/approvals', '/approvals/ns/name', '/grants', '/live']) assert.ok(isPageRoute(path), path);
   for (const path of ['/sessions', '/sessions/a/b', '/approvals/ns', '/api/me', '/index.html', '/assets/app.js']) assert.ok(!isPageRoute(path), path);
+});
+
+test('plain HTTP beyond loopback is refused before anything starts', async () => {
+  const options = { kubeconfig: new k8s.KubeConfig(), store: openStore('file:///nonexistent'), logger: pino({ enabled: false }) };
+  await assert.rejects(startConsole({ ...options, listen: { host: '0.0.0.0', port: 0 } }), /--listen 0\.0\.0\.0:0 is not a loopback address: serving beyond this machine needs HTTPS \(--tls-dir/);
 });
