@@ -28,9 +28,9 @@ export interface SessionRow {
   ended?: string;
   open: boolean;
   events: number;
-  /** Some request was denied / held for approval. */
-  denied: boolean;
-  approval: boolean;
+  /** Some request was denied / held for approval (the index knows which decisions were made, not how often). */
+  hasDenial: boolean;
+  hasApproval: boolean;
   /** Exec and attach commands. */
   commands: string[];
   namespaces: string[];
@@ -52,8 +52,8 @@ export function sessionRow({ id, summary }: IndexedSession): SessionRow {
     ...(summary.endedAt ? { ended: summary.endedAt } : {}),
     open: summary.endedAt === null,
     events: summary.events,
-    denied: summary.decisions.includes('Deny'),
-    approval: summary.decisions.includes('RequireApproval'),
+    hasDenial: summary.decisions.includes('Deny'),
+    hasApproval: summary.decisions.includes('RequireApproval'),
     commands: summary.commands.filter((command) => command !== client),
     namespaces: summary.namespaces,
     verbs: summary.verbs,
@@ -124,13 +124,28 @@ export async function* eventsOf(services: ConsoleServices, session: IndexedSessi
 /** The most timeline entries one answer carries: a session of endless output stops there, and says so. */
 const maxTimelineEntries = 20_000;
 
+/** What a session did, counted while its events are read (the index does not count them). */
+function counter() {
+  const counts = { requests: 0, denied: 0, streams: 0 };
+  return {
+    counts,
+    add(event: SessionEvent): void {
+      if (event.type === 'request') counts.requests++;
+      else if (event.type === 'decision' && event.action === 'Deny') counts.denied++;
+      else if (event.type === 'stream-open') counts.streams++;
+    },
+  };
+}
+
 export async function showSession(services: ConsoleServices, call: ApiCall): Promise<void> {
   const session = await visibleSession(services, call, call.params[0]!);
   const timeline = new Timeline({ output: true });
+  const { counts, add } = counter();
   const entries: TimelineEntry[] = [];
   let error: string | undefined;
   try {
     for await (const event of eventsOf(services, session)) {
+      add(event);
       entries.push(...timeline.push(event));
       if (entries.length >= maxTimelineEntries) break;
     }
@@ -139,7 +154,7 @@ export async function showSession(services: ConsoleServices, call: ApiCall): Pro
     error = `the recording could not be read to the end: ${(failure as Error).message}`;
   }
   const truncated = entries.length >= maxTimelineEntries;
-  sendJson(call.response, 200, { session: sessionRow(session), timeline: entries.slice(0, maxTimelineEntries), ...(truncated ? { truncated: true } : {}), ...(error ? { error } : {}) });
+  sendJson(call.response, 200, { session: sessionRow(session), counts, timeline: entries.slice(0, maxTimelineEntries), ...(truncated ? { truncated: true } : {}), ...(error ? { error } : {}) });
 }
 
 export async function verifySessionCall(services: ConsoleServices, call: ApiCall): Promise<void> {

@@ -164,6 +164,8 @@ test('a login link signs in once only; no cookie is 401; a mutation without the 
   assert.equal(anonymous.status, 401);
   assert.deepEqual(await anonymous.json(), { error: 'sign in first: open a login link', code: 'Unauthorized' });
   assert.equal(anonymous.headers.get('x-frame-options'), 'DENY');
+  assert.equal(anonymous.headers.get('cache-control'), 'no-store');
+  assert.equal(anonymous.headers.get('x-content-type-options'), 'nosniff');
   assert.match(anonymous.headers.get('content-security-policy') ?? '', /default-src 'self'/);
 
   const page = await new Viewing(running, alice).signIn();
@@ -214,8 +216,9 @@ test('invariant 8: the recorded session is listed, found by a command and by its
     { session: exec.id, kind: 'stdout', line: 'got console secret word' },
   ]);
 
-  const shown = await page.json<{ session: SessionRow; timeline: { kind: string; requestId?: string; command?: string[]; line?: string }[] }>(`/api/sessions/${exec.id}`);
+  const shown = await page.json<{ session: SessionRow; counts: { requests: number; denied: number; streams: number }; timeline: { kind: string; requestId?: string; command?: string[]; line?: string }[] }>(`/api/sessions/${exec.id}`);
   assert.equal(shown.session.id, exec.id);
+  assert.deepEqual({ ...shown.counts, requests: shown.counts.requests > 0 }, { requests: true, denied: 0, streams: 1 });
   const open = shown.timeline.find((entry) => entry.kind === 'stream-open')!;
   assert.deepEqual(open.command, ['sh', '-c', 'read a; echo "got $a"']);
   assert.ok(shown.timeline.some((entry) => entry.kind === 'stream-line' && entry.line === 'got console secret word'));
