@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { openStore } from '../src/recording/open-store.js';
 import { StoreRecorder } from '../src/recording/store-recorder.js';
 import type { RecordEvent, SessionMetadata } from '../src/recording/format.js';
@@ -97,6 +97,34 @@ async function repeat(url: string, cookie: string, times: number): Promise<{ p50
   return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
 }
 
+interface ConsoleProcess {
+  child: ChildProcess;
+  base: string;
+  cookie: string;
+  /** From spawning the process to its first page of sessions (which waits for the index fill). */
+  startupMs: number;
+  first: { ms: number; body: any };
+}
+
+async function startConsoleProcess(cluster: TestCluster, store: string): Promise<ConsoleProcess> {
+  const started = performance.now();
+  const child = spawn(join(packageRoot(), 'bin', 'kubegate'), ['console', '--listen=127.0.0.1:0', `--kubeconfig=${cluster.state.kubeconfig}`, `--store=file://${store}`, '--login-as=bench-admin:system:masters'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const link = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /login as bench-admin: (\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the console exited ${code}`)));
+  });
+  const base = new URL(link).origin;
+  const login = await fetch(link, { redirect: 'manual' });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const first = await timed(`${base}/api/sessions`, cookie);
+  return { child, base, cookie, startupMs: performance.now() - started, first };
+}
+
 async function main(): Promise<void> {
   const filled = existsSync(join(storeDir, 'index'));
   if (!filled) {
@@ -104,24 +132,14 @@ async function main(): Promise<void> {
     process.stderr.write(`  done in ${((await fill()) / 1000).toFixed(1)} s\n`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-bench-'));
+  const emptyStore = mkdtempSync(join(tmpdir(), 'kubegate-bench-console-empty-'));
   try {
     const cluster = new TestCluster(await startSandboxProcess(dir, { ownerPid: process.pid }).ready);
-    const started = performance.now();
-    const child = spawn(join(packageRoot(), 'bin', 'kubegate'), ['console', '--listen=127.0.0.1:0', `--kubeconfig=${cluster.state.kubeconfig}`, `--store=file://${storeDir}`, '--login-as=bench-admin:system:masters'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const link = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /login as bench-admin: (\S+)/.exec(out);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`the console exited ${code}`)));
-    });
-    const base = new URL(link).origin;
-    const login = await fetch(link, { redirect: 'manual' });
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
-    const first = await timed(`${base}/api/sessions`, cookie);
-    const startup = performance.now() - started;
+    const empty = await startConsoleProcess(cluster, emptyStore);
+    const emptyRss = rssMiB(empty.child.pid!);
+    empty.child.kill('SIGTERM');
+    const { child, base, cookie, startupMs, first } = await startConsoleProcess(cluster, storeDir);
+    const filledRss = rssMiB(child.pid!);
     const page = await repeat(`${base}/api/sessions`, cookie, 200);
     const filtered = await repeat(`${base}/api/sessions?subject=bot-7&verb=delete&limit=50`, cookie, 200);
     const search = await timed(`${base}/api/search?q=${encodeURIComponent(needle)}`, cookie);
@@ -130,23 +148,23 @@ async function main(): Promise<void> {
     const show = await repeat(`${base}/api/sessions/${id}`, cookie, 50);
     // text only in one session's output: no index names it, so the answer reads sessions for its time budget
     const deep = await timed(`${base}/api/search?q=${encodeURIComponent(`session ${Math.floor(sessionCount / 3)} output`)}`, cookie);
-    const rss = rssMiB(child.pid!);
     const results = {
       sessions: first.body.total,
-      startupToFirstPageMs: Math.round(startup),
+      startupToFirstPageMs: { empty: Math.round(empty.startupMs), filled: Math.round(startupMs) },
       firstPage: page,
       filteredPage: filtered,
       searchForOneCommandMs: Math.round(search.ms),
       searchHits: search.body.items.length,
       showSession: show,
       searchOutputFirstAnswer: { ms: Math.round(deep.ms), sessionsRead: deep.body.scanned, hits: deep.body.items.length, more: deep.body.next !== undefined },
-      consoleRssMiB: Math.round(rss),
+      consoleRssMiB: { empty: Math.round(emptyRss), indexFilled: Math.round(filledRss), afterTheSearches: Math.round(rssMiB(child.pid!)) },
     };
     console.log(JSON.stringify(results, (_, value) => (typeof value === 'number' ? Math.round(value * 10) / 10 : value), 2));
     child.kill('SIGTERM');
   } finally {
     await stopSandbox(dir);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(emptyStore, { recursive: true, force: true });
   }
 }
 
