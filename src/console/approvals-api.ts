@@ -63,7 +63,8 @@ async function approvalItem(services: ConsoleServices, viewer: Viewer, request: 
     phase === 'Pending' &&
     mayDecide(viewer.user, { requester: spec.requester, ...(spec.subject ? { subject: spec.subject } : {}) }) &&
     isApprover(viewer, policy) &&
-    (await services.reviews.check(viewer, { verb: 'patch', group: 'kubegate.dev', resource: 'approvalrequests', namespace, name: metadata.name! })).allowed;
+    // per namespace, not per request: one cached answer serves the whole list
+    (await services.reviews.check(viewer, { verb: 'patch', group: 'kubegate.dev', resource: 'approvalrequests', namespace })).allowed;
   return {
     namespace,
     name: metadata.name!,

@@ -70,7 +70,9 @@ export class KubeApi {
       headers['Content-Length'] = String(body.length);
     }
     if (url.protocol === 'https:' && !cluster.proxyUrl) options.agent = this.keepAliveAgent(options);
-    const { status, text } = await send(url, options, body);
+    const { status, text } = await send(url, options, body).catch((error: unknown) => {
+      throw new KubeApiError(503, `the API server could not be reached: ${(error as Error).message}`);
+    });
     const parsed = parseJson(text);
     if (status >= 400) {
       const statusBody = parsed as Partial<k8s.V1Status> | undefined;

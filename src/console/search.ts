@@ -28,6 +28,9 @@ interface SearchCursor {
   after?: string;
 }
 
+/** How long one answer reads sessions no index narrows to (the second pass). */
+const searchBudgetMs = 2_000;
+
 /** Matching lines kept per session (a session matching on every line does not fill the page alone). */
 const perSession = 20;
 
@@ -62,7 +65,7 @@ async function sessionHits(services: ConsoleServices, session: IndexedSession, t
   return hits;
 }
 
-export async function searchSessions(services: ConsoleServices, call: ApiCall, budgetMs = 2_000): Promise<void> {
+export async function searchSessions(services: ConsoleServices, call: ApiCall): Promise<void> {
   const text = (call.url.searchParams.get('q') ?? '').trim();
   if (!text) throw badRequest('give the text to search for (q=…)');
   if (text.length > 500) throw badRequest('the search text is longer than 500 characters');
@@ -76,24 +79,28 @@ export async function searchSessions(services: ConsoleServices, call: ApiCall, b
   const inPass = (pass: 1 | 2) => (session: IndexedSession) => visible(session.summary.policy.namespace) && indexNames(session, needle) === (pass === 1);
   const started = services.now();
   const items: SearchHit[] = [];
+  /** Sessions whose recording could not be read (verify says why): searched no further, named in the answer. */
+  const unreadable: string[] = [];
   let scanned = 0;
+  const answer = (next?: SearchCursor) => sendJson(call.response, 200, { items, scanned, ...(unreadable.length > 0 ? { unreadable } : {}), ...(next ? { next: encode(next) } : {}) });
   for (;;) {
     let stoppedAfter: IndexedSession | undefined;
     for (const session of services.index.matching(query.filter, query.range, inPass(cursor.pass), cursor.after)) {
-      items.push(...(await sessionHits(services, session, text)));
+      try {
+        items.push(...(await sessionHits(services, session, text)));
+      } catch {
+        unreadable.push(session.id);
+      }
       scanned++;
-      const outOfTime = cursor.pass === 2 && services.now() - started >= budgetMs;
+      const outOfTime = cursor.pass === 2 && services.now() - started >= searchBudgetMs;
       if (items.length >= query.limit || outOfTime) {
         stoppedAfter = session;
         break;
       }
     }
-    if (stoppedAfter) {
-      const next = { pass: cursor.pass, after: encodeCursor({ startedAt: stoppedAfter.summary.startedAt, id: stoppedAfter.id }) };
-      return sendJson(call.response, 200, { items, scanned, next: encode(next) });
-    }
-    if (cursor.pass === 2) return sendJson(call.response, 200, { items, scanned });
+    if (stoppedAfter) return answer({ pass: cursor.pass, after: encodeCursor({ startedAt: stoppedAfter.summary.startedAt, id: stoppedAfter.id }) });
+    if (cursor.pass === 2) return answer();
     cursor = { pass: 2 };
-    if (items.length > 0) return sendJson(call.response, 200, { items, scanned, next: encode(cursor) });
+    if (items.length > 0) return answer(cursor);
   }
 }

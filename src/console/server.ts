@@ -61,7 +61,9 @@ function policyCache(kube: KubeApi, now: () => number): () => Promise<SessionPol
     if (!cached || now() - cached.at > 30_000) {
       const policies = kube.call<{ items: SessionPolicy[] }>({ path: '/apis/kubegate.dev/v1alpha1/sessionpolicies' }).then((list) => list.items);
       cached = { at: now(), policies };
-      policies.catch(() => (cached = undefined));
+      policies.catch(() => {
+        if (cached?.policies === policies) cached = undefined; // asked again next time
+      });
     }
     return cached.policies;
   };
@@ -71,8 +73,9 @@ function policyCache(kube: KubeApi, now: () => number): () => Promise<SessionPol
 function httpErrorOf(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof KubeApiError) {
-    // the API server's refusal, as it said it (admission's message, RBAC's)
-    if (error.status >= 400 && error.status < 500) return new HttpError(error.status, error.reason || 'ApiServerRefused', error.message);
+    // the API server's refusal, as it said it (admission's message, RBAC's); a 401 refuses the console's
+    // own credential, not the viewer, who is signed in
+    if (error.status >= 400 && error.status < 500 && error.status !== 401) return new HttpError(error.status, error.reason || 'ApiServerRefused', error.message);
     return new HttpError(502, 'ApiServerUnavailable', `the API server failed: ${error.message}`);
   }
   if (error instanceof URIError) return new HttpError(400, 'BadRequest', 'the URL is not validly encoded');
