@@ -184,6 +184,7 @@ class PageRelay {
   private readonly ended = new Set<string>();
   private held: string[] | undefined = [];
   private readonly timers: NodeJS.Timeout[];
+  private closed = false;
 
   constructor(
     private readonly response: ServerResponse,
@@ -195,24 +196,27 @@ class PageRelay {
     response.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
     this.timers = [setTimeout(() => this.sendSnapshot(), gateways === 0 ? 0 : snapshotWaitMs), setInterval(() => this.write(': keep-alive\n\n'), heartbeatMs)];
     response.once('close', () => {
+      this.closed = true;
       for (const timer of this.timers) clearTimeout(timer);
       for (const request of this.requests) request.destroy();
     });
   }
 
+  /** A connection to a gateway for this page: closed with the page (at once, if the page already left). */
   upstream(request: ClientRequest): void {
-    this.requests.push(request);
+    if (this.closed) request.destroy();
+    else this.requests.push(request);
   }
 
   private write(text: string): void {
-    if (this.response.writableEnded) return;
+    if (this.closed || this.response.writableEnded) return;
     if (this.response.writableLength > maxQueuedBytes) return void this.response.end(); // the browser reconnects
     if (this.held) this.held.push(text);
     else this.response.write(text);
   }
 
   private sendSnapshot(): void {
-    if (!this.held || this.response.writableEnded) return;
+    if (!this.held || this.closed || this.response.writableEnded) return;
     const held = this.held;
     this.held = undefined;
     this.response.write(sseText('snapshot', { sessions: this.snapshot }));
