@@ -58,7 +58,7 @@ export class KubeApi {
     const options: RequestOptions = { method: call.method ?? 'GET', headers: {} };
     await this.config.applyToHTTPSOptions(options);
     const headers = options.headers as Record<string, string | string[]>;
-    delete headers['Impersonate-User'];
+    delete headers['Impersonate-User']; // a kubeconfig's own `as`: the console acts as itself or as a viewer, never a third party
     headers.Accept = 'application/json';
     if (call.as) {
       headers['Impersonate-User'] = call.as.user;
