@@ -3,8 +3,9 @@
  * own in a fresh DIR. It must get ready and play the demo as scripted; the bot's kubeconfig must work
  * with the real kubectl; every object of samples/dev (which this test applies, not samples.test.ts) must
  * be there, policies Ready and grants Active; the recording store must hold what the demo did, its
- * password masked; a second `kubegate dev` on the same DIR must refuse; `kubegate dev down` from another
- * shell must stop it with exit code 0 and leave no process of DIR running.
+ * password masked; the console's login link must sign the sample approver in, to the demo's approvals,
+ * sessions and live events; a second `kubegate dev` on the same DIR must refuse; `kubegate dev down`
+ * from another shell must stop it with exit code 0 and leave no process of DIR running.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +75,37 @@ async function checkSamples(admin: Kubectl): Promise<void> {
   }
 }
 
+/** The console's one-time link signs bob in; he sees the demo's approvals, its sessions, and the live sessions of the gateway. */
+async function checkConsole(link: string): Promise<void> {
+  const signIn = await fetch(link, { redirect: 'manual' });
+  assert.equal(signIn.status, 303);
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  const api = async (path: string) => {
+    const response = await fetch(new URL(path, link), { headers: { cookie } });
+    assert.equal(response.status, 200, `${path}: ${response.status}`);
+    return response;
+  };
+  const json = async (path: string): Promise<any> => (await api(path)).json();
+  const me = await json('/api/me');
+  assert.equal(me.user, 'bob@example.com');
+  assert.deepEqual(me.can, { readSessions: true, watchSessions: true, endSessions: true });
+  const approvals = (await json('/api/approvals')).items as Array<{ kind: string; phase: string; rule?: string }>;
+  assert.ok(approvals.some((item) => item.kind === 'grant' && item.phase === 'Approved'), JSON.stringify(approvals));
+  assert.ok(approvals.some((item) => item.kind === 'request' && item.phase === 'Approved' && item.rule === 'escalation-needs-a-human'), JSON.stringify(approvals));
+  const sessions = (await json('/api/sessions?subject=demo-bot')).items as unknown[];
+  assert.ok(sessions.length > 0, 'the demo sessions are listed');
+  // the console's ServiceAccount may subscribe to the gateway's live events: the relay starts with their snapshot
+  const live = await api('/api/live');
+  const reader = live.body!.getReader();
+  let text = '';
+  while (!/event: snapshot/.test(text)) {
+    const { done, value } = await reader.read();
+    assert.ok(!done, `the live relay ended before a snapshot: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  await reader.cancel();
+}
+
 test('kubegate dev --demo: ready, the demo played and recorded, every samples/dev object Ready/Active; dev down leaves nothing running', async () => {
   const dev = startDev(['--demo']);
   const ready = await dev.printed(/^kubegate dev is ready in ([\d.]+)s/m);
@@ -101,6 +133,8 @@ test('kubegate dev --demo: ready, the demo played and recorded, every samples/de
   }, 30_000, 1000);
   const { stdout: listed } = await run(kubegate, ['sessions', 'list', '--store', store, '--subject', 'demo-bot', '--decision', 'RequireApproval']);
   assert.match(listed, /demo-bot/, 'the escalation held for approval is recorded');
+
+  await checkConsole(readFileSync(join(dir, 'console-url'), 'utf8').trim());
 
   const down = await run(kubegate, ['dev', 'down', '--dir', dir]);
   assert.match(down.stderr, /stopped/);

@@ -32,6 +32,7 @@ export const devSamples: Array<{ file: string; as?: Identity }> = [
   { file: 'people.yaml' },
   { file: 'shop.yaml' },
   { file: 'sessionpolicy.yaml' },
+  { file: 'console.yaml' },
   // admission checks that spec.requestedBy is whoever creates the grant
   { file: 'accessgrant.yaml', as: sampleRequester },
 ];

@@ -106,11 +106,12 @@ async function startGateway(session: DevSession, cluster: DevCluster, ports: Por
 async function startConsole(session: DevSession, cluster: DevCluster, ports: Ports, store: DevStore, gatewayCa: string): Promise<string> {
   const urlFile = join(session.dir, 'console-url');
   rmSync(urlFile, { force: true });
+  const kubeconfig = await serviceAccountKubeconfig(cluster, { namespace: operatorNamespace, name: 'kubegate-console' }, 'console.kubeconfig');
   session.progress('console', `starting, with a one-time login link for ${sampleApprover.user}`);
   const args = [
     'console',
     `--listen=127.0.0.1:${ports.console}`,
-    `--kubeconfig=${cluster.state.kubeconfig}`,
+    `--kubeconfig=${kubeconfig}`,
     `--store=${store.url}`,
     `--gateway-events=https://127.0.0.1:${ports.gatewayEvents}`,
     `--gateway-ca=${gatewayCa}`,
@@ -149,7 +150,7 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   await Promise.all([
     part('operator', () => startOperator(session, cluster, ports.operatorHealth)),
     part('samples', async () => {
-      session.progress('samples', 'applying samples/dev (namespaces, people, shop, the dev policy; the grant as alice)');
+      session.progress('samples', "applying samples/dev (namespaces, people, shop, the dev policy, the console's account; the grant as alice)");
       await applyDevSamples(cluster.admin);
     }),
   ]);
