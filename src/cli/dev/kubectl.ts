@@ -1,10 +1,17 @@
-/** The sandbox's kubectl, run to completion or started, with a fixed kubeconfig and optionally as another user. */
+/** The real kubectl, run to completion or started, with a fixed kubeconfig and optionally as another user (also the tests'). */
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface KubectlResult {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+export interface KubectlOptions {
+  /** Extra environment (e.g. KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false). */
+  env?: Record<string, string>;
+  input?: string;
+  timeoutMs?: number;
 }
 
 export interface Identity {
@@ -27,8 +34,8 @@ export class Kubectl {
   }
 
   /** Runs kubectl to completion, `input` on its stdin. */
-  run(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
-    const child = this.start(args);
+  run(args: string[], options: KubectlOptions = {}): Promise<KubectlResult> {
+    const child = this.start(args, options);
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -46,16 +53,16 @@ export class Kubectl {
   }
 
   /** Runs kubectl and fails with its stderr unless it exits 0; returns stdout. */
-  async ok(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  async ok(args: string[], options: KubectlOptions = {}): Promise<string> {
     const result = await this.run(args, options);
     if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
     return result.stdout;
   }
 
-  /** Starts a long-running kubectl (port-forward); the caller ends it. */
-  start(args: string[]): ChildProcess {
+  /** Starts a long-running kubectl (port-forward, logs -f); the caller ends it. */
+  start(args: string[], options: Pick<KubectlOptions, 'env'> = {}): ChildProcess {
     const child = spawn(this.binary, [...this.impersonation, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: this.kubeconfig },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: this.kubeconfig, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       signal: this.signal,
       killSignal: 'SIGKILL',
