@@ -1,2 +1,2 @@
-/** The real kubectl with a fixed kubeconfig: the one `kubegate dev` drives. */
-export { Kubectl, forwardedLocalPort, type KubectlOptions, type KubectlResult } from '../../src/cli/dev/kubectl.js';
+/** The real kubectl with a fixed kubeconfig (the sandbox's runner, which `kubegate dev` uses too). */
+export { Kubectl, forwardedLocalPort, type KubectlOptions, type KubectlResult } from '../../src/sandbox/kubectl.js';

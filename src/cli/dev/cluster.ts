@@ -18,7 +18,7 @@ import type { SandboxState } from '../../sandbox/sandbox.js';
 import { packageRoot } from '../../util/package-root.js';
 import { decideApproval } from '../approvals.js';
 import { grantKubeconfig, type KubeconfigDocument } from '../kubeconfig.js';
-import { Kubectl, type Identity } from './kubectl.js';
+import { Kubectl, type Identity } from '../../sandbox/kubectl.js';
 
 export const operatorNamespace = 'kubegate-system';
 export const samplesDir = join(packageRoot(), 'samples', 'dev');

@@ -11,7 +11,7 @@ import { approvalRequests, getCustom } from '../../kube/resources.js';
 import { waitUntil } from '../../sandbox/network.js';
 import { decideApproval } from '../approvals.js';
 import { sampleApprover, shopNamespace, type DevCluster } from './cluster.js';
-import { forwardedLocalPort, type Kubectl, type KubectlResult } from './kubectl.js';
+import { forwardedLocalPort, type Kubectl, type KubectlResult } from '../../sandbox/kubectl.js';
 
 export interface DemoContext {
   cluster: DevCluster;

@@ -9,7 +9,7 @@ import { packageRoot } from '../../util/package-root.js';
 import { CliError } from '../output.js';
 import { devGrant, devPolicy, sampleApprover, shopNamespace, devCluster } from './cluster.js';
 import { playDemo } from './demo.js';
-import { Kubectl } from './kubectl.js';
+import { Kubectl } from '../../sandbox/kubectl.js';
 import { DevSession, PartFailed } from './session.js';
 import { startDev, type DevOptions, type DevReady } from './start.js';
 import { liveDevState, removeDevState, sandboxDir } from './state.js';

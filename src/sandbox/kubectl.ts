@@ -1,4 +1,4 @@
-/** The real kubectl, run to completion or started, with a fixed kubeconfig and optionally as another user (also the tests'). */
+/** The sandbox's kubectl, run to completion or started, with a fixed kubeconfig and optionally as another user: for kubegate dev and the tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface KubectlResult {
