@@ -5,11 +5,6 @@ import { parseWorkers } from './gateway-workers.js';
 import { runDev, type DevFlags } from './dev/run.js';
 import { stopDev } from './dev/state.js';
 
-/** Whether this build has `kubegate console` (dev starts it when it has). */
-function consoleCommandAvailable(program: Command): boolean {
-  return program.commands.some((command) => command.name() === 'console');
-}
-
 export function registerDevCommands(program: Command): void {
   const dev = program
     .command('dev')
@@ -19,7 +14,7 @@ export function registerDevCommands(program: Command): void {
     .option('--demo', 'once ready, play a scripted agent through the gateway (reads, refusals, an approval, exec, port-forward)', false)
     .option('--workers <n>', "the gateway's worker processes (default: the gateway's own)", parseWorkers)
     .action(async (flags: DevFlags) => {
-      process.exitCode = await runDev(flags, consoleCommandAvailable(program));
+      process.exitCode = await runDev(flags);
       // nothing we started is left; open keep-alive connections must not hold the process
       process.exit();
     });

@@ -14,7 +14,7 @@ import { DevSession, PartFailed } from './session.js';
 import { startDev, type DevOptions, type DevReady } from './start.js';
 import { liveDevState, removeDevState, sandboxDir } from './state.js';
 
-export interface DevFlags extends Omit<DevOptions, 'withConsole'> {
+export interface DevFlags extends DevOptions {
   dir: string;
   demo: boolean;
 }
@@ -29,9 +29,7 @@ function printReady(ready: DevReady, flags: DevFlags, seconds: string): void {
     `  try:      eval "$(${kubegate} sandbox env --dir ${sandboxDir(dir)})"; kubectl --kubeconfig ${join(dir, 'bot.kubeconfig')} get pods -n ${shopNamespace}`,
     `  approve:  ${kubegate} approve NAME -n ${devPolicy.namespace} --reason "…" --kubeconfig ${join(dir, 'bob.kubeconfig')}   (what waits: kubectl get approvalrequests -n ${devPolicy.namespace})`,
     `  request:  kubectl --kubeconfig ${join(dir, 'alice.kubeconfig')} create -f my-grant.yaml   (as alice, like samples/dev/accessgrant.yaml)`,
-    ready.consoleLogin
-      ? `  console:  ${ready.consoleLogin}   (one-time link: logs in as ${sampleApprover.user})`
-      : '  console:  not started: this build has no `kubegate console` command',
+    `  console:  ${ready.consoleLogin}   (one-time link: logs in as ${sampleApprover.user})`,
     `  sessions: ${sessions}`,
     `  stop:     Ctrl-C here, or ${kubegate} dev down --dir ${dir}   (logs: ${join(dir, 'logs')})`,
   ];
@@ -57,7 +55,7 @@ async function runDemo(session: DevSession, ready: DevReady, signal: AbortSignal
 }
 
 /** Runs `kubegate dev` until stopped; resolves with the exit code. */
-export async function runDev(flags: DevFlags, withConsole: boolean): Promise<number> {
+export async function runDev(flags: DevFlags): Promise<number> {
   const dir = resolve(flags.dir);
   const live = liveDevState(dir);
   if (live) throw new CliError(`kubegate dev is already running in ${dir} (pid ${live.pid}); stop it with 'kubegate dev down --dir ${flags.dir}' first`);
@@ -69,7 +67,7 @@ export async function runDev(flags: DevFlags, withConsole: boolean): Promise<num
   }).then((signal) => (stopping.abort(), `${signal} received`));
   let code = 0;
   try {
-    const ready = await Promise.race([startDev(session, { ...flags, withConsole }), stopRequested.then((reason) => Promise.reject(new Error(`interrupted: ${reason}`)))]);
+    const ready = await Promise.race([startDev(session, flags), stopRequested.then((reason) => Promise.reject(new Error(`interrupted: ${reason}`)))]);
     printReady(ready, flags, session.seconds());
     // not awaited: a stop ends its kubectl calls (the signal), and it says nothing more then
     if (flags.demo) void runDemo(session, ready, stopping.signal).catch((error: unknown) => !stopping.signal.aborted && printFailure(error));

@@ -30,8 +30,6 @@ import { PartFailed, type DevSession } from './session.js';
 export interface DevOptions {
   store: 'file' | 'minio';
   workers?: number;
-  /** False while `kubegate console` is not part of this build: dev then runs without it. */
-  withConsole: boolean;
 }
 
 /** Where recordings go, and the environment that reaches it. */
@@ -47,8 +45,8 @@ export interface DevReady {
   botKubeconfig: string;
   requesterKubeconfig: string;
   approverKubeconfig: string;
-  /** The console's one-time login link, when the console runs. */
-  consoleLogin?: string;
+  /** The console's one-time login link. */
+  consoleLogin: string;
 }
 
 interface Ports {
@@ -161,7 +159,7 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   // the console needs the gateway's CA (from the bot's kubeconfig), not the gateway: it subscribes to its events per page
   const grantThenConsole = async () => {
     const bot = await part('grant', () => botKubeconfig(session, cluster, approverKubeconfig, gatewayUrl));
-    const consoleLogin = options.withConsole ? await part('console', () => startConsole(session, cluster, ports, store, bot.gatewayCa)) : undefined;
+    const consoleLogin = await part('console', () => startConsole(session, cluster, ports, store, bot.gatewayCa));
     return { bot, consoleLogin };
   };
   const [, { bot, consoleLogin }] = await Promise.all([part('gateway', () => startGateway(session, cluster, ports, store, options.workers)), grantThenConsole()]);
