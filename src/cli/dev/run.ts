@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { packageRoot } from '../../util/package-root.js';
 import { CliError } from '../output.js';
-import { devGrant, devPolicy, sampleApprover, shopNamespace, devCluster } from './cluster.js';
+import { devCluster, devPolicy, sampleApprover, shopNamespace } from './cluster.js';
 import { playDemo } from './demo.js';
 import { Kubectl } from '../../sandbox/kubectl.js';
 import { DevSession, PartFailed } from './session.js';

@@ -43,7 +43,6 @@ export interface DevReady {
   store: DevStore;
   gatewayUrl: string;
   botKubeconfig: string;
-  requesterKubeconfig: string;
   approverKubeconfig: string;
   /** The console's one-time login link. */
   consoleLogin: string;
@@ -141,7 +140,7 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   const sandbox = await session.startSandbox();
   session.progress('sandbox', `ready: ${sandbox.apiserver.url}`);
   const cluster = devCluster(sandbox, session.dir);
-  const requesterKubeconfig = await personKubeconfig(cluster, sampleRequester, 'alice.kubeconfig');
+  await personKubeconfig(cluster, sampleRequester, 'alice.kubeconfig');
   const approverKubeconfig = await personKubeconfig(cluster, sampleApprover, 'bob.kubeconfig');
   session.progress('config', 'installing CRDs, RBAC and admission policies (config/crd, config/rbac, config/admission)');
   await part('config', () => installKubegate(cluster.admin));
@@ -163,5 +162,5 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
     return { bot, consoleLogin };
   };
   const [, { bot, consoleLogin }] = await Promise.all([part('gateway', () => startGateway(session, cluster, ports, store, options.workers)), grantThenConsole()]);
-  return { sandbox, store, gatewayUrl, botKubeconfig: bot.kubeconfig, requesterKubeconfig, approverKubeconfig, consoleLogin };
+  return { sandbox, store, gatewayUrl, botKubeconfig: bot.kubeconfig, approverKubeconfig, consoleLogin };
 }
