@@ -121,8 +121,12 @@ const steps: DemoStep[] = [
 /** Plays every step; returns how many went as scripted (a failed step is printed and the rest still play). */
 export async function playDemo(context: DemoContext): Promise<{ played: number; failed: number }> {
   const { admin } = context.cluster;
-  await admin.ok(['wait', '--for=condition=Ready', 'pod', '-l', 'app=web', ...ns, '--timeout=60s']);
-  const pod = (await admin.ok(['get', 'pods', '-l', 'app=web', ...ns, '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
+  let pod = '';
+  await waitUntil(`a Running pod of Deployment ${shopNamespace}/web`, async () => {
+    const listed = await admin.run(['get', 'pods', '-l', 'app=web', ...ns, '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[0].metadata.name}']);
+    pod = listed.stdout.trim();
+    return pod ? true : listed.stderr.trim() || 'none yet';
+  }, { timeoutMs: 60_000, intervalMs: 500 });
   let failed = 0;
   for (const [index, step] of steps.entries()) {
     context.print(`demo ${index + 1}/${steps.length}: ${step.title.replace('POD', pod)}`);
