@@ -5,7 +5,8 @@
  * be there, policies Ready and grants Active; the recording store must hold what the demo did, its
  * password masked; the console's login link must sign the sample approver in, to the demo's approvals,
  * sessions and live events; a second `kubegate dev` on the same DIR must refuse; `kubegate dev down`
- * from another shell must stop it with exit code 0 and leave no process of DIR running.
+ * from another shell must stop it with exit code 0 and leave no process of DIR running. A part that fails
+ * to start must stop what was started and show its log.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,6 +107,26 @@ async function checkConsole(link: string): Promise<void> {
   await reader.cancel();
 }
 
+/** The processes whose command line names `folder`. */
+async function processesOf(folder: string): Promise<string> {
+  return run('pgrep', ['-af', folder]).then((result) => result.stdout, () => '');
+}
+
+test('a part that fails to start stops what was started, shows its log and exits 1 (an etcd that exits at once)', async () => {
+  const failing = mkdtempSync(join(tmpdir(), 'kubegate-dev-failing-'));
+  after(() => rmSync(failing, { recursive: true, force: true }));
+  const result = await run(kubegate, ['dev', '--dir', failing], { env: { ...process.env, KUBEGATE_BIN_ETCD: '/bin/false' } }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number; stderr: string }) => error,
+  );
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /^kubegate dev: sandbox: .*etcd exited/m);
+  assert.match(result.stderr, new RegExp(`^  log: ${join(failing, 'sandbox', 'supervisor.log')}$`, 'm'));
+  assert.match(result.stderr, /^  \| .*failed: etcd exited/m, 'the last lines of that log');
+  assert.match(result.stderr, /dev: stopped/);
+  assert.equal(await processesOf(failing), '');
+});
+
 test('kubegate dev --demo: ready, the demo played and recorded, every samples/dev object Ready/Active; dev down leaves nothing running', async () => {
   const dev = startDev(['--demo']);
   const ready = await dev.printed(/^kubegate dev is ready in ([\d.]+)s/m);
@@ -139,6 +160,5 @@ test('kubegate dev --demo: ready, the demo played and recorded, every samples/de
   const down = await run(kubegate, ['dev', 'down', '--dir', dir]);
   assert.match(down.stderr, /stopped/);
   assert.equal(await dev.exited, 0, dev.output());
-  const left = await run('pgrep', ['-f', dir]).then((result) => result.stdout, () => '');
-  assert.equal(left, '', `no process of ${dir} is left`);
+  assert.equal(await processesOf(dir), '', `no process of ${dir} is left`);
 });

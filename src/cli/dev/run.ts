@@ -41,7 +41,7 @@ function printFailure(error: unknown): void {
   process.stderr.write(`kubegate dev: ${message.split('\n')[0]}; stopping everything started\n`);
   if (error instanceof PartFailed && error.logFile) {
     process.stderr.write(`  log: ${error.logFile}\n`);
-    if (error.logTail) process.stderr.write(error.logTail.split('\n').map((line) => `  | ${line}`).join('\n') + '\n');
+    for (const line of error.logTail()) process.stderr.write(`  | ${line}\n`);
   }
 }
 

@@ -2,7 +2,7 @@
  * One `kubegate dev` run: its progress lines (each part, seconds since start), the sandbox and the
  * kubegate child processes it started (logs in DIR/logs), and stopping all of them in reverse order.
  */
-import { mkdirSync, symlinkSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSandboxProcess, stopSandbox, type StartingSandbox } from '../../sandbox/control.js';
@@ -19,9 +19,15 @@ export class PartFailed extends Error {
     readonly part: string,
     message: string,
     readonly logFile?: string,
-    readonly logTail?: string,
   ) {
-    super(`${part}: ${message}`);
+    // a wait's message ends with ':' before the log tail on its next lines: that tail is read from logFile
+    super(`${part}: ${message.split('\n')[0]!.replace(/:$/, '')}`);
+  }
+
+  /** The last lines of the part's log. */
+  logTail(lines = 10): string[] {
+    if (!this.logFile || !existsSync(this.logFile)) return [];
+    return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines);
   }
 }
 
@@ -75,7 +81,7 @@ export class DevSession {
     try {
       await waitUntil(what, check, { timeoutMs: 60_000, process: child });
     } catch (error) {
-      throw new PartFailed(child.name, (error as Error).message.split('\n')[0]!.replace(/:$/, ''), child.logFile, child.logTail(10));
+      throw new PartFailed(child.name, (error as Error).message, child.logFile);
     }
   }
 
