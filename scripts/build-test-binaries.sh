@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real programs the sandbox runs — kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl and etcd (from k8s.io/kubernetes through a wrapper module), kwok and MinIO — from the Go module
-# proxy, into a cache outside the repository keyed by version. Cached binaries are not rebuilt.
+# kubectl and etcd (from k8s.io/kubernetes through a wrapper module), kwok and MinIO — and the older kubectl
+# minors the gateway is tested with, from the Go module proxy, into a cache outside the repository keyed by
+# version. Cached binaries are not rebuilt.
 #
 #   KUBEGATE_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/kubegate)
 #   KUBEBUILDER_ASSETS   a directory with envtest binaries (etcd, kube-apiserver, kubectl) to use as they are
