@@ -80,11 +80,7 @@ export function resolveBinaries(env: NodeJS.ProcessEnv = process.env): Binaries 
 export function testedKubectlVersions(): string[] {
   const versions = testBinaryVersions();
   const all = [...(versions.KUBECTL_EXTRA_VERSIONS ?? '').split(',').filter(Boolean), versions.KUBERNETES_VERSION!];
-  const numbers = (version: string) => version.slice(1).split('.').map(Number);
-  return all.sort((a, b) => {
-    const [x, y] = [numbers(a), numbers(b)];
-    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!;
-  });
+  return all.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
 /** The kubectl of one tested version: the sandbox's own for its version (as resolveBinaries finds it), else the cache's. */
