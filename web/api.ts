@@ -90,6 +90,10 @@ export type TimelineEntry =
 export interface SessionDetail {
   session: SessionRow;
   timeline: TimelineEntry[];
+  /** The timeline stops at the server's cap (a session of endless output). */
+  truncated?: boolean;
+  /** Reading the recording failed part way: the timeline holds what was read before. */
+  error?: string;
 }
 
 export interface Verification {
@@ -146,13 +150,13 @@ const segment = encodeURIComponent;
 
 export const api = {
   me: () => call<Me>('GET', '/api/me'),
-  logout: () => call<unknown>('POST', '/logout'),
+  logout: () => call<unknown>('POST', '/api/logout'),
   sessions: (filters: Record<string, string | undefined>) => call<Page<SessionRow>>('GET', `/api/sessions${query(filters)}`),
   search: (filters: Record<string, string | undefined>) => call<Page<SearchHit>>('GET', `/api/search${query(filters)}`),
   session: (id: string) => call<SessionDetail>('GET', `/api/sessions/${segment(id)}`),
   verify: (id: string) => call<Verification>('GET', `/api/sessions/${segment(id)}/verify`),
   castUrl: (id: string, stream: string) => `/api/sessions/${segment(id)}/streams/${segment(stream)}.cast`,
-  endSession: (id: string, reason: string) => call<{ grant: { namespace: string; name: string }; ended: number }>('POST', `/api/sessions/${segment(id)}/end`, { reason }),
+  endSession: (id: string, reason: string) => call<{ grant: { namespace: string; name: string }; ended: number; errors?: string[] }>('POST', `/api/sessions/${segment(id)}/end`, { reason }),
   approvals: () => call<{ items: Approval[] }>('GET', '/api/approvals'),
   decide: (namespace: string, name: string, decision: 'Approve' | 'Deny', reason: string) => call<unknown>('POST', `/api/approvals/${segment(namespace)}/${segment(name)}`, { decision, reason }),
   grants: () => call<{ items: Grant[] }>('GET', '/api/grants?phase=Active'),

@@ -66,7 +66,8 @@ class SessionCard {
           buttons: [{ label: 'End session', tone: 'danger' }],
           act: async (_button, reason) => {
             const result = await api.endSession(info.session, reason);
-            this.ended(`ended: grant ${result.grant.namespace}/${result.grant.name} revoked`);
+            const unreached = result.errors?.length ? ` (not reached: ${result.errors.join('; ')})` : '';
+            this.ended(`ended by you: grant ${result.grant.namespace}/${result.grant.name} revoked${unreached}`);
           },
         })
       : null;
@@ -143,6 +144,10 @@ export function livePage(root: HTMLElement, context: PageContext): () => void {
     });
   source.addEventListener('open', () => replace(status, badge('● following', 'ok')));
   source.addEventListener('error', () => replace(status, badge('reconnecting…', 'warn')));
+  source.addEventListener('gateway-error', (message) => {
+    const { gateway, error } = JSON.parse((message as MessageEvent<string>).data) as { gateway: string; error: string };
+    replace(status, h('span', { title: error }, badge(`gateway ${gateway} unreachable`, 'warn')));
+  });
   source.addEventListener('snapshot', (message) => {
     const { sessions } = JSON.parse((message as MessageEvent<string>).data) as { sessions: LiveSession[] };
     cards.clear();

@@ -158,14 +158,16 @@ export function sessionPage(root: HTMLElement, context: PageContext): () => void
   api.verify(id).then((result) => verification.replaceWith(verificationBadge(result))).catch((error: unknown) => replace(verification, errorBox(error)));
   api
     .session(id)
-    .then(({ session, timeline }) => {
+    .then(({ session, timeline, truncated, error }) => {
       const streams = streamsOf(timeline);
       replace(
         body,
         summary(session),
         streams.length > 0 ? [h('h2', {}, 'Streams'), h('div', { class: 'streams' }, streams.map((stream) => streamCard(id, stream, players)))] : null,
         h('h2', {}, 'Timeline'),
+        error ? errorBox(`The recording could not be read to its end: ${error}`) : null,
         timelineTable(timeline),
+        truncated ? h('p', { class: 'notice' }, `The timeline stops here, after ${timeline.length} entries; the terminal players above play the streams in full.`) : null,
       );
     })
     .catch((error: unknown) => replace(body, errorBox(error)));
