@@ -76,8 +76,9 @@ function signedOut(body: HTMLElement, error: unknown): void {
       'main',
       { class: 'signed-out' },
       h('h1', {}, unauthenticated ? 'You are not signed in' : 'The console could not start'),
-      unauthenticated ? h('p', {}, 'Open the one-time login link kubegate printed when it started (', h('code', {}, 'kubegate console'), ' or ', h('code', {}, 'kubegate dev'), '), or sign in with your identity provider.') : errorBox(error),
-      h('p', {}, h('a', { href: '/login' }, 'Sign in')),
+      unauthenticated
+        ? h('p', {}, 'Open a one-time login link: ', h('code', {}, 'kubegate console'), ' prints one per ', h('code', {}, '--login-as'), ' when it starts, and ', h('code', {}, 'kubegate dev'), ' writes its link to ', h('code', {}, '.kubegate-dev/console-url'), '. A link works once, for 15 minutes.')
+        : errorBox(error),
     ),
   );
 }
