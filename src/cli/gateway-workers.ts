@@ -11,6 +11,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { pino } from 'pino';
 import { WorkerSupervisor, type WorkerProcess } from '../runtime/worker-supervisor.js';
+import type { LiveFeed } from '../gateway/live/primary.js';
 import type { BuiltGateway } from './gateway.js';
 import { CliError } from './output.js';
 
@@ -41,11 +42,11 @@ function clusterWorker(worker: Worker): WorkerProcess & { ready: Promise<void> }
 }
 
 /**
- * The primary: forks the workers, resolves once the first generation serves (a worker that exits
- * before any served is a start-up failure: the others stop and the command fails), then supervises
- * until SIGTERM or SIGINT, when every worker drains.
+ * The primary: forks the workers (each linked to the live feed), resolves once the first generation
+ * serves (a worker that exits before any served is a start-up failure: the others stop and the command
+ * fails), then supervises until SIGTERM or SIGINT, when every worker drains.
  */
-export async function superviseGateway(workers: number): Promise<void> {
+export async function superviseGateway(workers: number, live: Pick<LiveFeed, 'forked'>): Promise<void> {
   const logger = pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' }).child({ role: 'primary' });
   const starting: Promise<void>[] = [];
   let failedToStart: ((error: Error) => void) | undefined;
@@ -54,7 +55,9 @@ export async function superviseGateway(workers: number): Promise<void> {
     workers,
     logger,
     fork: (index) => {
-      const worker = clusterWorker(cluster.fork({ [workerIndexVariable]: String(index) }));
+      const forked = cluster.fork({ [workerIndexVariable]: String(index) });
+      const worker = clusterWorker(forked);
+      live.forked(index, forked, worker.ready);
       void worker.ready.then(() => logger.info({ worker: index, workerPid: worker.pid }, 'worker serving'));
       if (failedToStart) {
         starting.push(worker.ready);

@@ -12,7 +12,9 @@ import type { CompiledPolicy } from '../policy/compile.js';
 import { openStore, StoreUrlError } from '../recording/open-store.js';
 import { recorderDefaults, StoreRecorder } from '../recording/store-recorder.js';
 import type { RecordingStore } from '../recording/store.js';
-import { tlsFromDirectory, tlsIssuedFromSecret } from '../gateway/serving-tls.js';
+import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
+import { LivePublisher, processChannel } from '../gateway/live/publisher.js';
+import { LiveFeed } from '../gateway/live/primary.js';
 import { CliError } from './output.js';
 import { parseWorkers, serveAsWorker, superviseGateway, workerIndex } from './gateway-workers.js';
 import { parseListen } from './operator.js';
@@ -21,6 +23,8 @@ export interface GatewayFlags {
   policy: string;
   listen: string;
   adminListen: string;
+  /** The primary's live events endpoint (`startLiveFeed`); a worker ignores it. */
+  eventsListen?: string;
   kubeconfig?: string;
   policyDir?: string;
   tlsDir?: string;
@@ -94,19 +98,47 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
   return { recorder, store };
 }
 
-/** Everything `kubegate gateway` runs, from its flags: the upstream, the policy, the recorder, TLS. */
-export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverrides = {}): Promise<BuiltGateway> {
+function policyRef(flags: GatewayFlags): { namespace: string; name: string } {
   const [namespace, name] = flags.policy.split('/');
   if (!namespace || !name) throw new CliError(`--policy must be NAMESPACE/NAME, got "${flags.policy}"`);
-  const policy = { namespace, name };
-  const root = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
-  const logger = overrides.worker === undefined ? root : root.child({ worker: overrides.worker });
+  return { namespace, name };
+}
+
+/** The upstream API server and the gateway's own credential. */
+function upstreamConfig(flags: GatewayFlags): k8s.KubeConfig {
   const upstream = new k8s.KubeConfig();
   if (flags.kubeconfig) upstream.loadFromFile(flags.kubeconfig);
   else upstream.loadFromCluster();
-  withConnectionPool(upstream);
+  return withConnectionPool(upstream);
+}
+
+/** The serving TLS of --listen (the live events endpoint serves the same). */
+async function servingTls(flags: GatewayFlags, upstream: k8s.KubeConfig): Promise<ServingTls> {
+  if (flags.tlsDir) return tlsFromDirectory(flags.tlsDir);
+  const hosts = ['localhost', '127.0.0.1', parseListen(flags.listen).host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0');
+  return tlsIssuedFromSecret(upstream.makeApiClient(k8s.CoreV1Api), policyRef(flags), hosts);
+}
+
+/** The primary's live events endpoint (--events-listen), started. */
+export async function startLiveFeed(flags: GatewayFlags & { eventsListen: string }): Promise<LiveFeed> {
+  const upstream = upstreamConfig(flags);
+  const logger = pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' }).child({ role: 'primary' });
+  const live = new LiveFeed({ listen: parseListen(flags.eventsListen), tls: await servingTls(flags, upstream), upstream, namespace: policyRef(flags).namespace, logger });
+  await live.start();
+  logger.info({ port: live.port() }, 'live events endpoint serving');
+  return live;
+}
+
+/** Everything `kubegate gateway` runs, from its flags: the upstream, the policy, the recorder, TLS. */
+export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverrides = {}): Promise<BuiltGateway> {
+  const policy = policyRef(flags);
+  const root = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
+  const logger = overrides.worker === undefined ? root : root.child({ worker: overrides.worker });
+  const upstream = upstreamConfig(flags);
   const core = upstream.makeApiClient(k8s.CoreV1Api);
   const listen = parseListen(flags.listen);
+  // a worker's events reach the primary's live feed; a gateway run in-process has no primary
+  const live = new LivePublisher({ worker: overrides.worker ?? 0, channel: overrides.worker === undefined ? undefined : processChannel(), logger });
   // the recorder follows the policy the gateway has in force (it is built first: the gateway needs it)
   let inForce: Gateway | undefined;
   const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger);
@@ -116,8 +148,9 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
     adminListen: parseListen(flags.adminListen),
     upstream,
     policyFiles: flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy),
-    tls: flags.tlsDir ? await tlsFromDirectory(flags.tlsDir) : await tlsIssuedFromSecret(core, policy, ['localhost', '127.0.0.1', listen.host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0')),
-    recorder: policyRecorder(overrides.recorder ?? recording!.recorder),
+    tls: await servingTls(flags, upstream),
+    recorder: policyRecorder(live.tee(overrides.recorder ?? recording!.recorder)),
+    live,
     logger,
   });
   inForce = gateway;
@@ -142,6 +175,7 @@ export function registerGatewayCommand(program: Command): void {
     .requiredOption('--policy <namespace/name>', 'the SessionPolicy to serve')
     .option('--listen <host:port>', 'HTTPS address for kubectl', '0.0.0.0:8443')
     .option('--admin-listen <host:port>', '/healthz, /readyz and /metrics', '0.0.0.0:8081')
+    .option('--events-listen <host:port>', 'HTTPS live events (served by the supervising process for every worker): GET /events, DELETE /sessions/ID, for holders of sessions.kubegate.dev watch/delete', '0.0.0.0:8082')
     .option('--kubeconfig <file>', 'outside a cluster: the upstream API server and the gateway credentials (its ServiceAccount token)')
     .option('--policy-dir <dir>', 'the mounted compiled-policy ConfigMap (default: read it from the API)')
     .option('--tls-dir <dir>', 'the mounted TLS Secret (default: issue a serving certificate from the policy CA)')
@@ -151,9 +185,16 @@ export function registerGatewayCommand(program: Command): void {
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
     .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N', parseWorkers, 1)
-    .action(async (flags: GatewayFlags & { workers: number }) => {
+    .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {
       const worker = workerIndex();
-      if (worker === undefined) await superviseGateway(flags.workers);
+      if (worker === undefined) {
+        const live = await startLiveFeed(flags);
+        try {
+          await superviseGateway(flags.workers, live);
+        } finally {
+          await live.stop();
+        }
+      }
       else await serveAsWorker(() => buildGateway(flags, { worker }));
     });
 }

@@ -53,6 +53,8 @@ export interface Admitted {
 }
 
 const writeVerbs = new Set(['create', 'update', 'patch']);
+/** What a request held for approval tells an agent to wait before it retries (the Status `retryAfterSeconds`). */
+const approvalRetryAfterSeconds = 10;
 
 async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(request.headers['content-length'] ?? 0);
@@ -153,6 +155,13 @@ async function consumeApproval(context: AdmitContext, admitted: Admitted, method
     throw new GatewayError(
       'KG_APPROVAL_REQUIRED',
       `${decision.message}; ApprovalRequest ${ns}/${outcome.request} is ${outcome.phase}; an approver runs: kubegate approve ${outcome.request} -n ${ns} --reason "…", then retry the same command`,
+      {
+        group: 'kubegate.dev',
+        kind: 'approvalrequests',
+        name: outcome.request,
+        retryAfterSeconds: approvalRetryAfterSeconds,
+        hint: `retry the same request once ApprovalRequest ${ns}/${outcome.request} is approved: kubegate approve ${outcome.request} -n ${ns}`,
+      },
     );
   }
   await session.recorder.record({ type: 'decision', requestId, action: 'Allow', message: `approved once by ApprovalRequest ${outcome.request}` });

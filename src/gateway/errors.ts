@@ -9,6 +9,8 @@ export const gatewayErrors = {
   KG_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized', message: 'a kubegate JIT token is required (use the kubeconfig from `kubegate kubeconfig`)' },
   KG_TOKEN_INVALID: { status: 401, reason: 'Unauthorized', message: 'the token is not valid for this gateway' },
   KG_GRANT_INACTIVE: { status: 401, reason: 'Unauthorized', message: 'the access grant behind this token is not active' },
+  // DELETE /sessions/ID on the live events endpoint (live/server.ts): someone allowed to end sessions did
+  KG_SESSION_ENDED: { status: 403, reason: 'Forbidden', message: 'this session was ended at the gateway' },
   KG_BAD_REQUEST: { status: 400, reason: 'BadRequest', message: 'the request is not one the gateway can read' },
   // request targets the API server could read differently from the gateway (request-attributes.ts)
   KG_METHOD_NOT_ALLOWED: { status: 405, reason: 'MethodNotAllowed', message: 'the HTTP method is not one the Kubernetes API serves' },
@@ -41,6 +43,18 @@ export const gatewayErrors = {
 
 export type GatewayErrorCode = keyof typeof gatewayErrors;
 
+/**
+ * What a refusal names beyond its message, in the Status `details` (Kubernetes' StatusDetails): the
+ * object it is about, when to retry, and `hint`, the cause's message — for a client that acts on it.
+ */
+export interface RefusalDetails {
+  group: string;
+  kind: string;
+  name: string;
+  retryAfterSeconds?: number;
+  hint?: string;
+}
+
 export class GatewayError extends Error {
   readonly status: number;
   readonly reason: string;
@@ -48,6 +62,7 @@ export class GatewayError extends Error {
   constructor(
     readonly code: GatewayErrorCode,
     detail?: string,
+    readonly details?: RefusalDetails,
   ) {
     const entry = gatewayErrors[code];
     super(detail ? `${entry.message}: ${detail}` : entry.message);
@@ -57,7 +72,17 @@ export class GatewayError extends Error {
 
   /** The Kubernetes Status body kubectl understands. */
   toStatus(): object {
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `kubegate: ${this.message}`, reason: this.reason, code: this.status, details: { causes: [{ reason: this.code }] } };
+    const { hint, ...about } = this.details ?? {};
+    const details = { ...about, causes: [{ reason: this.code, ...(hint ? { message: hint } : {}) }] };
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `kubegate: ${this.message}`, reason: this.reason, code: this.status, details };
+  }
+
+  /** Headers of the refusal besides its content type and length. */
+  headers(): Record<string, string> {
+    return {
+      ...(this.status === 401 ? { 'www-authenticate': 'Bearer realm="kubegate"' } : {}),
+      ...(this.details?.retryAfterSeconds ? { 'retry-after': String(this.details.retryAfterSeconds) } : {}),
+    };
   }
 }
 
@@ -105,12 +130,13 @@ export function sendError(res: ServerResponse, error: GatewayError): void {
     return;
   }
   const body = statusBody(error);
-  res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(error.status === 401 ? { 'www-authenticate': 'Bearer realm="kubegate"' } : {}) });
+  res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...error.headers() });
   res.end(body);
 }
 
 /** The same refusal on a raw socket (an upgrade request has no ServerResponse). */
 export function rawErrorResponse(error: GatewayError): string {
   const body = statusBody(error);
-  return `HTTP/1.1 ${error.status} ${error.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  const headers = Object.entries(error.headers()).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${error.status} ${error.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`;
 }

@@ -7,12 +7,15 @@
  * `grantStanding`, the rule that admits requests), and at the instant its token or grant expires (a timer
  * on the injected clock, moved when an event moves the grant's expiry). A check that throws ends the
  * request it checks (fail closed, `internal error: …`), never the informer or the process (guarded.ts).
+ * The same hold on every running request ends a session's requests on demand (`endSession`: the live
+ * events endpoint's DELETE, live/hub.ts).
  */
 import type { Logger } from 'pino';
 import type { AccessGrant } from '../api/index.js';
 import type { EventSource } from '../runtime/informer.js';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { grantStanding, type CallerIdentity, type GrantLookup } from './auth.js';
+import type { GatewayErrorCode } from './errors.js';
 import { guarded, internalErrorReason } from './guarded.js';
 
 /** Why a request was ended under it. */
@@ -21,6 +24,8 @@ export interface GrantEnded {
   reason: string;
   /** What the client is told: which grant, and what became of it. */
   message: string;
+  /** The refusal the client gets (default `KG_GRANT_INACTIVE`). */
+  code?: GatewayErrorCode;
 }
 
 export interface GrantWatchOptions {
@@ -34,6 +39,8 @@ export interface GrantWatchOptions {
 
 interface Watched {
   grant: CallerIdentity['grant'];
+  /** The gateway session the request runs in. */
+  session?: string;
   /** When the token expires (never after the grant did when it was admitted). */
   tokenExpiresAt: number;
   end(ended: GrantEnded): void;
@@ -60,16 +67,28 @@ export class GrantWatch {
   /**
    * Watches one request of `identity` until the returned function is called (when the request ends):
    * `end` is called once, when its grant can no longer be used — at once, before this returns, if that
-   * is already so.
+   * is already so, or by `endSession` of its `session`.
    */
-  watch(identity: CallerIdentity, end: (ended: GrantEnded) => void): () => void {
+  watch(identity: CallerIdentity, end: (ended: GrantEnded) => void, session?: string): () => void {
     const key = `${identity.grant.namespace}/${identity.grant.name}`;
-    const entry: Watched = { grant: identity.grant, tokenExpiresAt: identity.expiresAt.getTime(), end };
+    const entry: Watched = { grant: identity.grant, session, tokenExpiresAt: identity.expiresAt.getTime(), end };
     let entries = this.watched.get(key);
     if (!entries) this.watched.set(key, (entries = new Set()));
     entries.add(entry);
     this.check(key, entry);
     return () => this.forget(key, entry);
+  }
+
+  /** Ends every running request of gateway session `session`; how many there were. */
+  endSession(session: string, ended: GrantEnded): number {
+    let count = 0;
+    for (const [key, entries] of [...this.watched])
+      for (const entry of [...entries])
+        if (entry.session === session) {
+          count++;
+          this.finish(key, entry, ended);
+        }
+    return count;
   }
 
   private recheck(key: string): void {

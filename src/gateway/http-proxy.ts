@@ -140,8 +140,9 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     identity,
     guard((ended: GrantEnded) => {
       grantEnded = ended;
-      forwarded.destroy(new GatewayError('KG_GRANT_INACTIVE', ended.message));
+      forwarded.destroy(new GatewayError(ended.code ?? 'KG_GRANT_INACTIVE', ended.message));
     }),
+    session.id,
   );
   if (grantEnded) return;
   if (body) forwarded.end(body);

@@ -29,6 +29,7 @@ import { PolicyEngine } from './policy-engine.js';
 import { PolicySource, type PolicyFiles } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';
 import type { ServingTls } from './serving-tls.js';
+import type { LivePublisher } from './live/publisher.js';
 import { SessionTable } from './sessions.js';
 import { connectUpstream } from './upstream.js';
 import { forwardUpgrade } from './upgrade-proxy.js';
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   policyFiles: PolicyFiles;
   tls: ServingTls;
   recorder: Recorder;
+  /** The worker's live feed publisher: it may end this gateway's sessions, and counts into its metrics. */
+  live?: LivePublisher;
   logger: Logger;
   maxRequestBodyBytes?: number;
   maxHeaderBytes?: number;
@@ -99,6 +102,8 @@ export class Gateway {
     const grants: GrantLookup = { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) };
     this.grantWatch = new GrantWatch({ grants, events: this.grants, logger });
     this.grants.start();
+    const grantWatch = this.grantWatch;
+    options.live?.attach({ endSession: (session, reason) => grantWatch.endSession(session, { reason, message: reason, code: 'KG_SESSION_ENDED' }) }, this.registry);
     const upstream = connectUpstream(options.upstream);
     this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
     const context: AdmitContext = {

@@ -157,9 +157,11 @@ class UpgradeForwarding {
     this.releaseGrant = this.context.grants.watch(
       identity,
       this.guard((ended: GrantEnded) => {
-        if (this.stream) this.stream.end(ended.reason, `kubegate: ${new GatewayError('KG_GRANT_INACTIVE', ended.message).message}`);
-        else this.endUnopened(ended.reason, new GatewayError('KG_GRANT_INACTIVE', ended.message));
+        const refusal = new GatewayError(ended.code ?? 'KG_GRANT_INACTIVE', ended.message);
+        if (this.stream) this.stream.end(ended.reason, `kubegate: ${refusal.message}`);
+        else this.endUnopened(ended.reason, refusal);
       }),
+      session.id,
     );
     if (!this.settled) upstreamRequest.end();
   }

@@ -9,8 +9,15 @@ import type { CompiledPolicy } from '../policy/compile.js';
 import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
 import { ownerReference, sessionPolicies } from '../kube/resources.js';
 
-/** The gateway's admin port (metrics, health) in its pod. */
+/** What the gateway's live events endpoint asks the API server (see `desiredImpersonation`). */
+export const liveEventsReviews: k8s.V1PolicyRule[] = [
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+];
+
+/** The gateway's admin port (metrics, health) and live events port (`kubegate gateway`'s defaults) in its pod. */
 const adminPort = 8081;
+const eventsPort = 8082;
 
 function port(policy: SessionPolicy): number {
   return policy.spec.gateway?.port ?? 8443;
@@ -130,6 +137,7 @@ export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolic
               ports: [
                 { name: 'https', containerPort: port(policy) },
                 { name: 'admin', containerPort: adminPort },
+                { name: 'events', containerPort: eventsPort },
               ],
               readinessProbe: probe('/readyz'),
               livenessProbe: probe('/healthz'),
@@ -183,16 +191,18 @@ export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1Ro
 }
 
 /**
- * Impersonation exactly as wide as the policy's Active grants: their prefixed users and grant groups by
- * name, and the session-id extra. With no Active grant there is no rule at all — an empty resourceNames
- * list would mean "everyone".
+ * The gateway's cluster-wide role. Impersonation exactly as wide as the policy's Active grants: their
+ * prefixed users and grant groups by name, and the session-id extra; with no Active grant there is no
+ * impersonation rule at all — an empty resourceNames list would mean "everyone". And always the reviews
+ * its live events endpoint asks the API server for (who a subscriber is, and whether they may watch or
+ * end sessions): TokenReviews and SubjectAccessReviews, which are cluster-scoped.
  */
 export function desiredImpersonation(policy: SessionPolicy, users: string[], groups: string[]): [k8s.V1ClusterRole, k8s.V1ClusterRoleBinding] {
   const ref = { namespace: policy.metadata!.namespace!, name: policy.metadata!.name! };
   const name = impersonationRoleName(ref);
   const metadata = { name, labels: labels(policy), annotations: { [policyRefAnnotation]: `${ref.namespace}/${ref.name}` } };
   const sorted = (list: string[]) => [...new Set(list)].sort();
-  const rules: k8s.V1PolicyRule[] =
+  const impersonation: k8s.V1PolicyRule[] =
     users.length === 0
       ? []
       : [
@@ -200,6 +210,7 @@ export function desiredImpersonation(policy: SessionPolicy, users: string[], gro
           { apiGroups: [''], resources: ['groups'], verbs: ['impersonate'], resourceNames: sorted(groups) },
           { apiGroups: ['authentication.k8s.io'], resources: ['userextras/kubegate.dev/session-id'], verbs: ['impersonate'] },
         ];
+  const rules = [...impersonation, ...liveEventsReviews];
   return [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata, rules },
     {

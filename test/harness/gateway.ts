@@ -21,6 +21,8 @@ export interface RunningGateway {
   process: ChildProcess;
   url: string;
   adminUrl: string;
+  /** The primary's live events endpoint (`--events-listen`), served with the gateway's TLS. */
+  eventsUrl: string;
   /** The folder of the default `file://` store (unused when `store` was given). */
   recordings: string;
   /** The recording store URL and the spool folder the gateway runs with. */
@@ -62,6 +64,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
   const start = async () => {
     const port = options.port ?? (await freePort());
     const adminPort = options.adminPort ?? (await freePort());
+    const eventsPort = await freePort();
     const child = spawnKubegate(
       'gateway',
       [
@@ -69,6 +72,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
         `--policy=${policy.namespace}/${policy.name}`,
         `--listen=127.0.0.1:${port}`,
         `--admin-listen=127.0.0.1:${adminPort}`,
+        `--events-listen=127.0.0.1:${eventsPort}`,
         `--kubeconfig=${cluster.kubeconfigFile(token)}`,
         `--store=${store}`,
         `--spool-dir=${spoolDir}`,
@@ -79,7 +83,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
     );
     const adminUrl = `http://127.0.0.1:${adminPort}`;
     await child.waitReady(`${adminUrl}/readyz`);
-    return { child, port, adminUrl };
+    return { child, port, adminUrl, eventsUrl: `https://127.0.0.1:${eventsPort}` };
   };
   // a free port can be taken (by any process's outgoing connection) before the gateway binds it: pick others
   let started: Awaited<ReturnType<typeof start>> | undefined;
@@ -91,11 +95,12 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
       if (!portTaken || options.port !== undefined || options.adminPort !== undefined || attempt >= 3) throw error;
     }
   }
-  const { child, port, adminUrl } = started;
+  const { child, port, adminUrl, eventsUrl } = started;
   return {
     process: child.process,
     url: `https://127.0.0.1:${port}`,
     adminUrl,
+    eventsUrl,
     recordings,
     store,
     spoolDir,

@@ -220,3 +220,24 @@ test('invariants 6 and 9: a held request carrying a masked value is shown masked
   assert.equal(admitted.status, 200, admitted.body);
   assert.equal(await configMapExists(p, configMap), false);
 });
+
+test('a held request is refused with its ApprovalRequest in the Status details, and a retry hint an agent can act on', async () => {
+  const { f } = await setup();
+  const configMap = uniqueName('cm');
+  await f.admin.ok(['create', 'configmap', configMap, '-n', f.target, '--from-literal=k=v']);
+  const raw = await gatewayCall(f, `/api/v1/namespaces/${f.target}/configmaps/${configMap}`, { authorization: `Bearer ${f.token}` }, { method: 'DELETE' });
+  assert.equal(raw.status, 403);
+  const { reason, details } = JSON.parse(raw.body) as { reason: string; details: { name: string } };
+  assert.equal(reason, 'Forbidden');
+  const name = details.name;
+  assert.equal((await jsonOf(f.admin, ['get', 'approvalrequest', name, '-n', f.namespace])).spec.request.verb, 'delete', 'the details name the ApprovalRequest opened');
+  const hint = `retry the same request once ApprovalRequest ${f.namespace}/${name} is approved: kubegate approve ${name} -n ${f.namespace}`;
+  assert.deepEqual(details, { group: 'kubegate.dev', kind: 'approvalrequests', name, retryAfterSeconds: 10, causes: [{ reason: 'KG_APPROVAL_REQUIRED', message: hint }] });
+
+  // the real kubectl decodes the same details (client-go's StatusDetails; its DeleteOptions body makes it another request, another ApprovalRequest)
+  const verbose = await f.bot.run(['delete', 'configmap', configMap, '-n', f.target, '-v=9']);
+  assert.notEqual(verbose.code, 0);
+  const decoded = verbose.stderr.slice(verbose.stderr.indexOf('server response object'));
+  for (const field of [/"name": "delete-configmaps-/, /"kind": "approvalrequests"/, /"retryAfterSeconds": 10/, /"reason": "KG_APPROVAL_REQUIRED",\s*"message": "retry the same request once ApprovalRequest /]) assert.match(decoded, field);
+  assert.match(verbose.stderr, /Retry-After: 10/);
+});

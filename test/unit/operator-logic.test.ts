@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { evaluateApproval } from '../../src/operator/approval.js';
 import { desiredBindings } from '../../src/operator/grant-bindings.js';
-import { desiredImpersonation } from '../../src/operator/gateway-children.js';
+import { desiredImpersonation, liveEventsReviews } from '../../src/operator/gateway-children.js';
 import { grantGroup, impersonatedUser } from '../../src/api/identity.js';
 import { parseDuration, formatDuration } from '../../src/util/duration.js';
 import { compilePolicy, validatePolicy } from '../../src/policy/compile.js';
@@ -38,14 +38,15 @@ test('bindings bind only the grant group; names are unique per grant and entry',
   assert.equal(grantGroup(grant.namespace, grant.name), 'kubegate:grant:kubegate-system:deploy-bot-payments');
 });
 
-test('impersonation is exactly as wide as the active grants, and empty without one', () => {
+test('impersonation is exactly as wide as the active grants, and empty without one (the live endpoint’s reviews stay)', () => {
   const policy = { metadata: { name: 'prod', namespace: 'kubegate-system', uid: 'p' }, spec: {} } as unknown as SessionPolicy;
   const [none] = desiredImpersonation(policy, [], []);
-  assert.deepEqual(none.rules, []);
+  assert.deepEqual(none.rules, liveEventsReviews);
+  assert.ok(none.rules!.every((rule) => !rule.verbs?.includes('impersonate')));
   const [role, binding] = desiredImpersonation(policy, ['kubegate:user:b', 'kubegate:user:a', 'kubegate:user:a'], ['kubegate:grant:kubegate-system:g']);
   const users = role.rules!.find((r) => r.resources?.includes('users'))!;
   assert.deepEqual(users.resourceNames, ['kubegate:user:a', 'kubegate:user:b']);
-  assert.ok(role.rules!.every((r) => r.resources?.[0]?.startsWith('userextras/') || (r.resourceNames ?? []).length > 0), 'no unrestricted impersonation');
+  assert.ok(role.rules!.filter((r) => r.verbs?.includes('impersonate')).every((r) => r.resources?.[0]?.startsWith('userextras/') || (r.resourceNames ?? []).length > 0), 'no unrestricted impersonation');
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'kubegate-gateway-prod', namespace: 'kubegate-system' }]);
   assert.equal(impersonatedUser({ kind: 'User', name: 'deploy-bot' }), 'kubegate:user:deploy-bot');
   assert.equal(impersonatedUser({ kind: 'ServiceAccount', name: 'ci', namespace: 'build' }), 'kubegate:serviceaccount:build:ci');
