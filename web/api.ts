@@ -10,17 +10,23 @@ export interface Me {
   can: { readSessions: boolean; watchSessions: boolean; endSessions: boolean };
 }
 
+/** A row of the sessions list: what the server's index knows without opening the session. */
 export interface SessionRow {
   id: string;
   subject: string;
   grant: string;
   policy: string;
+  /** The kubectl command line the client sent, where it sent one. */
+  client?: string;
   started: string;
   ended?: string;
   open: boolean;
-  requests: number;
-  denied: number;
-  streams: number;
+  events: number;
+  hasDenial: boolean;
+  hasApproval: boolean;
+  /** Exec and attach commands. */
+  commands: string[];
+  decisions: string[];
   writers: number;
 }
 
@@ -89,6 +95,8 @@ export type TimelineEntry =
 
 export interface SessionDetail {
   session: SessionRow;
+  /** Counted while the events were read. */
+  counts: { requests: number; denied: number; streams: number };
   timeline: TimelineEntry[];
   /** The timeline stops at the server's cap (a session of endless output). */
   truncated?: boolean;
@@ -99,7 +107,10 @@ export interface SessionDetail {
 export interface Verification {
   status: 'intact' | 'tampered' | 'open';
   problems: string[];
-  lock?: unknown;
+  notes?: string[];
+  segments?: number;
+  events?: number;
+  bytes?: number;
 }
 
 export class ApiError extends Error {

@@ -94,7 +94,7 @@ async function start(): Promise<void> {
   }
   useCsrf(me.csrf);
   const { bar, select, pending } = topBar(me);
-  const main = h('main', { id: 'page' });
+  const main = h('main', { id: 'page', tabindex: '-1' });
   replace(body, bar, main);
   const refreshNav = () => void countPending(pending);
   const router = new Router(routes, main, { me, refreshNav }, (section) => {

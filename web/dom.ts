@@ -37,7 +37,8 @@ export function append(parent: Node, children: Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
     if (Array.isArray(child)) append(parent, child);
-    else parent.appendChild(typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child);
+    // anything but a node becomes text: a field the server sends in another shape shows as it is, never as markup
+    else parent.appendChild(child instanceof Node ? child : document.createTextNode(typeof child === 'object' ? JSON.stringify(child) : String(child)));
   }
 }
 

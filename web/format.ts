@@ -48,6 +48,14 @@ export function duration(started: string, ended?: string): string {
   return Number.isNaN(from) || Number.isNaN(to) ? '' : span(to - from);
 }
 
+/** `User/deploy-bot`, `ServiceAccount/ci/runner`, `payments/deploy-bot`: a subject or object reference, however the server spells it. */
+export function nameOf(ref: unknown): string {
+  if (typeof ref === 'string') return ref;
+  if (typeof ref !== 'object' || ref === null) return ref === undefined ? '' : String(ref);
+  const { kind, namespace, name } = ref as { kind?: string; namespace?: string; name?: string };
+  return [kind, namespace, name].filter((part) => part !== undefined && part !== '').join('/');
+}
+
 /** A grant's access (AccessGrant `spec.access`: role bindings) as short lines: `edit in payments`, `view (cluster-wide)`. */
 export function accessLines(access: unknown): string[] {
   if (typeof access === 'string') return [access];

@@ -57,6 +57,8 @@ export class Router {
       window.scrollTo(0, 0);
       const params = match.slice(1).map((segment) => decodeURIComponent(segment ?? ''));
       this.stop = route.page(this.root, { ...this.context, params, query: new URLSearchParams(location.search), go: (to, options) => this.go(to, options) }) ?? undefined;
+      // focus moves to the new page (as a page load would): keys act on it, not on the link that led here
+      if (!this.root.contains(document.activeElement)) this.root.focus({ preventScroll: true });
       return;
     }
     this.onSection('');

@@ -42,26 +42,28 @@ function decisionsList(item: Approval): HTMLElement | null {
   );
 }
 
-function card(item: Approval, onDecided: () => void): HTMLElement {
-  const pending = item.phase === 'Pending';
-  const decide = pending
-    ? item.canDecide
-      ? reasonForm({
-          placeholder: 'Reason (required): why you approve or deny',
-          buttons: [
-            { label: 'Approve', tone: 'primary' },
-            { label: 'Deny', tone: 'danger' },
-          ],
-          act: async (button, reason) => {
-            await api.decide(item.namespace, item.name, button === 'Approve' ? 'Approve' : 'Deny', reason);
-            onDecided();
-          },
-        })
-      : h('p', { class: 'dim' }, 'You may not decide this request.')
-    : null;
+/** The decision part of a card: the form, or why there is none. */
+function decision(item: Approval, me: string, onDecided: () => void): HTMLElement | null {
+  if (item.phase !== 'Pending') return null;
+  if (item.decisions.some((d) => d.by === me)) return h('p', { class: 'dim', 'data-testid': 'decided' }, 'Your decision is recorded; the operator acts on it in a moment (or once enough approvers agree).');
+  if (!item.canDecide) return h('p', { class: 'dim' }, 'You may not decide this request.');
+  return reasonForm({
+    placeholder: 'Reason (required): why you approve or deny',
+    buttons: [
+      { label: 'Approve', tone: 'primary' },
+      { label: 'Deny', tone: 'danger' },
+    ],
+    act: async (button, reason) => {
+      await api.decide(item.namespace, item.name, button === 'Approve' ? 'Approve' : 'Deny', reason);
+      onDecided();
+    },
+  });
+}
+
+function card(item: Approval, me: string, onDecided: () => void): HTMLElement {
   return h(
     'article',
-    { class: ['card', pending && 'card-pending'], 'data-testid': 'approval', 'data-name': `${item.namespace}/${item.name}` },
+    { class: ['card', item.phase === 'Pending' && 'card-pending'], 'data-testid': 'approval', 'data-name': `${item.namespace}/${item.name}` },
     h(
       'div',
       { class: 'card-head' },
@@ -79,35 +81,44 @@ function card(item: Approval, onDecided: () => void): HTMLElement {
       ['Reason', item.reason ? h('span', { class: 'quote' }, item.reason) : undefined],
     ]),
     decisionsList(item),
-    decide,
+    decision(item, me, onDecided),
   );
 }
 
-export function approvalsPage(root: HTMLElement, context: PageContext): void {
+/** How often the list is read again: new requests appear, and a decision's outcome shows without a reload. */
+const refreshMs = 3_000;
+
+export function approvalsPage(root: HTMLElement, context: PageContext): () => void {
   const [namespace, name] = context.params;
   const single = namespace !== undefined && name !== undefined;
   const list = h('div', { class: 'cards' }, h('p', { class: 'dim' }, 'Loading…'));
   replace(root, h('div', { class: 'page-head' }, h('h1', {}, single ? `Approval ${namespace}/${name}` : 'Approvals'), single ? link('/approvals', '← all approvals') : null), list);
+  const onDecided = () => {
+    context.refreshNav();
+    void load();
+  };
+  // a reason being typed is never wiped by a refresh
+  const typing = () => [...list.querySelectorAll('input')].some((input) => input.value !== '' || input === document.activeElement);
   const load = () =>
     api
       .approvals()
       .then(({ items }) => {
         const shown = single ? items.filter((item) => item.namespace === namespace && item.name === name) : items;
-        const onDecided = () => {
-          context.refreshNav();
-          void load();
-        };
         if (shown.length === 0) return replace(list, h('p', { class: 'empty' }, single ? `No ApprovalRequest ${namespace}/${name}.` : 'No approval requests.'));
         const pending = shown.filter((item) => item.phase === 'Pending');
         const done = shown.filter((item) => item.phase !== 'Pending');
         replace(
           list,
           single ? null : h('h2', {}, `Pending (${pending.length})`),
-          pending.length > 0 || single ? pending.map((item) => card(item, onDecided)) : h('p', { class: 'empty' }, 'Nothing waits for a decision.'),
+          pending.length > 0 || single ? pending.map((item) => card(item, context.me.user, onDecided)) : h('p', { class: 'empty' }, 'Nothing waits for a decision.'),
           done.length > 0 && !single ? h('h2', {}, 'Decided') : null,
-          done.map((item) => card(item, onDecided)),
+          done.map((item) => card(item, context.me.user, onDecided)),
         );
       })
       .catch((error: unknown) => replace(list, errorBox(error)));
   void load();
+  const timer = setInterval(() => {
+    if (!typing()) void load().then(context.refreshNav);
+  }, refreshMs);
+  return () => clearInterval(timer);
 }

@@ -6,7 +6,7 @@
  */
 import { api } from '../api.js';
 import { badge, h, reasonForm, replace } from '../dom.js';
-import { clock, relative } from '../format.js';
+import { clock, nameOf, relative } from '../format.js';
 import type { PageContext } from '../router.js';
 
 interface LiveStream {
@@ -19,8 +19,8 @@ interface LiveStream {
 
 interface LiveSession {
   session: string;
-  subject: string;
-  grant: string;
+  subject: { kind: string; name: string; namespace?: string } | string;
+  grant: { namespace: string; name: string } | string;
   policy: { namespace: string; name: string };
   started: string;
   worker?: number | string;
@@ -32,6 +32,9 @@ interface RequestEvent {
   time: string;
   verb: string;
   path: string;
+  namespace?: string;
+  resource?: string;
+  name?: string;
   decision: string;
   rule?: string;
   status?: number;
@@ -42,6 +45,14 @@ const keptRequests = 30;
 const keptOutput = 8 * 1024;
 
 const tones: Record<string, 'ok' | 'bad' | 'warn'> = { Allow: 'ok', Deny: 'bad', RequireApproval: 'warn' };
+
+/** `pods/exec payments/web-7d9c`: what a request touched, read from its attributes (the raw path, long with a query, is its title). */
+function target(event: RequestEvent): string {
+  if (!event.resource) return event.path;
+  const where = [event.namespace, event.name].filter(Boolean).join('/');
+  const subresource = /\/(exec|attach|portforward|log|status|scale)(\?|$)/.exec(event.path)?.[1];
+  return `${event.resource}${subresource ? `/${subresource}` : ''}${where ? ` ${where}` : ''}`;
+}
 
 /** Terminal output as plain text: escape sequences and carriage returns dropped. */
 function plain(text: string): string {
@@ -74,7 +85,7 @@ class SessionCard {
     this.element = h(
       'article',
       { class: ['card', 'live-session'], 'data-testid': 'live-session', 'data-session': info.session },
-      h('div', { class: 'card-head' }, this.state, h('strong', {}, info.subject), h('span', { class: 'dim' }, `grant ${info.grant} · policy ${info.policy.namespace}/${info.policy.name}`), h('span', { class: 'dim', title: info.started }, `started ${relative(info.started)}`), h('a', { href: `/sessions/${encodeURIComponent(info.session)}` }, 'recording')),
+      h('div', { class: 'card-head' }, this.state, h('strong', {}, nameOf(info.subject)), h('span', { class: 'dim' }, `grant ${nameOf(info.grant)} · policy ${nameOf(info.policy)}`), h('span', { class: 'dim', title: info.started }, `started ${relative(info.started)}`), h('a', { href: `/sessions/${encodeURIComponent(info.session)}` }, 'recording')),
       h('table', { class: ['list', 'compact'] }, h('thead', {}, h('tr', {}, ['Time', 'Verb', 'Path', 'Decision', 'Status'].map((label) => h('th', {}, label)))), this.requests),
       this.streams,
       end,
@@ -84,7 +95,7 @@ class SessionCard {
 
   request(event: RequestEvent): void {
     this.requests.append(
-      h('tr', {}, h('td', { class: 'dim nowrap' }, clock(event.time)), h('td', {}, event.verb), h('td', {}, h('code', {}, event.path)), h('td', {}, badge(event.decision, tones[event.decision] ?? 'warn'), event.rule ? h('span', { class: 'rule' }, ` ${event.rule}`) : null), h('td', { class: 'num' }, event.status ?? '…')),
+      h('tr', {}, h('td', { class: 'dim nowrap' }, clock(event.time)), h('td', {}, event.verb), h('td', {}, h('code', { title: event.path }, target(event))), h('td', {}, badge(event.decision, tones[event.decision] ?? 'warn'), event.rule ? h('span', { class: 'rule' }, ` ${event.rule}`) : null), h('td', { class: 'num' }, event.status ?? '…')),
     );
     while (this.requests.children.length > keptRequests) this.requests.firstElementChild?.remove();
   }

@@ -3,7 +3,7 @@
  * every API call with the policy's decision and the rule that made it, approvals, the terminal of each
  * exec and attach played back, and what each port-forward carried.
  */
-import { api, type Body, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
+import { api, type Body, type SessionDetail, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
 import { badge, errorBox, facts, h, link, replace, type Child } from '../dom.js';
 import { clock, duration, time } from '../format.js';
 import type { PageContext } from '../router.js';
@@ -23,7 +23,8 @@ interface Stream {
 const tones: Record<string, 'ok' | 'bad' | 'warn' | 'muted'> = { Allow: 'ok', Deny: 'bad', RequireApproval: 'warn' };
 
 function verificationBadge(result: Verification): HTMLElement {
-  if (result.status === 'intact') return h('div', { class: 'verification', 'data-testid': 'verification' }, badge('✓ intact', 'ok'), h('span', { class: 'dim' }, ' every segment matches its hash chain and the manifest'));
+  const size = result.segments !== undefined ? ` (${result.segments} segment${result.segments === 1 ? '' : 's'}, ${result.events ?? 0} events)` : '';
+  if (result.status === 'intact') return h('div', { class: 'verification', 'data-testid': 'verification' }, badge('✓ intact', 'ok'), h('span', { class: 'dim' }, ` every segment matches its manifest and the hash chain${size}`));
   if (result.status === 'open') return h('div', { class: 'verification', 'data-testid': 'verification' }, badge('open', 'muted'), h('span', { class: 'dim' }, ' still recording: verified once it ends'));
   return h(
     'div',
@@ -34,15 +35,16 @@ function verificationBadge(result: Verification): HTMLElement {
   );
 }
 
-function summary(session: SessionRow): HTMLElement {
+function summary(session: SessionRow, counts: SessionDetail['counts']): HTMLElement {
   return facts([
     ['Subject', session.subject],
     ['Grant', session.grant],
     ['Policy', session.policy],
+    ['Client', session.client ? h('code', {}, session.client) : undefined],
     ['Started', time(session.started)],
     ['Ended', session.open ? badge('open', 'info') : `${time(session.ended)} (${duration(session.started, session.ended)})`],
-    ['Requests', `${session.requests}${session.denied > 0 ? `, ${session.denied} denied` : ''}`],
-    ['Streams', session.streams],
+    ['Requests', counts ? [String(counts.requests), counts.denied > 0 ? h('span', { class: 'denied' }, `, ${counts.denied} denied`) : null] : undefined],
+    ['Streams', counts?.streams],
     ['Writers', session.writers > 1 ? `${session.writers} gateway workers` : undefined],
   ]);
 }
@@ -70,6 +72,21 @@ function bytes(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+let playerScript: Promise<void> | undefined;
+
+/** asciinema-player's bundle, loaded the first time a page plays a terminal (it compiles WebAssembly: no page needs it but this one). */
+function loadPlayer(): Promise<void> {
+  return (playerScript ??= new Promise<void>((resolve, reject) => {
+    const script = h('script', { src: '/assets/asciinema-player/asciinema-player.min.js' });
+    script.addEventListener('load', () => resolve());
+    script.addEventListener('error', () => {
+      playerScript = undefined;
+      reject(new Error('the terminal player could not be loaded'));
+    });
+    document.head.append(script);
+  }));
+}
+
 function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerInstance[]): HTMLElement {
   const title = stream.kind === 'portforward' ? `port-forward ${stream.call.replace(/^\S+\s+\S+\s*/, '')}` : `${stream.kind}${stream.command ? `: ${stream.command.join(' ')}` : ''}`;
   const closed = stream.closed ? `${clock(stream.closed.time)} ${stream.closed.reason}` : 'still open';
@@ -78,11 +95,9 @@ function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerI
   const sizes = counts.length > 0 ? h('ul', { class: 'byte-counts' }, counts.map(([channel, n]) => h('li', {}, `${channel}: `, h('strong', {}, bytes(n))))) : null;
   if (stream.kind === 'portforward') return h('section', { class: 'stream', 'data-testid': 'portforward' }, head, sizes ?? h('p', { class: 'dim' }, 'no bytes recorded'));
   const screen = h('div', { class: 'player', 'data-testid': 'player' });
-  try {
-    players.push(AsciinemaPlayer.create(api.castUrl(sessionId, stream.id), screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5', terminalFontSize: '13px' }));
-  } catch (error) {
-    replace(screen, errorBox(error));
-  }
+  loadPlayer()
+    .then(() => screen.isConnected && players.push(AsciinemaPlayer.create(api.castUrl(sessionId, stream.id), screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5', terminalFontSize: '13px' })))
+    .catch((error: unknown) => replace(screen, errorBox(error)));
   return h('section', { class: 'stream', 'data-testid': 'terminal' }, head, screen, sizes);
 }
 
@@ -158,14 +173,14 @@ export function sessionPage(root: HTMLElement, context: PageContext): () => void
   api.verify(id).then((result) => verification.replaceWith(verificationBadge(result))).catch((error: unknown) => replace(verification, errorBox(error)));
   api
     .session(id)
-    .then(({ session, timeline, truncated, error }) => {
+    .then(({ session, counts, timeline, truncated, error }) => {
       const streams = streamsOf(timeline);
       replace(
         body,
-        summary(session),
+        summary(session, counts),
         streams.length > 0 ? [h('h2', {}, 'Streams'), h('div', { class: 'streams' }, streams.map((stream) => streamCard(id, stream, players)))] : null,
         h('h2', {}, 'Timeline'),
-        error ? errorBox(`The recording could not be read to its end: ${error}`) : null,
+        error ? errorBox(error) : null,
         timelineTable(timeline),
         truncated ? h('p', { class: 'notice' }, `The timeline stops here, after ${timeline.length} entries; the terminal players above play the streams in full.`) : null,
       );

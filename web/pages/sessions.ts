@@ -58,15 +58,23 @@ function sessionRows(items: SessionRow[]): { table: HTMLElement; rows: [HTMLElem
       h('td', { class: 'nowrap' }, link(href, time(s.started))),
       h('td', {}, s.subject),
       h('td', {}, s.grant),
-      h('td', { class: 'num' }, s.requests),
-      h('td', { class: ['num', s.denied > 0 && 'denied'] }, s.denied),
-      h('td', { class: 'num' }, s.streams),
+      h('td', { class: 'ran' }, ranOf(s)),
+      h('td', { class: 'num' }, s.events),
+      h('td', { class: 'nowrap' }, s.hasDenial ? badge('denied', 'bad') : null, ' ', s.hasApproval ? badge('approval', 'warn') : null),
       h('td', { class: 'nowrap' }, s.open ? badge('open', 'info') : badge('ended', 'muted'), ' ', h('span', { class: 'dim' }, duration(s.started, s.ended))),
     );
     return [row, href];
   });
-  const head = ['Started', 'Subject', 'Grant', 'Requests', 'Denied', 'Streams', 'State'];
+  const head = ['Started', 'Subject', 'Grant', 'What ran', 'Events', 'Decisions', 'State'];
   return { table: table(head, rows.map(([row]) => row), 'sessions'), rows };
+}
+
+/** The kubectl command line and the exec commands of a session, the first few. */
+function ranOf(session: SessionRow): Child {
+  const all = [session.client, ...(session.commands ?? [])].filter((command): command is string => Boolean(command));
+  if (all.length === 0) return null;
+  const shown = all.slice(0, 2).map((command) => h('code', { title: command }, command));
+  return [shown, all.length > 2 ? h('span', { class: 'dim' }, ` +${all.length - 2} more`) : null];
 }
 
 /** The line with every occurrence of the searched text marked. */
@@ -116,6 +124,7 @@ function keys(rows: [HTMLElement, string][], search: HTMLInputElement, go: (path
     const typing = (event.target as Element).closest('input, select, textarea');
     if (event.key === 'Escape' && typing) return (typing as HTMLElement).blur();
     if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === 'Enter' && (event.target as Element).closest('a, button')) return; // the focused link or button acts
     if (event.key === '/') {
       event.preventDefault();
       search.focus();
