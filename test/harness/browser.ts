@@ -41,6 +41,8 @@ export async function openPage(browser: Browser): Promise<WatchedPage> {
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(screenshotDir, { recursive: true });
   const path = join(screenshotDir, `${name}.png`);
+  // from the top: a sticky header would otherwise be drawn where the page happened to be scrolled to
+  await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path, fullPage: true });
   return path;
 }

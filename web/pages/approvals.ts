@@ -38,7 +38,7 @@ function decisionsList(item: Approval): HTMLElement | null {
   return h(
     'ul',
     { class: 'decisions' },
-    item.decisions.map((d) => h('li', {}, badge(d.decision, d.decision === 'Approve' || d.decision === 'Approved' ? 'ok' : 'bad'), ` by ${d.by}`, h('span', { class: 'dim' }, ` · ${time(d.time)}`), d.reason ? h('div', { class: 'quote' }, d.reason) : null)),
+    item.decisions.map((d) => h('li', {}, /^approve/i.test(d.decision) ? badge('approved', 'ok') : badge(/^den/i.test(d.decision) ? 'denied' : d.decision, 'bad'), ` by ${d.by}`, h('span', { class: 'dim' }, ` · ${time(d.time)}`), d.reason ? h('div', { class: 'quote' }, d.reason) : null)),
   );
 }
 
@@ -109,7 +109,7 @@ export function approvalsPage(root: HTMLElement, context: PageContext): () => vo
         const done = shown.filter((item) => item.phase !== 'Pending');
         replace(
           list,
-          single ? null : h('h2', {}, `Pending (${pending.length})`),
+          single ? null : h('h2', {}, pending.length > 0 ? `Pending (${pending.length})` : 'Pending'),
           pending.length > 0 || single ? pending.map((item) => card(item, context.me.user, onDecided)) : h('p', { class: 'empty' }, 'Nothing waits for a decision.'),
           done.length > 0 && !single ? h('h2', {}, 'Decided') : null,
           done.map((item) => card(item, context.me.user, onDecided)),

@@ -6,7 +6,7 @@
  */
 import { api } from '../api.js';
 import { badge, h, reasonForm, replace } from '../dom.js';
-import { clock, nameOf, relative } from '../format.js';
+import { clock, nameOf } from '../format.js';
 import type { PageContext } from '../router.js';
 
 interface LiveStream {
@@ -63,6 +63,8 @@ function plain(text: string): string {
 class SessionCard {
   readonly element: HTMLElement;
   private readonly requests = h('tbody', {});
+  /** Shown from the first request on (a session opens before its first request arrives). */
+  private readonly requestsTable = h('table', { class: ['list', 'compact'], hidden: true }, h('thead', {}, h('tr', {}, ['Time', 'Verb', 'Request', 'Decision', 'Status'].map((label) => h('th', {}, label)))), this.requests);
   private readonly streams = h('div', { class: 'live-streams' });
   private readonly tails = new Map<string, { tail: HTMLElement; state: HTMLElement }>();
   private readonly state = badge('live', 'info');
@@ -70,6 +72,8 @@ class SessionCard {
   constructor(
     readonly info: LiveSession,
     canEnd: boolean,
+    /** Ending this session revoked its grant: the other sessions of that grant are told. */
+    onGrantRevoked: (grant: string) => void,
   ) {
     const end = canEnd
       ? reasonForm({
@@ -79,14 +83,15 @@ class SessionCard {
             const result = await api.endSession(info.session, reason);
             const unreached = result.errors?.length ? ` (not reached: ${result.errors.join('; ')})` : '';
             this.ended(`ended by you: grant ${result.grant.namespace}/${result.grant.name} revoked${unreached}`);
+            onGrantRevoked(nameOf(result.grant));
           },
         })
       : null;
     this.element = h(
       'article',
       { class: ['card', 'live-session'], 'data-testid': 'live-session', 'data-session': info.session },
-      h('div', { class: 'card-head' }, this.state, h('strong', {}, nameOf(info.subject)), h('span', { class: 'dim' }, `grant ${nameOf(info.grant)} · policy ${nameOf(info.policy)}`), h('span', { class: 'dim', title: info.started }, `started ${relative(info.started)}`), h('a', { href: `/sessions/${encodeURIComponent(info.session)}` }, 'recording')),
-      h('table', { class: ['list', 'compact'] }, h('thead', {}, h('tr', {}, ['Time', 'Verb', 'Path', 'Decision', 'Status'].map((label) => h('th', {}, label)))), this.requests),
+      h('div', { class: 'card-head' }, this.state, h('strong', {}, nameOf(info.subject)), h('span', { class: 'dim' }, `grant ${nameOf(info.grant)} · policy ${nameOf(info.policy)}`), h('span', { class: 'dim', title: info.started }, `started ${clock(info.started).slice(0, 8)}`), h('a', { href: `/sessions/${encodeURIComponent(info.session)}` }, 'recording')),
+      this.requestsTable,
       this.streams,
       end,
     );
@@ -97,6 +102,7 @@ class SessionCard {
     this.requests.append(
       h('tr', {}, h('td', { class: 'dim nowrap' }, clock(event.time)), h('td', {}, event.verb), h('td', {}, h('code', { title: event.path }, target(event))), h('td', {}, badge(event.decision, tones[event.decision] ?? 'warn'), event.rule ? h('span', { class: 'rule' }, ` ${event.rule}`) : null), h('td', { class: 'num' }, event.status ?? '…')),
     );
+    this.requestsTable.hidden = false;
     while (this.requests.children.length > keptRequests) this.requests.firstElementChild?.remove();
   }
 
@@ -121,6 +127,11 @@ class SessionCard {
     if (state) state.textContent = `closed ${clock(time)}${reason ? `: ${reason}` : ''}`;
   }
 
+  /** Its grant was revoked from this page: it can make no request any more, so there is nothing left to end. */
+  grantRevoked(): void {
+    this.element.querySelector('.reason-form')?.replaceWith(h('p', { class: 'notice' }, 'Its grant was revoked: this session can make no more requests, and closes once its gateway idles it out.'));
+  }
+
   ended(reason: string): void {
     replace(this.state, 'ended');
     this.state.className = 'badge badge-muted';
@@ -141,7 +152,9 @@ export function livePage(root: HTMLElement, context: PageContext): () => void {
   const cards = new Map<string, SessionCard>();
   const show = () => (cards.size === 0 ? list.replaceChildren(empty) : empty.remove());
   const add = (info: LiveSession) => {
-    const card = new SessionCard(info, context.me.can.endSessions);
+    const card = new SessionCard(info, context.me.can.endSessions, (grant) => {
+      for (const other of cards.values()) if (other !== card && nameOf(other.info.grant) === grant) other.grantRevoked();
+    });
     cards.set(info.session, card);
     list.prepend(card.element);
     show();

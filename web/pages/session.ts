@@ -32,6 +32,7 @@ function verificationBadge(result: Verification): HTMLElement {
     badge('✗ tampered', 'bad'),
     h('span', {}, ' this recording does not match what was written:'),
     h('ul', {}, result.problems.map((problem) => h('li', {}, problem))),
+    h('div', {}, 'What the timeline and the players below show may not be what happened.'),
   );
 }
 
@@ -42,7 +43,7 @@ function summary(session: SessionRow, counts: SessionDetail['counts']): HTMLElem
     ['Policy', session.policy],
     ['Client', session.client ? h('code', {}, session.client) : undefined],
     ['Started', time(session.started)],
-    ['Ended', session.open ? badge('open', 'info') : `${time(session.ended)} (${duration(session.started, session.ended)})`],
+    session.open ? ['State', [badge('open', 'info'), h('span', { class: 'dim' }, ' still recording: a session ends once its client has been idle a minute, or its gateway stops')]] : ['Ended', `${time(session.ended)} (${duration(session.started, session.ended)})`],
     ['Requests', counts ? [String(counts.requests), counts.denied > 0 ? h('span', { class: 'denied' }, `, ${counts.denied} denied`) : null] : undefined],
     ['Streams', counts?.streams],
     ['Writers', session.writers > 1 ? `${session.writers} gateway workers` : undefined],

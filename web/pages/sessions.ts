@@ -157,7 +157,8 @@ export function sessionsPage(root: HTMLElement, context: PageContext): () => voi
       stopKeys = keys(rows, search, context.go);
       const took = `${Math.round(performance.now() - started)} ms`;
       const count = text ? `${page.items.length} matching line${page.items.length === 1 ? '' : 's'}` : page.total !== undefined ? `${page.total} session${page.total === 1 ? '' : 's'}` : `${page.items.length} shown`;
-      const next = page.next ? link(`/${query({ ...filters, cursor: page.next })}`, 'Next page →') : null;
+      // a search's `next` continues the scan of sessions not read yet; a list's, the next page
+      const next = page.next ? link(`/${query({ ...filters, cursor: page.next })}`, text ? 'Search further →' : 'Next page →') : null;
       const first = cursor ? link(`/${query({ ...filters, cursor: undefined })}`, '← First page') : null;
       replace(
         results,
