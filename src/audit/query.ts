@@ -76,7 +76,7 @@ export type SessionSummary = SessionIndex & { writers?: string[] };
 const union = (lists: string[][]) => [...new Set(lists.flat())];
 
 /** One writer's index as it is; several merged: first start, last end (once every writer ended), counts summed, lists joined. */
-function summarize(indexes: SessionIndex[]): SessionSummary {
+export function summarize(indexes: SessionIndex[]): SessionSummary {
   if (indexes.length === 1) return indexes[0]!;
   const first = indexes.reduce((earliest, index) => (index.startedAt < earliest.startedAt ? index : earliest));
   const ends = indexes.map((index) => index.endedAt);

@@ -6,6 +6,7 @@ import { registerKubeconfigCommand } from './kubeconfig.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerGatewayCommand } from './gateway.js';
 import { registerSessionsCommands } from './sessions.js';
+import { registerConsoleCommand } from './console.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -17,6 +18,7 @@ registerKubeconfigCommand(program);
 registerApprovalCommands(program);
 registerGatewayCommand(program);
 registerSessionsCommands(program);
+registerConsoleCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
