@@ -138,7 +138,7 @@ test('invariant 5: the approver approves the pending grant as themself, and the 
 
   await card.getByRole('textbox', { name: 'reason' }).fill('rollout window CHG-1042');
   await card.getByRole('button', { name: 'Approve' }).click();
-  await card.locator('.badge', { hasText: 'Approved' }).waitFor();
+  await card.locator('.card-head .badge', { hasText: 'Approved' }).waitFor();
   await screenshot(s.page, 'console-03-approval-approved');
 
   const decided = JSON.parse(await s.admin.ok(['get', 'approvalrequest', s.approvalRequest, '-n', s.namespace, '-o', 'json'])) as { spec: { decisions: { by: string; reason: string }[] } };
