@@ -129,6 +129,8 @@ class SessionCard {
 
   /** Its grant was revoked from this page: it can make no request any more, so there is nothing left to end. */
   grantRevoked(): void {
+    replace(this.state, 'grant revoked');
+    this.state.className = 'badge badge-warn';
     this.element.querySelector('.reason-form')?.replaceWith(h('p', { class: 'notice' }, 'Its grant was revoked: this session can make no more requests, and closes once its gateway idles it out.'));
   }
 
