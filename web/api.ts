@@ -136,17 +136,19 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   if (method !== 'GET') headers['x-kubegate-csrf'] = csrf;
   const response = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
   const text = await response.text();
-  let parsed: unknown;
+  if (!response.ok) throw failure(response, text);
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+/** The server's own message from an error answer (`{"error", "code"}`), else its text or status. */
+function failure(response: Response, text: string): ApiError {
+  let error: { error?: string; message?: string; code?: string } | undefined;
   try {
-    parsed = text === '' ? undefined : JSON.parse(text);
+    error = JSON.parse(text) as typeof error;
   } catch {
-    parsed = undefined;
+    error = undefined;
   }
-  if (!response.ok) {
-    const error = parsed as { error?: string; message?: string; code?: string } | undefined;
-    throw new ApiError(error?.error ?? error?.message ?? (text || `${response.status} ${response.statusText}`), response.status, error?.code);
-  }
-  return parsed as T;
+  return new ApiError(error?.error ?? error?.message ?? (text.trim() || `${response.status} ${response.statusText}`), response.status, error?.code);
 }
 
 /** `?a=1&b=2` of the given values, the empty ones left out. */
@@ -166,7 +168,14 @@ export const api = {
   search: (filters: Record<string, string | undefined>) => call<Page<SearchHit>>('GET', `/api/search${query(filters)}`),
   session: (id: string) => call<SessionDetail>('GET', `/api/sessions/${segment(id)}`),
   verify: (id: string) => call<Verification>('GET', `/api/sessions/${segment(id)}/verify`),
-  castUrl: (id: string, stream: string) => `/api/sessions/${segment(id)}/streams/${segment(stream)}.cast`,
+  /** A terminal stream as asciicast v2 text; a recording that cannot be read to its end fails here, not in the player. */
+  cast: async (id: string, stream: string): Promise<string> => {
+    const response = await fetch(`/api/sessions/${segment(id)}/streams/${segment(stream)}.cast`, { credentials: 'same-origin' });
+    // the server streams a cast as it reads the recording: a recording it cannot read to the end cuts the answer
+    const text = await response.text().catch(() => Promise.reject(new ApiError('the recording could not be read to its end', response.status)));
+    if (!response.ok) throw failure(response, text);
+    return text;
+  },
   endSession: (id: string, reason: string) => call<{ grant: { namespace: string; name: string }; ended: number; errors?: string[] }>('POST', `/api/sessions/${segment(id)}/end`, { reason }),
   approvals: () => call<{ items: Approval[] }>('GET', '/api/approvals'),
   decide: (namespace: string, name: string, decision: 'Approve' | 'Deny', reason: string) => call<unknown>('POST', `/api/approvals/${segment(namespace)}/${segment(name)}`, { decision, reason }),

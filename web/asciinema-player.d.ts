@@ -20,5 +20,5 @@ interface AsciinemaPlayerOptions {
 }
 
 declare const AsciinemaPlayer: {
-  create(src: string | { url: string; fetchOpts?: RequestInit }, element: HTMLElement, options?: AsciinemaPlayerOptions): AsciinemaPlayerInstance;
+  create(src: string | { url: string; fetchOpts?: RequestInit } | { data: string }, element: HTMLElement, options?: AsciinemaPlayerOptions): AsciinemaPlayerInstance;
 };

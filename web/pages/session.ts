@@ -96,9 +96,9 @@ function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerI
   const sizes = counts.length > 0 ? h('ul', { class: 'byte-counts' }, counts.map(([channel, n]) => h('li', {}, `${channel}: `, h('strong', {}, bytes(n))))) : null;
   if (stream.kind === 'portforward') return h('section', { class: 'stream', 'data-testid': 'portforward' }, head, sizes ?? h('p', { class: 'dim' }, 'no bytes recorded'));
   const screen = h('div', { class: 'player', 'data-testid': 'player' });
-  loadPlayer()
-    .then(() => screen.isConnected && players.push(AsciinemaPlayer.create(api.castUrl(sessionId, stream.id), screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5', terminalFontSize: '13px' })))
-    .catch((error: unknown) => replace(screen, errorBox(error)));
+  Promise.all([api.cast(sessionId, stream.id), loadPlayer()])
+    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: cast }, screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5', terminalFontSize: '13px' })))
+    .catch((error: unknown) => replace(screen, errorBox(`This terminal cannot be played: ${error instanceof Error ? error.message : String(error)}`)));
   return h('section', { class: 'stream', 'data-testid': 'terminal' }, head, screen, sizes);
 }
 
