@@ -44,6 +44,8 @@ interface Story {
 }
 
 const approver = { user: 'alice', groups: ['sre-leads'] };
+/** Who asked for the bot's grant: an approver too, which admission still refuses for their own request. */
+const requester = { user: 'kubegate-admin', groups: ['sre-leads'] };
 const marker = `console-marker-${Date.now().toString(36)}`;
 
 let operator: RunningOperator | undefined;
@@ -72,12 +74,12 @@ function setup(): Promise<Story> {
     await admin.ok(['apply', '-n', target, '-f', '-'], { input: deploymentYaml('web', 1) });
     const eventsPort = await freePort();
     const gateway = await startGateway(cluster, policy, { args: ['--workers=2', `--events-listen=127.0.0.1:${eventsPort}`] });
-    const server = await startConsole(cluster, { store: gateway.store, gateway: { policy, eventsUrl: `https://127.0.0.1:${eventsPort}` }, loginAs: [`${approver.user}:${approver.groups.join(',')}`] });
+    const server = await startConsole(cluster, { store: gateway.store, gateway: { policy, eventsUrl: `https://127.0.0.1:${eventsPort}` }, loginAs: [approver, requester].map(({ user, groups }) => `${user}:${groups.join(',')}`) });
     await admin.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
     const [pod] = await podNames(admin, target, 'app=web');
     const grant = uniqueName('deploy-bot');
     await admin.ok(['create', '-f', '-'], {
-      input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, approval: { required: true }, requestedBy: 'kubegate-admin' })),
+      input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, approval: { required: true }, requestedBy: requester.user })),
     });
     let approvalRequest = '';
     await eventually(async () => {
@@ -136,10 +138,24 @@ test('invariant 5: the approver approves the pending grant as themself, and the 
   assert.match(await card.innerText(), /Pending[\s\S]*deploy-bot[\s\S]*edit in /);
   await screenshot(s.page, 'console-02-approval-pending');
 
+  // the requester, an approver too, is offered no decision on their own request (admission would refuse it)
+  const asRequester = await openPage(s.browser);
+  try {
+    await asRequester.page.goto(s.server.loginLinks.get(requester.user)!);
+    await asRequester.page.locator('.viewer .user', { hasText: requester.user }).waitFor();
+    await asRequester.page.goto(`${s.server.url}/approvals/${s.namespace}/${s.approvalRequest}`);
+    const own = asRequester.page.locator(`[data-testid=approval][data-name="${s.namespace}/${s.approvalRequest}"]`);
+    await own.locator('[data-testid=may-not-decide]', { hasText: 'another approver must decide it' }).waitFor();
+    assert.equal(await own.getByRole('button', { name: 'Approve' }).count(), 0);
+    await screenshot(asRequester.page, 'console-03-approval-own-request');
+  } finally {
+    await asRequester.context.close();
+  }
+
   await card.getByRole('textbox', { name: 'reason' }).fill('rollout window CHG-1042');
   await card.getByRole('button', { name: 'Approve' }).click();
   await card.locator('.card-head .badge', { hasText: 'Approved' }).waitFor();
-  await screenshot(s.page, 'console-03-approval-approved');
+  await screenshot(s.page, 'console-04-approval-approved');
 
   const decided = JSON.parse(await s.admin.ok(['get', 'approvalrequest', s.approvalRequest, '-n', s.namespace, '-o', 'json'])) as { spec: { decisions: { by: string; reason: string }[] } };
   assert.deepEqual(decided.spec.decisions.map((d) => [d.by, d.reason]), [[approver.user, 'rollout window CHG-1042']], 'recorded as the authenticated viewer');
@@ -163,7 +179,7 @@ test('a live exec appears on the Live page as it runs, with its output, whicheve
   assert.match(await card.innerText(), /deploy-bot[\s\S]*exec/);
   s.liveSession = (await card.getAttribute('data-session')) ?? undefined;
   assert.ok(s.liveSession);
-  await screenshot(s.page, 'console-04-live-exec');
+  await screenshot(s.page, 'console-05-live-exec');
   assertNoPageErrors(s);
 });
 
@@ -176,7 +192,7 @@ test('invariant 11: "End session" closes the running exec, and the bot\'s next k
   await card.getByRole('button', { name: 'End session' }).click();
   await card.locator('[data-testid=live-ended]').waitFor();
   await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error('the exec still runs 5 s after End session')), 5_000))]);
-  await screenshot(s.page, 'console-05-live-ended');
+  await screenshot(s.page, 'console-06-live-ended');
 
   assert.equal((await s.admin.ok(['get', 'accessgrant', s.grant, '-n', s.namespace, '-o', 'jsonpath={.spec.revoked}'])).trim(), 'true');
   await eventually(async () => {
@@ -205,7 +221,7 @@ test('find the session by a command it ran, and play its terminal', async () => 
     await s.page.locator('[data-testid=search-results], .results .empty').first().waitFor();
     assert.ok((await hit.count()) > 0, 'the session is found by its command');
   }, 20_000, 1_000);
-  await screenshot(s.page, 'console-06-search');
+  await screenshot(s.page, 'console-07-search');
 
   await hit.click();
   await s.page.waitForURL(`${s.server.url}/sessions/${s.liveSession}`);
@@ -216,7 +232,7 @@ test('find the session by a command it ran, and play its terminal', async () => 
   await terminal.locator('.ap-player').click();
   await eventually(async () => assert.match(await terminal.locator('[data-testid=player]').innerText(), new RegExp(`^${marker}`, 'm')), 10_000);
   assert.match(await s.page.locator('[data-testid=timeline]').innerText(), /stream closed: ended by /);
-  await screenshot(s.page, 'console-07-session-playback');
+  await screenshot(s.page, 'console-08-session-playback');
   assertNoPageErrors(s);
 });
 
@@ -240,6 +256,6 @@ test('invariant 8: a segment changed in the store shows the session as tampered,
   await verification.locator('.badge', { hasText: 'tampered' }).waitFor();
   assert.ok((await verification.locator('li').count()) > 0, 'the problems are listed');
   assert.match(await verification.innerText(), /segment/);
-  await screenshot(s.page, 'console-08-session-tampered');
+  await screenshot(s.page, 'console-09-session-tampered');
   assertNoPageErrors(s);
 });

@@ -46,7 +46,10 @@ function decisionsList(item: Approval): HTMLElement | null {
 function decision(item: Approval, me: string, onDecided: () => void): HTMLElement | null {
   if (item.phase !== 'Pending') return null;
   if (item.decisions.some((d) => d.by === me)) return h('p', { class: 'dim', 'data-testid': 'decided' }, 'Your decision is recorded; the operator acts on it in a moment (or once enough approvers agree).');
-  if (!item.canDecide) return h('p', { class: 'dim' }, 'You may not decide this request.');
+  if (!item.canDecide) {
+    const own = item.requester === me || item.subject === me || item.subject.endsWith(`/${me}`);
+    return h('p', { class: 'dim', 'data-testid': 'may-not-decide' }, own ? 'You asked for this, or it is for you: another approver must decide it.' : "Only the policy's approvers may decide this request.");
+  }
   return reasonForm({
     placeholder: 'Reason (required): why you approve or deny',
     buttons: [
