@@ -162,6 +162,11 @@ test('invariant 5: the approver approves the pending grant as themself, and the 
   await eventually(async () => assert.equal(await grantPhase(s), 'Active'), 20_000);
   s.bot = new Kubectl(s.cluster.state.binaries.kubectl, await jitKubeconfig(s.cluster, { namespace: s.namespace, name: s.grant }, s.gateway));
   await eventually(async () => assert.match(await s.bot!.ok(['get', 'pods', '-n', s.target]), new RegExp(s.pod)), 10_000);
+
+  await s.page.getByRole('link', { name: 'Grants' }).click();
+  const row = s.page.locator(`[data-testid=grant][data-name="${s.namespace}/${s.grant}"]`);
+  assert.match(await row.innerText(), /deploy-bot[\s\S]*edit in [\s\S]*in (59m|1h)/);
+  await screenshot(s.page, 'console-05-grants');
   assertNoPageErrors(s);
 });
 
@@ -179,7 +184,7 @@ test('a live exec appears on the Live page as it runs, with its output, whicheve
   assert.match(await card.innerText(), /deploy-bot[\s\S]*exec/);
   s.liveSession = (await card.getAttribute('data-session')) ?? undefined;
   assert.ok(s.liveSession);
-  await screenshot(s.page, 'console-05-live-exec');
+  await screenshot(s.page, 'console-06-live-exec');
   assertNoPageErrors(s);
 });
 
@@ -192,7 +197,7 @@ test('invariant 11: "End session" closes the running exec, and the bot\'s next k
   await card.getByRole('button', { name: 'End session' }).click();
   await card.locator('[data-testid=live-ended]').waitFor();
   await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error('the exec still runs 5 s after End session')), 5_000))]);
-  await screenshot(s.page, 'console-06-live-ended');
+  await screenshot(s.page, 'console-07-live-ended');
 
   assert.equal((await s.admin.ok(['get', 'accessgrant', s.grant, '-n', s.namespace, '-o', 'jsonpath={.spec.revoked}'])).trim(), 'true');
   await eventually(async () => {
@@ -221,7 +226,7 @@ test('find the session by a command it ran, and play its terminal', async () => 
     await s.page.locator('[data-testid=search-results], .results .empty').first().waitFor();
     assert.ok((await hit.count()) > 0, 'the session is found by its command');
   }, 20_000, 1_000);
-  await screenshot(s.page, 'console-07-search');
+  await screenshot(s.page, 'console-08-search');
 
   await hit.click();
   await s.page.waitForURL(`${s.server.url}/sessions/${s.liveSession}`);
@@ -232,7 +237,7 @@ test('find the session by a command it ran, and play its terminal', async () => 
   await terminal.locator('.ap-player').click();
   await eventually(async () => assert.match(await terminal.locator('[data-testid=player]').innerText(), new RegExp(`^${marker}`, 'm')), 10_000);
   assert.match(await s.page.locator('[data-testid=timeline]').innerText(), /stream closed: ended by /);
-  await screenshot(s.page, 'console-08-session-playback');
+  await screenshot(s.page, 'console-09-session-playback');
   assertNoPageErrors(s);
 });
 
@@ -256,6 +261,6 @@ test('invariant 8: a segment changed in the store shows the session as tampered,
   await verification.locator('.badge', { hasText: 'tampered' }).waitFor();
   assert.ok((await verification.locator('li').count()) > 0, 'the problems are listed');
   assert.match(await verification.innerText(), /segment/);
-  await screenshot(s.page, 'console-09-session-tampered');
+  await screenshot(s.page, 'console-10-session-tampered');
   assertNoPageErrors(s);
 });

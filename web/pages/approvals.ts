@@ -47,8 +47,8 @@ function decision(item: Approval, me: string, onDecided: () => void): HTMLElemen
   if (item.phase !== 'Pending') return null;
   if (item.decisions.some((d) => d.by === me)) return h('p', { class: 'dim', 'data-testid': 'decided' }, 'Your decision is recorded; the operator acts on it in a moment (or once enough approvers agree).');
   if (!item.canDecide) {
-    const own = item.requester === me || item.subject === me || item.subject.endsWith(`/${me}`);
-    return h('p', { class: 'dim', 'data-testid': 'may-not-decide' }, own ? 'You asked for this, or it is for you: another approver must decide it.' : "Only the policy's approvers may decide this request.");
+    const why = item.requester === me ? 'You asked for this' : item.subject === me || item.subject.endsWith(`/${me}`) ? 'This is for you' : undefined;
+    return h('p', { class: 'dim', 'data-testid': 'may-not-decide' }, why ? `${why}: another approver must decide it.` : "Only the policy's approvers may decide this request.");
   }
   return reasonForm({
     placeholder: 'Reason (required): why you approve or deny',
