@@ -5,7 +5,7 @@
  * grant, watches the bot's exec live and ends it, finds the session by the command it ran, plays its
  * terminal, and sees it flagged once a segment is changed in the store. The tests are steps of one
  * story and run in order, each on what the one before left. Every step saves a screenshot under
- * test-results/screenshots/ (console-NN-step.png) for a person to look at.
+ * test-results/screenshots/ (console-NN-step.png; console-failed-TEST.png where a step fails) for a person to look at.
  */
 import { after, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -214,6 +214,8 @@ test('find the session by a command it ran, and play its terminal', async () => 
   // keyboard: j highlights the newest session, Enter opens it
   await s.page.locator('[data-testid=sessions] tbody tr').first().waitFor();
   await s.page.keyboard.press('j');
+  await s.page.locator('[data-testid=sessions] tbody tr.selected').waitFor();
+  await screenshot(s.page, 'console-08-sessions-list');
   await s.page.keyboard.press('Enter');
   await s.page.waitForURL(/\/sessions\/[^/]+$/);
   await s.page.goBack();
@@ -226,7 +228,7 @@ test('find the session by a command it ran, and play its terminal', async () => 
     await s.page.locator('[data-testid=search-results], .results .empty').first().waitFor();
     assert.ok((await hit.count()) > 0, 'the session is found by its command');
   }, 20_000, 1_000);
-  await screenshot(s.page, 'console-08-search');
+  await screenshot(s.page, 'console-09-search');
 
   await hit.click();
   await s.page.waitForURL(`${s.server.url}/sessions/${s.liveSession}`);
@@ -237,7 +239,7 @@ test('find the session by a command it ran, and play its terminal', async () => 
   await terminal.locator('.ap-player').click();
   await eventually(async () => assert.match(await terminal.locator('[data-testid=player]').innerText(), new RegExp(`^${marker}`, 'm')), 10_000);
   assert.match(await s.page.locator('[data-testid=timeline]').innerText(), /stream closed: ended by /);
-  await screenshot(s.page, 'console-09-session-playback');
+  await screenshot(s.page, 'console-10-session-playback');
   assertNoPageErrors(s);
 });
 
@@ -261,6 +263,6 @@ test('invariant 8: a segment changed in the store shows the session as tampered,
   await verification.locator('.badge', { hasText: 'tampered' }).waitFor();
   assert.ok((await verification.locator('li').count()) > 0, 'the problems are listed');
   assert.match(await verification.innerText(), /segment/);
-  await screenshot(s.page, 'console-10-session-tampered');
+  await screenshot(s.page, 'console-11-session-tampered');
   assertNoPageErrors(s);
 });

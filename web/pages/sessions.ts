@@ -59,8 +59,9 @@ function sessionRows(items: SessionRow[]): { table: HTMLElement; rows: [HTMLElem
       h('td', {}, s.subject),
       h('td', {}, s.grant),
       h('td', { class: 'ran' }, ranOf(s)),
-      h('td', { class: 'num' }, s.events),
-      h('td', { class: 'nowrap' }, s.hasDenial ? badge('denied', 'bad') : null, ' ', s.hasApproval ? badge('approval', 'warn') : null),
+      // an open session's index is counted when it ends: no number rather than a wrong one
+      h('td', { class: 'num', title: s.open ? 'counted when the session ends' : '' }, s.open && !s.events ? h('span', { class: 'dim' }, '–') : s.events),
+      h('td', { class: 'nowrap' }, s.hasDenial ? badge('denied', 'bad') : null, ' ', s.hasApproval ? badge('approval', 'warn') : null, !s.hasDenial && !s.hasApproval ? h('span', { class: 'dim' }, s.decisions?.length ? 'allowed' : '–') : null),
       h('td', { class: 'nowrap' }, s.open ? badge('open', 'info') : badge('ended', 'muted'), ' ', h('span', { class: 'dim' }, duration(s.started, s.ended))),
     );
     return [row, href];
