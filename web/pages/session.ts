@@ -88,6 +88,21 @@ function loadPlayer(): Promise<void> {
   }));
 }
 
+/**
+ * Output lines ending in a bare "\n" start at column 0, as a terminal shows them: without a TTY no line
+ * discipline adds the "\r" (kubectl exec without -t), and the player, a terminal, would draw a staircase.
+ */
+function carriageReturns(cast: string): string {
+  return cast
+    .split('\n')
+    .map((line, i) => {
+      if (i === 0 || line === '') return line;
+      const event = JSON.parse(line) as [number, string, string];
+      return event[1] === 'o' ? JSON.stringify([event[0], 'o', event[2].replace(/\r?\n/g, '\r\n')]) : line;
+    })
+    .join('\n');
+}
+
 function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerInstance[]): HTMLElement {
   const title = stream.kind === 'portforward' ? `port-forward ${stream.call.replace(/^\S+\s+\S+\s*/, '')}` : `${stream.kind}${stream.command ? `: ${stream.command.join(' ')}` : ''}`;
   const closed = stream.closed ? `${clock(stream.closed.time)} ${stream.closed.reason}` : 'still open';
@@ -97,7 +112,7 @@ function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerI
   if (stream.kind === 'portforward') return h('section', { class: 'stream', 'data-testid': 'portforward' }, head, sizes ?? h('p', { class: 'dim' }, 'no bytes recorded'));
   const screen = h('div', { class: 'player', 'data-testid': 'player' });
   Promise.all([api.cast(sessionId, stream.id), loadPlayer()])
-    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: cast }, screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5', terminalFontSize: '13px' })))
+    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: carriageReturns(cast) }, screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5' })))
     .catch((error: unknown) => replace(screen, errorBox(`This terminal cannot be played: ${error instanceof Error ? error.message : String(error)}`)));
   return h('section', { class: 'stream', 'data-testid': 'terminal' }, head, screen, sizes);
 }
