@@ -25,7 +25,7 @@ const tones: Record<string, 'ok' | 'bad' | 'warn' | 'muted'> = { Allow: 'ok', De
 function verificationBadge(result: Verification): HTMLElement {
   const size = result.segments !== undefined ? ` (${result.segments} segment${result.segments === 1 ? '' : 's'}, ${result.events ?? 0} events)` : '';
   if (result.status === 'intact') return h('div', { class: 'verification', 'data-testid': 'verification' }, badge('✓ intact', 'ok'), h('span', { class: 'dim' }, ` every segment matches its manifest and the hash chain${size}`));
-  if (result.status === 'open') return h('div', { class: 'verification', 'data-testid': 'verification' }, badge('open', 'muted'), h('span', { class: 'dim' }, ' still recording: verified once it ends'));
+  if (result.status === 'open') return h('div', { class: 'verification', 'data-testid': 'verification' }, badge('open', 'muted'), h('span', { class: 'dim' }, ' not verified yet: the hash chain is checked once the session ends'));
   return h(
     'div',
     { class: ['verification', 'verification-tampered'], 'data-testid': 'verification', role: 'alert' },
