@@ -7,6 +7,7 @@
 import { api } from '../api.js';
 import { badge, h, reasonForm, replace } from '../dom.js';
 import { clock, nameOf } from '../format.js';
+import { plainTerminalText, requestTarget } from '../text.js';
 import type { PageContext } from '../router.js';
 
 interface LiveStream {
@@ -45,19 +46,6 @@ const keptRequests = 30;
 const keptOutput = 8 * 1024;
 
 const tones: Record<string, 'ok' | 'bad' | 'warn'> = { Allow: 'ok', Deny: 'bad', RequireApproval: 'warn' };
-
-/** `pods/exec payments/web-7d9c`: what a request touched, read from its attributes (the raw path, long with a query, is its title). */
-function target(event: RequestEvent): string {
-  if (!event.resource) return event.path;
-  const where = [event.namespace, event.name].filter(Boolean).join('/');
-  const subresource = /\/(exec|attach|portforward|log|status|scale)(\?|$)/.exec(event.path)?.[1];
-  return `${event.resource}${subresource ? `/${subresource}` : ''}${where ? ` ${where}` : ''}`;
-}
-
-/** Terminal output as plain text: escape sequences and carriage returns dropped. */
-function plain(text: string): string {
-  return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\r/g, '');
-}
 
 /** One session's card, updated in place by the events that name it. */
 class SessionCard {
@@ -100,7 +88,7 @@ class SessionCard {
 
   request(event: RequestEvent): void {
     this.requests.append(
-      h('tr', {}, h('td', { class: 'dim nowrap' }, clock(event.time)), h('td', {}, event.verb), h('td', {}, h('code', { title: event.path }, target(event))), h('td', {}, badge(event.decision, tones[event.decision] ?? 'warn'), event.rule ? h('span', { class: 'rule' }, ` ${event.rule}`) : null), h('td', { class: 'num' }, event.status ?? '…')),
+      h('tr', {}, h('td', { class: 'dim nowrap' }, clock(event.time)), h('td', {}, event.verb), h('td', {}, h('code', { title: event.path }, requestTarget(event))), h('td', {}, badge(event.decision, tones[event.decision] ?? 'warn'), event.rule ? h('span', { class: 'rule' }, ` ${event.rule}`) : null), h('td', { class: 'num' }, event.status ?? '…')),
     );
     this.requestsTable.hidden = false;
     while (this.requests.children.length > keptRequests) this.requests.firstElementChild?.remove();
@@ -117,7 +105,7 @@ class SessionCard {
   data(stream: string, channel: string, text: string): void {
     const target = this.tails.get(stream)?.tail;
     if (!target) return;
-    target.append(channel === 'stdin' ? h('span', { class: 'channel-stdin' }, plain(text)) : plain(text));
+    target.append(channel === 'stdin' ? h('span', { class: 'channel-stdin' }, plainTerminalText(text)) : plainTerminalText(text));
     while ((target.textContent ?? '').length > keptOutput && target.firstChild) target.firstChild.remove();
     target.scrollTop = target.scrollHeight;
   }

@@ -6,6 +6,7 @@
 import { api, type Body, type SessionDetail, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
 import { badge, errorBox, facts, h, link, replace, type Child } from '../dom.js';
 import { clock, duration, time } from '../format.js';
+import { carriageReturns } from '../text.js';
 import type { PageContext } from '../router.js';
 
 type Api = Extract<TimelineEntry, { kind: 'api' }>;
@@ -86,21 +87,6 @@ function loadPlayer(): Promise<void> {
     });
     document.head.append(script);
   }));
-}
-
-/**
- * Output lines ending in a bare "\n" start at column 0, as a terminal shows them: without a TTY no line
- * discipline adds the "\r" (kubectl exec without -t), and the player, a terminal, would draw a staircase.
- */
-function carriageReturns(cast: string): string {
-  return cast
-    .split('\n')
-    .map((line, i) => {
-      if (i === 0 || line === '') return line;
-      const event = JSON.parse(line) as [number, string, string];
-      return event[1] === 'o' ? JSON.stringify([event[0], 'o', event[2].replace(/\r?\n/g, '\r\n')]) : line;
-    })
-    .join('\n');
 }
 
 function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerInstance[]): HTMLElement {

@@ -8,6 +8,7 @@ import { api, query, type SearchHit, type SessionRow } from '../api.js';
 import { badge, errorBox, h, link, replace, type Child } from '../dom.js';
 import { duration, time } from '../format.js';
 import type { PageContext } from '../router.js';
+import { matchParts } from '../text.js';
 
 const textFilters: [string, string][] = [
   ['subject', 'subject'],
@@ -78,25 +79,10 @@ function ranOf(session: SessionRow): Child {
   return [shown, all.length > 2 ? h('span', { class: 'dim' }, ` +${all.length - 2} more`) : null];
 }
 
-/** The line with every occurrence of the searched text marked. */
-function marked(line: string, text: string): Child[] {
-  if (text === '') return [line];
-  const parts: Child[] = [];
-  const lower = line.toLowerCase();
-  const needle = text.toLowerCase();
-  let at = 0;
-  for (let found = lower.indexOf(needle); found >= 0; found = lower.indexOf(needle, at)) {
-    parts.push(line.slice(at, found), h('mark', {}, line.slice(found, found + text.length)));
-    at = found + text.length;
-  }
-  parts.push(line.slice(at));
-  return parts;
-}
-
 function searchRows(items: SearchHit[], text: string): { table: HTMLElement; rows: [HTMLElement, string][] } {
   const rows = items.map((hit): [HTMLElement, string] => {
     const href = `/sessions/${encodeURIComponent(hit.session)}`;
-    const row = h('tr', {}, h('td', { class: 'nowrap' }, link(href, time(hit.time))), h('td', {}, h('code', { class: 'dim' }, hit.session.slice(0, 8))), h('td', {}, hit.subject), h('td', {}, hit.kind), h('td', { class: 'line' }, h('code', {}, marked(hit.line, text))));
+    const row = h('tr', {}, h('td', { class: 'nowrap' }, link(href, time(hit.time))), h('td', {}, h('code', { class: 'dim' }, hit.session.slice(0, 8))), h('td', {}, hit.subject), h('td', {}, hit.kind), h('td', { class: 'line' }, h('code', {}, matchParts(hit.line, text).map(({ text: piece, match }) => (match ? h('mark', {}, piece) : piece)))));
     return [row, href];
   });
   return { table: table(['Time', 'Session', 'Subject', 'Where', 'Line'], rows.map(([row]) => row), 'search-results'), rows };
