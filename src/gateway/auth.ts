@@ -8,8 +8,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import type { AccessGrant } from '../api/index.js';
 import { grantGroup, impersonatedUser, type GrantSubject } from '../api/identity.js';
+import type { IdTokenVerifier, HumanIdentity } from '../token/id-token.js';
 import { verifyJitToken, type JitTokenClaims } from '../token/jit-token.js';
 import { GatewayError } from './errors.js';
+import { humanCaller, type AccessCheck } from './human-auth.js';
 
 export interface CallerIdentity {
   tokenId: string;
@@ -22,10 +24,21 @@ export interface CallerIdentity {
   /** The grant's group: the only group the gateway impersonates. */
   groups: string[];
   expiresAt: Date;
+  /** A person who came with an identity provider's ID token (human-auth.ts); absent for a JIT token. */
+  human?: HumanIdentity;
 }
 
 export interface GrantLookup {
   get(namespace: string, name: string): AccessGrant | undefined;
+  /** Every grant of the policy's namespace (for people, who name no grant in their token). */
+  list(): AccessGrant[];
+}
+
+/** What lets people in with ID tokens: the policy's identity providers, the grant asked for, the access check. */
+export interface PeopleOptions {
+  verifier: IdTokenVerifier;
+  chosenGrant?: string;
+  covers: AccessCheck;
 }
 
 function bearerToken(headers: IncomingHttpHeaders): string | undefined {
@@ -36,11 +49,18 @@ function bearerToken(headers: IncomingHttpHeaders): string | undefined {
 
 export async function authenticate(
   headers: IncomingHttpHeaders,
-  options: { jwks: JSONWebKeySet; policy: { namespace: string; name: string }; grants: GrantLookup; now?: Date },
+  options: { jwks: JSONWebKeySet; policy: { namespace: string; name: string }; grants: GrantLookup; people?: PeopleOptions; now?: Date },
 ): Promise<CallerIdentity> {
   const token = bearerToken(headers);
   if (!token) throw new GatewayError('KG_UNAUTHENTICATED');
   const now = options.now ?? new Date();
+  const people = options.people;
+  if (people?.verifier.providerOf(token)) {
+    const human = await people.verifier.verify(token, now).catch((error: Error) => {
+      throw new GatewayError('KG_TOKEN_INVALID', error.message);
+    });
+    return humanCaller(human, token, { grants: options.grants.list(), policy: options.policy, chosen: people.chosenGrant, covers: people.covers, now });
+  }
   const claims = await verifiedClaims(token, options.jwks, options.policy, now);
   const standing = grantStanding(options.grants.get(claims.grant.namespace, claims.grant.name), claims.grant, now.getTime());
   if (!standing.active) throw new GatewayError('KG_GRANT_INACTIVE', standing.message);
