@@ -90,6 +90,7 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
  */
 export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
   const state = context.state();
+  takeGrantPath(request);
   const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants, people: peopleOptions(context, state, request) });
   const attributes: RequestAttributes = parseRequestAttributes(request.method ?? 'GET', request.url ?? '/');
   const session = context.sessions.enter(request, identity);
@@ -134,8 +135,22 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
   }
 }
 
-/** The grant a person names in the `Kubegate-Grant` header (server.ts moves a kubeconfig's grant path there). */
+/** The grant a person names in the `Kubegate-Grant` header, or in the server path of their kubeconfig (below). */
 export const chosenGrantHeader = 'kubegate-grant';
+
+/**
+ * `/kubegate/grants/NAME/…`: the server path a `kubegate login --grant NAME` kubeconfig points at, as
+ * kubectl has no way to send a header of its own. The prefix is taken off before anything reads the path
+ * (the rest goes through every check as any path does) and becomes the header.
+ */
+const grantPath = /^\/kubegate\/grants\/([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)(\/.*)$/s;
+
+function takeGrantPath(request: IncomingMessage): void {
+  const match = grantPath.exec(request.url ?? '');
+  if (!match) return;
+  request.url = match[2]!;
+  request.headers[chosenGrantHeader] = match[1]!;
+}
 
 function peopleOptions(context: AdmitContext, state: GatewayState, request: IncomingMessage): PeopleOptions | undefined {
   if (!state.verifier) return undefined;

@@ -170,6 +170,7 @@ export class Gateway {
     response.on('close', () => this.inflight--);
     try {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
+      if (request.method === 'GET' && request.url === loginDiscoveryPath) return sendLoginDiscovery(response, this.state!);
       const admitted = await admit(context, request, { upgrade: false });
       timer();
       await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch!, logger: this.options.logger });
@@ -233,4 +234,18 @@ function verifierFor(compiled: CompiledPolicy, current: IdTokenVerifier | undefi
   if (!providers?.length) return {};
   if (current?.sameProviders(providers)) return { verifier: current };
   return { verifier: new IdTokenVerifier(providers) };
+}
+
+/**
+ * What `kubegate login --server GATEWAY` reads before anyone has a token: the identity providers this
+ * policy accepts people from (issuer, audiences, the issuer's CA): public facts, as an issuer's own
+ * discovery document is. Nothing else is served without a token.
+ */
+export const loginDiscoveryPath = '/.well-known/kubegate/identity-providers';
+
+function sendLoginDiscovery(response: ServerResponse, state: GatewayState): void {
+  const providers = (state.loaded.compiled.identityProviders ?? []).map(({ issuer }) => issuer);
+  const body = JSON.stringify({ policy: state.policyRef, identityProviders: providers });
+  response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  response.end(body);
 }

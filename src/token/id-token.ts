@@ -8,7 +8,7 @@
  * the cluster name the same person with the same string.
  */
 import { request as httpsRequest } from 'node:https';
-import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
 import type { SessionPolicyIdentityProvider } from '../api/index.js';
 
 export type IdentityProvider = SessionPolicyIdentityProvider;
@@ -24,29 +24,49 @@ export interface HumanIdentity {
 /** The signature algorithms the API server's JWT authenticator accepts (asymmetric only). */
 const algorithms = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
 
-/** A GET over node:https trusting `ca` (PEM) instead of the system's roots when given. */
-export type HttpsGet = (url: string, init?: { signal?: AbortSignal }) => Promise<Response>;
+/** A request over node:https trusting `ca` (PEM) instead of the system's roots when given: enough of `fetch` for OpenID. */
+export type HttpsFetch = (url: string, init?: { method?: string; headers?: Record<string, string> | Headers; body?: string; signal?: AbortSignal }) => Promise<Response>;
 
-export function httpsGetTrusting(ca: string | undefined): HttpsGet {
+export function httpsFetchTrusting(ca: string | undefined): HttpsFetch {
   return (url, init) => {
     const target = new URL(url);
     if (target.protocol !== 'https:') return Promise.reject(new Error(`${url} is not https`));
     return new Promise<Response>((resolve, reject) => {
-      const options = { headers: { accept: 'application/json' }, ...(ca ? { ca } : {}), ...(init?.signal ? { signal: init.signal } : {}) };
+      const headers = { accept: 'application/json', ...Object.fromEntries(new Headers(init?.headers).entries()) };
+      const options = { method: init?.method ?? 'GET', headers, ...(ca ? { ca } : {}), ...(init?.signal ? { signal: init.signal } : {}) };
       const outgoing = httpsRequest(target, options, (incoming) => {
         const chunks: Buffer[] = [];
         incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
         incoming.on('error', reject);
         incoming.on('end', () => {
-          const headers = new Headers();
-          for (const [name, value] of Object.entries(incoming.headers)) if (typeof value === 'string') headers.set(name, value);
-          resolve(new Response(Buffer.concat(chunks), { status: incoming.statusCode ?? 500, headers }));
+          const received = new Headers();
+          for (const [name, value] of Object.entries(incoming.headers)) if (typeof value === 'string') received.set(name, value);
+          resolve(new Response(Buffer.concat(chunks), { status: incoming.statusCode ?? 500, headers: received }));
         });
       });
       outgoing.on('error', reject);
-      outgoing.end();
+      outgoing.end(init?.body);
     });
   };
+}
+
+/** An OpenID Provider's discovery document (the fields kubegate reads). */
+export interface ProviderMetadata {
+  issuer: string;
+  jwks_uri: string;
+  authorization_endpoint?: string;
+  token_endpoint?: string;
+  device_authorization_endpoint?: string;
+}
+
+/** `issuer`'s discovery document, checked to name that issuer. */
+export async function discover(issuer: string, fetchIt: HttpsFetch): Promise<ProviderMetadata> {
+  const response = await fetchIt(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
+  if (!response.ok) throw new Error(`discovery of ${issuer} answered ${response.status}`);
+  const document = (await response.json()) as Partial<ProviderMetadata>;
+  if (document.issuer !== issuer) throw new Error(`discovery of ${issuer} names issuer ${document.issuer}`);
+  if (!document.jwks_uri) throw new Error(`discovery of ${issuer} names no jwks_uri`);
+  return document as ProviderMetadata;
 }
 
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
@@ -71,13 +91,9 @@ class ProviderKeys {
 
   private async discover(): Promise<KeySet> {
     const { url, certificateAuthority } = this.provider.issuer;
-    const fetchIt = httpsGetTrusting(certificateAuthority);
-    const response = await fetchIt(`${url.replace(/\/$/, '')}/.well-known/openid-configuration`);
-    if (!response.ok) throw new Error(`discovery of ${url} answered ${response.status}`);
-    const document = (await response.json()) as { issuer?: string; jwks_uri?: string };
-    if (document.issuer !== url) throw new Error(`discovery of ${url} names issuer ${document.issuer}`);
-    if (!document.jwks_uri) throw new Error(`discovery of ${url} names no jwks_uri`);
-    return createRemoteJWKSet(new URL(document.jwks_uri), { [customFetch]: fetchIt, cacheMaxAge: 10 * 60_000, cooldownDuration: 10_000 });
+    const fetchIt = httpsFetchTrusting(certificateAuthority);
+    const document = await discover(url, fetchIt);
+    return createRemoteJWKSet(new URL(document.jwks_uri), { [customFetch]: fetchIt satisfies FetchImplementation, cacheMaxAge: 10 * 60_000, cooldownDuration: 10_000 });
   }
 }
 
