@@ -34,6 +34,8 @@ export const conditionTypes = {
   ApprovalRequest: {
     /** True once approved or denied; False while pending or after expiring undecided. */
     Decided: 'Decided',
+    /** Whether the policy's approvers' webhook took the message about it (only under a policy with approvers.notify). */
+    Notified: 'Notified',
   },
   SessionPolicy: {
     /** True when the policy compiled and its gateway's objects are applied; False lists its problems. */

@@ -390,7 +390,7 @@ export interface ApprovalRequestStatus {
    * @format date-time
    */
   consumedAt?: string;
-  /** Standard conditions (Decided). */
+  /** Standard conditions (Decided; Notified when the policy notifies its approvers). */
   conditions?: Condition[];
   /**
    * The metadata.generation the operator last acted on.
@@ -576,6 +576,37 @@ export interface SessionPolicyApprovers {
    * @defaultValue 1
    */
   minApprovals?: number;
+  /**
+   * Where the operator tells the approvers that an ApprovalRequest under this policy waits for them:
+   * one POST of a Slack-compatible message (text and blocks) per request once Pending, retried with
+   * backoff while it fails; the ApprovalRequest's Notified condition says how it went. Approval never
+   * waits on it.
+   */
+  notify?: SessionPolicyApproversNotify;
+}
+
+/**
+ * Where the operator tells the approvers that an ApprovalRequest under this policy waits for them: one
+ * POST of a Slack-compatible message (text and blocks) per request once Pending, retried with backoff
+ * while it fails; the ApprovalRequest's Notified condition says how it went. Approval never waits on
+ * it.
+ */
+export interface SessionPolicyApproversNotify {
+  /**
+   * The incoming-webhook URL (https; http only to a loopback host). A Slack webhook URL is a
+   * credential: prefer webhookSecretRef.
+   */
+  webhookUrl?: string;
+  /** A Secret in the policy's namespace whose key holds the webhook URL (checked as webhookUrl is). */
+  webhookSecretRef?: SessionPolicyApproversNotifyWebhookSecretRef;
+  /** The kubegate console's address: the message links to CONSOLEURL/approvals/NAMESPACE/NAME. */
+  consoleUrl?: string;
+}
+
+/** A Secret in the policy's namespace whose key holds the webhook URL (checked as webhookUrl is). */
+export interface SessionPolicyApproversNotifyWebhookSecretRef {
+  name: string;
+  key: string;
 }
 
 /** The GitOps path to approval. */

@@ -1,20 +1,24 @@
 /**
  * ApprovalRequest: computes its phase from the decisions (see approval.ts) and the policy's minimum,
  * writes it with a condition and an Event when it changes, and requeues itself for its expiry instant.
- * The grant (or gateway) that waits on it watches its status.
+ * The grant (or gateway) that waits on it watches its status. While it is Pending and its policy asks
+ * for it (`approvers.notify`), the approvers are told once (approval-notify.ts), after its phase is
+ * written, so approval never waits on the webhook: the `Notified` condition records how that went, and a
+ * failure is retried with the workqueue's backoff until it succeeds or the request is decided.
  *
  * Admission checks a decider against the named SessionPolicy only when that policy exists (a binding's
  * parameters are the policies there are, and CEL cannot ask whether one is missing), so a request naming
  * a policy that does not exist, or one created after the request (its decisions may predate it), is
  * denied for good: no decision on it ever counts.
  */
-import type { ApprovalRequest, SessionPolicy } from '../api/index.js';
+import type { AccessGrant, ApprovalRequest, SessionPolicy, SessionPolicyApproversNotify } from '../api/index.js';
 import type { ObjectKey, ReconcileResult, Reconciler } from '../runtime/reconciler.js';
 import { evaluateApproval, type ApprovalInput, type ApprovalOutcome } from './approval.js';
+import { NotifyError, notificationMessage, postNotification, webhookUrl } from './approval-notify.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, type KubeClients } from '../kube/client.js';
-import { approvalRequests, getCustom, patchStatus, sessionPolicies } from '../kube/resources.js';
+import { accessGrants, approvalRequests, getCustom, patchStatus, sessionPolicies } from '../kube/resources.js';
 
 export interface ApprovalRequestReconcilerOptions {
   clients: KubeClients;
@@ -69,7 +73,30 @@ export class ApprovalRequestReconciler implements Reconciler {
     if (outcome.phase !== (previous ?? 'Pending')) {
       this.options.events.record(request, outcome.phase === 'Approved' ? 'Normal' : 'Warning', outcome.reason, outcome.message);
     }
-    if (outcome.phase === 'Pending') return { requeueAfterMs: Math.max(0, Date.parse(request.spec.expiresAt) - now.getTime()) };
+    if (outcome.phase !== 'Pending') return;
+    const notify = policy?.spec.approvers?.notify;
+    if (notify && !conditions.some((condition) => condition.type === 'Notified' && condition.status === 'True')) await this.notify(request, notify, conditions, now);
+    return { requeueAfterMs: Math.max(0, Date.parse(request.spec.expiresAt) - now.getTime()) };
+  }
+
+  /** Sends the approvers' message and records `Notified`; a failure is thrown (after it is recorded) for a retry with backoff. */
+  private async notify(request: ApprovalRequest, notify: SessionPolicyApproversNotify, conditions: Condition[], now: Date): Promise<void> {
+    const { clients } = this.options;
+    const namespace = request.metadata!.namespace!;
+    let failure: NotifyError | undefined;
+    try {
+      const grantName = request.spec.request ? undefined : request.spec.target?.name;
+      const grant = grantName ? await getCustom<AccessGrant>(clients, accessGrants, namespace, grantName).catch(() => undefined) : undefined;
+      await postNotification(await webhookUrl(clients, namespace, notify), notificationMessage(request, grant, notify.consoleUrl));
+    } catch (error) {
+      if (!(error instanceof NotifyError)) throw error;
+      failure = error;
+    }
+    const notified: Condition = failure
+      ? { type: 'Notified', status: 'False', reason: failure.reason, message: failure.message, observedGeneration: request.metadata!.generation }
+      : { type: 'Notified', status: 'True', reason: 'Delivered', message: "the approvers' webhook took the message", observedGeneration: request.metadata!.generation };
+    await patchStatus(clients, approvalRequests, namespace, request.metadata!.name!, { conditions: setCondition(conditions, notified, now) });
+    if (failure) throw new Error(`notifying the approvers of ApprovalRequest ${namespace}/${request.metadata!.name}: ${failure.message}`);
   }
 }
 

@@ -19,8 +19,17 @@ const setup = gatewayFixture({ gatewayArgs: ['--workers=2'] });
 async function account(admin: Kubectl, namespace: string, clusterRole?: string): Promise<{ user: string; token: string }> {
   const name = uniqueName('viewer');
   await admin.ok(['create', 'serviceaccount', name, '-n', namespace]);
-  if (clusterRole) await admin.ok(['create', 'rolebinding', uniqueName('live'), `--clusterrole=${clusterRole}`, `--serviceaccount=${namespace}:${name}`, '-n', namespace]);
-  return { user: `system:serviceaccount:${namespace}:${name}`, token: (await admin.ok(['create', 'token', name, '-n', namespace])).trim() };
+  const user = `system:serviceaccount:${namespace}:${name}`;
+  if (clusterRole) {
+    await admin.ok(['create', 'rolebinding', uniqueName('live'), `--clusterrole=${clusterRole}`, `--serviceaccount=${namespace}:${name}`, '-n', namespace]);
+    await boundIn(admin, namespace, user, ['list', 'accessgrants.kubegate.dev']);
+  }
+  return { user, token: (await admin.ok(['create', 'token', name, '-n', namespace])).trim() };
+}
+
+/** Once the API server's authorizer has a new binding (it reaches it a moment after it is created), `user` may do `what`. */
+async function boundIn(admin: Kubectl, namespace: string, user: string, what: string[]): Promise<void> {
+  await eventually(async () => assert.equal((await admin.run(['auth', 'can-i', ...what, '-n', namespace, `--as=${user}`])).stdout.trim(), 'yes'), 10_000, 50);
 }
 
 function metricsText(adminUrl: string): Promise<string> {
@@ -127,4 +136,30 @@ test('a subscriber sees both workers: session starts, a Deny with its rule, an e
     assert.deepEqual([...new Set(closes.map((close) => close.reason))], [reason]);
   }, 20_000);
   live.close();
+});
+
+test('config/rbac: auditors read and follow sessions, approvers also end them, the console impersonates and reviews but writes nothing as itself', async () => {
+  const { admin, namespace } = await setup();
+  /** The API server's answer to a SubjectAccessReview, as the gateway and the console ask it. */
+  const may = async (user: string, verb: string, resource: string, group = 'kubegate.dev') => {
+    const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user, groups: ['system:serviceaccounts', 'system:authenticated'], resourceAttributes: { group, resource, verb, namespace } } };
+    return (await admin.ok(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}'], { input: JSON.stringify(review) })) === 'true';
+  };
+  const auditor = await account(admin, namespace, 'kubegate-auditor');
+  const approver = await account(admin, namespace, 'kubegate-approver');
+  for (const verb of ['get', 'list', 'watch']) assert.ok(await may(auditor.user, verb, 'sessions'), `auditor ${verb}`);
+  assert.equal(await may(auditor.user, 'delete', 'sessions'), false);
+  assert.equal(await may(auditor.user, 'patch', 'approvalrequests'), false);
+  assert.ok(await may(approver.user, 'delete', 'sessions'));
+
+  const console = uniqueName('console');
+  await admin.ok(['create', 'serviceaccount', console, '-n', namespace]);
+  await admin.ok(['create', 'clusterrolebinding', console, '--clusterrole=kubegate-console', `--serviceaccount=${namespace}:${console}`]);
+  const consoleUser = `system:serviceaccount:${namespace}:${console}`;
+  await boundIn(admin, namespace, consoleUser, ['list', 'accessgrants.kubegate.dev']);
+  const allowed: Array<[string, string, string]> = [['impersonate', 'users', ''], ['impersonate', 'groups', ''], ['create', 'subjectaccessreviews', 'authorization.k8s.io'], ['create', 'tokenreviews', 'authentication.k8s.io'], ['watch', 'sessions', 'kubegate.dev'], ['delete', 'sessions', 'kubegate.dev'], ['list', 'approvalrequests', 'kubegate.dev']];
+  for (const [verb, resource, group] of allowed) assert.ok(await may(consoleUser, verb, resource, group), `console may ${verb} ${resource}`);
+  const refused: Array<[string, string, string]> = [['patch', 'approvalrequests', 'kubegate.dev'], ['patch', 'accessgrants', 'kubegate.dev'], ['get', 'secrets', '']];
+  for (const [verb, resource, group] of refused) assert.equal(await may(consoleUser, verb, resource, group), false, `console may not ${verb} ${resource}`);
+  await admin.ok(['delete', 'clusterrolebinding', console]);
 });

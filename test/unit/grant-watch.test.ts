@@ -46,7 +46,8 @@ function watchOver(initial: AccessGrant[], clock = new ManualClock()) {
     clock,
     ended,
     /** Watches one request, as `label`, recording its end. */
-    open: (label: string, caller: CallerIdentity) => watch.watch(caller, (why) => void ended.push([label, why])),
+    open: (label: string, caller: CallerIdentity, session?: string) => watch.watch(caller, (why) => void ended.push([label, why]), session),
+    watch,
     update(next: AccessGrant) {
       const old = store.get(next.metadata!.name!);
       store.set(next.metadata!.name!, next);
@@ -189,4 +190,17 @@ test('a check that throws ends the request it checks with the reason, and not th
       ],
     );
   });
+});
+
+test('ending a session ends exactly its running requests, once, with the reason given', () => {
+  const w = watchOver([grant('a')]);
+  w.open('exec', identity('a'), 'session-1');
+  w.open('get', identity('a'), 'session-1');
+  w.open('other', identity('a'), 'session-2');
+  const ended = { reason: 'ended by alice', message: 'ended by alice', code: 'KG_SESSION_ENDED' as const };
+  assert.equal(w.watch.endSession('session-1', ended), 2);
+  assert.deepEqual(w.ended, [['exec', ended], ['get', ended]]);
+  assert.equal(w.watch.endSession('session-1', ended), 0, 'ended requests are no longer watched');
+  w.update(grant('a', { revoked: true }));
+  assert.deepEqual(w.ended.map(([label]) => label), ['exec', 'get', 'other'], 'the other session ends only with its grant');
 });

@@ -42,7 +42,9 @@ export interface LivePublisherOptions {
 /** Bytes of a stream-data event's text at most. */
 export const maxStreamText = 4096;
 const streamKinds: ReadonlySet<string> = new Set<StreamKind>(['exec', 'attach', 'portforward']);
-const liveChannels: ReadonlySet<string> = new Set(['stdin', 'stdout', 'stderr']);
+type LiveStreamChannel = Extract<LiveEvent, { type: 'stream-data' }>['channel'];
+const liveStreamChannels: ReadonlySet<string> = new Set<LiveStreamChannel>(['stdin', 'stdout', 'stderr']);
+const isLiveStreamChannel = (channel: string): channel is LiveStreamChannel => liveStreamChannels.has(channel);
 
 type Upgrade = Omit<LiveStream, 'stream'> & { tty: boolean };
 interface PendingRequest {
@@ -170,9 +172,11 @@ export class LivePublisher {
         return this.answered(tracked, event.requestId, event.status);
       case 'stream-open':
         return this.streamOpened(tracked, event.requestId, event.command);
-      case 'stream':
-        if (this.subscribed && liveChannels.has(event.channel)) this.emit(() => ({ type: 'stream-data', session, time: this.now(), stream: event.requestId, channel: event.channel as 'stdin', text: streamText(event.data) }), true);
+      case 'stream': {
+        const { channel, requestId, data } = event;
+        if (this.subscribed && isLiveStreamChannel(channel)) this.emit(() => ({ type: 'stream-data', session, time: this.now(), stream: requestId, channel, text: streamText(data) }), true);
         return;
+      }
       case 'stream-close':
         return this.streamClosed(tracked, event.requestId, event.reason);
       default:

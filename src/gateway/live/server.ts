@@ -61,6 +61,15 @@ function sendStatus(response: ServerResponse, code: number, message: string): vo
   response.end(body);
 }
 
+/** The session id a path segment spells; '' when it is not one. */
+function sessionId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
+}
+
 export class LiveEventsServer {
   private readonly server: Server;
   private readonly streams = new Set<ServerResponse>();
@@ -104,7 +113,8 @@ export class LiveEventsServer {
     if (!route) return sendStatus(response, path === '/events' || ended ? 405 : 404, `no ${request.method} ${path} here: GET /events or DELETE /sessions/ID`);
     const token = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (!token) return sendStatus(response, 401, 'a bearer token (a Kubernetes token) is required');
-    const session = ended ? decodeURIComponent(ended[1]!) : undefined;
+    const session = ended ? sessionId(ended[1]!) : undefined;
+    if (session === '') return sendStatus(response, 400, 'the session id is not a well-formed path segment');
     const review = await this.options.authorize(token, route, session);
     if (!review.allowed) return sendStatus(response, review.code, review.message);
     if (session) {
