@@ -56,6 +56,19 @@ function publicNativeClient(clientId: string) {
   };
 }
 
+/** The device flow's pages, plain (the library's defaults load web fonts, which a sandbox cannot reach). */
+const devicePages = {
+  userCodeInputSource: (ctx: { body: string }, form: string, _out: unknown, error?: unknown) => {
+    ctx.body = page('Enter the code', `${error ? '<p id="error">That code did not work.</p>' : ''}${form}<button type="submit" form="op.deviceInputForm" id="continue">Continue</button>`);
+  },
+  userCodeConfirmSource: (ctx: { body: string }, form: string, _client: unknown, _device: unknown, userCode: string) => {
+    ctx.body = page('Confirm the device', `<p>Code <code id="user-code">${escapeHtml(userCode)}</code></p>${form}<button type="submit" form="op.deviceConfirmForm" id="continue">Continue</button>`);
+  },
+  successSource: (ctx: { body: string }) => {
+    ctx.body = page('Signed in', '<p id="done">The device is signed in; you may close this window.</p>');
+  },
+};
+
 async function configuration() {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const signingKey = { ...(await exportJWK(privateKey)), kid: 'sandbox-idp', alg: 'ES256', use: 'sig' };
@@ -68,7 +81,7 @@ async function configuration() {
     // the claims go into the ID token itself, as the API server's JWT authenticator needs them
     conformIdTokenClaims: false,
     ttl: { IdToken: idTokenTtlSeconds, AccessToken: idTokenTtlSeconds, RefreshToken: 24 * 3600, DeviceCode: 600, Session: 3600, Grant: 24 * 3600, Interaction: 600 },
-    features: { devInteractions: { enabled: false }, deviceFlow: { enabled: true }, revocation: { enabled: true } },
+    features: { devInteractions: { enabled: false }, deviceFlow: { enabled: true, ...devicePages }, revocation: { enabled: true } },
     pkce: { required: () => true },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     findAccount: (_ctx: unknown, sub: string) => {
