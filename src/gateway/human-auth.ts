@@ -80,7 +80,9 @@ export async function humanCaller(human: HumanIdentity, token: string, options: 
     requestedBy: grant.spec.requestedBy,
     user: impersonatedUser(grant.spec.subject),
     groups: [grantGroup(options.policy.namespace, grant.metadata!.name!)],
-    expiresAt: new Date(Math.min(expiresAt, human.expiresAt.getTime())),
+    // the ID token is checked as each request starts, as the API server checks it; what runs on (an exec,
+    // a watch) is bounded by the grant, not by a token that lives minutes and is refreshed meanwhile
+    expiresAt: new Date(expiresAt),
     human,
   };
 }
