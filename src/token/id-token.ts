@@ -79,7 +79,10 @@ type KeySet = ReturnType<typeof createRemoteJWKSet>;
 class ProviderKeys {
   private keys?: Promise<KeySet>;
 
-  constructor(private readonly provider: IdentityProvider) {}
+  constructor(
+    private readonly provider: IdentityProvider,
+    private readonly cooldownMs: number,
+  ) {}
 
   get(): Promise<KeySet> {
     this.keys ??= this.discover().catch((error: unknown) => {
@@ -93,7 +96,7 @@ class ProviderKeys {
     const { url, certificateAuthority } = this.provider.issuer;
     const fetchIt = httpsFetchTrusting(certificateAuthority);
     const document = await discover(url, fetchIt);
-    return createRemoteJWKSet(new URL(document.jwks_uri), { [customFetch]: fetchIt satisfies FetchImplementation, cacheMaxAge: 10 * 60_000, cooldownDuration: 10_000 });
+    return createRemoteJWKSet(new URL(document.jwks_uri), { [customFetch]: fetchIt satisfies FetchImplementation, cacheMaxAge: 10 * 60_000, cooldownDuration: this.cooldownMs });
   }
 }
 
@@ -102,8 +105,12 @@ export class IdTokenVerifier {
   private readonly keys = new Map<string, ProviderKeys>();
   private readonly fingerprint: string;
 
-  constructor(private readonly providers: IdentityProvider[]) {
-    for (const provider of providers) this.keys.set(provider.issuer.url, new ProviderKeys(provider));
+  /** `cooldownMs`: the least time between two JWKS fetches for unknown key ids (tests shorten it). */
+  constructor(
+    private readonly providers: IdentityProvider[],
+    cooldownMs = 10_000,
+  ) {
+    for (const provider of providers) this.keys.set(provider.issuer.url, new ProviderKeys(provider, cooldownMs));
     this.fingerprint = JSON.stringify(providers);
   }
 
