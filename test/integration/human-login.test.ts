@@ -3,7 +3,7 @@
  * certified), `kubegate login` driven in headless Chromium (authorization code with PKCE) or by the
  * device flow, the real gateway and operator, kubectl through the exec plugin `kubectl kubegate
  * credential`, and the API server's own authenticator, which trusts the same provider for another
- * audience and derives the same username (invariants 1 and 6 for people).
+ * audience and derives the same username (invariants 1, 4 and 5 for people).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,7 +75,7 @@ async function credentialToken(home: LoginHome, extra: string[] = []): Promise<s
   return credential.status.token;
 }
 
-test('alice logs in in the browser (code + PKCE); kubectl works through the gateway as kubegate:user:alice@example.com, recorded as her', async () => {
+test('invariant 4: alice logs in in the browser (code + PKCE); kubectl works through the gateway as kubegate:user:alice@example.com with only her grant\'s group, recorded as her', async () => {
   const { f, home, kubectl, grant } = await alice();
   const whoami = await kubectl.ok(['auth', 'whoami', '-o', 'json'], { env: home.env });
   const user = JSON.parse(whoami).status.userInfo as { username: string; groups: string[] };
@@ -94,7 +94,7 @@ test('alice logs in in the browser (code + PKCE); kubectl works through the gate
   }, 20_000);
 });
 
-test('the API server refuses her gateway token; a token of the audience it trusts names her alike, and the gateway refuses that one', async () => {
+test('invariant 1: the API server refuses her gateway token; a token of the audience it trusts names her alike, and the gateway refuses that one', async () => {
   const { f, home } = await alice();
   const gatewayToken = await credentialToken(home);
   const direct = await new Kubectl(f.cluster.state.binaries.kubectl, f.cluster.kubeconfigFile(gatewayToken)).run(['auth', 'whoami']);
@@ -124,7 +124,7 @@ test('bob logs in by the device flow; with no Active grant of his the gateway re
   assert.match(refused.stderr, /no Active AccessGrant of policy .* names bob@example\.com \(groups sre-leads\)/);
 });
 
-test('invariant 6: she cannot approve her own held request, neither through the gateway nor at the API server; an approver can', async () => {
+test('invariant 5: she cannot approve her own held request, neither through the gateway nor at the API server; an approver can', async () => {
   const { f, home, kubectl } = await alice();
   await f.admin.ok(['create', 'rolebinding', uniqueName('approvers'), '--clusterrole=kubegate-approver', '--group=sre-leads', '-n', f.namespace]);
   const configMap = uniqueName('cm');
