@@ -184,3 +184,24 @@ test('with several grants the gateway picks the one whose access covers the requ
   const outside = await asGroup.run(['get', 'configmaps', '-n', f.target], { env: named.env });
   assert.notEqual(outside.code, 0, 'the named grant reaches only its own access');
 });
+
+test('invariant 11: once her grants are revoked her running watch ends and she is refused (KG_NO_GRANT)', async () => {
+  const { f, home, kubectl } = await alice();
+  const watch = kubectl.start(['get', 'configmaps', '-n', f.target, '--watch'], { env: home.env });
+  let output = '';
+  watch.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => watch.on('close', resolve));
+  await eventually(async () => assert.match(output, /kube-root-ca\.crt/), 20_000);
+  const grants = JSON.parse(await f.admin.ok(['get', 'accessgrants', '-n', f.namespace, '-o', 'json'])).items as Array<{ metadata: { name: string }; spec: { subject: { kind: string; name: string } } }>;
+  const hers = grants.filter(({ spec: { subject } }) => (subject.kind === 'User' && subject.name === 'alice@example.com') || (subject.kind === 'Group' && subject.name === 'engineers'));
+  assert.ok(hers.length > 0);
+  const revokedAt = Date.now();
+  for (const grant of hers) await f.admin.ok(['patch', 'accessgrant', grant.metadata.name, '-n', f.namespace, '--type=merge', '-p', '{"spec":{"revoked":true}}']);
+  const timeout = setTimeout(() => watch.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timeout);
+  assert.ok(Date.now() - revokedAt < 5_000, `the watch ended ${Date.now() - revokedAt} ms after the revocation`);
+  const refused = await kubectl.run(['get', 'configmaps', '-n', f.target], { env: home.env });
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /no Active AccessGrant of policy .* names alice@example\.com/);
+});
