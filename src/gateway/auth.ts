@@ -2,20 +2,23 @@
  * Who is calling: the JIT token's signature, issuer, audience (this policy) and expiry, then its grant as
  * the gateway's informer sees it right now — present, the same uid, Active, not revoked, not past its
  * expiry. A grant that is revoked, expires or is deleted stops its tokens within the watch's latency
- * (milliseconds) and at once at the expiry instant, whatever the operator is doing.
+ * (milliseconds) and at once at the expiry instant, whatever the operator is doing. Or a person's ID
+ * token from one of the policy's identity providers, under the grant found for them (human-auth.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import type { AccessGrant } from '../api/index.js';
 import { grantGroup, impersonatedUser, type GrantSubject } from '../api/identity.js';
-import type { IdTokenVerifier, HumanIdentity } from '../token/id-token.js';
+import type { IdTokenVerifier } from '../token/id-token.js';
 import { verifyJitToken, type JitTokenClaims } from '../token/jit-token.js';
 import { GatewayError } from './errors.js';
 import { humanCaller, type AccessCheck } from './human-auth.js';
 
+/** Who is calling: a JIT token's grant, or a person under the grant found for them (human-auth.ts). */
 export interface CallerIdentity {
   tokenId: string;
   grant: { namespace: string; name: string; uid: string };
+  /** The grant's subject; for a person, the person (User with their username), whatever the grant names. */
   subject: GrantSubject;
   /** Who asked for the grant (its `spec.requestedBy`): the requester of anything held under it. */
   requestedBy?: string;
@@ -24,8 +27,6 @@ export interface CallerIdentity {
   /** The grant's group: the only group the gateway impersonates. */
   groups: string[];
   expiresAt: Date;
-  /** A person who came with an identity provider's ID token (human-auth.ts); absent for a JIT token. */
-  human?: HumanIdentity;
 }
 
 export interface GrantLookup {

@@ -83,7 +83,6 @@ export async function humanCaller(human: HumanIdentity, token: string, options: 
     // the ID token is checked as each request starts, as the API server checks it; what runs on (an exec,
     // a watch) is bounded by the grant, not by a token that lives minutes and is refreshed meanwhile
     expiresAt: new Date(expiresAt),
-    human,
   };
 }
 
