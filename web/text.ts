@@ -1,22 +1,7 @@
 /**
- * The pages' text work, apart from the DOM (unit-tested in test/unit/console-web-text.test.ts): what a
- * terminal shows of recorded output, what a request touched, where a searched text occurs in a line.
+ * The pages' text work, apart from the DOM (unit-tested in test/unit/console-web-text.test.ts): what the live
+ * tail shows of terminal output, what a request touched, where a searched text occurs in a line.
  */
-
-/**
- * An asciicast v2 with each output line ending in "\r\n": without a TTY no line discipline adds the
- * "\r" (kubectl exec without -t), and the player, a terminal, would draw a staircase.
- */
-export function carriageReturns(cast: string): string {
-  return cast
-    .split('\n')
-    .map((line, i) => {
-      if (i === 0 || line === '') return line;
-      const event = JSON.parse(line) as [number, string, string];
-      return event[1] === 'o' ? JSON.stringify([event[0], 'o', event[2].replace(/\r?\n/g, '\r\n')]) : line;
-    })
-    .join('\n');
-}
 
 /** Terminal output as plain text: escape sequences (CSI, OSC) and carriage returns dropped. */
 export function plainTerminalText(text: string): string {

@@ -227,7 +227,7 @@ test('invariant 8: the recorded session is listed, found by a command and by its
   assert.equal(cast.headers.get('content-type'), 'application/x-asciicast; charset=utf-8');
   const [header, ...frames] = (await cast.text()).trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
   assert.equal((header as { version: number }).version, 2);
-  assert.equal((frames as [number, string, string][]).filter(([, code]) => code === 'o').map(([, , data]) => data).join(''), 'got console secret word\n');
+  assert.equal((frames as [number, string, string][]).filter(([, code]) => code === 'o').map(([, , data]) => data).join(''), 'got console secret word\r\n', 'exec without -t: the cast carries the carriage returns no terminal added');
   assert.equal((await page.fetch(`/api/sessions/${exec.id}/streams/nothing.cast`)).status, 404);
   assert.deepEqual(await page.json(`/api/sessions/${'0'.repeat(36)}`, 404), { error: `no session ${'0'.repeat(36)}`, code: 'NotFound' });
   assert.equal((await page.fetch('/api/sessions/..%2F..%2Fetc')).status, 400);

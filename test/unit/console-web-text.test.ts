@@ -1,22 +1,12 @@
 /**
- * The console pages' text work, apart from the DOM (web/text.ts, web/format.ts): what the terminal
- * player and the live tail are given, what a live request is called, where a search hit is marked, and
+ * The console pages' text work, apart from the DOM (web/text.ts, web/format.ts): what the live tail
+ * is given, what a live request is called, where a search hit is marked, and
  * how times, subjects and a grant's access read.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { carriageReturns, matchParts, plainTerminalText, requestTarget } from '../../web/text.js';
+import { matchParts, plainTerminalText, requestTarget } from '../../web/text.js';
 import { accessLines, nameOf, relative, span } from '../../web/format.js';
-
-test('a cast of output without a TTY gets carriage returns on output only; header, input and CRLF output are kept', () => {
-  const header = '{"version":2,"width":80,"height":24}';
-  const cast = [header, '[0.1,"o","one\\ntwo\\r\\n"]', '[0.2,"i","typed\\n"]', ''].join('\n');
-  const lines = carriageReturns(cast).split('\n');
-  assert.equal(lines[0], header);
-  assert.deepEqual(JSON.parse(lines[1]!), [0.1, 'o', 'one\r\ntwo\r\n']);
-  assert.deepEqual(JSON.parse(lines[2]!), [0.2, 'i', 'typed\n']);
-  assert.equal(lines[3], '');
-});
 
 test('the live tail drops escape sequences and carriage returns, keeps the text', () => {
   assert.equal(plainTerminalText('\x1b[32mok\x1b[0m\r\n\x1b]0;title\x07$ ls\r\n'), 'ok\n$ ls\n');
