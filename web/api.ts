@@ -72,12 +72,16 @@ export interface Grant {
   requestedBy: string;
 }
 
-/** A body the timeline carries: its size when binary (recorded as base64), or its masked text. */
+/** A body the timeline carries: its size when binary (recorded as base64), or its masked text (src/console/bodies.ts). */
 export interface Body {
-  bytes?: number;
+  /** Bytes recorded. */
+  bytes: number;
+  /** The size before the gateway cut it at the policy's recording.maxBodyBytes. */
   totalBytes?: number;
   contentType?: string;
   text?: string;
+  /** `text` is only the first part of what was recorded: the whole is at `api.bodyUrl`. */
+  cut?: boolean;
 }
 
 /** One line of a session's timeline (src/audit/timeline.ts, as JSON). */
@@ -85,7 +89,7 @@ export type TimelineEntry =
   | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: { address?: string; userAgent?: string; command?: string } }
   | { kind: 'writer-start'; time: string; writer: string }
   | { kind: 'writer-end'; time: string; writer: string; reason: string }
-  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; requestBody?: Body | string; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number; responseBody?: Body | string }
+  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; requestBody?: Body; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number; responseBody?: Body }
   | { kind: 'decision'; time: string; requestId: string; action: string; rule?: string; message: string; approval?: string }
   | { kind: 'stream-open'; time: string; requestId: string; protocol: string; command?: string[] }
   | { kind: 'stream-line'; time: string; requestId: string; channel: string; line: string }
@@ -176,6 +180,8 @@ export const api = {
     if (!response.ok) throw failure(response, text);
     return text;
   },
+  /** Where a recorded body is fetched whole (the timeline cuts a large one). */
+  bodyUrl: (id: string, requestId: string, side: 'request' | 'response') => `/api/sessions/${segment(id)}/bodies/${segment(requestId)}/${side}`,
   endSession: (id: string, reason: string) => call<{ grant: { namespace: string; name: string }; ended: number; errors?: string[] }>('POST', `/api/sessions/${segment(id)}/end`, { reason }),
   approvals: () => call<{ items: Approval[] }>('GET', '/api/approvals'),
   decide: (namespace: string, name: string, decision: 'Approve' | 'Deny', reason: string) => call<unknown>('POST', `/api/approvals/${segment(namespace)}/${segment(name)}`, { decision, reason }),

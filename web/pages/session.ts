@@ -102,23 +102,33 @@ function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerI
   return h('section', { class: 'stream', 'data-testid': 'terminal' }, head, screen, sizes);
 }
 
-function bodyText(body: Body | string | undefined): string | undefined {
-  if (body === undefined) return undefined;
-  if (typeof body === 'string') return body;
-  if (body.text !== undefined) return body.text;
-  if (body.bytes !== undefined) return `(${body.contentType ?? 'binary'} body, ${bytes(body.bytes)}${body.totalBytes ? ` of ${bytes(body.totalBytes)}` : ''}: not text)`;
-  return undefined;
+/** A JSON text indented; any other text (or JSON cut short) as it is. */
+function pretty(body: Body): string {
+  const text = body.text ?? '';
+  if (body.cut || !/json/i.test(body.contentType ?? 'json')) return text;
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
 }
 
-function apiRow(entry: Api): Child[] {
-  const request = bodyText(entry.requestBody);
-  const response = bodyText(entry.responseBody);
+/** One side's body, folded: its type and size on the summary line, the masked text (or why none) inside. */
+function bodyDetails(sessionId: string, requestId: string, side: 'request' | 'response', body: Body | undefined): HTMLElement | null {
+  if (!body) return null;
+  const size = `${bytes(body.bytes)}${body.totalBytes ? ` of ${bytes(body.totalBytes)} (the gateway recorded the first part)` : ''}`;
+  const head = h('summary', {}, `${side} body`, h('span', { class: 'dim' }, ` · ${body.contentType ?? 'no content type'} · ${size}`));
+  if (body.text === undefined) return h('details', { class: 'body' }, head, h('p', { class: 'dim' }, 'Recorded as bytes, not text (protobuf, CBOR): not shown.'));
+  const whole = h('a', { href: api.bodyUrl(sessionId, requestId, side), target: '_blank', rel: 'noopener' }, 'the whole body');
+  return h('details', { class: 'body', 'data-testid': `${side}-body` }, head, h('pre', {}, pretty(body)), body.cut ? h('p', { class: 'notice' }, `Only the first ${bytes(new TextEncoder().encode(body.text).length)} are shown: open `, whole, '.') : null);
+}
+
+function apiRow(sessionId: string, entry: Api): Child[] {
   const more = [
     entry.message && entry.action !== 'Allow' ? h('div', { class: 'message' }, entry.message) : null,
     entry.approval ? h('div', { class: 'approval' }, '✓ ', entry.approval) : null,
-    request || response
-      ? h('details', {}, h('summary', {}, 'bodies (masked)'), request ? [h('div', { class: 'dim' }, 'request'), h('pre', {}, request)] : null, response ? [h('div', { class: 'dim' }, 'response'), h('pre', {}, response)] : null)
-      : null,
+    bodyDetails(sessionId, entry.requestId, 'request', entry.requestBody),
+    bodyDetails(sessionId, entry.requestId, 'response', entry.responseBody),
   ];
   return [
     h('td', {}, h('code', {}, entry.call), more),
@@ -128,11 +138,11 @@ function apiRow(entry: Api): Child[] {
 }
 
 /** One timeline entry as a table row: what happened, the decision and rule, the status. */
-function timelineRow(entry: TimelineEntry): HTMLElement {
+function timelineRow(sessionId: string, entry: TimelineEntry): HTMLElement {
   const cells = ((): Child[] => {
     switch (entry.kind) {
       case 'api':
-        return apiRow(entry);
+        return apiRow(sessionId, entry);
       case 'decision':
         return [h('td', {}, h('span', { class: 'dim' }, 'stdin: '), entry.message, entry.approval ? h('div', { class: 'approval' }, '✓ ', entry.approval) : null), h('td', {}, badge(entry.action, tones[entry.action] ?? 'muted'), entry.rule ? h('div', { class: 'rule' }, entry.rule) : null), h('td', {})];
       case 'stream-open':
@@ -156,12 +166,12 @@ function timelineRow(entry: TimelineEntry): HTMLElement {
   return h('tr', { class: `entry-${entry.kind}` }, h('td', { class: ['nowrap', 'dim'] }, clock(entry.time)), cells);
 }
 
-function timelineTable(timeline: TimelineEntry[]): HTMLElement {
+function timelineTable(sessionId: string, timeline: TimelineEntry[]): HTMLElement {
   return h(
     'table',
     { class: ['list', 'timeline'], 'data-testid': 'timeline' },
     h('thead', {}, h('tr', {}, ['Time', 'Request', 'Decision · rule', 'Status'].map((label) => h('th', {}, label)))),
-    h('tbody', {}, timeline.map(timelineRow)),
+    h('tbody', {}, timeline.map((entry) => timelineRow(sessionId, entry))),
   );
 }
 
@@ -182,7 +192,7 @@ export function sessionPage(root: HTMLElement, context: PageContext): () => void
         streams.length > 0 ? [h('h2', {}, 'Streams'), h('div', { class: 'streams' }, streams.map((stream) => streamCard(id, stream, players)))] : null,
         h('h2', {}, 'Timeline'),
         error ? errorBox(error) : null,
-        timelineTable(timeline),
+        timelineTable(id, timeline),
         truncated ? h('p', { class: 'notice' }, `The timeline stops here, after ${timeline.length} entries; the terminal players above play the streams in full.`) : null,
       );
     })
