@@ -69,8 +69,6 @@ function setup(): Promise<Story> {
     const policy = { namespace, name: 'prod' };
     await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { approvers: { groups: approver.groups, minApprovals: 1 } })) });
     await admin.ok(['create', 'rolebinding', 'kubegate-approvers', '--clusterrole=kubegate-approver', `--group=${approver.groups[0]}`, '-n', namespace]);
-    // ending a session revokes its grant as the viewer: that takes patch on accessgrants, which approvers alone lack
-    await admin.ok(['create', 'rolebinding', 'kubegate-editors', '--clusterrole=kubegate-editor', `--group=${approver.groups[0]}`, '-n', namespace]);
     await admin.ok(['apply', '-n', target, '-f', '-'], { input: deploymentYaml('web', 1) });
     const eventsPort = await freePort();
     const gateway = await startGateway(cluster, policy, { args: ['--workers=2', `--events-listen=127.0.0.1:${eventsPort}`] });
