@@ -167,6 +167,8 @@ const segment = encodeURIComponent;
 
 export const api = {
   me: () => call<Me>('GET', '/api/me'),
+  /** Before signing in: the identity provider this console signs people in with, if any. */
+  authConfig: () => call<{ oidc?: { issuer: string; login: string }; oidcError?: string }>('GET', '/auth/config'),
   logout: () => call<unknown>('POST', '/api/logout'),
   sessions: (filters: Record<string, string | undefined>) => call<Page<SessionRow>>('GET', `/api/sessions${query(filters)}`),
   search: (filters: Record<string, string | undefined>) => call<Page<SearchHit>>('GET', `/api/search${query(filters)}`),

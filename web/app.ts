@@ -67,8 +67,18 @@ async function countPending(target: HTMLElement): Promise<void> {
   }
 }
 
-function signedOut(body: HTMLElement, error: unknown): void {
+/** How this console lets people sign in besides a login link: its identity provider, if it has one. */
+async function oidcButton(): Promise<HTMLElement | null> {
+  const config = await api.authConfig().catch(() => ({ oidcError: undefined, oidc: undefined }));
+  if (config.oidcError) return h('p', { class: 'notice' }, config.oidcError);
+  if (!config.oidc) return null;
+  const next = `${location.pathname}${location.search}`;
+  return h('p', {}, h('a', { class: ['button', 'button-primary'], href: `${config.oidc.login}?next=${encodeURIComponent(next)}`, 'data-testid': 'oidc-sign-in' }, `Sign in with ${config.oidc.issuer}`));
+}
+
+async function signedOut(body: HTMLElement, error: unknown): Promise<void> {
   const unauthenticated = error instanceof ApiError && error.status === 401;
+  const oidc = unauthenticated ? await oidcButton() : null;
   replace(
     body,
     h('header', { class: 'topbar' }, h('span', { class: 'brand' }, 'kubegate')),
@@ -76,8 +86,9 @@ function signedOut(body: HTMLElement, error: unknown): void {
       'main',
       { class: 'signed-out' },
       h('h1', {}, unauthenticated ? 'You are not signed in' : 'The console could not start'),
+      oidc,
       unauthenticated
-        ? h('p', {}, 'Open a one-time login link: ', h('code', {}, 'kubegate console'), ' prints one per ', h('code', {}, '--login-as'), ' when it starts, and ', h('code', {}, 'kubegate dev'), ' writes its link to ', h('code', {}, '.kubegate-dev/console-url'), '. A link works once, for 15 minutes.')
+        ? h('p', {}, oidc ? 'Or open a one-time login link: ' : 'Open a one-time login link: ', h('code', {}, 'kubegate console'), ' prints one per ', h('code', {}, '--login-as'), ' when it starts, and ', h('code', {}, 'kubegate dev'), ' writes its link to ', h('code', {}, '.kubegate-dev/console-url'), '. A link works once, for 15 minutes.')
         : errorBox(error),
     ),
   );
@@ -89,7 +100,7 @@ async function start(): Promise<void> {
   try {
     me = await api.me();
   } catch (error) {
-    signedOut(body, error);
+    await signedOut(body, error);
     return;
   }
   useCsrf(me.csrf);

@@ -24,9 +24,11 @@ export interface RunningConsole {
 export interface ConsoleOptions {
   store: string;
   /** The gateway's policy (its CA verifies the events endpoint) and its events base URL. */
-  gateway: { policy: { namespace: string; name: string }; eventsUrl: string };
+  gateway?: { policy: { namespace: string; name: string }; eventsUrl: string };
   /** `USER[:GROUP,GROUP…]` to print a one-time login link for. */
   loginAs: string[];
+  /** Other flags, as given (`--oidc-from-policy=NS/NAME`). */
+  args?: string[];
 }
 
 /** The policy CA a gateway's serving certificate is issued from (what JIT kubeconfigs pin). */
@@ -63,10 +65,10 @@ export async function startConsole(cluster: TestCluster, options: ConsoleOptions
     `--listen=127.0.0.1:${port}`,
     `--kubeconfig=${await consoleKubeconfig(cluster)}`,
     `--store=${options.store}`,
-    `--gateway-events=${options.gateway.eventsUrl}`,
-    `--gateway-ca=${await policyCaFile(cluster, options.gateway.policy)}`,
+    ...(options.gateway ? [`--gateway-events=${options.gateway.eventsUrl}`, `--gateway-ca=${await policyCaFile(cluster, options.gateway.policy)}`] : []),
     `--url-file=${urlFile}`,
     ...options.loginAs.map((login) => `--login-as=${login}`),
+    ...(options.args ?? []),
   ]);
   let links = new Map<string, string>();
   await eventually(async () => {
