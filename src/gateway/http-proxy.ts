@@ -8,7 +8,7 @@
  * request (KG_INTERNAL, or a broken response once headers are out), logged, and never the process.
  */
 import { Transform, pipeline } from 'node:stream';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
 import type { Logger } from 'pino';
 import { GatewayError, refusalFor, sendError } from './errors.js';
@@ -96,7 +96,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     sessions.leave(session);
     recordResponse(admitted, { status, durationMs: Date.now() - started, ...answer }, grantEnded?.reason ?? failure);
   };
-  let upstreamRequest: Awaited<ReturnType<Upstream['request']>> | undefined;
+  let upstreamRequest: ClientRequest | undefined;
   // the error boundary of this request: a bug in one of its callbacks ends it alone
   const guard = <A extends unknown[], R>(fn: (...args: A) => R) =>
     guarded((error) => {
@@ -107,44 +107,72 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
       else response.destroy();
       finish(500);
     }, fn);
+  // a request whose body the gateway holds, or that has none, can be sent a second time
+  const replayable = body !== undefined || !hasBody(request);
+  const transmit = (sent: ClientRequest) => {
+    if (body) sent.end(body);
+    else if (replayable) sent.end();
+    else pipeline(request, sent, () => undefined);
+  };
+  const dial = async (retryIfRefused: boolean): Promise<ClientRequest> => {
+    const sent = await upstream.request(request.method ?? 'GET', request.url ?? '/', headers);
+    upstreamRequest = sent;
+    // the upstream request's own error (its connection failed, or the API server's answer could not be
+    // read), or the refusal it was destroyed with when the grant ended
+    sent.on(
+      'error',
+      guard((error: Error) => {
+        if (upstreamRequest !== sent) return; // a refused first attempt, already replaced
+        if (response.headersSent) return void response.destroy(error);
+        const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
+        finish(refusal.status);
+        sendError(response, refusal);
+      }),
+    );
+    sent.on(
+      'response',
+      guard((upstreamResponse: IncomingMessage) => {
+        if (upstreamResponse.statusCode !== 401 || !retryIfRefused || !replayable || grantEnded) return relayResponse(admitted, upstreamResponse, response, { guard, finish });
+        // the API server did not take the gateway's own credentials (expired, revoked): renew them, once
+        upstreamResponse.resume();
+        upstream.refused(sent);
+        dial(false).then(guard(transmit), guard((error: unknown) => {
+          const refusal = refusalFor(error);
+          finish(refusal.status);
+          sendError(response, refusal);
+        }));
+      }),
+    );
+    return sent;
+  };
+  let first: ClientRequest;
   try {
-    upstreamRequest = await upstream.request(request.method ?? 'GET', request.url ?? '/', headers);
+    first = await dial(true);
   } catch (error) {
     // nothing was sent (the credentials or the request could not be made): the server answers and logs it
     finish(refusalFor(error).status);
     throw error;
   }
-  const forwarded = upstreamRequest;
   response.on(
     'close',
     guard(() => {
-      if (!response.writableFinished) forwarded.destroy();
+      if (!response.writableFinished) upstreamRequest?.destroy();
     }),
-  );
-  // the upstream request's own error (its connection failed, or the API server's answer could not be
-  // read), or the refusal it was destroyed with when the grant ended
-  forwarded.on(
-    'error',
-    guard((error: Error) => {
-      if (response.headersSent) return void response.destroy(error);
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
-      finish(refusal.status);
-      sendError(response, refusal);
-    }),
-  );
-  forwarded.on(
-    'response',
-    guard((upstreamResponse: IncomingMessage) => relayResponse(admitted, upstreamResponse, response, { guard, finish })),
   );
   releaseGrant = context.grants.watch(
     identity,
     guard((ended: GrantEnded) => {
       grantEnded = ended;
-      forwarded.destroy(new GatewayError(ended.code ?? 'KG_GRANT_INACTIVE', ended.message));
+      upstreamRequest?.destroy(new GatewayError(ended.code ?? 'KG_GRANT_INACTIVE', ended.message));
     }),
     session.id,
   );
   if (grantEnded) return;
-  if (body) forwarded.end(body);
-  else pipeline(request, forwarded, () => undefined);
+  transmit(first);
+}
+
+/** Whether a request carries a body the gateway has not read (one it must stream rather than hold). */
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

@@ -44,6 +44,8 @@ export interface FixtureOptions {
   access?: (target: string) => object[];
   /** Extra `kubegate gateway` flags (e.g. `--workers=2`). */
   gatewayArgs?: string[];
+  /** The gateway's upstream kubeconfig, made once its ServiceAccount exists (default: a token of it). */
+  gatewayKubeconfig?: (cluster: TestCluster, account: { namespace: string; name: string }) => Promise<string>;
 }
 
 export function gatewayFixture(options: FixtureOptions = {}): () => Promise<GatewayFixture> {
@@ -67,7 +69,8 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
         input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: options.access?.(target) ?? [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
       });
       await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
-      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs });
+      const upstreamKubeconfig = await options.gatewayKubeconfig?.(cluster, { namespace, name: 'kubegate-gateway-prod' });
+      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs, ...(upstreamKubeconfig ? { kubeconfig: upstreamKubeconfig } : {}) });
       const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
       const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');
       const token = /token: (\S+)/.exec(kubeconfig)![1]!;
