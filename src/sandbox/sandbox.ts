@@ -10,9 +10,10 @@ import { resolveBinaries, type Binaries } from './binaries.js';
 import { prepareSandboxFiles } from './files.js';
 import { freePort, waitUntil } from './network.js';
 import { ManagedProcess, processStartTime } from './process.js';
-import { startApiserver, startControllerManager, startEtcd, startScheduler, waitHealthy, type ControlPlanePorts } from './control-plane.js';
+import { serviceAccountIssuer, startApiserver, startControllerManager, startEtcd, startScheduler, waitHealthy, type ControlPlanePorts } from './control-plane.js';
 import { installKwokResources, kwokNodeName, startKwok, waitNodeReady } from './kwok.js';
 import { newS3Settings, startMinio, type S3Settings } from './minio.js';
+import { addRolePolicies, allowIssuerDiscovery, openIdEnvironment, sandboxSts, waitStsReady, type SandboxSts } from './minio-iam.js';
 import { oidcAudience, startOidcIssuer, type OidcIssuer } from './oidc-issuer.js';
 
 /** What a sandbox folder's `sandbox.json` says about the running sandbox. */
@@ -26,6 +27,8 @@ export interface SandboxState {
   binaries: Binaries;
   oidc: { issuer: string; audience: string; signingKeyFile: string };
   s3: S3Settings;
+  /** MinIO's STS and the roles a ServiceAccount token may assume (IRSA). */
+  sts: SandboxSts;
   store: string;
   node: string;
   components: Array<{ name: string; pid: number; startTime: string; logFile: string }>;
@@ -67,7 +70,9 @@ export async function startSandbox(dir: string, progress: (message: string) => v
   try {
     oidc = await startOidcIssuer({ port: ports.oidc, tls: prepared.oidcTls, signingKeyPem: prepared.oidcSigningKeyPem });
     const s3 = newS3Settings(ports.minio);
-    const minioReady = startMinio(binaries.minio, files, s3, ports.minioConsole).then(track);
+    const sts = sandboxSts(s3);
+    const identity = { env: openIdEnvironment(serviceAccountIssuer(ports), sts), caPem: prepared.caPem };
+    const minioReady = startMinio(binaries.minio, files, s3, ports.minioConsole, identity).then(track);
     progress('starting etcd');
     track(await startEtcd(binaries.etcd, files, ports));
     progress('starting kube-apiserver');
@@ -75,6 +80,7 @@ export async function startSandbox(dir: string, progress: (message: string) => v
 
     const kubeconfig = new k8s.KubeConfig();
     kubeconfig.loadFromFile(files.path('kubeconfig'));
+    await allowIssuerDiscovery(kubeconfig);
     progress('starting kube-controller-manager, kube-scheduler and kwok');
     const controllerManager = track(startControllerManager(binaries['kube-controller-manager'], files, ports));
     const scheduler = track(startScheduler(binaries['kube-scheduler'], files, ports));
@@ -94,7 +100,10 @@ export async function startSandbox(dir: string, progress: (message: string) => v
           return 'not yet created';
         }
       }, { process: controllerManager }),
-      minioReady,
+      minioReady.then(async (minio) => {
+        await addRolePolicies(s3, sts);
+        await waitStsReady(minio, sts);
+      }),
     ]);
 
     const state: SandboxState = {
@@ -107,6 +116,7 @@ export async function startSandbox(dir: string, progress: (message: string) => v
       binaries,
       oidc: { issuer: oidc.url, audience: oidcAudience, signingKeyFile: files.pki('oidc-signing.key') },
       s3,
+      sts,
       store: `s3://${s3.bucket}/sandbox`,
       node: kwokNodeName,
       components: processes.map((p) => ({ name: p.name, pid: p.pid, startTime: processStartTime(p.pid) ?? '', logFile: p.logFile })),
