@@ -31,9 +31,8 @@ const runs = () =>
     .filter(Boolean)
     .map((line) => ({ lifetime: Number(line.split(' ')[0]), token: line.split(' ')[1]! }));
 
-async function execPluginKubeconfig(cluster: TestCluster, account: { namespace: string; name: string }): Promise<string> {
+async function execPluginKubeconfig(cluster: TestCluster, account: { namespace: string; name: string }): Promise<{ kubeconfig: string }> {
   const admin = await cluster.kubectl();
-  await eventually(() => admin.ok(['get', 'serviceaccount', account.name, '-n', account.namespace]).then(() => undefined), 20_000);
   await admin.ok(['create', 'secret', 'generic', anchorSecret, '-n', account.namespace]);
   const file = join(scratch, 'kubeconfig');
   const env = { KUBECTL: cluster.state.binaries.kubectl, MINT_KUBECONFIG: cluster.state.kubeconfig, ACCOUNT: account.name, NAMESPACE: account.namespace, ANCHOR_SECRET: anchorSecret, LIFETIME_FILE: lifetimeFile, RUNS_FILE: runsFile };
@@ -46,10 +45,10 @@ async function execPluginKubeconfig(cluster: TestCluster, account: { namespace: 
     'current-context': 'sandbox',
   };
   writeFileSync(file, stringify(config), { mode: 0o600 });
-  return file;
+  return { kubeconfig: file };
 }
 
-const fixture = gatewayFixture({ gatewayKubeconfig: execPluginKubeconfig });
+const fixture = gatewayFixture({ gatewayOptions: execPluginKubeconfig });
 
 test('requests through the gateway keep working across its exec credential\'s expiry, and the plugin runs again', { timeout: 90_000 }, async () => {
   const { bot, target, gateway } = await fixture();
