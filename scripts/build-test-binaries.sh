@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real programs the sandbox runs — kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl and etcd (from k8s.io/kubernetes through a wrapper module), kwok and MinIO — from the Go module
-# proxy, into a cache outside the repository keyed by version. Cached binaries are not rebuilt.
+# kubectl and etcd (from k8s.io/kubernetes through a wrapper module), kwok and MinIO — and the older kubectl
+# minors the gateway is tested with, from the Go module proxy, into a cache outside the repository keyed by
+# version. Cached binaries are not rebuilt.
 #
 #   KUBEGATE_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/kubegate)
 #   KUBEBUILDER_ASSETS   a directory with envtest binaries (etcd, kube-apiserver, kubectl) to use as they are
@@ -33,22 +34,21 @@ provided() {
 
 command -v go >/dev/null || { step="find go"; echo "kubegate: Go is required to build the test binaries" >&2; exit 1; }
 
-k8s_dir="$cache/bin/kubernetes-$KUBERNETES_VERSION"
-k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd)
-need_k8s=()
-for b in "${k8s_bins[@]}"; do
-  provided "$b" || [[ -x "$k8s_dir/$b" ]] || need_k8s+=("$b")
-done
-
-if ((${#need_k8s[@]})); then
-  step="prepare wrapper module for k8s.io/kubernetes $KUBERNETES_VERSION"
+# build_from_kubernetes VERSION OUT_DIR BINARY...: builds binaries of k8s.io/kubernetes at VERSION (and etcd
+# from its module graph) into OUT_DIR through a wrapper module, with the version ldflags.
+build_from_kubernetes() {
+  local version=$1 out=$2 b pkg
+  shift 2
+  step="prepare wrapper module for k8s.io/kubernetes $version"
   progress "$step"
-  work="$cache/build/kubernetes-$KUBERNETES_VERSION"
-  mkdir -p "$work" "$k8s_dir"
-  go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" >"$work/download.json"
+  local work="$cache/build/kubernetes-$version"
+  mkdir -p "$work" "$out"
+  go mod download -json "k8s.io/kubernetes@$version" >"$work/download.json"
+  local k8s_src staging_version go_directive minor
   k8s_src=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$work/download.json")
-  staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  staging_version="v0.${version#v1.}"
   go_directive=$(sed -n 's/^go \(.*\)$/\1/p' "$k8s_src/go.mod")
+  minor=${version#v1.}; minor=${minor%%.*}
   # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging paths;
   # the wrapper replaces each with its published release instead.
   {
@@ -56,48 +56,59 @@ if ((${#need_k8s[@]})); then
     echo
     echo "go $go_directive"
     echo
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo "require k8s.io/kubernetes $version"
+    # before 1.33 kubernetes pins reflect2 v1.0.2, whose map handling breaks under Go >= 1.24
+    # (modern-go/reflect2#32); kubernetes itself moved to this commit (kubernetes#132269).
+    ((minor < 33)) && echo "require github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee"
     echo
     echo "replace ("
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*$#\t\1 => \1 '"$staging_version"'#p' "$k8s_src/go.mod"
     echo ")"
   } >"$work/go.mod"
-  cat >"$work/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "go.etcd.io/etcd/server/v3"
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-  step="resolve modules (go mod tidy) for k8s.io/kubernetes $KUBERNETES_VERSION"
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for b in "$@"; do printf '\t_ "%s"\n' "$(package_of "$b")"; done
+    printf ')\n'
+  } >"$work/tools.go"
+  step="resolve modules (go mod tidy) for k8s.io/kubernetes $version"
   progress "$step"
   (cd "$work" && go mod tidy)
 
-  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  local build_date ldflags="-s -w"
   build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  ldflags="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
   done
-  for b in "${need_k8s[@]}"; do
-    case $b in
-      etcd) pkg=go.etcd.io/etcd/server/v3 ;;
-      *) pkg=k8s.io/kubernetes/cmd/$b ;;
-    esac
-    step="go build $b ($pkg)"
-    progress "building $b ..."
-    (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$k8s_dir/$b.tmp" "$pkg")
-    mv "$k8s_dir/$b.tmp" "$k8s_dir/$b"
-    progress "built $b"
+  for b in "$@"; do
+    pkg=$(package_of "$b")
+    step="go build $b $version ($pkg)"
+    progress "building $b $version ..."
+    (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$out/$b.tmp" "$pkg")
+    mv "$out/$b.tmp" "$out/$b"
+    progress "built $b $version"
   done
-fi
+}
+
+package_of() {
+  case $1 in
+    etcd) echo go.etcd.io/etcd/server/v3 ;;
+    *) echo "k8s.io/kubernetes/cmd/$1" ;;
+  esac
+}
+
+k8s_dir="$cache/bin/kubernetes-$KUBERNETES_VERSION"
+k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd)
+need_k8s=()
+for b in "${k8s_bins[@]}"; do
+  provided "$b" || [[ -x "$k8s_dir/$b" ]] || need_k8s+=("$b")
+done
+((${#need_k8s[@]})) && build_from_kubernetes "$KUBERNETES_VERSION" "$k8s_dir" "${need_k8s[@]}"
+
+# Older kubectl minors, so the gateway is tested with the clients users have (SPDY and WebSocket streams).
+for version in ${KUBECTL_EXTRA_VERSIONS//,/ }; do
+  [[ -x "$cache/bin/kubectl-$version/kubectl" ]] || build_from_kubernetes "$version" "$cache/bin/kubectl-$version" kubectl
+done
 
 # go_install NAME MODULE_PATH VERSION: builds one binary with `go install` into its versioned cache folder.
 go_install() {

@@ -65,6 +65,8 @@ export class Gateway {
   private inflight = 0;
   private readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'kubegate_gateway_requests_total', help: 'requests by decision and status', labelNames: ['action', 'code'], registers: [this.registry] });
+  // what a client really speaks: kubectl multiplexes over HTTP/2 unless it cannot (DISABLE_HTTP2, upgrades)
+  private readonly httpVersions = new Counter({ name: 'kubegate_gateway_requests_by_http_version_total', help: 'requests received, by the HTTP version the client spoke', labelNames: ['http_version'], registers: [this.registry] });
   private readonly latency = new Histogram({ name: 'kubegate_gateway_admission_seconds', help: 'time from request to forwarding decision', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1], registers: [this.registry] });
 
   constructor(private readonly options: GatewayOptions) {
@@ -163,6 +165,7 @@ export class Gateway {
 
   private async handle(context: AdmitContext, request: IncomingMessage, response: ServerResponse, upstream: ReturnType<typeof connectUpstream>): Promise<void> {
     const timer = this.latency.startTimer();
+    this.httpVersions.inc({ http_version: request.httpVersion });
     this.inflight++;
     response.on('close', () => this.inflight--);
     try {
@@ -178,6 +181,7 @@ export class Gateway {
 
   private async handleUpgrade(context: AdmitContext, request: IncomingMessage, socket: Duplex, head: Buffer, upstream: ReturnType<typeof connectUpstream>): Promise<void> {
     socket.on('error', () => socket.destroy());
+    this.httpVersions.inc({ http_version: request.httpVersion });
     try {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
       const admitted = await admit(context, request, { upgrade: true });

@@ -1,7 +1,8 @@
 /**
  * Where the sandbox finds the real programs it runs. Order, per binary: `KUBEGATE_BIN_<NAME>` (e.g.
  * KUBEGATE_BIN_KUBE_APISERVER), then `KUBEBUILDER_ASSETS/<name>` (envtest's etcd, kube-apiserver,
- * kubectl), then the version-keyed cache that scripts/build-test-binaries.sh fills.
+ * kubectl), then the version-keyed cache that scripts/build-test-binaries.sh fills. The older kubectl
+ * minors the gateway is tested with come from that cache alone.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -73,4 +74,19 @@ export function resolveBinaries(env: NodeJS.ProcessEnv = process.env): Binaries 
     );
   }
   return { ...found, kwokCrdDir: join(bin, `kwok-${versions.KWOK_VERSION}`, 'crds') };
+}
+
+/** The kubectl versions the gateway is tested with, oldest first: KUBECTL_EXTRA_VERSIONS and the sandbox's own. */
+export function testedKubectlVersions(): string[] {
+  const versions = testBinaryVersions();
+  const all = [...(versions.KUBECTL_EXTRA_VERSIONS ?? '').split(',').filter(Boolean), versions.KUBERNETES_VERSION!];
+  return all.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+/** The kubectl of one tested version: the sandbox's own for its version (as resolveBinaries finds it), else the cache's. */
+export function kubectlBinary(version: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (version === testBinaryVersions().KUBERNETES_VERSION) return resolveBinaries(env).kubectl;
+  const path = join(cacheDir(env), 'bin', `kubectl-${version}`, 'kubectl');
+  if (!executable(path)) throw new Error(`missing test binary: kubectl ${version} (${path}); build it with 'bash scripts/build-test-binaries.sh'`);
+  return path;
 }

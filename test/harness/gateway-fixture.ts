@@ -138,6 +138,8 @@ export interface RecordedLine {
   /** base64 */
   data?: string;
   command?: string[];
+  /** `stream-open`: the negotiated stream protocol, e.g. `spdy v4.channel.k8s.io`. */
+  protocol?: string;
   reason?: string;
   /** `request`, `response`: the body, base64 where `bodyEncoding` says so. */
   body?: string;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { kubectlBinary } from '../../src/sandbox/binaries.js';
 
 export interface KubectlResult {
   code: number | null;
@@ -21,6 +22,11 @@ export class Kubectl {
 
   private environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     return { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: this.kubeconfig, ...extra };
+  }
+
+  /** The pinned kubectl of `version` (one of testedKubectlVersions()) with `kubeconfig`. */
+  static atVersion(version: string, kubeconfig: string): Kubectl {
+    return new Kubectl(kubectlBinary(version), kubeconfig);
   }
 
   /** Runs kubectl to completion. */

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { cacheDir, resolveBinaries, testBinaryVersions } from '../../src/sandbox/binaries.js';
+import { cacheDir, kubectlBinary, resolveBinaries, testBinaryVersions, testedKubectlVersions } from '../../src/sandbox/binaries.js';
 import { envExports } from '../../src/sandbox/control.js';
 import { minioRoleArn, sandboxSts } from '../../src/sandbox/minio-iam.js';
 import { kubeconfigYaml } from '../../src/kube/kubeconfig-yaml.js';
@@ -46,6 +46,15 @@ test('the build script and the sandbox read the same pinned versions', () => {
   assert.match(versions.KUBERNETES_VERSION!, /^v1\.3\d+\.\d+$/);
   assert.match(versions.KWOK_VERSION!, /^v\d+\.\d+\.\d+$/);
   assert.ok(versions.MINIO_VERSION);
+});
+
+test('the kubectl minors the gateway is tested with: 1.29 (SPDY exec), 1.30 (SPDY port-forward), 1.32 and the sandbox\'s own, each from its cache folder', () => {
+  const versions = testedKubectlVersions();
+  assert.deepEqual(versions.map((version) => /^v1\.(\d+)\.\d+$/.exec(version)?.[1]), ['29', '30', '32', testBinaryVersions().KUBERNETES_VERSION!.split('.')[1]]);
+  const root = mkdtempSync(join(tmpdir(), 'kubegate-kubectls-'));
+  fakeBinaries(join(root, 'bin', `kubectl-${versions[0]}`), ['kubectl']);
+  assert.equal(kubectlBinary(versions[0]!, { KUBEGATE_CACHE_DIR: root }), join(root, 'bin', `kubectl-${versions[0]}`, 'kubectl'));
+  assert.throws(() => kubectlBinary(versions[1]!, { KUBEGATE_CACHE_DIR: root }), new RegExp(`missing test binary: kubectl ${versions[1]}.*build-test-binaries\\.sh`));
 });
 
 test('kubeconfigs embed the CA and the credential', () => {
