@@ -1,7 +1,12 @@
 /** The gateway's exec credential plugin: when it runs again, what it must print, and whose refusal counts. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExecCredentials, parseExecCredential } from '../../src/kube/exec-credential.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { ExecCredentials, execCredentialsOf, parseExecCredential, refreshingExecCredentials } from '../../src/kube/exec-credential.js';
 import { ManualClock } from '../harness/manual-clock.js';
 
 /** A plugin printing token-1, token-2, … each valid for `lifetimeMs` from the clock's now. */
@@ -60,4 +65,26 @@ test('a plugin that prints no credential, or an unreadable expiry, is an error t
   assert.throws(() => parseExecCredential('{"status":{}}'), /neither a token nor a client certificate/);
   assert.throws(() => parseExecCredential('{"status":{"token":"t","expirationTimestamp":"soon"}}'), /unreadable expirationTimestamp: soon/);
   assert.deepEqual(parseExecCredential('{"status":{"clientCertificateData":"C","clientKeyData":"K"}}'), { token: undefined, clientCertificateData: 'C', clientKeyData: 'K', expiresAt: undefined });
+});
+
+test('a kubeconfig user\'s exec plugin is run by the gateway: client-node asks it, with KUBERNETES_EXEC_INFO set as kubectl sets it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-exec-'));
+  // a relative command with a slash is the kubeconfig folder's, as kubectl reads it
+  writeFileSync(join(dir, 'plugin.sh'), `#!/bin/sh\nprintf '{"status":{"token":"%s"}}' "$(printf '%s' "$KUBERNETES_EXEC_INFO" | tr -d '{}":, ')"\n`, { mode: 0o755 });
+  const path = join(dir, 'kubeconfig');
+  writeFileSync(path, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
+    users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './plugin.sh' } } }],
+    contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+  }));
+  const kubeconfig = new k8s.KubeConfig();
+  kubeconfig.loadFromFile(path);
+  const credentials = refreshingExecCredentials(kubeconfig, path)!;
+  assert.equal(execCredentialsOf(kubeconfig), credentials);
+  const options: { headers?: Record<string, string> } = {};
+  await kubeconfig.applyToHTTPSOptions(options);
+  assert.equal(options.headers?.Authorization, 'Bearer kindExecCredentialapiVersionclient.authentication.k8s.io/v1specinteractivefalse');
+  assert.equal(credentials.runs, 1);
+  assert.equal(refreshingExecCredentials(new k8s.KubeConfig()), undefined, 'nothing to move without an exec user');
 });
