@@ -7,6 +7,7 @@ import { registerApprovalCommands } from './approvals.js';
 import { registerGatewayCommand } from './gateway.js';
 import { registerSessionsCommands } from './sessions.js';
 import { registerConsoleCommand } from './console.js';
+import { registerLoginCommands } from './login.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -19,6 +20,7 @@ registerApprovalCommands(program);
 registerGatewayCommand(program);
 registerSessionsCommands(program);
 registerConsoleCommand(program);
+registerLoginCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

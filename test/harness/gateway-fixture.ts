@@ -46,6 +46,8 @@ export interface FixtureOptions {
   gatewayArgs?: string[];
   /** More of the gateway's run options (its upstream kubeconfig, store, environment), made once its ServiceAccount exists. */
   gatewayOptions?: (cluster: TestCluster, account: { namespace: string; name: string }) => Promise<GatewayRunOptions>;
+  /** More fields of the policy's spec (e.g. `identityProviders`, which name the sandbox's). */
+  policySpec?: (cluster: TestCluster) => Record<string, unknown>;
 }
 
 export function gatewayFixture(options: FixtureOptions = {}): () => Promise<GatewayFixture> {
@@ -63,7 +65,7 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
       const admin = await cluster.kubectl();
       const namespace = await cluster.namespace('gw', { keep: true });
       const target = await cluster.namespace('payments', { keep: true });
-      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules: options.rules ?? fixturePolicyRules, masking: fixtureMasking })) });
+      await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { rules: options.rules ?? fixturePolicyRules, masking: fixtureMasking, ...options.policySpec?.(cluster) })) });
       const grant = uniqueName('deploy-bot');
       await admin.ok(['apply', '-f', '-'], {
         input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: options.access?.(target) ?? [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
