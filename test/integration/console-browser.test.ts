@@ -264,3 +264,18 @@ test('invariant 8: a segment changed in the store shows the session as tampered,
   await screenshot(s.page, 'console-11-session-tampered');
   assertNoPageErrors(s);
 });
+
+test('a call\'s request and response bodies are folded under it on the session page, JSON indented', async () => {
+  const s = await setup();
+  const listed = await s.page.request.get(`${s.server.url}/api/sessions?subject=deploy-bot&verb=list&resource=pods`);
+  const [session] = ((await listed.json()) as { items: { id: string }[] }).items;
+  assert.ok(session, 'the bot\'s kubectl get pods was recorded');
+  await s.page.goto(`${s.server.url}/sessions/${session.id}`);
+  const body = s.page.locator('[data-testid=response-body]').first();
+  await body.locator('summary').click();
+  const text = await body.locator('pre').innerText();
+  assert.match(text, /^\{\n {2}"kind": /, 'the recorded JSON, indented');
+  assert.match(await body.locator('summary').innerText(), /response body · application\/json/);
+  await screenshot(s.page, 'console-12-session-bodies');
+  assertNoPageErrors(s);
+});
