@@ -82,10 +82,11 @@ function policyCache(kube: KubeApi, now: () => number): () => Promise<SessionPol
   };
 }
 
-/** The policy's identity provider entry, read with the console's own credential (which may read policies). */
-async function policyProvider(kube: KubeApi, oidc: OidcOptions): Promise<IdentityProvider> {
+/** The policy's identity provider entry, from the policies the console's own credential reads (cached 30 s). */
+async function policyProvider(policies: () => Promise<SessionPolicy[]>, oidc: OidcOptions): Promise<IdentityProvider> {
   const { namespace, name } = oidc.policy;
-  const policy = await kube.call<SessionPolicy>({ path: `/apis/kubegate.dev/v1alpha1/namespaces/${encodeURIComponent(namespace)}/sessionpolicies/${encodeURIComponent(name)}` });
+  const policy = (await policies()).find((candidate) => candidate.metadata.namespace === namespace && candidate.metadata.name === name);
+  if (!policy) throw new Error(`no SessionPolicy ${namespace}/${name}`);
   const providers = policy.spec?.identityProviders ?? [];
   const provider = oidc.issuer ? providers.find((candidate) => candidate.issuer.url === oidc.issuer) : providers[0];
   if (!provider) throw new Error(`SessionPolicy ${namespace}/${name} names ${oidc.issuer ? `no identity provider with issuer ${oidc.issuer}` : 'no identity provider'}`);
@@ -138,7 +139,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const server: Server = tls ? createHttpsServer(tls) : createHttpServer();
   const boundPort = await listening(server, host, port);
   const baseUrl = options.publicUrl?.replace(/\/$/, '') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  const oidc = options.oidc && new OidcLogin({ provider: () => policyProvider(services.kube, options.oidc!), clientId: options.oidc.clientId, redirectUri: `${baseUrl}/auth/callback`, ...(options.oidc.scopes ? { scopes: options.oidc.scopes } : {}) }, clock);
+  const oidc = options.oidc && new OidcLogin({ provider: () => policyProvider(services.policies, options.oidc!), clientId: options.oidc.clientId, redirectUri: `${baseUrl}/auth/callback`, ...(options.oidc.scopes ? { scopes: options.oidc.scopes } : {}) }, clock);
   const signIn = new SignIn(clock, tls !== undefined, (viewer, how) => log.info({ user: viewer.user, groups: viewer.groups }, `viewer signed in with ${how}`), oidc);
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
