@@ -440,6 +440,15 @@ export interface SessionPolicySpec {
   approvers?: SessionPolicyApprovers;
   /** The GitOps path to approval. */
   gitops?: SessionPolicyGitops;
+  /**
+   * OpenID Providers whose ID tokens this policy's gateway accepts from people, in the shape of the
+   * API server's structured AuthenticationConfiguration jwt entries: the username and groups are
+   * derived exactly as a cluster trusting the same issuer derives them (same claim, same prefix), and
+   * a person whose AccessGrant (subject User with that username, or Group with one of those groups) is
+   * Active is let through. The audiences should be ones the API server does not accept, so that the
+   * token is good only at the gateway.
+   */
+  identityProviders?: SessionPolicyIdentityProvider[];
   /** Evaluated in order; the first rule that matches a request decides it. */
   rules?: SessionPolicyRule[];
   /**
@@ -607,6 +616,56 @@ export interface SessionPolicyGitops {
    * whose decisions, and whose grants carrying a merged pull request, count as approvals.
    */
   appliers?: string[];
+}
+
+export interface SessionPolicyIdentityProvider {
+  /** The OpenID Provider. */
+  issuer: SessionPolicyIdentityProviderIssuer;
+  /** How the token's claims become a username and groups. */
+  claimMappings: SessionPolicyIdentityProviderClaimMappings;
+  /** Claims the token must carry with exactly these string values. */
+  claimValidationRules?: SessionPolicyClaimValidationRule[];
+}
+
+/** The OpenID Provider. */
+export interface SessionPolicyIdentityProviderIssuer {
+  /**
+   * The issuer URL (https), exactly the ID token's iss claim; discovery is read from
+   * URL/.well-known/openid-configuration.
+   */
+  url: string;
+  /** The ID token's aud must contain one of these. */
+  audiences: string[];
+  /** PEM CA bundle for the issuer's HTTPS; the system's roots when omitted. */
+  certificateAuthority?: string;
+}
+
+/** How the token's claims become a username and groups. */
+export interface SessionPolicyIdentityProviderClaimMappings {
+  /**
+   * The claim and the prefix prepended to its value (empty for none); groups may be a string or a list
+   * of strings. As in the API server, an email username counts only when email_verified is not false.
+   */
+  username: SessionPolicyClaimMapping;
+  /**
+   * The claim and the prefix prepended to its value (empty for none); groups may be a string or a list
+   * of strings. As in the API server, an email username counts only when email_verified is not false.
+   */
+  groups?: SessionPolicyClaimMapping;
+}
+
+/**
+ * The claim and the prefix prepended to its value (empty for none); groups may be a string or a list
+ * of strings. As in the API server, an email username counts only when email_verified is not false.
+ */
+export interface SessionPolicyClaimMapping {
+  claim: string;
+  prefix: string;
+}
+
+export interface SessionPolicyClaimValidationRule {
+  claim: string;
+  requiredValue: string;
 }
 
 /** One rule; its action applies to every request its match matches. */

@@ -7,9 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { authenticate, type CallerIdentity, type GrantLookup } from './auth.js';
+import type * as k8s from '@kubernetes/client-node';
+import { authenticate, type CallerIdentity, type GrantLookup, type PeopleOptions } from './auth.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
+import { rbacAccessCheck } from './human-auth.js';
 import { detectEscalation } from './escalation.js';
 import { isKubernetesProtobuf } from './kube-protobuf.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
@@ -21,11 +23,14 @@ import { maskedAttributes, maskedCommand, maskedTarget } from '../policy/masking
 import type { LoadedPolicy } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';
 import type { Session, SessionTable } from './sessions.js';
+import type { IdTokenVerifier } from '../token/id-token.js';
 
 export interface GatewayState {
   policyRef: { namespace: string; name: string };
   loaded: LoadedPolicy;
   engine: PolicyEngine;
+  /** The policy's identity providers (absent when it names none): people's ID tokens. */
+  verifier?: IdTokenVerifier;
 }
 
 export interface AdmitContext {
@@ -34,6 +39,8 @@ export interface AdmitContext {
   sessions: SessionTable;
   recorder: Recorder;
   approvals: CommandApprovals;
+  /** Asks the API server which of a person's grants covers a request (human-auth.ts). */
+  authorization: k8s.AuthorizationV1Api;
   logger: Logger;
   maxRequestBodyBytes: number;
 }
@@ -83,7 +90,8 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
  */
 export async function admit(context: AdmitContext, request: IncomingMessage, options: { upgrade: boolean }): Promise<Admitted> {
   const state = context.state();
-  const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants });
+  takeGrantPath(request);
+  const identity = await authenticate(request.headers, { jwks: state.loaded.jwks, policy: state.policyRef, grants: context.grants, people: peopleOptions(context, state, request) });
   const attributes: RequestAttributes = parseRequestAttributes(request.method ?? 'GET', request.url ?? '/');
   const session = context.sessions.enter(request, identity);
   const requestId = randomUUID();
@@ -125,6 +133,33 @@ export async function admit(context: AdmitContext, request: IncomingMessage, opt
     }
     throw error;
   }
+}
+
+/** The grant a person names in the `Kubegate-Grant` header, or in the server path of their kubeconfig (below). */
+export const chosenGrantHeader = 'kubegate-grant';
+
+/**
+ * `/kubegate/grants/NAME/…`: the server path a `kubegate login --grant NAME` kubeconfig points at, as
+ * kubectl has no way to send a header of its own. The prefix is taken off before anything reads the path
+ * (the rest goes through every check as any path does) and becomes the header.
+ */
+const grantPath = /^\/kubegate\/grants\/([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)(\/.*)$/s;
+
+function takeGrantPath(request: IncomingMessage): void {
+  const match = grantPath.exec(request.url ?? '');
+  if (!match) return;
+  request.url = match[2]!;
+  request.headers[chosenGrantHeader] = match[1]!;
+}
+
+function peopleOptions(context: AdmitContext, state: GatewayState, request: IncomingMessage): PeopleOptions | undefined {
+  if (!state.verifier) return undefined;
+  const chosen = request.headers[chosenGrantHeader];
+  return {
+    verifier: state.verifier,
+    ...(typeof chosen === 'string' ? { chosenGrant: chosen } : {}),
+    covers: rbacAccessCheck(context.authorization, request.method ?? 'GET', request.url ?? '/'),
+  };
 }
 
 /**

@@ -2,18 +2,23 @@
  * Who is calling: the JIT token's signature, issuer, audience (this policy) and expiry, then its grant as
  * the gateway's informer sees it right now — present, the same uid, Active, not revoked, not past its
  * expiry. A grant that is revoked, expires or is deleted stops its tokens within the watch's latency
- * (milliseconds) and at once at the expiry instant, whatever the operator is doing.
+ * (milliseconds) and at once at the expiry instant, whatever the operator is doing. Or a person's ID
+ * token from one of the policy's identity providers, under the grant found for them (human-auth.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import type { AccessGrant } from '../api/index.js';
 import { grantGroup, impersonatedUser, type GrantSubject } from '../api/identity.js';
+import type { IdTokenVerifier } from '../token/id-token.js';
 import { verifyJitToken, type JitTokenClaims } from '../token/jit-token.js';
 import { GatewayError } from './errors.js';
+import { humanCaller, type AccessCheck } from './human-auth.js';
 
+/** Who is calling: a JIT token's grant, or a person under the grant found for them (human-auth.ts). */
 export interface CallerIdentity {
   tokenId: string;
   grant: { namespace: string; name: string; uid: string };
+  /** The grant's subject; for a person, the person (User with their username), whatever the grant names. */
   subject: GrantSubject;
   /** Who asked for the grant (its `spec.requestedBy`): the requester of anything held under it. */
   requestedBy?: string;
@@ -26,6 +31,15 @@ export interface CallerIdentity {
 
 export interface GrantLookup {
   get(namespace: string, name: string): AccessGrant | undefined;
+  /** Every grant of the policy's namespace (for people, who name no grant in their token). */
+  list(): AccessGrant[];
+}
+
+/** What lets people in with ID tokens: the policy's identity providers, the grant asked for, the access check. */
+export interface PeopleOptions {
+  verifier: IdTokenVerifier;
+  chosenGrant?: string;
+  covers: AccessCheck;
 }
 
 function bearerToken(headers: IncomingHttpHeaders): string | undefined {
@@ -36,11 +50,18 @@ function bearerToken(headers: IncomingHttpHeaders): string | undefined {
 
 export async function authenticate(
   headers: IncomingHttpHeaders,
-  options: { jwks: JSONWebKeySet; policy: { namespace: string; name: string }; grants: GrantLookup; now?: Date },
+  options: { jwks: JSONWebKeySet; policy: { namespace: string; name: string }; grants: GrantLookup; people?: PeopleOptions; now?: Date },
 ): Promise<CallerIdentity> {
   const token = bearerToken(headers);
   if (!token) throw new GatewayError('KG_UNAUTHENTICATED');
   const now = options.now ?? new Date();
+  const people = options.people;
+  if (people?.verifier.providerOf(token)) {
+    const human = await people.verifier.verify(token, now).catch((error: Error) => {
+      throw new GatewayError('KG_TOKEN_INVALID', error.message);
+    });
+    return humanCaller(human, token, { grants: options.grants.list(), policy: options.policy, chosen: people.chosenGrant, covers: people.covers, now });
+  }
   const claims = await verifiedClaims(token, options.jwks, options.policy, now);
   const standing = grantStanding(options.grants.get(claims.grant.namespace, claims.grant.name), claims.grant, now.getTime());
   if (!standing.active) throw new GatewayError('KG_GRANT_INACTIVE', standing.message);

@@ -6,9 +6,11 @@
 import type { ServerResponse } from 'node:http';
 
 export const gatewayErrors = {
-  KG_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized', message: 'a kubegate JIT token is required (use the kubeconfig from `kubegate kubeconfig`)' },
+  KG_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized', message: 'a kubegate JIT token or an ID token is required (use the kubeconfig from `kubegate kubeconfig` or `kubegate login`)' },
   KG_TOKEN_INVALID: { status: 401, reason: 'Unauthorized', message: 'the token is not valid for this gateway' },
   KG_GRANT_INACTIVE: { status: 401, reason: 'Unauthorized', message: 'the access grant behind this token is not active' },
+  // a person's valid ID token (human-auth.ts), but no Active grant of this policy for them, or not the one they named
+  KG_NO_GRANT: { status: 403, reason: 'Forbidden', message: 'no Active access grant of this policy lets this person in' },
   // DELETE /sessions/ID on the live events endpoint (live/server.ts): someone allowed to end sessions did
   KG_SESSION_ENDED: { status: 403, reason: 'Forbidden', message: 'this session was ended at the gateway' },
   KG_BAD_REQUEST: { status: 400, reason: 'BadRequest', message: 'the request is not one the gateway can read' },

@@ -29,7 +29,7 @@ export interface GrantEnded {
 }
 
 export interface GrantWatchOptions {
-  grants: GrantLookup;
+  grants: Pick<GrantLookup, 'get'>;
   /** The informer behind `grants`: each of its events re-checks the requests under that grant. */
   events: EventSource<AccessGrant>;
   logger: Logger;

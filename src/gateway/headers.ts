@@ -8,7 +8,8 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { CallerIdentity } from './auth.js';
 
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
-const identityClaim = /^(authorization|proxy-authorization|impersonate-.*|x-remote-.*)$/i;
+// kubegate-grant: a person's choice among their grants (admit.ts), for the gateway alone
+const identityClaim = /^(authorization|proxy-authorization|impersonate-.*|x-remote-.*|kubegate-grant)$/i;
 /**
  * Compression would hide what the gateway must read: a gzip body (the API server compresses responses
  * above 128 KiB when asked) passes the JSON and text maskers unread, and compressed WebSocket frames

@@ -32,6 +32,7 @@ import type { ServingTls } from './serving-tls.js';
 import type { LivePublisher } from './live/publisher.js';
 import { SessionTable } from './sessions.js';
 import { connectUpstream } from './upstream.js';
+import { IdTokenVerifier } from '../token/id-token.js';
 import { forwardUpgrade } from './upgrade-proxy.js';
 
 export interface GatewayOptions {
@@ -94,26 +95,28 @@ export class Gateway {
     this.source = new PolicySource(
       options.policyFiles,
       (loaded, previous) => {
-        this.state = { policyRef: options.policy, loaded, engine: PolicyEngine.load(loaded.compiled) };
+        this.state = { policyRef: options.policy, loaded, engine: PolicyEngine.load(loaded.compiled), ...verifierFor(loaded.compiled, this.state?.verifier) };
         logger.info({ version: loaded.compiled.version, previous: previous?.compiled.version }, 'policy loaded');
       },
       (error) => logger.warn({ err: error }, 'policy reload failed; keeping the loaded version'),
     );
     await this.source.start();
     this.grants = new Informer<AccessGrant>({ kubeconfig: options.upstream, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
-    const grants: GrantLookup = { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`) };
+    const grants: GrantLookup = { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`), list: () => this.grants!.list() };
     this.grantWatch = new GrantWatch({ grants, events: this.grants, logger });
     this.grants.start();
     const grantWatch = this.grantWatch;
     options.live?.attach({ endSession: (session, reason) => grantWatch.endSession(session, { reason, message: reason, code: 'KG_SESSION_ENDED' }) }, this.registry);
     const upstream = connectUpstream(options.upstream);
+    const clients = kubeClients(options.upstream);
     this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
     const context: AdmitContext = {
       state: () => this.state!,
       grants,
       sessions: this.sessions,
       recorder: options.recorder,
-      approvals: new CommandApprovals(kubeClients(options.upstream), options.policy),
+      approvals: new CommandApprovals(clients, options.policy),
+      authorization: clients.authorization,
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
     };
@@ -170,6 +173,7 @@ export class Gateway {
     response.on('close', () => this.inflight--);
     try {
       if (this.draining) throw new GatewayError('KG_SHUTTING_DOWN');
+      if (request.method === 'GET' && request.url === loginDiscoveryPath) return sendLoginDiscovery(response, this.state!);
       const admitted = await admit(context, request, { upgrade: false });
       timer();
       await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch!, logger: this.options.logger });
@@ -223,4 +227,29 @@ export class Gateway {
     await this.grants?.stop();
     await this.admin?.close();
   }
+}
+
+/**
+ * The verifier of the policy's identity providers: the one in use while they are unchanged (its
+ * discovery and key sets are cached), a new one when they change, none when the policy names none.
+ */
+function verifierFor(compiled: CompiledPolicy, current: IdTokenVerifier | undefined): { verifier?: IdTokenVerifier } {
+  const providers = compiled.identityProviders;
+  if (!providers?.length) return {};
+  if (current?.sameProviders(providers)) return { verifier: current };
+  return { verifier: new IdTokenVerifier(providers) };
+}
+
+/**
+ * What `kubegate login --server GATEWAY` reads before anyone has a token: the identity providers this
+ * policy accepts people from (issuer, audiences, the issuer's CA): public facts, as an issuer's own
+ * discovery document is. Nothing else is served without a token.
+ */
+export const loginDiscoveryPath = '/.well-known/kubegate/identity-providers';
+
+function sendLoginDiscovery(response: ServerResponse, state: GatewayState): void {
+  const providers = (state.loaded.compiled.identityProviders ?? []).map(({ issuer }) => issuer);
+  const body = JSON.stringify({ policy: state.policyRef, identityProviders: providers });
+  response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  response.end(body);
 }

@@ -7,7 +7,7 @@
  * the policy's status and Events; an invalid policy is never compiled and never replaces a good one.
  */
 import { createHash } from 'node:crypto';
-import type { PolicyAction, SessionPolicySpec } from '../api/index.js';
+import type { PolicyAction, SessionPolicyIdentityProvider, SessionPolicySpec } from '../api/index.js';
 import { argvPatternProblem } from './command-allow-list.js';
 import { compileFieldPath, maxMatchLength } from './masking/masker.js';
 import { policyRegex } from './regex.js';
@@ -15,7 +15,7 @@ import { policyRegex } from './regex.js';
 export type { PolicyAction };
 
 /** The fields of SessionPolicy.spec the compiler reads. */
-export type PolicySpecInput = Pick<SessionPolicySpec, 'rules' | 'defaultAction' | 'commands' | 'masking' | 'recording' | 'approvers' | 'gitops' | 'gateway'>;
+export type PolicySpecInput = Pick<SessionPolicySpec, 'rules' | 'defaultAction' | 'commands' | 'masking' | 'recording' | 'approvers' | 'gitops' | 'gateway' | 'identityProviders'>;
 
 export interface CompiledRule {
   name: string;
@@ -54,6 +54,8 @@ export interface CompiledPolicy {
   approvers: { groups: string[]; users: string[]; minApprovals: number };
   gitops: { appliers: string[] };
   storage?: { url?: string; region?: string; endpoint?: string };
+  /** `spec.identityProviders` as written (absent when the policy names none): whose ID tokens people bring. */
+  identityProviders?: SessionPolicyIdentityProvider[];
 }
 
 export interface PolicyProblem {
@@ -181,6 +183,7 @@ export function compilePolicy(policy: { namespace: string; name: string }, spec:
     approvers: { groups: spec.approvers?.groups ?? [], users: spec.approvers?.users ?? [], minApprovals: spec.approvers?.minApprovals ?? 1 },
     gitops: { appliers: spec.gitops?.appliers ?? [] },
     ...(spec.gateway?.storage ? { storage: spec.gateway.storage } : {}),
+    ...(spec.identityProviders?.length ? { identityProviders: spec.identityProviders } : {}),
   };
   const version = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12);
   return { ...body, version };

@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { createCertificateAuthority, createSigningKeys, issueCertificate, type KeyPair } from '../pki/certificates.js';
 import { kubeconfigYaml } from '../kube/kubeconfig-yaml.js';
 import { oidcAudience } from './oidc-issuer.js';
+import { apiServerClientId } from './identity-provider.js';
 
 export interface SandboxFiles {
   dir: string;
@@ -36,10 +37,11 @@ export interface PreparedFiles {
   adminToken: string;
   oidcSigningKeyPem: string;
   oidcTls: KeyPair;
+  identityProviderTls: KeyPair;
   kwokServing: KeyPair;
 }
 
-export async function prepareSandboxFiles(dir: string, ports: { apiserver: number; oidc: number }): Promise<PreparedFiles> {
+export async function prepareSandboxFiles(dir: string, ports: { apiserver: number; oidc: number; identityProvider: number }): Promise<PreparedFiles> {
   const files = sandboxFiles(dir);
   for (const stale of ['etcd', 'minio', 'pki', 'kubeconfigs', 'certs', 'kwok', 'logs']) {
     rmSync(files.path(stale), { recursive: true, force: true });
@@ -72,6 +74,7 @@ export async function prepareSandboxFiles(dir: string, ports: { apiserver: numbe
   write(files.pki('kwok-serving.crt'), kwokServing.certPem);
   write(files.pki('kwok-serving.key'), kwokServing.keyPem);
   const oidcTls = await issueCertificate(ca, { subject: 'CN=sandbox-oidc-issuer', ...loopback, server: true });
+  const identityProviderTls = await issueCertificate(ca, { subject: 'CN=sandbox-identity-provider', ...loopback, server: true });
   const oidcSigning = await createSigningKeys();
   write(files.pki('oidc-signing.key'), oidcSigning.privateKeyPem);
 
@@ -101,6 +104,12 @@ export async function prepareSandboxFiles(dir: string, ports: { apiserver: numbe
           issuer: { url: `https://127.0.0.1:${ports.oidc}`, audiences: [oidcAudience], certificateAuthority: ca.certPem },
           claimMappings: { username: { claim: 'sub', prefix: '' }, groups: { claim: 'groups', prefix: '' } },
         },
+        // the real provider, for its `kubernetes` client only: its `kubegate` client's tokens (the
+        // gateway's audience) are refused here
+        {
+          issuer: { url: `https://127.0.0.1:${ports.identityProvider}`, audiences: [apiServerClientId], certificateAuthority: ca.certPem },
+          claimMappings: { username: { claim: 'email', prefix: '' }, groups: { claim: 'groups', prefix: '' } },
+        },
       ],
     }),
   );
@@ -113,5 +122,5 @@ export async function prepareSandboxFiles(dir: string, ports: { apiserver: numbe
       rules: [{ level: 'Metadata' }],
     }),
   );
-  return { files, caPem: ca.certPem, adminToken, oidcSigningKeyPem: oidcSigning.privateKeyPem, oidcTls, kwokServing };
+  return { files, caPem: ca.certPem, adminToken, oidcSigningKeyPem: oidcSigning.privateKeyPem, oidcTls, identityProviderTls, kwokServing };
 }

@@ -1,6 +1,6 @@
 /**
  * Starts every part of a sandbox in order — etcd, kube-apiserver, then the controllers, kwok and its node,
- * with MinIO and the OIDC issuer alongside — and stops them in reverse. Runs inside the supervisor
+ * with MinIO, the minimal OIDC issuer and the real OpenID Provider alongside — and stops them in reverse. Runs inside the supervisor
  * process (see supervisor.ts); `control.ts` is the outside view.
  */
 import { writeFileSync } from 'node:fs';
@@ -10,10 +10,12 @@ import { resolveBinaries, type Binaries } from './binaries.js';
 import { prepareSandboxFiles } from './files.js';
 import { freePort, waitUntil } from './network.js';
 import { ManagedProcess, processStartTime } from './process.js';
-import { startApiserver, startControllerManager, startEtcd, startScheduler, waitHealthy, type ControlPlanePorts } from './control-plane.js';
+import { serviceAccountIssuer, startApiserver, startControllerManager, startEtcd, startScheduler, waitHealthy, type ControlPlanePorts } from './control-plane.js';
 import { installKwokResources, kwokNodeName, startKwok, waitNodeReady } from './kwok.js';
 import { newS3Settings, startMinio, type S3Settings } from './minio.js';
+import { addRolePolicies, allowIssuerDiscovery, openIdEnvironment, sandboxSts, waitStsReady, type SandboxSts } from './minio-iam.js';
 import { oidcAudience, startOidcIssuer, type OidcIssuer } from './oidc-issuer.js';
+import { apiServerClientId, gatewayClientId, startIdentityProvider, type IdentityProvider } from './identity-provider.js';
 
 /** What a sandbox folder's `sandbox.json` says about the running sandbox. */
 export interface SandboxState {
@@ -25,7 +27,11 @@ export interface SandboxState {
   kubeconfig: string;
   binaries: Binaries;
   oidc: { issuer: string; audience: string; signingKeyFile: string };
+  /** The real OpenID Provider people log in at (identity-provider.ts): its clients, and the CA it serves with. */
+  identityProvider: { issuer: string; gatewayClientId: string; apiServerClientId: string; caFile: string };
   s3: S3Settings;
+  /** MinIO's STS and the roles a ServiceAccount token may assume (IRSA). */
+  sts: SandboxSts;
   store: string;
   node: string;
   components: Array<{ name: string; pid: number; startTime: string; logFile: string }>;
@@ -43,7 +49,7 @@ export interface RunningSandbox {
 export async function startSandbox(dir: string, progress: (message: string) => void = () => {}): Promise<RunningSandbox> {
   const started = Date.now();
   const binaries = resolveBinaries();
-  const ports: ControlPlanePorts & { kwok: number; minio: number; minioConsole: number; oidc: number } = {
+  const ports: ControlPlanePorts & { kwok: number; minio: number; minioConsole: number; oidc: number; identityProvider: number } = {
     etcdClient: await freePort(),
     etcdPeer: await freePort(),
     apiserver: await freePort(),
@@ -53,21 +59,27 @@ export async function startSandbox(dir: string, progress: (message: string) => v
     minio: await freePort(),
     minioConsole: await freePort(),
     oidc: await freePort(),
+    identityProvider: await freePort(),
   };
   const prepared = await prepareSandboxFiles(dir, ports);
   const { files } = prepared;
   const processes: ManagedProcess[] = [];
   let oidc: OidcIssuer | undefined;
+  let identityProvider: IdentityProvider | undefined;
   const stop = async () => {
     for (const process of [...processes].reverse()) await process.stop();
     await oidc?.close();
+    await identityProvider?.close();
   };
   const track = <T extends ManagedProcess>(process: T) => (processes.push(process), process);
 
   try {
     oidc = await startOidcIssuer({ port: ports.oidc, tls: prepared.oidcTls, signingKeyPem: prepared.oidcSigningKeyPem });
+    identityProvider = await startIdentityProvider({ port: ports.identityProvider, tls: prepared.identityProviderTls });
     const s3 = newS3Settings(ports.minio);
-    const minioReady = startMinio(binaries.minio, files, s3, ports.minioConsole).then(track);
+    const sts = sandboxSts(s3);
+    const identity = { env: openIdEnvironment(serviceAccountIssuer(ports), sts), caPem: prepared.caPem };
+    const minioReady = startMinio(binaries.minio, files, s3, ports.minioConsole, identity).then(track);
     progress('starting etcd');
     track(await startEtcd(binaries.etcd, files, ports));
     progress('starting kube-apiserver');
@@ -75,6 +87,7 @@ export async function startSandbox(dir: string, progress: (message: string) => v
 
     const kubeconfig = new k8s.KubeConfig();
     kubeconfig.loadFromFile(files.path('kubeconfig'));
+    await allowIssuerDiscovery(kubeconfig);
     progress('starting kube-controller-manager, kube-scheduler and kwok');
     const controllerManager = track(startControllerManager(binaries['kube-controller-manager'], files, ports));
     const scheduler = track(startScheduler(binaries['kube-scheduler'], files, ports));
@@ -94,7 +107,10 @@ export async function startSandbox(dir: string, progress: (message: string) => v
           return 'not yet created';
         }
       }, { process: controllerManager }),
-      minioReady,
+      minioReady.then(async (minio) => {
+        await addRolePolicies(s3, sts);
+        await waitStsReady(minio, sts);
+      }),
     ]);
 
     const state: SandboxState = {
@@ -106,7 +122,9 @@ export async function startSandbox(dir: string, progress: (message: string) => v
       kubeconfig: files.path('kubeconfig'),
       binaries,
       oidc: { issuer: oidc.url, audience: oidcAudience, signingKeyFile: files.pki('oidc-signing.key') },
+      identityProvider: { issuer: identityProvider.url, gatewayClientId, apiServerClientId, caFile: files.pki('ca.crt') },
       s3,
+      sts,
       store: `s3://${s3.bucket}/sandbox`,
       node: kwokNodeName,
       components: processes.map((p) => ({ name: p.name, pid: p.pid, startTime: processStartTime(p.pid) ?? '', logFile: p.logFile })),

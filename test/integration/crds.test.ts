@@ -280,6 +280,7 @@ test('SessionPolicy: bad objects are refused with a readable message', async () 
   const namespace = await (await testCluster()).namespace('sp-bad');
   const policy = (spec: Record<string, unknown>): KubeObject => ({ apiVersion, kind: 'SessionPolicy', metadata: { name: name('policy') }, spec });
   const rule = { name: 'no-exec', match: { subresources: ['exec'] }, action: 'Deny' };
+  const idp = (url: string) => ({ issuer: { url, audiences: ['kubegate'] }, claimMappings: { username: { claim: 'email', prefix: '' } } });
   await assertRefused(namespace, [
     { name: 'unknown action', bad: policy({ rules: [{ ...rule, action: 'Block' }] }), message: /spec\.rules\[0\]\.action: Unsupported value: "Block": supported values: "Allow", "Deny", "RequireApproval", "Mask"/ },
     { name: 'unknown default action', bad: policy({ defaultAction: 'Mask' }), message: /spec\.defaultAction: Unsupported value: "Mask": supported values: "Allow", "Deny", "RequireApproval"/ },
@@ -298,6 +299,10 @@ test('SessionPolicy: bad objects are refused with a readable message', async () 
     { name: 'unknown onStoreFailure', bad: policy({ recording: { onStoreFailure: 'Drop' } }), message: /spec\.recording\.onStoreFailure: Unsupported value: "Drop": supported values: "Spool", "FailClosed"/ },
     { name: 'retention without days', bad: policy({ recording: { retention: { mode: 'Governance' } } }), message: /spec\.recording\.retention\.days: Required value/ },
     { name: 'maxDuration over a week', bad: policy({ grants: { maxDuration: '200h' } }), message: /spec\.grants\.maxDuration: Invalid value: "200h": maxDuration must be at most 168h/ },
+    { name: 'identity provider over http', bad: policy({ identityProviders: [idp('http://idp.example.com')] }), message: /issuer\.url must be an https URL without query or fragment/ },
+    { name: 'identity provider twice', bad: policy({ identityProviders: [idp('https://idp.example.com'), idp('https://idp.example.com')] }), message: /each identity provider's issuer\.url must be unique/ },
+    { name: 'identity provider without audiences', bad: policy({ identityProviders: [{ ...idp('https://idp.example.com'), issuer: { url: 'https://idp.example.com', audiences: [] } }] }), message: /spec\.identityProviders\[0\]\.issuer\.audiences: Invalid value: 0: spec\.identityProviders\[0\]\.issuer\.audiences in body should have at least 1 items/ },
+    { name: 'username mapping without prefix', bad: policy({ identityProviders: [{ ...idp('https://idp.example.com'), claimMappings: { username: { claim: 'email' } } }] }), message: /spec\.identityProviders\[0\]\.claimMappings\.username\.prefix: Required value/ },
   ]);
 });
 
