@@ -55,8 +55,12 @@ export class DevSession {
   async startSandbox(): Promise<SandboxState> {
     const folder = sandboxDir(this.dir);
     this.sandbox = startSandboxProcess(folder, { ownerPid: process.pid, onProgress: (message) => this.progress('sandbox', message) });
-    const link = join(this.logDir, 'sandbox');
-    if (!existsSync(link)) symlinkSync(join(folder, 'logs'), link);
+    // DIR/logs/sandbox: the sandbox's own logs beside the others (kept from an earlier run in DIR)
+    try {
+      symlinkSync(join(folder, 'logs'), join(this.logDir, 'sandbox'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
     try {
       return await this.sandbox.ready;
     } catch (error) {
