@@ -77,6 +77,8 @@ export interface SessionReport {
 
 export const mutatingVerbs = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 const escalationMark = /\(escalation: (.*)\)$/;
+/** How the gateway records the approval that admitted a held request (src/gateway/admit.ts), when the decision has no `approval` field. */
+const approvedOnce = /^approved once by ApprovalRequest (\S+)$/;
 
 export function describeLock(lock: LockSummary): string {
   if (lock.requested === 0) return 'no object lock requested';
@@ -141,7 +143,8 @@ export class CallCollector {
     const call = this.pending.get(requestId);
     if (!call) return;
     if (call.decision === undefined) Object.assign(call, { decision: action, message }, rule ? { rule } : {});
-    if (approval) call.approval = approval;
+    const approvedBy = approval ?? (action === 'Allow' ? approvedOnce.exec(message)?.[1] : undefined);
+    if (approvedBy) call.approval = approvedBy;
     const escalation = escalationMark.exec(message)?.[1];
     if (escalation && !call.escalation) call.escalation = escalation;
     if (action === 'Deny' && call.decision !== 'Deny') Object.assign(call, { decision: 'Deny', message }, rule ? { rule } : {});
