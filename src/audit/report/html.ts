@@ -15,7 +15,7 @@ const style = `
 :root { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1b1f24; }
 body { margin: 0 auto; max-width: 1200px; padding: 24px 32px; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 0 0 8px; } h3 { font-size: 15px; margin: 0 0 6px; }
-code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: .9em; }
 .meta { color: #57606a; margin: 0 0 16px; }
 table { border-collapse: collapse; width: 100%; table-layout: fixed; margin: 6px 0 12px; }
 th, td { border: 1px solid #d0d7de; padding: 4px 6px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
@@ -29,11 +29,12 @@ article.session { border: 1px solid #d0d7de; border-radius: 6px; padding: 10px 1
 article.tampered { border: 2px solid #cf222e; background: #fff8f7; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 700; letter-spacing: .03em; vertical-align: 1px; }
 .badge.intact { background: #dafbe1; color: #116329; } .badge.open { background: #fff8c5; color: #7d4e00; } .badge.tampered { background: #cf222e; color: #fff; }
-.kind { display: inline-block; padding: 0 5px; margin: 1px 2px 1px 0; border-radius: 4px; font-size: 11.5px; background: #eaeef2; }
+.kind { display: inline-block; white-space: nowrap; padding: 0 5px; margin: 1px 2px 1px 0; border-radius: 4px; font-size: 11.5px; background: #eaeef2; }
 .kind.denied, .kind.escalation { background: #ffebe9; color: #a40e26; } .kind.approval-gated { background: #fff8c5; color: #7d4e00; }
 ul.problems { color: #a40e26; margin: 4px 0 8px; padding-left: 20px; }
 .none { color: #57606a; font-style: italic; }
-col.time { width: 9em; } col.kinds { width: 9em; } col.decision { width: 15em; } col.status { width: 4.5em; }
+col.time { width: 8.5em; } col.kinds { width: 9.5em; } col.decision { width: 15em; } col.status { width: 5em; }
+td.time { white-space: pre-line; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
   :root { font-size: 11px; } body { max-width: none; padding: 0; }
@@ -64,7 +65,7 @@ function decisions(section: GrantSection): string {
   const missing = record.missing ? `<p class="none">${escapeHtml(record.missing)}</p>` : '';
   if (record.decisions.length === 0) return `${missing}<p class="none">No approval decisions recorded for this grant.</p>`;
   const rows = record.decisions.map((d) => `<tr><td>${escapeHtml(d.decision)}</td><td>${escapeHtml(d.by)}</td><td>${text(d.at)}</td><td>${escapeHtml(d.reason)}${d.pullRequest ? ` (<span class="mono">${escapeHtml(d.pullRequest)}</span>)` : ''}</td></tr>`).join('');
-  return `${missing}<table><thead><tr><th style="width:7em">Decision</th><th>Approver</th><th style="width:13em">At</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `${missing}<table><thead><tr><th style="width:7em">Decision</th><th>Approver</th><th style="width:15em">At</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function grantHtml(section: GrantSection): string {
@@ -86,7 +87,7 @@ function callRow(call: ReportCall): string {
   const kinds = call.kinds.map((kind) => `<span class="kind ${kind}">${kind}</span>`).join('');
   const what = `<span class="mono">${escapeHtml(call.call)}</span>${call.command ? `<br>command: <span class="mono">${escapeHtml(call.command.join(' '))}</span>` : ''}${call.escalation ? `<br>escalation: ${escapeHtml(call.escalation)}` : ''}`;
   const decision = `${text(call.decision)}${call.rule ? ` <span class="mono">(${escapeHtml(call.rule)})</span>` : ''}${call.approval ? `<br>approved by ApprovalRequest <span class="mono">${escapeHtml(call.approval)}</span>` : ''}`;
-  return `<tr><td class="mono">${escapeHtml(call.time.replace('T', ' ').replace('Z', ''))}</td><td>${kinds}</td><td>${what}</td><td>${decision}</td><td>${call.status ?? '—'}</td></tr>`;
+  return `<tr><td class="mono time">${escapeHtml(call.time.replace('T', '\n').replace('Z', ''))}</td><td>${kinds}</td><td>${what}</td><td>${decision}</td><td>${call.status ?? (call.kinds.includes('exec') ? 'stream' : '—')}</td></tr>`;
 }
 
 function sessionHtml(report: SessionReport): string {
