@@ -140,6 +140,7 @@ test('the report of a window shows grants, approvals, calls and a tampered sessi
   assert.deepEqual(kinds('denied').map((call) => [call.call, call.rule, call.status]), [[`get secrets ${target}/db`, 'no-secrets', 403]]);
   assert.deepEqual(kinds('approval-gated').map((call) => call.call), [`delete configmaps ${target}/ledger-config`, `delete configmaps ${target}/ledger-config`, `create rolebindings.rbac.authorization.k8s.io ${target}`]);
   assert.equal(kinds('approval-gated')[1]!.approval, deleteRequest, 'the retried delete names the approval that let it through');
+  assert.deepEqual(kinds('approval-gated')[1]!.approvers, ['alice'], 'and who approved it, from the cluster');
   assert.deepEqual(kinds('escalation').map((call) => call.call), [`create rolebindings.rbac.authorization.k8s.io ${target}`]);
   assert.deepEqual(kinds('exec').map((call) => call.command), [['sh', '-c', 'read a; echo "got $a"']]);
   const summary = json.summary;
@@ -165,6 +166,7 @@ test('the report of a window shows grants, approvals, calls and a tampered sessi
   assert.ok(events.every((event) => event.actor.user.name === subject && event.metadata.version === '1.3.0'));
   const denied = events.find((event) => event.api.operation === 'get')!;
   assert.deepEqual([denied.activity_id, denied.status_id, denied.status_code, denied.unmapped.kubegate.rule], [2, 2, '403', 'no-secrets']);
+  assert.deepEqual(events.find((event) => event.unmapped.kubegate.approval === deleteRequest)?.unmapped.kubegate.approvers, ['alice']);
 
   // HTML: self-contained; real Chromium renders it, and prints it to a PDF of several pages
   const html = await report('html');
@@ -180,6 +182,7 @@ test('the report of a window shows grants, approvals, calls and a tampered sessi
   assert.match((await tamperedCard.textContent()) ?? '', new RegExp(`${creating.sessionId}.*TAMPERED.*segment 0 changed`, 's'));
   assert.equal(await page.locator('article.session').count(), sessions.length);
   assert.match((await page.locator('section.grant').textContent()) ?? '', /quarterly ledger fix \(CHG-7\).*alice.*CHG-7 reviewed/s);
+  assert.match((await page.locator('article.session', { hasText: `approved by ApprovalRequest ${deleteRequest}` }).textContent()) ?? '', new RegExp(`${deleteRequest} \\(alice\\)`));
   await screenshot(page, 'report-html');
   await tamperedCard.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(screenshotDir, 'report-html-tampered.png') });

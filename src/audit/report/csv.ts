@@ -11,7 +11,7 @@ import type { Sink } from './sink.js';
 export const csvColumns = [
   'session_id', 'session_verification', 'session_problems', 'object_lock', 'subject', 'grant', 'policy', 'session_started_at',
   'time', 'request_id', 'kinds', 'call', 'method', 'verb', 'api_group', 'resource', 'subresource', 'namespace', 'name',
-  'decision', 'rule', 'approval', 'escalation', 'status', 'command', 'message',
+  'decision', 'rule', 'approval', 'approvers', 'escalation', 'status', 'command', 'message',
 ] as const;
 
 /** One cell, guarded and quoted. */
@@ -25,7 +25,7 @@ const csvRow = (cells: (string | number | undefined)[]) => `${cells.map(csvCell)
 
 function callCells(call: ReportCall | undefined): (string | number | undefined)[] {
   if (!call) return Array(csvColumns.length - 8).fill(undefined);
-  return [call.time, call.requestId, call.kinds.join(' '), call.call, call.method, call.verb, call.apiGroup, call.resource, call.subresource, call.namespace, call.name, call.decision, call.rule, call.approval, call.escalation, call.status, call.command?.join(' '), call.message];
+  return [call.time, call.requestId, call.kinds.join(' '), call.call, call.method, call.verb, call.apiGroup, call.resource, call.subresource, call.namespace, call.name, call.decision, call.rule, call.approval, call.approvers?.join(' '), call.escalation, call.status, call.command?.join(' '), call.message];
 }
 
 export class CsvReport implements ReportWriter {

@@ -39,10 +39,18 @@ export interface GrantRef {
   uid: string;
 }
 
+/** The decisions on one ApprovalRequest (a held API request's), or why they are not known. */
+export interface ApprovalRecord {
+  decisions: GrantDecision[];
+  missing?: string;
+}
+
 export interface GrantSource {
   /** Where the records come from, as the report names it ("cluster https://…"). */
   readonly name: string;
   grant(ref: GrantRef): Promise<GrantRecord>;
+  /** The ApprovalRequest that admitted a held request, in its policy's namespace. */
+  approval(namespace: string, name: string): Promise<ApprovalRecord>;
 }
 
 /** The grant as the cluster holds it now: the AccessGrant, its ApprovalRequest's decisions, its pull request. */
@@ -68,21 +76,22 @@ export class ClusterGrantSource implements GrantSource {
     };
     const pullRequest = spec.approval?.pullRequest;
     if (pullRequest) for (const by of pullRequest.approvers ?? []) record.decisions.push({ decision: 'Approve', by, reason: `approved pull request ${pullRequest.url}`, pullRequest: pullRequest.url, ...defined({ at: pullRequest.mergedAt }) });
-    if (status?.approvalRequest) await this.addDecisions(record, ref.namespace, status.approvalRequest);
+    if (status?.approvalRequest) {
+      const approval = await this.approval(ref.namespace, status.approvalRequest);
+      record.decisions.push(...approval.decisions);
+      if (approval.missing) record.missing = approval.missing;
+    }
     return record;
   }
 
-  private async addDecisions(record: GrantRecord, namespace: string, name: string): Promise<void> {
+  async approval(namespace: string, name: string): Promise<ApprovalRecord> {
     let request: ApprovalRequest;
     try {
       request = await getCustom<ApprovalRequest>(this.clients, approvalRequests, namespace, name);
     } catch (error) {
-      record.missing = isNotFound(error) ? `its ApprovalRequest ${name} is no longer in the cluster` : `its ApprovalRequest ${name} could not be read: ${apiMessage(error)}`;
-      return;
+      return { decisions: [], missing: isNotFound(error) ? `ApprovalRequest ${name} is no longer in the cluster` : `ApprovalRequest ${name} could not be read: ${apiMessage(error)}` };
     }
-    for (const decision of request.spec.decisions ?? []) {
-      record.decisions.push({ decision: decision.decision, by: decision.by, reason: decision.reason, ...defined({ at: decision.at, pullRequest: decision.pullRequest?.url }) });
-    }
+    return { decisions: (request.spec.decisions ?? []).map((d) => ({ decision: d.decision, by: d.by, reason: d.reason, ...defined({ at: d.at, pullRequest: d.pullRequest?.url }) })) };
   }
 }
 

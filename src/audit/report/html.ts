@@ -86,7 +86,7 @@ function grantHtml(section: GrantSection): string {
 function callRow(call: ReportCall): string {
   const kinds = call.kinds.map((kind) => `<span class="kind ${kind}">${kind}</span>`).join('');
   const what = `<span class="mono">${escapeHtml(call.call)}</span>${call.command ? `<br>command: <span class="mono">${escapeHtml(call.command.join(' '))}</span>` : ''}${call.escalation ? `<br>escalation: ${escapeHtml(call.escalation)}` : ''}`;
-  const decision = `${text(call.decision)}${call.rule ? ` <span class="mono">(${escapeHtml(call.rule)})</span>` : ''}${call.approval ? `<br>approved by ApprovalRequest <span class="mono">${escapeHtml(call.approval)}</span>` : ''}`;
+  const decision = `${text(call.decision)}${call.rule ? ` <span class="mono">(${escapeHtml(call.rule)})</span>` : ''}${call.approval ? `<br>approved by ApprovalRequest <span class="mono">${escapeHtml(call.approval)}</span>${call.approvers?.length ? ` (${escapeHtml(call.approvers.join(', '))})` : ''}` : ''}`;
   return `<tr><td class="mono time">${escapeHtml(call.time.replace('T', '\n').replace('Z', ''))}</td><td>${kinds}</td><td>${what}</td><td>${decision}</td><td>${call.status ?? (call.kinds.includes('exec') ? 'stream' : '—')}</td></tr>`;
 }
 

@@ -81,6 +81,7 @@ export function ocsfEvent(call: ReportCall, report: SessionReport, productVersio
         grant: report.grant,
         policy: report.policy,
         kinds: call.kinds,
+        ...(call.approvers ? { approvers: call.approvers } : {}),
         ...defined({ decision: call.decision, rule: call.rule, approval: call.approval, escalation: call.escalation, command: call.command?.join(' '), writer: call.writer }),
       },
     },

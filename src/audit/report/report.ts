@@ -84,6 +84,15 @@ async function grantSection(sessions: FoundSession[], source: GrantSource | unde
   return section;
 }
 
+/** Names the approvers of each call an ApprovalRequest admitted (held in the policy's namespace), as the source knows them. */
+async function addApprovers(report: SessionReport, source: GrantSource): Promise<void> {
+  for (const call of report.calls) {
+    if (!call.approval) continue;
+    const approval = await source.approval(report.policy.namespace, call.approval);
+    call.approvers = approval.decisions.filter((decision) => decision.decision === 'Approve').map((decision) => decision.by);
+  }
+}
+
 /** Verifies one session, then reads its events once into the report's calls. */
 export async function reportSession(store: RecordingStore, session: FoundSession, requireLock = false): Promise<SessionReport> {
   const stored = await storedSession(store, session.sessionId, session.indexes);
@@ -119,6 +128,7 @@ export async function writeReport(store: RecordingStore, options: ReportOptions,
     await writer.grant(section);
     for (const session of sessions) {
       const report = await reportSession(store, session, options.requireLock);
+      if (options.grants) await addApprovers(report, options.grants);
       summary.sessions++;
       summary[report.verification.status]++;
       addCounts(summary, report.counts);

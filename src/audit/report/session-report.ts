@@ -32,6 +32,8 @@ export interface ReportCall {
   message?: string;
   /** The ApprovalRequest that let a gated request through. */
   approval?: string;
+  /** Who approved it ("alice"), as the grant source tells; absent without one. */
+  approvers?: string[];
   /** What the escalation detector found, as the decision message names it. */
   escalation?: string;
   /** The HTTP status the client got; absent when no response was recorded. */
