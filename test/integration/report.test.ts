@@ -54,7 +54,7 @@ interface JsonReport {
   grants: { grant: GrantSection; sessions: SessionReport[] }[];
 }
 
-test('the report of a window shows grants, approvals, calls and a tampered session as tampered in every format; Chromium reads and prints it', async () => {
+test('invariant 8: the report of a window shows grants, approvals, calls and a tampered session as tampered in every format; Chromium reads and prints it', async () => {
   const cluster = await testCluster();
   operator = await startOperator(cluster);
   const admin = await cluster.kubectl();

@@ -107,7 +107,7 @@ test('OCSF: every event is a valid OCSF 1.3.0 API Activity event, its activity f
   assert.ok(validate({ ...events[0], kubegate: {} }));
 });
 
-test('a tampered session is TAMPERED in the JSON, CSV and HTML reports, and the summary counts it', async () => {
+test('invariant 8: a tampered session is TAMPERED in the JSON, CSV and HTML reports, and the summary counts it', async () => {
   const recorded = await recordSession();
   appendFileSync(join(recorded.dir, recorded.prefix, 'segment-000001.jsonl'), '{"v":3}\n');
   const json = JSON.parse(await render(recorded.store, (out) => new JsonReport(out, head))) as { summary: { tampered: number; intact: number }; grants: { sessions: SessionReport[] }[] };
