@@ -9,6 +9,7 @@ import { registerSessionsCommands } from './sessions.js';
 import { registerDevCommands } from './dev.js';
 import { registerConsoleCommand } from './console.js';
 import { registerLoginCommands } from './login.js';
+import { registerReportCommand } from './report.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -23,6 +24,7 @@ registerSessionsCommands(program);
 registerDevCommands(program);
 registerConsoleCommand(program);
 registerLoginCommands(program);
+registerReportCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
