@@ -43,9 +43,14 @@ interface Story {
   liveSession?: string;
 }
 
-const approver = { user: 'alice', groups: ['sre-leads'] };
+/**
+ * Names of this run alone: other test files share the sandbox and leave approvals pending for `alice` and
+ * `sre-leads` in their own namespaces, which an approver's page would rightly list too.
+ */
+const run = Date.now().toString(36).slice(-4);
+const approver = { user: `alice-${run}`, groups: [`sre-leads-${run}`] };
 /** Who asked for the bot's grant: an approver too, which admission still refuses for their own request. */
-const requester = { user: 'kubegate-admin', groups: ['sre-leads'] };
+const requester = { user: 'kubegate-admin', groups: approver.groups };
 const marker = `console-marker-${Date.now().toString(36)}`;
 
 let operator: RunningOperator | undefined;
