@@ -8,6 +8,7 @@ import { registerGatewayCommand } from './gateway.js';
 import { registerSessionsCommands } from './sessions.js';
 import { registerConsoleCommand } from './console.js';
 import { registerLoginCommands } from './login.js';
+import { registerReplayCommand } from './replay.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -21,6 +22,7 @@ registerGatewayCommand(program);
 registerSessionsCommands(program);
 registerConsoleCommand(program);
 registerLoginCommands(program);
+registerReplayCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
