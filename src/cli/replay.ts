@@ -70,20 +70,21 @@ function stepPrompt(): { confirm: NonNullable<ReplayOptions['confirm']>; close()
 }
 
 async function replayTo(kubeconfig: string, target: string, calls: RecordedCall[], sessions: string[], flags: ReplayFlags): Promise<ReplayReport> {
-  const client = new RawKubeClient(loadKubeconfig(kubeconfig));
-  if (!flags.iUnderstand && !(await hasSandboxMarker(client))) {
-    throw new CliError(`${client.server} carries no kubegate sandbox marker (ConfigMap kube-public/kubegate-sandbox): replay writes recorded calls into it; pass --i-understand to replay there anyway`);
-  }
   const until = flags.until === undefined ? undefined : Number(flags.until);
   if (until !== undefined && !Number.isInteger(until)) throw new CliError(`--until must be a seq number, got "${flags.until}"`);
+  const client = new RawKubeClient(loadKubeconfig(kubeconfig));
   const prompt = flags.step ? stepPrompt() : undefined;
-  const started = Date.now();
   try {
+    if (!flags.iUnderstand && !(await hasSandboxMarker(client))) {
+      throw new CliError(`${client.server} carries no kubegate sandbox marker (ConfigMap kube-public/kubegate-sandbox): replay writes recorded calls into it; pass --i-understand to replay there anyway`);
+    }
+    const started = Date.now();
     const replay = new Replay(client, { dryRun: flags.dryRun ?? false, ...(until !== undefined ? { until } : {}), ...(prompt ? { confirm: prompt.confirm } : {}) });
     const result = await replay.run(calls, (call) => flags.output !== 'json' && process.stdout.write(renderCall(call)));
     return buildReport(result, { target, sessions, durationMs: Date.now() - started });
   } finally {
     prompt?.close();
+    client.close();
   }
 }
 

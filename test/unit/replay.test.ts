@@ -63,8 +63,11 @@ test('the diff ignores server-set fields and controller status, and names every 
   ]);
   assert.equal(renderDifference(differences[0]!), 'metadata.labels.extra: recorded (absent), replayed "x"');
   assert.deepEqual(diffObjects({ status: { phase: 'A' } }, { status: { phase: 'B' } }, { keepStatus: true }), [{ path: 'status.phase', recorded: 'A', replayed: 'B' }]);
-  assert.deepEqual(diffObjects({ metadata: { name: 'web-1' } }, { metadata: { name: 'web-2' } }, { ignoreName: true }), []);
+  assert.deepEqual(diffObjects({ metadata: { name: 'web-1' } }, { metadata: { name: 'web-2' } }, { controllerMade: true }), []);
   assert.deepEqual(diffObjects({ a: [1, 2] }, { a: [1] }), [{ path: 'a.1', recorded: 2 }]);
+  assert.deepEqual(diffObjects({ metadata: { labels: { a: 'x', b: 'y' } } }, { metadata: {} }), [{ path: 'metadata.labels.a', recorded: 'x' }, { path: 'metadata.labels.b', recorded: 'y' }], 'a map one side lacks is named leaf by leaf');
+  assert.deepEqual(diffObjects({}, { metadata: { uid: 'u', labels: {} } }), [{ path: 'metadata.labels', replayed: {} }]);
+  assert.deepEqual(diffObjects({ metadata: { annotations: { 'deployment.kubernetes.io/revision': '1' } } }, { metadata: {} }), [], 'a revision the controller had not written yet');
   assert.deepEqual(diffObjects(recorded, structuredClone(recorded)), []);
 });
 

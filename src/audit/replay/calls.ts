@@ -89,11 +89,14 @@ export type CallKind = 'mutation' | 'read' | 'stream' | 'other';
 
 const mutatingVerbs = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 const streamSubresources = new Set(['exec', 'attach', 'portforward']);
+/** Their "create" asks a question (can I…? who am I? is this token valid?) and stores nothing. */
+const reviewGroups = new Set(['authorization.k8s.io', 'authentication.k8s.io']);
 
 export function callKind(call: RecordedCall): CallKind {
   const { verb, subresource, isResourceRequest } = call.attributes;
   if (call.stream || (subresource && streamSubresources.has(subresource))) return 'stream';
   if (isResourceRequest === false) return 'other';
+  if (reviewGroups.has(call.attributes.apiGroup ?? '')) return 'read';
   if (mutatingVerbs.has(verb)) return 'mutation';
   return verb === 'get' || verb === 'list' || verb === 'watch' ? 'read' : 'other';
 }

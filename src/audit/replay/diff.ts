@@ -15,8 +15,8 @@ export interface FieldDifference {
 export interface DiffOptions {
   /** Keep `status` (a call to the status subresource sets it); otherwise controllers do. */
   keepStatus?: boolean;
-  /** The object was matched by owner, not by name: its name is the target's own. */
-  ignoreName?: boolean;
+  /** A controller made the object and it was matched by owner: its name is the target's own, its node the scheduler's pick. */
+  controllerMade?: boolean;
 }
 
 /** Keys ignored wherever they appear: the identity and version of an object in one particular cluster. */
@@ -32,15 +32,35 @@ function ignored(path: string[], options: DiffOptions): boolean {
   const key = path[path.length - 1]!;
   if (everywhere.has(key)) return true;
   if (path.length === 1 && key === 'status' && !options.keepStatus) return true;
-  if (path.length === 2 && path[0] === 'metadata') return metadataFields.has(key) || (options.ignoreName === true && key === 'name');
-  return path.length === 3 && path[0] === 'metadata' && path[1] === 'annotations' && controllerAnnotations.has(key);
+  if (path.length === 2 && path[0] === 'metadata') return metadataFields.has(key) || (options.controllerMade === true && key === 'name');
+  return path.length === 2 && path[0] === 'spec' && key === 'nodeName' && options.controllerMade === true;
+}
+
+/** The object without the annotations controllers write (and without `annotations` when nothing else is left). */
+function withoutControllerAnnotations(value: unknown): unknown {
+  const metadata = isRecord(value) && isRecord(value.metadata) ? value.metadata : undefined;
+  if (!metadata || !isRecord(metadata.annotations)) return value;
+  const annotations = Object.fromEntries(Object.entries(metadata.annotations).filter(([key]) => !controllerAnnotations.has(key)));
+  const { annotations: _annotations, ...rest } = metadata;
+  return { ...value as object, metadata: Object.keys(annotations).length > 0 ? { ...rest, annotations } : rest };
 }
 
 const normalize = (value: unknown) => (typeof value === 'string' && randomVolumeName.test(value) ? 'kube-api-access-*' : value);
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** The side of a field that one object lacks. */
+const absent = Symbol('absent');
+
+/** A field one side lacks: each leaf beneath it is named (`metadata.labels.team`, not `metadata.labels`). */
+function oneSided(value: unknown, side: 'recorded' | 'replayed', path: string[], options: DiffOptions, out: FieldDifference[]): void {
+  if (isRecord(value) && Object.keys(value).length > 0) {
+    for (const key of Object.keys(value).sort()) if (!ignored([...path, key], options)) oneSided(value[key], side, [...path, key], options, out);
+  } else out.push({ path: path.join('.'), [side]: value });
+}
+
 function walk(recorded: unknown, replayed: unknown, path: string[], options: DiffOptions, out: FieldDifference[]): void {
+  if (recorded === absent || replayed === absent) return oneSided(recorded === absent ? replayed : recorded, recorded === absent ? 'replayed' : 'recorded', path, options, out);
   if (Array.isArray(recorded) && Array.isArray(replayed)) {
     for (let i = 0; i < Math.max(recorded.length, replayed.length); i++) step(recorded, replayed, String(i), path, options, out);
     return;
@@ -55,18 +75,14 @@ function walk(recorded: unknown, replayed: unknown, path: string[], options: Dif
 function step(recorded: Record<string, unknown> | unknown[], replayed: Record<string, unknown> | unknown[], key: string, path: string[], options: DiffOptions, out: FieldDifference[]): void {
   const at = [...path, key];
   if (ignored(at, options)) return;
-  const has = (value: object) => Object.prototype.hasOwnProperty.call(value, key);
-  const a = (recorded as Record<string, unknown>)[key];
-  const b = (replayed as Record<string, unknown>)[key];
-  if (!has(recorded)) out.push({ path: at.join('.'), replayed: b });
-  else if (!has(replayed)) out.push({ path: at.join('.'), recorded: a });
-  else walk(a, b, at, options, out);
+  const side = (value: Record<string, unknown> | unknown[]) => (Object.prototype.hasOwnProperty.call(value, key) ? (value as Record<string, unknown>)[key] : absent);
+  walk(side(recorded), side(replayed), at, options, out);
 }
 
 /** Every field that differs, in path order; empty when the objects agree on everything not ignored. */
 export function diffObjects(recorded: unknown, replayed: unknown, options: DiffOptions = {}): FieldDifference[] {
   const out: FieldDifference[] = [];
-  walk(recorded, replayed, [], options, out);
+  walk(withoutControllerAnnotations(recorded), withoutControllerAnnotations(replayed), [], options, out);
   return out;
 }
 

@@ -4,14 +4,15 @@
  * yet), and compares each result with what was recorded.
  */
 import { describeApiCall } from '../api-call.js';
+import { isKubernetesProtobuf } from '../../kube/kube-protobuf.js';
 import { callKind, requestBytes, type RecordedCall } from './calls.js';
 import { diffObjects, type FieldDifference } from './diff.js';
-import { collectionPath, controllerOf, objectPath, objectsRead, pathOnly, stripServerFields, type KubeObject } from './objects.js';
+import { bodyValue, collectionPath, controllerOf, objectPath, objectsRead, pathOnly, recordedValue, stripServerFields, type KubeObject } from './objects.js';
 import { createdPath, priorState } from './prior-state.js';
 
 /** The cluster calls are replayed to (src/kube/raw-client.ts is the real one). */
 export interface ReplayTarget {
-  request(method: string, path: string, body?: Buffer, contentType?: string): Promise<{ status: number; body: string }>;
+  request(method: string, path: string, body?: Buffer, contentType?: string, accept?: string): Promise<{ status: number; body: string; bytes: Buffer; contentType?: string }>;
   getJson<T = Record<string, unknown>>(path: string): Promise<T | undefined>;
 }
 
@@ -194,12 +195,16 @@ export class Replay {
     let path = location.path && recordedObject ? location.path + call.path.slice(recordedObject.length) : call.path;
     if (this.options.dryRun) path = withQuery(path, 'dryRun=All');
     const body = await this.bodyFor(call, location.path);
-    const response = await this.target.request(call.method, path, body, call.request?.contentType);
+    // a protobuf request is recorded as the JSON object it stands for; a protobuf answer is asked for again, to be read the same way
+    const contentType = isKubernetesProtobuf(call.request?.contentType) && call.request?.encoding !== 'base64' ? 'application/json' : call.request?.contentType;
+    const accept = isKubernetesProtobuf(call.response!.contentType) ? `${call.response!.contentType}, application/json` : 'application/json';
+    const response = await this.target.request(call.method, path, body, contentType, accept);
+    const replayed = bodyValue(response.bytes, response.contentType);
     if (call.attributes.verb === 'create' && response.status < 300) {
-      const made = createdPath({ ...call, response: { ...call.response!, text: response.body } });
+      const made = createdPath(call, replayed);
       if (made) this.known.add(made);
     }
-    const differences = this.compare(call, response.body, location.owner !== undefined);
+    const differences = this.compare(call, replayed, location.owner !== undefined);
     const recordedStatus = call.response!.status;
     const outcome: Outcome = recordedStatus === response.status && differences.length === 0 ? 'reproduced' : 'differed';
     return {
@@ -220,16 +225,9 @@ export class Replay {
     return Buffer.from(JSON.stringify(object));
   }
 
-  private compare(call: RecordedCall, replayed: string, ignoreName: boolean): FieldDifference[] {
-    const recorded = call.response!;
-    if (recorded.truncated || recorded.encoding === 'base64') return [];
-    const parse = (text: string): unknown => {
-      try {
-        return JSON.parse(text);
-      } catch {
-        return text;
-      }
-    };
-    return diffObjects(parse(recorded.text), parse(replayed), { keepStatus: call.attributes.subresource === 'status', ignoreName });
+  private compare(call: RecordedCall, replayed: unknown, controllerMade: boolean): FieldDifference[] {
+    if (call.response!.truncated) return [];
+    return diffObjects(recordedValue(call.response!), replayed, { keepStatus: call.attributes.subresource === 'status', controllerMade });
   }
 }
+

@@ -3,7 +3,8 @@
  * knows about it), the objects a recorded read returned (GET, LIST and watch bodies), and an object
  * stripped of what the server sets, ready to be created in another cluster.
  */
-import type { RecordedCall } from './calls.js';
+import { decodeKubernetesProtobuf, isKubernetesProtobuf } from '../../kube/kube-protobuf.js';
+import type { RecordedBody, RecordedCall } from './calls.js';
 
 export type KubeObject = Record<string, unknown> & { metadata?: Record<string, unknown> & { name?: string; namespace?: string; ownerReferences?: OwnerReference[] } };
 
@@ -48,7 +49,25 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** A body as a value: a Kubernetes protobuf object decoded, JSON parsed, anything else as its text (protobuf: base64). */
+export function bodyValue(bytes: Buffer, contentType: string | undefined): unknown {
+  const protobuf = isKubernetesProtobuf(contentType);
+  try {
+    return protobuf ? decodeKubernetesProtobuf(bytes) : JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return bytes.toString(protobuf ? 'base64' : 'utf8');
+  }
+}
+
+/** A recorded body as a value (see bodyValue); a protobuf body recorded as text is the JSON object it stood for. */
+export function recordedValue(body: RecordedBody): unknown {
+  return body.encoding === 'base64' ? bodyValue(Buffer.from(body.text, 'base64'), body.contentType) : (parseJson(body.text) ?? body.text);
+}
+
 const isObject = (value: unknown): value is KubeObject => typeof value === 'object' && value !== null && !Array.isArray(value) && (value as KubeObject).kind !== 'Status';
+
+/** The value as an object (not a Status, not a list of values); undefined otherwise. */
+export const asObject = (value: unknown): KubeObject | undefined => (isObject(value) ? value : undefined);
 
 /** A list's item with the `apiVersion` and `kind` the list leaves out. */
 function listItem(list: KubeObject, item: KubeObject): KubeObject {
@@ -62,18 +81,18 @@ function listItem(list: KubeObject, item: KubeObject): KubeObject {
 export function objectsRead(call: RecordedCall): Map<string, KubeObject> {
   const found = new Map<string, KubeObject>();
   const response = call.response;
-  if (!response || response.status !== 200 || response.encoding === 'base64' || call.attributes.subresource) return found;
+  if (!response || response.status !== 200 || response.truncated || call.attributes.subresource) return found;
   const path = pathOnly(call.path);
   if (call.attributes.verb === 'get') {
-    const object = parseJson(response.text);
+    const object = recordedValue(response);
     if (isObject(object)) found.set(path, object);
   } else if (call.attributes.verb === 'list') {
-    const list = parseJson(response.text) as KubeObject | undefined;
+    const list = asObject(recordedValue(response));
     for (const item of (list?.items as KubeObject[] | undefined) ?? []) {
       const at = itemPath(path, item);
       if (at) found.set(at, listItem(list!, item));
     }
-  } else if (call.attributes.verb === 'watch') {
+  } else if (call.attributes.verb === 'watch' && response.encoding !== 'base64') {
     for (const line of response.text.split('\n')) {
       const event = parseJson(line) as { type?: string; object?: KubeObject } | undefined;
       const at = event?.object && itemPath(path, event.object);
@@ -83,12 +102,6 @@ export function objectsRead(call: RecordedCall): Map<string, KubeObject> {
     }
   }
   return found;
-}
-
-/** The object a mutating call's response returned; undefined for a Status or a body that is not JSON. */
-export function responseObject(text: string): KubeObject | undefined {
-  const object = parseJson(text);
-  return isObject(object) ? object : undefined;
 }
 
 /** The controller that made this object (a ReplicaSet for its pods), if any. */

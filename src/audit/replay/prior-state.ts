@@ -5,7 +5,7 @@
  * not seeded: the target's own controllers make them, and calls on them are matched by owner.
  */
 import { callKind, type RecordedCall } from './calls.js';
-import { controllerOf, objectPath, objectsRead, responseObject, collectionPath, type KubeObject } from './objects.js';
+import { asObject, bodyValue, controllerOf, objectPath, objectsRead, recordedValue, collectionPath, type KubeObject } from './objects.js';
 
 export interface PriorState {
   /** Namespaces the calls need that the session did not create, with their recorded object when read. */
@@ -15,8 +15,8 @@ export interface PriorState {
 }
 
 /** The path of the object a create made (from its response, else from its body); undefined when neither names it. */
-export function createdPath(call: RecordedCall): string | undefined {
-  const made = responseObject(call.response?.text ?? '') ?? (call.request && call.request.encoding !== 'base64' ? responseObject(call.request.text) : undefined);
+export function createdPath(call: RecordedCall, response: unknown = call.response && recordedValue(call.response)): string | undefined {
+  const made = asObject(response) ?? (call.request && call.request.encoding !== 'base64' ? asObject(bodyValue(Buffer.from(call.request.text), 'application/json')) : undefined);
   const name = made?.metadata?.name ?? call.attributes.name;
   return name ? `${collectionPath(call)}/${name}` : undefined;
 }
