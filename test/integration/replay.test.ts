@@ -83,6 +83,10 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
   await bot.ok(['create', 'configmap', 'settings', '-n', second, '--from-literal=mode=first']);
   await admin.ok(['label', 'configmap', 'settings', '-n', second, 'changed-outside=yes']);
   await bot.ok(['patch', 'configmap', 'settings', '-n', second, '--type=merge', '-p', '{"data":{"mode":"second"}}']);
+  // and an object the session found in the cluster (made by the admin): the replay seeds it, its namespace first
+  const prior = await cluster.namespace('prior');
+  await admin.ok(['create', 'configmap', 'existing', '-n', prior, '--from-literal=made=outside']);
+  await bot.ok(['label', 'configmap', 'existing', '-n', prior, 'seen=yes']);
   await gateway.stop(); // drains: every session closed and written
 
   const reproduced = await replay(gateway.store, ['--subject', subject, '--to-time', split, '--sandbox', '--keep', '-o', 'json']);
@@ -109,7 +113,7 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
   assert.deepEqual(report.totals, { reproduced: 10, differed: 0, skipped: 0, skippedBy: {} });
   assert.match(report.calls[8]!.matchedByOwner?.owner ?? '', /^ReplicaSet\/web-/, 'the pod is found by its ReplicaSet, not by its random name');
   assert.ok(report.callsPerSecond > 0);
-  process.stderr.write(`replay speed: ${report.sent} calls in ${report.durationMs} ms (${report.callsPerSecond} calls/s)\n`);
+  process.stderr.write(`replay speed: ${report.sent} calls in ${report.durationMs} ms (${report.callsPerSecond} calls/s; ${report.callsPerSecondExcludingWaits} calls/s without ${report.waitedMs} ms waiting for controllers)\n`);
 
   // the kept sandbox: its marker removed, --to refuses it; with --i-understand the second part shows the outside change
   const kept = readLiveState(keptSandbox)!;
@@ -122,5 +126,7 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
   const differed = await replay(gateway.store, ['--subject', subject, '--from', split, '--to', kept.kubeconfig, '--i-understand']);
   assert.equal(differed.code, 1, differed.stderr);
   assert.match(differed.stdout, new RegExp(`^#\\d+ patch configmaps ${second}/settings \\[application/merge-patch\\+json\\]  recorded 200 replayed 200  differed\\n    metadata\\.labels\\.changed-outside: recorded "yes", replayed \\(absent\\)\\n`, 'm'));
-  assert.match(differed.stdout, /^2 reproduced, 1 differed, 0 skipped$/m);
+  assert.match(differed.stdout, new RegExp(`^seeded /api/v1/namespaces/${prior} \\(HTTP 201\\)\nseeded /api/v1/namespaces/${prior}/configmaps/existing \\(HTTP 201\\)$`, 'm'));
+  assert.match(differed.stdout, new RegExp(`^#\\d+ patch configmaps ${prior}/existing \\[application/merge-patch\\+json\\]  recorded 200 replayed 200  reproduced$`, 'm'));
+  assert.match(differed.stdout, /^3 reproduced, 1 differed, 0 skipped$/m, differed.stdout);
 });

@@ -55,6 +55,8 @@ export interface ReplayResult {
   seeded: SeededObject[];
   calls: CallReport[];
   streams: StreamCall[];
+  /** Time spent waiting for the target's controllers to make objects matched by owner. */
+  waitedMs: number;
 }
 
 export interface ReplayOptions {
@@ -89,6 +91,7 @@ export class Replay {
   private readonly renamed = new Map<string, string>();
   private readonly read = new Map<string, KubeObject>();
   private readonly listed = new Set<string>();
+  private waitedMs = 0;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
 
@@ -101,7 +104,7 @@ export class Replay {
   }
 
   async run(calls: RecordedCall[], onCall: (report: CallReport) => void = () => {}): Promise<ReplayResult> {
-    const result: ReplayResult = { as: 'admin', dryRun: this.options.dryRun ?? false, seeded: await this.seed(calls), calls: [], streams: [] };
+    const result: ReplayResult = { as: 'admin', dryRun: this.options.dryRun ?? false, seeded: await this.seed(calls), calls: [], streams: [], waitedMs: 0 };
     for (const call of calls) {
       if (this.options.until !== undefined && call.seq > this.options.until) break;
       const kind = callKind(call);
@@ -114,6 +117,7 @@ export class Replay {
       result.calls.push(report);
       onCall(report);
     }
+    result.waitedMs = this.waitedMs;
     return result;
   }
 
@@ -173,7 +177,16 @@ export class Replay {
   /** A live object in the target made by the same controller, not yet matched to another recorded one; waits for the controller. */
   private async matchByOwner(collection: string, owner: { kind: string; name: string }): Promise<string | undefined> {
     const taken = new Set(this.renamed.values());
-    const deadline = this.now() + (this.options.ownerWaitMs ?? 60_000);
+    const started = this.now();
+    const deadline = started + (this.options.ownerWaitMs ?? 60_000);
+    try {
+      return await this.findOwned(collection, owner, taken, deadline);
+    } finally {
+      this.waitedMs += this.now() - started;
+    }
+  }
+
+  private async findOwned(collection: string, owner: { kind: string; name: string }, taken: Set<string>, deadline: number): Promise<string | undefined> {
     for (;;) {
       const list = await this.target.getJson<{ items?: KubeObject[] }>(collection);
       const match = list?.items?.find((item) => {

@@ -14,10 +14,11 @@ export interface ReplayReport extends ReplayResult {
   target: string;
   sessions: string[];
   totals: ReplayTotals;
-  /** Mutating calls re-sent, and how fast (seeding included in the time). */
+  /** Mutating calls re-sent, and how fast: over the whole replay (seeding and waits included), and over the time not spent waiting for controllers. */
   sent: number;
   durationMs: number;
   callsPerSecond: number;
+  callsPerSecondExcludingWaits: number;
 }
 
 export function totals(calls: CallReport[]): ReplayTotals {
@@ -31,7 +32,8 @@ export function totals(calls: CallReport[]): ReplayTotals {
 
 export function buildReport(result: ReplayResult, context: { target: string; sessions: string[]; durationMs: number }): ReplayReport {
   const sent = result.calls.filter((call) => call.outcome !== 'skipped').length;
-  return { ...context, ...result, totals: totals(result.calls), sent, callsPerSecond: context.durationMs > 0 ? Math.round((sent / context.durationMs) * 100_000) / 100 : 0 };
+  const rate = (ms: number) => (ms > 0 ? Math.round((sent / ms) * 100_000) / 100 : 0);
+  return { ...context, ...result, totals: totals(result.calls), sent, callsPerSecond: rate(context.durationMs), callsPerSecondExcludingWaits: rate(context.durationMs - result.waitedMs) };
 }
 
 /** One call as a line (and its differences, indented). */
@@ -50,7 +52,7 @@ export function renderSummary(report: ReplayReport): string {
   const { reproduced, differed, skipped, skippedBy } = report.totals;
   lines.push(`${reproduced} reproduced, ${differed} differed, ${skipped} skipped`);
   for (const [reason, count] of Object.entries(skippedBy)) lines.push(`  skipped ${count}: ${reason}`);
-  lines.push(`replayed ${report.sent} calls to ${report.target} as admin${report.dryRun ? ' (server-side dry run)' : ''} in ${report.durationMs} ms (${report.callsPerSecond} calls/s); seeded ${report.seeded.length} objects`);
+  lines.push(`replayed ${report.sent} calls to ${report.target} as admin${report.dryRun ? ' (server-side dry run)' : ''} in ${report.durationMs} ms (${report.callsPerSecond} calls/s; ${report.callsPerSecondExcludingWaits} calls/s without the ${report.waitedMs} ms waiting for controllers); seeded ${report.seeded.length} objects`);
   return lines.join('\n') + '\n';
 }
 
