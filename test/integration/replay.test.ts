@@ -87,6 +87,8 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
   const prior = await cluster.namespace('prior');
   await admin.ok(['create', 'configmap', 'existing', '-n', prior, '--from-literal=made=outside']);
   await bot.ok(['label', 'configmap', 'existing', '-n', prior, 'seen=yes']);
+  // a Secret's data is recorded masked: never re-sent with the placeholders
+  await bot.ok(['create', 'secret', 'generic', 'creds', '-n', second, '--from-literal=password=hunter2']);
   await gateway.stop(); // drains: every session closed and written
 
   const reproduced = await replay(gateway.store, ['--subject', subject, '--to-time', split, '--sandbox', '--keep', '-o', 'json']);
@@ -128,5 +130,7 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
   assert.match(differed.stdout, new RegExp(`^#\\d+ patch configmaps ${second}/settings \\[application/merge-patch\\+json\\]  recorded 200 replayed 200  differed\\n    metadata\\.labels\\.changed-outside: recorded "yes", replayed \\(absent\\)\\n`, 'm'));
   assert.match(differed.stdout, new RegExp(`^seeded /api/v1/namespaces/${prior} \\(HTTP 201\\)\nseeded /api/v1/namespaces/${prior}/configmaps/existing \\(HTTP 201\\)$`, 'm'));
   assert.match(differed.stdout, new RegExp(`^#\\d+ patch configmaps ${prior}/existing \\[application/merge-patch\\+json\\]  recorded 200 replayed 200  reproduced$`, 'm'));
-  assert.match(differed.stdout, /^3 reproduced, 1 differed, 0 skipped$/m, differed.stdout);
+  assert.match(differed.stdout, new RegExp(`^#\\d+ create secrets ${second} \\[application/vnd.kubernetes.protobuf\\]  recorded 201  skipped: not reproducible: the recorded request body was masked$`, 'm'));
+  assert.match(differed.stdout, /^3 reproduced, 1 differed, 1 skipped\n {2}skipped 1: not reproducible: the recorded request body was masked$/m, differed.stdout);
+  assert.equal((await target.run(['get', 'secret', 'creds', '-n', second])).code, 1, 'the masked Secret was not created');
 });

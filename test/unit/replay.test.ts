@@ -74,6 +74,7 @@ test('the diff ignores server-set fields and controller status, and names every 
 test('a masked or truncated request body is not reproducible, and says why; a refused call was never sent', () => {
   const mutation = (request: RecordedCall['request'], decision = 'Allow') => call('s', 1, 't', { method: 'POST', attributes: { verb: 'create', resource: 'secrets' }, request, decision: { action: decision }, response: { status: 201, text: '{}', truncated: false } });
   assert.equal(notReproducible(mutation({ text: '{"data":{"a":"*****"}}', truncated: false })), 'not reproducible: the recorded request body was masked');
+  assert.equal(notReproducible(mutation({ text: '{"data":{"password":"KioqKio="}}', truncated: false })), 'not reproducible: the recorded request body was masked', 'Secret data keeps its base64 shape');
   assert.equal(notReproducible(mutation({ text: '[not recorded: a 12-byte body that is not JSON cannot be masked]', truncated: false })), 'not reproducible: the recorded request body was masked');
   assert.equal(notReproducible(mutation({ text: '{"data":', truncated: true })), 'not reproducible: the recorded request body was truncated (maxBodyBytes)');
   assert.equal(notReproducible(mutation({ text: '{}', truncated: false }, 'Deny')), 'not sent in the recording (decision Deny)');

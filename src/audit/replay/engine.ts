@@ -5,6 +5,7 @@
  */
 import { describeApiCall } from '../api-call.js';
 import { isKubernetesProtobuf } from '../../kube/kube-protobuf.js';
+import { maskedSecretData, maskedValue } from '../../policy/masking/paths.js';
 import { callKind, requestBytes, type RecordedCall } from './calls.js';
 import { diffObjects, type FieldDifference } from './diff.js';
 import { bodyValue, collectionPath, controllerOf, objectPath, objectsRead, pathOnly, recordedValue, stripServerFields, type KubeObject } from './objects.js';
@@ -71,7 +72,9 @@ export interface ReplayOptions {
   now?: () => number;
 }
 
-const masker = { placeholder: '*****', unread: '[not recorded:' };
+/** The recording marks no masking: a masked body is known by the masker's placeholders, or by the note that stands for a body it could not read. */
+const maskPlaceholders = [maskedValue, maskedSecretData];
+const unreadBody = '[not recorded:';
 
 /** Why a mutating call cannot be re-sent as recorded; undefined when it can. */
 export function notReproducible(call: RecordedCall): string | undefined {
@@ -79,7 +82,7 @@ export function notReproducible(call: RecordedCall): string | undefined {
   if (call.decision && call.decision.action !== 'Allow') return `not sent in the recording (decision ${call.decision.action})`;
   if (call.request?.truncated) return 'not reproducible: the recorded request body was truncated (maxBodyBytes)';
   const text = call.request?.encoding === 'base64' ? '' : (call.request?.text ?? '');
-  if (text.startsWith(masker.unread) || text.includes(masker.placeholder)) return 'not reproducible: the recorded request body was masked';
+  if (text.startsWith(unreadBody) || maskPlaceholders.some((placeholder) => text.includes(placeholder))) return 'not reproducible: the recorded request body was masked';
   return undefined;
 }
 
