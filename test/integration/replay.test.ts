@@ -56,6 +56,7 @@ async function workOnDeployment(bot: Kubectl, admin: Kubectl, namespace: string)
   await admin.ok(['rollout', 'status', 'deployment/web', '-n', namespace, '--timeout=60s']);
   const pods = JSON.parse(await bot.ok(['get', 'pods', '-n', namespace, '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { name: string; deletionTimestamp?: string } }[] };
   const pod = pods.items.find((item) => !item.metadata.deletionTimestamp)!;
+  assert.equal(await bot.ok(['exec', pod.metadata.name, '-n', namespace, '--', 'echo', 'never replayed']), 'never replayed\n');
   await bot.ok(['delete', 'pod', pod.metadata.name, '-n', namespace, '--wait=false']);
   await bot.ok(['delete', 'configmap', 'settings', '-n', namespace]);
 }
@@ -113,6 +114,9 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
     `delete configmaps ${first}/settings [application/json] reproduced`,
   ]);
   assert.deepEqual(report.totals, { reproduced: 10, differed: 0, skipped: 0, skippedBy: {} });
+  assert.deepEqual(report.streams.map(({ call, command, hint }) => ({ call: call.replace(/web-\S+$/, 'POD'), command, hint: hint.replace(/\S+$/, 'SESSION') })), [
+    { call: `create pods/exec ${first}/POD`, command: ['echo', 'never replayed'], hint: 'kubegate sessions play SESSION' },
+  ]);
   assert.match(report.calls[8]!.matchedByOwner?.owner ?? '', /^ReplicaSet\/web-/, 'the pod is found by its ReplicaSet, not by its random name');
   assert.ok(report.callsPerSecond > 0);
   process.stderr.write(`replay speed: ${report.sent} calls in ${report.durationMs} ms (${report.callsPerSecond} calls/s; ${report.callsPerSecondExcludingWaits} calls/s without ${report.waitedMs} ms waiting for controllers)\n`);
