@@ -10,6 +10,7 @@ import { registerDevCommands } from './dev.js';
 import { registerConsoleCommand } from './console.js';
 import { registerLoginCommands } from './login.js';
 import { registerReplayCommand } from './replay.js';
+import { registerReportCommand } from './report.js';
 
 const program = new Command('kubegate')
   .description('just-in-time, policy-enforcing, recording access to Kubernetes')
@@ -25,6 +26,7 @@ registerDevCommands(program);
 registerConsoleCommand(program);
 registerLoginCommands(program);
 registerReplayCommand(program);
+registerReportCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

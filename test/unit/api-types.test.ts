@@ -211,9 +211,9 @@ test('every kubegate sample is valid against its CRD schema', () => {
     const validate = validatorFor(object.kind!);
     assert.ok(validate(full), `${file} ${object.kind}/${object.metadata?.name}: ${ajv.errorsText(validate.errors)}`);
   }
-  // the other documents are Kubernetes or Flux objects and kustomizations, never a typo'd kubegate kind
+  // the other documents are Kubernetes (RBAC included: the dev samples bind their people) or Flux objects and kustomizations, never a typo'd kubegate kind
   for (const { file, object } of documents.filter((d) => !kubegate.includes(d))) {
-    assert.match(`${object.apiVersion}`, /^(v1|batch\/v1|apps\/v1|kustomize\.config\.k8s\.io\/v1beta1|(source|kustomize)\.toolkit\.fluxcd\.io\/v1)$/, file);
+    assert.match(`${object.apiVersion}`, /^(v1|batch\/v1|apps\/v1|rbac\.authorization\.k8s\.io\/v1|kustomize\.config\.k8s\.io\/v1beta1|(source|kustomize)\.toolkit\.fluxcd\.io\/v1)$/, file);
   }
 });
 

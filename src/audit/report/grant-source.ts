@@ -1,0 +1,100 @@
+/**
+ * Where the report learns who asked for a grant, why, who approved it and when it was active.
+ *
+ * The seam for issue 11's access ledger: today the one source is the cluster (the AccessGrant and its
+ * ApprovalRequest, `--kubeconfig`), which forgets a grant once it is deleted; the ledger in the store will
+ * be a second `GrantSource` that does not. Without a source the report still names each grant as the
+ * recordings do (namespace, name, uid, subject) and the window its sessions span.
+ */
+import type { AccessGrant, ApprovalRequest } from '../../api/index.js';
+import { apiMessage, isNotFound, type KubeClients } from '../../kube/client.js';
+import { accessGrants, approvalRequests, getCustom } from '../../kube/resources.js';
+
+export interface GrantDecision {
+  decision: string;
+  by: string;
+  reason: string;
+  at?: string;
+  /** A merged pull request that carried the decision (GitOps). */
+  pullRequest?: string;
+}
+
+export interface GrantRecord {
+  requester?: string;
+  reason?: string;
+  phase?: string;
+  /** The ApprovalRequest raised for the grant. */
+  approvalRequest?: string;
+  decisions: GrantDecision[];
+  activatedAt?: string;
+  expiresAt?: string;
+  revokedAt?: string;
+  /** What the source could not tell (the grant is gone, the cluster refused). */
+  missing?: string;
+}
+
+export interface GrantRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** The decisions on one ApprovalRequest (a held API request's), or why they are not known. */
+export interface ApprovalRecord {
+  decisions: GrantDecision[];
+  missing?: string;
+}
+
+export interface GrantSource {
+  /** Where the records come from, as the report names it ("cluster https://…"). */
+  readonly name: string;
+  grant(ref: GrantRef): Promise<GrantRecord>;
+  /** The ApprovalRequest that admitted a held request, in its policy's namespace. */
+  approval(namespace: string, name: string): Promise<ApprovalRecord>;
+}
+
+/** The grant as the cluster holds it now: the AccessGrant, its ApprovalRequest's decisions, its pull request. */
+export class ClusterGrantSource implements GrantSource {
+  constructor(
+    private readonly clients: KubeClients,
+    readonly name: string,
+  ) {}
+
+  async grant(ref: GrantRef): Promise<GrantRecord> {
+    let grant: AccessGrant;
+    try {
+      grant = await getCustom<AccessGrant>(this.clients, accessGrants, ref.namespace, ref.name);
+    } catch (error) {
+      return { decisions: [], missing: isNotFound(error) ? 'the AccessGrant is no longer in the cluster' : `the AccessGrant could not be read: ${apiMessage(error)}` };
+    }
+    if (grant.metadata.uid !== ref.uid) return { decisions: [], missing: `the AccessGrant of that name in the cluster is another one (uid ${grant.metadata.uid})` };
+    const { spec, status } = grant;
+    const record: GrantRecord = {
+      decisions: [],
+      reason: spec.reason,
+      ...defined({ requester: spec.requestedBy, phase: status?.phase, approvalRequest: status?.approvalRequest, activatedAt: status?.activatedAt, expiresAt: status?.expiresAt, revokedAt: status?.revokedAt }),
+    };
+    const pullRequest = spec.approval?.pullRequest;
+    if (pullRequest) for (const by of pullRequest.approvers ?? []) record.decisions.push({ decision: 'Approve', by, reason: `approved pull request ${pullRequest.url}`, pullRequest: pullRequest.url, ...defined({ at: pullRequest.mergedAt }) });
+    if (status?.approvalRequest) {
+      const approval = await this.approval(ref.namespace, status.approvalRequest);
+      record.decisions.push(...approval.decisions);
+      if (approval.missing) record.missing = approval.missing;
+    }
+    return record;
+  }
+
+  async approval(namespace: string, name: string): Promise<ApprovalRecord> {
+    let request: ApprovalRequest;
+    try {
+      request = await getCustom<ApprovalRequest>(this.clients, approvalRequests, namespace, name);
+    } catch (error) {
+      return { decisions: [], missing: isNotFound(error) ? `ApprovalRequest ${name} is no longer in the cluster` : `ApprovalRequest ${name} could not be read: ${apiMessage(error)}` };
+    }
+    return { decisions: (request.spec.decisions ?? []).map((d) => ({ decision: d.decision, by: d.by, reason: d.reason, ...defined({ at: d.at, pullRequest: d.pullRequest?.url }) })) };
+  }
+}
+
+function defined<T extends Record<string, string | undefined>>(fields: T): Partial<Record<keyof T, string>> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<Record<keyof T, string>>;
+}
