@@ -9,6 +9,7 @@ import { registerSessionsCommands } from './sessions.js';
 import { registerDevCommands } from './dev.js';
 import { registerConsoleCommand } from './console.js';
 import { registerLoginCommands } from './login.js';
+import { registerReplayCommand } from './replay.js';
 import { registerReportCommand } from './report.js';
 
 const program = new Command('kubegate')
@@ -24,6 +25,7 @@ registerSessionsCommands(program);
 registerDevCommands(program);
 registerConsoleCommand(program);
 registerLoginCommands(program);
+registerReplayCommand(program);
 registerReportCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

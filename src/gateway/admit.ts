@@ -13,7 +13,7 @@ import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
 import { rbacAccessCheck } from './human-auth.js';
 import { detectEscalation } from './escalation.js';
-import { isKubernetesProtobuf } from './kube-protobuf.js';
+import { isKubernetesProtobuf } from '../kube/kube-protobuf.js';
 import { PolicyEngine, type PolicyDecision } from './policy-engine.js';
 import { readObject } from './request-body.js';
 import { execCommand, mayUpgrade, parseRequestAttributes, type RequestAttributes } from './request-attributes.js';

@@ -9,12 +9,12 @@
  * octal, `<<` merges. The `yaml` package read under its 1.1 schema comes close, not exactly; so a body is
  * read under both 1.1 and 1.2, and one whose readings differ (where the ambiguity lives) is not read at
  * all. Duplicate keys, several documents, a `%YAML` directive, unknown tags: not read either.
- * Kubernetes protobuf (`application/vnd.kubernetes.protobuf`) is read by kube-protobuf.ts.
+ * Kubernetes protobuf (`application/vnd.kubernetes.protobuf`) is read by src/kube/kube-protobuf.ts.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument } from 'yaml';
 import { mediaType } from '../util/media-type.js';
-import { decodeKubernetesProtobuf, isKubernetesProtobuf } from './kube-protobuf.js';
+import { decodeKubernetesProtobuf, isKubernetesProtobuf } from '../kube/kube-protobuf.js';
 
 const jsonTypes = new Set(['application/json', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
 const yamlTypes = new Set(['application/yaml', 'application/apply-patch+yaml']);

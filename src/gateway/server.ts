@@ -24,7 +24,7 @@ import { GatewayError, rawErrorResponse, refusalFor, sendError } from './errors.
 import { GrantWatch } from './grant-watch.js';
 import { guarded } from './guarded.js';
 import { forwardRequest } from './http-proxy.js';
-import { kubernetesProtobufSchema } from './kube-protobuf.js';
+import { kubernetesProtobufSchema } from '../kube/kube-protobuf.js';
 import { PolicyEngine } from './policy-engine.js';
 import { PolicySource, type PolicyFiles } from './policy-source.js';
 import type { Recorder } from '../recording/recorder.js';

@@ -16,6 +16,7 @@ import { newS3Settings, startMinio, type S3Settings } from './minio.js';
 import { addRolePolicies, allowIssuerDiscovery, openIdEnvironment, sandboxSts, waitStsReady, type SandboxSts } from './minio-iam.js';
 import { oidcAudience, startOidcIssuer, type OidcIssuer } from './oidc-issuer.js';
 import { apiServerClientId, gatewayClientId, startIdentityProvider, type IdentityProvider } from './identity-provider.js';
+import { sandboxMarkerObject } from '../kube/sandbox-marker.js';
 
 /** What a sandbox folder's `sandbox.json` says about the running sandbox. */
 export interface SandboxState {
@@ -107,6 +108,15 @@ export async function startSandbox(dir: string, progress: (message: string) => v
           return 'not yet created';
         }
       }, { process: controllerManager }),
+      // the mark that tells `kubegate replay --to` this cluster is a throwaway sandbox
+      waitUntil('the sandbox marker in kube-public', async () => {
+        try {
+          await core.createNamespacedConfigMap({ namespace: 'kube-public', body: sandboxMarkerObject(files.dir, new Date(started).toISOString()) as k8s.V1ConfigMap });
+          return true;
+        } catch {
+          return 'kube-public not yet created';
+        }
+      }),
       minioReady.then(async (minio) => {
         await addRolePolicies(s3, sts);
         await waitStsReady(minio, sts);

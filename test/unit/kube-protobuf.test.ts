@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeKubernetesProtobuf, isKubernetesProtobuf } from '../../src/gateway/kube-protobuf.js';
+import { decodeKubernetesProtobuf, isKubernetesProtobuf } from '../../src/kube/kube-protobuf.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { envelope, field, podBody, podWithSecondSpec, privileged, twoToThe32 } from '../harness/protobuf-wire.js';
 
