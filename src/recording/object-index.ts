@@ -11,7 +11,11 @@
  */
 import { subjectName, type ChainMetadata, type RecordEvent } from './format.js';
 
-/** One call on one object: a line of an object index file, a row of the `objects` table. */
+/**
+ * One call on one object: a line of an object index file, a row of the `objects` table. (A reader's
+ * tracker also returns calls that name no object — a list, a non-resource path — with `name` or
+ * `resource` empty; those are never filed.)
+ */
 export interface ObjectIndexEntry {
   v: number;
   /** When the request was recorded. */
@@ -109,11 +113,16 @@ export class CallTracker {
   constructor(
     private readonly chain: ChainFacts,
     restored: PendingCall[] = [],
+    /** false for a reader, which takes calls as `observe` returns them and files none. */
+    private readonly filing = true,
   ) {
     for (const call of restored) this.pending.set(call.entry.requestId, call);
   }
 
-  /** Follows one event of the chain (`segment`: the segment it is in); returns the entry it completes, if any. */
+  /**
+   * Follows one event of the chain (`segment`: the segment it is in); returns the call it ends, if any —
+   * every call, so a reader can judge each; only those naming an object are filed for the index.
+   */
   observe(event: TrackedEvent, segment: number): ObjectIndexEntry | undefined {
     if (event.type === 'request') {
       this.start(event);
@@ -155,15 +164,14 @@ export class CallTracker {
 
   private start(event: TrackedEvent & { type: 'request' }): void {
     const attributes = event.attributes as Attributes;
-    if (attributes.isResourceRequest === false || !attributes.resource || !attributes.verb) return;
-    const name = attributes.name || (attributes.verb === 'create' ? bodyObjectName(event.body, event.bodyEncoding) : undefined);
-    // a call without a name (list, watch, deletecollection) touches no one object; a create may learn its name from the response
-    if (!name && attributes.verb !== 'create') return;
-    const namespaced = attributes.resource !== 'namespaces' || attributes.subresource !== '';
+    const resource = attributes.isResourceRequest === false ? '' : (attributes.resource ?? '');
+    const verb = attributes.verb ?? event.method.toLowerCase();
+    const name = attributes.name || (verb === 'create' && resource ? bodyObjectName(event.body, event.bodyEncoding) : undefined);
+    const namespaced = resource !== 'namespaces' || Boolean(attributes.subresource);
     const { v, session, writer, subject, grant } = this.chain;
     const entry: ObjectIndexEntry = {
-      v, time: event.time, session, writer, seq: event.seq, requestId: event.requestId, verb: attributes.verb,
-      group: attributes.apiGroup ?? '', resource: attributes.resource, subresource: attributes.subresource ?? '',
+      v, time: event.time, session, writer, seq: event.seq, requestId: event.requestId, verb,
+      group: attributes.apiGroup ?? '', resource, subresource: attributes.subresource ?? '',
       namespace: namespaced ? (attributes.namespace ?? '') : '', name: name ?? '', subject, grant, decision: '', status: null,
     };
     this.pending.set(event.requestId, { entry, streaming: false });
@@ -173,11 +181,16 @@ export class CallTracker {
     }
   }
 
-  private complete(entry: ObjectIndexEntry, segment: number): ObjectIndexEntry | undefined {
+  /** Ends a call; one that names an object (a resource and a name) is filed for the segment's index. */
+  private complete(entry: ObjectIndexEntry, segment: number): ObjectIndexEntry {
     this.pending.delete(entry.requestId);
-    if (!entry.name) return undefined;
-    this.completed.push({ segment, entry });
+    if (this.filing && entry.resource && entry.name) this.completed.push({ segment, entry });
     return entry;
+  }
+
+  /** Every call still in flight, ended as it stands (a reader at the end of a session). */
+  endAll(): ObjectIndexEntry[] {
+    return [...this.pending.values()].map((call) => this.complete(call.entry, -1));
   }
 
   /**
