@@ -101,7 +101,7 @@ export async function readBack(dir: string, chain: { metadata: ChainMetadata; ve
     if (index >= reading.tip.nextIndex) {
       // sealed after the state was last written (a crash between the two): the manifest is the tip
       await adoptManifest(dir, index, entry.segment, reading);
-      await writeSpoolState(dir, { ...state, ...reading.tip, index: reading.index.toJSON(), pendingCalls: reading.objects?.inFlight(), final: reading.final });
+      await writeSpoolState(dir, { ...state, ...reading.tip, index: reading.index.toJSON(), pendingCalls: reading.objects?.inFlightAt(reading.tip.lastSeq), final: reading.final });
     }
     reading.sealed.push(index);
   }

@@ -204,9 +204,15 @@ export class CallTracker {
     return taken;
   }
 
-  /** The calls in flight, for the spool state. */
-  inFlight(): PendingCall[] {
-    return [...this.pending.values()];
+  /**
+   * The calls in flight at the end of the segment whose last event is `lastSeq`, for the spool state
+   * written when it seals. The seal runs after later events were followed: a call that began by then and
+   * ended after it is still in flight there. Only calls on a resource (those that may be filed).
+   */
+  inFlightAt(lastSeq: number): PendingCall[] {
+    const ended = this.completed.filter((done) => done.entry.seq <= lastSeq && done.segment >= 0).map((done) => ({ entry: done.entry, streaming: false }));
+    const open = [...this.pending.values()].filter((call) => call.entry.seq <= lastSeq && call.entry.resource !== '');
+    return [...ended, ...open];
   }
 }
 

@@ -272,7 +272,7 @@ export class SessionWriter {
   }
 
   private state(): SpoolState {
-    return { v: 1, metadata: this.metadata, formatVersion: this.version, ...this.tip, index: this.index.toJSON(), ...(this.objects ? { pendingCalls: this.objects.inFlight() } : {}), final: this.final };
+    return { v: 1, metadata: this.metadata, formatVersion: this.version, ...this.tip, index: this.index.toJSON(), ...(this.objects ? { pendingCalls: this.objects.inFlightAt(this.tip.lastSeq) } : {}), final: this.final };
   }
 
   // ---- closing --------------------------------------------------------------------------------
