@@ -7,6 +7,7 @@ import { registerApprovalCommands } from './approvals.js';
 import { registerGatewayCommand } from './gateway.js';
 import { registerSessionsCommands } from './sessions.js';
 import { registerHistoryCommand } from './history.js';
+import { registerDevCommands } from './dev.js';
 import { registerConsoleCommand } from './console.js';
 import { registerLoginCommands } from './login.js';
 
@@ -21,6 +22,7 @@ registerApprovalCommands(program);
 registerGatewayCommand(program);
 registerSessionsCommands(program);
 registerHistoryCommand(program);
+registerDevCommands(program);
 registerConsoleCommand(program);
 registerLoginCommands(program);
 
