@@ -150,6 +150,6 @@ export interface RecordedLine {
 
 /** Every event line the gateway recorded so far, spool and store, in no particular order across files. */
 export function recordedLines(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string[] {
-  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
+  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && /^segment-\d{6}\.jsonl$/.test(entry.name)); // segments, not the object index (v4)
   return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
 }
