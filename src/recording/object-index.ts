@@ -152,7 +152,8 @@ export class CallTracker {
         return undefined;
       case 'response':
         entry.status = event.status;
-        if (!entry.name && event.status < 300) entry.name = bodyObjectName(event.body, event.bodyEncoding) ?? '';
+        // only a create's object is named by its response alone (generateName); no other body is parsed
+        if (!entry.name && entry.verb === 'create' && entry.resource && event.status < 300) entry.name = bodyObjectName(event.body, event.bodyEncoding) ?? '';
         return call.streaming ? undefined : this.complete(entry, segment);
       case 'stream-close':
         entry.status ??= 101;
