@@ -5,7 +5,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { parseDuration } from '../util/duration.js';
-import { canonicalResource } from './api-call.js';
+import { sessionMayMatch, type Selection } from './selection.js';
 import { assertReadableVersion, indexKeySession, type SessionIndex } from '../recording/format.js';
 import type { RecordingStore } from '../recording/store.js';
 
@@ -15,14 +15,8 @@ export interface TimeRange {
   to: Date;
 }
 
-export interface SessionFilter {
-  subject?: string;
-  grant?: string;
-  namespace?: string;
-  verb?: string;
-  resource?: string;
-  decision?: string;
-}
+/** What a session's index can be filtered by: the index-level part of the selection language (selection.ts). */
+export type SessionFilter = Pick<Selection, 'subject' | 'grant' | 'namespace' | 'verb' | 'resource' | 'decision'>;
 
 export const defaultLookbackMs = 7 * 24 * 3_600_000;
 
@@ -115,20 +109,10 @@ async function indexKeysBySession(store: RecordingStore, prefixes: string[], wan
   return sessions;
 }
 
-function named(filter: string, ref: { name: string; namespace?: string }): boolean {
-  return filter === ref.name || (ref.namespace !== undefined && (filter === `${ref.namespace}/${ref.name}` || filter === `${ref.namespace}.${ref.name}`));
-}
-
 export function matchesFilter(index: SessionIndex, filter: SessionFilter, range?: TimeRange): boolean {
   const started = new Date(index.startedAt);
   if (range && (started < range.from || started > range.to)) return false;
-  if (filter.subject && !named(filter.subject, index.subject)) return false;
-  if (filter.grant && !named(filter.grant, index.grant)) return false;
-  if (filter.namespace && !index.namespaces.includes(filter.namespace)) return false;
-  if (filter.verb && !index.verbs.includes(filter.verb)) return false;
-  if (filter.resource && !index.resources.some((resource) => canonicalResource(resource) === canonicalResource(filter.resource!))) return false;
-  if (filter.decision && !index.decisions.some((decision) => decision.toLowerCase() === filter.decision!.toLowerCase())) return false;
-  return true;
+  return sessionMayMatch(index, filter);
 }
 
 /** Sessions started in the range whose indexes pass the filter, oldest day first (a session's writers share its day). */

@@ -6,6 +6,7 @@
  */
 import { commandLineMatches, describeApiCall, type RecordedAttributes } from './api-call.js';
 import { StreamLines, type SessionEvent } from './reader.js';
+import { bodyObjectName } from '../recording/object-index.js';
 
 export interface SearchMatch {
   time: string;
@@ -41,7 +42,9 @@ export class SessionSearch {
         this.clientCommand = event.client.command;
         return event.client.command && this.has(event.client.command) ? [{ ...at, where: 'command', line: event.client.command }] : [];
       case 'request': {
-        const attributes = event.attributes as RecordedAttributes;
+        // a create names the object it makes in its body only: "kubectl create ns payments" finds it by that name
+        const recorded = event.attributes as RecordedAttributes;
+        const attributes = recorded.name || recorded.verb !== 'create' ? recorded : { ...recorded, name: bodyObjectName(event.body, event.bodyEncoding) ?? '' };
         const call = describeApiCall(attributes);
         const matches = commandLineMatches(this.words, attributes, this.clientCommand) || this.has(call) || this.has(`${event.method} ${event.path}`);
         return matches ? [{ ...at, where: 'api', line: `${call}${this.clientCommand ? ` (${this.clientCommand})` : ''}` }] : [];

@@ -7,9 +7,10 @@ import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import { asciicastLines } from '../audit/asciicast.js';
 import { play, terminalFrames } from '../audit/playback.js';
-import { findSessions, resolveSession, type FoundSession, type SessionFilter, type SessionSummary, type TimeRange } from '../audit/query.js';
+import { findSessions, resolveSession, type FoundSession, type SessionSummary, type TimeRange } from '../audit/query.js';
+import { needsCalls, SelectedCalls, selectionFrom, selectionOptions, type Selection, type SelectionFlags } from '../audit/selection.js';
 import { sessionEvents, storedSession, type SessionEvent } from '../audit/reader.js';
-import { SessionSearch } from '../audit/search.js';
+import { SessionSearch, type SearchMatch } from '../audit/search.js';
 import type { RecordingStore } from '../recording/store.js';
 import { renderEntry, Timeline, type TimelineEntry } from '../audit/timeline.js';
 import { CliError } from './output.js';
@@ -17,17 +18,33 @@ import { JsonArrayWriter, storeOptions, withStore, type StoreFlags } from './ses
 import { formatDuration } from '../util/duration.js';
 import { verifyCommand } from './sessions-verify.js';
 
-function filterOptions(command: Command): Command {
-  return command
-    .option('--subject <name>', 'sessions of this subject (name or namespace/name)')
-    .option('--grant <name>', 'sessions under this AccessGrant (name or namespace/name)')
-    .option('--namespace <namespace>', 'sessions that made requests in this namespace')
-    .option('--verb <verb>', 'sessions that used this verb (get, delete, create…)')
-    .option('--resource <resource>', 'sessions that touched this resource (pods, po, deployments…)')
-    .option('--decision <action>', 'sessions with this decision (Allow, Deny, RequireApproval)');
+type ListFlags = StoreFlags & SelectionFlags;
+
+/** The flags' selection, as one CLI error when a flag is malformed. */
+function selectionOf(flags: SelectionFlags): Selection {
+  try {
+    return selectionFrom(flags);
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
 }
 
-type ListFlags = StoreFlags & SessionFilter;
+/** Sessions the selection picks: by their index, then, where it names what only calls say, by following their calls. */
+async function* selectedSessions(store: RecordingStore, selection: Selection, range: TimeRange): AsyncGenerator<FoundSession> {
+  for await (const session of findSessions(store, selection, range)) {
+    if (!needsCalls(selection)) {
+      yield session;
+      continue;
+    }
+    const calls = new SelectedCalls<never>(selection, session.summary);
+    for await (const event of eventsOf(store, session)) {
+      calls.hold(event, []);
+      if (calls.matched > 0) break;
+    }
+    calls.end();
+    if (calls.matched > 0) yield session;
+  }
+}
 
 const shortId = (id: string) => id.slice(0, 8);
 const subjectOf = (index: SessionSummary) => `${index.subject.namespace ? `${index.subject.namespace}/` : ''}${index.subject.name}`;
@@ -50,7 +67,7 @@ function table(rows: string[][]): string {
 async function list(store: RecordingStore, range: TimeRange, flags: ListFlags): Promise<void> {
   const json = new JsonArrayWriter();
   const rows = [['ID', 'SUBJECT', 'GRANT', 'STARTED', 'DURATION', 'EVENTS', 'DECISIONS']];
-  for await (const { summary: index } of findSessions(store, flags, range)) {
+  for await (const { summary: index } of selectedSessions(store, selectionOf(flags), range)) {
     if (flags.output === 'json') await json.write(index);
     else rows.push([shortId(index.sessionId), subjectOf(index), `${index.grant.namespace}/${index.grant.name}`, `${index.startedAt.slice(0, 19)}Z`, duration(index), String(index.events), index.decisions.join(',')]);
   }
@@ -64,12 +81,18 @@ async function search(store: RecordingStore, range: TimeRange, text: string, fla
   if (!Number.isInteger(perSession) || perSession < 1) throw new CliError(`--max-matches must be a positive integer, got "${flags.maxMatches}"`);
   const json = new JsonArrayWriter();
   let found = 0;
-  for await (const session of findSessions(store, flags, range)) {
+  const selection = selectionOf(flags);
+  for await (const session of findSessions(store, selection, range)) {
     const index = session.summary;
     const matcher = new SessionSearch(text);
+    const calls = new SelectedCalls<SearchMatch>(selection, index);
     let matches = 0;
-    for await (const event of eventsOf(store, session)) {
-      for (const match of matcher.push(event)) {
+    const shown = async function* (): AsyncGenerator<SearchMatch> {
+      for await (const event of eventsOf(store, session)) yield* calls.hold(event, matcher.push(event));
+      yield* calls.end();
+    };
+    for await (const match of shown()) {
+      {
         if (++matches > perSession) continue;
         found++;
         if (flags.output === 'json') await json.write({ sessionId: index.sessionId, subject: subjectOf(index), grant: `${index.grant.namespace}/${index.grant.name}`, ...match });
@@ -137,16 +160,17 @@ async function playSession(store: RecordingStore, range: TimeRange, id: string, 
 
 export function registerSessionsCommands(program: Command): void {
   const sessions = program.command('sessions').description('find, read, play back and verify recorded sessions');
-  filterOptions(storeOptions(sessions.command('list').description('list recorded sessions (the last 7 days by default)'), 'sessions')).action((flags: ListFlags) =>
+  selectionOptions(storeOptions(sessions.command('list').description('list recorded sessions (the last 7 days by default)'), 'sessions'), 'sessions').action((flags: ListFlags) =>
     withStore(flags, (store, range) => list(store, range, flags)),
   );
-  filterOptions(
+  selectionOptions(
     storeOptions(
       sessions
         .command('search <text>')
         .description('find sessions by an API call as typed ("kubectl delete pod api-7") or by text in exec commands, stdin and output'),
       'search sessions',
     ),
+    'matches in calls',
   )
     .option('--max-matches <n>', 'matching lines printed per session', '20')
     .action((text: string, flags: ListFlags & { maxMatches: string }) => withStore(flags, (store, range) => search(store, range, text, flags)));

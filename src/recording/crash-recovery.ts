@@ -20,7 +20,8 @@
 import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chainVersion, type ChainMetadata, type RecordEvent, type SegmentManifest } from './format.js';
+import { chainVersion, type ChainMetadata, type RecordedEvent, type RecordEvent, type SegmentManifest } from './format.js';
+import { objectTracker, type CallTracker } from './object-index.js';
 import { IndexBuilder } from './session-index.js';
 import type { SessionWriter } from './session-writer.js';
 import { manifestFileName, parseSpoolFileName, readSpoolState, scanSegment, segmentFileName, stateFileName, writeSpoolState, type ChainTip, type RecorderLogger, type ScannedSegment } from './spool.js';
@@ -79,6 +80,8 @@ export interface SpoolReading {
   final: boolean;
   /** The index, with the events of every segment read. */
   index: IndexBuilder;
+  /** (v4) The calls in flight at the last seal, followed through the segments read: unsealed ones' entries are taken at their seal. */
+  objects: CallTracker | undefined;
   /** Segments with a manifest, to upload (again). */
   sealed: number[];
   /** Segments without a manifest, in chain order, cut after their last whole line: to seal. */
@@ -91,14 +94,14 @@ export async function readBack(dir: string, chain: { metadata: ChainMetadata; ve
   const state = await readSpoolState(dir);
   if (!state) throw new Error(`no ${dir}/${stateFileName}`);
   const { nextIndex, lastSeq, previousSegmentSha256, previousManifestSha256 } = state;
-  const reading: SpoolReading = { tip: { nextIndex, lastSeq, previousSegmentSha256, previousManifestSha256 }, final: state.final, index: IndexBuilder.from(state.index, metadata, version), sealed: [], unsealed: [] };
+  const reading: SpoolReading = { tip: { nextIndex, lastSeq, previousSegmentSha256, previousManifestSha256 }, final: state.final, index: IndexBuilder.from(state.index, metadata, version), objects: objectTracker(metadata, version, state.pendingCalls), sealed: [], unsealed: [] };
   const files = await spoolFiles(dir);
   for (const [index, entry] of files) {
     if (!entry.manifest) continue;
     if (index >= reading.tip.nextIndex) {
       // sealed after the state was last written (a crash between the two): the manifest is the tip
       await adoptManifest(dir, index, entry.segment, reading);
-      await writeSpoolState(dir, { ...state, ...reading.tip, index: reading.index.toJSON(), final: reading.final });
+      await writeSpoolState(dir, { ...state, ...reading.tip, index: reading.index.toJSON(), pendingCalls: reading.objects?.inFlightAt(reading.tip.lastSeq), final: reading.final });
     }
     reading.sealed.push(index);
   }
@@ -115,7 +118,7 @@ export async function readBack(dir: string, chain: { metadata: ChainMetadata; ve
       await rm(file, { force: true });
       continue;
     }
-    const scanned = await keepWholeLines(file, seq, reading.index, logger);
+    const scanned = await keepWholeLines(file, seq, reading, index, logger);
     if (scanned.events === 0) {
       await rm(file, { force: true });
       continue;
@@ -139,16 +142,26 @@ async function spoolFiles(dir: string): Promise<Map<number, { segment?: boolean;
 async function adoptManifest(dir: string, index: number, hasSegment: boolean | undefined, reading: SpoolReading): Promise<void> {
   const body = await readFile(join(dir, manifestFileName(index)));
   const manifest = JSON.parse(body.toString('utf8')) as SegmentManifest;
-  if (hasSegment) await scanSegment(join(dir, segmentFileName(index)), manifest.firstSeq, (event) => reading.index.observe(event as RecordEvent, event.time));
+  if (hasSegment) await scanSegment(join(dir, segmentFileName(index)), manifest.firstSeq, follow(reading, index));
+  reading.objects?.takeSegment(index, manifest.final); // its object index was written before its manifest
   reading.tip = { nextIndex: index + 1, lastSeq: manifest.lastSeq, previousSegmentSha256: manifest.sha256, previousManifestSha256: createHash('sha256').update(body).digest('hex') };
   reading.final = manifest.final;
   reading.index.segments = reading.tip.nextIndex;
   reading.index.events = reading.tip.lastSeq + 1;
 }
 
+/** What reading one event of segment `segment` back adds: to the index, and to the calls followed. */
+function follow(reading: SpoolReading, segment: number): (event: RecordedEvent) => void {
+  return (event) => {
+    reading.index.observe(event as RecordEvent, event.time);
+    reading.objects?.observe(event as RecordEvent & { seq: number; time: string }, segment);
+  };
+}
+
 /** Scans an unsealed segment from `firstSeq` and cuts it after its last whole, in-order line. */
-async function keepWholeLines(file: string, firstSeq: number, index: IndexBuilder, logger: RecorderLogger): Promise<ScannedSegment> {
-  const scanned = await scanSegment(file, firstSeq, (event) => index.observe(event as RecordEvent, event.time));
+async function keepWholeLines(file: string, firstSeq: number, reading: SpoolReading, segment: number, logger: RecorderLogger): Promise<ScannedSegment> {
+  const { index } = reading;
+  const scanned = await scanSegment(file, firstSeq, follow(reading, segment));
   if (scanned.validBytes < scanned.totalBytes) {
     logger.warn({ session: index.metadata.sessionId, file, kept: scanned.validBytes, dropped: scanned.totalBytes - scanned.validBytes }, 'torn tail of a spool segment dropped');
     await truncate(file, scanned.validBytes);

@@ -7,7 +7,7 @@
 import { decodeKeySegment, encodeKeySegment } from './key-segment.js';
 
 /** The version this code writes; FORMAT.md lists what each version added. Readers accept 1 to this. */
-export const recordingFormatVersion = 3;
+export const recordingFormatVersion = 4;
 
 /** An object written by a newer kubegate: a reader refuses it whole rather than misread it. */
 export class UnsupportedRecordingVersion extends Error {
@@ -183,6 +183,25 @@ export function manifestKey(prefix: string, index: number): string {
 export function indexKey(metadata: Pick<ChainMetadata, 'sessionId' | 'startedAt' | 'writer'>): string {
   if (metadata.writer === undefined) return `index/${metadata.startedAt.slice(0, 10).replaceAll('-', '/')}/${metadata.sessionId}.json`;
   return `index/${dayPath(metadata.startedAt)}/${encodeKeySegment(metadata.sessionId)}/${encodeKeySegment(metadata.writer)}.json`;
+}
+
+/** An object as the per-object index files it (v4): group '' is the core group, namespace '' cluster-scoped. */
+export interface ObjectRef {
+  group: string;
+  resource: string;
+  namespace: string;
+  name: string;
+}
+
+/** The folder of one object's history: `objects/<group>/<resource>/<namespace>/<name>/` (`core`, `_cluster` for ''). */
+export function objectFolder(ref: ObjectRef): string {
+  return `objects/${[ref.group || 'core', ref.resource, ref.namespace || '_cluster', ref.name].map(encodeKeySegment).join('/')}/`;
+}
+
+/** The object index file of one writer's segment for one object and day: `<object folder>YYYY/MM/DD/<session-id>-<writer-id>-<segment>.jsonl`. */
+export function objectIndexKey(entry: ObjectRef & { time: string; session: string; writer: string }, segment: number): string {
+  const file = `${encodeKeySegment(entry.session)}-${encodeKeySegment(entry.writer)}-${String(segment).padStart(6, '0')}.jsonl`;
+  return `${objectFolder(entry)}${dayPath(entry.time)}/${file}`;
 }
 
 /** The session id an index object's key names; undefined for any other key. */

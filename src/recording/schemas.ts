@@ -12,6 +12,7 @@ export const schemaFiles = {
   event: 'event.schema.json',
   manifest: 'segment-manifest.schema.json',
   index: 'session-index.schema.json',
+  object: 'object-index-entry.schema.json',
 } as const;
 
 export type SchemaName = keyof typeof schemaFiles;
@@ -28,7 +29,7 @@ export function compileSchemas(): Record<SchemaName, ValidateFunction> {
   ajv.addFormat('date-time', { type: 'string', validate: (value: string) => rfc3339.test(value) && !Number.isNaN(Date.parse(value)) });
   for (const name of Object.keys(schemaFiles) as SchemaName[]) ajv.addSchema(JSON.parse(readFileSync(schemaPath(name), 'utf8')));
   const compiled = (name: SchemaName) => ajv.getSchema(`https://kubegate.dev/schemas/recording/${schemaFiles[name]}`)!;
-  return { event: compiled('event'), manifest: compiled('manifest'), index: compiled('index') };
+  return { event: compiled('event'), manifest: compiled('manifest'), index: compiled('index'), object: compiled('object') };
 }
 
 let validators: Record<SchemaName, ValidateFunction> | undefined;

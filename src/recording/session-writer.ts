@@ -22,7 +22,8 @@ import { fsyncDir, writeFileAtomic } from './file-store.js';
 import { chainHeader, chainPrefix, segmentKey, type ChainMetadata, type RecordedEvent, type RecordEvent, type SegmentManifest } from './format.js';
 import { eventLine, newSegment, type OpenSegment } from './segment-file.js';
 import { IndexBuilder } from './session-index.js';
-import { manifestFileName, readSpoolState, segmentFileName, writeSpoolState, type ChainTip, type RecorderLogger, type SpoolState } from './spool.js';
+import { objectTracker, type CallTracker } from './object-index.js';
+import { manifestFileName, objectsFileName, readSpoolState, segmentFileName, writeSpoolState, type ChainTip, type RecorderLogger, type SpoolState } from './spool.js';
 import type { RecordingStore } from './store.js';
 import type { UploadJob } from './uploader.js';
 import { indexUpload, segmentUpload, spoolCleanup } from './spool-uploads.js';
@@ -50,6 +51,8 @@ export class SessionWriter {
   readonly dir: string;
   private readonly prefix: string;
   private index: IndexBuilder;
+  /** v4 chains: the calls in flight and the object index entries of the open segment. */
+  private objects: CallTracker | undefined;
   private seq = 0;
   private current: OpenSegment | undefined;
   private readonly inFlight = new Set<OpenSegment>();
@@ -74,6 +77,7 @@ export class SessionWriter {
     this.dir = join(spoolDir, metadata.sessionId);
     this.prefix = chainPrefix(metadata);
     this.index = new IndexBuilder(metadata, version);
+    this.objects = objectTracker(metadata, version);
   }
 
   /** A new session: its spool folder and state, then `session-start` as seq 0. */
@@ -120,6 +124,7 @@ export class SessionWriter {
     }
     segment ??= this.openSegment(time);
     this.index.observe(event, time);
+    this.objects?.observe({ ...event, seq: this.seq, time }, segment.index);
     segment.hash.update(line);
     segment.pending.push(line);
     segment.pendingBytes += line.length;
@@ -252,6 +257,9 @@ export class SessionWriter {
       ...(retention ? { retention } : {}),
     };
     const body = Buffer.from(JSON.stringify(manifest) + '\n');
+    // the segment's object index first: a manifest in the spool means everything of its segment is there
+    const entries = this.objects?.takeSegment(segment.index, final) ?? [];
+    if (entries.length > 0) await writeFileAtomic(join(this.dir, objectsFileName(segment.index)), entries.map((entry) => JSON.stringify(entry)).join('\n') + '\n', 0o600);
     await writeFileAtomic(join(this.dir, manifestFileName(segment.index)), body, 0o600);
     this.tip = { nextIndex: segment.index + 1, lastSeq: segment.lastSeq, previousSegmentSha256: sha256, previousManifestSha256: createHash('sha256').update(body).digest('hex') };
     this.final = final;
@@ -264,7 +272,7 @@ export class SessionWriter {
   }
 
   private state(): SpoolState {
-    return { v: 1, metadata: this.metadata, formatVersion: this.version, ...this.tip, index: this.index.toJSON(), final: this.final };
+    return { v: 1, metadata: this.metadata, formatVersion: this.version, ...this.tip, index: this.index.toJSON(), ...(this.objects ? { pendingCalls: this.objects.inFlightAt(this.tip.lastSeq) } : {}), final: this.final };
   }
 
   // ---- closing --------------------------------------------------------------------------------
@@ -389,6 +397,7 @@ export class SessionWriter {
   private async resume(): Promise<number> {
     const reading = await readBack(this.dir, this, this.host.logger);
     this.index = reading.index;
+    this.objects = reading.objects;
     this.tip = reading.tip;
     this.final = reading.final;
     for (const index of reading.sealed) this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, index));

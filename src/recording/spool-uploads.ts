@@ -5,16 +5,21 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { manifestKey, segmentKey, type SegmentManifest } from './format.js';
+import { manifestKey, objectIndexKey, segmentKey, type SegmentManifest } from './format.js';
+import type { ObjectIndexEntry } from './object-index.js';
 import type { IndexBuilder } from './session-index.js';
-import { manifestFileName, segmentFileName } from './spool.js';
-import type { RecordingStore } from './store.js';
+import { manifestFileName, objectsFileName, segmentFileName } from './spool.js';
+import type { PutOptions, RecordingStore } from './store.js';
 import type { UploadJob } from './uploader.js';
 
-/** The segment (streamed from the spool), then its manifest, under the retention the manifest asks for; then the spool copies go. */
+/**
+ * The segment (streamed from the spool), its object index files (v4), then its manifest, all under the
+ * retention the manifest asks for; then the spool copies go.
+ */
 export function segmentUpload(store: RecordingStore, dir: string, prefix: string, index: number): UploadJob {
   const segmentFile = join(dir, segmentFileName(index));
   const manifestFile = join(dir, manifestFileName(index));
+  const objectsFile = join(dir, objectsFileName(index));
   const keys = { segment: segmentKey(prefix, index), manifest: manifestKey(prefix, index) };
   let segmentStored = false;
   return {
@@ -23,6 +28,7 @@ export function segmentUpload(store: RecordingStore, dir: string, prefix: string
       // the segment file goes first, the manifest last: a manifest alone means its segment is stored
       if (!existsSync(manifestFile)) {
         await rm(segmentFile, { force: true });
+        await rm(objectsFile, { force: true });
         return;
       }
       const manifestBody = await readFile(manifestFile);
@@ -32,11 +38,26 @@ export function segmentUpload(store: RecordingStore, dir: string, prefix: string
         await store.putFile(keys.segment, segmentFile, { retention, contentType: 'application/x-ndjson' });
       }
       segmentStored = true;
+      if (existsSync(objectsFile)) await putObjectIndex(store, objectsFile, index, retention);
       await store.put(keys.manifest, manifestBody, { retention, contentType: 'application/json' });
       await rm(segmentFile, { force: true });
+      await rm(objectsFile, { force: true });
       await rm(manifestFile, { force: true });
     },
   };
+}
+
+/** One object index file per object and day the segment's entries name (a segment is bounded, so are its entries). */
+async function putObjectIndex(store: RecordingStore, file: string, segment: number, retention: PutOptions['retention']): Promise<void> {
+  const files = new Map<string, string[]>();
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (line === '') continue;
+    const key = objectIndexKey(JSON.parse(line) as ObjectIndexEntry, segment);
+    const lines = files.get(key) ?? [];
+    lines.push(line);
+    files.set(key, lines);
+  }
+  for (const [key, lines] of files) await store.put(key, Buffer.from(lines.join('\n') + '\n'), { ...(retention ? { retention } : {}), contentType: 'application/x-ndjson' });
 }
 
 /** The session's index object as it stands now (a cache for search: not retention-locked); only the newest queued one is written. */

@@ -4,6 +4,7 @@
  *   SPOOL/<session-id>/session.json                   SpoolState: metadata, the hash-chain tip, the index
  *   SPOOL/<session-id>/segment-000003.jsonl           events; the highest one without a manifest is open
  *   SPOOL/<session-id>/segment-000003.manifest.json   written when the segment is sealed
+ *   SPOOL/<session-id>/segment-000003.objects.jsonl    (v4) its object index entries, written just before the manifest
  *
  * `session.json` is written (atomically) when the session opens and after each seal, always after the
  * manifest it refers to, so on restart the chain tip is the newer of the state and the newest manifest
@@ -15,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './file-store.js';
 import type { ChainMetadata, RecordedEvent, SessionIndex } from './format.js';
+import type { PendingCall } from './object-index.js';
 
 export interface RecorderLogger {
   debug(object: object, message?: string): void;
@@ -33,6 +35,11 @@ export function segmentFileName(index: number): string {
 
 export function manifestFileName(index: number): string {
   return `segment-${String(index).padStart(6, '0')}.manifest.json`;
+}
+
+/** The object index entries of a sealed segment (v4), uploaded with it; absent when it touched no object. */
+export function objectsFileName(index: number): string {
+  return `segment-${String(index).padStart(6, '0')}.objects.jsonl`;
 }
 
 export function parseSpoolFileName(name: string): { index: number; kind: 'segment' | 'manifest' } | undefined {
@@ -60,6 +67,8 @@ export interface SpoolState extends ChainTip {
    */
   formatVersion?: number;
   index: SessionIndex;
+  /** (v4 chains) The calls in flight at the last seal: their object index entries go with a later segment. */
+  pendingCalls?: PendingCall[];
   /** The final segment is sealed: nothing more will be written. */
   final: boolean;
 }

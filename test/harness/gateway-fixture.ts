@@ -112,8 +112,9 @@ export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, pat
 }
 
 /**
- * Everything the gateway recorded so far — its spool and its `file://` store — plus each recorded stream
- * channel's payloads joined and decoded, and each body recorded as base64 decoded, to search for clear text.
+ * Everything the gateway recorded so far — its spool and its `file://` store, the object index too — plus
+ * each recorded stream channel's payloads joined and decoded, and each body recorded as base64 decoded,
+ * to search for clear text.
  */
 export function recordedText(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string {
   const lines = recordedLines(gateway);
@@ -126,7 +127,7 @@ export function recordedText(gateway: Pick<RunningGateway, 'recordings' | 'spool
     const key = `${event.requestId} ${event.channel}`;
     channels.set(key, (channels.get(key) ?? '') + Buffer.from(event.data!, 'base64').toString('latin1'));
   }
-  return [...lines, ...channels.values(), ...bodies].join('\n');
+  return [...lines, ...channels.values(), ...bodies, ...recordedFiles(gateway, (name) => name.endsWith('.jsonl') && !segmentFile.test(name))].join('\n');
 }
 
 /** The fields of a recorded event the tests read (src/recording/format.ts has them all). */
@@ -150,6 +151,14 @@ export interface RecordedLine {
 
 /** Every event line the gateway recorded so far, spool and store, in no particular order across files. */
 export function recordedLines(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string[] {
-  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
+  return recordedFiles(gateway, (name) => segmentFile.test(name));
+}
+
+/** A segment's file name (the object index's files, v4, end in .jsonl too: their lines are no events). */
+const segmentFile = /^segment-\d{6}\.jsonl$/;
+
+/** The lines of every file the gateway recorded so far (spool and store) whose name `wanted` takes. */
+function recordedFiles(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>, wanted: (name: string) => boolean): string[] {
+  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && wanted(entry.name));
   return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
 }

@@ -49,7 +49,7 @@ type Recorded = RecordedEvent & { session: string; requestId?: string; path?: st
 function recordedEvents(gateway: RunningGateway): Recorded[] {
   return [gateway.recordings, gateway.spoolDir].flatMap((dir) =>
     readdirSync(dir, { recursive: true, withFileTypes: true })
-      .filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'))
+      .filter((entry) => entry.isFile() && /^segment-\d{6}\.jsonl$/.test(entry.name))
       .flatMap((entry) => {
         const parts = relative(dir, join(entry.parentPath, entry.name)).split(sep);
         // store: sessions/Y/M/D/<subject>/<session>/<writer>/segment…; spool: worker-<n>/<session>/segment…

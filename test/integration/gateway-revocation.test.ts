@@ -107,7 +107,7 @@ function recordedCloseReasons(gw: RunningGateway, grant: string): string[] {
   const sessions = new Map<string, { grant?: string; reasons: string[] }>();
   for (const dir of [gw.recordings, gw.spoolDir]) {
     for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile() || !entry.name.endsWith('.jsonl')) continue;
+      if (!entry.isFile() || !/^segment-\d{6}\.jsonl$/.test(entry.name)) continue;
       const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(entry.parentPath)![0];
       const session = sessions.get(id) ?? { reasons: [] };
       sessions.set(id, session);

@@ -29,7 +29,7 @@ function workers(primary: number): Map<number, number> {
 function eventsBySession(dir: string): Map<string, Array<{ type: string; reason?: string }>> {
   const sessions = new Map<string, Array<{ type: string; reason?: string }>>();
   if (!existsSync(dir)) return sessions;
-  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.jsonl')).sort()) {
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => /(^|\/)segment-\d{6}\.jsonl$/.test(file)).sort()) {
     const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(name)?.[0];
     if (!id) continue;
     const events = sessions.get(id) ?? [];

@@ -128,7 +128,7 @@ function streamText(session: Pick<Recorded, 'events'>, channel: string): string 
 /** The events written so far to a spool's segment files (a line being written is left out). */
 function spooledEvents(spoolDir: string): Recorded['events'] {
   return readdirSync(spoolDir, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.jsonl'))
+    .filter((name) => /(^|\/)segment-\d{6}\.jsonl$/.test(name))
     .sort()
     .flatMap((name) => readFileSync(join(spoolDir, name), 'utf8').split('\n'))
     .flatMap((line) => {

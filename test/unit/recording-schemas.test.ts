@@ -15,8 +15,8 @@ import type { RecordingStore } from '../../src/recording/store.js';
 import { recordSession, v1Recording, v2Recording } from '../harness/recordings.js';
 
 /** Validates every object of a store against its schema; what it saw. */
-async function validateStore(store: RecordingStore): Promise<{ types: Set<string>; manifests: SegmentManifest[]; indexes: SessionIndex[]; starts: RecordedEvent[] }> {
-  const seen = { types: new Set<string>(), manifests: [] as SegmentManifest[], indexes: [] as SessionIndex[], starts: [] as RecordedEvent[] };
+async function validateStore(store: RecordingStore): Promise<{ types: Set<string>; manifests: SegmentManifest[]; indexes: SessionIndex[]; starts: RecordedEvent[]; objects: number }> {
+  const seen = { types: new Set<string>(), manifests: [] as SegmentManifest[], indexes: [] as SessionIndex[], starts: [] as RecordedEvent[], objects: 0 };
   for await (const object of store.list('')) {
     if (object.key.endsWith('.json')) {
       const value = JSON.parse(await text(await store.get(object.key)));
@@ -27,6 +27,11 @@ async function validateStore(store: RecordingStore): Promise<{ types: Set<string
       continue;
     }
     for await (const { line, number } of objectLines(store, object.key)) {
+      if (object.key.startsWith('objects/')) {
+        assert.equal(schemaErrors('object', JSON.parse(line)), null, `${object.key} line ${number}: ${line}`);
+        seen.objects++;
+        continue;
+      }
       const event = JSON.parse(line) as RecordedEvent;
       assert.equal(schemaErrors('event', event), null, `${object.key} line ${number}: ${line}`);
       seen.types.add(event.type);
@@ -40,8 +45,9 @@ const everyType = ['decision', 'gap', 'request', 'response', 'session-end', 'ses
 
 test('a StoreRecorder recording with every event type validates against the schemas', async () => {
   const session = await recordSession();
-  const { types, manifests, indexes } = await validateStore(session.store);
+  const { types, manifests, indexes, objects } = await validateStore(session.store);
   assert.ok(manifests.length >= 4, `several segments, got ${manifests.length}`);
+  assert.ok(objects > 0, 'the per-object index (v4) validates too');
   assert.deepEqual([...types].sort(), everyType);
   assert.equal(indexes.length, 1);
 });
@@ -50,8 +56,8 @@ test('a session of two writers validates: each manifest, index and session-start
   const session = await recordSession({ writers: ['gateway-a', 'gateway-b'] });
   const { types, manifests, indexes, starts } = await validateStore(session.store);
   assert.deepEqual([...types].sort(), everyType);
-  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[3, 'gateway-a'], [3, 'gateway-b']]);
-  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[3, 'gateway-a'], [3, 'gateway-b']]);
+  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[4, 'gateway-a'], [4, 'gateway-b']]);
+  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[4, 'gateway-a'], [4, 'gateway-b']]);
   assert.deepEqual([...new Set(manifests.map((manifest) => manifest.writer))], ['gateway-a', 'gateway-b']);
   assert.ok(manifests.every((manifest) => manifest.key.startsWith(`${session.folder}${manifest.writer}/`)));
 });
@@ -115,7 +121,7 @@ test('a manifest with a malformed hash is refused', () => {
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2 }), "(the object) must have required property 'writer'");
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2, writer: 'gateway-a' }), null);
   assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), null);
-  assert.equal(schemaErrors('manifest', { ...manifest, v: 4, writer: 'gateway-a' }), '/v must be one of 1, 2, 3');
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 5, writer: 'gateway-a' }), '/v must be one of 1, 2, 3, 4');
   assert.match(schemaErrors('manifest', { ...manifest, previousManifestSha256: 'short' })!, /^\/previousManifestSha256 /);
 });
 
