@@ -11,6 +11,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   requestsPerSecond: number;
+  /** every request answered in the run (for CPU per request) */
+  requests: number;
 }
 
 export function requireWrk(): void {
@@ -51,5 +53,6 @@ export async function runWrk(url: string, token: string, connections: number, se
     p50Ms: milliseconds(reported(out, /50%/)),
     p99Ms: milliseconds(reported(out, /99%/)),
     requestsPerSecond: Number(reported(out, /Requests\/sec:/)),
+    requests: Number(/^\s*(\d+) requests in /m.exec(out)?.[1] ?? NaN),
   };
 }

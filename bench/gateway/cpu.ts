@@ -1,0 +1,44 @@
+/**
+ * CPU time of benchmarked processes from /proc (Linux). On a machine shared with other work, wall-clock
+ * throughput says as much about the neighbours as about the proxy; the CPU a process spent per request
+ * served does not.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+const ticksPerSecond = 100; // USER_HZ: 100 on every Linux architecture Node runs on
+
+/** utime + stime of one process in seconds, 0 once it has gone. */
+function ownCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count fields after its closing one
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds of a process and its live descendants (a gateway's primary and its workers). */
+export function cpuSeconds(pid: number): number {
+  return ownCpuSeconds(pid) + childrenOf(pid).reduce((sum, child) => sum + cpuSeconds(child), 0);
+}
+
+/** Runs `work`, returning its result and the CPU seconds each pid (with its descendants) spent meanwhile. */
+export async function cpuDuring<T, K extends string>(pids: Record<K, number>, work: () => Promise<T>): Promise<{ result: T; cpu: Record<K, number> }> {
+  const entries = Object.entries(pids) as Array<[K, number]>;
+  const before = entries.map(([, pid]) => cpuSeconds(pid));
+  const result = await work();
+  const cpu = Object.fromEntries(entries.map(([name, pid], i) => [name, cpuSeconds(pid) - before[i]!])) as Record<K, number>;
+  return { result, cpu };
+}
