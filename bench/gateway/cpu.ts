@@ -7,13 +7,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 const ticksPerSecond = 100; // USER_HZ: 100 on every Linux architecture Node runs on
 
-/** utime + stime of one process in seconds, 0 once it has gone. */
-function ownCpuSeconds(pid: number): number {
+/** utime + stime (or just stime, the kernel's share) of one process in seconds, 0 once it has gone. */
+function ownCpuSeconds(pid: number, kernelOnly = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // the command name (field 2) may hold spaces and parentheses: count fields after its closing one
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+    return ((kernelOnly ? 0 : Number(fields[11])) + Number(fields[12])) / ticksPerSecond;
   } catch {
     return 0;
   }
@@ -30,15 +30,15 @@ function childrenOf(pid: number): number[] {
 }
 
 /** CPU seconds of a process and its live descendants (a gateway's primary and its workers). */
-export function cpuSeconds(pid: number): number {
-  return ownCpuSeconds(pid) + childrenOf(pid).reduce((sum, child) => sum + cpuSeconds(child), 0);
+export function cpuSeconds(pid: number, kernelOnly = false): number {
+  return ownCpuSeconds(pid, kernelOnly) + childrenOf(pid).reduce((sum, child) => sum + cpuSeconds(child, kernelOnly), 0);
 }
 
 /** Runs `work`, returning its result and the CPU seconds each pid (with its descendants) spent meanwhile. */
-export async function cpuDuring<T, K extends string>(pids: Record<K, number>, work: () => Promise<T>): Promise<{ result: T; cpu: Record<K, number> }> {
+export async function cpuDuring<T, K extends string>(pids: Record<K, number>, work: () => Promise<T>): Promise<{ result: T; cpu: Record<K, number>; kernel: Record<K, number> }> {
   const entries = Object.entries(pids) as Array<[K, number]>;
-  const before = entries.map(([, pid]) => cpuSeconds(pid));
+  const before = entries.map(([, pid]) => [cpuSeconds(pid), cpuSeconds(pid, true)] as const);
   const result = await work();
-  const cpu = Object.fromEntries(entries.map(([name, pid], i) => [name, cpuSeconds(pid) - before[i]!])) as Record<K, number>;
-  return { result, cpu };
+  const spent = (kernelOnly: boolean) => Object.fromEntries(entries.map(([name, pid], i) => [name, cpuSeconds(pid, kernelOnly) - before[i]![kernelOnly ? 1 : 0]])) as Record<K, number>;
+  return { result, cpu: spent(false), kernel: spent(true) };
 }
