@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -28,24 +29,41 @@ function shortFile(url: string): string {
   return dist >= 0 ? path.slice(dist + '/dist/'.length) : path;
 }
 
-/** Self time in microseconds per function and per file, over every profile given. */
-export function selfTimes(profiles: CpuProfile[]): { total: number; byFunction: Map<string, number>; byFile: Map<string, number> } {
+function frameName({ functionName, url, lineNumber }: ProfileNode['callFrame']): string {
+  return `${functionName || '(anonymous)'} ${shortFile(url)}${url ? `:${lineNumber + 1}` : ''}`;
+}
+
+const add = (map: Map<string, number>, key: string, delta: number) => map.set(key, (map.get(key) ?? 0) + delta);
+
+/**
+ * Microseconds per function (self time), per file (self time), and per project function with what it
+ * calls (total time: where the gateway's own code sends the work), over every profile given.
+ */
+export function profileTimes(profiles: CpuProfile[]): { total: number; busy: number; byFunction: Map<string, number>; byFile: Map<string, number>; projectTotal: Map<string, number> } {
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
-  let total = 0;
+  const projectTotal = new Map<string, number>();
+  let [total, busy] = [0, 0];
   for (const profile of profiles) {
     const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+    const parents = new Map(profile.nodes.flatMap((node) => (node.children ?? []).map((child): [number, number] => [child, node.id])));
     profile.samples.forEach((id, i) => {
-      const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
+      const { callFrame } = nodes.get(id)!;
       const delta = profile.timeDeltas[i] ?? 0;
-      const file = shortFile(url);
-      const name = `${functionName || '(anonymous)'} ${file}${url ? `:${lineNumber + 1}` : ''}`;
-      byFunction.set(name, (byFunction.get(name) ?? 0) + delta);
-      byFile.set(file, (byFile.get(file) ?? 0) + delta);
+      add(byFunction, frameName(callFrame), delta);
+      add(byFile, shortFile(callFrame.url), delta);
       total += delta;
+      if (callFrame.functionName === '(idle)') return;
+      busy += delta;
+      const seen = new Set<string>();
+      for (let node: number | undefined = id; node !== undefined; node = parents.get(node)) {
+        const frame = nodes.get(node)!.callFrame;
+        const name = frameName(frame);
+        if (shortFile(frame.url).startsWith('src/') && !seen.has(name)) add(projectTotal, name, delta), seen.add(name);
+      }
     });
   }
-  return { total, byFunction, byFile };
+  return { total, busy, byFunction, byFile, projectTotal };
 }
 
 function top(map: Map<string, number>, total: number, count: number): string[] {
@@ -58,15 +76,18 @@ function top(map: Map<string, number>, total: number, count: number): string[] {
 export function summarizeProfiles(dir: string, count = 30): string {
   const files = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
   const profiles = files.map((name) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as CpuProfile);
-  const { total, byFunction, byFile } = selfTimes(profiles);
+  const { total, busy, byFunction, byFile, projectTotal } = profileTimes(profiles);
   return [
-    `${files.length} profile(s), ${(total / 1e6).toFixed(1)} s sampled (idle included as "(idle)")`,
+    `${files.length} profile(s), ${(total / 1e6).toFixed(1)} s sampled (idle included as "(idle)"), ${(busy / 1e6).toFixed(1)} s busy`,
     '',
-    'self time by function:',
+    'self time by function (share of all samples):',
     ...top(byFunction, total, count),
     '',
-    'self time by file:',
+    'self time by file (share of all samples):',
     ...top(byFile, total, count),
+    '',
+    "the project's functions with what they call (share of busy samples):",
+    ...top(projectTotal, busy, count),
   ].join('\n');
 }
 

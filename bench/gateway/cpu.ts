@@ -3,7 +3,8 @@
  * throughput says as much about the neighbours as about the proxy; the CPU a process spent per request
  * served does not.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { processTree } from '../process-tree.js';
 
 const ticksPerSecond = 100; // USER_HZ: 100 on every Linux architecture Node runs on
 
@@ -19,19 +20,9 @@ function ownCpuSeconds(pid: number, kernelOnly = false): number {
   }
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
-
 /** CPU seconds of a process and its live descendants (a gateway's primary and its workers). */
 export function cpuSeconds(pid: number, kernelOnly = false): number {
-  return ownCpuSeconds(pid, kernelOnly) + childrenOf(pid).reduce((sum, child) => sum + cpuSeconds(child, kernelOnly), 0);
+  return processTree(pid).reduce((sum, member) => sum + ownCpuSeconds(member, kernelOnly), 0);
 }
 
 /** Runs `work`, returning its result and the CPU seconds each pid (with its descendants) spent meanwhile. */

@@ -41,11 +41,12 @@ function reported(out: string, label: RegExp): string {
 }
 
 /**
- * `connections` keep-alive connections for `seconds`, every request with the bearer token. Any non-2xx
+ * `connections` keep-alive connections for `seconds`, every request with the bearer token (none if empty)
+ * and `headers` (`Name: value`). Any non-2xx
  * answer or socket error fails the run: a benchmark of error pages measures nothing.
  */
-export async function runWrk(url: string, token: string, connections: number, seconds: number): Promise<LoadResult> {
-  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', '-H', `Authorization: Bearer ${token}`, url];
+export async function runWrk(url: string, token: string, connections: number, seconds: number, headers: string[] = []): Promise<LoadResult> {
+  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...headers.flatMap((header) => ['-H', header]), url];
   const { stdout: out } = await run('wrk', args, { encoding: 'utf8' });
   if (process.env.KUBEGATE_BENCH_DEBUG) console.error(out);
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk got failed answers from ${url}:\n${out}`);
