@@ -143,8 +143,18 @@ export interface RecordedLine {
   bodyEncoding?: string;
 }
 
-/** Every event line the gateway recorded so far, spool and store, in no particular order across files. */
+/**
+ * Every event line the gateway recorded so far, spool and store, in no particular order across files.
+ * The spool is listed before the store (a segment leaves the spool only once uploaded), and a spool
+ * segment (or session folder) removed while it is listed or read makes it read everything again.
+ */
 export function recordedLines(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string[] {
-  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
-  return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
+  for (;;) {
+    try {
+      const files = [gateway.spoolDir, gateway.recordings].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'));
+      return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
