@@ -2,9 +2,10 @@
  * The gateway's CPU per request, quickly (for profiling, not the full comparison of
  * bench/gateway-overhead): a sandbox, the gateway process with recording on as in that bench, then wrk
  * GETs of one ConfigMap (and LISTs of 50) direct and through the gateway; CPU read from /proc for the
- * gateway (primary and workers) and the API server, divided by the requests wrk saw answered. Then what
- * impersonation costs the API server: GETs sent straight to it with the gateway's ServiceAccount token
- * and the gateway's Impersonate-User, -Group and -Extra headers, one more at a time.
+ * gateway (primary and workers) and the API server (less its idle background), divided by the requests
+ * wrk saw answered. Then what impersonation costs the API server: GETs sent straight to it with the
+ * gateway's ServiceAccount token and the gateway's Impersonate-User, -Group and -Extra headers, one more
+ * at a time.
  * KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway and prints the summary of its profiles.
  * KUBEGATE_BENCH_BASELINE=ROOT also runs the gateway of another build (a copy of an older checkout's bin/,
  * dist/, schemas/, package.json and node_modules) on the same sandbox, measured in turn with this one
@@ -19,7 +20,7 @@ import { TestCluster } from '../test/harness/cluster.js';
 import { jitKubeconfig, type startGateway } from '../test/harness/gateway.js';
 import { startOperator } from '../test/harness/operator.js';
 import { summarizeProfiles } from './cpu-profile.js';
-import { cpuDuring } from './gateway/cpu.js';
+import { cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
 import { setUpWorld, type AccessPath, type BenchWorld } from './gateway/fixtures.js';
 import { runWrk } from './gateway/wrk.js';
 
@@ -39,7 +40,8 @@ async function baselinePath(root: string, cluster: TestCluster, like: AccessPath
 /** wrk against `url`; CPU per request of the path's proxy (if any) and of the API server. */
 async function measure(world: BenchWorld, label: string, url: string, token: string, proxyPid?: number, headers: string[] = []): Promise<void> {
   await runWrk(url, token, 4, 2, headers); // warm-up: connection pools, caches, the JIT compiler
-  const { result, cpu, kernel } = await cpuDuring({ proxy: proxyPid ?? process.pid, apiserver: world.apiserverPid }, () => runWrk(url, token, connections, wrkSeconds, headers));
+  const idle = { apiserver: await idleCpuRate(world.apiserverPid) };
+  const { result, cpu, kernel } = await cpuDuringLessIdle({ proxy: proxyPid ?? process.pid, apiserver: world.apiserverPid }, idle, () => runWrk(url, token, connections, wrkSeconds, headers));
   const perRequest = (seconds: number) => ((seconds * 1000) / result.requests).toFixed(3);
   const proxy = proxyPid ? `${perRequest(cpu.proxy)} (kernel ${perRequest(kernel.proxy)})` : '-';
   console.log(`${label.padEnd(40)} ${String(result.requests).padStart(6)} requests, ${result.requestsPerSecond.toFixed(0).padStart(5)} req/s; CPU ms/request: proxy ${proxy}, API server ${perRequest(cpu.apiserver)}`);

@@ -6,7 +6,8 @@
  *    MB/s, and the proxies' peak resident memory while each passes;
  * 2. GET (one ConfigMap) and LIST (500 ConfigMaps) through wrk: p50/p99 at one connection, requests
  *    per second saturated at 32 connections, and meanwhile the CPU each proxy and the API server spent per
- *    request (from /proc: robust to other load on the machine, unlike req/s).
+ *    request (from /proc: robust to other load on the machine, unlike req/s; the API server's less what it
+ *    spends idle, measured just before).
  * The peers: a Go peer (bench/go-peer) and `kubectl proxy` (Kubernetes' own, plain HTTP to its client).
  * Prints a table and a JSON summary. Needs wrk (apt-get install wrk) and Go (to build bench/go-peer).
  * KUBEGATE_BENCH_DEBUG=1 prints wrk's reports; KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway.
@@ -26,7 +27,7 @@ import { report, type PathResults, type RequestKind, type TransferKind } from '.
 import { execTransfer, httpGet, portForwardTransfer, startByteSource, type Transfer } from './gateway/transfers.js';
 import { requireWrk, runWrk } from './gateway/wrk.js';
 import { peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
-import { cpuDuring } from './gateway/cpu.js';
+import { cpuDuring, cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
 import { processTree } from './process-tree.js';
 
 const wrkSeconds = Number(process.argv[2] ?? 8);
@@ -71,7 +72,8 @@ async function measureRequests(world: BenchWorld, results: Record<string, PathRe
       await runWrk(url, path.token, 4, 2); // warm-up: connection pools, caches, the JIT compiler
       const { result, memory } = await withProxyMemory(path, async () => {
         const latency = await runWrk(url, path.token, 1, wrkSeconds);
-        const { result: load, cpu } = await cpuDuring({ proxy: path.proxyPid ?? process.pid, apiserver: world.apiserverPid }, () => runWrk(url, path.token, saturatingConnections, wrkSeconds));
+        const idle = { apiserver: await idleCpuRate(world.apiserverPid) };
+        const { result: load, cpu } = await cpuDuringLessIdle({ proxy: path.proxyPid ?? process.pid, apiserver: world.apiserverPid }, idle, () => runWrk(url, path.token, saturatingConnections, wrkSeconds));
         return { latency, load, cpu };
       });
       const perRequest = (seconds: number) => (seconds * 1000) / result.load.requests;

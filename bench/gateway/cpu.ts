@@ -33,3 +33,24 @@ export async function cpuDuring<T, K extends string>(pids: Record<K, number>, wo
   const spent = (kernelOnly: boolean) => Object.fromEntries(entries.map(([name, pid], i) => [name, cpuSeconds(pid, kernelOnly) - before[i]![kernelOnly ? 1 : 0]])) as Record<K, number>;
   return { result, cpu: spent(false), kernel: spent(true) };
 }
+
+/**
+ * CPU seconds per second a process spends while nothing is asked of it (an API server's controllers,
+ * leases and watches): subtracted from what it spends under load, so that a slower path, over whose fewer
+ * requests that background spreads, is not charged more per request for it.
+ */
+export async function idleCpuRate(pid: number, milliseconds = 3000): Promise<number> {
+  const before = cpuSeconds(pid);
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, milliseconds));
+  return (cpuSeconds(pid) - before) / ((performance.now() - started) / 1000);
+}
+
+/** `cpuDuring` for the API server, less its idle background over the same time. */
+export async function cpuDuringLessIdle<T, K extends string>(pids: Record<K, number>, idle: Partial<Record<K, number>>, work: () => Promise<T>): Promise<{ result: T; cpu: Record<K, number>; kernel: Record<K, number> }> {
+  const started = performance.now();
+  const measured = await cpuDuring(pids, work);
+  const seconds = (performance.now() - started) / 1000;
+  for (const [name, rate] of Object.entries(idle) as Array<[K, number]>) measured.cpu[name] = Math.max(0, measured.cpu[name] - rate * seconds);
+  return measured;
+}

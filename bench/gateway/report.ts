@@ -12,7 +12,7 @@ export interface RequestResult {
   requestsPerSecond: number;
   /** the proxy's CPU (every process of it) per request under the saturating load (none for direct) */
   cpuMsPerRequest?: number;
-  /** the API server's CPU per request meanwhile */
+  /** the API server's CPU per request meanwhile, less what it spends idle */
   apiserverCpuMsPerRequest?: number;
   /** the proxy's resident memory while the load ran (none for direct) */
   memory?: MemoryPeak;
