@@ -1,7 +1,7 @@
 /**
  * The gateway's CPU per request, quickly (for profiling, not the full comparison of
  * bench/gateway-overhead): a sandbox, the gateway process with recording on as in that bench, then wrk
- * GETs of one ConfigMap (and LISTs of 50) direct and through the gateway; CPU read from /proc for the
+ * GETs of one ConfigMap (and LISTs of 50, or list-limit) direct and through the gateway; CPU read from /proc for the
  * gateway (primary and workers) and the API server (less its idle background), divided by the requests
  * wrk saw answered. Then what impersonation costs the API server: GETs sent straight to it with the
  * gateway's ServiceAccount token and the gateway's Impersonate-User, -Group and -Extra headers, one more
@@ -10,7 +10,7 @@
  * KUBEGATE_BENCH_BASELINE=ROOT also runs the gateway of another build (a copy of an older checkout's bin/,
  * dist/, schemas/, package.json and node_modules) on the same sandbox, measured in turn with this one
  * round after round: a before/after comparison that shares the machine's noise.
- * Run: npm run build && node_modules/.bin/node dist/bench/gateway-cpu.js [wrk-seconds=10] [connections=8] [rounds=1]
+ * Run: npm run build && node_modules/.bin/node dist/bench/gateway-cpu.js [wrk-seconds=10] [connections=8] [rounds=1] [list-limit=50]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ import { runWrk } from './gateway/wrk.js';
 const wrkSeconds = Number(process.argv[2] ?? 10);
 const connections = Number(process.argv[3] ?? 8);
 const rounds = Number(process.argv[4] ?? 1);
+const listLimit = Number(process.argv[5] ?? 50);
 
 /** The gateway of the build at `root`, started as the bench's own is (same policy, same grant). */
 async function baselinePath(root: string, cluster: TestCluster, like: AccessPath): Promise<AccessPath> {
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     const paths = world.paths.filter((path) => path.name === 'direct' || path.name === 'kubegate');
     const baseline = process.env.KUBEGATE_BENCH_BASELINE;
     if (baseline) paths.push(await baselinePath(baseline, cluster, paths[1]!));
-    const apiPaths = { GET: `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`, LIST: `/api/v1/namespaces/${world.namespace}/configmaps?limit=50` };
+    const apiPaths = { GET: `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`, LIST: `/api/v1/namespaces/${world.namespace}/configmaps?limit=${listLimit}` };
     for (let round = 0; round < rounds; round++) {
       for (const [kind, apiPath] of Object.entries(apiPaths)) {
         for (const path of paths) await measure(world, `${kind} ${path.name}`, path.url + apiPath, path.token, path.proxyPid);
