@@ -1,4 +1,4 @@
-# One image runs both `kubegate operator` and `kubegate gateway`.
+# One image runs `kubegate operator`, `kubegate gateway` and `kubegate console` (its pages in dist/web).
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -7,13 +7,16 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY test ./test
 COPY bench ./bench
-RUN npx tsc -p . && npm prune --omit=dev
+COPY web ./web
+COPY scripts/copy-web-assets.mjs ./scripts/
+RUN npx tsc -p . && npx tsc -p web && node scripts/copy-web-assets.mjs && npm prune --omit=dev
 
 FROM gcr.io/distroless/nodejs22-debian12:nonroot
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/web ./dist/web
 COPY config/admission ./config/admission
 COPY schemas ./schemas
 COPY scripts/testbin-versions.env ./scripts/

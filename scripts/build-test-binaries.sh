@@ -32,6 +32,10 @@ provided() {
   [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/$1" ]]
 }
 
+# the console's browser tests drive Debian's chromium (installed with apt-get when missing)
+step="install chromium"
+bash "$here/install-chromium.sh"
+
 command -v go >/dev/null || { step="find go"; echo "kubegate: Go is required to build the test binaries" >&2; exit 1; }
 
 # build_from_kubernetes VERSION OUT_DIR BINARY...: builds binaries of k8s.io/kubernetes at VERSION (and etcd

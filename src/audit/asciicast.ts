@@ -2,7 +2,9 @@
  * asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/): a header line, then one
  * `[seconds, code, data]` line per terminal frame, times relative to the first frame. The terminal size
  * is the first resize when it comes before any output (kubectl sends one as it starts), else 80x24; later
- * resizes become "r" events.
+ * resizes become "r" events. Output of a stream without a terminal (`kubectl exec` without `-t`) gets
+ * "\r\n" for each bare "\n": no line discipline added the carriage return, and a player, being a
+ * terminal, would otherwise draw each line where the one before ended.
  */
 import type { TerminalFrame } from './playback.js';
 
@@ -27,6 +29,7 @@ export async function* asciicastLines(frames: AsyncIterable<TerminalFrame>, titl
       yield `${JSON.stringify(header)}\n`;
       if (frame.code === 'r') continue;
     }
-    yield `${JSON.stringify([Number(((frame.time - start) / 1000).toFixed(6)), frame.code, frame.data])}\n`;
+    const data = frame.code === 'o' && !frame.tty ? frame.data.replace(/\r?\n/g, '\r\n') : frame.data;
+    yield `${JSON.stringify([Number(((frame.time - start) / 1000).toFixed(6)), frame.code, data])}\n`;
   }
 }

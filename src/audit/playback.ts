@@ -14,6 +14,8 @@ export interface TerminalFrame {
   code: 'o' | 'i' | 'r';
   data: string;
   requestId: string;
+  /** The stream has a terminal (the request asked for `tty`): its line discipline already turned "\n" into "\r\n". */
+  tty: boolean;
 }
 
 const channelCodes: Partial<Record<string, 'o' | 'i'>> = { stdout: 'o', stderr: 'o', stdin: 'i' };
@@ -21,21 +23,24 @@ const channelCodes: Partial<Record<string, 'o' | 'i'>> = { stdout: 'o', stderr: 
 /** The terminal frames of a session's events, text decoded across frame boundaries. */
 export async function* terminalFrames(events: AsyncIterable<RecordedEvent>): AsyncGenerator<TerminalFrame> {
   const decoders = new Map<string, StringDecoder>();
+  const terminals = new Set<string>();
   for await (const event of events) {
+    if (event.type === 'request' && asksForTty(event.path)) terminals.add(event.requestId);
+    const tty = 'requestId' in event && terminals.has(event.requestId);
     if (event.type === 'stream-close') {
       for (const [id, decoder] of decoders) {
         if (!id.startsWith(`${event.requestId}\0`)) continue;
         const rest = decoder.end();
         decoders.delete(id);
         const code = channelCodes[id.slice(id.indexOf('\0') + 1)];
-        if (rest && code) yield { time: Date.parse(event.time), code, data: rest, requestId: event.requestId };
+        if (rest && code) yield { time: Date.parse(event.time), code, data: rest, requestId: event.requestId, tty };
       }
     }
     if (event.type !== 'stream' || event.port !== undefined) continue;
     const time = Date.parse(event.time);
     if (event.channel === 'resize') {
       const size = terminalSize(event.data);
-      if (size) yield { time, code: 'r', data: size, requestId: event.requestId };
+      if (size) yield { time, code: 'r', data: size, requestId: event.requestId, tty };
       continue;
     }
     const code = channelCodes[event.channel];
@@ -44,8 +49,15 @@ export async function* terminalFrames(events: AsyncIterable<RecordedEvent>): Asy
     let decoder = decoders.get(id);
     if (!decoder) decoders.set(id, (decoder = new StringDecoder('utf8')));
     const data = decoder.write(Buffer.from(event.data, 'base64'));
-    if (data) yield { time, code, data, requestId: event.requestId };
+    if (data) yield { time, code, data, requestId: event.requestId, tty };
   }
+}
+
+/** The exec or attach request's `tty` query parameter, true as the API server parses a bool (Go's strconv.ParseBool). */
+function asksForTty(path: string): boolean {
+  const query = path.indexOf('?');
+  if (query < 0) return false;
+  return ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(new URLSearchParams(path.slice(query + 1)).get('tty') ?? '');
 }
 
 /** Kubernetes' resize message, `{"Width":80,"Height":24}`, as asciicast's "80x24". */

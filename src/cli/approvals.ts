@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import type { ApprovalRequest } from '../api/index.js';
 import { authenticatedName } from '../api/identity.js';
-import { apiMessage, kubeClients } from '../kube/client.js';
+import { apiMessage, kubeClients, type KubeClients } from '../kube/client.js';
 import { approvalRequests, getCustom } from '../kube/resources.js';
 import { CliError, outputOption, type OutputFormat } from './output.js';
 import { loadKubeconfig } from '../kube/load-kubeconfig.js';
@@ -15,33 +15,46 @@ interface DecideOptions {
   output: OutputFormat;
 }
 
-async function decide(name: string, decision: 'Approve' | 'Deny', options: DecideOptions): Promise<void> {
-  const config = loadKubeconfig(options.kubeconfig);
+async function readRequest(clients: KubeClients, namespace: string, name: string): Promise<ApprovalRequest> {
+  try {
+    return await getCustom<ApprovalRequest>(clients, approvalRequests, namespace, name);
+  } catch (error) {
+    throw new CliError(`approvalrequest ${namespace}/${name}: ${apiMessage(error)}`);
+  }
+}
+
+/**
+ * Appends `decision` to the ApprovalRequest as whoever `config` authenticates as; returns who that is and
+ * the request. The append tests the resourceVersion read, so it is read again when someone else (the
+ * operator writing the status) changed the request in between.
+ */
+export async function decideApproval(config: k8s.KubeConfig, namespace: string, name: string, decision: 'Approve' | 'Deny', reason: string): Promise<{ by: string; updated: ApprovalRequest }> {
   const clients = kubeClients(config);
   const review = await config.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: {} });
   const by = authenticatedName(review.status?.userInfo);
   if (!by) throw new CliError('cannot tell who you are: the API server returned no username');
-  let request: ApprovalRequest;
-  try {
-    request = await getCustom<ApprovalRequest>(clients, approvalRequests, options.namespace, name);
-  } catch (error) {
-    throw new CliError(`approvalrequest ${options.namespace}/${name}: ${apiMessage(error)}`);
+  const entry = { decision, by, reason, at: new Date().toISOString() };
+  for (let attempt = 1; ; attempt++) {
+    const request = await readRequest(clients, namespace, name);
+    const patch = [
+      { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
+      request.spec.decisions ? { op: 'add', path: '/spec/decisions/-', value: entry } : { op: 'add', path: '/spec/decisions', value: [entry] },
+    ];
+    try {
+      const updated = (await clients.custom.patchNamespacedCustomObject(
+        { ...approvalRequests, namespace, name, body: patch },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      )) as ApprovalRequest;
+      return { by, updated };
+    } catch (error) {
+      const changed = attempt < 5 && (await readRequest(clients, namespace, name)).metadata!.resourceVersion !== request.metadata!.resourceVersion;
+      if (!changed) throw new CliError(`${decision === 'Approve' ? 'approving' : 'denying'} ${namespace}/${name} refused: ${apiMessage(error)}`);
+    }
   }
-  const entry = { decision, by, reason: options.reason, at: new Date().toISOString() };
-  // append only if nobody changed the request since we read it
-  const patch = [
-    { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
-    request.spec.decisions ? { op: 'add', path: '/spec/decisions/-', value: entry } : { op: 'add', path: '/spec/decisions', value: [entry] },
-  ];
-  let updated: ApprovalRequest;
-  try {
-    updated = (await clients.custom.patchNamespacedCustomObject(
-      { ...approvalRequests, namespace: options.namespace, name, body: patch },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-    )) as ApprovalRequest;
-  } catch (error) {
-    throw new CliError(`${decision === 'Approve' ? 'approving' : 'denying'} ${options.namespace}/${name} refused: ${apiMessage(error)}`);
-  }
+}
+
+async function decide(name: string, decision: 'Approve' | 'Deny', options: DecideOptions): Promise<void> {
+  const { by, updated } = await decideApproval(loadKubeconfig(options.kubeconfig), options.namespace, name, decision, options.reason);
   if (options.output === 'json') process.stdout.write(JSON.stringify(updated, null, 2) + '\n');
   else process.stdout.write(`approvalrequest ${options.namespace}/${name}: ${decision === 'Approve' ? 'approved' : 'denied'} by ${by}\n`);
 }

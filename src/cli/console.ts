@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { parseViewer, type Viewer } from '../console/auth.js';
-import { startConsole } from '../console/server.js';
+import { startConsole, type OidcOptions } from '../console/server.js';
 import { loadKubeconfig } from '../kube/load-kubeconfig.js';
 import { openStore } from '../recording/open-store.js';
 import { CliError } from './output.js';
@@ -19,9 +19,24 @@ interface ConsoleFlags {
   urlFile?: string;
   publicUrl?: string;
   tlsDir?: string;
+  oidcFromPolicy?: string;
+  oidcIssuer?: string;
+  oidcClientId: string;
+  oidcScopes?: string;
 }
 
 const repeatable = (value: string, all: string[]) => [...all, value];
+
+/** `--oidc-from-policy NS/NAME` and its companions, as the console's OIDC options. */
+function oidcOptions(flags: ConsoleFlags): OidcOptions | undefined {
+  if (!flags.oidcFromPolicy) {
+    if (flags.oidcIssuer) throw new CliError('--oidc-issuer picks one of a policy\'s identity providers: give --oidc-from-policy NS/NAME too');
+    return undefined;
+  }
+  const [namespace, name, ...rest] = flags.oidcFromPolicy.split('/');
+  if (!namespace || !name || rest.length > 0) throw new CliError(`--oidc-from-policy "${flags.oidcFromPolicy}": give the SessionPolicy as NAMESPACE/NAME`);
+  return { policy: { namespace, name }, clientId: flags.oidcClientId, ...(flags.oidcIssuer ? { issuer: flags.oidcIssuer } : {}), ...(flags.oidcScopes ? { scopes: flags.oidcScopes } : {}) };
+}
 
 async function runConsole(flags: ConsoleFlags): Promise<void> {
   const logger = pino({ name: 'kubegate-console', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
@@ -34,6 +49,7 @@ async function runConsole(flags: ConsoleFlags): Promise<void> {
   } catch (error) {
     throw new CliError((error as Error).message);
   }
+  const oidc = oidcOptions(flags);
   const store = openStore(storeUrl);
   const running = await startConsole({
     listen: parseListen(flags.listen),
@@ -44,13 +60,16 @@ async function runConsole(flags: ConsoleFlags): Promise<void> {
     ...(flags.tlsDir ? { tlsDir: flags.tlsDir } : {}),
     ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
     loginAs,
+    ...(oidc ? { oidc } : {}),
     logger,
   }).catch((error: unknown) => {
     throw new CliError((error as Error).message);
   });
   process.stdout.write(`kubegate console at ${running.url} (recordings: ${store.url})\n`);
   for (const link of running.links) process.stdout.write(`login as ${link.viewer.user}: ${link.url}\n`);
-  if (flags.urlFile && running.links[0]) writeFileSync(flags.urlFile, `${running.links[0].url}\n`, { mode: 0o600 });
+  if (oidc) process.stdout.write(`sign in at ${running.url} with the identity provider of SessionPolicy ${oidc.policy.namespace}/${oidc.policy.name} (client ${oidc.clientId}, redirect ${running.url}/auth/callback)\n`);
+  // the first login link, else the console itself, where people sign in at the identity provider
+  if (flags.urlFile && (running.links[0] || oidc)) writeFileSync(flags.urlFile, `${running.links[0]?.url ?? running.url}\n`, { mode: 0o600 });
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
   });
@@ -72,5 +91,9 @@ export function registerConsoleCommand(program: Command): void {
     .option('--url-file <file>', 'write the first login link to this file')
     .option('--public-url <url>', 'the URL people open the console at, for the links it prints')
     .option('--tls-dir <dir>', 'serve HTTPS with tls.crt and tls.key from this folder')
+    .option('--oidc-from-policy <namespace/name>', "let people sign in at the identity provider this SessionPolicy's spec.identityProviders names, their names derived as the gateway derives them")
+    .option('--oidc-issuer <url>', 'which of the policy\'s identity providers (default: the first)')
+    .option('--oidc-client-id <id>', "the console's client at the identity provider (a public client; redirect URI: the console's URL + /auth/callback)", 'kubegate-console')
+    .option('--oidc-scopes <scopes>', 'scopes to ask for', 'openid email groups')
     .action((flags: ConsoleFlags) => runConsole(flags));
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { withConnectionPool } from '../kube/client.js';
+import { refreshingExecCredentials } from '../kube/exec-credential.js';
 import { Gateway } from '../gateway/server.js';
 import { policyFromApi, policyFromDirectory } from '../gateway/policy-source.js';
 import { policyRecorder } from '../gateway/policy-recorder.js';
@@ -108,8 +109,10 @@ function policyRef(flags: GatewayFlags): { namespace: string; name: string } {
 /** The upstream API server and the gateway's own credential. */
 function upstreamConfig(flags: GatewayFlags): k8s.KubeConfig {
   const upstream = new k8s.KubeConfig();
-  if (flags.kubeconfig) upstream.loadFromFile(flags.kubeconfig);
-  else upstream.loadFromCluster();
+  if (flags.kubeconfig) {
+    upstream.loadFromFile(flags.kubeconfig);
+    refreshingExecCredentials(upstream, flags.kubeconfig);
+  } else upstream.loadFromCluster();
   return withConnectionPool(upstream);
 }
 

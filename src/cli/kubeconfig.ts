@@ -31,19 +31,31 @@ export function registerKubeconfigCommand(program: Command): void {
     .option('--kubeconfig <file>', 'kubeconfig to read the grant with (default: $KUBECONFIG, ~/.kube/config)')
     .addOption(outputOption())
     .action(async (name: string, options: KubeconfigFlags) => {
-      const clients = kubeClients(loadKubeconfig(options.kubeconfig));
-      const location = await locate(clients, name, options);
-      const secret = await readSecret(clients, location);
-      const data = secret?.data?.[kubeconfigSecretKey];
-      if (!data) throw new CliError(`no kubeconfig for accessgrant ${options.namespace}/${name} in Secret ${location.namespace}/${location.name}: the grant is not Active yet, or it just became so (retry in a moment)`);
-      const kubeconfig = parse(Buffer.from(data, 'base64').toString('utf8'));
-      if (options.server) for (const cluster of kubeconfig.clusters) cluster.cluster.server = options.server;
+      const kubeconfig = await grantKubeconfig(loadKubeconfig(options.kubeconfig), name, options);
       process.stdout.write(options.output === 'json' ? JSON.stringify(kubeconfig, null, 2) + '\n' : stringify(kubeconfig));
     });
 }
 
+/** A kubeconfig as the YAML reads, with the parts kubegate looks at. */
+export interface KubeconfigDocument {
+  clusters: Array<{ name: string; cluster: { server: string; 'certificate-authority-data'?: string } }>;
+  [key: string]: unknown;
+}
+
+/** The grant's JIT kubeconfig, its clusters pointing at `server` when given. */
+export async function grantKubeconfig(config: k8s.KubeConfig, name: string, options: Pick<KubeconfigFlags, 'namespace' | 'operatorNamespace' | 'server'>): Promise<KubeconfigDocument> {
+  const clients = kubeClients(config);
+  const location = await locate(clients, name, options);
+  const secret = await readSecret(clients, location);
+  const data = secret?.data?.[kubeconfigSecretKey];
+  if (!data) throw new CliError(`no kubeconfig for accessgrant ${options.namespace}/${name} in Secret ${location.namespace}/${location.name}: the grant is not Active yet, or it just became so (retry in a moment)`);
+  const kubeconfig = parse(Buffer.from(data, 'base64').toString('utf8')) as KubeconfigDocument;
+  if (options.server) for (const cluster of kubeconfig.clusters) cluster.cluster.server = options.server;
+  return kubeconfig;
+}
+
 /** Where the grant's kubeconfig is: from the grant when we may read it (refusing one that is not Active), else a User or Group subject's place. */
-async function locate(clients: KubeClients, name: string, options: KubeconfigFlags): Promise<KubeconfigLocation> {
+async function locate(clients: KubeClients, name: string, options: Pick<KubeconfigFlags, 'namespace' | 'operatorNamespace'>): Promise<KubeconfigLocation> {
   let grant: AccessGrant;
   try {
     grant = await getCustom<AccessGrant>(clients, accessGrants, options.namespace, name);

@@ -6,6 +6,7 @@ import { registerKubeconfigCommand } from './kubeconfig.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerGatewayCommand } from './gateway.js';
 import { registerSessionsCommands } from './sessions.js';
+import { registerDevCommands } from './dev.js';
 import { registerConsoleCommand } from './console.js';
 import { registerLoginCommands } from './login.js';
 
@@ -19,6 +20,7 @@ registerKubeconfigCommand(program);
 registerApprovalCommands(program);
 registerGatewayCommand(program);
 registerSessionsCommands(program);
+registerDevCommands(program);
 registerConsoleCommand(program);
 registerLoginCommands(program);
 

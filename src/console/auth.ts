@@ -1,8 +1,8 @@
 /**
  * Who is looking: a viewer is a Kubernetes identity `{user, groups}`, the one the console asks the API
  * server about (SubjectAccessReview) and impersonates for every write. How a viewer got here is not
- * its business: today a one-time login link (printed at start for an identity the operator of the
- * console names), later an OpenID Connect login, each ending in `ViewerSessions.open`.
+ * its business: a one-time login link (printed at start for an identity the operator of the console
+ * names) or a sign-in at the identity provider (oidc-login.ts), each ending in `ViewerSessions.open`.
  *
  * Login tokens and session ids are 32 random bytes, kept in memory only: a restarted console forgets
  * every session, and its links with them. Time comes from a `Clock` so tests move it by hand.

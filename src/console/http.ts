@@ -19,9 +19,13 @@ export const badRequest = (message: string) => new HttpError(400, 'BadRequest', 
 export const forbidden = (message: string) => new HttpError(403, 'Forbidden', message);
 export const notFound = (message: string) => new HttpError(404, 'NotFound', message);
 
-/** No framing, no inline script, no caching of API answers, no sniffing: on every answer. */
+/**
+ * No framing, no inline script, no caching of API answers, no sniffing: on every answer. Scripts may
+ * compile WebAssembly ('wasm-unsafe-eval', not 'unsafe-eval': no eval of strings): asciinema-player's
+ * terminal emulator is WebAssembly, and without it no terminal plays.
+ */
 export function securityHeaders(response: ServerResponse): void {
-  response.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+  response.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
   response.setHeader('X-Frame-Options', 'DENY');
   response.setHeader('X-Content-Type-Options', 'nosniff');
   response.setHeader('Referrer-Policy', 'no-referrer');

@@ -4,7 +4,7 @@ import { sessionScope, type ApiCall, type ConsoleServices } from './context.js';
 import { HttpError, notFound, sendJson } from './http.js';
 import { endSession, liveEvents } from './live-api.js';
 import { searchSessions } from './search.js';
-import { listSessions, showSession, streamCast, verifySessionCall } from './sessions-api.js';
+import { listSessions, showSession, streamCast, verifySessionCall, wholeBody } from './sessions-api.js';
 
 type Handler = (services: ConsoleServices, call: ApiCall) => Promise<void>;
 
@@ -27,6 +27,7 @@ const routes: { method: 'GET' | 'POST'; path: RegExp; handler: Handler }[] = [
   { method: 'GET', path: new RegExp(`^/api/sessions/${segment}$`), handler: showSession },
   { method: 'GET', path: new RegExp(`^/api/sessions/${segment}/verify$`), handler: verifySessionCall },
   { method: 'GET', path: new RegExp(`^/api/sessions/${segment}/streams/${segment}\\.cast$`), handler: streamCast },
+  { method: 'GET', path: new RegExp(`^/api/sessions/${segment}/bodies/${segment}/(request|response)$`), handler: wholeBody },
   { method: 'POST', path: new RegExp(`^/api/sessions/${segment}/end$`), handler: endSession },
   { method: 'GET', path: /^\/api\/live$/, handler: liveEvents },
 ];

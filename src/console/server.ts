@@ -11,11 +11,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type * as k8s from '@kubernetes/client-node';
 import type { SessionPolicy } from '../api/index.js';
+import type { IdentityProvider } from '../token/id-token.js';
 import type { RecordingStore } from '../recording/store.js';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import type { Viewer } from './auth.js';
 import type { ConsoleServices } from './context.js';
 import { HttpError, securityHeaders, sendError, sendJson } from './http.js';
+import { OidcLogin } from './oidc-login.js';
 import { SignIn } from './sign-in.js';
 import { AccessReviews, KubeApi, KubeApiError } from './kube-api.js';
 import { GatewayEvents, type GatewayTarget } from './live.js';
@@ -35,9 +37,20 @@ export interface ConsoleOptions {
   /** The URL people reach the console at, for the links it prints (default: from --listen). */
   publicUrl?: string;
   loginAs?: Viewer[];
+  /** Sign-in at the identity provider of a SessionPolicy's `spec.identityProviders` entry (oidc-login.ts). */
+  oidc?: OidcOptions;
   webDir?: string;
   logger: Logger;
   clock?: Clock;
+}
+
+export interface OidcOptions {
+  policy: { namespace: string; name: string };
+  /** Which of the policy's providers, when it names several (default: the first). */
+  issuer?: string;
+  /** The console's client at the provider (a public client: PKCE, no secret). */
+  clientId: string;
+  scopes?: string;
 }
 
 export interface RunningConsole {
@@ -67,6 +80,17 @@ function policyCache(kube: KubeApi, now: () => number): () => Promise<SessionPol
     }
     return cached.policies;
   };
+}
+
+/** The policy's identity provider entry, from the policies the console's own credential reads (cached 30 s). */
+async function policyProvider(policies: () => Promise<SessionPolicy[]>, oidc: OidcOptions): Promise<IdentityProvider> {
+  const { namespace, name } = oidc.policy;
+  const policy = (await policies()).find((candidate) => candidate.metadata.namespace === namespace && candidate.metadata.name === name);
+  if (!policy) throw new Error(`no SessionPolicy ${namespace}/${name}`);
+  const providers = policy.spec?.identityProviders ?? [];
+  const provider = oidc.issuer ? providers.find((candidate) => candidate.issuer.url === oidc.issuer) : providers[0];
+  if (!provider) throw new Error(`SessionPolicy ${namespace}/${name} names ${oidc.issuer ? `no identity provider with issuer ${oidc.issuer}` : 'no identity provider'}`);
+  return provider;
 }
 
 /** The status and code of a failure, for the error boundary. */
@@ -111,14 +135,21 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const services = consoleServices(options, clock);
   const log = options.logger;
   const tls = options.tlsDir ? { cert: readFileSync(join(options.tlsDir, 'tls.crt')), key: readFileSync(join(options.tlsDir, 'tls.key')) } : undefined;
-  const signIn = new SignIn(clock, tls !== undefined, (viewer) => log.info({ user: viewer.user, groups: viewer.groups }, 'viewer signed in with a login link'));
   const files = new StaticFiles(options.webDir);
+  const server: Server = tls ? createHttpsServer(tls) : createHttpServer();
+  const boundPort = await listening(server, host, port);
+  const baseUrl = options.publicUrl?.replace(/\/$/, '') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const oidc = options.oidc && new OidcLogin({ provider: () => policyProvider(services.policies, options.oidc!), clientId: options.oidc.clientId, redirectUri: `${baseUrl}/auth/callback`, ...(options.oidc.scopes ? { scopes: options.oidc.scopes } : {}) }, clock);
+  const signIn = new SignIn(clock, tls !== undefined, (viewer, how) => log.info({ user: viewer.user, groups: viewer.groups }, `viewer signed in with ${how}`), oidc);
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     securityHeaders(response);
     const url = new URL(request.url ?? '/', 'http://console');
     if (url.pathname === '/healthz') return sendJson(response, 200, { ok: true, sessions: services.index.size });
-    if (url.pathname === '/login' && request.method === 'GET') return signIn.login(url, response);
+    if (request.method === 'GET' && url.pathname === '/login') return signIn.login(url, response);
+    if (request.method === 'GET' && url.pathname === '/auth/config') return signIn.config(response);
+    if (request.method === 'GET' && url.pathname === '/auth/login') return signIn.beginOidc(url, response);
+    if (request.method === 'GET' && url.pathname === '/auth/callback') return signIn.finishOidc(request, url, response);
     if (url.pathname.startsWith('/api/')) {
       const session = signIn.sessionOf(request);
       if (url.pathname === '/api/logout' && request.method === 'POST') return signIn.logout(session, response);
@@ -128,7 +159,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     return files.serve(url.pathname, response, request.method === 'HEAD');
   };
 
-  const server: Server = tls ? createHttpsServer(tls) : createHttpServer();
+  // handlers attached right after listening (nobody knows a port 0 before): no request comes in between
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const started = clock.now();
     response.once('finish', () => log.debug({ method: request.method, path: request.url?.split('?')[0], status: response.statusCode, ms: clock.now() - started }, 'console request'));
@@ -140,13 +171,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     });
   });
   server.on('clientError', (_error, socket) => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
-  const boundPort = await listening(server, host, port);
-  const url = options.publicUrl?.replace(/\/$/, '') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  const loginLink = (viewer: Viewer) => `${url}/login?token=${signIn.issue(viewer)}`;
+  const loginLink = (viewer: Viewer) => `${baseUrl}/login?token=${signIn.issue(viewer)}`;
   // the first fill reads every index object; answers wait for it (index.fresh), the server does not
   services.index.fresh().catch((error: unknown) => log.error({ err: error }, 'reading the session index failed'));
   return {
-    url,
+    url: baseUrl,
     links: (options.loginAs ?? []).map((viewer) => ({ viewer, url: loginLink(viewer) })),
     services,
     loginLink,

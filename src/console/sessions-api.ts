@@ -9,9 +9,10 @@ import { asciicastLines } from '../audit/asciicast.js';
 import { terminalFrames } from '../audit/playback.js';
 import { timeRange, type SessionFilter, type TimeRange } from '../audit/query.js';
 import { sessionEvents, storedSession, type SessionEvent } from '../audit/reader.js';
-import { Timeline, type TimelineEntry } from '../audit/timeline.js';
+import { Timeline } from '../audit/timeline.js';
 import { verifySession } from '../audit/verify.js';
 import { subjectName } from '../recording/format.js';
+import { findBody, sendBody, TimelineBodies, type BodySide, type ShownEntry } from './bodies.js';
 import { maySessions, sessionScope, type ApiCall, type ConsoleServices } from './context.js';
 import { badRequest, forbidden, notFound, sendJson } from './http.js';
 import { decodeCursor, type IndexedSession } from './session-index.js';
@@ -140,16 +141,18 @@ function counter() {
 export async function showSession(services: ConsoleServices, call: ApiCall): Promise<void> {
   const session = await visibleSession(services, call, call.params[0]!);
   const timeline = new Timeline({ output: true });
+  const bodies = new TimelineBodies();
   const { counts, add } = counter();
-  const entries: TimelineEntry[] = [];
+  const entries: ShownEntry[] = [];
   let error: string | undefined;
   try {
     for await (const event of eventsOf(services, session)) {
       add(event);
-      entries.push(...timeline.push(event));
+      bodies.push(event);
+      entries.push(...timeline.push(event).map((entry) => bodies.attach(entry)));
       if (entries.length >= maxTimelineEntries) break;
     }
-    if (entries.length < maxTimelineEntries) entries.push(...timeline.end());
+    if (entries.length < maxTimelineEntries) entries.push(...timeline.end().map((entry) => bodies.attach(entry)));
   } catch (failure) {
     error = `the recording could not be read to the end: ${(failure as Error).message}`;
   }
@@ -169,6 +172,15 @@ export async function verifySessionCall(services: ConsoleServices, call: ApiCall
     events: report.events,
     bytes: report.bytes,
   });
+}
+
+/** One recorded body whole, as the timeline's link to a body it cut fetches it. */
+export async function wholeBody(services: ConsoleServices, call: ApiCall): Promise<void> {
+  const session = await visibleSession(services, call, call.params[0]!);
+  const [requestId, side] = [call.params[1]!, call.params[2] as BodySide];
+  const event = await findBody(eventsOf(services, session), requestId, side);
+  if (!event) throw notFound(`session ${session.id} recorded no ${side} body for ${requestId}`);
+  sendBody(call.response, event, `${requestId}-${side}.bin`);
 }
 
 /** Resolves once the response takes more again, or is gone. */

@@ -8,7 +8,7 @@
  * request (KG_INTERNAL, or a broken response once headers are out), logged, and never the process.
  */
 import { pipeline } from 'node:stream';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
 import type { Logger } from 'pino';
 import { GatewayError, refusalFor, sendError } from './errors.js';
@@ -98,56 +98,112 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     sessions.leave(session);
     recordResponse(admitted, { status, durationMs: Date.now() - started, ...answer }, grantEnded?.reason ?? failure);
   };
-  let upstreamRequest: Awaited<ReturnType<Upstream['request']>> | undefined;
   // the error boundary of this request: a bug in one of its callbacks ends it alone
-  const guard = <A extends unknown[], R>(fn: (...args: A) => R) =>
+  const guard: Guard = (fn) =>
     guarded((error) => {
       context.logger.error({ err: error, session: session.id, request: admitted.requestId }, 'forwarding failed: a bug in the gateway; ending this request');
       failure = internalErrorReason(error);
-      upstreamRequest?.destroy();
+      sending.current?.destroy();
       if (!response.headersSent) sendError(response, new GatewayError('KG_INTERNAL'));
       else response.destroy();
       finish(500);
     }, fn);
+  const refuse = (refusal: GatewayError) => {
+    finish(refusal.status);
+    sendError(response, refusal);
+  };
+  const sending = new ResendingOnRefusal(upstream, request, headers, body, {
+    guard,
+    // the upstream request's own error (its connection failed, or the API server's answer could not be
+    // read), or the refusal it was destroyed with when the grant ended
+    error: (error) => {
+      if (response.headersSent) return void response.destroy(error);
+      refuse(error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
+    },
+    response: (upstreamResponse) => relayResponse(admitted, upstreamResponse, response, { guard, finish }),
+    resendFailed: (error) => refuse(refusalFor(error)),
+    mayResend: () => !grantEnded,
+  });
+  let first: ClientRequest;
   try {
-    upstreamRequest = await upstream.request(request.method ?? 'GET', request.url ?? '/', headers);
+    first = await sending.dial(true);
   } catch (error) {
     // nothing was sent (the credentials or the request could not be made): the server answers and logs it
     finish(refusalFor(error).status);
     throw error;
   }
-  const forwarded = upstreamRequest;
   response.on(
     'close',
     guard(() => {
-      if (!response.writableFinished) forwarded.destroy();
+      if (!response.writableFinished) sending.current?.destroy();
     }),
-  );
-  // the upstream request's own error (its connection failed, or the API server's answer could not be
-  // read), or the refusal it was destroyed with when the grant ended
-  forwarded.on(
-    'error',
-    guard((error: Error) => {
-      if (response.headersSent) return void response.destroy(error);
-      const refusal = error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message);
-      finish(refusal.status);
-      sendError(response, refusal);
-    }),
-  );
-  forwarded.on(
-    'response',
-    guard((upstreamResponse: IncomingMessage) => relayResponse(admitted, upstreamResponse, response, { guard, finish })),
   );
   releaseGrant = context.grants.watch(
     identity,
     guard((ended: GrantEnded) => {
       grantEnded = ended;
-      forwarded.destroy(new GatewayError(ended.code ?? 'KG_GRANT_INACTIVE', ended.message));
+      sending.current?.destroy(new GatewayError(ended.code ?? 'KG_GRANT_INACTIVE', ended.message));
     }),
     session.id,
   );
   if (grantEnded) return;
-  if (body) forwarded.end(body);
-  // a broken client connection closes the response, which destroys the upstream request (above)
-  else request.pipe(forwarded);
+  sending.transmit(first);
+}
+
+type Guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => void;
+
+/**
+ * The request as sent upstream: once, and once more after a 401 — the API server did not take the
+ * gateway's own credentials (expired, revoked; a refused impersonation is a 403) — which the upstream is
+ * told of so that it renews them, when the request can be sent again: its body held by the gateway, or none.
+ */
+class ResendingOnRefusal {
+  /** The request in flight. */
+  current?: ClientRequest;
+  private readonly replayable: boolean;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly request: IncomingMessage,
+    private readonly headers: OutgoingHttpHeaders,
+    private readonly body: Buffer | undefined,
+    private readonly on: { guard: Guard; error(error: Error): void; response(response: IncomingMessage): void; resendFailed(error: unknown): void; mayResend(): boolean },
+  ) {
+    this.replayable = body !== undefined || !hasBody(request);
+  }
+
+  /** An upstream request with its listeners, not yet sent (`transmit`). */
+  async dial(resendIfRefused: boolean): Promise<ClientRequest> {
+    const sent = await this.upstream.request(this.request.method ?? 'GET', this.request.url ?? '/', this.headers);
+    this.current = sent;
+    const { guard } = this.on;
+    sent.on(
+      'error',
+      guard((error: Error) => {
+        if (this.current === sent) this.on.error(error); // else: a refused first attempt, already replaced
+      }),
+    );
+    sent.on(
+      'response',
+      guard((response: IncomingMessage) => {
+        if (response.statusCode !== 401 || !resendIfRefused || !this.replayable || !this.on.mayResend()) return this.on.response(response);
+        response.resume();
+        this.upstream.refused(sent);
+        this.dial(false).then(guard((again: ClientRequest) => this.transmit(again)), guard((error: unknown) => this.on.resendFailed(error)));
+      }),
+    );
+    return sent;
+  }
+
+  transmit(sent: ClientRequest): void {
+    if (this.body) sent.end(this.body);
+    else if (this.replayable) sent.end();
+    else pipeline(this.request, sent, () => undefined);
+  }
+}
+
+/** Whether a request carries a body the gateway has not read (one it must stream rather than hold). */
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

@@ -12,7 +12,7 @@ import { finished, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { maskedCommand } from '../policy/masking/request-target.js';
 import type { Admitted } from './admit.js';
-import { GatewayError, rawErrorResponse } from './errors.js';
+import { GatewayError, rawErrorResponse, refusalFor } from './errors.js';
 import type { GrantEnded, GrantWatch } from './grant-watch.js';
 import { guarded, internalErrorReason } from './guarded.js';
 import { upstreamHeaders } from './headers.js';
@@ -119,36 +119,13 @@ class UpgradeForwarding {
 
   async forward(request: IncomingMessage, head: Buffer): Promise<void> {
     const { session, identity } = this.admitted;
-    let upstreamRequest: ClientRequest;
     try {
-      upstreamRequest = await this.context.upstream.request(request.method ?? 'GET', request.url ?? '/', upstreamHeaders(request.headers, identity, session.id, { upgrade: true }), 'dedicated');
+      await this.dial(request, head, true);
     } catch (error) {
       // nothing was sent (the gateway's credentials could not be read): the server answers the client
       this.endUnopened(`upstream request failed: ${(error as Error).message}`);
       throw error;
     }
-    this.upstreamRequest = upstreamRequest;
-    upstreamRequest.on(
-      'error',
-      this.guard((error: Error) => {
-        if (this.stream) this.stream.end(`upstream error: ${error.message}`);
-        else if (!this.settled) {
-          this.logger.warn({ err: error }, 'upstream upgrade failed');
-          this.endUnopened(`upstream error: ${error.message}`, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
-        }
-      }),
-    );
-    upstreamRequest.on(
-      'response',
-      this.guard((response: IncomingMessage) => {
-        this.relaying = true;
-        relayRefusal(response, this.client, this.guard(() => this.endUnopened(`upstream answered ${response.statusCode}`)));
-      }),
-    );
-    upstreamRequest.on(
-      'upgrade',
-      this.guard((response: IncomingMessage, upstream: Duplex, upstreamHead: Buffer) => this.open(response, upstream, { client: head, upstream: upstreamHead })),
-    );
     // the client went away before the stream opened: nothing will read the API server's answer
     this.client.once(
       'close',
@@ -163,7 +140,50 @@ class UpgradeForwarding {
       }),
       session.id,
     );
-    if (!this.settled) upstreamRequest.end();
+    if (!this.settled) this.upstreamRequest!.end();
+  }
+
+  /** The upstream request, with its listeners; not yet ended. A 401 to it (the gateway's own credentials refused) is tried once more. */
+  private async dial(request: IncomingMessage, head: Buffer, retryIfRefused: boolean): Promise<void> {
+    const { session, identity } = this.admitted;
+    const upstreamRequest = await this.context.upstream.request(request.method ?? 'GET', request.url ?? '/', upstreamHeaders(request.headers, identity, session.id, { upgrade: true }), 'dedicated');
+    this.upstreamRequest = upstreamRequest;
+    upstreamRequest.on(
+      'error',
+      this.guard((error: Error) => {
+        if (this.upstreamRequest !== upstreamRequest) return; // a refused first attempt, already replaced
+        if (this.stream) this.stream.end(`upstream error: ${error.message}`);
+        else if (!this.settled) {
+          this.logger.warn({ err: error }, 'upstream upgrade failed');
+          this.endUnopened(`upstream error: ${error.message}`, new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
+        }
+      }),
+    );
+    upstreamRequest.on(
+      'response',
+      this.guard((response: IncomingMessage) => {
+        if (response.statusCode === 401 && retryIfRefused && !this.settled) return this.redial(request, head, upstreamRequest, response);
+        this.relaying = true;
+        relayRefusal(response, this.client, this.guard(() => this.endUnopened(`upstream answered ${response.statusCode}`)));
+      }),
+    );
+    upstreamRequest.on(
+      'upgrade',
+      this.guard((response: IncomingMessage, upstream: Duplex, upstreamHead: Buffer) => this.open(response, upstream, { client: head, upstream: upstreamHead })),
+    );
+  }
+
+  /** The API server refused the gateway's own credentials: renew them and ask once more. */
+  private redial(request: IncomingMessage, head: Buffer, refused: ClientRequest, response: IncomingMessage): void {
+    response.resume();
+    this.context.upstream.refused(refused);
+    this.dial(request, head, false).then(
+      this.guard(() => {
+        if (!this.settled) this.upstreamRequest!.end();
+        else this.upstreamRequest!.destroy();
+      }),
+      this.guard((error: unknown) => this.endUnopened(`upstream request failed: ${(error as Error).message}`, refusalFor(error))),
+    );
   }
 
   /** The API server switched protocols: the stream session takes both sockets, if kubegate can read the protocol. */

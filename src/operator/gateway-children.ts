@@ -101,12 +101,37 @@ export function desiredService(policy: SessionPolicy): k8s.V1Service {
   };
 }
 
+/** Where the EKS pod identity webhook mounts the web identity token; the SDK reads AWS_WEB_IDENTITY_TOKEN_FILE. */
+export const eksTokenDir = '/var/run/secrets/eks.amazonaws.com/serviceaccount';
+
+/**
+ * The token volume, its mount and the environment exactly as the EKS pod identity webhook
+ * (aws/amazon-eks-pod-identity-webhook, pkg/handler/handler.go, defaults: audience sts.amazonaws.com,
+ * 86400 s, regional STS) adds them for a ServiceAccount annotated with `eks.amazonaws.com/role-arn`, in
+ * its order. Rendering them ourselves makes the gateway work where no webhook runs, and where one does it
+ * finds its volume and variables present and leaves the pod as it is.
+ */
+export function eksWebIdentity(roleArn: string, region: string | undefined): { env: k8s.V1EnvVar[]; volumeMount: k8s.V1VolumeMount; volume: k8s.V1Volume } {
+  return {
+    env: [
+      { name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' },
+      ...(region ? [{ name: 'AWS_DEFAULT_REGION', value: region }, { name: 'AWS_REGION', value: region }] : []),
+      { name: 'AWS_ROLE_ARN', value: roleArn },
+      { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: `${eksTokenDir}/token` },
+    ],
+    volumeMount: { name: 'aws-iam-token', readOnly: true, mountPath: eksTokenDir },
+    volume: { name: 'aws-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 86400, path: 'token' } }] } },
+  };
+}
+
 export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolicy, defaultImage: string): k8s.V1Deployment {
   const name = policy.metadata!.name!;
   const namespace = policy.metadata!.namespace!;
   const podLabels = { 'app.kubernetes.io/name': 'kubegate-gateway', [policyLabel]: name };
   const resources = policy.spec.gateway?.resources ?? { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } };
   const storage = policy.spec.gateway?.storage;
+  const role = policy.spec.gateway?.iamRoleArn;
+  const webIdentity = role ? eksWebIdentity(role, storage?.region) : undefined;
   const probe = (path: string): k8s.V1Probe => ({ httpGet: { path, port: adminPort as unknown as k8s.IntOrString }, periodSeconds: 10 });
   return {
     apiVersion: 'apps/v1',
@@ -131,8 +156,10 @@ export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolic
               args: ['gateway', `--policy=${namespace}/${name}`, `--listen=0.0.0.0:${port(policy)}`, `--admin-listen=0.0.0.0:${adminPort}`, '--policy-dir=/etc/kubegate/policy', '--tls-dir=/etc/kubegate/tls', '--spool-dir=/var/spool/kubegate'],
               env: [
                 ...(storage?.url ? [{ name: 'KUBEGATE_STORE', value: storage.url }] : []),
-                ...(storage?.region ? [{ name: 'AWS_REGION', value: storage.region }] : []),
+                // with a role, the region goes where the webhook puts it (below)
+                ...(storage?.region && !webIdentity ? [{ name: 'AWS_REGION', value: storage.region }] : []),
                 ...(storage?.endpoint ? [{ name: 'AWS_ENDPOINT_URL_S3', value: storage.endpoint }] : []),
+                ...(webIdentity?.env ?? []),
               ],
               ports: [
                 { name: 'https', containerPort: port(policy) },
@@ -148,10 +175,12 @@ export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolic
                 { name: 'tls', mountPath: '/etc/kubegate/tls', readOnly: true },
                 { name: 'spool', mountPath: '/var/spool/kubegate' },
                 { name: 'tmp', mountPath: '/tmp' },
+                ...(webIdentity ? [webIdentity.volumeMount] : []),
               ],
             },
           ],
           volumes: [
+            ...(webIdentity ? [webIdentity.volume] : []),
             { name: 'policy', configMap: { name: policyConfigMapName(name) } },
             { name: 'tls', secret: { secretName: tlsSecretName(name) } },
             { name: 'spool', emptyDir: { sizeLimit: '10Gi' } },

@@ -15,6 +15,11 @@ export interface ControlPlanePorts {
   scheduler: number;
 }
 
+/** The issuer of the sandbox's ServiceAccount tokens: the API server itself, reachable on loopback. */
+export function serviceAccountIssuer(ports: Pick<ControlPlanePorts, 'apiserver'>): string {
+  return `https://127.0.0.1:${ports.apiserver}`;
+}
+
 export async function startEtcd(binary: string, files: SandboxFiles, ports: ControlPlanePorts): Promise<ManagedProcess> {
   const client = `http://127.0.0.1:${ports.etcdClient}`;
   const peer = `http://127.0.0.1:${ports.etcdPeer}`;
@@ -62,6 +67,9 @@ export async function startApiserver(
         `--token-auth-file=${files.path('tokens.csv')}`,
         `--authentication-config=${files.path('authentication.yaml')}`,
         '--authorization-mode=Node,RBAC',
+        // the first issuer signs, and is the API server's own address so that MinIO can fetch its
+        // discovery and JWKS (minio-iam.ts); tokens of the in-cluster name stay valid
+        `--service-account-issuer=${serviceAccountIssuer(ports)}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${files.pki('service-account.pub')}`,
         `--service-account-signing-key-file=${files.pki('service-account.key')}`,

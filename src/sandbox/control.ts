@@ -102,6 +102,11 @@ export function envExports(state: SandboxState): string {
     AWS_ACCESS_KEY_ID: state.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: state.s3.secretAccessKey,
     KUBEGATE_STORE: state.store,
+    // IRSA through MinIO's STS: a ServiceAccount token with a role's audience assumes its ARN
+    AWS_ENDPOINT_URL_STS: state.sts.endpoint,
+    KUBEGATE_SANDBOX_GATEWAY_ROLE_ARN: state.sts.roles.gateway.arn,
+    KUBEGATE_SANDBOX_OPERATOR_ROLE_ARN: state.sts.roles.operator.arn,
+    KUBEGATE_SANDBOX_AUDITOR_ROLE_ARN: state.sts.roles.auditor.arn,
   };
   const lines = Object.entries(exports).map(([name, value]) => `export ${name}=${quote(value)}`);
   lines.push(`export PATH=${quote(kubectlDir(state))}:"$PATH"`);

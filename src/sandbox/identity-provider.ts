@@ -2,9 +2,10 @@
  * A real OpenID Provider for the sandbox, the company login people bring to `kubegate login`: the
  * certified `oidc-provider` library on loopback HTTPS (the sandbox CA), with a few test people who log in
  * on a plain username/password page, the authorization code flow with PKCE, refresh tokens and the
- * device flow. Two public clients, as a company would register them: `kubegate` (the audience the
- * gateway requires, which the API server does not accept) and `kubernetes` (the audience the API server
- * trusts this issuer for, for people who go to the cluster directly). ID tokens carry `email`,
+ * device flow. Three public clients, as a company would register them: `kubegate` (the audience the
+ * gateway requires, which the API server does not accept), `kubernetes` (the audience the API server
+ * trusts this issuer for, for people who go to the cluster directly) and `kubegate-console` (the web
+ * console's sign-in, redirected to its `/auth/callback` on loopback). ID tokens carry `email`,
  * `email_verified` and `groups` themselves (no userinfo call), as the API server and the gateway read them.
  *
  * The minimal issuer beside it (oidc-issuer.ts) stays: tests mint tokens for any user there in one call.
@@ -29,6 +30,8 @@ export function identityProviderPassword(name: string): string {
 
 /** The client `kubegate login` uses; its ID tokens' audience is what a SessionPolicy's identity provider requires. */
 export const gatewayClientId = 'kubegate';
+/** The client `kubegate console --oidc-from-policy` signs people in as (its default --oidc-client-id). */
+export const consoleClientId = 'kubegate-console';
 /** The client (and audience) the sandbox API server trusts this issuer for. */
 export const apiServerClientId = 'kubernetes';
 /** ID tokens are short-lived, so refreshing is the normal path. */
@@ -43,13 +46,13 @@ function findPerson(email: string) {
   return identityProviderUsers.find((person) => person.email === email);
 }
 
-function publicNativeClient(clientId: string) {
+function publicNativeClient(clientId: string, redirectPath = '/callback') {
   return {
     client_id: clientId,
     application_type: 'native',
     token_endpoint_auth_method: 'none',
-    // a native client's loopback redirect matches on any port (RFC 8252 §7.3)
-    redirect_uris: ['http://127.0.0.1/callback'],
+    // a native client's loopback redirect matches on any port (RFC 8252 §7.3): the CLI's, and a console on loopback
+    redirect_uris: [`http://127.0.0.1${redirectPath}`],
     grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
     id_token_signed_response_alg: 'ES256',
@@ -73,7 +76,7 @@ async function configuration() {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const signingKey = { ...(await exportJWK(privateKey)), kid: 'sandbox-idp', alg: 'ES256', use: 'sig' };
   return {
-    clients: [publicNativeClient(gatewayClientId), publicNativeClient(apiServerClientId)],
+    clients: [publicNativeClient(gatewayClientId), publicNativeClient(apiServerClientId), publicNativeClient(consoleClientId, '/auth/callback')],
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     scopes: ['openid', 'offline_access', 'email', 'groups'],

@@ -1,5 +1,6 @@
 /** MinIO as the sandbox's S3 store, with one bucket created with object lock enabled. */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ManagedProcess } from './process.js';
 import { answers200, waitUntil } from './network.js';
@@ -37,18 +38,27 @@ export function s3Client(settings: S3Settings): S3Client {
   });
 }
 
-export async function startMinio(binary: string, files: SandboxFiles, settings: S3Settings, consolePort: number): Promise<ManagedProcess> {
+/**
+ * `identity`: MinIO's OpenID settings (see minio-iam.ts) and the CA of the issuer they name, which MinIO
+ * trusts from its certs folder's `CAs/`.
+ */
+export async function startMinio(binary: string, files: SandboxFiles, settings: S3Settings, consolePort: number, identity: { env: Record<string, string>; caPem: string }): Promise<ManagedProcess> {
+  mkdirSync(files.path('minio-certs/CAs'), { recursive: true });
+  writeFileSync(files.path('minio-certs/CAs/sandbox-ca.crt'), identity.caPem);
   const minio = new ManagedProcess(
     {
       name: 'minio',
       command: binary,
-      args: ['server', files.path('minio'), `--address=${new URL(settings.endpoint).host}`, `--console-address=127.0.0.1:${consolePort}`, '--quiet'],
+      args: ['server', files.path('minio'), `--address=${new URL(settings.endpoint).host}`, `--console-address=127.0.0.1:${consolePort}`, `--certs-dir=${files.path('minio-certs')}`, '--quiet'],
       env: {
         MINIO_ROOT_USER: settings.accessKeyId,
         MINIO_ROOT_PASSWORD: settings.secretAccessKey,
         MINIO_BROWSER: 'off',
         MINIO_UPDATE: 'off',
+        // the region is part of the role ARNs MinIO derives
+        MINIO_SITE_REGION: settings.region,
         HOME: files.path('minio'),
+        ...identity.env,
       },
     },
     files.logDir,

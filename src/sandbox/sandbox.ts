@@ -10,9 +10,10 @@ import { resolveBinaries, type Binaries } from './binaries.js';
 import { prepareSandboxFiles } from './files.js';
 import { freePort, waitUntil } from './network.js';
 import { ManagedProcess, processStartTime } from './process.js';
-import { startApiserver, startControllerManager, startEtcd, startScheduler, waitHealthy, type ControlPlanePorts } from './control-plane.js';
+import { serviceAccountIssuer, startApiserver, startControllerManager, startEtcd, startScheduler, waitHealthy, type ControlPlanePorts } from './control-plane.js';
 import { installKwokResources, kwokNodeName, startKwok, waitNodeReady } from './kwok.js';
 import { newS3Settings, startMinio, type S3Settings } from './minio.js';
+import { addRolePolicies, allowIssuerDiscovery, openIdEnvironment, sandboxSts, waitStsReady, type SandboxSts } from './minio-iam.js';
 import { oidcAudience, startOidcIssuer, type OidcIssuer } from './oidc-issuer.js';
 import { apiServerClientId, gatewayClientId, startIdentityProvider, type IdentityProvider } from './identity-provider.js';
 
@@ -29,6 +30,8 @@ export interface SandboxState {
   /** The real OpenID Provider people log in at (identity-provider.ts): its clients, and the CA it serves with. */
   identityProvider: { issuer: string; gatewayClientId: string; apiServerClientId: string; caFile: string };
   s3: S3Settings;
+  /** MinIO's STS and the roles a ServiceAccount token may assume (IRSA). */
+  sts: SandboxSts;
   store: string;
   node: string;
   components: Array<{ name: string; pid: number; startTime: string; logFile: string }>;
@@ -74,7 +77,9 @@ export async function startSandbox(dir: string, progress: (message: string) => v
     oidc = await startOidcIssuer({ port: ports.oidc, tls: prepared.oidcTls, signingKeyPem: prepared.oidcSigningKeyPem });
     identityProvider = await startIdentityProvider({ port: ports.identityProvider, tls: prepared.identityProviderTls });
     const s3 = newS3Settings(ports.minio);
-    const minioReady = startMinio(binaries.minio, files, s3, ports.minioConsole).then(track);
+    const sts = sandboxSts(s3);
+    const identity = { env: openIdEnvironment(serviceAccountIssuer(ports), sts), caPem: prepared.caPem };
+    const minioReady = startMinio(binaries.minio, files, s3, ports.minioConsole, identity).then(track);
     progress('starting etcd');
     track(await startEtcd(binaries.etcd, files, ports));
     progress('starting kube-apiserver');
@@ -82,6 +87,7 @@ export async function startSandbox(dir: string, progress: (message: string) => v
 
     const kubeconfig = new k8s.KubeConfig();
     kubeconfig.loadFromFile(files.path('kubeconfig'));
+    await allowIssuerDiscovery(kubeconfig);
     progress('starting kube-controller-manager, kube-scheduler and kwok');
     const controllerManager = track(startControllerManager(binaries['kube-controller-manager'], files, ports));
     const scheduler = track(startScheduler(binaries['kube-scheduler'], files, ports));
@@ -101,7 +107,10 @@ export async function startSandbox(dir: string, progress: (message: string) => v
           return 'not yet created';
         }
       }, { process: controllerManager }),
-      minioReady,
+      minioReady.then(async (minio) => {
+        await addRolePolicies(s3, sts);
+        await waitStsReady(minio, sts);
+      }),
     ]);
 
     const state: SandboxState = {
@@ -115,6 +124,7 @@ export async function startSandbox(dir: string, progress: (message: string) => v
       oidc: { issuer: oidc.url, audience: oidcAudience, signingKeyFile: files.pki('oidc-signing.key') },
       identityProvider: { issuer: identityProvider.url, gatewayClientId, apiServerClientId, caFile: files.pki('ca.crt') },
       s3,
+      sts,
       store: `s3://${s3.bucket}/sandbox`,
       node: kwokNodeName,
       components: processes.map((p) => ({ name: p.name, pid: p.pid, startTime: processStartTime(p.pid) ?? '', logFile: p.logFile })),

@@ -12,7 +12,7 @@ import { request } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import { testCluster, type TestCluster } from './cluster.js';
 import { startOperator, type RunningOperator } from './operator.js';
-import { jitKubeconfig, startGateway, type RunningGateway } from './gateway.js';
+import { jitKubeconfig, startGateway, type GatewayRunOptions, type RunningGateway } from './gateway.js';
 import { accessGrant, sessionPolicy, uniqueName } from './kubegate-objects.js';
 import { eventually } from './workloads.js';
 import { Kubectl } from './kubectl.js';
@@ -44,6 +44,8 @@ export interface FixtureOptions {
   access?: (target: string) => object[];
   /** Extra `kubegate gateway` flags (e.g. `--workers=2`). */
   gatewayArgs?: string[];
+  /** More of the gateway's run options (its upstream kubeconfig, store, environment), made once its ServiceAccount exists. */
+  gatewayOptions?: (cluster: TestCluster, account: { namespace: string; name: string }) => Promise<GatewayRunOptions>;
   /** More fields of the policy's spec (e.g. `identityProviders`, which name the sandbox's). */
   policySpec?: (cluster: TestCluster) => Record<string, unknown>;
 }
@@ -69,7 +71,10 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
         input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: options.access?.(target) ?? [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
       });
       await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
-      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs });
+      const account = { namespace, name: 'kubegate-gateway-prod' };
+      if (options.gatewayOptions) await eventually(() => admin.ok(['get', 'serviceaccount', account.name, '-n', namespace]).then(() => undefined), 20_000);
+      const more = await options.gatewayOptions?.(cluster, account);
+      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs, ...more });
       const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
       const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');
       const token = /token: (\S+)/.exec(kubeconfig)![1]!;

@@ -45,6 +45,8 @@ export interface GatewayRunOptions {
   port?: number;
   adminPort?: number;
   args?: string[];
+  /** The gateway's upstream kubeconfig (default: its ServiceAccount's token from `kubectl create token`). */
+  kubeconfig?: string;
 }
 
 /** The sandbox's S3 settings as the AWS environment a gateway reads. */
@@ -57,7 +59,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
   const kubectl = await cluster.kubectl();
   const account = `kubegate-gateway-${policy.name}`;
   await eventually(() => kubectl.ok(['get', 'serviceaccount', account, '-n', policy.namespace]).then(() => undefined), 20_000);
-  const token = (await kubectl.ok(['create', 'token', account, '-n', policy.namespace, '--duration=2h'])).trim();
+  const kubeconfig = options.kubeconfig ?? cluster.kubeconfigFile((await kubectl.ok(['create', 'token', account, '-n', policy.namespace, '--duration=2h'])).trim());
   const recordings = mkdtempSync(join(tmpdir(), 'kubegate-recordings-'));
   const store = options.store ?? `file://${recordings}`;
   const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'kubegate-spool-'));
@@ -73,7 +75,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
         `--listen=127.0.0.1:${port}`,
         `--admin-listen=127.0.0.1:${adminPort}`,
         `--events-listen=127.0.0.1:${eventsPort}`,
-        `--kubeconfig=${cluster.kubeconfigFile(token)}`,
+        `--kubeconfig=${kubeconfig}`,
         `--store=${store}`,
         `--spool-dir=${spoolDir}`,
         '--segment-max-age-ms=2000', // recordings reach the store within seconds (tests read them back)

@@ -3,28 +3,18 @@
  * that config/ installs (never as admin), with kubegate's CRDs and admission policies in place.
  */
 import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../../src/util/package-root.js';
 import { freePort } from '../../src/sandbox/network.js';
 import { spawnKubegate } from './kubegate-process.js';
+import { installKubegate as installConfig } from '../../src/cli/dev/cluster.js';
 import type { TestCluster } from './cluster.js';
 
 export const operatorNamespace = 'kubegate-system';
-const root = packageRoot();
 
 let installed: Promise<void> | undefined;
 
 /** CRDs, the operator's namespace and RBAC, and the admission policies: once per test process. */
 export function installKubegate(cluster: TestCluster): Promise<void> {
-  installed ??= (async () => {
-    const kubectl = await cluster.kubectl();
-    await kubectl.ok(['apply', '--server-side', '-k', join(root, 'config', 'crd')]);
-    await kubectl.ok(['wait', '--for=condition=Established', 'crd/accessgrants.kubegate.dev', 'crd/approvalrequests.kubegate.dev', 'crd/sessionpolicies.kubegate.dev']);
-    await kubectl.ok(['apply', '--server-side', '-f', join(root, 'config', 'manager', 'namespace.yaml')]);
-    await kubectl.ok(['apply', '--server-side', '-k', join(root, 'config', 'rbac')]);
-    // the operator applies these too (same field manager would be simplest; forcing keeps the test's copy current)
-    await kubectl.ok(['apply', '--server-side', '--force-conflicts', '-k', join(root, 'config', 'admission')]);
-  })();
+  installed ??= cluster.kubectl().then(installConfig);
   return installed;
 }
 

@@ -60,6 +60,9 @@ async function consoleCredential(cluster: TestCluster): Promise<string> {
   return cluster.kubeconfigFile(await serviceAccountToken(cluster, 'kubegate-system', name));
 }
 
+/** A Secret's value the bot writes and reads through the gateway: the recording holds it masked only. */
+const secretValue = 'clear-console-password-3141';
+
 async function record(cluster: TestCluster, namespace: string, target: string): Promise<RunningGateway> {
   const admin = await cluster.kubectl();
   const grant = uniqueName('bot');
@@ -74,6 +77,8 @@ async function record(cluster: TestCluster, namespace: string, target: string): 
   await bot.ok(['wait', '--for=condition=Ready', 'pod/shell', '-n', target, '--timeout=60s']);
   const exec = await bot.run(['exec', '-i', 'shell', '-n', target, '--', 'sh', '-c', 'read a; echo "got $a"'], { input: 'console secret word\n' });
   assert.equal(exec.code, 0, exec.stderr);
+  await bot.ok(['create', 'secret', 'generic', 'creds', '-n', target, `--from-literal=password=${secretValue}`]);
+  await bot.ok(['get', 'secret', 'creds', '-n', target, '-o', 'json']);
   await running.stop(); // drains: every session is closed and uploaded
   return running;
 }
@@ -227,7 +232,7 @@ test('invariant 8: the recorded session is listed, found by a command and by its
   assert.equal(cast.headers.get('content-type'), 'application/x-asciicast; charset=utf-8');
   const [header, ...frames] = (await cast.text()).trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
   assert.equal((header as { version: number }).version, 2);
-  assert.equal((frames as [number, string, string][]).filter(([, code]) => code === 'o').map(([, , data]) => data).join(''), 'got console secret word\n');
+  assert.equal((frames as [number, string, string][]).filter(([, code]) => code === 'o').map(([, , data]) => data).join(''), 'got console secret word\r\n', 'exec without -t: the cast carries the carriage returns no terminal added');
   assert.equal((await page.fetch(`/api/sessions/${exec.id}/streams/nothing.cast`)).status, 404);
   assert.deepEqual(await page.json(`/api/sessions/${'0'.repeat(36)}`, 404), { error: `no session ${'0'.repeat(36)}`, code: 'NotFound' });
   assert.equal((await page.fetch('/api/sessions/..%2F..%2Fetc')).status, 400);
@@ -240,6 +245,36 @@ test('invariant 8: the recorded session is listed, found by a command and by its
   const tampered = await page.json<{ status: string; problems: string[] }>(`/api/sessions/${exec.id}/verify`);
   assert.equal(tampered.status, 'tampered');
   assert.match(tampered.problems.join('\n'), /segment 0 changed \(sha256 [0-9a-f]{12}… ≠ [0-9a-f]{12}… in its manifest\)/);
+});
+
+test('the timeline carries each call\'s recorded bodies, a Secret\'s data masked as recorded, never its clear value; a body is fetched whole', async () => {
+  const { console: running } = await setUp();
+  const page = await new Viewing(running, audrey).signIn();
+  const [created] = (await page.json<{ items: SessionRow[] }>('/api/sessions?verb=create&resource=secrets')).items;
+  const [read] = (await page.json<{ items: SessionRow[] }>('/api/sessions?verb=get&resource=secrets')).items;
+  type Body = { text?: string; bytes: number; contentType?: string; cut?: boolean };
+  type Entry = { kind: string; requestId: string; call: string; requestBody?: Body; responseBody?: Body };
+  const calls = async (id: string) => (await page.json<{ timeline: Entry[] }>(`/api/sessions/${id}`)).timeline.filter((entry) => entry.kind === 'api' && entry.call.includes('secrets'));
+  const [create] = await calls(created!.id);
+  const [get] = (await calls(read!.id)).filter((entry) => entry.call.startsWith('get'));
+  const clear = [secretValue, Buffer.from(secretValue).toString('base64')];
+  for (const body of [create!.requestBody, create!.responseBody, get!.responseBody]) {
+    assert.ok(body?.text, `${create!.call} / ${get!.call}: a text body`);
+    assert.equal(body.bytes, Buffer.byteLength(body.text));
+    assert.equal(body.cut, undefined);
+    for (const value of clear) assert.ok(!body.text.includes(value), `the clear value in ${body.text}`);
+  }
+  const secret = JSON.parse(get!.responseBody!.text!) as { kind: string; data: { password: string } };
+  assert.deepEqual({ kind: secret.kind, password: Buffer.from(secret.data.password, 'base64').toString() }, { kind: 'Secret', password: '*'.repeat(5) });
+  assert.match(get!.responseBody!.contentType ?? '', /^application\/json/);
+
+  const whole = await page.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/response`);
+  assert.equal(whole.status, 200);
+  assert.equal(whole.headers.get('content-type'), 'text/plain; charset=utf-8', 'never served as the type it claims');
+  assert.equal(await whole.text(), get!.responseBody!.text);
+  assert.equal((await page.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/request`)).status, 404, 'a get sends no body');
+  const outsider = await new Viewing(running, mallory).signIn();
+  assert.equal((await outsider.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/response`)).status, 403);
 });
 
 test('bad input gets one clear 400, and the console keeps answering', async () => {

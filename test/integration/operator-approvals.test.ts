@@ -200,3 +200,39 @@ test('under a policy with grants.approvalRequired, a grant that asks for no appr
   await run(kubegate, ['approve', requestName, '-n', namespace, '--reason', 'checked', '--kubeconfig', approver.kubeconfig]);
   await eventually(async () => assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).status?.phase, 'Active'), 20_000);
 });
+
+test('an approver may revoke a grant and change nothing else of it; an editor is not limited', async () => {
+  const { cluster, namespace, target } = await setup();
+  const admin = await cluster.kubectl();
+  const name = uniqueName('ended');
+  await admin.ok(['create', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+  });
+  await eventually(async () => assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).status?.phase, 'Active'), 20_000);
+  const approver = await cluster.kubectl({ user: 'bob', groups: ['sre-leads'] });
+  const patch = (kubectl: Kubectl, body: object) => kubectl.run(['patch', 'accessgrant', name, '-n', namespace, '--type=merge', '-p', JSON.stringify(body)]);
+  const revoke = { spec: { revoked: true } };
+  const refusals: [string, object][] = [
+    ['another kubeconfig Secret', { spec: { revoked: true, kubeconfigSecret: 'elsewhere' } }],
+    ['a label', { ...revoke, metadata: { labels: { team: 'x' } } }],
+    ['the finalizers', { ...revoke, metadata: { finalizers: null } }],
+    ['another annotation', { ...revoke, metadata: { annotations: { note: 'x' } } }],
+    ['only an annotation, not revoking', { metadata: { annotations: { 'kubegate.dev/revoked-reason': 'x' } } }],
+  ];
+  for (const [what, body] of refusals) {
+    const refused = await patch(approver, body);
+    assert.notEqual(refused.code, 0, what);
+    assert.match(refused.stderr, /bob may only revoke grants in .* \(set spec\.revoked to true and nothing else\)/, what);
+  }
+  const access = await patch(approver, { spec: { revoked: true, access: [{ namespace: target, clusterRole: 'admin' }] } });
+  assert.match(access.stderr, /access is immutable/, 'the CRD keeps the access as it was, for everyone');
+  assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).spec.revoked, false, 'nothing of the refused changes landed');
+
+  const revoked = await patch(approver, { ...revoke, metadata: { annotations: { 'kubegate.dev/revoked-reason': 'ended from the console (by bob)' } } });
+  assert.equal(revoked.code, 0, revoked.stderr);
+  await eventually(async () => assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).status?.phase, 'Revoked'), 20_000);
+  const outsider = await patch(await cluster.kubectl({ user: 'oscar', groups: [] }), revoke);
+  assert.match(outsider.stderr, /User "oscar" cannot \w+ resource "accessgrants"/, 'RBAC first: someone who holds no role on grants is refused by it');
+  const editor = await patch(await cluster.kubectl({ user: 'erin', groups: ['engineers'] }), { metadata: { labels: { team: 'payments' } }, spec: { kubeconfigSecret: 'elsewhere' } });
+  assert.equal(editor.code, 0, `an editor (update) changes what the CRD leaves mutable: ${editor.stderr}`);
+});

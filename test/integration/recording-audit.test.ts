@@ -128,7 +128,7 @@ test('invariant 8: a recorded session of API calls and an interactive exec is fo
   const [header, ...frames] = readFileSync(cast, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
   assert.deepEqual({ ...(header as object), timestamp: 0, title: '' }, { version: 2, width: 80, height: 24, timestamp: 0, title: '' });
   const output = (frames as [number, string, string][]).filter(([, code]) => code === 'o');
-  assert.equal(output.map(([, , data]) => data).join(''), 'got hello auditor\ngot second line\n');
+  assert.equal(output.map(([, , data]) => data).join(''), 'got hello auditor\r\ngot second line\r\n', 'exec without -t: no terminal added the carriage returns a player needs');
   assert.ok(output.every(([time], i) => time >= 0 && (i === 0 || time >= output[i - 1]![0])), 'times relative to the start, never going back');
 
   // verify: every session intact, under the GOVERNANCE lock the policy asks for

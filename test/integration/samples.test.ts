@@ -3,7 +3,8 @@
  * identity the sample and the README say applies it, reaching the state its comments describe; where a
  * sample yields a gateway, that gateway runs locally (the kwok node runs no images) and a kubectl call
  * through it with the grant's JIT kubeconfig succeeds. The one exception is samples/gitops/flux-sync.yaml:
- * Flux's own kinds do not exist in the sandbox.
+ * Flux's own kinds do not exist in the sandbox. samples/dev is applied by `kubegate dev` itself, in a
+ * sandbox of its own: dev.test.ts checks it.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';

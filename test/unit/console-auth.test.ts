@@ -1,6 +1,7 @@
 /** The console's sign-in: one-time login links, cookie sessions and CSRF tokens, on a clock moved by hand. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { localPath } from '../../src/console/oidc-login.js';
 import type { IncomingMessage } from 'node:http';
 import { csrfMatches, LoginLinks, loginLinkTtlMs, parseViewer, sessionTtlMs, ViewerSessions } from '../../src/console/auth.js';
 import { cookieValue } from '../../src/console/http.js';
@@ -78,4 +79,9 @@ test('the session cookie is read from among others; plain HTTP only on loopback;
 test('plain HTTP beyond loopback is refused before anything starts', async () => {
   const options = { kubeconfig: new k8s.KubeConfig(), store: openStore('file:///nonexistent'), logger: pino({ enabled: false }) };
   await assert.rejects(startConsole({ ...options, listen: { host: '0.0.0.0', port: 0 } }), /--listen 0\.0\.0\.0:0 is not a loopback address: serving beyond this machine needs HTTPS \(--tls-dir/);
+});
+
+test('after signing in at the identity provider the browser goes back to a path of this console only', () => {
+  assert.equal(localPath('/approvals/payments/ar-1?x=1'), '/approvals/payments/ar-1?x=1');
+  for (const elsewhere of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'approvals', '/a b', '', null]) assert.equal(localPath(elsewhere), '/', String(elsewhere));
 });

@@ -2,8 +2,9 @@
  * Invariant 11 for plain requests: a watch (or `logs -f`, or any response still streaming) whose grant
  * is revoked is cut off — the client's response breaks, never looks complete — and one not answered yet
  * gets the 401; either way the upstream request stops, the request leaves the session table, and the
- * recording has the response and a `stream-close` with the reason. Over loopback HTTP: a client, the
- * gateway's `forwardRequest` behind a server, and a stand-in API server.
+ * recording has the response and a `stream-close` with the reason. And a 401 to the gateway's own
+ * credentials is retried once. Over loopback HTTP: a client, the gateway's `forwardRequest` behind a
+ * server, and a stand-in API server.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -98,4 +99,30 @@ test('a bug in a forwarding callback ends that request, recorded, and the proces
     assert.deepEqual(described(await w.recorded(2)), ['response 500', 'stream-close internal error: TypeError: a bug in the response handler']);
     assert.equal(w.session.active, 0);
   });
+});
+
+/** One GET through the gateway to a stand-in API server answering `statuses` in turn; what the client got, and what was refused. */
+async function refusedOnce(t: TestContext, statuses: number[]): Promise<{ status: number | undefined; attempts: number; refused: number }> {
+  const parts = admittedRequest('GET', '/api/v1/namespaces/payments/configmaps');
+  let attempts = 0;
+  const api = createServer((_request, response) => {
+    const status = statuses[attempts++]!;
+    response.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'Unauthorized');
+  });
+  let refused = 0;
+  const upstream = { ...upstreamAt(await listening(t, api)), refused: () => void refused++ };
+  const gateway = createServer((request, response) => void forwardRequest(parts.admitted, request, response, { upstream, sessions: parts.sessions, grants: parts.grants, logger: pino({ enabled: false }) }));
+  const port = await listening(t, gateway);
+  const [response] = (await once(get({ host: '127.0.0.1', port, path: '/api/v1/namespaces/payments/configmaps', agent: false }), 'response')) as [IncomingMessage];
+  response.resume();
+  await once(response, 'end');
+  return { status: response.statusCode, attempts, refused };
+}
+
+test("a 401 from the API server (the gateway's own credentials refused) is reported and the request sent once more", { timeout: 10_000 }, async (t) => {
+  assert.deepEqual(await refusedOnce(t, [401, 200]), { status: 200, attempts: 2, refused: 1 });
+});
+
+test('a second 401 goes to the client: the request is sent at most twice', { timeout: 10_000 }, async (t) => {
+  assert.deepEqual(await refusedOnce(t, [401, 401, 200]), { status: 401, attempts: 2, refused: 1 });
 });

@@ -14,6 +14,7 @@ import { PassThrough } from 'node:stream';
 import { commandLineMatches } from '../../src/audit/api-call.js';
 import { segmentKey, UnsupportedRecordingVersion, type RecordedEvent } from '../../src/recording/format.js';
 import { openStore } from '../../src/recording/open-store.js';
+import { asciicastLines } from '../../src/audit/asciicast.js';
 import { play, terminalFrames } from '../../src/audit/playback.js';
 import { dayPrefixes, findSessions, resolveSession, timeRange } from '../../src/audit/query.js';
 import { sessionEvents, storedSession, type SessionEvent } from '../../src/audit/reader.js';
@@ -68,6 +69,22 @@ test('playback waits the recorded pauses divided by the speed, and shows only th
   await play(terminalFrames(events()), out, { speed: 2, idleLimitMs: 2000, wait: async (ms) => waits.push(ms) });
   assert.equal(shown, '$ a b\nbye\n');
   assert.deepEqual(waits, [1500, 2000], '3 s / 2, then 6 s / 2 capped at the idle limit');
+});
+
+test('asciicast: output of a stream without a TTY gets a carriage return before each newline, a TTY\'s output and input are kept', async () => {
+  const at = (ms: number) => new Date(Date.UTC(2025, 2, 1, 9, 0, 0) + ms).toISOString();
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const exec = (requestId: string, tty: string) => ({ type: 'request' as const, requestId, method: 'POST', path: `/api/v1/namespaces/a/pods/p/exec?command=sh&stdin=true${tty}`, attributes: {} });
+  async function* events(): AsyncGenerator<RecordedEvent> {
+    yield { v: 3, seq: 0, time: at(0), ...exec('plain', '') };
+    yield { v: 3, seq: 1, time: at(0), ...exec('term', '&tty=true') };
+    yield { v: 3, seq: 2, time: at(1), type: 'stream', requestId: 'plain', direction: 'server-to-client', channel: 'stdout', data: b64('one\ntwo\r\n') };
+    yield { v: 3, seq: 3, time: at(2), type: 'stream', requestId: 'plain', direction: 'client-to-server', channel: 'stdin', data: b64('typed\n') };
+    yield { v: 3, seq: 4, time: at(3), type: 'stream', requestId: 'term', direction: 'server-to-client', channel: 'stdout', data: b64('x\ny\r\n') };
+  }
+  const frames = [];
+  for await (const line of asciicastLines(terminalFrames(events()))) frames.push(JSON.parse(line) as unknown);
+  assert.deepEqual(frames.slice(1).map((frame) => (frame as unknown[]).slice(1)), [['o', 'one\r\ntwo\r\n'], ['i', 'typed\n'], ['o', 'x\ny\r\n']]);
 });
 
 test('time ranges list the days they touch; a session resolves from a prefix of its id', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { cacheDir, kubectlBinary, resolveBinaries, testBinaryVersions, testedKubectlVersions } from '../../src/sandbox/binaries.js';
 import { envExports } from '../../src/sandbox/control.js';
+import { minioRoleArn, sandboxSts } from '../../src/sandbox/minio-iam.js';
 import { kubeconfigYaml } from '../../src/kube/kubeconfig-yaml.js';
 import { processStartTime } from '../../src/sandbox/process.js';
 import type { SandboxState } from '../../src/sandbox/sandbox.js';
@@ -71,6 +72,7 @@ test('env exports survive shell quoting', () => {
     kubeconfig: "/tmp/it's here/kubeconfig",
     s3: { endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 's$cret', bucket: 'b' },
     store: 's3://b/sandbox',
+    sts: sandboxSts({ endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 's$cret', bucket: 'b' }),
     binaries: { kubectl: '/opt/k 8s/kubectl' },
   } as unknown as SandboxState;
   const out = execFileSync('bash', ['-c', `${envExports(state)}\nprintf '%s\\n' "$KUBECONFIG" "$AWS_SECRET_ACCESS_KEY" "$KUBEGATE_STORE" "\${PATH%%:*}"`], {
@@ -84,4 +86,11 @@ test('process start times identify a process and are absent for a dead one', () 
   assert.match(own ?? '', /^\d+$/);
   assert.equal(processStartTime(process.pid), own);
   assert.equal(processStartTime(2 ** 22 + 1), undefined);
+});
+
+test("MinIO's role ARN for an OpenID configuration is its client id's SHA-1 in base64url, under its region", () => {
+  // as minio internal/config/identity/openid/openid.go derives it (checked against a running MinIO's STS)
+  assert.equal(minioRoleArn('sts.amazonaws.com', 'us-east-1'), 'arn:minio:iam:us-east-1::role/oxnUw3DAuQF1uggjXGxI2AmW8IA');
+  const roles = sandboxSts({ endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 's', bucket: 'b' }).roles;
+  assert.equal(new Set(Object.values(roles).map((r) => r.audience)).size, 3, 'MinIO refuses two OpenID configurations with one client id');
 });

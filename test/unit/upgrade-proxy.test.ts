@@ -2,7 +2,8 @@
  * An upgrade whose stream never opens — the upstream request cannot be made, the API server refuses,
  * fails or breaks off its answer, the client goes away first, or the grant ends first — lets its request
  * go from the session table (else the session never idles and its recording never closes), stops the
- * upstream request, records why, and tells the client what it can. Over real loopback sockets: the
+ * upstream request, records why, and tells the client what it can (a 401 to the gateway's own
+ * credentials after one more try). Over real loopback sockets: the
  * client's, and a stand-in API server that answers each upgrade as the test says.
  */
 import { test, type TestContext } from 'node:test';
@@ -56,7 +57,7 @@ async function upgrade(t: TestContext, upstream: Upstream) {
 }
 
 test('an upstream request that cannot be made leaves the session table, and the error goes to the server', { timeout: 10_000 }, async (t) => {
-  const u = await upgrade(t, { kubeconfig: undefined as never, request: () => Promise.reject(new Error('the token file is unreadable')) });
+  const u = await upgrade(t, { kubeconfig: undefined as never, refused: () => undefined, request: () => Promise.reject(new Error('the token file is unreadable')) });
   await assert.rejects(u.forwarded, /the token file is unreadable/);
   assert.equal(u.session.active, 0);
   assert.deepEqual(u.closeReasons(), ['upstream request failed: the token file is unreadable']);
@@ -115,4 +116,20 @@ test('invariant 11: a grant revoked before the API server answers ends the upgra
   await waiting.gone;
   assert.equal(u.session.active, 0);
   assert.deepEqual(u.closeReasons(), ['grant revoked']);
+});
+
+test("a 401 from the API server (the gateway's own credentials refused) renews them and asks once more; a second 401 reaches kubectl", { timeout: 10_000 }, async (t) => {
+  let upgrades = 0;
+  const api = await apiServer(t, (socket) => {
+    upgrades++;
+    socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 12\r\n\r\nUnauthorized');
+  });
+  const refused: unknown[] = [];
+  const u = await upgrade(t, { ...upstreamAt(api.port), refused: (request) => void refused.push(request) });
+  await u.forwarded;
+  assert.match(await u.answer(), /^HTTP\/1\.1 401 Unauthorized\r\n[\s\S]*Unauthorized$/);
+  assert.equal(upgrades, 2, 'sent twice, not more');
+  assert.equal(refused.length, 1, 'the first credential was reported refused');
+  assert.equal(u.session.active, 0);
+  assert.deepEqual(u.closeReasons(), ['upstream answered 401']);
 });
