@@ -5,7 +5,10 @@
  * 1. a ~50 MB LIST, a 100 MiB `kubectl exec` stdout and a 100 MiB `kubectl port-forward` stream:
  *    MB/s, and the proxies' peak resident memory while each passes;
  * 2. GET (one ConfigMap) and LIST (500 ConfigMaps) through wrk: p50/p99 at one connection, requests
- *    per second saturated at 32 connections.
+ *    per second saturated at 32 connections, and meanwhile the CPU each proxy and the API server spent per
+ *    request (from /proc: robust to other load on the machine, unlike req/s; the API server's less what it
+ *    spends idle, measured just before).
+ * The peers: a Go peer (bench/go-peer) and `kubectl proxy` (Kubernetes' own, plain HTTP to its client).
  * Prints a table and a JSON summary. Needs wrk (apt-get install wrk) and Go (to build bench/go-peer).
  * KUBEGATE_BENCH_DEBUG=1 prints wrk's reports; KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway.
  * Run: npm run build && node_modules/.bin/node dist/bench/gateway-overhead.js [wrk-seconds=8]
@@ -21,9 +24,11 @@ import { startOperator } from '../test/harness/operator.js';
 import { setUpWorld, type AccessPath, type BenchWorld } from './gateway/fixtures.js';
 import { kubeRbacProxyAvailability } from './gateway/go-peer.js';
 import { report, type PathResults, type RequestKind, type TransferKind } from './gateway/report.js';
-import { execTransfer, httpsGet, portForwardTransfer, startByteSource, type Transfer } from './gateway/transfers.js';
+import { execTransfer, httpGet, portForwardTransfer, startByteSource, type Transfer } from './gateway/transfers.js';
 import { requireWrk, runWrk } from './gateway/wrk.js';
 import { peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
+import { cpuDuring, cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
+import { processTree } from './process-tree.js';
 
 const wrkSeconds = Number(process.argv[2] ?? 8);
 const size = { smallConfigMaps: 500, bulkConfigMaps: 500, bulkConfigMapBytes: 100_000 };
@@ -65,33 +70,47 @@ async function measureRequests(world: BenchWorld, results: Record<string, PathRe
     for (const path of world.paths) {
       const url = path.url + apiPath;
       await runWrk(url, path.token, 4, 2); // warm-up: connection pools, caches, the JIT compiler
-      const { result, memory } = await withProxyMemory(path, async () => ({
-        latency: await runWrk(url, path.token, 1, wrkSeconds),
-        load: await runWrk(url, path.token, saturatingConnections, wrkSeconds),
-      }));
-      results[path.name]!.requests[kind] = { p50Ms: result.latency.p50Ms, p99Ms: result.latency.p99Ms, requestsPerSecond: result.load.requestsPerSecond, memory };
+      const { result, memory } = await withProxyMemory(path, async () => {
+        const latency = await runWrk(url, path.token, 1, wrkSeconds);
+        const idle = { apiserver: await idleCpuRate(world.apiserverPid) };
+        const { result: load, cpu } = await cpuDuringLessIdle({ proxy: path.proxyPid ?? process.pid, apiserver: world.apiserverPid }, idle, () => runWrk(url, path.token, saturatingConnections, wrkSeconds));
+        return { latency, load, cpu };
+      });
+      const perRequest = (seconds: number) => (seconds * 1000) / result.load.requests;
+      results[path.name]!.requests[kind] = {
+        p50Ms: result.latency.p50Ms,
+        p99Ms: result.latency.p99Ms,
+        requestsPerSecond: result.load.requestsPerSecond,
+        ...(path.proxyPid === undefined ? {} : { cpuMsPerRequest: perRequest(result.cpu.proxy) }),
+        apiserverCpuMsPerRequest: perRequest(result.cpu.apiserver),
+        memory,
+      };
     }
   }
 }
 
 /**
  * Run before the request load: a proxy's heap grown under load would otherwise have room to buffer a
- * large response without its resident memory growing, and buffering would go unseen.
+ * large response without its resident memory growing, and buffering would go unseen. The proxy's CPU per
+ * MB is over every run (the median run's MB/s is reported).
  */
 async function measureTransfers(world: BenchWorld, results: Record<string, PathResults>): Promise<void> {
   const transfers: Record<TransferKind, (path: AccessPath) => Promise<Transfer>> = {
-    list: (path) => httpsGet(`${path.url}/api/v1/namespaces/${world.bulkNamespace}/configmaps`, path.token),
+    list: (path) => httpGet(`${path.url}/api/v1/namespaces/${world.bulkNamespace}/configmaps`, path.token),
     exec: (path) => execTransfer(path.kubectl, world.namespace, world.pod, streamBytes),
     portForward: (path) => portForwardTransfer(path.kubectl, world.namespace, world.pod, world.forwardedPort, streamBytes),
   };
   for (const [kind, once] of Object.entries(transfers) as Array<[TransferKind, (path: AccessPath) => Promise<Transfer>]>) {
     for (const path of world.paths) {
-      const { result, memory } = await withProxyMemory(path, async () => {
-        const runs: Transfer[] = [];
-        for (let i = 0; i < transferRuns; i++) runs.push(await once(path));
-        return median(runs);
-      });
-      results[path.name]!.transfers[kind] = { transfer: result, memory };
+      const { result, memory } = await withProxyMemory(path, () =>
+        cpuDuring({ proxy: path.proxyPid ?? process.pid }, async () => {
+          const runs: Transfer[] = [];
+          for (let i = 0; i < transferRuns; i++) runs.push(await once(path));
+          return runs;
+        }),
+      );
+      const megabytes = result.result.reduce((sum, run) => sum + run.bytes, 0) / 1e6;
+      results[path.name]!.transfers[kind] = { transfer: median(result.result), memory, ...(path.proxyPid === undefined ? {} : { cpuMsPerMB: (result.cpu.proxy * 1000) / megabytes }) };
     }
   }
 }
@@ -110,8 +129,9 @@ async function main(): Promise<void> {
     );
     await measureTransfers(world, results);
     await measureRequests(world, results);
-    report({ results, kubeRbacProxy, kubegateVersion: checkoutVersion(), wrkSeconds, saturatingConnections, size, streamBytes, transferRuns });
+    report({ results, gatewayWorkers: processTree(world.gateway.process.pid!).length - 1, kubeRbacProxy, kubegateVersion: checkoutVersion(), wrkSeconds, saturatingConnections, size, streamBytes, transferRuns });
     await world.peer.stop();
+    await world.kubectlProxy.stop();
     await world.gateway.stop();
     await operator.stop();
   } finally {

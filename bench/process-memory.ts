@@ -1,7 +1,8 @@
-/** Resident memory of benchmarked processes, from /proc (Linux). */
+/** Resident memory of benchmarked processes (each with its descendants: a gateway's workers), from /proc (Linux). */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { processTree } from './process-tree.js';
 
-function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function ownStatusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
     const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : 0;
@@ -10,7 +11,12 @@ function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-/** Resident set size in MiB, 0 once the process has gone. */
+/** The field summed over the process and its descendants (for VmHWM, an upper bound of their joint peak). */
+function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  return processTree(pid).reduce((sum, member) => sum + ownStatusField(member, field), 0);
+}
+
+/** Resident set size in MiB of the process and its descendants, 0 once it has gone. */
 export function rssMiB(pid: number): number {
   return statusField(pid, 'VmRSS');
 }
@@ -29,7 +35,7 @@ export interface MemoryPeak {
 export async function peakMemoryDuring<T>(pid: number, work: () => Promise<T>, intervalMs = 50): Promise<{ result: T; memory: MemoryPeak }> {
   let highWaterMarkReset = true;
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    for (const member of processTree(pid)) writeFileSync(`/proc/${member}/clear_refs`, '5');
   } catch {
     highWaterMarkReset = false;
   }

@@ -2,12 +2,13 @@
  * The world the gateway bench runs in, on a sandbox of its own: one SessionPolicy with its real gateway
  * process (recording on, as its ServiceAccount with the operator-given RBAC), one Active grant, a direct
  * user with the same rights bound directly, a Go peer impersonating the grant's identity with the
- * gateway's own ServiceAccount token, and the data: small ConfigMaps for GET/LIST latency, ~100 KB ones
+ * gateway's own ServiceAccount token, `kubectl proxy` as the direct user, and the data: small ConfigMaps for GET/LIST latency, ~100 KB ones
  * for a ~50 MB LIST, and one kwok pod whose port-forward target is a local byte source.
  */
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { grantGroup, impersonatedUser } from '../../src/api/identity.js';
+import { recorderDefaults } from '../../src/recording/store-recorder.js';
 import type { TestCluster } from '../../test/harness/cluster.js';
 import { jitKubeconfig, startGateway, type RunningGateway } from '../../test/harness/gateway.js';
 import { Kubectl } from '../../test/harness/kubectl.js';
@@ -15,11 +16,13 @@ import { accessGrant, sessionPolicy } from '../../test/harness/kubegate-objects.
 import { deploymentYaml, eventually, podNames } from '../../test/harness/workloads.js';
 import { inBatches } from '../in-batches.js';
 import { buildGoPeer, startGoPeer, type RunningGoPeer } from './go-peer.js';
+import { startKubectlProxy, type RunningKubectlProxy } from './kubectl-proxy.js';
 
 /** One way to the API server: where wrk and raw GETs go, the kubectl that uses it, and its proxy's pid. */
 export interface AccessPath {
-  name: 'direct' | 'kubegate' | 'go peer';
+  name: 'direct' | 'kubegate' | 'go peer' | 'kubectl proxy';
   url: string;
+  /** the bearer token wrk and raw GETs send (none when empty) */
   token: string;
   kubectl: Kubectl;
   proxyPid?: number;
@@ -29,6 +32,7 @@ export interface BenchWorld {
   paths: AccessPath[];
   gateway: RunningGateway;
   peer: RunningGoPeer;
+  kubectlProxy: RunningKubectlProxy;
   /** holds the small ConfigMaps and the pod */
   namespace: string;
   /** holds the ~100 KB ConfigMaps */
@@ -36,6 +40,9 @@ export interface BenchWorld {
   pod: string;
   /** the pod port kwok forwards to the byte source */
   forwardedPort: number;
+  apiserverPid: number;
+  /** how the gateway reaches the API server: its ServiceAccount's token and whom it impersonates */
+  upstream: { token: string; user: string; group: string };
 }
 
 export interface WorldSize {
@@ -88,7 +95,9 @@ export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSour
     }),
   });
 
-  const gateway = await startGateway(cluster, policyRef, gatewayNodeOptions ? { env: { NODE_OPTIONS: gatewayNodeOptions } } : {});
+  // the recorder's own segment age (the test harness seals every 2 s, so that tests read recordings back soon)
+  const args = [`--segment-max-age-ms=${recorderDefaults.maxSegmentAgeMs}`];
+  const gateway = await startGateway(cluster, policyRef, { args, ...(gatewayNodeOptions ? { env: { NODE_OPTIONS: gatewayNodeOptions } } : {}) });
   const jitKubeconfigFile = await jitKubeconfig(cluster, { namespace: policyRef.namespace, name: grantName }, gateway);
   const jitToken = /token: (\S+)/.exec(readFileSync(jitKubeconfigFile, 'utf8'))![1]!;
   const gatewayAccountToken = (await admin.ok(['create', 'token', `kubegate-gateway-${policyRef.name}`, '-n', policyRef.namespace, '--duration=2h'])).trim();
@@ -101,10 +110,14 @@ export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSour
   });
   const directToken = await cluster.tokenFor({ user: directUser });
   const kubectlBinary = cluster.state.binaries.kubectl;
+  const kubectlProxy = await startKubectlProxy(kubectlBinary, cluster.kubeconfigFile(directToken));
   const paths: AccessPath[] = [
     { name: 'direct', url: cluster.state.apiserver.url, token: directToken, kubectl: new Kubectl(kubectlBinary, cluster.kubeconfigFile(directToken)) },
     { name: 'kubegate', url: gateway.url, token: jitToken, kubectl: new Kubectl(kubectlBinary, jitKubeconfigFile), proxyPid: gateway.process.pid! },
     { name: 'go peer', url: peer.url, token: 'stripped-by-the-peer', kubectl: new Kubectl(kubectlBinary, peer.kubeconfig), proxyPid: peer.process.pid! },
+    { name: 'kubectl proxy', url: kubectlProxy.url, token: '' /* kubectl proxy passes a client's Authorization header on: send none */, kubectl: new Kubectl(kubectlBinary, kubectlProxy.kubeconfig), proxyPid: kubectlProxy.process.pid! },
   ];
-  return { paths, gateway, peer, namespace, bulkNamespace, pod: pod!, forwardedPort };
+  const apiserverPid = cluster.state.components.find((component) => component.name === 'kube-apiserver')!.pid;
+  const upstream = { token: gatewayAccountToken, user: impersonatedUser(subject), group: grantGroup(policyRef.namespace, grantName) };
+  return { paths, gateway, peer, kubectlProxy, namespace, bulkNamespace, pod: pod!, forwardedPort, apiserverPid, upstream };
 }

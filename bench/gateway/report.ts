@@ -1,6 +1,7 @@
 /** The gateway bench's table, its comparisons with going direct against the DESIGN.md targets, and the JSON summary. */
 import type { MemoryPeak } from '../process-memory.js';
 import { megabytesPerSecond, type Transfer } from './transfers.js';
+import { issue14Verdicts, notMeasuredHere } from './targets.js';
 
 export type RequestKind = 'GET' | 'LIST';
 export type TransferKind = 'list' | 'exec' | 'portForward';
@@ -9,12 +10,18 @@ export interface RequestResult {
   p50Ms: number;
   p99Ms: number;
   requestsPerSecond: number;
+  /** the proxy's CPU (every process of it) per request under the saturating load (none for direct) */
+  cpuMsPerRequest?: number;
+  /** the API server's CPU per request meanwhile, less what it spends idle */
+  apiserverCpuMsPerRequest?: number;
   /** the proxy's resident memory while the load ran (none for direct) */
   memory?: MemoryPeak;
 }
 
 export interface TransferResult {
   transfer: Transfer;
+  /** the proxy's CPU per MB passed, over every run (none for direct) */
+  cpuMsPerMB?: number;
   /** the proxy's resident memory while the transfers ran (none for direct) */
   memory?: MemoryPeak;
 }
@@ -36,6 +43,8 @@ export interface BenchRun {
   kubegateVersion: string;
   streamBytes: number;
   transferRuns: number;
+  /** the gateway's worker processes */
+  gatewayWorkers: number;
 }
 
 /** DESIGN.md "Performance targets", for kubegate against direct. */
@@ -109,48 +118,54 @@ export function report(run: BenchRun): void {
     : `go peer = bench/go-peer (standard library reverse proxy, same header work as kubegate minus policy and recording), standing in for kube-rbac-proxy: the Go module proxy answered "${run.kubeRbacProxy.answer}"`;
   console.log(`\nkubegate ${run.kubegateVersion}, recording every request and stream frame (the test harness's default file:// store)`);
   console.log(peer);
-  console.log('all three paths reach the same API server with the same rights; wrk speaks HTTP/1.1\n');
+  console.log('kubectl proxy = Kubernetes\' own Go proxy (the test binaries\' kubectl), as the direct user, plain HTTP toward its client (no TLS there: a lower bound)');
+  console.log(`every path reaches the same API server with the same rights; wrk speaks HTTP/1.1; the gateway runs ${run.gatewayWorkers} worker(s)\n`);
 
   const idle = paths.filter((p) => run.results[p]!.idleRssMiB !== undefined).map((p) => `${p} ${run.results[p]!.idleRssMiB!.toFixed(0)} MiB`);
   console.log(`proxy resident memory before any measurement: ${idle.join(', ')}\n`);
-  console.log(`${'request (wrk)'.padEnd(34)}${'path'.padEnd(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${`req/s @${run.saturatingConnections}`.padStart(12)}   proxy peak RSS MiB`);
+  console.log(`${'request (wrk)'.padEnd(34)}${'path'.padEnd(15)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${`req/s @${run.saturatingConnections}`.padStart(12)}${'CPU ms/req'.padStart(12)}${'API srv ms/req'.padStart(16)}   proxy peak RSS MiB`);
   for (const kind of ['GET', 'LIST'] as const) {
     for (const path of paths) {
       const r = run.results[path]!.requests[kind];
       if (!r) continue;
       const memory = r.memory ? r.memory.peakMiB.toFixed(0).padStart(8) : '';
-      console.log(`${(path === paths[0] ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.requestsPerSecond.toFixed(0).padStart(12)}   ${memory}`);
+      const cpu = `${(r.cpuMsPerRequest?.toFixed(3) ?? '').padStart(12)}${(r.apiserverCpuMsPerRequest?.toFixed(3) ?? '').padStart(16)}`;
+      console.log(`${(path === paths[0] ? label[kind] : '').padEnd(34)}${path.padEnd(15)}${r.p50Ms.toFixed(2).padStart(9)}${r.p99Ms.toFixed(2).padStart(9)}${r.requestsPerSecond.toFixed(0).padStart(12)}${cpu}   ${memory}`);
     }
   }
-  console.log(`(p50/p99 at 1 connection, req/s at ${run.saturatingConnections} connections, ${run.wrkSeconds} s each)\n`);
+  console.log(`(p50/p99 at 1 connection, req/s and CPU per request at ${run.saturatingConnections} connections, ${run.wrkSeconds} s each; CPU from /proc, a proxy's with all its processes)\n`);
 
-  console.log(`${'transfer'.padEnd(34)}${'path'.padEnd(10)}${'MB/s'.padStart(9)}   proxy RSS MiB: before -> peak (growth)`);
+  console.log(`${'transfer'.padEnd(34)}${'path'.padEnd(15)}${'MB/s'.padStart(9)}${'CPU ms/MB'.padStart(11)}   proxy RSS MiB: before -> peak (growth)`);
   for (const kind of ['list', 'exec', 'portForward'] as const) {
     for (const path of paths) {
       const r = run.results[path]!.transfers[kind];
       if (!r) continue;
       const memory = r.memory ? `${r.memory.baselineMiB.toFixed(0)} -> ${r.memory.peakMiB.toFixed(0)} (${signed(r.memory.growthMiB)})` : '';
-      console.log(`${(path === paths[0] ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${megabytesPerSecond(r.transfer).toFixed(0).padStart(9)}   ${memory}`);
+      console.log(`${(path === paths[0] ? label[kind] : '').padEnd(34)}${path.padEnd(15)}${megabytesPerSecond(r.transfer).toFixed(0).padStart(9)}${(r.cpuMsPerMB?.toFixed(2) ?? '').padStart(11)}   ${memory}`);
     }
   }
   console.log(`(median of ${run.transferRuns} runs; exec and port-forward timed from first byte to last)\n`);
 
   const direct = run.results.direct!;
   const comparisons = Object.fromEntries(paths.filter((p) => p !== 'direct').map((p) => [p, compare(direct, run.results[p]!)]));
-  console.log(`${'against direct'.padEnd(34)}${'path'.padEnd(10)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}${'ratio'.padStart(12)}`);
+  console.log(`${'against direct'.padEnd(34)}${'path'.padEnd(15)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}${'ratio'.padStart(12)}`);
   for (const kind of ['GET', 'LIST', 'list', 'exec', 'portForward'] as const) {
     for (const [path, c] of Object.entries(comparisons)) {
       const first = path === Object.keys(comparisons)[0];
       const request = kind === 'GET' || kind === 'LIST' ? c.requests[kind] : undefined;
       const transfer = kind !== 'GET' && kind !== 'LIST' ? c.transfers[kind] : undefined;
-      if (request) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${signed(request.addedP50Ms).padStart(9)}${signed(request.addedP99Ms).padStart(9)}${request.throughputRatio.toFixed(2).padStart(12)}`);
-      if (transfer) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(10)}${''.padStart(18)}${transfer.throughputRatio.toFixed(2).padStart(12)}`);
+      if (request) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(15)}${signed(request.addedP50Ms).padStart(9)}${signed(request.addedP99Ms).padStart(9)}${request.throughputRatio.toFixed(2).padStart(12)}`);
+      if (transfer) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(15)}${''.padStart(18)}${transfer.throughputRatio.toFixed(2).padStart(12)}`);
     }
   }
   const met = comparisons.kubegate ? verdicts(run, comparisons.kubegate) : {};
   console.log('\nkubegate against the DESIGN.md targets:');
   for (const [target, ok] of Object.entries(met)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
+  const issue14 = issue14Verdicts(run.results, run.gatewayWorkers);
+  console.log('\nkubegate against issue 14\'s targets:');
+  for (const [target, ok] of Object.entries(issue14)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
+  for (const target of notMeasuredHere) console.log(`  (not measured by this bench: ${target})`);
 
-  const summary = { kubegate: run.kubegateVersion, peer, wrkSeconds: run.wrkSeconds, saturatingConnections: run.saturatingConnections, size: run.size, streamBytes: run.streamBytes, results: run.results, againstDirect: comparisons, targetsMet: met };
+  const summary = { kubegate: run.kubegateVersion, peer, wrkSeconds: run.wrkSeconds, saturatingConnections: run.saturatingConnections, size: run.size, streamBytes: run.streamBytes, results: run.results, againstDirect: comparisons, targetsMet: met, issue14TargetsMet: issue14 };
   console.log(`\nJSON summary:\n${JSON.stringify(summary, (_, value: unknown) => (typeof value === 'number' ? Number(value.toFixed(3)) : value))}`);
 }

@@ -3,7 +3,8 @@
  * stdout of `kubectl exec`, and a TCP stream through `kubectl port-forward`. Each returns the bytes that
  * arrived and the seconds they took; a short transfer is an error, not a fast one.
  */
-import { request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { forwardedLocalPort, type Kubectl } from '../../test/harness/kubectl.js';
 
@@ -16,11 +17,12 @@ export function megabytesPerSecond(transfer: Transfer): number {
   return transfer.bytes / 1e6 / transfer.seconds;
 }
 
-/** One GET over a fresh connection, the body counted and dropped (the certificate is not checked: loopback). */
-export function httpsGet(url: string, token: string): Promise<Transfer> {
+/** One GET over a fresh connection, the body counted and dropped (HTTPS, its certificate not checked: loopback; or plain HTTP). */
+export function httpGet(url: string, token: string): Promise<Transfer> {
   const started = performance.now();
+  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, rejectUnauthorized: false, agent: false }, (res) => {
+    const req = request(url, { headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), Accept: 'application/json' }, rejectUnauthorized: false, agent: false }, (res) => {
       let bytes = 0;
       res.on('data', (chunk: Buffer) => (bytes += chunk.length));
       res.on('error', reject);

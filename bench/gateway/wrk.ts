@@ -11,6 +11,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   requestsPerSecond: number;
+  /** every request answered in the run (for CPU per request) */
+  requests: number;
 }
 
 export function requireWrk(): void {
@@ -39,11 +41,12 @@ function reported(out: string, label: RegExp): string {
 }
 
 /**
- * `connections` keep-alive connections for `seconds`, every request with the bearer token. Any non-2xx
+ * `connections` keep-alive connections for `seconds`, every request with the bearer token (none if empty)
+ * and `headers` (`Name: value`). Any non-2xx
  * answer or socket error fails the run: a benchmark of error pages measures nothing.
  */
-export async function runWrk(url: string, token: string, connections: number, seconds: number): Promise<LoadResult> {
-  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', '-H', `Authorization: Bearer ${token}`, url];
+export async function runWrk(url: string, token: string, connections: number, seconds: number, headers: string[] = []): Promise<LoadResult> {
+  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...headers.flatMap((header) => ['-H', header]), url];
   const { stdout: out } = await run('wrk', args, { encoding: 'utf8' });
   if (process.env.KUBEGATE_BENCH_DEBUG) console.error(out);
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk got failed answers from ${url}:\n${out}`);
@@ -51,5 +54,6 @@ export async function runWrk(url: string, token: string, connections: number, se
     p50Ms: milliseconds(reported(out, /50%/)),
     p99Ms: milliseconds(reported(out, /99%/)),
     requestsPerSecond: Number(reported(out, /Requests\/sec:/)),
+    requests: Number(/^\s*(\d+) requests in /m.exec(out)?.[1] ?? NaN),
   };
 }

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as k8s from '@kubernetes/client-node';
@@ -18,6 +18,7 @@ import { LivePublisher, processChannel } from '../gateway/live/publisher.js';
 import { LiveFeed } from '../gateway/live/primary.js';
 import { CliError } from './output.js';
 import { parseWorkers, serveAsWorker, superviseGateway, workerIndex } from './gateway-workers.js';
+import { defaultWorkers, readCgroupCpuFiles } from '../runtime/cpu-quota.js';
 import { parseListen } from './operator.js';
 
 export interface GatewayFlags {
@@ -187,7 +188,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them (default: $XDG_STATE_HOME/kubegate/spool, else ~/.local/state/kubegate/spool)')
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
-    .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N', parseWorkers, 1)
+    .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N (default: the CPU quota of its cgroup, rounded up, else the CPUs available)', parseWorkers, defaultWorkers(readCgroupCpuFiles(), availableParallelism()))
     .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {
       const worker = workerIndex();
       if (worker === undefined) {

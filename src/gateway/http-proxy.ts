@@ -7,7 +7,7 @@
  * callback of the forwarding runs in its error boundary (guarded.ts): an unexpected exception ends this
  * request (KG_INTERNAL, or a broken response once headers are out), logged, and never the process.
  */
-import { Transform, pipeline } from 'node:stream';
+import { pipeline } from 'node:stream';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
 import type { Logger } from 'pino';
@@ -20,23 +20,23 @@ import type { SessionTable } from './sessions.js';
 import type { Upstream } from './upstream.js';
 import { recordedBody, type RecordedBody } from '../util/recorded-body.js';
 
-/** Passes bytes through, keeping the first `cap` of them for the recording (as text or base64, by their type). */
-function recordingTap(cap: number, contentType: string | undefined): Transform & { captured(): RecordedBody } {
+/**
+ * Keeps the first `cap` bytes of a stream for the recording (as text or base64, by their type), and counts
+ * them all: a 'data' listener beside the pipe, not a Transform in the pipeline (one stream less per request).
+ */
+function recordingTap(stream: NodeJS.ReadableStream, cap: number, contentType: string | undefined): { captured(): RecordedBody } {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let total = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      total += chunk.length;
-      if (keptBytes < cap) {
-        const part = chunk.subarray(0, cap - keptBytes);
-        kept.push(part);
-        keptBytes += part.length;
-      }
-      done(null, chunk);
-    },
+  stream.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    if (keptBytes < cap) {
+      const part = chunk.subarray(0, cap - keptBytes);
+      kept.push(part);
+      keptBytes += part.length;
+    }
   });
-  return Object.assign(tap, { captured: () => recordedBody(Buffer.concat(kept), total, contentType) });
+  return { captured: () => recordedBody(kept.length === 1 ? kept[0]! : Buffer.concat(kept), total, contentType) };
 }
 
 /** The response as recorded; then, for one cut off (by its grant, invariant 11, or by a failure), why. */
@@ -65,10 +65,12 @@ function relayResponse(admitted: Admitted, upstreamResponse: IncomingMessage, re
   const outgoing = downstreamHeaders(upstreamResponse.headers);
   if (masking) delete outgoing['content-length'];
   response.writeHead(status, outgoing);
-  response.flushHeaders(); // watches and `logs -f` must see headers before the first event
+  // watches and `logs -f` must see headers before the first event; a body of known length follows at
+  // once, and its headers go out with its first bytes (one write toward the client, not two)
+  if (upstreamResponse.headers['content-length'] === undefined) response.flushHeaders();
   const contentType = upstreamResponse.headers['content-type'];
-  const tap = recordingTap(admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
-  const stages = masking ? [upstreamResponse, masking, tap, response] : [upstreamResponse, tap, response];
+  const stages = masking ? [upstreamResponse, masking, response] : [upstreamResponse, response];
+  const tap = recordingTap(masking ?? upstreamResponse, admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
   pipeline(
     stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream],
     request.guard((error: Error | null) => {

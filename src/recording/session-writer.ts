@@ -136,6 +136,9 @@ export class SessionWriter {
     if (!segment.writeQueued) {
       segment.writeQueued = true;
       this.chain(async () => {
+        // lines appended in the same turn of the event loop (a request, its decision, other requests'
+        // events under load) go to the file in one write, not one write (and one thread-pool trip) each
+        await new Promise<void>((resolve) => setImmediate(resolve));
         segment.writeQueued = false;
         await this.write(segment);
       });

@@ -149,7 +149,11 @@ export interface RecordedLine {
   bodyEncoding?: string;
 }
 
-/** Every event line the gateway recorded so far, spool and store, in no particular order across files. */
+/**
+ * Every event line the gateway recorded so far, spool and store, in no particular order across files.
+ * The spool is listed before the store (a segment leaves the spool only once uploaded), and a spool
+ * segment (or session folder) removed while it is listed or read makes it read everything again.
+ */
 export function recordedLines(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>): string[] {
   return recordedFiles(gateway, (name) => segmentFile.test(name));
 }
@@ -157,8 +161,14 @@ export function recordedLines(gateway: Pick<RunningGateway, 'recordings' | 'spoo
 /** A segment's file name (the object index's files, v4, end in .jsonl too: their lines are no events). */
 const segmentFile = /^segment-\d{6}\.jsonl$/;
 
-/** The lines of every file the gateway recorded so far (spool and store) whose name `wanted` takes. */
+/** The lines of every file the gateway recorded so far (spool, then store) whose name `wanted` takes. */
 function recordedFiles(gateway: Pick<RunningGateway, 'recordings' | 'spoolDir'>, wanted: (name: string) => boolean): string[] {
-  const files = [gateway.recordings, gateway.spoolDir].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && wanted(entry.name));
-  return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
+  for (;;) {
+    try {
+      const files = [gateway.spoolDir, gateway.recordings].flatMap((dir) => readdirSync(dir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && wanted(entry.name));
+      return files.flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n').filter(Boolean));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }

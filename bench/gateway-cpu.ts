@@ -1,0 +1,96 @@
+/**
+ * The gateway's CPU per request, quickly (for profiling, not the full comparison of
+ * bench/gateway-overhead): a sandbox, the gateway process with recording on as in that bench, then wrk
+ * GETs of one ConfigMap (and LISTs of 50, or list-limit) direct and through the gateway; CPU read from /proc for the
+ * gateway (primary and workers) and the API server (less its idle background), divided by the requests
+ * wrk saw answered. Then what impersonation costs the API server: GETs sent straight to it with the
+ * gateway's ServiceAccount token and the gateway's Impersonate-User, -Group and -Extra headers, one more
+ * at a time.
+ * KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway and prints the summary of its profiles.
+ * KUBEGATE_BENCH_BASELINE=ROOT also runs the gateway of another build (a copy of an older checkout's bin/,
+ * dist/, schemas/, package.json and node_modules) on the same sandbox, measured in turn with this one
+ * round after round: a before/after comparison that shares the machine's noise.
+ * Run: npm run build && node_modules/.bin/node dist/bench/gateway-cpu.js [wrk-seconds=10] [connections=8] [rounds=1] [list-limit=50]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
+import { TestCluster } from '../test/harness/cluster.js';
+import { jitKubeconfig, type startGateway } from '../test/harness/gateway.js';
+import { startOperator } from '../test/harness/operator.js';
+import { summarizeProfiles } from './cpu-profile.js';
+import { cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
+import { setUpWorld, type AccessPath, type BenchWorld } from './gateway/fixtures.js';
+import { runWrk } from './gateway/wrk.js';
+
+const wrkSeconds = Number(process.argv[2] ?? 10);
+const connections = Number(process.argv[3] ?? 8);
+const rounds = Number(process.argv[4] ?? 1);
+const listLimit = Number(process.argv[5] ?? 50);
+
+/** The gateway of the build at `root`, started as the bench's own is (same policy, same grant). */
+async function baselinePath(root: string, cluster: TestCluster, like: AccessPath): Promise<AccessPath> {
+  const harness = (await import(join(root, 'dist', 'test', 'harness', 'gateway.js'))) as { startGateway: typeof startGateway };
+  const gateway = await harness.startGateway(cluster, { namespace: 'bench-gw', name: 'prod' });
+  const kubeconfig = await jitKubeconfig(cluster, { namespace: 'bench-gw', name: 'bench-bot' }, gateway);
+  const token = /token: (\S+)/.exec(readFileSync(kubeconfig, 'utf8'))![1]!;
+  return { ...like, name: 'baseline' as AccessPath['name'], url: gateway.url, token, proxyPid: gateway.process.pid! };
+}
+
+/** wrk against `url`; CPU per request of the path's proxy (if any) and of the API server. */
+async function measure(world: BenchWorld, label: string, url: string, token: string, proxyPid?: number, headers: string[] = []): Promise<void> {
+  await runWrk(url, token, 4, 2, headers); // warm-up: connection pools, caches, the JIT compiler
+  const idle = { apiserver: await idleCpuRate(world.apiserverPid) };
+  const { result, cpu, kernel } = await cpuDuringLessIdle({ proxy: proxyPid ?? process.pid, apiserver: world.apiserverPid }, idle, () => runWrk(url, token, connections, wrkSeconds, headers));
+  const perRequest = (seconds: number) => ((seconds * 1000) / result.requests).toFixed(3);
+  const proxy = proxyPid ? `${perRequest(cpu.proxy)} (kernel ${perRequest(kernel.proxy)})` : '-';
+  console.log(`${label.padEnd(40)} ${String(result.requests).padStart(6)} requests, ${result.requestsPerSecond.toFixed(0).padStart(5)} req/s; CPU ms/request: proxy ${proxy}, API server ${perRequest(cpu.apiserver)}`);
+}
+
+/** The API server's CPU per GET as the gateway calls it, one impersonation header more at a time. */
+async function impersonationCost(world: BenchWorld, url: string, directToken: string): Promise<void> {
+  const { token, user, group } = world.upstream;
+  const steps: Array<[string, string, string[]]> = [
+    ['API server: direct user (OIDC token)', directToken, []],
+    ['API server: SA token, user + group', token, [`Impersonate-User: ${user}`, `Impersonate-Group: ${group}`]],
+    ['API server: SA token, user + group + extra', token, [`Impersonate-User: ${user}`, `Impersonate-Group: ${group}`, 'Impersonate-Extra-kubegate.dev%2fsession-id: 0b6f3b8e-bench']],
+  ];
+  for (const [label, bearer, headers] of steps) await measure(world, label, url, bearer, undefined, headers);
+}
+
+async function main(): Promise<void> {
+  const profileDir = process.env.KUBEGATE_BENCH_CPU_PROFILE;
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-bench-'));
+  try {
+    const cluster = new TestCluster(await startSandboxProcess(dir, { ownerPid: process.pid }).ready);
+    const operator = await startOperator(cluster);
+    const world = await setUpWorld(cluster, { smallConfigMaps: 500, bulkConfigMaps: 1, bulkConfigMapBytes: 10 }, 1, profileDir ? `--cpu-prof --cpu-prof-dir=${profileDir}` : undefined);
+    const paths = world.paths.filter((path) => path.name === 'direct' || path.name === 'kubegate');
+    const baseline = process.env.KUBEGATE_BENCH_BASELINE;
+    if (baseline) paths.push(await baselinePath(baseline, cluster, paths[1]!));
+    const apiPaths = { GET: `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`, LIST: `/api/v1/namespaces/${world.namespace}/configmaps?limit=${listLimit}` };
+    for (let round = 0; round < rounds; round++) {
+      for (const [kind, apiPath] of Object.entries(apiPaths)) {
+        for (const path of paths) await measure(world, `${kind} ${path.name}`, path.url + apiPath, path.token, path.proxyPid);
+      }
+    }
+    await impersonationCost(world, paths[0]!.url + apiPaths.GET, paths[0]!.token);
+    await world.peer.stop();
+    await world.kubectlProxy.stop();
+    await world.gateway.stop();
+    await operator.stop();
+    if (profileDir) console.log(`\n${summarizeProfiles(profileDir)}`);
+  } finally {
+    await stopSandbox(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exit(1);
+  },
+);
