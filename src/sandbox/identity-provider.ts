@@ -37,6 +37,17 @@ export const apiServerClientId = 'kubernetes';
 /** ID tokens are short-lived, so refreshing is the normal path. */
 export const idTokenTtlSeconds = 300;
 
+/**
+ * The entry of a SessionPolicy's `spec.identityProviders` that trusts this provider, names derived as the
+ * sandbox API server derives them (the email claim, the groups claim, no prefixes).
+ */
+export function policyIdentityProvider(provider: { issuer: string; gatewayClientId: string }, caPem: string) {
+  return {
+    issuer: { url: provider.issuer, audiences: [provider.gatewayClientId], certificateAuthority: caPem },
+    claimMappings: { username: { claim: 'email', prefix: '' }, groups: { claim: 'groups', prefix: '' } },
+  };
+}
+
 export interface IdentityProvider {
   url: string;
   close(): Promise<void>;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { OidcLogin } from '../../src/console/oidc-login.js';
 import { realClock } from '../../src/runtime/reconciler.js';
-import { consoleClientId, identityProviderPassword } from '../../src/sandbox/identity-provider.js';
+import { consoleClientId, identityProviderPassword, policyIdentityProvider } from '../../src/sandbox/identity-provider.js';
 import { laptop, launchBrowser, screenshot } from '../harness/browser.js';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
 import { startConsole, type RunningConsole } from '../harness/console-server.js';
@@ -42,10 +42,7 @@ after(async () => {
 /** The sandbox provider as a policy names it, mapped as the sandbox API server maps it (src/sandbox/files.ts). */
 function sandboxProvider(cluster: TestCluster) {
   const idp = cluster.state.identityProvider;
-  return {
-    issuer: { url: idp.issuer, audiences: [idp.gatewayClientId], certificateAuthority: readFileSync(idp.caFile, 'utf8') },
-    claimMappings: { username: { claim: 'email', prefix: '' }, groups: { claim: 'groups', prefix: '' } },
-  };
+  return policyIdentityProvider(idp, readFileSync(idp.caFile, 'utf8'));
 }
 
 function setUp(): Promise<World> {

@@ -105,6 +105,12 @@ async function checkConsole(link: string): Promise<void> {
     text += new TextDecoder().decode(value);
   }
   await reader.cancel();
+  // people also sign in at the sandbox's identity provider, named as the dev policy's gateway names them
+  const config = (await (await fetch(new URL('/auth/config', link))).json()) as { oidc?: { issuer: string } };
+  assert.match(config.oidc?.issuer ?? JSON.stringify(config), /^https:\/\/127\.0\.0\.1:\d+/);
+  const begin = await fetch(new URL('/auth/login', link), { redirect: 'manual' });
+  assert.equal(begin.status, 303);
+  assert.ok(begin.headers.get('location')!.startsWith(config.oidc!.issuer), begin.headers.get('location')!);
 }
 
 /** The processes whose command line names `folder`. */

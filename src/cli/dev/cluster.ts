@@ -13,6 +13,7 @@ import { kubeClients, type KubeClients } from '../../kube/client.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig-yaml.js';
 import { accessGrants, getCustom, sessionPolicies } from '../../kube/resources.js';
 import { mintUserToken } from '../../sandbox/oidc-issuer.js';
+import { policyIdentityProvider } from '../../sandbox/identity-provider.js';
 import { waitUntil } from '../../sandbox/network.js';
 import type { SandboxState } from '../../sandbox/sandbox.js';
 import { packageRoot } from '../../util/package-root.js';
@@ -122,6 +123,16 @@ export async function applyDevSamples(admin: Kubectl): Promise<void> {
       return result.code === 0 ? true : last;
     }, { timeoutMs: 20_000, intervalMs: 500 });
   }
+}
+
+/**
+ * The dev policy's gateway and the console trust the sandbox's identity provider: its issuer's port and
+ * CA are the sandbox's own, so they are added to the applied sample rather than written in it.
+ */
+export async function trustSandboxIdentityProvider(cluster: DevCluster, policy: ObjectRef): Promise<void> {
+  const provider = cluster.state.identityProvider;
+  const patch = { spec: { identityProviders: [policyIdentityProvider(provider, readFileSync(provider.caFile, 'utf8'))] } };
+  await cluster.admin.ok(['patch', 'sessionpolicy', policy.name, '-n', policy.namespace, '--type=merge', '-p', JSON.stringify(patch)]);
 }
 
 export async function waitPolicyReady(cluster: DevCluster, policy: ObjectRef): Promise<void> {

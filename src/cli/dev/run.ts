@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { identityProviderPassword } from '../../sandbox/identity-provider.js';
 import { packageRoot } from '../../util/package-root.js';
 import { CliError } from '../output.js';
 import { devCluster, devPolicy, sampleApprover, shopNamespace } from './cluster.js';
@@ -29,7 +30,7 @@ function printReady(ready: DevReady, flags: DevFlags, seconds: string): void {
     `  try:      eval "$(${kubegate} sandbox env --dir ${sandboxDir(dir)})"; kubectl --kubeconfig ${join(dir, 'bot.kubeconfig')} get pods -n ${shopNamespace}`,
     `  approve:  ${kubegate} approve NAME -n ${devPolicy.namespace} --reason "…" --kubeconfig ${join(dir, 'bob.kubeconfig')}   (what waits: kubectl get approvalrequests -n ${devPolicy.namespace})`,
     `  request:  kubectl --kubeconfig ${join(dir, 'alice.kubeconfig')} create -f my-grant.yaml   (as alice, like samples/dev/accessgrant.yaml)`,
-    `  console:  ${ready.consoleLogin}   (one-time link: logs in as ${sampleApprover.user})`,
+    `  console:  ${ready.consoleLogin}   (one-time link: logs in as ${sampleApprover.user}; or "Sign in" at the sandbox's identity provider as ${sampleApprover.user} / ${identityProviderPassword('bob')})`,
     `  sessions: ${sessions}`,
     `  stop:     Ctrl-C here, or ${kubegate} dev down --dir ${dir}   (logs: ${join(dir, 'logs')})`,
   ];

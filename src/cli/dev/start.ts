@@ -22,6 +22,7 @@ import {
   sampleApprover,
   sampleRequester,
   serviceAccountKubeconfig,
+  trustSandboxIdentityProvider,
   waitPolicyReady,
   type DevCluster,
 } from './cluster.js';
@@ -104,7 +105,7 @@ async function startConsole(session: DevSession, cluster: DevCluster, ports: Por
   const urlFile = join(session.dir, 'console-url');
   rmSync(urlFile, { force: true });
   const kubeconfig = await serviceAccountKubeconfig(cluster, { namespace: operatorNamespace, name: 'kubegate-console' }, 'console.kubeconfig');
-  session.progress('console', `starting, with a one-time login link for ${sampleApprover.user}`);
+  session.progress('console', `starting, with a one-time login link for ${sampleApprover.user} and sign-in at the sandbox's identity provider`);
   const args = [
     'console',
     `--listen=127.0.0.1:${ports.console}`,
@@ -113,6 +114,7 @@ async function startConsole(session: DevSession, cluster: DevCluster, ports: Por
     `--gateway-events=https://127.0.0.1:${ports.gatewayEvents}`,
     `--gateway-ca=${gatewayCa}`,
     `--login-as=${sampleApprover.user}:${sampleApprover.groups.join(',')}`,
+    `--oidc-from-policy=${devPolicy.namespace}/${devPolicy.name}`,
     `--url-file=${urlFile}`,
   ];
   const server = session.startKubegate('console', args, store.env);
@@ -149,6 +151,7 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
     part('samples', async () => {
       session.progress('samples', "applying samples/dev (namespaces, people, shop, the dev policy, the console's account; the grant as alice)");
       await applyDevSamples(cluster.admin);
+      await trustSandboxIdentityProvider(cluster, devPolicy);
     }),
   ]);
   await part('samples', () => waitPolicyReady(cluster, devPolicy));
