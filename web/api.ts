@@ -84,12 +84,39 @@ export interface Body {
   cut?: boolean;
 }
 
+/** The object an API call names, as /api/history takes it (`RESOURCE` or `RESOURCE.GROUP`). */
+export interface CallObject {
+  resource: string;
+  namespace?: string;
+  name: string;
+}
+
+/** One recorded call on an object (src/recording/object-index.ts). */
+export interface HistoryEntry {
+  time: string;
+  session: string;
+  verb: string;
+  group: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  subject: string;
+  grant: string;
+  approval?: string;
+  rule?: string;
+  decision: string;
+  status: number | null;
+  command?: string;
+  exitCode?: number;
+}
+
 /** One line of a session's timeline (src/audit/timeline.ts, as JSON). */
 export type TimelineEntry =
   | { kind: 'session-start'; time: string; subject: string; grant: string; policy: string; client: { address?: string; userAgent?: string; command?: string } }
   | { kind: 'writer-start'; time: string; writer: string }
   | { kind: 'writer-end'; time: string; writer: string; reason: string }
-  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; requestBody?: Body; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number; responseBody?: Body }
+  | { kind: 'api'; time: string; requestId: string; call: string; contentType?: string; requestBody?: Body; action?: string; rule?: string; message?: string; approval?: string; status?: number; durationMs?: number; responseBody?: Body; object?: CallObject }
   | { kind: 'decision'; time: string; requestId: string; action: string; rule?: string; message: string; approval?: string }
   | { kind: 'stream-open'; time: string; requestId: string; protocol: string; command?: string[] }
   | { kind: 'stream-line'; time: string; requestId: string; channel: string; line: string }
@@ -172,6 +199,7 @@ export const api = {
   logout: () => call<unknown>('POST', '/api/logout'),
   sessions: (filters: Record<string, string | undefined>) => call<Page<SessionRow>>('GET', `/api/sessions${query(filters)}`),
   search: (filters: Record<string, string | undefined>) => call<Page<SearchHit>>('GET', `/api/search${query(filters)}`),
+  history: (filters: Record<string, string | undefined>) => call<{ items: HistoryEntry[] }>('GET', `/api/history${query(filters)}`),
   session: (id: string) => call<SessionDetail>('GET', `/api/sessions/${segment(id)}`),
   verify: (id: string) => call<Verification>('GET', `/api/sessions/${segment(id)}/verify`),
   /** A terminal stream as asciicast v2 text; a recording that cannot be read to its end fails here, not in the player. */

@@ -6,6 +6,7 @@ import { api, ApiError, useCsrf, type Me } from './api.js';
 import { errorBox, h, link, replace } from './dom.js';
 import { approvalsPage } from './pages/approvals.js';
 import { grantsPage } from './pages/grants.js';
+import { historyPage } from './pages/history.js';
 import { livePage } from './pages/live.js';
 import { sessionPage } from './pages/session.js';
 import { sessionsPage } from './pages/sessions.js';
@@ -18,6 +19,7 @@ const routes: Route[] = [
   { pattern: /^\/approvals$/, page: approvalsPage, section: 'approvals' },
   { pattern: /^\/approvals\/([^/]+)\/([^/]+)$/, page: approvalsPage, section: 'approvals' },
   { pattern: /^\/grants$/, page: grantsPage, section: 'grants' },
+  { pattern: /^\/history$/, page: historyPage, section: 'history' },
 ];
 
 const sections: [string, string, string][] = [
@@ -25,6 +27,7 @@ const sections: [string, string, string][] = [
   ['live', 'Live', '/live'],
   ['approvals', 'Approvals', '/approvals'],
   ['grants', 'Grants', '/grants'],
+  ['history', 'History', '/history'],
 ];
 
 async function logout(): Promise<void> {

@@ -1,6 +1,7 @@
 /** The JSON API's routes (the console's contract with its pages: README, "Console"). */
 import { decideApproval, listApprovals, listGrants, revokeGrantCall } from './approvals-api.js';
 import { sessionScope, type ApiCall, type ConsoleServices } from './context.js';
+import { objectHistoryCall } from './history-api.js';
 import { HttpError, notFound, sendJson } from './http.js';
 import { endSession, liveEvents } from './live-api.js';
 import { searchSessions } from './search.js';
@@ -24,6 +25,7 @@ const routes: { method: 'GET' | 'POST'; path: RegExp; handler: Handler }[] = [
   { method: 'POST', path: new RegExp(`^/api/grants/${segment}/${segment}/revoke$`), handler: revokeGrantCall },
   { method: 'GET', path: /^\/api\/sessions$/, handler: listSessions },
   { method: 'GET', path: /^\/api\/search$/, handler: searchSessions },
+  { method: 'GET', path: /^\/api\/history$/, handler: objectHistoryCall },
   { method: 'GET', path: new RegExp(`^/api/sessions/${segment}$`), handler: showSession },
   { method: 'GET', path: new RegExp(`^/api/sessions/${segment}/verify$`), handler: verifySessionCall },
   { method: 'GET', path: new RegExp(`^/api/sessions/${segment}/streams/${segment}\\.cast$`), handler: streamCast },

@@ -14,6 +14,7 @@ import { verifySession } from '../audit/verify.js';
 import { subjectName } from '../recording/format.js';
 import { findBody, sendBody, TimelineBodies, type BodySide, type ShownEntry } from './bodies.js';
 import { maySessions, sessionScope, type ApiCall, type ConsoleServices } from './context.js';
+import { TimelineObjects } from './history-api.js';
 import { badRequest, forbidden, notFound, sendJson } from './http.js';
 import { decodeCursor, type IndexedSession } from './session-index.js';
 
@@ -143,16 +144,18 @@ export async function showSession(services: ConsoleServices, call: ApiCall): Pro
   const timeline = new Timeline({ output: true });
   const bodies = new TimelineBodies();
   const { counts, add } = counter();
+  const objects = new TimelineObjects();
   const entries: ShownEntry[] = [];
   let error: string | undefined;
   try {
     for await (const event of eventsOf(services, session)) {
       add(event);
       bodies.push(event);
-      entries.push(...timeline.push(event).map((entry) => bodies.attach(entry)));
+      objects.push(event);
+      entries.push(...timeline.push(event).map((entry) => objects.attach(bodies.attach(entry))));
       if (entries.length >= maxTimelineEntries) break;
     }
-    if (entries.length < maxTimelineEntries) entries.push(...timeline.end().map((entry) => bodies.attach(entry)));
+    if (entries.length < maxTimelineEntries) entries.push(...timeline.end().map((entry) => objects.attach(bodies.attach(entry))));
   } catch (failure) {
     error = `the recording could not be read to the end: ${(failure as Error).message}`;
   }

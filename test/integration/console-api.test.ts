@@ -277,6 +277,29 @@ test('the timeline carries each call\'s recorded bodies, a Secret\'s data masked
   assert.equal((await outsider.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/response`)).status, 403);
 });
 
+test('a call recorded in a session shows in its object\'s history (the timeline names the object); a viewer without sessions rights is refused (403)', async () => {
+  const { console: running, target } = await setUp();
+  const page = await new Viewing(running, audrey).signIn();
+  const [read] = (await page.json<{ items: SessionRow[] }>('/api/sessions?verb=get&resource=secrets')).items;
+  type Entry = { kind: string; requestId: string; call: string; object?: { resource: string; namespace?: string; name: string } };
+  const timeline = (await page.json<{ timeline: Entry[] }>(`/api/sessions/${read!.id}`)).timeline;
+  const get = timeline.find((entry) => entry.kind === 'api' && entry.call.startsWith('get secrets'))!;
+  assert.deepEqual(get.object, { resource: 'secrets', namespace: target, name: 'creds' });
+
+  type HistoryEntry = { time: string; session: string; requestId: string; verb: string; subject: string; decision: string; status: number | null };
+  const history = await page.json<{ items: HistoryEntry[] }>(`/api/history?resource=secrets&name=creds&namespace=${target}`);
+  const recorded = history.items.find((entry) => entry.session === read!.id && entry.requestId === get.requestId);
+  assert.deepEqual(recorded && { verb: recorded.verb, subject: recorded.subject, decision: recorded.decision, status: recorded.status }, { verb: 'get', subject: 'console-bot', decision: 'Allow', status: 200 });
+  assert.deepEqual(history.items.map((entry) => entry.verb).slice(0, 2), ['create', 'get'], 'oldest first: the bot created the Secret, then read it');
+  assert.deepEqual(history.items.map((entry) => entry.time), history.items.map((entry) => entry.time).sort());
+  assert.deepEqual(await page.json(`/api/history?resource=secrets&name=creds&namespace=elsewhere`), { items: [] });
+  assert.equal((await page.fetch('/api/history?resource=secrets')).status, 400);
+
+  const outsider = await new Viewing(running, mallory).signIn();
+  const refused = await outsider.json<{ error: string; code: string }>(`/api/history?resource=secrets&name=creds&namespace=${target}`, 403);
+  assert.match(refused.error, /mallory may not list sessions\.kubegate\.dev/);
+});
+
 test('bad input gets one clear 400, and the console keeps answering', async () => {
   const { console: running } = await setUp();
   const page = await new Viewing(running, audrey).signIn();

@@ -3,7 +3,7 @@
  * every API call with the policy's decision and the rule that made it, approvals, the terminal of each
  * exec and attach played back, and what each port-forward carried.
  */
-import { api, type Body, type SessionDetail, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
+import { api, query, type Body, type SessionDetail, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
 import { badge, errorBox, facts, h, link, replace, type Child } from '../dom.js';
 import { clock, duration, time } from '../format.js';
 import type { PageContext } from '../router.js';
@@ -131,7 +131,7 @@ function apiRow(sessionId: string, entry: Api): Child[] {
     bodyDetails(sessionId, entry.requestId, 'response', entry.responseBody),
   ];
   return [
-    h('td', {}, h('code', {}, entry.call), more),
+    h('td', {}, h('code', {}, entry.call), entry.object ? [' ', link(`/history${query({ ...entry.object })}`, 'history')] : null, more),
     h('td', { class: 'nowrap' }, entry.action ? badge(entry.action, tones[entry.action] ?? 'muted') : null, entry.rule ? h('div', { class: 'rule' }, entry.rule) : null),
     h('td', { class: ['num', entry.status !== undefined && entry.status >= 400 && 'denied'] }, entry.status ?? '…', entry.durationMs !== undefined ? h('div', { class: 'dim' }, `${entry.durationMs} ms`) : null),
   ];
