@@ -284,3 +284,23 @@ test('a call\'s request and response bodies are folded under it on the session p
   await screenshot(s.page, 'console-12-session-bodies');
   assertNoPageErrors(s);
 });
+
+test('a call on the session page links to its object\'s history: the bot\'s exec into the pod is there, with its session', async () => {
+  const s = await setup();
+  assert.ok(s.liveSession, 'the live step recorded the bot\'s exec');
+  // the exec's calls reach the per-object index once its session's segments are uploaded
+  await eventually(async () => {
+    const answer = await s.page.request.get(`${s.server.url}/api/history?resource=pods&name=${s.pod}&namespace=${s.target}`);
+    assert.ok(((await answer.json()) as { items: { session: string }[] }).items.some((entry) => entry.session === s.liveSession));
+  }, 20_000);
+  await s.page.goto(`${s.server.url}/sessions/${s.liveSession}`);
+  const call = s.page.locator('[data-testid=timeline] tr', { hasText: `create pods/exec ${s.target}/${s.pod}` }).first();
+  await call.getByRole('link', { name: 'history' }).click();
+  await s.page.waitForURL(/\/history\?/);
+  const exec = s.page.locator('[data-testid=history] tr', { hasText: 'create exec' }).filter({ hasText: 'deploy-bot' }).first();
+  assert.match(await exec.innerText(), /create exec[\s\S]*deploy-bot[\s\S]*Allow/);
+  await exec.getByRole('link', { name: s.liveSession.slice(0, 8) }).waitFor();
+  assert.equal(await s.page.locator('nav a[aria-current=page]').innerText(), 'History');
+  await screenshot(s.page, 'console-13-object-history');
+  assertNoPageErrors(s);
+});
