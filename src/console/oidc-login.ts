@@ -52,6 +52,17 @@ export function localPath(next: string | null): string {
   return next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : '/';
 }
 
+/**
+ * The viewer a verified identity becomes. The console impersonates its viewers cluster-wide, and the
+ * provider entry (claims, prefixes, even the issuer) is whatever the policy's namespace admins wrote:
+ * a `system:` name (system:masters, a ServiceAccount) is refused, never impersonated.
+ */
+export function consoleViewer(identity: { username: string; groups: string[] }): Viewer {
+  const reserved = [identity.username, ...identity.groups].find((name) => name.startsWith('system:'));
+  if (reserved !== undefined) throw new LoginRefused(`the identity provider names ${reserved}, a name the console never signs in (system: is Kubernetes' own)`);
+  return { user: identity.username, groups: identity.groups };
+}
+
 export class OidcLogin {
   private readonly pending = new Map<string, PendingLogin>();
   private resolved?: Resolved;
@@ -106,7 +117,7 @@ export class OidcLogin {
     }
     // read after the signature was verified: the claims are the issuer's
     if (decodeJwt(idToken).nonce !== nonce) throw new LoginRefused('the ID token carries another nonce than this sign-in sent');
-    return { user: identity.username, groups: identity.groups };
+    return consoleViewer(identity);
   }
 
   private async exchange(code: string, verifier: string): Promise<string> {

@@ -1,7 +1,7 @@
 /** The console's sign-in: one-time login links, cookie sessions and CSRF tokens, on a clock moved by hand. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { localPath } from '../../src/console/oidc-login.js';
+import { consoleViewer, LoginRefused, localPath } from '../../src/console/oidc-login.js';
 import type { IncomingMessage } from 'node:http';
 import { csrfMatches, LoginLinks, loginLinkTtlMs, parseViewer, sessionTtlMs, ViewerSessions } from '../../src/console/auth.js';
 import { cookieValue } from '../../src/console/http.js';
@@ -84,4 +84,11 @@ test('plain HTTP beyond loopback is refused before anything starts', async () =>
 test('after signing in at the identity provider the browser goes back to a path of this console only', () => {
   assert.equal(localPath('/approvals/payments/ar-1?x=1'), '/approvals/payments/ar-1?x=1');
   for (const elsewhere of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'approvals', '/a b', '', null]) assert.equal(localPath(elsewhere), '/', String(elsewhere));
+});
+
+test('an identity provider that names a system: user or group signs nobody in (the console impersonates its viewers cluster-wide)', () => {
+  assert.deepEqual(consoleViewer({ username: 'oidc:alice', groups: ['oidc:sre'] }), { user: 'oidc:alice', groups: ['oidc:sre'] });
+  for (const identity of [{ username: 'alice', groups: ['system:masters'] }, { username: 'system:serviceaccount:kubegate-system:kubegate-operator', groups: [] }, { username: 'system:admin', groups: [] }]) {
+    assert.throws(() => consoleViewer(identity), (error: unknown) => error instanceof LoginRefused && /system:/.test((error as Error).message), JSON.stringify(identity));
+  }
 });

@@ -176,3 +176,16 @@ test('the first subscriber after none waits for every worker’s snapshot, at mo
   await subscribed;
   assert.deepEqual((sink.events()[0]!.data.sessions as Array<{ session: string }>).map((session) => session.session), ['s0']);
 });
+
+test('a malformed message from a worker is dropped, never thrown into the primary’s IPC listener', async () => {
+  const clock = new ManualClock();
+  const hub = new LiveHub({ logger, clock });
+  const link = hub.connect(0, () => undefined);
+  link.serving();
+  const subscribed = hub.subscribe(new Sink());
+  for (const message of [{ kind: 'kubegate-live-snapshot', generation: 1, sessions: null }, { kind: 'kubegate-live-snapshot', generation: 1 }]) assert.doesNotThrow(() => link.receive(message), JSON.stringify(message));
+  link.receive({ kind: 'kubegate-live-snapshot', generation: 1, sessions: [] });
+  await subscribed;
+  for (const message of [{ kind: 'kubegate-live-event', event: null }, { kind: 'kubegate-live-event' }, { kind: 'kubegate-live-event', event: { type: 'session-end' } }]) assert.doesNotThrow(() => link.receive(message), JSON.stringify(message));
+  assert.deepEqual(hub.snapshot(), []);
+});

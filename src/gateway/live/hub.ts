@@ -159,14 +159,15 @@ export class LiveHub {
   private receive(worker: Worker, message: WorkerMessage): void {
     switch (message.kind) {
       case 'kubegate-live-snapshot':
-        if (message.generation !== this.generation) return;
+        if (message.generation !== this.generation || !Array.isArray(message.sessions)) return;
         worker.synced = message.generation;
         worker.sessions = new Map(message.sessions.map((session) => [session.session, session]));
         this.syncing?.waiting.delete(worker);
         if (this.syncing?.waiting.size === 0) this.syncing.done();
         return;
       case 'kubegate-live-event':
-        if (worker.synced === this.generation) this.apply(worker, message.event);
+        // a listener that threw here would take the primary (and every worker) down: a malformed event is dropped
+        if (worker.synced === this.generation && typeof message.event?.session === 'string') this.apply(worker, message.event);
         return;
       case 'kubegate-live-ended': {
         const call = this.calls.get(message.call);
