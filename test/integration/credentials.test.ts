@@ -203,6 +203,36 @@ test('a namespace admin cannot set or change a policy\'s iamRoleArn; a platform 
   await asNamespaceAdmin.ok(['patch', 'sessionpolicy', 'platform', '-n', namespace, '--type=merge', '-p', '{"spec":{"defaultAction":"Deny"}}']);
 });
 
+test('a namespace admin cannot set the gateway image or the identity providers (who the gateway is, whom it and the console believe); a platform admin can', async () => {
+  const { cluster, admin } = await setup();
+  const namespace = await cluster.namespace('platform-fields');
+  const namespaceAdmin = uniqueName('ns-admin');
+  const platformAdmin = uniqueName('platform');
+  for (const user of [namespaceAdmin, platformAdmin]) await admin.ok(['create', 'rolebinding', `${user}-admin`, '--clusterrole=admin', `--user=${user}`, '-n', namespace]);
+  await admin.ok(['create', 'rolebinding', `${platformAdmin}-fields`, '--clusterrole=kubegate-iam-role-setter', `--user=${platformAdmin}`, '-n', namespace]);
+  const [asNamespaceAdmin, asPlatformAdmin] = await Promise.all([cluster.kubectl({ user: namespaceAdmin }), cluster.kubectl({ user: platformAdmin })]);
+  const provider = (url: string) => ({ issuer: { url, audiences: ['kubegate'] }, claimMappings: { username: { claim: 'email', prefix: '' } } });
+  const gateway = { replicas: 1, storage: { url: 's3://kubegate-sessions/test' } };
+  const image = { spec: { gateway: { image: 'registry.example.com/not-kubegate:1' } } };
+  const providers = { spec: { identityProviders: [provider('https://idp.attacker.example')] } };
+
+  await eventually(() => asNamespaceAdmin.ok(['create', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'plain', { gateway })) }).then(() => undefined));
+  for (const [field, patch] of [['spec.gateway.image', image], ['spec.identityProviders', providers]] as const) {
+    const refused = await asNamespaceAdmin.run(['patch', 'sessionpolicy', 'plain', '-n', namespace, '--type=merge', '-p', JSON.stringify(patch)]);
+    assert.notEqual(refused.code, 0, `${field} set by a namespace admin`);
+    assert.ok(refused.stderr.includes(`${namespaceAdmin} may not set ${field}`), refused.stderr);
+  }
+  const created = await asNamespaceAdmin.run(['create', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'own-idp', { gateway, identityProviders: [provider('https://idp.attacker.example')] })) });
+  assert.notEqual(created.code, 0, 'nor on create');
+
+  for (const patch of [image, providers]) await asPlatformAdmin.ok(['patch', 'sessionpolicy', 'plain', '-n', namespace, '--type=merge', '-p', JSON.stringify(patch)]);
+  const changed = await asNamespaceAdmin.run(['patch', 'sessionpolicy', 'plain', '-n', namespace, '--type=merge', '-p', JSON.stringify({ spec: { identityProviders: [provider('https://idp.attacker.example'), provider('https://idp2.attacker.example')] } })]);
+  assert.notEqual(changed.code, 0, 'adding a provider to the platform\'s is refused');
+  // removing them narrows who is believed: that stays the namespace admin's, as does the rest of the policy
+  await asNamespaceAdmin.ok(['patch', 'sessionpolicy', 'plain', '-n', namespace, '--type=json', '-p', '[{"op":"remove","path":"/spec/identityProviders"}]']);
+  await asNamespaceAdmin.ok(['patch', 'sessionpolicy', 'plain', '-n', namespace, '--type=merge', '-p', '{"spec":{"defaultAction":"Deny"}}']);
+});
+
 test('a pull-request grant admitted before its policy existed never activates unless its creator is an applier', async () => {
   const { admin, namespace, target, asRequester, requester } = await setup();
   const name = uniqueName('early');
