@@ -86,12 +86,15 @@ export async function authorizationCodeLogin(client: OidcClient, show: (url: str
       server.on('request', (request, response) => {
         const url = new URL(request.url ?? '/', redirectUri);
         if (url.pathname !== '/callback') return void response.writeHead(404).end();
+        const text = { 'content-type': 'text/plain; charset=utf-8' };
+        // any page the person has open can send a request here: one without this login's state is not its answer
+        if (url.searchParams.get('state') !== state) return void response.writeHead(400, text).end('kubegate: this is not the login kubegate started.\n');
         const error = url.searchParams.get('error');
-        const ok = !error && url.searchParams.get('state') === state && url.searchParams.get('code');
-        response.writeHead(ok ? 200 : 400, { 'content-type': 'text/plain; charset=utf-8' }).end(ok ? 'kubegate: logged in; you may close this window.\n' : 'kubegate: login failed.\n');
+        const code = url.searchParams.get('code');
+        response.writeHead(code && !error ? 200 : 400, text).end(code && !error ? 'kubegate: logged in; you may close this window.\n' : 'kubegate: login failed.\n');
         clearTimeout(timer);
-        if (ok) resolve(url.searchParams.get('code')!);
-        else reject(new Error(error ? `the provider refused: ${error} ${url.searchParams.get('error_description') ?? ''}` : 'the login answered with another state than it was sent'));
+        if (code && !error) resolve(code);
+        else reject(new Error(`the provider refused: ${error ?? 'no code'} ${url.searchParams.get('error_description') ?? ''}`));
       });
     });
     const authorize = new URL(endpoint(client, 'authorization_endpoint'));
