@@ -15,7 +15,7 @@ import { subjectName } from '../recording/format.js';
 import { findBody, sendBody, TimelineBodies, type BodySide, type ShownEntry } from './bodies.js';
 import { maySessions, sessionScope, type ApiCall, type ConsoleServices } from './context.js';
 import { TimelineObjects } from './history-api.js';
-import { badRequest, forbidden, notFound, sendJson } from './http.js';
+import { badRequest, notFound, sendJson } from './http.js';
 import { decodeCursor, type IndexedSession } from './session-index.js';
 
 /** One line of the sessions list: what the index knows, without opening the session. */
@@ -115,7 +115,8 @@ export async function visibleSession(services: ConsoleServices, call: ApiCall, r
   }
   if (!session) throw notFound(`no session ${ref}`);
   const namespace = session.summary.policy.namespace;
-  if (!(await maySessions(services, call.viewer, 'get', namespace))) throw forbidden(`${call.viewer.user} may not get sessions.kubegate.dev in namespace ${namespace}`);
+  // a session the viewer may not read is one they cannot tell from one that does not exist: a 403 would confirm an id (or a prefix) and name its namespace
+  if (!(await maySessions(services, call.viewer, 'get', namespace))) throw notFound(`no session ${ref}`);
   return session;
 }
 

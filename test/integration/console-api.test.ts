@@ -274,7 +274,10 @@ test('the timeline carries each call\'s recorded bodies, a Secret\'s data masked
   assert.equal(await whole.text(), get!.responseBody!.text);
   assert.equal((await page.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/request`)).status, 404, 'a get sends no body');
   const outsider = await new Viewing(running, mallory).signIn();
-  assert.equal((await outsider.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/response`)).status, 403);
+  // a session the viewer may not read is not found, as one that does not exist: no id or namespace confirmed
+  assert.equal((await outsider.fetch(`/api/sessions/${read!.id}/bodies/${encodeURIComponent(get!.requestId)}/response`)).status, 404);
+  assert.equal((await outsider.fetch(`/api/sessions/${read!.id}`)).status, 404);
+  assert.equal((await outsider.fetch(`/api/sessions/${read!.id.slice(0, 8)}/verify`)).status, 404);
 });
 
 test('a call recorded in a session shows in its object\'s history (the timeline names the object); a viewer without sessions rights is refused (403)', async () => {
