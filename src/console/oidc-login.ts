@@ -49,13 +49,15 @@ const random = () => randomBytes(32).toString('base64url');
 
 /** A path of this console to go back to after signing in; anything else (another site among them) is `/`. */
 export function localPath(next: string | null): string {
-  return next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : '/';
+  // printable ASCII only: a control byte in the Location header would end the answer in a 500 (browsers send the rest %-escaped)
+  return next && /^\/(?![/\\])[\x21-\x7e]*$/.test(next) ? next : '/';
 }
 
 /**
  * The viewer a verified identity becomes. The console impersonates its viewers cluster-wide, and the
- * provider entry (claims, prefixes, even the issuer) is whatever the policy's namespace admins wrote:
- * a `system:` name (system:masters, a ServiceAccount) is refused, never impersonated.
+ * provider entry (claims, prefixes, the issuer) is the policy's (platform admins' alone since admission
+ * asks for set-identity-providers): still, a `system:` name (system:masters, a ServiceAccount) is refused,
+ * never impersonated.
  */
 export function consoleViewer(identity: { username: string; groups: string[] }): Viewer {
   const reserved = [identity.username, ...identity.groups].find((name) => name.startsWith('system:'));

@@ -83,7 +83,7 @@ test('plain HTTP beyond loopback is refused before anything starts', async () =>
 
 test('after signing in at the identity provider the browser goes back to a path of this console only', () => {
   assert.equal(localPath('/approvals/payments/ar-1?x=1'), '/approvals/payments/ar-1?x=1');
-  for (const elsewhere of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'approvals', '/a b', '', null]) assert.equal(localPath(elsewhere), '/', String(elsewhere));
+  for (const elsewhere of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'approvals', '/a b', '/a\x01b', '/caf\u00e9', '', null]) assert.equal(localPath(elsewhere), '/', String(elsewhere));
 });
 
 test('an identity provider that names a system: user or group signs nobody in (the console impersonates its viewers cluster-wide)', () => {
