@@ -61,6 +61,13 @@ export interface ViewerSession {
   /** Sent back in `X-Kubegate-CSRF` on every mutation. */
   csrf: string;
   expires: number;
+  /** Set when the viewer signs out: what still runs for this session (a live page's feed) ends. */
+  signedOut?: boolean;
+}
+
+/** Whether a session still stands: neither signed out nor past its 12 hours. */
+export function sessionStands(session: ViewerSession, now: number): boolean {
+  return !session.signedOut && session.expires > now;
 }
 
 /** Signed-in viewers by session id (the cookie), for 12 hours from sign-in. */
@@ -87,6 +94,8 @@ export class ViewerSessions {
   }
 
   close(id: string): void {
+    const session = this.sessions.get(id);
+    if (session) session.signedOut = true;
     this.sessions.delete(id);
   }
 

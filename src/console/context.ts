@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionPolicy } from '../api/index.js';
 import type { RecordingStore } from '../recording/store.js';
+import type { Clock } from '../runtime/reconciler.js';
 import type { Viewer, ViewerSession } from './auth.js';
 import { forbidden } from './http.js';
 import { AccessReviews, KubeApi, sessionsResource } from './kube-api.js';
@@ -17,6 +18,8 @@ export interface ConsoleServices {
   /** The SessionPolicies (the console's own read, cached briefly): their namespaces hold kubegate's objects and sessions. */
   policies(): Promise<SessionPolicy[]>;
   now(): number;
+  /** Timers of what runs on (a live page's feed is judged again on it). */
+  clock: Clock;
 }
 
 export interface ApiCall {

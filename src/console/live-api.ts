@@ -1,12 +1,35 @@
 /** `/api/live` (the gateways' events, for viewers allowed to watch) and ending a session. */
+import { sessionStands } from './auth.js';
 import { maySessions, sessionScope, type ApiCall, type ConsoleServices } from './context.js';
 import { forbidden, notFound, readJsonObject, sendJson, stringField } from './http.js';
 import { revokeGrant } from './approvals-api.js';
 import { sessionRef } from './sessions-api.js';
 
+/** How often a live page's viewer is judged again while the feed runs. */
+export const liveRecheckMs = 30_000;
+
+/**
+ * `GET /api/live`: the gateways' events of the namespaces where the viewer may watch sessions. The
+ * feed runs as long as the page stays, so it is judged again every `liveRecheckMs`: signed out, past the
+ * session's 12 hours or no longer allowed to watch anywhere ends it; a namespace no longer allowed is
+ * left out from then on.
+ */
 export async function liveEvents(services: ConsoleServices, call: ApiCall): Promise<void> {
-  const visible = await sessionScope(services, call.viewer, 'watch');
-  await services.gateways.relay(call.response, visible, (sessionId) => services.index.find(sessionId)?.summary.policy.namespace);
+  let visible = await sessionScope(services, call.viewer, 'watch');
+  const { clock } = services;
+  let timer: unknown;
+  const judge = () => {
+    timer = clock.setTimeout(() => {
+      void (async () => {
+        if (!sessionStands(call.session, clock.now())) throw new Error('signed out');
+        visible = await sessionScope(services, call.viewer, 'watch');
+        judge();
+      })().catch(() => call.response.end());
+    }, liveRecheckMs);
+  };
+  judge();
+  call.response.once('close', () => clock.clearTimeout(timer));
+  await services.gateways.relay(call.response, (namespace) => visible(namespace), (sessionId) => services.index.find(sessionId)?.summary.policy.namespace);
 }
 
 /**

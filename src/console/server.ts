@@ -117,6 +117,7 @@ function consoleServices(options: ConsoleOptions, clock: Clock): ConsoleServices
     gateways: new GatewayEvents(options.gateways ?? [], options.gatewayCa ? { ca: options.gatewayCa } : {}, () => kube.bearerToken()),
     policies: policyCache(kube, now),
     now,
+    clock,
   };
 }
 
