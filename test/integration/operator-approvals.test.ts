@@ -228,6 +228,13 @@ test('an approver may revoke a grant and change nothing else of it; an editor is
   assert.match(access.stderr, /access is immutable/, 'the CRD keeps the access as it was, for everyone');
   assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).spec.revoked, false, 'nothing of the refused changes landed');
 
+  // the approver role reaches the namespace, but only the policy's own approvers may revoke under it
+  const otherLeads = uniqueName('qa-leads');
+  await admin.ok(['create', 'rolebinding', otherLeads, '--clusterrole=kubegate-approver', `--group=${otherLeads}`, '-n', namespace]);
+  const notItsApprover = await patch(await cluster.kubectl({ user: 'quinn', groups: [otherLeads] }), revoke);
+  assert.notEqual(notItsApprover.code, 0);
+  assert.match(notItsApprover.stderr, new RegExp(`quinn may not revoke ${name}: only an approver of policy prod`));
+
   const revoked = await patch(approver, { ...revoke, metadata: { annotations: { 'kubegate.dev/revoked-reason': 'ended from the console (by bob)' } } });
   assert.equal(revoked.code, 0, revoked.stderr);
   await eventually(async () => assert.equal((await jsonOf(admin, ['get', 'accessgrant', name, '-n', namespace])).status?.phase, 'Revoked'), 20_000);
