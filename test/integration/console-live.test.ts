@@ -13,7 +13,7 @@ import { startConsole, type RunningConsole } from '../../src/console/server.js';
 import { SseParser, type SseMessage } from '../../src/console/live.js';
 import type { Viewer } from '../../src/console/auth.js';
 import { gatewayFixture } from '../harness/gateway-fixture.js';
-import { operatorNamespace, serviceAccountToken } from '../harness/operator.js';
+import { allowLiveEventsTokens, operatorNamespace, serviceAccountToken } from '../harness/operator.js';
 import { uniqueName } from '../harness/kubegate-objects.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 import type { TestCluster } from '../harness/cluster.js';
@@ -22,11 +22,12 @@ const setup = gatewayFixture({ gatewayArgs: ['--workers=2'] });
 let running: RunningConsole | undefined;
 after(() => running?.close());
 
-/** The console's own ServiceAccount, bound to config/rbac's kubegate-console ClusterRole. */
+/** The console's own ServiceAccount, bound to config/rbac's kubegate-console ClusterRole, with its live events token Role. */
 async function consoleKubeconfig(cluster: TestCluster): Promise<{ file: string; user: string }> {
   const name = uniqueName('console');
   const token = await serviceAccountToken(cluster, operatorNamespace, name);
   await (await cluster.kubectl()).ok(['create', 'clusterrolebinding', name, '--clusterrole=kubegate-console', `--serviceaccount=${operatorNamespace}:${name}`]);
+  await allowLiveEventsTokens(cluster, operatorNamespace, name);
   return { file: cluster.kubeconfigFile(token), user: `system:serviceaccount:${operatorNamespace}:${name}` };
 }
 
