@@ -2,7 +2,8 @@
  * The console's live page, against the real gateway process (`--workers=2`, its live events endpoint)
  * and the real kubectl: a viewer allowed to watch follows an exec as it happens through the console's
  * relay; one without `watch` is refused; ending the session revokes the grant as the viewer and ends
- * the exec at the gateway, and the bot's next kubectl with the same kubeconfig fails.
+ * the exec at the gateway, and the bot's next kubectl with the same kubeconfig fails. A console whose
+ * credential is not a ServiceAccount shows the gateways nothing (it has no token of their audience).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,4 +112,25 @@ test('live: an exec followed through the console as it happens; a viewer without
   await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Revoked'), 20_000);
   await eventually(async () => assert.notEqual((await bot.run(['get', 'pods', '-n', target])).code, 0, "the bot's next kubectl fails"), 20_000);
   live.close();
+});
+
+test('a console whose credential is not a ServiceAccount follows no gateway, and the live page says why', { timeout: 120_000 }, async () => {
+  const { cluster, gateway, ca } = await setup();
+  const adminConsole = await startConsole({
+    listen: { host: '127.0.0.1', port: 0 },
+    kubeconfig: loadKubeconfig(cluster.kubeconfigFile()), // the sandbox admin: a static token, not a ServiceAccount
+    store: openStore(gateway.store),
+    gateways: [{ url: gateway.eventsUrl }],
+    gatewayCa: ca,
+    logger: pino({ enabled: false }),
+  });
+  try {
+    const viewer = await signIn(adminConsole, { user: 'alice', groups: ['sre-leads'] });
+    const live = await follow(adminConsole, viewer.cookie);
+    assert.equal(live.status, 200);
+    await eventually(async () => assert.match(dataOf(live.messages, 'gateway-error')[0]?.error ?? '', /the console cannot follow gateways: its credential \(kubegate-admin\) is not a ServiceAccount/), 10_000, 50);
+    live.close();
+  } finally {
+    await adminConsole.close();
+  }
 });
