@@ -16,6 +16,7 @@ import type { Viewer } from '../../src/console/auth.js';
 import { gatewayFixture } from '../harness/gateway-fixture.js';
 import { allowLiveEventsTokens, operatorNamespace, serviceAccountToken } from '../harness/operator.js';
 import { uniqueName } from '../harness/kubegate-objects.js';
+import { spawnKubegate } from '../harness/kubegate-process.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 import type { TestCluster } from '../harness/cluster.js';
 
@@ -133,4 +134,11 @@ test('a console whose credential is not a ServiceAccount follows no gateway, and
   } finally {
     await adminConsole.close();
   }
+});
+
+test('kubegate console refuses a --gateway-events URL that is not https: it would send the token in clear', { timeout: 60_000 }, async () => {
+  const child = spawnKubegate('console-http-gateway', ['console', '--store=file:///nonexistent-kubegate-store', '--gateway-events=http://127.0.0.1:8082']);
+  await child.exited;
+  assert.equal(child.process.exitCode, 1);
+  assert.match(child.logs(), /--gateway-events http:\/\/127\.0\.0\.1:8082: not https/);
 });
