@@ -70,3 +70,6 @@ export function personalKubeconfigSecretName(grantNamespace: string, grantName: 
   const readable = `kubeconfig.${grantNamespace}.${grantName}`;
   return readable.length <= 253 ? readable : `kubeconfig.${createHash('sha256').update(readable).digest('hex').slice(0, 32)}`;
 }
+
+/** The audience of the tokens the gateways' live events endpoints accept (the console asks for them). */
+export const liveEventsAudience = 'kubegate-live-events';

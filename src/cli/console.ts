@@ -45,7 +45,7 @@ async function runConsole(flags: ConsoleFlags): Promise<void> {
   let loginAs: Viewer[];
   try {
     loginAs = flags.loginAs.map(parseViewer);
-    for (const url of flags.gatewayEvents) new URL(url);
+    for (const url of flags.gatewayEvents) if (new URL(url).protocol !== 'https:') throw new Error(`--gateway-events ${url}: not https (the console sends gateways a token, over TLS only)`);
   } catch (error) {
     throw new CliError((error as Error).message);
   }

@@ -44,14 +44,6 @@ export class KubeApi {
     if (!config.getCurrentCluster()) throw new Error('the kubeconfig names no current cluster');
   }
 
-  /** The console's own bearer token (for the gateways' events endpoints), where its credential is one. */
-  async bearerToken(): Promise<string | undefined> {
-    const options: RequestOptions = { headers: {} };
-    await this.config.applyToHTTPSOptions(options);
-    const header = (options.headers as Record<string, string>).Authorization;
-    return header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-  }
-
   async call<T>(call: KubeCall): Promise<T> {
     const cluster = this.config.getCurrentCluster()!;
     const url = new URL(call.path, cluster.server.endsWith('/') ? cluster.server : `${cluster.server}/`);

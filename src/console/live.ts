@@ -1,6 +1,7 @@
 /**
  * Live sessions: the console relays the gateways' event streams (`GET /events`, server-sent events,
- * authenticated with the console's own token) to each viewer allowed to `watch` sessions, and asks every
+ * authenticated with a token of the console's ServiceAccount bound to the audience `kubegate-live-events`,
+ * live-token.ts; never the console's own credential) to each viewer allowed to `watch` sessions, and asks every
  * gateway to end a session (`DELETE /sessions/ID`).
  *
  * Each viewer's page gets its own connection to each gateway, opened when the page subscribes and
@@ -11,7 +12,7 @@
  * browser reconnects.
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 
 export interface SseMessage {
@@ -80,7 +81,7 @@ export class GatewayEvents {
   constructor(
     readonly targets: GatewayTarget[],
     private readonly tls: { ca?: string },
-    private readonly token: () => Promise<string | undefined>,
+    private readonly token: () => Promise<string>,
   ) {}
 
   placeOf(sessionId: string): { grant: { namespace: string; name: string }; policy: { namespace: string; name: string } } | undefined {
@@ -95,8 +96,9 @@ export class GatewayEvents {
   private async open(target: GatewayTarget, method: 'GET' | 'DELETE', path: string): Promise<{ request: ClientRequest; response: Promise<IncomingMessage> }> {
     const url = new URL(path, target.url.endsWith('/') ? target.url : `${target.url}/`);
     const token = await this.token();
-    const options: RequestOptions = { method, headers: { Accept: method === 'GET' ? 'text/event-stream' : 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) }, ...(this.tls.ca ? { ca: this.tls.ca } : {}) };
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options);
+    if (url.protocol !== 'https:') throw new Error(`${target.url} is not https: the console sends gateways a token over TLS only`);
+    const options: RequestOptions = { method, headers: { Accept: method === 'GET' ? 'text/event-stream' : 'application/json', Authorization: `Bearer ${token}` }, ...(this.tls.ca ? { ca: this.tls.ca } : {}) };
+    const request = httpsRequest(url, options);
     const response = new Promise<IncomingMessage>((resolve, reject) => {
       request.once('response', resolve);
       request.once('error', reject);

@@ -21,6 +21,7 @@ import { OidcLogin } from './oidc-login.js';
 import { SignIn } from './sign-in.js';
 import { AccessReviews, KubeApi, KubeApiError } from './kube-api.js';
 import { GatewayEvents, type GatewayTarget } from './live.js';
+import { LiveEventsTokens } from './live-token.js';
 import { SessionIndexCache } from './session-index.js';
 import { StaticFiles } from './static.js';
 import { routeApi } from './routes.js';
@@ -109,12 +110,13 @@ function httpErrorOf(error: unknown): HttpError {
 function consoleServices(options: ConsoleOptions, clock: Clock): ConsoleServices {
   const now = () => clock.now();
   const kube = new KubeApi(options.kubeconfig);
+  const liveTokens = new LiveEventsTokens((call) => kube.call(call), now);
   return {
     store: options.store,
     index: new SessionIndexCache(options.store, { now }),
     kube,
     reviews: new AccessReviews(kube, now),
-    gateways: new GatewayEvents(options.gateways ?? [], options.gatewayCa ? { ca: options.gatewayCa } : {}, () => kube.bearerToken()),
+    gateways: new GatewayEvents(options.gateways ?? [], options.gatewayCa ? { ca: options.gatewayCa } : {}, () => liveTokens.token()),
     policies: policyCache(kube, now),
     now,
     clock,

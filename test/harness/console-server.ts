@@ -10,7 +10,7 @@ import { freePort } from '../../src/sandbox/network.js';
 import { tlsSecretName } from '../../src/api/names.js';
 import type { TestCluster } from './cluster.js';
 import { spawnKubegate, type KubegateProcess } from './kubegate-process.js';
-import { operatorNamespace, serviceAccountToken } from './operator.js';
+import { allowLiveEventsTokens, operatorNamespace, serviceAccountToken } from './operator.js';
 import { eventually } from './workloads.js';
 
 export interface RunningConsole {
@@ -44,12 +44,13 @@ async function policyCaFile(cluster: TestCluster, policy: { namespace: string; n
   return file;
 }
 
-/** The console's ServiceAccount, bound to the kubegate-console ClusterRole. */
+/** The console's ServiceAccount, bound to the kubegate-console ClusterRole, with its live events token Role. */
 async function consoleKubeconfig(cluster: TestCluster): Promise<string> {
   const token = await serviceAccountToken(cluster, operatorNamespace, 'kubegate-console');
   const admin = await cluster.kubectl();
   const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'kubegate-console-test' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kubegate-console' }, subjects: [{ kind: 'ServiceAccount', name: 'kubegate-console', namespace: operatorNamespace }] };
   await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(binding) });
+  await allowLiveEventsTokens(cluster, operatorNamespace, 'kubegate-console');
   return cluster.kubeconfigFile(token);
 }
 

@@ -26,6 +26,19 @@ export async function serviceAccountToken(cluster: TestCluster, namespace: strin
   return (await kubectl.ok(['create', 'token', name, '-n', namespace, '--duration=2h'])).trim();
 }
 
+/**
+ * The console's own Role (as samples/dev/console.yaml gives it): it may ask for tokens of its own
+ * ServiceAccount alone, the ones it shows the gateways' live events endpoints.
+ */
+export async function allowLiveEventsTokens(cluster: TestCluster, namespace: string, name: string): Promise<void> {
+  const role = `${name}-live-token`;
+  const objects = [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: role, namespace }, rules: [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: [name], verbs: ['create'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: role, namespace }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role }, subjects: [{ kind: 'ServiceAccount', name, namespace }] },
+  ];
+  await (await cluster.kubectl()).ok(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+}
+
 export interface RunningOperator {
   process: ChildProcess;
   healthUrl: string;

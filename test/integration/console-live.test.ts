@@ -2,7 +2,8 @@
  * The console's live page, against the real gateway process (`--workers=2`, its live events endpoint)
  * and the real kubectl: a viewer allowed to watch follows an exec as it happens through the console's
  * relay; one without `watch` is refused; ending the session revokes the grant as the viewer and ends
- * the exec at the gateway, and the bot's next kubectl with the same kubeconfig fails.
+ * the exec at the gateway, and the bot's next kubectl with the same kubeconfig fails. A console whose
+ * credential is not a ServiceAccount shows the gateways nothing (it has no token of their audience).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +14,9 @@ import { startConsole, type RunningConsole } from '../../src/console/server.js';
 import { SseParser, type SseMessage } from '../../src/console/live.js';
 import type { Viewer } from '../../src/console/auth.js';
 import { gatewayFixture } from '../harness/gateway-fixture.js';
-import { operatorNamespace, serviceAccountToken } from '../harness/operator.js';
+import { allowLiveEventsTokens, operatorNamespace, serviceAccountToken } from '../harness/operator.js';
 import { uniqueName } from '../harness/kubegate-objects.js';
+import { spawnKubegate } from '../harness/kubegate-process.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 import type { TestCluster } from '../harness/cluster.js';
 
@@ -22,11 +24,12 @@ const setup = gatewayFixture({ gatewayArgs: ['--workers=2'] });
 let running: RunningConsole | undefined;
 after(() => running?.close());
 
-/** The console's own ServiceAccount, bound to config/rbac's kubegate-console ClusterRole. */
+/** The console's own ServiceAccount, bound to config/rbac's kubegate-console ClusterRole, with its live events token Role. */
 async function consoleKubeconfig(cluster: TestCluster): Promise<{ file: string; user: string }> {
   const name = uniqueName('console');
   const token = await serviceAccountToken(cluster, operatorNamespace, name);
   await (await cluster.kubectl()).ok(['create', 'clusterrolebinding', name, '--clusterrole=kubegate-console', `--serviceaccount=${operatorNamespace}:${name}`]);
+  await allowLiveEventsTokens(cluster, operatorNamespace, name);
   return { file: cluster.kubeconfigFile(token), user: `system:serviceaccount:${operatorNamespace}:${name}` };
 }
 
@@ -110,4 +113,32 @@ test('live: an exec followed through the console as it happens; a viewer without
   await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Revoked'), 20_000);
   await eventually(async () => assert.notEqual((await bot.run(['get', 'pods', '-n', target])).code, 0, "the bot's next kubectl fails"), 20_000);
   live.close();
+});
+
+test('a console whose credential is not a ServiceAccount follows no gateway, and the live page says why', { timeout: 120_000 }, async () => {
+  const { cluster, gateway, ca } = await setup();
+  const adminConsole = await startConsole({
+    listen: { host: '127.0.0.1', port: 0 },
+    kubeconfig: loadKubeconfig(cluster.kubeconfigFile()), // the sandbox admin: a static token, not a ServiceAccount
+    store: openStore(gateway.store),
+    gateways: [{ url: gateway.eventsUrl }],
+    gatewayCa: ca,
+    logger: pino({ enabled: false }),
+  });
+  try {
+    const viewer = await signIn(adminConsole, { user: 'alice', groups: ['sre-leads'] });
+    const live = await follow(adminConsole, viewer.cookie);
+    assert.equal(live.status, 200);
+    await eventually(async () => assert.match(dataOf(live.messages, 'gateway-error')[0]?.error ?? '', /the console cannot follow gateways: its credential \(kubegate-admin\) is not a ServiceAccount/), 10_000, 50);
+    live.close();
+  } finally {
+    await adminConsole.close();
+  }
+});
+
+test('kubegate console refuses a --gateway-events URL that is not https: it would send the token in clear', { timeout: 60_000 }, async () => {
+  const child = spawnKubegate('console-http-gateway', ['console', '--store=file:///nonexistent-kubegate-store', '--gateway-events=http://127.0.0.1:8082']);
+  await child.exited;
+  assert.equal(child.process.exitCode, 1);
+  assert.match(child.logs(), /--gateway-events http:\/\/127\.0\.0\.1:8082: not https/);
 });

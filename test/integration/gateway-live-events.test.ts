@@ -7,6 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
+import { liveEventsAudience } from '../../src/api/names.js';
+import { KubeApi, KubeApiError } from '../../src/console/kube-api.js';
+import { loadKubeconfig } from '../../src/kube/load-kubeconfig.js';
 import { gatewayFixture, recordedLines, type RecordedLine } from '../harness/gateway-fixture.js';
 import { liveCall, subscribeLive, type LiveMessage } from '../harness/live-events.js';
 import type { Kubectl } from '../harness/kubectl.js';
@@ -15,8 +18,11 @@ import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture({ gatewayArgs: ['--workers=2'] });
 
-/** A ServiceAccount in `namespace`, bound there to `clusterRole` (none: no kubegate role at all), and a token for it. */
-async function account(admin: Kubectl, namespace: string, clusterRole?: string): Promise<{ user: string; token: string }> {
+/**
+ * A ServiceAccount in `namespace`, bound there to `clusterRole` (none: no kubegate role at all), and a
+ * token for it bound to the live events audience (the only kind the endpoint accepts).
+ */
+async function account(admin: Kubectl, namespace: string, clusterRole?: string): Promise<{ name: string; user: string; token: string }> {
   const name = uniqueName('viewer');
   await admin.ok(['create', 'serviceaccount', name, '-n', namespace]);
   const user = `system:serviceaccount:${namespace}:${name}`;
@@ -24,7 +30,7 @@ async function account(admin: Kubectl, namespace: string, clusterRole?: string):
     await admin.ok(['create', 'rolebinding', uniqueName('live'), `--clusterrole=${clusterRole}`, `--serviceaccount=${namespace}:${name}`, '-n', namespace]);
     await boundIn(admin, namespace, user, ['list', 'accessgrants.kubegate.dev']);
   }
-  return { user, token: (await admin.ok(['create', 'token', name, '-n', namespace])).trim() };
+  return { name, user, token: (await admin.ok(['create', 'token', name, '-n', namespace, `--audience=${liveEventsAudience}`])).trim() };
 }
 
 /** Once the API server's authorizer has a new binding (it reaches it a moment after it is created), `user` may do `what`. */
@@ -54,8 +60,8 @@ async function liveMessagesSent(adminUrl: string): Promise<Map<number, number>> 
 
 const ofType = (events: LiveMessage[], type: string) => events.filter((event) => event.type === type).map((event) => event.data);
 
-test('the live events endpoint: 401 without a token, 403 without sessions.kubegate.dev, and no event crosses IPC while nobody subscribes', { timeout: 120_000 }, async () => {
-  const { admin, bot, namespace, target, gateway, ca } = await setup();
+test('the live events endpoint: 401 without a token or with one of the API server\'s audience (a live events token is refused there), 403 without sessions.kubegate.dev, and no event crosses IPC while nobody subscribes', { timeout: 120_000 }, async () => {
+  const { cluster, admin, bot, namespace, target, gateway, ca } = await setup();
   for (let i = 0; i < 6; i++) await bot.ok(['get', 'pods', '-n', target]);
   assert.deepEqual([...(await liveMessagesSent(gateway.adminUrl)).values()], [0, 0], 'nothing sent by either worker');
 
@@ -77,6 +83,16 @@ test('the live events endpoint: 401 without a token, 403 without sessions.kubega
   await eventually(async () => assert.equal(following.events[0]?.type, 'snapshot'), 10_000, 50);
   following.close();
   assert.equal((await liveCall(gateway.eventsUrl, ca, 'DELETE', '/sessions/any', auditor.token)).status, 403);
+
+  // a token the API server accepts (its own audience) is refused here: a gateway shown one could use it there
+  const apiToken = (await admin.ok(['create', 'token', auditor.name, '-n', namespace])).trim();
+  const wrongAudience = await subscribeLive(gateway.eventsUrl, ca, apiToken);
+  assert.equal(wrongAudience.status, 401);
+  assert.equal((await liveCall(gateway.eventsUrl, ca, 'DELETE', '/sessions/any', apiToken)).status, 401);
+  // and a live events token is refused by the API server: a gateway that keeps one gains nothing there
+  const liveTokenAtApiServer = new KubeApi(loadKubeconfig(cluster.kubeconfigFile(auditor.token)));
+  await assert.rejects(liveTokenAtApiServer.call({ path: '/api' }), (error: unknown) => error instanceof KubeApiError && error.status === 401);
+  liveTokenAtApiServer.close();
   assert.deepEqual([...(await liveMessagesSent(gateway.adminUrl)).values()], [1, 1], 'a subscriber: each worker sent its snapshot');
 });
 

@@ -3,7 +3,8 @@
  * gateway's own serving TLS: `GET /events` (SSE: the snapshot, then every worker's events) and
  * `DELETE /sessions/ID` (ends that session in every worker). Every request is authenticated and
  * authorised by the API server, with the gateway's own credential: the bearer token goes to a
- * TokenReview, its user to a SubjectAccessReview for `sessions.kubegate.dev` in the policy's namespace
+ * TokenReview for the audience `kubegate-live-events` (a token the API server itself accepts is refused:
+ * whoever shows one here could use it there), its user to a SubjectAccessReview for `sessions.kubegate.dev` in the policy's namespace
  * (verb `watch`, or `delete` naming the session). Refusals are Kubernetes `Status` objects.
  */
 import { createServer, type Server } from 'node:https';
@@ -13,6 +14,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ServingTls } from '../serving-tls.js';
 import type { LiveHub } from './hub.js';
+import { liveEventsAudience } from '../../api/names.js';
 
 export type LiveVerb = 'watch' | 'delete';
 export type Review = { allowed: true; user: string } | { allowed: false; code: 401 | 403; message: string };
@@ -25,9 +27,10 @@ export function kubernetesAuthorizer(config: k8s.KubeConfig, namespace: string):
   const authentication = config.makeApiClient(k8s.AuthenticationV1Api);
   const authorization = config.makeApiClient(k8s.AuthorizationV1Api);
   return async (token, verb, name) => {
-    const review = await authentication.createTokenReview({ body: { spec: { token } } });
+    const review = await authentication.createTokenReview({ body: { spec: { token, audiences: [liveEventsAudience] } } });
     const user = review.status?.user;
     if (!review.status?.authenticated || !user?.username) return { allowed: false, code: 401, message: review.status?.error ?? 'the token is not valid' };
+    if (!review.status.audiences?.includes(liveEventsAudience)) return { allowed: false, code: 401, message: `the token is not bound to the audience ${liveEventsAudience}` };
     const access = await authorization.createSubjectAccessReview({
       body: {
         spec: {
