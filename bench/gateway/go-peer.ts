@@ -3,15 +3,15 @@
  * proxy; where the module proxy does not serve it, bench/go-peer (standard library only, the same
  * per-request work as kubegate minus policy and recording) stands in, and the bench says so.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
 import { cacheDir } from '../../src/sandbox/binaries.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { startPeer, type RunningPeer } from './peer-process.js';
 
 const run = promisify(execFile);
 const kubeRbacProxyModule = 'github.com/brancz/kube-rbac-proxy';
@@ -52,13 +52,8 @@ export interface GoPeerOptions {
   impersonateGroups: string[];
 }
 
-export interface RunningGoPeer {
-  process: ChildProcess;
-  url: string;
-  /** a kubeconfig for kubectl through the peer (its certificate is a throwaway: not verified) */
-  kubeconfig: string;
-  stop(): Promise<void>;
-}
+/** kubectl through the peer: its certificate is a throwaway, not verified */
+export type RunningGoPeer = RunningPeer;
 
 export async function startGoPeer(binary: string, options: GoPeerOptions): Promise<RunningGoPeer> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-go-peer-'));
@@ -66,34 +61,14 @@ export async function startGoPeer(binary: string, options: GoPeerOptions): Promi
   writeFileSync(tokenFile, options.upstreamToken, { mode: 0o600 });
   const args = [`--upstream=${options.upstream}`, `--upstream-ca=${options.upstreamCaFile}`, `--token-file=${tokenFile}`, `--impersonate-user=${options.impersonateUser}`];
   for (const group of options.impersonateGroups) args.push(`--impersonate-group=${group}`);
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  process.once('exit', () => child.kill('SIGKILL'));
-  let errors = '';
-  child.stderr!.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-10_000)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /serving on (https:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`go peer exited ${code}: ${errors}`)));
+  return startPeer({
+    name: 'go-peer',
+    command: binary,
+    args,
+    dir,
+    announcement: /serving on (https:\/\/\S+)/,
+    url: (match) => match[1]!,
+    cluster: { 'insecure-skip-tls-verify': true },
+    user: { token: 'stripped-by-the-peer' },
   });
-  const kubeconfig = join(dir, 'kubeconfig');
-  const cluster = { server: url, 'insecure-skip-tls-verify': true };
-  writeFileSync(
-    kubeconfig,
-    stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'go-peer', cluster }], users: [{ name: 'go-peer', user: { token: 'stripped-by-the-peer' } }], contexts: [{ name: 'go-peer', context: { cluster: 'go-peer', user: 'go-peer' } }], 'current-context': 'go-peer' }),
-    { mode: 0o600 },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    process: child,
-    url,
-    kubeconfig,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
