@@ -14,6 +14,7 @@
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
+import { sseEvent, sseJson } from '../util/server-sent-events.js';
 
 export interface SseMessage {
   event: string;
@@ -51,10 +52,6 @@ export class SseParser {
     if (this.buffer.length > 1024 * 1024) throw new Error('an event longer than 1 MiB');
     return messages;
   }
-}
-
-export function sseText(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 export interface GatewayTarget {
@@ -221,7 +218,7 @@ class PageRelay {
     if (!this.held || this.closed || this.response.writableEnded) return;
     const held = this.held;
     this.held = undefined;
-    this.response.write(sseText('snapshot', { sessions: this.snapshot }));
+    this.response.write(sseJson('snapshot', { sessions: this.snapshot }));
     for (const text of held) this.response.write(text);
   }
 
@@ -252,14 +249,14 @@ class PageRelay {
       this.namespaces.set(data.session, data.policy.namespace);
     }
     const namespace = this.namespaces.get(data.session) ?? this.namespaceElsewhere(data.session);
-    if (namespace !== undefined && this.visible(namespace)) this.write(`event: ${message.event}\ndata: ${message.data}\n\n`);
+    if (namespace !== undefined && this.visible(namespace)) this.write(sseEvent(message.event, message.data));
     if (message.event === 'session-end') this.namespaces.delete(data.session);
   }
 
   gone(gateway: string, error: string): void {
     if (this.ended.has(gateway)) return;
     this.ended.add(gateway);
-    this.write(sseText('gateway-error', { gateway, error }));
+    this.write(sseJson('gateway-error', { gateway, error }));
     this.snapshotIn(gateway);
     if (this.ended.size === this.gateways) this.response.end();
   }

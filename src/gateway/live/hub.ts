@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { realClock, type Clock } from '../../runtime/reconciler.js';
+import { sseJson } from '../../util/server-sent-events.js';
 import { isWorkerMessage, type LiveEvent, type LiveSession, type PrimaryMessage, type WorkerMessage } from './events.js';
 
 /** A subscriber's connection. */
@@ -107,7 +108,7 @@ export class LiveHub {
     if (!this.waitingSinks.delete(sink)) return unsubscribe;
     // nothing runs between here and the next await: no event comes before the snapshot
     this.sinks.add(sink);
-    sink.write(sseMessage('snapshot', { sessions: this.snapshot() }));
+    sink.write(sseJson('snapshot', { sessions: this.snapshot() }));
     return unsubscribe;
   }
 
@@ -213,7 +214,7 @@ export class LiveHub {
   private publish(event: LiveEvent): void {
     if (this.sinks.size === 0) return;
     const { type, ...data } = event;
-    const text = sseMessage(type, data);
+    const text = sseJson(type, data);
     const limit = this.options.maxBufferedBytes ?? 1024 * 1024;
     for (const sink of [...this.sinks]) {
       if (sink.buffered() + text.length > limit) {
@@ -236,9 +237,4 @@ export class LiveHub {
     if (this.syncing?.waiting.delete(worker) && this.syncing.waiting.size === 0) this.syncing.done();
     for (const [id, call] of this.calls) if (call.waiting.delete(worker) && call.waiting.size === 0) this.finishCall(id);
   }
-}
-
-/** One SSE message. JSON has no raw newline, so `data` is one line. */
-export function sseMessage(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
