@@ -9,6 +9,7 @@
 import type { AccessGrant, ApprovalRequest } from '../../api/index.js';
 import { apiMessage, isNotFound, type KubeClients } from '../../kube/client.js';
 import { accessGrants, approvalRequests, getCustom } from '../../kube/resources.js';
+import { defined } from './defined.js';
 
 export interface GrantDecision {
   decision: string;
@@ -93,8 +94,4 @@ export class ClusterGrantSource implements GrantSource {
     }
     return { decisions: (request.spec.decisions ?? []).map((d) => ({ decision: d.decision, by: d.by, reason: d.reason, ...defined({ at: d.at, pullRequest: d.pullRequest?.url }) })) };
   }
-}
-
-function defined<T extends Record<string, string | undefined>>(fields: T): Partial<Record<keyof T, string>> {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<Record<keyof T, string>>;
 }

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { ReportCall, SessionReport } from './session-report.js';
 import type { ReportWriter } from './report.js';
 import type { Sink } from './sink.js';
+import { defined } from './defined.js';
 
 export const ocsfVersion = '1.3.0';
 
@@ -86,10 +87,6 @@ export function ocsfEvent(call: ReportCall, report: SessionReport, productVersio
       },
     },
   };
-}
-
-function defined(fields: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Record<string, string>;
 }
 
 export class OcsfReport implements ReportWriter {
