@@ -68,6 +68,9 @@ export const tricks: Trick[] = [
   { name: 'an encoded dot segment', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/%2E%2E/secrets/${c.secret}`, expect: 'refused' },
   { name: 'an empty segment', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}//secrets/${c.secret}`, expect: 'refused' },
   { name: 'a double-encoded slash', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/secrets%252F${c.secret}`, expect: 'refused' },
+  // the /kubegate/grants/NAME/ prefix (kubegate login --grant) is taken off first: what follows is read as any path
+  { name: 'a grant-path prefix before an encoded dot segment', invariant: 10, path: (c) => `/kubegate/grants/g/api/v1/namespaces/${c.target}/%2E%2E/secrets/${c.secret}`, expect: 'refused' },
+  { name: 'a grant-path prefix before a dot segment', invariant: 10, path: (c) => `/kubegate/grants/g/../api/v1/namespaces/${c.target}/secrets/${c.secret}`, expect: 'refused' },
   { name: 'a semicolon in the query', invariant: 10, path: (c) => `/api/v1/namespaces/${c.target}/secrets?watch=1;x=y`, expect: 'refused' },
   // identity headers from the client
   { name: 'Impersonate-User: system:admin to read kube-system Secrets', invariant: 3, path: () => '/api/v1/namespaces/kube-system/secrets', headers: { 'impersonate-user': 'system:admin' }, expect: 'refused' },
