@@ -86,6 +86,19 @@ export function notReproducible(call: RecordedCall): string | undefined {
   return undefined;
 }
 
+/** A pod the scheduler has placed (any object without `spec.nodeName` counts as not placed). */
+const isScheduled = (object: KubeObject | undefined) => {
+  const spec = object?.spec as { nodeName?: unknown } | undefined;
+  return typeof spec?.nodeName === 'string' && spec.nodeName !== '';
+};
+
+/** What an object matched by owner must be: made by `owner`, not matched yet, and scheduled when the recorded one was. */
+interface OwnedMatch {
+  owner: { kind: string; name: string };
+  taken: Set<string>;
+  scheduled: boolean;
+}
+
 const withQuery = (path: string, parameter: string) => `${path}${path.includes('?') ? '&' : '?'}${parameter}`;
 
 export class Replay {
@@ -170,31 +183,36 @@ export class Replay {
     if (this.known.has(path)) return { path };
     const owner = controllerOf(this.read.get(path));
     if (!owner) return { unknown: 'prior state unknown: the session neither made nor read this object before changing it' };
-    const name = await this.matchByOwner(collectionPath(call), owner);
+    const name = await this.matchByOwner(collectionPath(call), owner, isScheduled(this.read.get(path)));
     if (!name) return { unknown: `prior state unknown: no object of ${owner.kind}/${owner.name} appeared in the target` };
     const targetPath = `${collectionPath(call)}/${name}`;
     this.renamed.set(path, targetPath);
     return { path: targetPath, owner: { owner: `${owner.kind}/${owner.name}`, name } };
   }
 
-  /** A live object in the target made by the same controller, not yet matched to another recorded one; waits for the controller. */
-  private async matchByOwner(collection: string, owner: { kind: string; name: string }): Promise<string | undefined> {
+  /**
+   * A live object in the target made by the same controller, not yet matched to another recorded one; waits for the controller,
+   * and for the scheduler when the recorded pod was on a node (the API server deletes an unscheduled pod at once, a scheduled one gracefully).
+   */
+  private async matchByOwner(collection: string, owner: { kind: string; name: string }, scheduled: boolean): Promise<string | undefined> {
     const taken = new Set(this.renamed.values());
     const started = this.now();
     const deadline = started + (this.options.ownerWaitMs ?? 60_000);
     try {
-      return await this.findOwned(collection, owner, taken, deadline);
+      return await this.findOwned(collection, { owner, taken, scheduled }, deadline);
     } finally {
       this.waitedMs += this.now() - started;
     }
   }
 
-  private async findOwned(collection: string, owner: { kind: string; name: string }, taken: Set<string>, deadline: number): Promise<string | undefined> {
+  private async findOwned(collection: string, wanted: OwnedMatch, deadline: number): Promise<string | undefined> {
+    const { owner, taken, scheduled } = wanted;
     for (;;) {
       const list = await this.target.getJson<{ items?: KubeObject[] }>(collection);
       const match = list?.items?.find((item) => {
         const controller = controllerOf(item);
-        return controller?.kind === owner.kind && controller.name === owner.name && !item.metadata?.deletionTimestamp && !taken.has(`${collection}/${item.metadata?.name}`);
+        return controller?.kind === owner.kind && controller.name === owner.name && !item.metadata?.deletionTimestamp
+          && !taken.has(`${collection}/${item.metadata?.name}`) && (!scheduled || isScheduled(item));
       });
       if (match) return match.metadata!.name;
       if (this.now() >= deadline) return undefined;
