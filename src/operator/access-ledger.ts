@@ -8,7 +8,9 @@
  * from the SDK's chain), with the policy's endpoint and region, once per distinct storage.
  */
 import type { AccessGrant, ApprovalRequest, SessionPolicy, SessionPolicyGatewayStorage } from '../api/index.js';
-import { appendDue, type AppendOptions, type LedgerBinding, type LedgerFacts, type LedgerObject } from '../recording/ledger.js';
+import type { ReconcileResult } from '../runtime/reconciler.js';
+import type { EventRecorder } from './events.js';
+import { appendDue, dueEntries, type AppendOptions, type LedgerBinding, type LedgerFacts, type LedgerObject } from '../recording/ledger.js';
 import { openStore } from '../recording/open-store.js';
 import type { RecordingStore } from '../recording/store.js';
 import { desiredBindings } from './grant-bindings.js';
@@ -21,6 +23,30 @@ export interface AccessLedgerOptions {
   grant: (namespace: string, name: string) => AccessGrant | undefined;
   open?: (storage: SessionPolicyGatewayStorage) => RecordingStore;
   now?: () => Date;
+}
+
+/** How soon a reconcile whose ledger write failed is repeated (a deleted object's is retried with backoff instead). */
+export const ledgerRetryMs = 30_000;
+
+/**
+ * Writes the ledger after a reconcile of an object that is not being deleted. A store that is down must
+ * not hold up what the reconcile did for access (an expiry above all, which waits on `result`): the
+ * failure is a Warning Event and a reconcile again within `ledgerRetryMs`, not an error with backoff.
+ * The object's finalizer keeps whatever it has not written yet until it is deleted.
+ */
+export async function recordAfter(
+  object: AccessGrant | ApprovalRequest,
+  record: () => Promise<void> | undefined,
+  result: ReconcileResult | void,
+  events: EventRecorder,
+): Promise<ReconcileResult | void> {
+  try {
+    await record();
+    return result;
+  } catch (error) {
+    events.record(object, 'Warning', 'LedgerWriteFailed', (error as Error).message);
+    return { requeueAfterMs: Math.min(result?.requeueAfterMs ?? ledgerRetryMs, ledgerRetryMs) };
+  }
 }
 
 /** A store opened with the policy's endpoint and region over the operator's own environment. */
@@ -43,6 +69,11 @@ export function ledgerBindings(grant: AccessGrant): LedgerBinding[] {
 
 export class AccessLedger {
   private readonly stores = new Map<string, RecordingStore>();
+  /**
+   * The entry ids each chain (by uid) is known to hold: a reconcile with nothing due then touches no
+   * store. Only the leader writes, and entries are never removed, so what it saw written stays written.
+   */
+  private readonly known = new Map<string, Set<string>>();
   private readonly now: () => Date;
 
   constructor(private readonly options: AccessLedgerOptions) {
@@ -71,9 +102,11 @@ export class AccessLedger {
   private async record(policyName: string | undefined, facts: LedgerFacts[]): Promise<void> {
     const object: LedgerObject = facts[0]!;
     const target = this.target(object.namespace, policyName);
-    if (!target) return;
+    if (!target || dueEntries(facts, this.known.get(object.uid) ?? []).length === 0) return;
     try {
-      await appendDue(target.store, object, facts, target.append);
+      const { ids } = await appendDue(target.store, object, facts, target.append);
+      if (ids.includes('deleted')) this.known.delete(object.uid);
+      else this.known.set(object.uid, new Set(ids));
     } catch (error) {
       throw new Error(`writing the access ledger of ${object.kind} ${object.namespace}/${object.name} to ${target.store.url}: ${(error as Error).message}`, { cause: error });
     }

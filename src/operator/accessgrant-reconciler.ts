@@ -36,7 +36,7 @@ import { grantApprovalParties } from '../api/identity.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
 import { tlsSecretName } from '../api/names.js';
-import type { AccessLedger } from './access-ledger.js';
+import { recordAfter, type AccessLedger } from './access-ledger.js';
 
 const grantFinalizer = 'kubegate.dev/bindings';
 
@@ -87,8 +87,8 @@ export class AccessGrantReconciler implements Reconciler {
     }
     await setFinalizer(this.clients, accessGrants, grant, grantFinalizer, true);
     const result = await this.advance(grant, identity);
-    await this.options.ledger?.recordGrant(grant); // the state this reconcile left: its writes are on `grant`
-    return result;
+    // the state this reconcile left: its writes are on `grant`
+    return recordAfter(grant, () => this.options.ledger?.recordGrant(grant), result, this.options.events);
   }
 
   private async advance(grant: AccessGrant, identity: GrantIdentity): Promise<ReconcileResult | void> {

@@ -22,7 +22,7 @@ import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, type KubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, getCustom, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
-import type { AccessLedger } from './access-ledger.js';
+import { recordAfter, type AccessLedger } from './access-ledger.js';
 
 export interface ApprovalRequestReconcilerOptions {
   clients: KubeClients;
@@ -55,8 +55,8 @@ export class ApprovalRequestReconciler implements Reconciler {
     }
     if (ledger?.keeps(key.namespace!, ledger.approvalPolicy(request))) await setFinalizer(clients, approvalRequests, request, ledgerFinalizer, true);
     const result = await this.decide(request);
-    await ledger?.recordApproval(request); // the state this reconcile left: its status write is on `request`
-    return result;
+    // the state this reconcile left: its status write is on `request`
+    return recordAfter(request, () => ledger?.recordApproval(request), result, this.options.events);
   }
 
   private async decide(request: ApprovalRequest): Promise<ReconcileResult | void> {

@@ -110,9 +110,9 @@ export function entryBytes(entry: LedgerEntry): Buffer {
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** The entries of `desired` the chain does not hold yet, in `desired`'s order. */
-export function dueEntries(desired: LedgerFacts[], written: Array<Pick<LedgerEntry, 'id'>>): LedgerFacts[] {
-  const have = new Set(written.map((entry) => entry.id));
+/** The entries of `desired` whose id is not among those the chain holds, in `desired`'s order. */
+export function dueEntries(desired: LedgerFacts[], writtenIds: Iterable<string>): LedgerFacts[] {
+  const have = new Set(writtenIds);
   return desired.filter((facts) => !have.has(facts.id));
 }
 
@@ -162,10 +162,10 @@ export interface AppendOptions {
   retention?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
 }
 
-/** Writes the entries of `desired` that the object's chain lacks; returns those written. */
-export async function appendDue(store: RecordingStore, object: LedgerObject, desired: LedgerFacts[], options: AppendOptions): Promise<LedgerEntry[]> {
+/** Writes the entries of `desired` that the object's chain lacks; returns the ids of the chain's entries and those written. */
+export async function appendDue(store: RecordingStore, object: LedgerObject, desired: LedgerFacts[], options: AppendOptions): Promise<{ ids: string[]; written: LedgerEntry[] }> {
   const stored = await readEntries(store, chainPrefix(object));
-  const due = dueEntries(desired, stored.map((s) => s.entry));
+  const due = dueEntries(desired, stored.map((s) => s.entry.id));
   let previous = stored.length > 0 ? { seq: stored[stored.length - 1]!.entry.seq, bytes: stored[stored.length - 1]!.bytes } : undefined;
   const written: LedgerEntry[] = [];
   for (const facts of due) {
@@ -177,5 +177,5 @@ export async function appendDue(store: RecordingStore, object: LedgerObject, des
     written.push(entry);
     previous = { seq: entry.seq, bytes };
   }
-  return written;
+  return { ids: [...stored.map((s) => s.entry.id), ...written.map((entry) => entry.id)], written };
 }
