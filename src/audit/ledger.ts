@@ -61,6 +61,6 @@ export async function recordedAccess(store: RecordingStore, grant: { namespace: 
   if (!chain) return { missing: `the access ledger in ${store.url} has no chain for AccessGrant ${grant.namespace}/${grant.name} (uid ${grant.uid})` };
   const activated = lastOf(chain, 'activated');
   const created = lastOf(chain, 'created');
-  if (!activated?.bindings || !created?.subject || typeof created.subject === 'string') return { missing: `the ledger of AccessGrant ${grant.namespace}/${grant.name} records no activation` };
+  if (!activated?.bindings || !created?.subject) return { missing: `the ledger of AccessGrant ${grant.namespace}/${grant.name} records no activation` };
   return { bindings: activated.bindings, subject: created.subject, activatedAt: activated.at, problems: chain.problems };
 }

@@ -60,7 +60,7 @@ export function approvalFacts(request: ApprovalRequest, now: Date): LedgerFacts[
   const facts: LedgerFacts[] = [
     {
       ...base, id: 'created', event: 'created', at: object.createdAt, actor: spec.requester, requester: spec.requester, reason: spec.reason, expiresAt: spec.expiresAt,
-      ...defined({ subject: spec.subject, target, request: spec.request as Record<string, unknown> | undefined }),
+      ...defined({ subjectName: spec.subject, target, request: spec.request as Record<string, unknown> | undefined }),
     },
   ];
   (spec.decisions ?? []).forEach((decision, index) => {

@@ -59,7 +59,10 @@ export interface LedgerFacts extends LedgerObject {
   actor?: string;
   message?: string;
   // created
-  subject?: { kind: string; name: string; namespace?: string } | string;
+  /** An AccessGrant's subject. */
+  subject?: { kind: string; name: string; namespace?: string };
+  /** An ApprovalRequest's subject: a name (one type per field, so a table engine reads every entry alike). */
+  subjectName?: string;
   reason?: string;
   access?: Array<{ namespace?: string; clusterRole?: string; role?: string }>;
   duration?: string;
