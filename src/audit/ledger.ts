@@ -8,7 +8,7 @@
  * for approval at most the ApprovalRequest's lifetime, 1h by default: 31 days leave room for a grant
  * that waited long for its policy).
  */
-import { chainProblems, namePrefix, readEntries, type LedgerEntry, type LedgerKind } from '../recording/ledger.js';
+import { chainProblems, namePrefix, readEntries, type LedgerEntry, type LedgerKind, type StoredEntry } from '../recording/ledger.js';
 import type { RecordingStore } from '../recording/store.js';
 
 export const lookbackDays = 31;
@@ -29,15 +29,17 @@ export interface ChainQuery {
 
 /** The chain of the object, or undefined when the ledger has none within the lookback. */
 export async function findChain(store: RecordingStore, query: ChainQuery, existedAt: Date | string, days = lookbackDays): Promise<LedgerChain | undefined> {
-  const start = new Date(existedAt).getTime();
+  const existed = new Date(existedAt);
   for (let day = 0; day <= days; day++) {
-    const stored = await readEntries(store, namePrefix(query, new Date(start - day * 86_400_000).toISOString()));
-    const uids = [...new Set(stored.map((s) => s.entry.uid))];
-    const candidates = query.uid ? uids.filter((uid) => uid === query.uid) : uids.filter((uid) => stored.some((s) => s.entry.uid === uid && s.entry.createdAt <= new Date(start).toISOString()));
-    if (candidates.length === 0) continue;
-    const chains = candidates.map((uid) => stored.filter((s) => s.entry.uid === uid));
-    const newest = chains.sort((a, b) => (a[0]!.entry.createdAt < b[0]!.entry.createdAt ? 1 : -1))[0]!;
-    return { entries: newest.map((s) => s.entry), problems: chainProblems(newest) };
+    const stored = await readEntries(store, namePrefix(query, new Date(existed.getTime() - day * 86_400_000).toISOString()));
+    const chains = new Map<string, StoredEntry[]>();
+    for (const entry of stored) chains.set(entry.entry.uid, [...(chains.get(entry.entry.uid) ?? []), entry]);
+    // by uid when known; else the newest object of that name that existed by then
+    const candidates = [...chains.values()]
+      .filter((chain) => (query.uid ? chain[0]!.entry.uid === query.uid : Date.parse(chain[0]!.entry.createdAt) <= existed.getTime()))
+      .sort((a, b) => Date.parse(b[0]!.entry.createdAt) - Date.parse(a[0]!.entry.createdAt));
+    const chain = candidates[0];
+    if (chain) return { entries: chain.map((s) => s.entry), problems: chainProblems(chain) };
   }
   return undefined;
 }

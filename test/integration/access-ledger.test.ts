@@ -2,7 +2,7 @@
  * The access ledger with the real operator, admission policies, gateway, kubectl and the sandbox's MinIO
  * (object lock on): a grant approved by a merged pull request and then revoked keeps its ledger — and
  * the report its approver — after the AccessGrant and the ApprovalRequest are deleted; a grant deleted
- * while the store is down reaches the ledger once the store is back; `replay --as-recorded` sends a
+ * while the store, or the operator, is down reaches the ledger once it is back; `replay --as-recorded` sends a
  * session's calls as the recorded identity with the grant's bindings from the ledger, so a call the grant
  * did not allow is refused in the replay too.
  */
@@ -93,7 +93,7 @@ async function createGrant(s: Setup, name: string, policy: string, extra: Record
 
 const phaseOf = async (s: Setup, name: string) => (await s.admin.ok(['get', 'accessgrant', name, '-n', s.namespace, '-o', 'jsonpath={.status.phase}'])).trim();
 
-test('the ledger of a grant that was approved by a merged pull request and later revoked survives the deletion of the AccessGrant and ApprovalRequest objects, and the report still shows who approved it', async () => {
+test('invariant 5: the ledger of a grant that was approved by a merged pull request and later revoked survives the deletion of the AccessGrant and ApprovalRequest objects, and the report still shows who approved it', async () => {
   const s = await setup('audited');
   const { cluster, admin, namespace } = s;
   const asFlux = new Kubectl(cluster.state.binaries.kubectl, cluster.kubeconfigFile(await serviceAccountToken(cluster, 'flux-system', 'kustomize-controller')));
@@ -171,7 +171,20 @@ test('a grant deleted while the store is unreachable reaches the ledger once the
   assert.deepEqual(chainProblems(chain), []);
 });
 
-test('replay --as-recorded sends a session as the recorded identity with the grant\'s bindings from the ledger: a call the grant did not allow is refused in the replay too', async () => {
+test('a grant deleted while the operator is down reaches the ledger when it starts again', async () => {
+  const s = await setup('restarted');
+  const grant = uniqueName('deleted-unwatched');
+  await createGrant(s, grant, 'restarted');
+  await eventually(async () => assert.deepEqual(ids((await chains(s.store)).get(`AccessGrant/${grant}`)), ['created', 'activated']), 20_000);
+  await operator!.stop();
+  await s.admin.ok(['delete', 'accessgrant', grant, '-n', s.namespace, '--wait=false']);
+  assert.ok((await jsonOf(s.admin, ['get', 'accessgrant', grant, '-n', s.namespace])).metadata.deletionTimestamp, 'held by its finalizer while no operator runs');
+  operator = await startOperator(s.cluster);
+  await eventually(async () => assert.match((await s.admin.run(['get', 'accessgrant', grant, '-n', s.namespace])).stderr, /NotFound/), 30_000);
+  assert.deepEqual(ids((await chains(s.store)).get(`AccessGrant/${grant}`)), ['created', 'activated', 'deleted']);
+});
+
+test('invariant 4: replay --as-recorded sends a session as the recorded identity with the grant\'s bindings from the ledger: a call the grant did not allow is refused in the replay too', async () => {
   const s = await setup('replayed');
   const { cluster, admin, namespace, target } = s;
   const other = await cluster.namespace('not-granted');

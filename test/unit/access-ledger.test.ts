@@ -15,6 +15,8 @@ import { approvalFacts, grantFacts } from '../../src/operator/ledger-facts.js';
 import { ledgerBindings } from '../../src/operator/access-ledger.js';
 import { findChain, recordedAccess } from '../../src/audit/ledger.js';
 import { LedgerGrantSource } from '../../src/audit/report/ledger-grant-source.js';
+import { planIdentities } from '../../src/audit/replay/recorded-identity.js';
+import type { ReplayTarget } from '../../src/audit/replay/engine.js';
 
 const now = new Date('2026-12-01T22:00:00Z');
 const pullRequest = { url: 'https://git.example/access/pull/42', author: 'carol', approvers: ['bob'], mergedAt: '2026-11-30T23:50:00Z' };
@@ -132,4 +134,16 @@ test('the reader finds a chain from a later day, and the grant source reads who 
   const access = await recordedAccess(store, ref, '2026-12-01T00:05:00Z');
   assert.ok('bindings' in access);
   assert.deepEqual([access.subject, access.bindings.map((b) => b.roleRef.name)], [{ kind: 'User', name: 'deploy-bot' }, ['edit']]);
+});
+
+test('replay --as-recorded: a grant the ledger has no chain of is replayed as admin, and the plan says why; nothing is sent to the target', async () => {
+  const { store } = tempStore();
+  const untouched: ReplayTarget = {
+    request: () => assert.fail('no binding to recreate'),
+    getJson: () => assert.fail('no binding to recreate'),
+  };
+  const session = { sessionId: 's-1', summary: { grant: { namespace: 'team-a', name: 'deploy-bot', uid: 'uid-grant-1' }, subject: { kind: 'User', name: 'deploy-bot' }, startedAt: '2026-12-01T00:05:00Z' } };
+  const plan = await planIdentities(store, untouched, [session]);
+  assert.equal(plan.sessions.size, 0);
+  assert.deepEqual(plan.identities, [{ grant: 'team-a/deploy-bot', as: 'admin', reason: `the access ledger in ${store.url} has no chain for AccessGrant team-a/deploy-bot (uid uid-grant-1)` }]);
 });
