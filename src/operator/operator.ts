@@ -37,6 +37,8 @@ export interface OperatorOptions {
   gatewayImage: string;
   sweepCron: string;
   workers: number;
+  /** Whether to write the access ledger (access-ledger.ts) to each policy's store. */
+  ledger: boolean;
   logger: Logger;
   identity?: string;
 }
@@ -170,7 +172,7 @@ interface ControllerParts {
   signingKeys: () => Promise<SigningKey[]>;
   workers: number;
   operatorNamespace: string;
-  ledger: AccessLedger;
+  ledger?: AccessLedger;
 }
 
 function grantsOfPolicy(grants: Informer<AccessGrant>, namespace: string | undefined, policy: string): AccessGrant[] {
@@ -272,8 +274,8 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   registerGrantPhaseGauge(manager.metrics.registry, informers.grants);
 
   const cached = <T extends k8s.KubernetesObject>(informer: Informer<T>) => (namespace: string, name: string) => informer.get(keyString({ namespace, name }));
-  const ledger = new AccessLedger({ policy: cached(informers.policies), grant: cached(informers.grants) });
-  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ledger };
+  const ledger = options.ledger ? new AccessLedger({ policy: cached(informers.policies), grant: cached(informers.grants) }) : undefined;
+  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ...(ledger ? { ledger } : {}) };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
   addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage });
