@@ -29,8 +29,17 @@ export interface SessionRecorder {
   close(reason: string): Promise<void>;
 }
 
+export interface OpenOptions {
+  /**
+   * The session id is the client invocation's, not this process's own: other gateway processes record
+   * the same session, and this one may open it again after it idled. The recording is then a chain of
+   * its own (a writer id and spool folder of its own each time), beside the others.
+   */
+  joinable?: boolean;
+}
+
 export interface Recorder {
-  open(metadata: SessionMetadata): SessionRecorder;
+  open(metadata: SessionMetadata, options?: OpenOptions): SessionRecorder;
   /** False while nothing can be recorded (fail-closed policies refuse requests then). */
   healthy(): boolean;
 }

@@ -28,7 +28,8 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { recoverSpool } from './crash-recovery.js';
-import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
+import { RecordingUnavailableError, type OpenOptions, type Recorder, type SessionRecorder } from './recorder.js';
+import { encodeKeySegment } from './key-segment.js';
 import { recordingFormatVersion, type SegmentManifest, type SessionMetadata } from './format.js';
 import { SessionWriter, type WriterHost } from './session-writer.js';
 import { silentLogger, type RecorderLogger } from './spool.js';
@@ -87,6 +88,7 @@ export class StoreRecorder implements Recorder {
   private readonly host: WriterHost;
   private readonly stopTickers: Array<() => void>;
   private stopped = false;
+  private joinableChains = 0;
 
   constructor(private readonly options: StoreRecorderOptions) {
     this.store = options.store;
@@ -132,7 +134,7 @@ export class StoreRecorder implements Recorder {
       spoolDir: this.spoolDir,
       logger: this.logger,
       isOpen: (sessionId) => this.writers.has(sessionId),
-      writerFor: (metadata, version) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version)),
+      writerFor: (metadata, version, folder) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version, folder)),
       failed: (writer, error) => {
         this.spoolFailures.set(writer.id, error);
         this.writers.delete(writer.id);
@@ -140,9 +142,16 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  open(metadata: SessionMetadata): SessionRecorder {
+  /**
+   * A joinable session's chain gets a writer id of its own, this recorder's and a count (`host-abc123.0`),
+   * and a spool folder named by both: the session may be opened here again after it idled (its earlier
+   * chain perhaps still in the spool or in the store), and neither may be overwritten.
+   */
+  open(metadata: SessionMetadata, options: OpenOptions = {}): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId }, recordingFormatVersion));
+    const writerId = options.joinable ? `${this.writerId}.${(this.joinableChains++).toString(36)}` : this.writerId;
+    const folder = options.joinable ? `${metadata.sessionId}.${encodeKeySegment(writerId)}` : metadata.sessionId;
+    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: writerId }, recordingFormatVersion, folder));
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
   }
