@@ -8,6 +8,9 @@ import type { RecordEvent, SessionMetadata } from './format.js';
 
 export type { SessionMetadata, RecordEvent } from './format.js';
 
+/** StoreRecorder's defaults (here, apart from it: `kubegate gateway`'s flags show them without loading it). */
+export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
+
 /**
  * Why an event was refused: the store or the spool cannot take it and the policy forbids going on
  * unrecorded. Callers recognise it by type (`instanceof`); `why` is the reason without the prefix.

@@ -28,7 +28,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { recoverSpool } from './crash-recovery.js';
-import { RecordingUnavailableError, type OpenOptions, type Recorder, type SessionRecorder } from './recorder.js';
+import { recorderDefaults, RecordingUnavailableError, type OpenOptions, type Recorder, type SessionRecorder } from './recorder.js';
 import { encodeKeySegment } from './key-segment.js';
 import { recordingFormatVersion, type SegmentManifest, type SessionMetadata } from './format.js';
 import { SessionWriter, type WriterHost } from './session-writer.js';
@@ -36,7 +36,7 @@ import { silentLogger, type RecorderLogger } from './spool.js';
 import type { RecordingStore } from './store.js';
 import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
 
-export { RecordingUnavailableError } from './recorder.js';
+export { recorderDefaults, RecordingUnavailableError } from './recorder.js';
 
 export type StoreFailureMode = 'Spool' | 'FailClosed';
 export interface RetentionSetting {
@@ -70,8 +70,6 @@ export interface StoreRecorderOptions {
   /** Time for event timestamps, sealing by age, group commit, store probes, upload and spool retries (default: real time). */
   clock?: Clock;
 }
-
-export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
 
 export class StoreRecorder implements Recorder {
   readonly store: RecordingStore;
