@@ -42,6 +42,12 @@ const grantName = 'bench-bot';
 const [namespace, bulkNamespace] = ['bench-small', 'bench-bulk'];
 const denyRule = { name: 'no-secret-lists', match: { verbs: ['list'], resources: ['secrets'] }, action: 'Deny' };
 const held = { execs: 100, watches: 1000 };
+const benchStarted = performance.now();
+
+/** Where the bench is, on stderr (a run on a loaded machine is long). */
+function progress(step: string): void {
+  process.stderr.write(`[${((performance.now() - benchStarted) / 1000).toFixed(0)} s] ${step}\n`);
+}
 
 interface IdleMemory {
   primaryMiB: number;
@@ -73,7 +79,7 @@ async function setUpWorld(cluster: TestCluster): Promise<{ pod: string }> {
   await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(accessGrant(policyRef.namespace, grantName, { subject: { kind: 'User', name: grantName }, duration: '2h', access, policyRef: { name: policyRef.name }, requestedBy: 'kubegate-admin' })) });
   await admin.ok(['apply', '-n', namespace, '-f', '-'], { input: deploymentYaml('bench-pod', 1) });
   await createConfigMaps(cluster, namespace, 1, 200);
-  await createConfigMaps(cluster, bulkNamespace, 500, 100_000);
+  await createConfigMaps(cluster, bulkNamespace, 50, 1_000_000); // ~50 MB in 50 objects of ~1 MB (a ConfigMap's limit is 1 MiB)
   await eventually(async () => {
     const phase = (await admin.ok(['get', 'accessgrant', grantName, '-n', policyRef.namespace, '-o', 'jsonpath={.status.phase}'])).trim();
     if (phase !== 'Active') throw new Error(`grant is ${phase || 'Pending'}`);
@@ -130,6 +136,7 @@ end
 
 async function measureWorkers(cluster: TestCluster, workers: number, script: string): Promise<{ run: WorkersRun; gateway: RunningGateway; token: string }> {
   const store = `s3://${cluster.state.s3.bucket}/bench-workers-${workers}`;
+  progress(`starting the gateway with ${workers} worker(s)`);
   const gateway = await startGateway(cluster, policyRef, { args: [`--workers=${workers}`, '--segment-max-age-ms=10000'], store, env: sandboxS3Env(cluster) });
   const jit = /token: (\S+)/.exec(readFileSync(await jitKubeconfig(cluster, { namespace: policyRef.namespace, name: grantName }, gateway), 'utf8'))![1]!;
   const denied = `/api/v1/namespaces/${namespace}/secrets`;
@@ -137,7 +144,9 @@ async function measureWorkers(cluster: TestCluster, workers: number, script: str
   if ((await statusOf(`${gateway.url}${denied}`, jit)) !== 403) throw new Error('the Deny rule does not answer the secrets LIST');
   await new Promise((resolve) => setTimeout(resolve, 3000)); // idle: past start-up's allocations and timers
   const idle = idleMemory(gateway.process.pid!);
+  progress(`${workers} worker(s): Deny-answered requests`);
   const deny = await load(gateway, denied, jit, 32, { refusals: true });
+  progress(`${workers} worker(s): new sessions`);
   const sessions = await load(gateway, configMap, jit, 16, { script });
   return { run: { workers, idle, deny, newSessions: { ...sessions, perCoreSecond: 1000 / sessions.cpuMsPerRequest } }, gateway, token: jit };
 }
@@ -151,13 +160,14 @@ async function memoryUnderLoad(gateway: RunningGateway, token: string, pod: stri
     streams.close();
     return streams.count;
   };
+  progress('memory under a 50 MB LIST, execs, watches');
   const list = await peakMemoryDuring(pid, () => httpGet(`${gateway.url}/api/v1/namespaces/${bulkNamespace}/configmaps`, token));
   const execs = await peakMemoryDuring(pid, () => hold(() => holdExecs(gateway.url, token, namespace, pod, ['sleep', '60'], held.execs)));
   const watches = await peakMemoryDuring(pid, () => hold(() => holdWatches(gateway.url, token, namespace, held.watches)));
   return {
     list: { ...list.memory, detail: `${(list.result.bytes / 1e6).toFixed(1)} MB LIST` },
-    execs: { ...execs.memory, detail: `${execs.result} concurrent execs` },
-    watches: { ...watches.memory, detail: `${watches.result} idle watches` },
+    execs: { ...execs.memory, detail: `${execs.result} of ${held.execs} concurrent execs answered` },
+    watches: { ...watches.memory, detail: `${watches.result} of ${held.watches} idle watches answered` },
   };
 }
 
@@ -202,7 +212,9 @@ async function main(): Promise<void> {
   try {
     const cluster = new TestCluster(await startSandboxProcess(dir, { ownerPid: process.pid }).ready);
     const operator = await startOperator(cluster);
+    progress('sandbox ready');
     const { pod } = await setUpWorld(cluster);
+    progress('world set up');
     const script = newSessionScript(dir);
     const runs: WorkersRun[] = [];
     let last: Awaited<ReturnType<typeof measureWorkers>> | undefined;
@@ -210,10 +222,13 @@ async function main(): Promise<void> {
       await last?.gateway.stop();
       last = await measureWorkers(cluster, workers, script);
       runs.push(last.run);
+      progress(JSON.stringify(last.run)); // the figures so far, should a later step fail
     }
     const memory = await memoryUnderLoad(last!.gateway, last!.token, pod);
+    progress(JSON.stringify(memory));
     await last!.gateway.stop();
     const baselineRoot = process.env.KUBEGATE_BENCH_BASELINE;
+    if (baselineRoot) progress(`baseline build at ${baselineRoot}`);
     const baseline = baselineRoot ? await baselineIdle(baselineRoot, cluster) : undefined;
     report(runs, memory, baseline);
     await operator.stop();
