@@ -194,11 +194,15 @@ function report(runs: WorkersRun[], memory: Awaited<ReturnType<typeof memoryUnde
   for (const peak of Object.values(memory)) lines.push(`memory under ${peak.detail} (2 workers, every process): ${mib(peak.baselineMiB)} -> peak ${mib(peak.peakMiB)} (+${mib(peak.growthMiB)})`);
   const [one, two] = [runs.find((run) => run.workers === 1)!, runs.find((run) => run.workers === 2)!];
   const scaling = two.deny.requestsPerSecond / one.deny.requestsPerSecond;
+  // CPU-bound throughput: what the workers would serve with a core each, from the CPU each request cost
+  const capacity = (run: WorkersRun) => (run.workers * 1000) / run.deny.cpuMsPerRequest;
+  const cpuBoundScaling = capacity(two) / capacity(one);
   const largestWorker = Math.max(...runs.flatMap((run) => run.idle.workersMiB));
   const worstSessions = Math.min(...runs.map((run) => run.newSessions.perCoreSecond));
   const verdicts: Array<[string, boolean]> = [
     [`idle RSS <= ${targets.idleRssMiBPerWorker} MiB per worker (largest ${mib(largestWorker)})`, largestWorker <= targets.idleRssMiBPerWorker],
     [`Deny-answered req/s from 1 to 2 workers >= ${targets.scaling}x (${scaling.toFixed(2)}x; cores used ${one.deny.coresUsed.toFixed(2)} -> ${two.deny.coresUsed.toFixed(2)})`, scaling >= targets.scaling],
+    [`CPU-bound Deny-answered throughput (a core per worker at the CPU per request measured) from 1 to 2 workers >= ${targets.scaling}x (${capacity(one).toFixed(0)} -> ${capacity(two).toFixed(0)} req/s, ${cpuBoundScaling.toFixed(2)}x)`, cpuBoundScaling >= targets.scaling],
     [`new kubectl sessions >= ${targets.sessionsPerCoreSecond}/s per core (${worstSessions.toFixed(0)})`, worstSessions >= targets.sessionsPerCoreSecond],
   ];
   for (const [target, met] of verdicts) lines.push(`${met ? 'MET   ' : 'MISSED'} ${target}`);
