@@ -39,7 +39,7 @@ export function timeRange(options: { since?: string; from?: string; to?: string 
 }
 
 /** `ROOT/YYYY/MM/DD/` for every UTC day the range touches. */
-export function dayPrefixes(root: 'index' | 'sessions', range: TimeRange): string[] {
+export function dayPrefixes(root: 'index' | 'sessions' | 'checkpoints', range: TimeRange): string[] {
   const prefixes: string[] = [];
   const day = new Date(Date.UTC(range.from.getUTCFullYear(), range.from.getUTCMonth(), range.from.getUTCDate()));
   for (; day <= range.to; day.setUTCDate(day.getUTCDate() + 1)) prefixes.push(`${root}/${day.toISOString().slice(0, 10).replaceAll('-', '/')}/`);

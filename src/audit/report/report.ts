@@ -9,6 +9,8 @@
 import { findSessions, type FoundSession, type SessionFilter, type TimeRange } from '../query.js';
 import { sessionEvents, storedSession } from '../reader.js';
 import { verifySession } from '../verify.js';
+import { loadKeyRing } from '../evidence-check.js';
+import type { KeyRing } from '../../pki/signing.js';
 import type { RecordingStore } from '../../recording/store.js';
 import { addCounts, CallCollector, emptyCounts, verification, type CallCounts, type SessionReport } from './session-report.js';
 import type { GrantRecord, GrantRef, GrantSource } from './grant-source.js';
@@ -94,9 +96,9 @@ async function addApprovers(report: SessionReport, source: GrantSource): Promise
 }
 
 /** Verifies one session, then reads its events once into the report's calls. */
-export async function reportSession(store: RecordingStore, session: FoundSession, requireLock = false): Promise<SessionReport> {
+export async function reportSession(store: RecordingStore, session: FoundSession, requireLock = false, keys?: KeyRing): Promise<SessionReport> {
   const stored = await storedSession(store, session.sessionId, session.indexes);
-  const verified = await verifySession(store, stored, { requireLock });
+  const verified = await verifySession(store, stored, { requireLock, ...(keys ? { keys } : {}) });
   const collector = new CallCollector();
   try {
     for await (const event of sessionEvents(store, stored)) collector.push(event);
@@ -122,12 +124,13 @@ export async function reportSession(store: RecordingStore, session: FoundSession
 
 export async function writeReport(store: RecordingStore, options: ReportOptions, writer: ReportWriter): Promise<ReportSummary> {
   const summary: ReportSummary = { grants: 0, sessions: 0, intact: 0, open: 0, tampered: 0, ...emptyCounts() };
+  const keys = await loadKeyRing(store); // once for the window: every session is checked against the same keys
   for (const sessions of await sessionsByGrant(store, options)) {
     const section = await grantSection(sessions, options.grants);
     summary.grants++;
     await writer.grant(section);
     for (const session of sessions) {
-      const report = await reportSession(store, session, options.requireLock);
+      const report = await reportSession(store, session, options.requireLock, keys);
       if (options.grants) await addApprovers(report, options.grants);
       summary.sessions++;
       summary[report.verification.status]++;

@@ -1,0 +1,123 @@
+/**
+ * The v5 evidence in verify (FORMAT.md "Signatures and checkpoints"): manifest signatures against the
+ * published keys, and each writer's stored chain against the checkpoint log. The hash chain alone anchors
+ * each manifest in the next, so the newest manifest, or a chain recomputed from some point on, rested on
+ * object lock; a signature proves the gateway wrote a manifest, and a COMPLIANCE-locked checkpoint proves
+ * how far a chain had grown, so a chain that lost its end or was recomputed is named.
+ *
+ * Which keys are trusted: those published in the store (`keys/`, object-locked by the gateway), or, with
+ * `--keys FILE`, exactly the ones the file lists (the cluster's ConfigMap, out of the store administrator's
+ * reach). A key the store holds but the file does not is then unknown.
+ */
+import { buffer } from 'node:stream/consumers';
+import { checkpointKeySession, type Checkpoint, type SegmentManifest } from '../recording/format.js';
+import { schemaErrors } from '../recording/schemas.js';
+import type { RecordingStore } from '../recording/store.js';
+import { KeyRing, signedPayload, type PublishedKey } from '../pki/signing.js';
+
+type Problem = (code: string, message: string) => void;
+
+/** What verify reports of a session's signatures and checkpoints. */
+export interface SigningSummary {
+  /** `signed`: every v5 manifest carries a signature; `unsigned`: none does (recorded before v5, or by a gateway without a key). */
+  status: 'signed' | 'unsigned';
+  keys: string[];
+  /** Valid checkpoints of the session, and the newest one's time. */
+  checkpoints: number;
+  lastCheckpoint: string | null;
+}
+
+const short = (sha: string) => `${sha.slice(0, 12)}…`;
+
+/** The keys `keys/` holds (each read and checked against its schema), or exactly `trusted`. */
+export async function loadKeyRing(store: RecordingStore, trusted?: PublishedKey[]): Promise<KeyRing> {
+  if (trusted) return new KeyRing(trusted);
+  const keys: PublishedKey[] = [];
+  for await (const object of store.list('keys/')) {
+    try {
+      const key = JSON.parse((await buffer(await store.get(object.key))).toString('utf8')) as PublishedKey;
+      if (!schemaErrors('key', key)) keys.push(key);
+    } catch {
+      // an unreadable key object verifies nothing: what it signed is reported as by an unknown key
+    }
+  }
+  return new KeyRing(keys);
+}
+
+/** Checks each v5 manifest's signature; a chain is signed in every v5 manifest or in none. */
+export function checkSignatures(manifests: { index: number; manifest?: SegmentManifest }[], ring: KeyRing, problem: Problem): { signed: boolean; keys: Set<string> } {
+  const keys = new Set<string>();
+  const unsigned: number[] = [];
+  let signed = 0;
+  for (const { index, manifest } of manifests) {
+    if (!manifest || manifest.v < 5) continue;
+    const signature = manifest.signature;
+    if (!signature) {
+      unsigned.push(index);
+      continue;
+    }
+    signed++;
+    const check = ring.check(signedPayload('segment-manifest', manifest), signature);
+    if (check === 'unknown-key') problem('signature-unknown-key', `manifest ${index} is signed by key ${signature.keyId}, which is not among the ${ring.size} trusted key(s): forged`);
+    else if (check === 'invalid') problem('signature-invalid', `manifest ${index}'s signature by key ${signature.keyId} does not match its content: rewritten by someone without the key`);
+    else keys.add(signature.keyId);
+  }
+  if (signed > 0 && unsigned.length > 0) problem('signature-missing', `manifest${unsigned.length > 1 ? 's' : ''} ${unsigned.join(', ')} unsigned in a signed chain: rewritten by someone without the key`);
+  return { signed: signed > 0, keys };
+}
+
+/** The session's checkpoints whose signature holds; any other object in its checkpoint folder is named. */
+export async function readCheckpoints(store: RecordingStore, folder: string, sessionId: string, ring: KeyRing, problem: Problem): Promise<Checkpoint[]> {
+  const valid: Checkpoint[] = [];
+  for await (const object of store.list(folder)) {
+    let checkpoint: Checkpoint | undefined;
+    try {
+      checkpoint = JSON.parse((await buffer(await store.get(object.key))).toString('utf8')) as Checkpoint;
+    } catch {
+      // named below
+    }
+    const errors = checkpoint === undefined ? 'not JSON' : schemaErrors('checkpoint', checkpoint);
+    if (errors || checkpoint!.sessionId !== sessionId || checkpointKeySession(object.key) !== sessionId) {
+      problem('checkpoint-invalid', `checkpoint ${object.key} is malformed${errors ? `: ${errors}` : ` (it names session ${checkpoint!.sessionId})`}`);
+      continue;
+    }
+    const check = ring.check(signedPayload('checkpoint', checkpoint!), checkpoint!.signature);
+    if (check === 'valid') valid.push(checkpoint!);
+    else problem('checkpoint-invalid', `checkpoint ${object.key} ${check === 'invalid' ? 'has a signature that does not match its content' : `is signed by key ${checkpoint!.signature.keyId}, which is not trusted`}: forged`);
+  }
+  return valid;
+}
+
+/**
+ * One writer's stored chain against its checkpoints: every segment a checkpoint names must be there, with
+ * the very manifest it names. `manifestSha` gives the stored manifest's sha256 by index (undefined where
+ * the manifest is missing: that is named already).
+ */
+export function checkAgainstCheckpoints(checkpoints: Checkpoint[], stored: number, manifestSha: (index: number) => string | undefined, problem: Problem): void {
+  if (checkpoints.length === 0) return;
+  const latest = checkpoints.reduce((a, b) => (b.lastIndex > a.lastIndex || (b.lastIndex === a.lastIndex && b.final) ? b : a));
+  if (stored <= latest.lastIndex) {
+    const what = stored === latest.lastIndex && latest.final ? `the final segment ${latest.lastIndex} was dropped` : `segments ${stored} to ${latest.lastIndex} were removed from the end`;
+    problem('truncated', `session truncated: ${what} (the checkpoint of ${latest.time} names segment ${latest.lastIndex}${latest.final ? ' as final' : ''}, the store holds ${stored} segment(s))`);
+  }
+  const recomputed = checkpoints
+    .filter((checkpoint) => checkpoint.lastIndex < stored)
+    .sort((a, b) => a.lastIndex - b.lastIndex)
+    .find((checkpoint) => {
+      const sha = manifestSha(checkpoint.lastIndex);
+      return sha !== undefined && sha !== checkpoint.lastManifestSha256;
+    });
+  if (recomputed) {
+    const found = manifestSha(recomputed.lastIndex)!;
+    problem('checkpoint-mismatch', `manifest ${recomputed.lastIndex} is not the one the checkpoint of ${recomputed.time} names (sha256 ${short(found)} ≠ ${short(recomputed.lastManifestSha256)}): the chain was recomputed`);
+  }
+}
+
+/** Writers the checkpoint log names that have no chain in the store. */
+export function checkMissingChains(checkpoints: Checkpoint[], writers: (string | undefined)[], problem: Problem): void {
+  for (const writer of new Set(checkpoints.map((checkpoint) => checkpoint.writer))) {
+    if (writers.includes(writer)) continue;
+    const last = checkpoints.filter((checkpoint) => checkpoint.writer === writer).reduce((a, b) => (b.lastIndex > a.lastIndex ? b : a));
+    problem('chain-missing', `the checkpoint log names writer ${writer} (segment ${last.lastIndex} at ${last.time}), whose chain is not in the store`);
+  }
+}
