@@ -29,6 +29,13 @@ export interface SigningSummary {
 
 const short = (sha: string) => `${sha.slice(0, 12)}…`;
 
+/** "signed by r-…; 2 checkpoint(s), the last at …", as `sessions verify` prints it and the report shows it. */
+export function describeSigning(signing: SigningSummary): string {
+  if (signing.status === 'unsigned') return 'unsigned (recorded before format v5 or by a gateway without a key)';
+  const checkpoints = signing.checkpoints === 0 ? 'no checkpoint' : `${signing.checkpoints} checkpoint(s), the last at ${signing.lastCheckpoint}`;
+  return `signed by ${signing.keys.join(', ') || 'no trusted key'}; ${checkpoints}`;
+}
+
 /** The keys `keys/` holds (each read and checked against its schema), or exactly `trusted`. */
 export async function loadKeyRing(store: RecordingStore, trusted?: PublishedKey[]): Promise<KeyRing> {
   if (trusted) return new KeyRing(trusted);

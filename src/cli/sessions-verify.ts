@@ -6,7 +6,7 @@ import { storedSession } from '../audit/reader.js';
 import { checkpointKeySession, sessionFolderOf } from '../recording/format.js';
 import type { RecordingStore } from '../recording/store.js';
 import { verifyMissingSession, verifySession, type VerifyReport } from '../audit/verify.js';
-import { loadKeyRing, type SigningSummary } from '../audit/evidence-check.js';
+import { describeSigning, loadKeyRing } from '../audit/evidence-check.js';
 import type { KeyRing, PublishedKey } from '../pki/signing.js';
 import type { LockSummary } from '../audit/object-lock.js';
 import { CliError } from './output.js';
@@ -16,12 +16,6 @@ interface VerifyFlags extends StoreFlags {
   all?: boolean;
   requireLock?: boolean;
   keys?: string;
-}
-
-function describeSigning(signing: SigningSummary): string {
-  if (signing.status === 'unsigned') return 'unsigned (recorded before format v5 or by a gateway without a key)';
-  const checkpoints = signing.checkpoints === 0 ? 'no checkpoint' : `${signing.checkpoints} checkpoint(s), the last at ${signing.lastCheckpoint}`;
-  return `signed by ${signing.keys.join(', ') || 'no trusted key'}; ${checkpoints}`;
 }
 
 /** The trusted keys: exactly those of --keys (a JSON array of published keys, as the cluster's ConfigMap holds them), else the store's. */

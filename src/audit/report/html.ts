@@ -7,6 +7,7 @@
 import type { ReportCall, SessionReport } from './session-report.js';
 import type { GrantSection, ReportHead, ReportSummary, ReportWriter } from './report.js';
 import { DeferredBody, type Sink } from './sink.js';
+import { describeSigning } from '../evidence-check.js';
 
 const entities: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => entities[c]!);
@@ -100,7 +101,7 @@ function sessionHtml(report: SessionReport): string {
   return `<article class="session ${v.status}"><h3>Session <span class="mono">${escapeHtml(report.sessionId)}</span> <span class="badge ${v.status}">${v.status.toUpperCase()}</span></h3><dl>${[
     row('Started', `${escapeHtml(report.startedAt)}${report.endedAt ? `, ended ${escapeHtml(report.endedAt)}` : ', still open'}`),
     row('Client', escapeHtml([report.client.command, report.client.userAgent, report.client.address].filter(Boolean).join(' · ') || 'unknown')),
-    row('Verification', `${v.status}${v.status === 'tampered' ? '' : ', hash chain intact'}; ${escapeHtml(v.lock)}`),
+    row('Verification', `${v.status}${v.status === 'tampered' ? '' : ', hash chain intact'}; ${escapeHtml(v.lock)}; ${escapeHtml(describeSigning(v.signing))}`),
     row('Requests', `${c.requests} in all: ${c.mutating} mutating, ${c.denied} denied, ${c.approvalGated} approval-gated, ${c.exec} exec, ${c.escalations} escalations`),
   ].join('')}</dl>${problems}${calls}</article>`;
 }
