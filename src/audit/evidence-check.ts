@@ -22,7 +22,7 @@ export interface SigningSummary {
   /** `signed`: every v5 manifest carries a signature; `unsigned`: none does (recorded before v5, or by a gateway without a key). */
   status: 'signed' | 'unsigned';
   keys: string[];
-  /** Valid checkpoints of the session, and the newest one's time. */
+  /** Checkpoints the log holds of the session, and the newest valid one's time. */
   checkpoints: number;
   lastCheckpoint: string | null;
 }
@@ -73,58 +73,65 @@ export function checkSignatures(manifests: { index: number; manifest?: SegmentMa
   return { signed: signed > 0, keys };
 }
 
-/** The session's checkpoints whose signature holds; any other object in its checkpoint folder is named. */
-export async function readCheckpoints(store: RecordingStore, folder: string, sessionId: string, ring: KeyRing, problem: Problem): Promise<Checkpoint[]> {
-  const valid: Checkpoint[] = [];
+/**
+ * The newest checkpoint of each writer in a session's checkpoint folder (keys sort by writer, then
+ * segment), when its signature holds; one that does not is named as forged. The newest is enough: the
+ * manifest it names pins, through the hash chain, every manifest before it. Also how many the log holds.
+ */
+export async function readCheckpoints(store: RecordingStore, folder: string, sessionId: string, ring: KeyRing, problem: Problem): Promise<{ latest: Checkpoint[]; listed: number }> {
+  const newest = new Map<string, string>();
+  let listed = 0;
   for await (const object of store.list(folder)) {
-    let checkpoint: Checkpoint | undefined;
-    try {
-      checkpoint = JSON.parse((await buffer(await store.get(object.key))).toString('utf8')) as Checkpoint;
-    } catch {
-      // named below
-    }
-    const errors = checkpoint === undefined ? 'not JSON' : schemaErrors('checkpoint', checkpoint);
-    if (errors || checkpoint!.sessionId !== sessionId || checkpointKeySession(object.key) !== sessionId) {
-      problem('checkpoint-invalid', `checkpoint ${object.key} is malformed${errors ? `: ${errors}` : ` (it names session ${checkpoint!.sessionId})`}`);
-      continue;
-    }
-    const check = ring.check(signedPayload('checkpoint', checkpoint!), checkpoint!.signature);
-    if (check === 'valid') valid.push(checkpoint!);
-    else problem('checkpoint-invalid', `checkpoint ${object.key} ${check === 'invalid' ? 'has a signature that does not match its content' : `is signed by key ${checkpoint!.signature.keyId}, which is not trusted`}: forged`);
+    listed++;
+    // `<writer>-<segment>-<time>.json`: the writer is what precedes the last two dashes
+    newest.set(object.key.split('-').slice(0, -2).join('-'), object.key);
   }
-  return valid;
+  const latest: Checkpoint[] = [];
+  for (const key of newest.values()) {
+    const checkpoint = await readCheckpoint(store, key, sessionId, problem);
+    if (!checkpoint) continue;
+    const check = ring.check(signedPayload('checkpoint', checkpoint), checkpoint.signature);
+    if (check === 'valid') latest.push(checkpoint);
+    else problem('checkpoint-invalid', `checkpoint ${key} ${check === 'invalid' ? 'has a signature that does not match its content' : `is signed by key ${checkpoint.signature.keyId}, which is not trusted`}: forged`);
+  }
+  return { latest, listed };
+}
+
+async function readCheckpoint(store: RecordingStore, key: string, sessionId: string, problem: Problem): Promise<Checkpoint | undefined> {
+  let checkpoint: Checkpoint | undefined;
+  try {
+    checkpoint = JSON.parse((await buffer(await store.get(key))).toString('utf8')) as Checkpoint;
+  } catch {
+    // named below
+  }
+  const errors = checkpoint === undefined ? 'not JSON' : schemaErrors('checkpoint', checkpoint);
+  if (!errors && checkpoint!.sessionId === sessionId && checkpointKeySession(key) === sessionId) return checkpoint;
+  problem('checkpoint-invalid', `checkpoint ${key} is malformed${errors ? `: ${errors}` : ` (it names session ${checkpoint!.sessionId})`}`);
+  return undefined;
 }
 
 /**
- * One writer's stored chain against its checkpoints: every segment a checkpoint names must be there, with
- * the very manifest it names. `manifestSha` gives the stored manifest's sha256 by index (undefined where
- * the manifest is missing: that is named already).
+ * One writer's stored chain against its newest checkpoint: the segment it names must be there, with the
+ * very manifest it names. `manifestSha` gives the stored manifest's sha256 by index (undefined where the
+ * manifest is missing: that is named already).
  */
-export function checkAgainstCheckpoints(checkpoints: Checkpoint[], stored: number, manifestSha: (index: number) => string | undefined, problem: Problem): void {
-  if (checkpoints.length === 0) return;
-  const latest = checkpoints.reduce((a, b) => (b.lastIndex > a.lastIndex || (b.lastIndex === a.lastIndex && b.final) ? b : a));
-  if (stored <= latest.lastIndex) {
-    const what = stored === latest.lastIndex && latest.final ? `the final segment ${latest.lastIndex} was dropped` : `segments ${stored} to ${latest.lastIndex} were removed from the end`;
-    problem('truncated', `session truncated: ${what} (the checkpoint of ${latest.time} names segment ${latest.lastIndex}${latest.final ? ' as final' : ''}, the store holds ${stored} segment(s))`);
+export function checkAgainstCheckpoint(checkpoint: Checkpoint | undefined, stored: number, manifestSha: (index: number) => string | undefined, problem: Problem): void {
+  if (!checkpoint) return;
+  const { lastIndex, time, final } = checkpoint;
+  if (stored <= lastIndex) {
+    const what = stored === lastIndex && final ? `the final segment ${lastIndex} was dropped` : `segments ${stored} to ${lastIndex} were removed from the end`;
+    problem('truncated', `session truncated: ${what} (the checkpoint of ${time} names segment ${lastIndex}${final ? ' as final' : ''}, the store holds ${stored} segment(s))`);
+    return;
   }
-  const recomputed = checkpoints
-    .filter((checkpoint) => checkpoint.lastIndex < stored)
-    .sort((a, b) => a.lastIndex - b.lastIndex)
-    .find((checkpoint) => {
-      const sha = manifestSha(checkpoint.lastIndex);
-      return sha !== undefined && sha !== checkpoint.lastManifestSha256;
-    });
-  if (recomputed) {
-    const found = manifestSha(recomputed.lastIndex)!;
-    problem('checkpoint-mismatch', `manifest ${recomputed.lastIndex} is not the one the checkpoint of ${recomputed.time} names (sha256 ${short(found)} ≠ ${short(recomputed.lastManifestSha256)}): the chain was recomputed`);
+  const found = manifestSha(lastIndex);
+  if (found !== undefined && found !== checkpoint.lastManifestSha256) {
+    problem('checkpoint-mismatch', `manifest ${lastIndex} is not the one the checkpoint of ${time} names (sha256 ${short(found)} ≠ ${short(checkpoint.lastManifestSha256)}): the chain was recomputed`);
   }
 }
 
 /** Writers the checkpoint log names that have no chain in the store. */
-export function checkMissingChains(checkpoints: Checkpoint[], writers: (string | undefined)[], problem: Problem): void {
-  for (const writer of new Set(checkpoints.map((checkpoint) => checkpoint.writer))) {
-    if (writers.includes(writer)) continue;
-    const last = checkpoints.filter((checkpoint) => checkpoint.writer === writer).reduce((a, b) => (b.lastIndex > a.lastIndex ? b : a));
-    problem('chain-missing', `the checkpoint log names writer ${writer} (segment ${last.lastIndex} at ${last.time}), whose chain is not in the store`);
+export function checkMissingChains(latest: Checkpoint[], writers: (string | undefined)[], problem: Problem): void {
+  for (const checkpoint of latest) {
+    if (!writers.includes(checkpoint.writer)) problem('chain-missing', `the checkpoint log names writer ${checkpoint.writer} (segment ${checkpoint.lastIndex} at ${checkpoint.time}), whose chain is not in the store`);
   }
 }

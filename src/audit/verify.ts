@@ -26,7 +26,7 @@ import { schemaErrors } from '../recording/schemas.js';
 import type { RecordingStore } from '../recording/store.js';
 import { checkRetention, type LockSummary } from './object-lock.js';
 import { SeqTracker } from './seq-tracker.js';
-import { checkAgainstCheckpoints, checkMissingChains, checkSignatures, loadKeyRing, readCheckpoints, type SigningSummary } from './evidence-check.js';
+import { checkAgainstCheckpoint, checkMissingChains, checkSignatures, loadKeyRing, readCheckpoints, type SigningSummary } from './evidence-check.js';
 import type { KeyRing } from '../pki/signing.js';
 import type { Checkpoint } from '../recording/format.js';
 
@@ -99,10 +99,10 @@ export async function verifySession(store: RecordingStore, session: StoredSessio
   let open = false;
   const keys = options.keys ?? (await loadKeyRing(store));
   const folder = session.chains.find((chain) => chain.writer !== undefined)?.prefix;
-  const checkpoints = folder ? await readCheckpoints(store, checkpointFolderOf(folder), session.sessionId, keys, (code, message) => problems.push({ code, message })) : [];
-  const signing: SigningSummary = { status: 'unsigned', keys: [], checkpoints: checkpoints.length, lastCheckpoint: checkpoints.map((checkpoint) => checkpoint.time).sort().at(-1) ?? null };
+  const { latest, listed } = folder ? await readCheckpoints(store, checkpointFolderOf(folder), session.sessionId, keys, (code, message) => problems.push({ code, message })) : { latest: [], listed: 0 };
+  const signing: SigningSummary = { status: 'unsigned', keys: [], checkpoints: listed, lastCheckpoint: latest.map((checkpoint) => checkpoint.time).sort().at(-1) ?? null };
   for (const chain of session.chains) {
-    const report = await verifyChain(store, session.sessionId, chain, { ...options, keys }, checkpoints.filter((checkpoint) => checkpoint.writer === chain.writer));
+    const report = await verifyChain(store, session.sessionId, chain, { ...options, keys }, latest.find((checkpoint) => checkpoint.writer === chain.writer));
     const named = (message: string) => (several ? `writer ${chain.writer ?? '(none: v1)'}: ${message}` : message);
     problems.push(...report.problems.map((problem) => ({ ...problem, message: named(problem.message) })));
     notes.push(...report.notes.map(named));
@@ -112,7 +112,7 @@ export async function verifySession(store: RecordingStore, session: StoredSessio
     if (report.signed) signing.status = 'signed';
     for (const key of report.keys) if (!signing.keys.includes(key)) signing.keys.push(key);
   }
-  checkMissingChains(checkpoints, session.chains.map((chain) => chain.writer), (code, message) => problems.push({ code, message }));
+  checkMissingChains(latest, session.chains.map((chain) => chain.writer), (code, message) => problems.push({ code, message }));
   const status: VerifyStatus = problems.length > 0 ? 'tampered' : open ? 'open' : 'intact';
   const writers = session.chains.flatMap((chain) => (chain.writer === undefined ? [] : [chain.writer]));
   return { sessionId: session.sessionId, prefix: session.chains[0]?.prefix ?? '', writers, status, ...totals, problems, notes, objectLock, signing };
@@ -125,11 +125,11 @@ export async function verifySession(store: RecordingStore, session: StoredSessio
 export async function verifyMissingSession(store: RecordingStore, sessionId: string, folder: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const problem = (code: string, message: string) => problems.push({ code, message });
-  const checkpoints = await readCheckpoints(store, folder, sessionId, options.keys ?? (await loadKeyRing(store)), problem);
-  if (checkpoints.length > 0) problem('session-missing', `the checkpoint log names this session, but the store holds none of it: removed`);
-  checkMissingChains(checkpoints, [], problem);
-  const writers = [...new Set(checkpoints.map((checkpoint) => checkpoint.writer))];
-  const signing: SigningSummary = { status: 'signed', keys: [], checkpoints: checkpoints.length, lastCheckpoint: checkpoints.map((checkpoint) => checkpoint.time).sort().at(-1) ?? null };
+  const { latest, listed } = await readCheckpoints(store, folder, sessionId, options.keys ?? (await loadKeyRing(store)), problem);
+  if (latest.length > 0) problem('session-missing', `the checkpoint log names this session, but the store holds none of it: removed`);
+  checkMissingChains(latest, [], problem);
+  const writers = latest.map((checkpoint) => checkpoint.writer);
+  const signing: SigningSummary = { status: 'signed', keys: [], checkpoints: listed, lastCheckpoint: latest.map((checkpoint) => checkpoint.time).sort().at(-1) ?? null };
   const objectLock: LockSummary = { requested: 0, locked: 0, modes: [], earliestRetainUntil: null };
   return { sessionId, prefix: '', writers, status: 'tampered', segments: 0, events: 0, bytes: 0, problems, notes: [], objectLock, signing };
 }
@@ -141,7 +141,7 @@ function addLock(sum: LockSummary, chain: LockSummary): void {
   if (chain.earliestRetainUntil && (!sum.earliestRetainUntil || Date.parse(chain.earliestRetainUntil) < Date.parse(sum.earliestRetainUntil))) sum.earliestRetainUntil = chain.earliestRetainUntil;
 }
 
-async function verifyChain(store: RecordingStore, sessionId: string, chain: StoredChain, options: VerifyOptions & { keys: KeyRing }, checkpoints: Checkpoint[]): Promise<ChainReport> {
+async function verifyChain(store: RecordingStore, sessionId: string, chain: StoredChain, options: VerifyOptions & { keys: KeyRing }, checkpoint: Checkpoint | undefined): Promise<ChainReport> {
   const { prefix, index, objects } = chain;
   const problems: VerifyProblem[] = [];
   const problem: Problem = (code, message) => problems.push({ code, message });
@@ -175,7 +175,7 @@ async function verifyChain(store: RecordingStore, sessionId: string, chain: Stor
   checkSlots(slots, chain, sessionId, problem);
   checkChain(slots, problem);
   const { signed, keys } = checkSignatures(slots, options.keys, problem);
-  checkAgainstCheckpoints(checkpoints, slots.length, (i) => slots[i]?.manifestSha, problem);
+  checkAgainstCheckpoint(checkpoint, slots.length, (i) => slots[i]?.manifestSha, problem);
   const finalIndex = slots.findIndex((slot) => slot.manifest?.final);
   if (finalIndex >= 0) {
     for (const slot of slots.slice(finalIndex + 1)) problem('after-final', `segment ${slot.index} appended after the final segment ${finalIndex}`);

@@ -11,7 +11,7 @@ import { buffer } from 'node:stream/consumers';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkpointFolder, manifestKey, segmentKey, type Checkpoint, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
+import { checkpointFolder, checkpointKey, manifestKey, segmentKey, type Checkpoint, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
 import { KeyRing, keySetSigner, newEvidenceKey, publishedKey, signedPayload, type EvidenceKey, type Signer } from '../../src/pki/signing.js';
 import { planRotation } from '../../src/operator/signing-keys.js';
 import { desiredRecordingKeysConfigMap, recordingKeyRotation } from '../../src/operator/recording-keys.js';
@@ -176,7 +176,7 @@ test('checkpoints on a manual clock: a moved tip once per interval, an unmoved o
   await recorder.stop();
 });
 
-test('verify names a truncated session, a dropped last segment, a recomputed chain, a forged key and a checkpointed session that is gone', async () => {
+test('verify names a truncated session, a dropped last segment, a recomputed chain, a forged key, a forged checkpoint and a checkpointed session that is gone', async () => {
   const { keys, evidence } = gatewayKeys();
   const trusted = new KeyRing(keys.map(publishedKey));
 
@@ -201,6 +201,13 @@ test('verify names a truncated session, a dropped last segment, a recomputed cha
   const forger = newEvidenceKey();
   recomputeChain(forged, 0, (manifest) => ({ ...manifest, signature: { keyId: forger.keyId, algorithm: 'Ed25519', value: sign(null, signedPayload('segment-manifest', manifest), forger.privateKeyPem).toString('base64') } }));
   assertProblem(await verify(forged, trusted), 'signature-unknown-key', /^manifest 0 is signed by key r-\S+, which is not among the 1 trusted key\(s\): forged$/);
+
+  const padded = await recordSession({ evidence });
+  const [genuine] = await checkpoints(padded.store);
+  const fake = { ...genuine!, lastIndex: genuine!.lastIndex + 1, time: new Date().toISOString() };
+  writeFileSync(join(padded.dir, ...checkpointKey(fake).split('/')), JSON.stringify(fake));
+  assert.ok(checkpointKey(fake) > checkpointKey(genuine!), 'the forger\'s checkpoint sorts last: the newest');
+  assertProblem(await verify(padded), 'checkpoint-invalid', /^checkpoint checkpoints\/\S+ has a signature that does not match its content: forged$/);
 
   const gone = await recordSession({ evidence });
   rmSync(join(gone.dir, ...gone.folder.split('/')), { recursive: true, force: true });
