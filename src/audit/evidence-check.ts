@@ -14,6 +14,7 @@ import { checkpointKeySession, type Checkpoint, type SegmentManifest } from '../
 import { schemaErrors } from '../recording/schemas.js';
 import type { RecordingStore } from '../recording/store.js';
 import { KeyRing, signedPayload, type PublishedKey } from '../pki/signing.js';
+import { dayPrefixes, type TimeRange } from './query.js';
 
 type Problem = (code: string, message: string) => void;
 
@@ -126,6 +127,20 @@ export function checkAgainstCheckpoint(checkpoint: Checkpoint | undefined, store
   const found = manifestSha(lastIndex);
   if (found !== undefined && found !== checkpoint.lastManifestSha256) {
     problem('checkpoint-mismatch', `manifest ${lastIndex} is not the one the checkpoint of ${time} names (sha256 ${short(found)} ≠ ${short(checkpoint.lastManifestSha256)}): the chain was recomputed`);
+  }
+}
+
+/** The sessions the checkpoint log of the range's days names (by their start day), with their checkpoint folders. */
+export async function* checkpointedSessions(store: RecordingStore, range: TimeRange): AsyncGenerator<{ folder: string; sessionId: string }> {
+  for (const day of dayPrefixes('checkpoints', range)) {
+    let last = '';
+    for await (const object of store.list(day)) {
+      const sessionId = checkpointKeySession(object.key);
+      const folder = object.key.slice(0, object.key.lastIndexOf('/') + 1);
+      if (sessionId === undefined || folder === last) continue;
+      last = folder;
+      yield { folder, sessionId };
+    }
   }
 }
 

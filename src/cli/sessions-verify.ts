@@ -1,12 +1,11 @@
 /** `kubegate sessions verify ID | --all`: hash chain, signatures, checkpoints, order, completeness and object lock, per session. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { dayPrefixes, findSessions, resolveSession, type FoundSession, type TimeRange } from '../audit/query.js';
+import { findSessions, resolveSession, sessionFolders, type FoundSession, type TimeRange } from '../audit/query.js';
 import { storedSession } from '../audit/reader.js';
-import { checkpointKeySession, sessionFolderOf } from '../recording/format.js';
 import type { RecordingStore } from '../recording/store.js';
 import { verifyMissingSession, verifySession, type VerifyReport } from '../audit/verify.js';
-import { describeSigning, loadKeyRing } from '../audit/evidence-check.js';
+import { checkpointedSessions, describeSigning, loadKeyRing } from '../audit/evidence-check.js';
 import type { KeyRing, PublishedKey } from '../pki/signing.js';
 import type { LockSummary } from '../audit/object-lock.js';
 import { CliError } from './output.js';
@@ -46,33 +45,6 @@ function render(report: VerifyReport): string {
   for (const problem of report.problems) lines.push(`    ✗ ${problem.message}`);
   for (const note of report.notes) lines.push(`    · ${note}`);
   return `${lines.join('\n')}\n`;
-}
-
-/** The sessions the checkpoint log of the range's days names, with their checkpoint folders. */
-async function* checkpointedSessions(store: RecordingStore, range: TimeRange): AsyncGenerator<{ folder: string; sessionId: string }> {
-  for (const day of dayPrefixes('checkpoints', range)) {
-    let last = '';
-    for await (const object of store.list(day)) {
-      const sessionId = checkpointKeySession(object.key);
-      const folder = object.key.slice(0, object.key.lastIndexOf('/') + 1);
-      if (sessionId === undefined || folder === last) continue;
-      last = folder;
-      yield { folder, sessionId };
-    }
-  }
-}
-
-/** Session folders of the range's days, from their keys: finds sessions whose index objects are gone. */
-async function* sessionFolders(store: RecordingStore, range: TimeRange): AsyncGenerator<{ prefix: string; sessionId: string }> {
-  for (const day of dayPrefixes('sessions', range)) {
-    let last = '';
-    for await (const object of store.list(day)) {
-      const folder = sessionFolderOf(object.key);
-      if (!folder || folder.prefix === last) continue;
-      last = folder.prefix;
-      yield folder;
-    }
-  }
 }
 
 async function verify(store: RecordingStore, range: TimeRange, id: string | undefined, flags: VerifyFlags): Promise<void> {

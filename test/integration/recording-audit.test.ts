@@ -18,6 +18,7 @@ import { packageRoot } from '../../src/util/package-root.js';
 import { checkpointFolder, indexKey, recordingFormatVersion, writerPrefix, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
 import { newEvidenceKey, signedPayload } from '../../src/pki/signing.js';
 import type { SessionReport } from '../../src/audit/report/session-report.js';
+import type { ReportSummary } from '../../src/audit/report/report.js';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { testCluster } from '../harness/cluster.js';
 import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../harness/gateway.js';
@@ -260,9 +261,11 @@ test('invariant 8: against the store\'s own administrator — truncation, a drop
   const withClusterKeys = await state.cli(['sessions', 'verify', forged.sessionId, '--keys', trusted]);
   assert.match(withClusterKeys.stdout, /which is not among the \d+ trusted key\(s\): forged/);
 
-  // the report of the window: each of the four shown as tampered, with the reason
+  // the report of the window: each of the four shown as tampered, with the reason; the removed one as missing
   const report = await state.cli(['report', '--since', '1h', '-o', 'json']);
-  const sessions = (JSON.parse(report.stdout) as { grants: { sessions: SessionReport[] }[] }).grants.flatMap((grant) => grant.sessions);
+  const json = JSON.parse(report.stdout) as { summary: ReportSummary; grants: { sessions: SessionReport[] }[] };
+  assert.deepEqual(json.summary.missing.map((session) => [session.sessionId, session.problems[0]]), [[removed.sessionId, 'the checkpoint log names this session, but the store holds none of it: removed']]);
+  const sessions = json.grants.flatMap((grant) => grant.sessions);
   for (const [session, patterns] of expected) {
     const reported = sessions.find((candidate) => candidate.sessionId === session.sessionId)!;
     assert.equal(reported.verification.status, 'tampered', session.sessionId);

@@ -23,6 +23,8 @@ import { storedSession } from '../../src/audit/reader.js';
 import { verifyMissingSession, verifySession, type VerifyReport } from '../../src/audit/verify.js';
 import { recordSession, sampleEvents, sessionMetadata, v2Recording, type RecordedSession } from '../harness/recordings.js';
 import { ManualClock } from '../harness/manual-clock.js';
+import { writeReport, type ReportSummary } from '../../src/audit/report/report.js';
+import type { SessionFilter } from '../../src/audit/query.js';
 import type { SessionPolicy } from '../../src/api/index.js';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
@@ -73,6 +75,10 @@ function recomputeChain(session: RecordedSession, from: number, sign: (manifest:
 function assertProblem(report: VerifyReport, code: string, pattern: RegExp): void {
   assert.equal(report.status, 'tampered', JSON.stringify(report.problems));
   assert.ok(report.problems.some((problem) => problem.code === code && pattern.test(problem.message)), `expected ${code} ${pattern}; got:\n${report.problems.map((problem) => `  ${problem.code}: ${problem.message}`).join('\n')}`);
+}
+
+async function reportSummary(store: RecordingStore, range = { from: new Date(Date.now() - day), to: new Date() }, filter: SessionFilter = {}): Promise<ReportSummary> {
+  return writeReport(store, { filter, range }, { grant: async () => undefined, session: async () => undefined, end: async () => undefined });
 }
 
 async function checkpoints(store: RecordingStore): Promise<Checkpoint[]> {
@@ -216,4 +222,16 @@ test('verify names a truncated session, a dropped last segment, a recomputed cha
   assert.equal(missing.status, 'tampered');
   assert.deepEqual(missing.problems.map((problem) => problem.code), ['session-missing', 'chain-missing']);
   assert.match(missing.problems[1]!.message, /^the checkpoint log names writer gateway-0 \(segment \d+ at \S+\), whose chain is not in the store$/);
+  const { missing: inReport } = await reportSummary(gone.store);
+  assert.deepEqual(inReport.map((session) => [session.sessionId, session.problems[0]]), [[gone.metadata.sessionId, 'the checkpoint log names this session, but the store holds none of it: removed']]);
+});
+
+test('the report lists a checkpointed session whose index is gone, and leaves out one outside the window (its index is there)', async () => {
+  const { evidence } = gatewayKeys();
+  const session = await recordSession({ evidence });
+  const window = { from: new Date(Date.parse(session.metadata.startedAt) + 1), to: new Date(Date.parse(session.metadata.startedAt) + 60_000) };
+  assert.deepEqual((await reportSummary(session.store, window)).missing, [], 'started before the window: not reported, not missing');
+  rmSync(path(session, session.indexKey));
+  assert.deepEqual((await reportSummary(session.store)).missing, [{ sessionId: session.metadata.sessionId, problems: ['the checkpoint log names this session and the store holds its segments, but no index of it: its index was removed (`kubegate sessions verify --all` verifies what is left)'] }]);
+  assert.deepEqual((await reportSummary(session.store, undefined, { subject: 'deploy-bot' })).missing, [], 'a narrowed report looks for none: a checkpoint names no subject');
 });

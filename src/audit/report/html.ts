@@ -53,11 +53,13 @@ function summaryTable(summary: ReportSummary): string {
   const rows: [string, number, boolean][] = [
     ['Grants', summary.grants, false], ['Sessions', summary.sessions, false], ['Sessions intact', summary.intact, false],
     ['Sessions still open', summary.open, false], ['Sessions TAMPERED', summary.tampered, summary.tampered > 0],
+    ...(summary.missing.length > 0 ? [['Sessions MISSING from the store', summary.missing.length, true] as [string, number, boolean]] : []),
     ['API requests (all)', summary.requests, false], ['Mutating calls', summary.mutating, false], ['Denied requests', summary.denied, false],
     ['Approval-gated requests', summary.approvalGated, false], ['Exec / attach', summary.exec, false], ['Escalations', summary.escalations, summary.escalations > 0],
   ];
   const body = rows.map(([label, count, alert]) => `<tr${alert ? ' class="alert"' : ''}><th scope="row">${label}</th><td class="num">${count}</td></tr>`).join('');
-  return `<section class="summary"><h2>Summary</h2><table style="max-width:420px"><tbody>${body}</tbody></table></section>`;
+  const missing = summary.missing.map((session) => `<article class="session tampered"><h3>Session <span class="mono">${escapeHtml(session.sessionId)}</span> <span class="badge tampered">MISSING</span></h3><ul class="problems">${session.problems.map((problem) => `<li>${escapeHtml(problem)}</li>`).join('')}</ul></article>`).join('');
+  return `<section class="summary"><h2>Summary</h2><table style="max-width:420px"><tbody>${body}</tbody></table>${missing}</section>`;
 }
 
 function decisions(section: GrantSection): string {
