@@ -65,7 +65,14 @@ async function verify(store: RecordingStore, range: TimeRange, id: string | unde
     await emit(await verifySession(store, await storedSession(store, sessionId, indexes, folders), options));
   };
   if (id) {
-    await check(await resolveSession(store, id, range));
+    const found = await resolveSession(store, id, range).catch(async (error: unknown) => {
+      // no index: the session's folder is verified as it is; a session only the checkpoint log names is reported as removed
+      for await (const folder of sessionFolders(store, range)) if (folder.sessionId === id) return { sessionId: id, indexes: [], prefix: folder.prefix };
+      for await (const checkpointed of checkpointedSessions(store, range)) if (checkpointed.sessionId === id) return checkpointed;
+      throw error;
+    });
+    if ('folder' in found) await emit(await verifyMissingSession(store, found.sessionId, found.folder, options));
+    else await check(found, 'prefix' in found ? [found.prefix] : []);
   } else {
     const indexed = new Set<string>();
     for await (const session of findSessions(store, {}, range)) {

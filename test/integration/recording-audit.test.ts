@@ -258,6 +258,9 @@ test('invariant 8: against the store\'s own administrator — truncation, a drop
     for (const pattern of patterns) assert.match(block, pattern);
   }
   assert.match(all.stdout, new RegExp(`^TAMPERED ${removed.sessionId}  0 segments.*\\n    ✗ the checkpoint log names this session, but the store holds none of it: removed\\n    ✗ the checkpoint log names writer ${removed.writer} \\(segment ${removed.segments - 1} at \\S+\\), whose chain is not in the store`, 'm'));
+  const byId = await state.cli(['sessions', 'verify', removed.sessionId]);
+  assert.equal(byId.code, 1);
+  assert.match(byId.stdout, new RegExp(`^TAMPERED ${removed.sessionId}  0 segments.*\n    ✗ the checkpoint log names this session, but the store holds none of it: removed$`, 'm'));
   const withClusterKeys = await state.cli(['sessions', 'verify', forged.sessionId, '--keys', trusted]);
   assert.match(withClusterKeys.stdout, /which is not among the \d+ trusted key\(s\): forged/);
 
