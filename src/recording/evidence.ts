@@ -129,7 +129,8 @@ export class Evidence {
   }
 
   private lock(now: Date, extraDays: number): NonNullable<PutOptions['retention']> {
-    const days = (this.host.retentionDays() ?? evidenceDefaults.retentionDays) + extraDays;
+    const policyDays = this.host.retentionDays();
+    const days = (policyDays !== undefined && policyDays > 0 ? policyDays : evidenceDefaults.retentionDays) + extraDays;
     return { mode: 'COMPLIANCE', retainUntil: new Date(now.getTime() + days * 86_400_000) };
   }
 }
