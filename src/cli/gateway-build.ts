@@ -15,6 +15,9 @@ import { openStore, StoreUrlError } from '../recording/open-store.js';
 import { StoreRecorder } from '../recording/store-recorder.js';
 import type { RecordingStore } from '../recording/store.js';
 import { LivePublisher, processChannel } from '../gateway/live/publisher.js';
+import { recordingKeysFromSecret } from '../gateway/recording-keys.js';
+import { evidenceDefaults } from '../recording/evidence.js';
+import { keySetSigner } from '../pki/signing.js';
 import { CliError } from './output.js';
 import { parseListen } from './listen.js';
 import { defaultSpoolDir, policyRef, servingTls, upstreamConfig, type GatewayFlags } from './gateway.js';
@@ -39,8 +42,9 @@ export interface BuiltGateway {
 }
 
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
-async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
-  for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs]] as const) {
+async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, core: k8s.CoreV1Api): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
+  const checkpointIntervalMs = flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs;
+  for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs], ['--checkpoint-interval-ms', checkpointIntervalMs]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
   }
   const spoolRoot = resolve(flags.spoolDir ?? defaultSpoolDir());
@@ -53,6 +57,7 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
     if (error instanceof StoreUrlError) throw new CliError(error.message);
     throw error;
   }
+  const keys = await recordingKeysFromSecret(core, policyRef(flags), logger);
   if (storeUrl.startsWith('file://')) logger.warn({ store: store.url }, 'recordings stay on this machine (file:// store); set --store or KUBEGATE_STORE to s3://BUCKET/PREFIX for durable, object-locked recordings');
   const recorder = new StoreRecorder({
     store,
@@ -65,6 +70,7 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
       return retention ? { mode: retention.mode === 'Compliance' ? 'Compliance' : 'Governance', days: retention.days } : undefined;
     },
     logger: logger.child({ component: 'recorder' }),
+    ...(keys ? { evidence: { signer: keySetSigner(keys), checkpointIntervalMs } } : {}),
   });
   await recorder.start();
   logger.info({ store: store.url, spool: spoolDir }, 'recording');
@@ -83,7 +89,7 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
   const live = new LivePublisher({ worker: overrides.worker ?? 0, channel: overrides.worker === undefined ? undefined : processChannel(), logger });
   // the recorder follows the policy the gateway has in force (it is built first: the gateway needs it)
   let inForce: Gateway | undefined;
-  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger);
+  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger, core);
   const gateway = new Gateway({
     policy,
     listen,

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { withConnectionPool } from '../kube/client.js';
 import { refreshingExecCredentials } from '../kube/exec-credential.js';
 import { recorderDefaults } from '../recording/recorder.js';
+import { evidenceDefaults } from '../recording/evidence.js';
 import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
 import { LiveFeed } from '../gateway/live/primary.js';
 import { CliError } from './output.js';
@@ -28,6 +29,8 @@ export interface GatewayFlags {
   spoolDir?: string;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
+  /** How often moved chain tips are checkpointed (default `evidenceDefaults.checkpointIntervalMs`). */
+  checkpointIntervalMs?: number;
 }
 
 /**
@@ -89,6 +92,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them (default: $XDG_STATE_HOME/kubegate/spool, else ~/.local/state/kubegate/spool)')
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
+    .option('--checkpoint-interval-ms <ms>', "write a signed checkpoint of each session's chain tip this often while it moves (and when it ends)", (v: string) => Number(v), evidenceDefaults.checkpointIntervalMs)
     .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N (default: the CPU quota of its cgroup, rounded up, else the CPUs available)', parseWorkers, defaultWorkers(readCgroupCpuFiles(), availableParallelism()))
     .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {
       const worker = workerIndex();
