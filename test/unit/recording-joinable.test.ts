@@ -16,21 +16,24 @@ import { resolveSession, timeRange, type FoundSession } from '../../src/audit/qu
 import { sessionEvents, storedSession } from '../../src/audit/reader.js';
 import { verifySession, type VerifyReport } from '../../src/audit/verify.js';
 import { sampleEvents, sessionMetadata } from '../harness/recordings.js';
+import { KeyRing, keySetSigner, newEvidenceKey, publishedKey } from '../../src/pki/signing.js';
 
 const temp = (name: string) => mkdtempSync(join(tmpdir(), `kubegate-${name}-`));
 
 /** The session as `sessions show` and `sessions verify` find it by its id, and verified. */
-async function readBack(store: RecordingStore, sessionId: string): Promise<{ found: FoundSession; report: VerifyReport; ends: string[] }> {
+async function readBack(store: RecordingStore, sessionId: string, keys?: KeyRing): Promise<{ found: FoundSession; report: VerifyReport; ends: string[] }> {
   const found = await resolveSession(store, sessionId, timeRange({}));
   const stored = await storedSession(store, found.sessionId, found.indexes);
   const ends: string[] = [];
   for await (const event of sessionEvents(store, stored)) if (event.type === 'session-end') ends.push(event.reason);
-  return { found, report: await verifySession(store, stored), ends };
+  return { found, report: await verifySession(store, stored, keys ? { keys } : {}), ends };
 }
 
-test('a joinable session opened twice in one process and once in another: one session of three writers, intact', async () => {
+test('a joinable session opened twice in one process and once in another: one session of three writers, each signed and checkpointed, intact', async () => {
   const store = openStore(`file://${temp('store')}`);
-  const [a, b] = ['gateway-a', 'gateway-b'].map((writerId) => new StoreRecorder({ store, writerId, spoolDir: temp('spool'), maxSegmentBytes: 2048 })) as [StoreRecorder, StoreRecorder];
+  const key = newEvidenceKey();
+  const evidence = { signer: keySetSigner(async () => [key]) };
+  const [a, b] = ['gateway-a', 'gateway-b'].map((writerId) => new StoreRecorder({ store, writerId, spoolDir: temp('spool'), maxSegmentBytes: 2048, evidence })) as [StoreRecorder, StoreRecorder];
   await a.start();
   await b.start();
   const metadata = sessionMetadata();
@@ -41,10 +44,12 @@ test('a joinable session opened twice in one process and once in another: one se
   }
   await a.flush();
   await b.flush();
-  const { found, report, ends } = await readBack(store, metadata.sessionId);
+  const { found, report, ends } = await readBack(store, metadata.sessionId, new KeyRing([publishedKey(key)]));
   assert.deepEqual(found.summary.writers, ['gateway-a.0', 'gateway-a.1', 'gateway-b.0']);
   assert.deepEqual(report.problems, []);
   assert.equal(report.status, 'intact');
+  assert.equal(report.signing.status, 'signed');
+  assert.equal(report.signing.checkpoints, 3, "each chain's final tip checkpointed, the one process's two chains included");
   assert.deepEqual(ends, ['idle', 'idle', 'idle']);
   await a.stop();
   await b.stop();
