@@ -88,13 +88,20 @@ export async function allowIssuerDiscovery(kubeconfig: k8s.KubeConfig): Promise<
   });
 }
 
-/** Adds each role's policy with MinIO's admin API. */
-export async function addRolePolicies(settings: S3Settings, sts: SandboxSts): Promise<void> {
+/**
+ * Adds each role's policy with MinIO's admin API. MinIO answers `/minio/health/ready` before its IAM
+ * subsystem is up, and the admin API says so with 503 `XMinioServerNotInitialized`: that is waited out.
+ */
+export async function addRolePolicies(process: ManagedProcess, settings: S3Settings, sts: SandboxSts): Promise<void> {
   for (const [name, role] of Object.entries(sts.roles) as Array<[SandboxRoleName, SandboxRole]>) {
     const url = new URL(`/minio/admin/v3/add-canned-policy?name=${encodeURIComponent(role.policy)}`, settings.endpoint);
     const body = JSON.stringify(policyDocument(name, settings.bucket));
-    const answer = await send(url, 'PUT', body, signV4('PUT', url, body, settings));
-    if (answer.status !== 200) throw new Error(`MinIO refused policy ${role.policy}: HTTP ${answer.status} ${answer.body}`);
+    await waitUntil(`MinIO to take policy ${role.policy}`, async () => {
+      const answer = await send(url, 'PUT', body, signV4('PUT', url, body, settings));
+      if (answer.status === 200) return true;
+      if (answer.status === 503 && answer.body.includes('XMinioServerNotInitialized')) return 'MinIO not initialized yet';
+      throw new Error(`MinIO refused policy ${role.policy}: HTTP ${answer.status} ${answer.body}`);
+    }, { process, timeoutMs: 60_000 });
   }
 }
 

@@ -118,7 +118,7 @@ export async function startSandbox(dir: string, progress: (message: string) => v
         }
       }),
       minioReady.then(async (minio) => {
-        await addRolePolicies(s3, sts);
+        await addRolePolicies(minio, s3, sts);
         await waitStsReady(minio, sts);
       }),
     ]);
