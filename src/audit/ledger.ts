@@ -10,12 +10,13 @@
  */
 import { chainProblems, namePrefix, readEntries, type LedgerEntry, type LedgerKind, type StoredEntry } from '../recording/ledger.js';
 import type { RecordingStore } from '../recording/store.js';
+import type { KeyRing } from '../pki/signing.js';
 
 export const lookbackDays = 31;
 
 export interface LedgerChain {
   entries: LedgerEntry[];
-  /** The chain's own problems: a hole, a previousSha256 that does not match (an entry removed or changed). */
+  /** The chain's own problems: a hole, a previousSha256 that does not match (an entry removed or changed), a bad or missing signature. */
   problems: string[];
 }
 
@@ -27,8 +28,11 @@ export interface ChainQuery {
   uid?: string;
 }
 
-/** The chain of the object, or undefined when the ledger has none within the lookback. */
-export async function findChain(store: RecordingStore, query: ChainQuery, existedAt: Date | string, days = lookbackDays): Promise<LedgerChain | undefined> {
+/**
+ * The chain of the object, or undefined when the ledger has none within the lookback. Signatures are
+ * checked against `ring` (the store's published keys, or those `--keys` names).
+ */
+export async function findChain(store: RecordingStore, query: ChainQuery, existedAt: Date | string, ring: KeyRing, days = lookbackDays): Promise<LedgerChain | undefined> {
   const existed = new Date(existedAt);
   for (let day = 0; day <= days; day++) {
     const stored = await readEntries(store, namePrefix(query, new Date(existed.getTime() - day * 86_400_000).toISOString()));
@@ -39,7 +43,7 @@ export async function findChain(store: RecordingStore, query: ChainQuery, existe
       .filter((chain) => (query.uid ? chain[0]!.entry.uid === query.uid : Date.parse(chain[0]!.entry.createdAt) <= existed.getTime()))
       .sort((a, b) => Date.parse(b[0]!.entry.createdAt) - Date.parse(a[0]!.entry.createdAt));
     const chain = candidates[0];
-    if (chain) return { entries: chain.map((s) => s.entry), problems: chainProblems(chain) };
+    if (chain) return { entries: chain.map((s) => s.entry), problems: chainProblems(chain, ring) };
   }
   return undefined;
 }
@@ -58,8 +62,8 @@ export interface RecordedAccess {
 }
 
 /** The access the ledger recorded for the grant; a reason when it cannot tell. */
-export async function recordedAccess(store: RecordingStore, grant: { namespace: string; name: string; uid: string }, existedAt: string): Promise<RecordedAccess | { missing: string }> {
-  const chain = await findChain(store, { kind: 'AccessGrant', ...grant }, existedAt);
+export async function recordedAccess(store: RecordingStore, grant: { namespace: string; name: string; uid: string }, existedAt: string, ring: KeyRing): Promise<RecordedAccess | { missing: string }> {
+  const chain = await findChain(store, { kind: 'AccessGrant', ...grant }, existedAt, ring);
   if (!chain) return { missing: `the access ledger in ${store.url} has no chain for AccessGrant ${grant.namespace}/${grant.name} (uid ${grant.uid})` };
   const activated = lastOf(chain, 'activated');
   const created = lastOf(chain, 'created');

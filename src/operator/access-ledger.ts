@@ -12,6 +12,7 @@ import type { ReconcileResult } from '../runtime/reconciler.js';
 import type { EventRecorder } from './events.js';
 import { appendDue, dueEntries, type AppendOptions, type LedgerBinding, type LedgerFacts, type LedgerObject } from '../recording/ledger.js';
 import { openStore } from '../recording/open-store.js';
+import { keySetSigner, type EvidenceKey, type Signer } from '../pki/signing.js';
 import type { RecordingStore } from '../recording/store.js';
 import { desiredBindings } from './grant-bindings.js';
 import { approvalFacts, grantFacts } from './ledger-facts.js';
@@ -22,6 +23,8 @@ export interface AccessLedgerOptions {
   /** The AccessGrant of that namespace and name (an ApprovalRequest without policyRef takes its grant's policy). */
   grant: (namespace: string, name: string) => AccessGrant | undefined;
   open?: (storage: SessionPolicyGatewayStorage) => RecordingStore;
+  /** The policy's recording signing keys (recording-keys.ts): each entry is signed with the newest; none: unsigned. */
+  keys?: (namespace: string, policy: string) => Promise<EvidenceKey[]>;
   now?: () => Date;
 }
 
@@ -69,6 +72,7 @@ export function ledgerBindings(grant: AccessGrant): LedgerBinding[] {
 
 export class AccessLedger {
   private readonly stores = new Map<string, RecordingStore>();
+  private readonly signers = new Map<string, Signer>();
   /**
    * The entry ids each chain (by uid) is known to hold: a reconcile with nothing due then touches no
    * store. Only the leader writes, and entries are never removed, so what it saw written stays written.
@@ -120,6 +124,19 @@ export class AccessLedger {
     let store = this.stores.get(id);
     if (!store) this.stores.set(id, (store = (this.options.open ?? openPolicyStore)(storage)));
     const retention = policy.spec.recording?.retention;
-    return { store, append: { now: this.now, ...(retention ? { retention: { mode: retention.mode === 'Compliance' ? 'COMPLIANCE' : 'GOVERNANCE', days: retention.days } } : {}) } };
+    const signer = this.signer(namespace, policy.metadata!.name!);
+    return {
+      store,
+      append: { now: this.now, ...(signer ? { signer } : {}), ...(retention ? { retention: { mode: retention.mode === 'Compliance' ? 'COMPLIANCE' : 'GOVERNANCE', days: retention.days } } : {}) },
+    };
+  }
+
+  private signer(namespace: string, policy: string): Signer | undefined {
+    const keys = this.options.keys;
+    if (!keys) return undefined;
+    const id = `${namespace}/${policy}`;
+    let signer = this.signers.get(id);
+    if (!signer) this.signers.set(id, (signer = keySetSigner(() => keys(namespace, policy))));
+    return signer;
   }
 }

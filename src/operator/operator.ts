@@ -26,6 +26,7 @@ import { ensureSigningKeys } from './signing-keys.js';
 import { policyLabel, policyRefAnnotation } from '../api/names.js';
 import { UnchangedApply } from './unchanged-apply.js';
 import { AccessLedger } from './access-ledger.js';
+import { recordingKeyReader } from './recording-keys.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -274,7 +275,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   registerGrantPhaseGauge(manager.metrics.registry, informers.grants);
 
   const cached = <T extends k8s.KubernetesObject>(informer: Informer<T>) => (namespace: string, name: string) => informer.get(keyString({ namespace, name }));
-  const ledger = options.ledger ? new AccessLedger({ policy: cached(informers.policies), grant: cached(informers.grants) }) : undefined;
+  const ledger = options.ledger ? new AccessLedger({ policy: cached(informers.policies), grant: cached(informers.grants), keys: recordingKeyReader(clients) }) : undefined;
   const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ...(ledger ? { ledger } : {}) };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));

@@ -10,7 +10,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { recordingKeysConfigMapName, recordingSigningSecretName, type SessionPolicy } from '../api/index.js';
-import { newEvidenceKey, publishedKey, type EvidenceKey, type PublishedKey } from '../pki/signing.js';
+import { keysInSecret, newEvidenceKey, publishedKey, type EvidenceKey, type PublishedKey } from '../pki/signing.js';
 import { readIfExists, type KubeClients } from '../kube/client.js';
 import { ensureKeySecret } from './signing-keys.js';
 import { meta } from './gateway-children.js';
@@ -33,4 +33,23 @@ export function desiredRecordingKeysConfigMap(policy: SessionPolicy, existing: k
   for (const key of keys) if (!all.has(key.keyId)) all.set(key.keyId, publishedKey(key));
   const sorted = [...all.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(policy, recordingKeysConfigMapName(policy.metadata!.name!)), data: { 'keys.json': JSON.stringify(sorted, null, 2) } };
+}
+
+/**
+ * The policy's current recording keys as its Secret holds them (what the access ledger signs with), read
+ * again once the last read is older than `refreshMs`, as the gateway does; never made here: the policy's
+ * reconcile makes and rotates them, and an entry due before that waits for it (the ledger's retry).
+ */
+export function recordingKeyReader(clients: KubeClients, refreshMs = 5 * 60_000, now = () => Date.now()): (namespace: string, policy: string) => Promise<EvidenceKey[]> {
+  const cache = new Map<string, { keys: EvidenceKey[]; readAt: number }>();
+  return async (namespace, policy) => {
+    const name = recordingSigningSecretName(policy);
+    const cached = cache.get(`${namespace}/${name}`);
+    if (cached && now() - cached.readAt < refreshMs) return cached.keys;
+    const secret = await readIfExists<k8s.V1Secret>(clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace } });
+    const keys = keysInSecret<EvidenceKey>(secret?.data);
+    if (keys.length === 0) throw new Error(`the Secret ${namespace}/${name} holds no recording signing key yet`);
+    cache.set(`${namespace}/${name}`, { keys, readAt: now() });
+    return keys;
+  };
 }

@@ -5,6 +5,7 @@
  * once its successor is older than `keepMs`, so rotation never breaks what the old key must still do
  * (for tokens: verify every live token).
  */
+import { keysInSecret } from '../pki/signing.js';
 import type * as k8s from '@kubernetes/client-node';
 import { newSigningKey, type SigningKey } from '../token/jit-token.js';
 import { apply, readIfExists, type KubeClients } from '../kube/client.js';
@@ -45,8 +46,7 @@ export interface KeySecret<K extends { createdAt: string }> {
 /** Reads the key set, rotating it first when due; creates the Secret on first use. */
 export async function ensureKeySecret<K extends { createdAt: string }>(clients: KubeClients, secret: KeySecret<K>): Promise<K[]> {
   const existing = await readIfExists<k8s.V1Secret>(clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: secret.metadata.name, namespace: secret.metadata.namespace } });
-  const stored = existing?.data?.['keys.json'];
-  const keys: K[] = stored ? JSON.parse(Buffer.from(stored, 'base64').toString('utf8')) : [];
+  const keys = keysInSecret<K>(existing?.data);
   const plan = planRotation(keys, secret.now, secret.rotateAfterMs, secret.keepMs);
   if (!plan.rotate && plan.keep.length === keys.length) return keys;
   const next = plan.rotate ? [await secret.newKey(secret.now), ...plan.keep] : plan.keep;

@@ -112,3 +112,9 @@ export class KeyRing {
     }
   }
 }
+
+/** The keys a key Secret's `keys.json` holds (base64 in `data`, as the API server serves it); none when absent. */
+export function keysInSecret<K>(data: Record<string, string> | undefined): K[] {
+  const stored = data?.['keys.json'];
+  return stored ? (JSON.parse(Buffer.from(stored, 'base64').toString('utf8')) as K[]) : [];
+}

@@ -124,9 +124,7 @@ export class Evidence {
     this.host.enqueue(sessionId, {
       label: key,
       attempt: async () => {
-        if (await this.host.store.head(key)) return; // published already (by this gateway's last run, or another replica)
-        const published = await this.signer.publicKey(keyId);
-        await this.host.store.put(key, Buffer.from(JSON.stringify(published) + '\n'), { retention: this.lock(new Date(this.host.now()), evidenceDefaults.keyExtraDays), contentType: 'application/json' });
+        await publishKey(this.host.store, this.signer, keyId, this.lock(new Date(this.host.now()), evidenceDefaults.keyExtraDays));
       },
     });
   }
@@ -136,4 +134,15 @@ export class Evidence {
     const days = (policyDays !== undefined && policyDays > 0 ? policyDays : evidenceDefaults.retentionDays) + extraDays;
     return { mode: 'COMPLIANCE', retainUntil: new Date(now.getTime() + days * 86_400_000) };
   }
+}
+
+/**
+ * Puts the public half of `keyId` at `keys/<key-id>.json` under `lock`, unless it is there (published by
+ * an earlier run, another replica, or the other party signing with the policy's keys: gateway or operator).
+ */
+export async function publishKey(store: RecordingStore, signer: Signer, keyId: string, lock: NonNullable<PutOptions['retention']>): Promise<void> {
+  const key = publishedKeyKey(keyId);
+  if (await store.head(key)) return;
+  const published = await signer.publicKey(keyId);
+  await store.put(key, Buffer.from(JSON.stringify(published) + '\n'), { retention: lock, contentType: 'application/json' });
 }

@@ -12,6 +12,8 @@
  * reconcile repeated after a crash finds what it wrote and neither duplicates nor forks.
  */
 import { createHash } from 'node:crypto';
+import { KeyRing, signedPayload, type Signature, type Signer } from '../pki/signing.js';
+import { evidenceDefaults, publishKey } from './evidence.js';
 import { encodeKeySegment } from './key-segment.js';
 import type { PutOptions, RecordingStore } from './store.js';
 
@@ -87,6 +89,8 @@ export interface LedgerEntry extends LedgerFacts {
   /** Hex SHA-256 of entry `seq - 1`'s bytes; null for the first. */
   previousSha256: string | null;
   recordedAt: string;
+  /** Over `signedPayload('ledger-entry', entry)` by the policy's recording key; absent where the operator had none. */
+  signature?: Signature;
 }
 
 const utcDate = (time: string) => new Date(time).toISOString().slice(0, 10).split('-');
@@ -130,14 +134,29 @@ export interface StoredEntry {
   bytes: Buffer;
 }
 
-/** What is wrong with a chain read in key order: a hole, an entry out of place, a hash that does not match. */
-export function chainProblems(stored: StoredEntry[]): string[] {
+/** What is wrong with an entry's signature, by the keys `ring` trusts; once one entry is signed, every later one must be. */
+function signatureProblem(entry: LedgerEntry, ring: KeyRing, signedBefore: boolean): string | undefined {
+  if (!entry.signature) return signedBefore ? 'unsigned after a signed entry (the chain was rewritten from here by someone without the key)' : undefined;
+  const check = ring.check(signedPayload('ledger-entry', entry), entry.signature);
+  if (check === 'unknown-key') return `signed by ${entry.signature.keyId}, a key the store's keys/ does not hold`;
+  return check === 'invalid' ? `its signature by ${entry.signature.keyId} does not match it (changed after signing)` : undefined;
+}
+
+/**
+ * What is wrong with a chain read in key order: a hole, an entry out of place, a hash that does not match,
+ * and, given the trusted keys, a signature that is bad, by an unknown key, or missing after a signed entry.
+ */
+export function chainProblems(stored: StoredEntry[], ring?: KeyRing): string[] {
   const problems: string[] = [];
+  let signed = false;
   stored.forEach(({ key, entry }, index) => {
     if (entry.schema !== ledgerSchema) problems.push(`${key}: schema ${String(entry.schema)}, expected ${ledgerSchema}`);
     if (entry.seq !== index) problems.push(`${key}: seq ${entry.seq} where ${index} was expected`);
     const expected = index === 0 ? null : sha256(stored[index - 1]!.bytes);
     if (entry.previousSha256 !== expected) problems.push(`${key}: previousSha256 does not match entry ${index - 1}`);
+    const signature = ring && signatureProblem(entry, ring, signed);
+    if (signature) problems.push(`${key}: ${signature}`);
+    signed ||= entry.signature !== undefined;
   });
   return problems;
 }
@@ -163,6 +182,17 @@ export interface AppendOptions {
   now: () => Date;
   /** The object lock the policy asks for, counted from each entry's recordedAt. */
   retention?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
+  /** Signs each entry (the policy's recording key); its public key is published in `keys/` first. */
+  signer?: Signer;
+}
+
+/** The entry signed, its key published beside the gateway's (COMPLIANCE, as the gateway locks its keys). */
+async function signed(store: RecordingStore, entry: LedgerEntry, options: AppendOptions, now: Date): Promise<LedgerEntry> {
+  if (!options.signer) return entry;
+  const signature = await options.signer.sign(signedPayload('ledger-entry', entry));
+  const days = (options.retention?.days || evidenceDefaults.retentionDays) + evidenceDefaults.keyExtraDays;
+  await publishKey(store, options.signer, signature.keyId, { mode: 'COMPLIANCE', retainUntil: new Date(now.getTime() + days * 86_400_000) });
+  return { ...entry, signature };
 }
 
 /** Writes the entries of `desired` that the object's chain lacks; returns the ids of the chain's entries and those written. */
@@ -173,7 +203,7 @@ export async function appendDue(store: RecordingStore, object: LedgerObject, des
   const written: LedgerEntry[] = [];
   for (const facts of due) {
     const now = options.now();
-    const entry = chainEntry(facts, previous, now);
+    const entry = await signed(store, chainEntry(facts, previous, now), options, now);
     const bytes = entryBytes(entry);
     const put: PutOptions = { contentType: 'application/json', ...(options.retention ? { retention: { mode: options.retention.mode, retainUntil: new Date(now.getTime() + options.retention.days * 86_400_000) } } : {}) };
     await store.put(entryKey(object, entry.seq), bytes, put);

@@ -14,6 +14,7 @@ import { packageRoot } from '../../src/util/package-root.js';
 import { openStore } from '../../src/recording/open-store.js';
 import { chainProblems, readEntries, type StoredEntry } from '../../src/recording/ledger.js';
 import type { RecordingStore } from '../../src/recording/store.js';
+import { loadKeyRing } from '../../src/audit/evidence-check.js';
 import type { ReplayReport } from '../../src/audit/replay/report.js';
 import type { GrantSection } from '../../src/audit/report/report.js';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
@@ -129,7 +130,10 @@ test('invariant 5: the ledger of a grant that was approved by a merged pull requ
   const approvalChain = ledger.get(`ApprovalRequest/${request}`)!;
   assert.deepEqual(ids(grantChain), ['created', 'activated', 'revoked', 'deleted']);
   assert.deepEqual(ids(approvalChain), ['created', 'decision-0', 'approved', 'deleted']);
-  assert.deepEqual([...chainProblems(grantChain), ...chainProblems(approvalChain)], []);
+  // each entry signed with the policy's recording key, whose public half the store publishes (invariant 8)
+  const ring = await loadKeyRing(s.store);
+  assert.ok([...grantChain, ...approvalChain].every(({ entry }) => entry.signature !== undefined), 'every entry is signed');
+  assert.deepEqual([...chainProblems(grantChain, ring), ...chainProblems(approvalChain, ring)], []);
   const decision = approvalChain[1]!.entry;
   assert.deepEqual([decision.actor, decision.decision, decision.pullRequest], [flux, 'Approve', pullRequest]);
   assert.deepEqual(grantChain[1]!.entry.bindings?.map((b) => [b.kind, b.namespace, b.roleRef.name]), [['RoleBinding', s.target, 'edit']]);

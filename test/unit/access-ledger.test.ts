@@ -10,10 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessGrant, ApprovalRequest } from '../../src/api/index.js';
 import { FileStore } from '../../src/recording/file-store.js';
-import { appendDue, chainPrefix, chainProblems, dueEntries, entryKey, ledgerSchema, readEntries, type LedgerFacts } from '../../src/recording/ledger.js';
+import { appendDue, chainEntry, chainPrefix, chainProblems, dueEntries, entryBytes, entryKey, ledgerSchema, readEntries, type LedgerFacts, type StoredEntry } from '../../src/recording/ledger.js';
 import { approvalFacts, grantFacts } from '../../src/operator/ledger-facts.js';
 import { ledgerBindings } from '../../src/operator/access-ledger.js';
 import { findChain, recordedAccess } from '../../src/audit/ledger.js';
+import { loadKeyRing } from '../../src/audit/evidence-check.js';
+import { KeyRing, keySetSigner, newEvidenceKey, signedPayload, type Signer } from '../../src/pki/signing.js';
 import { LedgerGrantSource } from '../../src/audit/report/ledger-grant-source.js';
 import { planIdentities } from '../../src/audit/replay/recorded-identity.js';
 import type { ReplayTarget } from '../../src/audit/replay/engine.js';
@@ -116,22 +118,59 @@ test('a chain with an entry changed names the break', async () => {
   assert.deepEqual(problems, [`${entryKey(object, 2)}: previousSha256 does not match entry 1`]);
 });
 
+/** The chain as someone rewrites it from entry `from` on (a field changed, hashes recomputed), signing with `signer` if given. */
+async function rewrite(stored: StoredEntry[], from: number, signer?: Signer): Promise<StoredEntry[]> {
+  const out = stored.slice(0, from);
+  for (const original of stored.slice(from)) {
+    const { schema: _schema, seq: _seq, previousSha256: _previous, recordedAt: _recorded, signature: _signature, ...facts } = original.entry;
+    const previous = out.at(-1)!;
+    let entry = chainEntry({ ...facts, actor: 'eve' }, { seq: previous.entry.seq, bytes: previous.bytes }, now);
+    if (signer) entry = { ...entry, signature: await signer.sign(signedPayload('ledger-entry', entry)) };
+    out.push({ key: original.key, entry, bytes: entryBytes(entry) });
+  }
+  return out;
+}
+
+test('signed entries: each verifies against the key published in keys/; an entry changed, re-signed by another key, or left unsigned after a signed one is named', async () => {
+  const { store } = tempStore();
+  const key = newEvidenceKey(now);
+  const object = grantFacts(grant(), [], now)[0]!;
+  await appendDue(store, object, grantFacts(grant({ status: revoked }), [], now), { now: () => now, signer: keySetSigner(async () => [key]) });
+  const ring = await loadKeyRing(store);
+  assert.equal(ring.size, 1, 'the public key is published beside the entries');
+  const stored = await readEntries(store, chainPrefix(object));
+  assert.ok(stored.every((s) => s.entry.signature?.keyId === key.keyId));
+  assert.deepEqual(chainProblems(stored, ring), []);
+
+  // the store's administrator rewrites the chain from entry 2 on, hashes recomputed: with a key of their own, then with none
+  const rewritten = await rewrite(stored, 2, keySetSigner(async () => [newEvidenceKey(now)]));
+  assert.deepEqual(chainProblems(rewritten, ring).map((problem) => problem.replace(/r-[^,]+/, 'KEY')), [
+    `${entryKey(object, 2)}: signed by KEY, a key the store's keys/ does not hold`,
+    `${entryKey(object, 3)}: signed by KEY, a key the store's keys/ does not hold`,
+  ]);
+  const unsigned = await rewrite(stored, 2);
+  assert.deepEqual(chainProblems(unsigned, ring), [2, 3].map((seq) => `${entryKey(object, seq)}: unsigned after a signed entry (the chain was rewritten from here by someone without the key)`));
+  const changed = stored.map((s, index) => (index === 3 ? { ...s, entry: { ...s.entry, actor: 'eve' } } : s));
+  assert.deepEqual(chainProblems(changed, ring), [`${entryKey(object, 3)}: its signature by ${key.keyId} does not match it (changed after signing)`]);
+});
+
 test('the reader finds a chain from a later day, and the grant source reads who approved, through which pull request, and when it was active', async () => {
   const { store } = tempStore();
   const facts = grantFacts(grant({ status: revoked, deletionTimestamp: '2026-12-01T00:20:00Z' }), ledgerBindings(grant()), now);
   await appendDue(store, facts[0]!, facts, { now: () => now });
   const ref = { namespace: 'team-a', name: 'deploy-bot', uid: 'uid-grant-1' };
   // a session two days after the grant's creation still finds it; one that ends its look back too early does not
-  assert.equal((await findChain(store, { kind: 'AccessGrant', ...ref }, '2026-12-02T10:00:00Z'))?.entries.length, 5);
-  assert.equal(await findChain(store, { kind: 'AccessGrant', ...ref }, '2026-12-02T10:00:00Z', 1), undefined);
-  assert.equal(await findChain(store, { kind: 'AccessGrant', ...ref, uid: 'another' }, '2026-12-01T10:00:00Z'), undefined);
+  const ring = new KeyRing([]);
+  assert.equal((await findChain(store, { kind: 'AccessGrant', ...ref }, '2026-12-02T10:00:00Z', ring))?.entries.length, 5);
+  assert.equal(await findChain(store, { kind: 'AccessGrant', ...ref }, '2026-12-02T10:00:00Z', ring, 1), undefined);
+  assert.equal(await findChain(store, { kind: 'AccessGrant', ...ref, uid: 'another' }, '2026-12-01T10:00:00Z', ring), undefined);
 
   const record = await new LedgerGrantSource(store).grant(ref, '2026-12-01T00:05:00Z');
   assert.deepEqual(record, {
     source: 'ledger', phase: 'Revoked', requester: flux, reason: 'CHG-42', activatedAt: active.activatedAt, expiresAt: active.expiresAt, revokedAt: '2026-12-01T00:10:00Z', deletedAt: '2026-12-01T00:20:00.000Z',
     decisions: [{ decision: 'Approve', by: 'bob', reason: `approved pull request ${pullRequest.url}`, pullRequest: pullRequest.url, at: pullRequest.mergedAt }],
   });
-  const access = await recordedAccess(store, ref, '2026-12-01T00:05:00Z');
+  const access = await recordedAccess(store, ref, '2026-12-01T00:05:00Z', ring);
   assert.ok('bindings' in access);
   assert.deepEqual([access.subject, access.bindings.map((b) => b.roleRef.name)], [{ kind: 'User', name: 'deploy-bot' }, ['edit']]);
 });

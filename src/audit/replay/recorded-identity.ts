@@ -10,6 +10,7 @@ import type { LedgerBinding } from '../../recording/ledger.js';
 import type { RecordingStore } from '../../recording/store.js';
 import type { SessionIndex } from '../../recording/format.js';
 import { recordedAccess } from '../ledger.js';
+import { loadKeyRing } from '../evidence-check.js';
 import type { ReplayTarget } from './engine.js';
 
 export interface Impersonation {
@@ -69,10 +70,11 @@ export async function planIdentities(store: RecordingStore, target: ReplayTarget
   const plan: IdentityPlan = { sessions: new Map(), identities: [] };
   const byGrant = new Map<string, Session[]>();
   for (const session of sessions) byGrant.set(session.summary.grant.uid, [...(byGrant.get(session.summary.grant.uid) ?? []), session]);
+  const ring = await loadKeyRing(store);
   for (const grantSessions of byGrant.values()) {
     const { grant, startedAt } = grantSessions[0]!.summary;
     const name = `${grant.namespace}/${grant.name}`;
-    const access = await recordedAccess(store, grant, startedAt);
+    const access = await recordedAccess(store, grant, startedAt, ring);
     if ('missing' in access) {
       plan.identities.push({ grant: name, as: 'admin', reason: access.missing });
       continue;

@@ -5,7 +5,9 @@
  * for an object it has no chain of (a policy without storage, a grant older than the ledger), the
  * cluster.
  */
+import { loadKeyRing } from '../evidence-check.js';
 import { findChain, lastOf, type LedgerChain } from '../ledger.js';
+import type { KeyRing } from '../../pki/signing.js';
 import type { LedgerEntry } from '../../recording/ledger.js';
 import type { RecordingStore } from '../../recording/store.js';
 import { defined } from '../../util/defined.js';
@@ -33,13 +35,20 @@ function phaseOf(chain: LedgerChain): string {
 export class LedgerGrantSource implements GrantSource {
   readonly name: string;
 
+  private ring?: Promise<KeyRing>;
+
   constructor(private readonly store: RecordingStore) {
     this.name = `the access ledger in ${store.url}`;
   }
 
+  /** The keys the store publishes, read once. */
+  private keys(): Promise<KeyRing> {
+    return (this.ring ??= loadKeyRing(this.store));
+  }
+
   /** Undefined when the ledger has no chain of that grant. */
   async find(ref: GrantRef, existedAt = new Date().toISOString()): Promise<GrantRecord | undefined> {
-    const chain = await findChain(this.store, { kind: 'AccessGrant', ...ref }, existedAt);
+    const chain = await findChain(this.store, { kind: 'AccessGrant', ...ref }, existedAt, await this.keys());
     if (!chain) return undefined;
     const created = lastOf(chain, 'created');
     const activated = lastOf(chain, 'activated');
@@ -68,7 +77,7 @@ export class LedgerGrantSource implements GrantSource {
   }
 
   async findApproval(namespace: string, name: string, existedAt = new Date().toISOString()): Promise<(ApprovalRecord & { problems?: string[] }) | undefined> {
-    const chain = await findChain(this.store, { kind: 'ApprovalRequest', namespace, name }, existedAt);
+    const chain = await findChain(this.store, { kind: 'ApprovalRequest', namespace, name }, existedAt, await this.keys());
     return chain && { decisions: decisions(chain), ...(chain.problems.length > 0 ? { problems: chain.problems } : {}) };
   }
 
