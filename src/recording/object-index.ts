@@ -33,7 +33,7 @@ export interface ObjectIndexEntry {
   subresource: string;
   /** '' for a cluster-scoped object (a namespace itself included). */
   namespace: string;
-  /** The object's name: from the path, or for a create from the request body or the response body. */
+  /** The object's name: from the path, or for a create from the request body or the response body; '' for none (v5, the calls table only). */
   name: string;
   /** The session's subject (`namespace.name` for a ServiceAccount) and grant (`namespace/name`). */
   subject: string;
