@@ -74,7 +74,7 @@ SELECT * FROM kubegate_session_objects WHERE "$path" LIKE '%.manifest.json';
 -- ledger/YYYY/MM/DD/<namespace>/<resource>/<name>/<uid>/<seq>.json (kubegate.ledger/v1): an entry a file;
 -- the day is the object's creation, so one grant's or approval's chain is in one day
 CREATE EXTERNAL TABLE kubegate_ledger (
-  schema string, seq int, previoussha256 string, id string, event string, `at` string, recordedat string,
+  `schema` string, seq int, previoussha256 string, id string, event string, `at` string, recordedat string,
   kind string, namespace string, name string, uid string, createdat string, policy string, actor string,
   message string, reason string,
   subject string, -- JSON text: an object (kind, name, namespace) for a grant, a name for an approval
