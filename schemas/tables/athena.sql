@@ -4,7 +4,7 @@
 -- no MSCK REPAIR; a query that names days (WHERE day BETWEEN '2026/11/01' AND '2026/11/30') reads only
 -- those days' keys. Athena reads every file under a partition's folder, subfolders included.
 
--- calls/YYYY/MM/DD/<session>-<writer>-<segment>.jsonl (format v5): every call on a resource, a row a line
+-- calls/YYYY/MM/DD/<session>-<writer>-<segment>.jsonl (format v6): every call on a resource, a row a line
 CREATE EXTERNAL TABLE kubegate_calls (
   v int, `time` string, session string, writer string, seq bigint, requestid string,
   verb string, `group` string, resource string, subresource string, namespace string, name string,

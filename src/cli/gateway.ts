@@ -16,6 +16,9 @@ import type { RecordingStore } from '../recording/store.js';
 import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
 import { LivePublisher, processChannel } from '../gateway/live/publisher.js';
 import { LiveFeed } from '../gateway/live/primary.js';
+import { recordingKeysFromSecret } from '../gateway/recording-keys.js';
+import { evidenceDefaults } from '../recording/evidence.js';
+import { keySetSigner } from '../pki/signing.js';
 import { CliError } from './output.js';
 import { parseWorkers, serveAsWorker, superviseGateway, workerIndex } from './gateway-workers.js';
 import { defaultWorkers, readCgroupCpuFiles } from '../runtime/cpu-quota.js';
@@ -36,6 +39,8 @@ export interface GatewayFlags {
   spoolDir?: string;
   segmentMaxBytes: number;
   segmentMaxAgeMs: number;
+  /** How often moved chain tips are checkpointed (default `evidenceDefaults.checkpointIntervalMs`). */
+  checkpointIntervalMs?: number;
 }
 
 export interface GatewayOverrides {
@@ -68,8 +73,9 @@ export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env, home = hom
 }
 
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
-async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
-  for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs]] as const) {
+async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, core: k8s.CoreV1Api): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
+  const checkpointIntervalMs = flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs;
+  for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs], ['--checkpoint-interval-ms', checkpointIntervalMs]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
   }
   const spoolRoot = resolve(flags.spoolDir ?? defaultSpoolDir());
@@ -82,6 +88,7 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
     if (error instanceof StoreUrlError) throw new CliError(error.message);
     throw error;
   }
+  const keys = await recordingKeysFromSecret(core, policyRef(flags), logger);
   if (storeUrl.startsWith('file://')) logger.warn({ store: store.url }, 'recordings stay on this machine (file:// store); set --store or KUBEGATE_STORE to s3://BUCKET/PREFIX for durable, object-locked recordings');
   const recorder = new StoreRecorder({
     store,
@@ -94,6 +101,7 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
       return retention ? { mode: retention.mode === 'Compliance' ? 'Compliance' : 'Governance', days: retention.days } : undefined;
     },
     logger: logger.child({ component: 'recorder' }),
+    ...(keys ? { evidence: { signer: keySetSigner(keys), checkpointIntervalMs } } : {}),
   });
   await recorder.start();
   logger.info({ store: store.url, spool: spoolDir }, 'recording');
@@ -145,7 +153,7 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
   const live = new LivePublisher({ worker: overrides.worker ?? 0, channel: overrides.worker === undefined ? undefined : processChannel(), logger });
   // the recorder follows the policy the gateway has in force (it is built first: the gateway needs it)
   let inForce: Gateway | undefined;
-  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger);
+  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger, core);
   const gateway = new Gateway({
     policy,
     listen,
@@ -188,6 +196,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them (default: $XDG_STATE_HOME/kubegate/spool, else ~/.local/state/kubegate/spool)')
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
+    .option('--checkpoint-interval-ms <ms>', "write a signed checkpoint of each session's chain tip this often while it moves (and when it ends)", (v: string) => Number(v), evidenceDefaults.checkpointIntervalMs)
     .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N (default: the CPU quota of its cgroup, rounded up, else the CPUs available)', parseWorkers, defaultWorkers(readCgroupCpuFiles(), availableParallelism()))
     .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {
       const worker = workerIndex();

@@ -12,7 +12,7 @@
 import { subjectName, type ChainMetadata, type RecordEvent } from './format.js';
 
 /**
- * One call: a line of an object index file and (v5) a row of the calls table. `name` is '' for a call on
+ * One call: a line of an object index file and (v6) a row of the calls table. `name` is '' for a call on
  * a resource that names no object (a list, a watch, a deletecollection): such a call is in the calls
  * table only. (A reader's tracker also returns calls on no resource — a non-resource path — with
  * `resource` empty; those are never filed.)
@@ -33,7 +33,7 @@ export interface ObjectIndexEntry {
   subresource: string;
   /** '' for a cluster-scoped object (a namespace itself included). */
   namespace: string;
-  /** The object's name: from the path, or for a create from the request body or the response body; '' for none (v5, the calls table only). */
+  /** The object's name: from the path, or for a create from the request body or the response body; '' for none (v6, the calls table only). */
   name: string;
   /** The session's subject (`namespace.name` for a ServiceAccount) and grant (`namespace/name`). */
   subject: string;
@@ -184,7 +184,7 @@ export class CallTracker {
   }
 
   /**
-   * Ends a call; one that is filed (a v4 chain: one that names an object; v5: any call on a resource,
+   * Ends a call; one that is filed (a v4 or v5 chain: one that names an object; v6: any call on a resource,
    * for the calls table) is kept for its segment.
    */
   private complete(entry: ObjectIndexEntry, segment: number): ObjectIndexEntry {
@@ -221,9 +221,9 @@ export class CallTracker {
   }
 }
 
-/** Whether an entry of this version is filed in the calls table too (`calls/…`, v5): every resource call is. */
+/** Whether an entry of this version is filed in the calls table too (`calls/…`, v6): every resource call is. */
 export function hasCallsTable(v: number): boolean {
-  return v >= 5;
+  return v >= 6;
 }
 
 /** Whether an entry goes to the per-object index: it names an object. */

@@ -36,6 +36,10 @@ export interface WriterHost {
   readonly highWaterMark: number;
   readonly clock: Clock;
   retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined;
+  /** The manifest as written: signed where the recorder holds a key (v5). */
+  signed(sessionId: string, manifest: SegmentManifest): Promise<SegmentManifest>;
+  /** The chain's tip moved (a segment sealed and queued for upload): for the checkpoint log. */
+  tipMoved(metadata: ChainMetadata, tip: ChainTip, final: boolean, version: number): void;
   failClosed(): boolean;
   /** Why nothing can be recorded now (the store or the spool is down); undefined when all is well. */
   unavailable(): string | undefined;
@@ -259,7 +263,7 @@ export class SessionWriter {
       final,
       ...(retention ? { retention } : {}),
     };
-    const body = Buffer.from(JSON.stringify(manifest) + '\n');
+    const body = Buffer.from(JSON.stringify(await this.host.signed(this.id, manifest)) + '\n');
     // the segment's object index first: a manifest in the spool means everything of its segment is there
     const entries = this.objects?.takeSegment(segment.index, final) ?? [];
     if (entries.length > 0) await writeFileAtomic(join(this.dir, objectsFileName(segment.index)), entries.map((entry) => JSON.stringify(entry)).join('\n') + '\n', 0o600);
@@ -271,6 +275,7 @@ export class SessionWriter {
     await writeSpoolState(this.dir, this.state());
     this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, segment.index));
     this.host.enqueue(this.id, indexUpload(this.host.store, this.index));
+    this.host.tipMoved(this.metadata, this.tip, final, this.version);
     if (final) this.enqueueCleanup();
   }
 

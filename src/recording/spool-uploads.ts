@@ -13,7 +13,7 @@ import type { PutOptions, RecordingStore } from './store.js';
 import type { UploadJob } from './uploader.js';
 
 /**
- * The segment (streamed from the spool), its object index and calls table files (v4, v5), then its manifest, all under the
+ * The segment (streamed from the spool), its object index and calls table files (v4, v6), then its manifest, all under the
  * retention the manifest asks for; then the spool copies go.
  */
 export function segmentUpload(store: RecordingStore, dir: string, prefix: string, index: number): UploadJob {
@@ -48,7 +48,7 @@ export function segmentUpload(store: RecordingStore, dir: string, prefix: string
 }
 
 /**
- * One object index file per object and day the segment's entries name, and (v5) one calls table file per
+ * One object index file per object and day the segment's entries name, and (v6) one calls table file per
  * day with every entry (a segment is bounded, so are its entries).
  */
 async function putObjectIndex(store: RecordingStore, file: string, segment: number, retention: PutOptions['retention']): Promise<void> {

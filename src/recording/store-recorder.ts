@@ -34,6 +34,7 @@ import { SessionWriter, type WriterHost } from './session-writer.js';
 import { silentLogger, type RecorderLogger } from './spool.js';
 import type { RecordingStore } from './store.js';
 import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
+import { Evidence, evidenceDefaults, type EvidenceOptions } from './evidence.js';
 
 export { RecordingUnavailableError } from './recorder.js';
 
@@ -66,6 +67,8 @@ export interface StoreRecorderOptions {
   stopTimeoutMs?: number;
   /** Upload concurrency, backoff and probe intervals. */
   upload?: Omit<UploaderOptions, 'logger' | 'onHealthChange' | 'clock'>;
+  /** Sign v5 manifests and write the checkpoint log (evidence.ts); without it manifests are unsigned. */
+  evidence?: EvidenceOptions;
   /** Time for event timestamps, sealing by age, group commit, store probes, upload and spool retries (default: real time). */
   clock?: Clock;
 }
@@ -100,6 +103,8 @@ export class StoreRecorder implements Recorder {
     const clock = options.clock ?? realClock;
     this.uploader = new Uploader(this.store, { ...options.upload, clock, logger: this.logger });
     const self = this;
+    const enqueue = (sessionId: string, job: UploadJob) => void this.uploader.enqueue(sessionId, job).catch((error: unknown) => this.uploadAbandoned(sessionId, job, error));
+    const evidence = options.evidence && new Evidence(options.evidence.signer, { store: this.store, logger: this.logger, now: () => clock.now(), retentionDays: () => this.retentionSetting()?.days, enqueue });
     this.host = {
       store: this.store,
       logger: this.logger,
@@ -109,7 +114,9 @@ export class StoreRecorder implements Recorder {
       retentionAt: (sealedAt) => this.retentionAt(sealedAt),
       failClosed: () => this.mode() === 'FailClosed',
       unavailable: () => self.unavailable(),
-      enqueue: (sessionId, job) => void this.uploader.enqueue(sessionId, job).catch((error: unknown) => this.uploadAbandoned(sessionId, job, error)),
+      signed: async (sessionId, manifest) => evidence?.signManifest(sessionId, manifest) ?? manifest,
+      tipMoved: (metadata, tip, final, version) => evidence?.tipMoved(metadata, tip, final, version),
+      enqueue,
       spoolFailed: (sessionId, error) => (error ? this.spoolFailures.set(sessionId, error) : this.spoolFailures.delete(sessionId)),
       finished: (sessionId) => this.writers.delete(sessionId),
     };
@@ -120,6 +127,7 @@ export class StoreRecorder implements Recorder {
       every(clock, Math.max(10, Math.min(1000, Math.floor(this.maxSegmentAgeMs / 4))), () => {
         for (const writer of this.writers.values()) writer.sealIfOlder(this.maxSegmentAgeMs, clock.now());
       }),
+      ...(evidence ? [every(clock, options.evidence!.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs, () => evidence.tick())] : []),
     ];
   }
 
@@ -193,8 +201,12 @@ export class StoreRecorder implements Recorder {
     return (typeof mode === 'function' ? mode() : mode) ?? 'Spool';
   }
 
+  private retentionSetting(): RetentionSetting | undefined {
+    return typeof this.options.retention === 'function' ? this.options.retention() : this.options.retention;
+  }
+
   private retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined {
-    const setting = typeof this.options.retention === 'function' ? this.options.retention() : this.options.retention;
+    const setting = this.retentionSetting();
     if (!setting || !(setting.days > 0)) return undefined;
     return { mode: setting.mode === 'Compliance' ? 'COMPLIANCE' : 'GOVERNANCE', retainUntil: new Date(sealedAt.getTime() + setting.days * 86_400_000).toISOString() };
   }

@@ -92,8 +92,8 @@ test('the tracker holds only calls in flight: ended ones leave with their segmen
   assert.deepEqual(crowded.takeSegment(0, false).map((entry) => entry.name), ['p0']);
 });
 
-test('a v4 chain files only the calls that name an object; a v5 chain every call on a resource, a list too', () => {
-  for (const [v, filed] of [[4, ['get']], [5, ['get', 'list']]] as const) {
+test('a v4 or v5 chain files only the calls that name an object; a v6 chain every call on a resource, a list too', () => {
+  for (const [v, filed] of [[4, ['get']], [5, ['get']], [6, ['get', 'list']]] as const) {
     const tracker = new CallTracker({ ...chain, v });
     tracker.observe(at(request('g', 'get', 'pods', { namespace: 'a', name: 'p' })), 0);
     tracker.observe(at(response('g', 200)), 0);
@@ -106,7 +106,7 @@ test('a v4 chain files only the calls that name an object; a v5 chain every call
 test('object keys: group core, namespace _cluster, every part encoded, a date partition from the call', () => {
   const entry = { time: '2026-03-01T23:59:59.999Z', session: 's-1', writer: 'gateway-0', group: '', resource: 'namespaces', namespace: '', name: 'payments' };
   assert.equal(objectIndexKey(entry, 3), 'objects/core/namespaces/_cluster/payments/2026/03/01/s-1-gateway-0-000003.jsonl');
-  assert.equal(callsKey(entry, 3), 'calls/2026/03/01/s-1-gateway-0-000003.jsonl', 'v5: the calls table, the date first');
+  assert.equal(callsKey(entry, 3), 'calls/2026/03/01/s-1-gateway-0-000003.jsonl', 'v6: the calls table, the date first');
   assert.equal(objectFolder({ group: 'apps', resource: 'deployments', namespace: 'web', name: 'api' }), 'objects/apps/deployments/web/api/');
   assert.equal(objectFolder({ group: 'example.com', resource: 'widgets', namespace: 'a', name: '../b' }), 'objects/example.com/widgets/a/%2E.%2Fb/', 'no name leaves its folder');
 });
@@ -169,7 +169,7 @@ test('the StoreRecorder files each sealed segment\'s calls under their objects, 
   const callKeys = await objectKeys(store, 'calls/');
   assert.ok(callKeys.every((key) => key.startsWith(`calls/${day}/${meta.sessionId}-`)), callKeys.join('\n'));
   const rows = await entriesUnder(store, callKeys);
-  assert.deepEqual([rows.length, rows.filter((row) => row.name === '').map((row) => row.verb)], [22, ['list']], 'v5: the calls table has every call on a resource, the list too');
+  assert.deepEqual([rows.length, rows.filter((row) => row.name === '').map((row) => row.verb)], [22, ['list']], 'v6: the calls table has every call on a resource, the list too');
   assert.ok(rows.every((row) => schemaErrors('object', row) === null));
   for (const key of [...keys, ...callKeys]) assert.equal(statSync(join(storeDir, key)).mode & 0o222, 0, `${key} is stored under the segment's retention (read-only in a file store)`);
   await recorder.stop();

@@ -122,7 +122,12 @@ test('a manifest with a malformed hash is refused', () => {
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2 }), "(the object) must have required property 'writer'");
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2, writer: 'gateway-a' }), null);
   assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), null);
-  assert.equal(schemaErrors('manifest', { ...manifest, v: 6, writer: 'gateway-a' }), '/v must be one of 1, 2, 3, 4, 5');
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 5, writer: 'gateway-a' }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 7, writer: 'gateway-a' }), '/v must be one of 1, 2, 3, 4, 5, 6');
+  const signature = { keyId: 'r-1', algorithm: 'Ed25519', value: `${'A'.repeat(86)}==` };
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 5, writer: 'gateway-a', signature }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 6, writer: 'gateway-a', signature }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 4, writer: 'gateway-a', signature }), "(the object) must NOT be valid", 'a signature is a v5 field');
   assert.match(schemaErrors('manifest', { ...manifest, previousManifestSha256: 'short' })!, /^\/previousManifestSha256 /);
 });
 

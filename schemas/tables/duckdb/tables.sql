@@ -5,7 +5,7 @@
 -- the key. The columns are the tables' versioned schema: fields a newer format adds are left out until
 -- they are named here. A view over a folder the store does not have yet fails with "No files found".
 
--- calls/YYYY/MM/DD/<session>-<writer>-<segment>.jsonl (format v5): every call on a resource, a row a line
+-- calls/YYYY/MM/DD/<session>-<writer>-<segment>.jsonl (format v6): every call on a resource, a row a line
 CREATE OR REPLACE VIEW kubegate_calls AS
 SELECT * EXCLUDE (filename), regexp_extract(filename, '/calls/([0-9]{4}/[0-9]{2}/[0-9]{2})/[^/]+$', 1) AS day
 FROM read_json('{store}/calls/*/*/*/*.jsonl', format = 'newline_delimited', filename = true, columns = {
