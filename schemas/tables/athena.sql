@@ -95,3 +95,22 @@ TBLPROPERTIES (
   'projection.day.interval.unit' = 'DAYS',
   'storage.location.template' = 's3://BUCKET/PREFIX/ledger/${day}/'
 );
+
+-- checkpoints/YYYY/MM/DD/<session>/<writer>-<segment>-<time>.json (format v5, from a gateway with a signing
+-- key): a signed chain tip, a row a file, under COMPLIANCE lock
+CREATE EXTERNAL TABLE kubegate_checkpoints (
+  v int, sessionid string, writer string, startedat string, lastindex int, lastmanifestsha256 string,
+  final boolean, `time` string, signature struct<keyid:string, algorithm:string, value:string>
+)
+PARTITIONED BY (day string)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+LOCATION 's3://BUCKET/PREFIX/checkpoints/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.day.type' = 'date',
+  'projection.day.format' = 'yyyy/MM/dd',
+  'projection.day.range' = '2025/01/01,NOW',
+  'projection.day.interval' = '1',
+  'projection.day.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://BUCKET/PREFIX/checkpoints/${day}/'
+);

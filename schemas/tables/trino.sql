@@ -1,6 +1,6 @@
 -- kubegate's store as Trino tables (schemas/tables/README.md), in a Hive catalog whose file system reaches
 -- the store (catalog properties: hive.partition-projection-enabled=true; and hive.recursive-directories=true,
--- since a session's index and a ledger entry lie in folders below their day). A Trino on AWS Glue needs
+-- since a session's index, a checkpoint and a ledger entry lie in folders below their day). A Trino on AWS Glue needs
 -- none of this: it reads the tables athena.sql made, projection included. Replace s3://BUCKET/PREFIX and
 -- 2025/01/01 as there; `day` is 'YYYY/MM/DD'.
 
@@ -57,4 +57,14 @@ CREATE TABLE kubegate_ledger (
 ) WITH (
   format = 'OPENX_JSON', external_location = 's3://BUCKET/PREFIX/ledger/', partitioned_by = ARRAY['day'],
   partition_projection_enabled = true, partition_projection_location_template = 's3://BUCKET/PREFIX/ledger/${day}/'
+);
+
+CREATE TABLE kubegate_checkpoints (
+  v integer, sessionid varchar, writer varchar, startedat varchar, lastindex integer, lastmanifestsha256 varchar,
+  final boolean, "time" varchar, signature row(keyid varchar, algorithm varchar, value varchar),
+  day varchar WITH (partition_projection_type = 'date', partition_projection_format = 'yyyy/MM/dd',
+    partition_projection_range = ARRAY['2025/01/01', 'NOW'], partition_projection_interval = 1, partition_projection_interval_unit = 'DAYS')
+) WITH (
+  format = 'OPENX_JSON', external_location = 's3://BUCKET/PREFIX/checkpoints/', partitioned_by = ARRAY['day'],
+  partition_projection_enabled = true, partition_projection_location_template = 's3://BUCKET/PREFIX/checkpoints/${day}/'
 );

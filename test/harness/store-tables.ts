@@ -23,11 +23,12 @@ export interface StoreTables {
   close(): void;
 }
 
-/** The views over the store at `root` (the ledger's only when the store has a ledger). */
+/** The views over the store at `root`. */
 export async function storeTables(root: string): Promise<StoreTables> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection: DuckDBConnection = await instance.connect();
-  const views = ['duckdb/tables.sql', ...(existsSync(join(root, 'ledger')) ? ['duckdb/ledger.sql'] : [])];
+  // the ledger's and the checkpoint log's views only where the store has their folders (a view over no files fails)
+  const views = ['duckdb/tables.sql', ...(['ledger', 'checkpoints'] as const).filter((folder) => existsSync(join(root, folder))).map((folder) => `duckdb/${folder}.sql`)];
   // the store's folder goes into SQL string literals: a quote in it is doubled
   for (const file of views) await connection.run(tableSql(file).replaceAll('{store}', root.replaceAll("'", "''")));
   return {

@@ -4,7 +4,8 @@
  * and DuckDB, over the `file://` store they filled, answers the README's queries with the README's SQL
  * (schemas/tables/): who deleted pods in the namespace this month, every call of a subject on a day, which
  * sessions are open (while the gateway still records them; each kubectl invocation is a session) and
- * which were tampered with (once a final segment is removed and a segment's bytes edited).
+ * which were tampered with (once a final segment is removed and a segment's bytes edited; and, the index
+ * rewritten to hide the removal, what the checkpoint log says).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import { accessGrant, uniqueName } from '../harness/kubegate-objects.js';
 import { eventually } from '../harness/workloads.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { storeTables, type StoreTables } from '../harness/store-tables.js';
-import type { RecordedEvent } from '../../src/recording/format.js';
+import type { RecordedEvent, SessionIndex } from '../../src/recording/format.js';
 
 // the creator may make namespaces: cluster-admin everywhere (the gateway's own rules still apply)
 const fixture = gatewayFixture({ rules: fixturePolicyRules, access: () => [{ clusterRole: 'cluster-admin' }] });
@@ -116,6 +117,7 @@ test('DuckDB over a file:// store the real gateway filled answers the README que
 
     assert.deepEqual(await ask(tables, 'queries/session-integrity.sql', today), [], 'closed, every session is intact');
     assert.deepEqual(await ask(tables, 'duckdb/changed-segments.sql', today), []);
+    assert.deepEqual(await ask(tables, 'queries/truncated-chains.sql', today), [], 'the store holds every chain as far as the checkpoint log saw it');
   });
 
   // the creator's last segment goes (its manifest too); a line of the cleaner's first segment is edited in place
@@ -125,12 +127,24 @@ test('DuckDB over a file:// store the real gateway filled answers the README que
   chmodSync(edited, 0o644); // stored under retention: read-only in a file store
   writeFileSync(edited, readFileSync(edited, 'utf8').replace('"status":200', '"status":201'));
 
+  const [truncatedSession, truncatedWriter] = last.split('/').slice(-3, -1) as [string, string];
   await withTables(root, async (tables) => {
     const tampered = await ask(tables, 'queries/session-integrity.sql', today);
-    assert.deepEqual(tampered.map((row) => [row.subject, row.status, row.reason]), [['deploy-bot', 'tampered', 'segments missing']], 'the rows show the missing segment');
+    assert.deepEqual(tampered.map((row) => [row.subject, row.session, row.status, row.reason]), [['deploy-bot', truncatedSession, 'tampered', 'segments missing']], 'the rows show the missing segment');
     const changed = await ask(tables, 'duckdb/changed-segments.sql', today);
     assert.deepEqual(changed.map((row) => [row.segment, row.problem]), [[0, 'segment changed']], 'the bytes show the edited one');
     assert.ok(edited.includes(`/${String(changed[0]!.session)}/`), 'in the cleaner\'s session');
+  });
+
+  // the truncated session's index (a cache, under no lock) rewritten to look open: only the checkpoint log tells
+  const indexFile = storeFiles(root, 'index', /\.json$/).find((path) => path.endsWith(`/${truncatedSession}/${truncatedWriter}.json`))!;
+  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as SessionIndex;
+  writeFileSync(indexFile, JSON.stringify({ ...index, segments: index.segments - 1, endedAt: null }));
+  await withTables(root, async (tables) => {
+    const looks = await ask(tables, 'queries/session-integrity.sql', today);
+    assert.deepEqual(looks.map((row) => [row.session, row.status]), [[truncatedSession, 'open']], 'the rows alone take it for open');
+    const truncated = await ask(tables, 'queries/truncated-chains.sql', today);
+    assert.deepEqual(truncated.map((row) => [row.session, row.writer, row.logged_final, row.stored_final]), [[truncatedSession, truncatedWriter, true, false]], 'the checkpoint log saw it end');
   });
   t.diagnostic(`query times (DuckDB ${timings.length} runs): ${timings.join('; ')}`);
 });

@@ -48,7 +48,7 @@ function viewColumns(sql: string, view: string): string[] {
   return [...body.matchAll(/(?:^|,)\s*"?(\w+)"?\s*:/g)].map((match) => match[1]!.toLowerCase());
 }
 
-function schemaFields(name: 'object' | 'index' | 'manifest'): string[] {
+function schemaFields(name: 'object' | 'index' | 'manifest' | 'checkpoint'): string[] {
   const schema = JSON.parse(readFileSync(schemaPath(name), 'utf8')) as { properties: Record<string, unknown> };
   return Object.keys(schema.properties).map((field) => field.toLowerCase());
 }
@@ -57,17 +57,19 @@ const tables = [
   { athena: 'kubegate_calls', duckdb: 'kubegate_calls', schema: 'object' },
   { athena: 'kubegate_sessions', duckdb: 'kubegate_sessions', schema: 'index' },
   { athena: 'kubegate_session_objects', duckdb: 'kubegate_manifests', schema: 'manifest' },
+  { athena: 'kubegate_checkpoints', duckdb: 'kubegate_checkpoints', schema: 'checkpoint', duckdbFile: 'duckdb/checkpoints.sql' },
 ] as const;
 
-test('every column of the Athena, Trino and DuckDB tables is a field of its rows\' schema; the calls table has every field of a call', () => {
-  const [athena, trino, duckdb] = [tableSql('athena.sql'), tableSql('trino.sql'), tableSql('duckdb/tables.sql')];
+test('every column of the Athena, Trino and DuckDB tables is a field of its rows\' schema; the calls and checkpoint tables have every field', () => {
+  const [athena, trino] = [tableSql('athena.sql'), tableSql('trino.sql')];
   for (const table of tables) {
     const fields = schemaFields(table.schema);
+    const duckdb = tableSql('duckdbFile' in table ? table.duckdbFile : 'duckdb/tables.sql');
     const definitions = { athena: createdColumns(athena, table.athena), trino: createdColumns(trino, table.athena), duckdb: viewColumns(duckdb, table.duckdb) };
     for (const [engine, columns] of Object.entries(definitions)) {
       assert.ok(columns.length > 5, `${engine} ${table.athena}: ${columns.join(', ')}`);
       assert.deepEqual(columns.filter((column) => !fields.includes(column)), [], `${engine} ${table.athena}: columns no ${table.schema} has`);
-      if (table.schema === 'object') assert.deepEqual([...columns].sort(), [...fields].sort(), `${engine}: every field of a call`);
+      if (table.schema === 'object' || table.schema === 'checkpoint') assert.deepEqual([...columns].sort(), [...fields].sort(), `${engine}: every field of a ${table.schema}`);
     }
     assert.deepEqual(definitions.trino, definitions.athena, `${table.athena}: Trino's columns are Athena's`);
   }
@@ -76,7 +78,7 @@ test('every column of the Athena, Trino and DuckDB tables is a field of its rows
 test('README "Querying the store" shows the files\' SQL verbatim and links every query file', () => {
   const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('### Querying the store'), readme.indexOf('## The console'));
-  const files = ['athena.sql', 'trino.sql', 'duckdb/tables.sql', 'duckdb/ledger.sql', 'duckdb/changed-segments.sql', ...readdirSync(join(packageRoot(), 'schemas', 'tables', 'queries')).map((name) => `queries/${name}`)];
+  const files = ['athena.sql', 'trino.sql', 'duckdb/tables.sql', 'duckdb/ledger.sql', 'duckdb/checkpoints.sql', 'duckdb/changed-segments.sql', ...readdirSync(join(packageRoot(), 'schemas', 'tables', 'queries')).map((name) => `queries/${name}`)];
   for (const file of files) assert.ok(section.includes(`(schemas/tables/${file})`), `README links ${file}`);
   const blocks = [...section.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]!.trimEnd());
   assert.ok(blocks.length >= 3);
