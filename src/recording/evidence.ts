@@ -73,18 +73,21 @@ export class Evidence {
   /** A writer's tip moved (a segment sealed): checkpointed at the next tick, or now when the chain ended. */
   tipMoved(metadata: ChainMetadata, tip: ChainTip, final: boolean, version: number): void {
     if (version < 5 || metadata.writer === undefined || tip.previousManifestSha256 === null) return;
-    this.moved.set(metadata.sessionId, { metadata, lastIndex: tip.nextIndex - 1, lastManifestSha256: tip.previousManifestSha256, final });
-    if (final) this.checkpoint(metadata.sessionId);
+    // by chain: one process may hold two chains of a session (one opened again after it idled, store-recorder.ts)
+    const chain = `${metadata.sessionId}/${metadata.writer}`;
+    this.moved.set(chain, { metadata, lastIndex: tip.nextIndex - 1, lastManifestSha256: tip.previousManifestSha256, final });
+    if (final) this.checkpoint(chain);
   }
 
   /** Checkpoints every tip that moved since the last tick. */
   tick(): void {
-    for (const sessionId of [...this.moved.keys()]) this.checkpoint(sessionId);
+    for (const chain of [...this.moved.keys()]) this.checkpoint(chain);
   }
 
-  private checkpoint(sessionId: string): void {
-    const tip = this.moved.get(sessionId)!;
-    this.moved.delete(sessionId);
+  private checkpoint(chain: string): void {
+    const tip = this.moved.get(chain)!;
+    this.moved.delete(chain);
+    const { sessionId } = tip.metadata;
     const now = new Date(this.host.now());
     const unsigned: Omit<Checkpoint, 'signature'> = {
       v: 5,

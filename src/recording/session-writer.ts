@@ -51,6 +51,7 @@ export interface WriterHost {
 const syncedEventTypes = new Set(['request', 'decision']);
 
 export class SessionWriter {
+  /** Its spool folder's name: the session id, or for a joinable chain the session id and its writer id (store-recorder.ts). */
   readonly id: string;
   readonly dir: string;
   private readonly prefix: string;
@@ -76,9 +77,10 @@ export class SessionWriter {
     readonly metadata: ChainMetadata,
     /** The format version of the chain: this version for a new session, the one it began in for one found in the spool. */
     readonly version: number,
+    folder = metadata.sessionId,
   ) {
-    this.id = metadata.sessionId;
-    this.dir = join(spoolDir, metadata.sessionId);
+    this.id = folder;
+    this.dir = join(spoolDir, folder);
     this.prefix = chainPrefix(metadata);
     this.index = new IndexBuilder(metadata, version);
     this.objects = objectTracker(metadata, version);

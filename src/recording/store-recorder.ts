@@ -28,7 +28,8 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { recoverSpool } from './crash-recovery.js';
-import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
+import { recorderDefaults, RecordingUnavailableError, type OpenOptions, type Recorder, type SessionRecorder } from './recorder.js';
+import { encodeKeySegment } from './key-segment.js';
 import { recordingFormatVersion, type SegmentManifest, type SessionMetadata } from './format.js';
 import { SessionWriter, type WriterHost } from './session-writer.js';
 import { silentLogger, type RecorderLogger } from './spool.js';
@@ -36,7 +37,7 @@ import type { RecordingStore } from './store.js';
 import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
 import { Evidence, evidenceDefaults, type EvidenceOptions } from './evidence.js';
 
-export { RecordingUnavailableError } from './recorder.js';
+export { recorderDefaults, RecordingUnavailableError } from './recorder.js';
 
 export type StoreFailureMode = 'Spool' | 'FailClosed';
 export interface RetentionSetting {
@@ -73,8 +74,6 @@ export interface StoreRecorderOptions {
   clock?: Clock;
 }
 
-export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
-
 export class StoreRecorder implements Recorder {
   readonly store: RecordingStore;
   readonly spoolDir: string;
@@ -90,6 +89,7 @@ export class StoreRecorder implements Recorder {
   private readonly host: WriterHost;
   private readonly stopTickers: Array<() => void>;
   private stopped = false;
+  private joinableChains = 0;
 
   constructor(private readonly options: StoreRecorderOptions) {
     this.store = options.store;
@@ -140,7 +140,7 @@ export class StoreRecorder implements Recorder {
       spoolDir: this.spoolDir,
       logger: this.logger,
       isOpen: (sessionId) => this.writers.has(sessionId),
-      writerFor: (metadata, version) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version)),
+      writerFor: (metadata, version, folder) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version, folder)),
       failed: (writer, error) => {
         this.spoolFailures.set(writer.id, error);
         this.writers.delete(writer.id);
@@ -148,9 +148,16 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  open(metadata: SessionMetadata): SessionRecorder {
+  /**
+   * A joinable session's chain gets a writer id of its own, this recorder's and a count (`host-abc123.0`),
+   * and a spool folder named by both: the session may be opened here again after it idled (its earlier
+   * chain perhaps still in the spool or in the store), and neither may be overwritten.
+   */
+  open(metadata: SessionMetadata, options: OpenOptions = {}): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId }, recordingFormatVersion));
+    const writerId = options.joinable ? `${this.writerId}.${(this.joinableChains++).toString(36)}` : this.writerId;
+    const folder = options.joinable ? `${metadata.sessionId}.${encodeKeySegment(writerId)}` : metadata.sessionId;
+    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: writerId }, recordingFormatVersion, folder));
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
   }
