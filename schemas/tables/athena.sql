@@ -77,8 +77,7 @@ CREATE EXTERNAL TABLE kubegate_ledger (
   `schema` string, seq int, previoussha256 string, id string, event string, `at` string, recordedat string,
   kind string, namespace string, name string, uid string, createdat string, policy string, actor string,
   message string, reason string,
-  subject string, -- JSON text: an object (kind, name, namespace) for a grant, a name for an approval
-  requester string, expiresat string, approvalrequest string,
+  subject struct<kind:string, name:string, namespace:string>, subjectname string, requester string, expiresat string, approvalrequest string,
   approvals int, decision string,
   pullrequest struct<url:string, author:string, approvers:array<string>, mergedat:string>,
   target struct<kind:string, name:string, uid:string>

@@ -48,7 +48,7 @@ SELECT * FROM kubegate_session_objects WHERE "$path" LIKE '%.manifest.json';
 CREATE TABLE kubegate_ledger (
   schema varchar, seq integer, previoussha256 varchar, id varchar, event varchar, "at" varchar, recordedat varchar,
   kind varchar, namespace varchar, name varchar, uid varchar, createdat varchar, policy varchar, actor varchar,
-  message varchar, reason varchar, subject varchar, requester varchar, expiresat varchar, approvalrequest varchar,
+  message varchar, reason varchar, subject row(kind varchar, name varchar, namespace varchar), subjectname varchar, requester varchar, expiresat varchar, approvalrequest varchar,
   approvals integer, decision varchar,
   pullrequest row(url varchar, author varchar, approvers array(varchar), mergedat varchar),
   target row(kind varchar, name varchar, uid varchar),

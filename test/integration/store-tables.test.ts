@@ -3,14 +3,18 @@
  * kubectl — one makes a namespace and two pods and deletes one, the other lists and deletes the other —
  * and DuckDB, over the `file://` store they filled, answers the README's queries with the README's SQL
  * (schemas/tables/): who deleted pods in the namespace this month, every call of a subject on a day, which
- * sessions are open (while the gateway still records them; each kubectl invocation is a session) and
- * which were tampered with (once a final segment is removed and a segment's bytes edited; and, the index
- * rewritten to hide the removal, what the checkpoint log says).
+ * sessions are open (while the gateway still records them; each kubectl invocation is a session), which
+ * were tampered with (once a final segment is removed and a segment's bytes edited; and, the index
+ * rewritten to hide the removal, what the checkpoint log says), and — from the access ledger the operator
+ * writes to the same store — which grant an approver approved.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { fixturePolicyRules, gatewayFixture } from '../harness/gateway-fixture.js';
 import { jitKubeconfig } from '../harness/gateway.js';
 import { accessGrant, uniqueName } from '../harness/kubegate-objects.js';
@@ -18,9 +22,19 @@ import { eventually } from '../harness/workloads.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { storeTables, type StoreTables } from '../harness/store-tables.js';
 import type { RecordedEvent, SessionIndex } from '../../src/recording/format.js';
+import { packageRoot } from '../../src/util/package-root.js';
 
-// the creator may make namespaces: cluster-admin everywhere (the gateway's own rules still apply)
-const fixture = gatewayFixture({ rules: fixturePolicyRules, access: () => [{ clusterRole: 'cluster-admin' }] });
+const run = promisify(execFile);
+
+// one store for the gateway's sessions and the operator's access ledger, as the policy names it
+const root = mkdtempSync(join(tmpdir(), 'kubegate-tables-store-'));
+const fixture = gatewayFixture({
+  rules: fixturePolicyRules,
+  // the creator may make namespaces: cluster-admin everywhere (the gateway's own rules still apply)
+  access: () => [{ clusterRole: 'cluster-admin' }],
+  policySpec: () => ({ gateway: { replicas: 1, iamRoleArn: 'arn:aws:iam::123456789012:role/kubegate-test-gateway', storage: { url: `file://${root}` } } }),
+  gatewayOptions: async () => ({ store: `file://${root}` }),
+});
 
 const dayOf = (time: Date) => time.toISOString().slice(0, 10).replaceAll('-', '/');
 
@@ -63,15 +77,22 @@ async function withTables<T>(root: string, use: (tables: StoreTables) => Promise
   }
 }
 
-test('DuckDB over a file:// store the real gateway filled answers the README queries: who deleted pods in a namespace this month, every call of a subject on a day, open and tampered sessions', async (t) => {
+test('DuckDB over a file:// store the real gateway and operator filled answers the README queries: who deleted pods in a namespace this month, every call of a subject on a day, open and tampered sessions, grants an approver approved', async (t) => {
   const f = await fixture();
   const { admin, cluster, namespace, bot: creator } = f;
   const started = new Date();
+  // the cleaner's grant needs an approver: alice (of sre-leads) approves it
+  await admin.ok(['create', 'rolebinding', uniqueName('approvers'), '--clusterrole=kubegate-approver', '--group=sre-leads', '-n', namespace]);
   const cleanerGrant = uniqueName('cleanup-bot');
   await admin.ok(['apply', '-f', '-'], {
-    input: JSON.stringify(accessGrant(namespace, cleanerGrant, { subject: { kind: 'User', name: 'cleanup-bot' }, duration: '1h', access: [{ clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+    input: JSON.stringify(accessGrant(namespace, cleanerGrant, { subject: { kind: 'User', name: 'cleanup-bot' }, duration: '1h', access: [{ clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin', reason: 'clear the old pods (CHG-42)', approval: { required: true } })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', cleanerGrant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  const grantPhase = async () => (await admin.ok(['get', 'accessgrant', cleanerGrant, '-n', namespace, '-o', 'jsonpath={.status.phase} {.status.approvalRequest}'])).trim().split(' ');
+  let approvalRequest = '';
+  await eventually(async () => assert.ok((approvalRequest = (await grantPhase())[1] ?? '')), 20_000);
+  const approver = cluster.kubeconfigFile(await cluster.tokenFor({ user: 'alice', groups: ['sre-leads'] }));
+  await run(join(packageRoot(), 'bin', 'kubegate'), ['approve', approvalRequest, '-n', namespace, '--reason', 'the cleanup is due', '--kubeconfig', approver]);
+  await eventually(async () => assert.equal((await grantPhase())[0], 'Active'), 20_000);
   const cleaner = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: cleanerGrant }, f.gateway));
 
   const [made, first, second] = [uniqueName('made'), uniqueName('api'), uniqueName('worker')];
@@ -81,7 +102,6 @@ test('DuckDB over a file:// store the real gateway filled answers the README que
   await cleaner.ok(['delete', 'pod', first, '-n', made, '--wait=false']);
   await creator.ok(['delete', 'pod', second, '-n', made, '--wait=false']);
 
-  const root = f.gateway.recordings;
   const today = { from_day: dayOf(started), to_day: dayOf(new Date()) };
   // while the gateway records them (a session a kubectl invocation), every session is open: their segments
   // seal as they age, none is final
@@ -146,5 +166,15 @@ test('DuckDB over a file:// store the real gateway filled answers the README que
     const truncated = await ask(tables, 'queries/truncated-chains.sql', today);
     assert.deepEqual(truncated.map((row) => [row.session, row.writer, row.logged_final, row.stored_final]), [[truncatedSession, truncatedWriter, true, false]], 'the checkpoint log saw it end');
   });
+
+  // the ledger the operator wrote beside the sessions: who approved which grant, for whom and why
+  await eventually(() => withTables(root, async (tables) => {
+    const approved = await ask(tables, 'queries/grant-approvals.sql', { ...month, approver: 'alice' });
+    assert.deepEqual(
+      approved.map((row) => [row.namespace, row.grant, row.approver, row.reason, row.requested_for, row.subject]),
+      [[namespace, cleanerGrant, 'alice', 'the cleanup is due', 'clear the old pods (CHG-42)', 'cleanup-bot']],
+    );
+    assert.deepEqual(await ask(tables, 'queries/grant-approvals.sql', { ...month, approver: 'bob' }), []);
+  }), 20_000);
   t.diagnostic(`query times (DuckDB ${timings.length} runs): ${timings.join('; ')}`);
 });

@@ -6,7 +6,7 @@ SELECT * EXCLUDE (filename), regexp_extract(filename, '/ledger/([0-9]{4}/[0-9]{2
 FROM read_json('{store}/ledger/**/*.json', format = 'newline_delimited', filename = true, columns = {
   schema: 'VARCHAR', seq: 'INTEGER', previousSha256: 'VARCHAR', id: 'VARCHAR', event: 'VARCHAR', "at": 'VARCHAR', recordedAt: 'VARCHAR',
   kind: 'VARCHAR', namespace: 'VARCHAR', name: 'VARCHAR', uid: 'VARCHAR', createdAt: 'VARCHAR', policy: 'VARCHAR', actor: 'VARCHAR',
-  message: 'VARCHAR', reason: 'VARCHAR', subject: 'JSON', requester: 'VARCHAR', expiresAt: 'VARCHAR', approvalRequest: 'VARCHAR',
+  message: 'VARCHAR', reason: 'VARCHAR', subject: 'STRUCT(kind VARCHAR, name VARCHAR, namespace VARCHAR)', subjectName: 'VARCHAR', requester: 'VARCHAR', expiresAt: 'VARCHAR', approvalRequest: 'VARCHAR',
   approvals: 'INTEGER', decision: 'VARCHAR', pullRequest: 'STRUCT(url VARCHAR, author VARCHAR, approvers VARCHAR[], mergedAt VARCHAR)',
   target: 'STRUCT(kind VARCHAR, name VARCHAR, uid VARCHAR)'
 });
