@@ -8,7 +8,7 @@ import { decodeKeySegment, encodeKeySegment } from './key-segment.js';
 import type { Signature } from '../pki/signing.js';
 
 /** The version this code writes; FORMAT.md lists what each version added. Readers accept 1 to this. */
-export const recordingFormatVersion = 5;
+export const recordingFormatVersion = 6;
 
 /** An object written by a newer kubegate: a reader refuses it whole rather than misread it. */
 export class UnsupportedRecordingVersion extends Error {
@@ -244,10 +244,23 @@ export function objectFolder(ref: ObjectRef): string {
   return `objects/${[ref.group || 'core', ref.resource, ref.namespace || '_cluster', ref.name].map(encodeKeySegment).join('/')}/`;
 }
 
+/** `YYYY/MM/DD/<session-id>-<writer-id>-<segment>.jsonl`: the day of a call and the segment it was filed with. */
+function callFile(entry: { time: string; session: string; writer: string }, segment: number): string {
+  return `${dayPath(entry.time)}/${encodeKeySegment(entry.session)}-${encodeKeySegment(entry.writer)}-${String(segment).padStart(6, '0')}.jsonl`;
+}
+
 /** The object index file of one writer's segment for one object and day: `<object folder>YYYY/MM/DD/<session-id>-<writer-id>-<segment>.jsonl`. */
 export function objectIndexKey(entry: ObjectRef & { time: string; session: string; writer: string }, segment: number): string {
-  const file = `${encodeKeySegment(entry.session)}-${encodeKeySegment(entry.writer)}-${String(segment).padStart(6, '0')}.jsonl`;
-  return `${objectFolder(entry)}${dayPath(entry.time)}/${file}`;
+  return `${objectFolder(entry)}${callFile(entry, segment)}`;
+}
+
+/**
+ * The calls table file of one writer's segment and day (v6): `calls/YYYY/MM/DD/<session-id>-<writer-id>-<segment>.jsonl`,
+ * every resource call of the segment on that day, whatever object it names: the date comes first in the
+ * key, so a query engine projects it as the table's partition (an object's folder names it after the object).
+ */
+export function callsKey(entry: { time: string; session: string; writer: string }, segment: number): string {
+  return `calls/${callFile(entry, segment)}`;
 }
 
 /** The session id an index object's key names; undefined for any other key. */

@@ -12,8 +12,9 @@
 import { subjectName, type ChainMetadata, type RecordEvent } from './format.js';
 
 /**
- * One call on one object: a line of an object index file, a row of the `objects` table. (A reader's
- * tracker also returns calls that name no object — a list, a non-resource path — with `name` or
+ * One call: a line of an object index file and (v6) a row of the calls table. `name` is '' for a call on
+ * a resource that names no object (a list, a watch, a deletecollection): such a call is in the calls
+ * table only. (A reader's tracker also returns calls on no resource — a non-resource path — with
  * `resource` empty; those are never filed.)
  */
 export interface ObjectIndexEntry {
@@ -32,7 +33,7 @@ export interface ObjectIndexEntry {
   subresource: string;
   /** '' for a cluster-scoped object (a namespace itself included). */
   namespace: string;
-  /** The object's name: from the path, or for a create from the request body or the response body. */
+  /** The object's name: from the path, or for a create from the request body or the response body; '' for none (v6, the calls table only). */
   name: string;
   /** The session's subject (`namespace.name` for a ServiceAccount) and grant (`namespace/name`). */
   subject: string;
@@ -182,10 +183,13 @@ export class CallTracker {
     }
   }
 
-  /** Ends a call; one that names an object (a resource and a name) is filed for the segment's index. */
+  /**
+   * Ends a call; one that is filed (a v4 or v5 chain: one that names an object; v6: any call on a resource,
+   * for the calls table) is kept for its segment.
+   */
   private complete(entry: ObjectIndexEntry, segment: number): ObjectIndexEntry {
     this.pending.delete(entry.requestId);
-    if (this.filing && entry.resource && entry.name) this.completed.push({ segment, entry });
+    if (this.filing && entry.resource && (entry.name || hasCallsTable(entry.v))) this.completed.push({ segment, entry });
     return entry;
   }
 
@@ -217,7 +221,17 @@ export class CallTracker {
   }
 }
 
-/** A v4 chain's call tracker (older chains are finished in their own version, without an object index). */
+/** Whether an entry of this version is filed in the calls table too (`calls/…`, v6): every resource call is. */
+export function hasCallsTable(v: number): boolean {
+  return v >= 6;
+}
+
+/** Whether an entry goes to the per-object index: it names an object. */
+export function namesObject(entry: ObjectIndexEntry): boolean {
+  return entry.resource !== '' && entry.name !== '';
+}
+
+/** A v4 or later chain's call tracker (older chains are finished in their own version, without an object index). */
 export function objectTracker(metadata: ChainMetadata, version: number, restored?: PendingCall[]): CallTracker | undefined {
   if (version < 4) return undefined;
   const grant = `${metadata.grant.namespace}/${metadata.grant.name}`;

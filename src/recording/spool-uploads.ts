@@ -5,15 +5,15 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { manifestKey, objectIndexKey, segmentKey, type SegmentManifest } from './format.js';
-import type { ObjectIndexEntry } from './object-index.js';
+import { callsKey, manifestKey, objectIndexKey, segmentKey, type SegmentManifest } from './format.js';
+import { hasCallsTable, namesObject, type ObjectIndexEntry } from './object-index.js';
 import type { IndexBuilder } from './session-index.js';
 import { manifestFileName, objectsFileName, segmentFileName } from './spool.js';
 import type { PutOptions, RecordingStore } from './store.js';
 import type { UploadJob } from './uploader.js';
 
 /**
- * The segment (streamed from the spool), its object index files (v4), then its manifest, all under the
+ * The segment (streamed from the spool), its object index and calls table files (v4, v6), then its manifest, all under the
  * retention the manifest asks for; then the spool copies go.
  */
 export function segmentUpload(store: RecordingStore, dir: string, prefix: string, index: number): UploadJob {
@@ -47,15 +47,18 @@ export function segmentUpload(store: RecordingStore, dir: string, prefix: string
   };
 }
 
-/** One object index file per object and day the segment's entries name (a segment is bounded, so are its entries). */
+/**
+ * One object index file per object and day the segment's entries name, and (v6) one calls table file per
+ * day with every entry (a segment is bounded, so are its entries).
+ */
 async function putObjectIndex(store: RecordingStore, file: string, segment: number, retention: PutOptions['retention']): Promise<void> {
   const files = new Map<string, string[]>();
+  const add = (key: string, line: string) => void (files.get(key)?.push(line) ?? files.set(key, [line]));
   for (const line of (await readFile(file, 'utf8')).split('\n')) {
     if (line === '') continue;
-    const key = objectIndexKey(JSON.parse(line) as ObjectIndexEntry, segment);
-    const lines = files.get(key) ?? [];
-    lines.push(line);
-    files.set(key, lines);
+    const entry = JSON.parse(line) as ObjectIndexEntry;
+    if (namesObject(entry)) add(objectIndexKey(entry, segment), line);
+    if (hasCallsTable(entry.v)) add(callsKey(entry, segment), line);
   }
   for (const [key, lines] of files) await store.put(key, Buffer.from(lines.join('\n') + '\n'), { ...(retention ? { retention } : {}), contentType: 'application/x-ndjson' });
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
-import { objectFolder, objectIndexKey, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
+import { callsKey, objectFolder, objectIndexKey, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
 import { CallTracker, maxPendingCalls, type ObjectIndexEntry } from '../../src/recording/object-index.js';
 import { FileStore } from '../../src/recording/file-store.js';
 import { StoreRecorder } from '../../src/recording/store-recorder.js';
@@ -92,9 +92,21 @@ test('the tracker holds only calls in flight: ended ones leave with their segmen
   assert.deepEqual(crowded.takeSegment(0, false).map((entry) => entry.name), ['p0']);
 });
 
+test('a v4 or v5 chain files only the calls that name an object; a v6 chain every call on a resource, a list too', () => {
+  for (const [v, filed] of [[4, ['get']], [5, ['get']], [6, ['get', 'list']]] as const) {
+    const tracker = new CallTracker({ ...chain, v });
+    tracker.observe(at(request('g', 'get', 'pods', { namespace: 'a', name: 'p' })), 0);
+    tracker.observe(at(response('g', 200)), 0);
+    tracker.observe(at(request('l', 'list', 'pods', { namespace: 'a' })), 0);
+    tracker.observe(at(response('l', 200)), 0);
+    assert.deepEqual(tracker.takeSegment(0, false).map((entry) => entry.verb), filed, `v${v}`);
+  }
+});
+
 test('object keys: group core, namespace _cluster, every part encoded, a date partition from the call', () => {
   const entry = { time: '2026-03-01T23:59:59.999Z', session: 's-1', writer: 'gateway-0', group: '', resource: 'namespaces', namespace: '', name: 'payments' };
   assert.equal(objectIndexKey(entry, 3), 'objects/core/namespaces/_cluster/payments/2026/03/01/s-1-gateway-0-000003.jsonl');
+  assert.equal(callsKey(entry, 3), 'calls/2026/03/01/s-1-gateway-0-000003.jsonl', 'v6: the calls table, the date first');
   assert.equal(objectFolder({ group: 'apps', resource: 'deployments', namespace: 'web', name: 'api' }), 'objects/apps/deployments/web/api/');
   assert.equal(objectFolder({ group: 'example.com', resource: 'widgets', namespace: 'a', name: '../b' }), 'objects/example.com/widgets/a/%2E.%2Fb/', 'no name leaves its folder');
 });
@@ -111,9 +123,9 @@ function metadata(): SessionMetadata {
   };
 }
 
-async function objectKeys(store: RecordingStore): Promise<string[]> {
+async function objectKeys(store: RecordingStore, prefix = 'objects/'): Promise<string[]> {
   const keys: string[] = [];
-  for await (const object of store.list('objects/')) keys.push(object.key);
+  for await (const object of store.list(prefix)) keys.push(object.key);
   return keys;
 }
 
@@ -140,6 +152,8 @@ test('the StoreRecorder files each sealed segment\'s calls under their objects, 
     await session.record(request(`g${i}`, 'get', 'pods', { namespace: 'payments', name: `api-${i % 2}` }));
     await session.record(response(`g${i}`, 200));
   }
+  await session.record(request('l', 'list', 'pods', { namespace: 'payments' }));
+  await session.record(response('l', 200, '{"items":[]}'));
   await session.close('idle');
   await recorder.flush();
   const keys = await objectKeys(store);
@@ -152,7 +166,12 @@ test('the StoreRecorder files each sealed segment\'s calls under their objects, 
   const created = entries.find((entry) => entry.resource === 'namespaces')!;
   assert.equal(created.status, 201, 'the request sealed in one segment, its response in a later one: filed with the later');
   assert.ok(keys.length < entries.length, 'one file per object and segment, not one per call');
-  for (const key of keys) assert.equal(statSync(join(storeDir, key)).mode & 0o222, 0, `${key} is stored under the segment's retention (read-only in a file store)`);
+  const callKeys = await objectKeys(store, 'calls/');
+  assert.ok(callKeys.every((key) => key.startsWith(`calls/${day}/${meta.sessionId}-`)), callKeys.join('\n'));
+  const rows = await entriesUnder(store, callKeys);
+  assert.deepEqual([rows.length, rows.filter((row) => row.name === '').map((row) => row.verb)], [22, ['list']], 'v6: the calls table has every call on a resource, the list too');
+  assert.ok(rows.every((row) => schemaErrors('object', row) === null));
+  for (const key of [...keys, ...callKeys]) assert.equal(statSync(join(storeDir, key)).mode & 0o222, 0, `${key} is stored under the segment's retention (read-only in a file store)`);
   await recorder.stop();
 });
 

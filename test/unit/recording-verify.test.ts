@@ -290,8 +290,8 @@ test('sessions of subjects named ., .., a/b, %, in unicode or 300 characters lon
     assert.ok(files.length >= 3, `${name}: ${files.length} objects`);
     for (const entry of files) {
       const key = relative(session.dir, join(entry.parentPath, entry.name)).split(sep).join('/');
-      // the per-object index (v4) is filed by object, not by subject
-      assert.ok(key.startsWith(session.prefix) || key === session.indexKey || key.startsWith('objects/'), `${name}: ${key} lies outside ${session.prefix}`);
+      // the per-object index (v4) is filed by object, the calls table (v5) by day, not by subject
+      assert.ok(key.startsWith(session.prefix) || key === session.indexKey || key.startsWith('objects/') || key.startsWith('calls/'), `${name}: ${key} lies outside ${session.prefix}`);
     }
     assert.equal((await readIndex(session.store, session.indexKey)).subject.name, name, 'the index holds the whole name');
   }
@@ -325,10 +325,10 @@ test('a v2 recording (as the v2 writer made it) still verifies, and a change to 
 test('a newer format: its index is refused whole; a line newer than its own chain is named', async () => {
   const session = await recordSession();
   const index = await readIndex(session.store, session.indexKey);
-  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 6 }));
-  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v6; this kubegate reads v1 to v5: read it with a newer kubegate$/.test(error.message));
-  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 6 }])), UnsupportedRecordingVersion);
+  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 7 }));
+  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v7; this kubegate reads v1 to v6: read it with a newer kubegate$/.test(error.message));
+  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 7 }])), UnsupportedRecordingVersion);
   writeFileSync(file(session, session.indexKey), JSON.stringify(index));
-  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":5', '"v":6') : line)));
-  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v6, newer than this kubegate reads \(v1 to v5\)$/);
+  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":6', '"v":7') : line)));
+  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v7, newer than this kubegate reads \(v1 to v6\)$/);
 });
