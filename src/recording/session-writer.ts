@@ -214,13 +214,14 @@ export class SessionWriter {
 
   private async write(segment: OpenSegment): Promise<void> {
     if (segment.pending.length === 0 || !segment.handle) return;
-    const chunk = segment.pending.length === 1 ? segment.pending[0]! : Buffer.concat(segment.pending);
+    const [lines, length] = [segment.pending, segment.pendingBytes];
     segment.pending = [];
     segment.pendingBytes = 0;
-    const { bytesWritten } = await segment.handle.write(chunk);
-    if (bytesWritten !== chunk.length) throw new Error(`short write to ${segment.path}: ${bytesWritten} of ${chunk.length} bytes`);
-    segment.written += chunk.length;
-    this.unwritten -= chunk.length;
+    // the lines as they are (a gathering write), not copied into one buffer first
+    const { bytesWritten } = lines.length === 1 ? await segment.handle.write(lines[0]!) : await segment.handle.writev(lines);
+    if (bytesWritten !== length) throw new Error(`short write to ${segment.path}: ${bytesWritten} of ${length} bytes`);
+    segment.written += length;
+    this.unwritten -= length;
     if (this.unwritten < this.host.highWaterMark) this.releaseDrain();
   }
 
