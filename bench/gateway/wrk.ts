@@ -3,6 +3,9 @@
  * garbage collector, with its load): latency percentiles and requests per second against one URL.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -42,12 +45,16 @@ function reported(out: string, label: RegExp): string {
 
 /**
  * `connections` keep-alive connections for `seconds`, every request with the bearer token (none if empty)
- * and `headers` (`Name: value`). Any non-2xx
+ * and `headers` (`Name: value`); with `pauseMs`, each connection waits that long before each request (a
+ * wrk script's `delay()`), to load a server at a chosen rate rather than at its most. Any non-2xx
  * answer or socket error fails the run: a benchmark of error pages measures nothing.
  */
-export async function runWrk(url: string, token: string, connections: number, seconds: number, headers: string[] = []): Promise<LoadResult> {
-  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...headers.flatMap((header) => ['-H', header]), url];
-  const { stdout: out } = await run('wrk', args, { encoding: 'utf8' });
+export async function runWrk(url: string, token: string, connections: number, seconds: number, headers: string[] = [], pauseMs?: number): Promise<LoadResult> {
+  const scriptDir = pauseMs === undefined ? undefined : mkdtempSync(join(tmpdir(), 'kubegate-wrk-'));
+  const script = scriptDir && join(scriptDir, 'pace.lua');
+  if (script) writeFileSync(script, `function delay()\n  return ${Math.round(pauseMs!)}\nend\n`);
+  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', ...(script ? ['-s', script] : []), ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...headers.flatMap((header) => ['-H', header]), url];
+  const { stdout: out } = await run('wrk', args, { encoding: 'utf8' }).finally(() => scriptDir && rmSync(scriptDir, { recursive: true, force: true }));
   if (process.env.KUBEGATE_BENCH_DEBUG) console.error(out);
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk got failed answers from ${url}:\n${out}`);
   return {
