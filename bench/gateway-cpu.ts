@@ -68,7 +68,7 @@ async function measureStreams(world: BenchWorld, paths: AccessPath[]): Promise<v
 async function measure(world: BenchWorld, label: string, url: string, token: string, proxyPid?: number, headers: string[] = [], pauseMs?: number): Promise<number> {
   await runWrk(url, token, 4, 2, headers); // warm-up: connection pools, caches, the JIT compiler
   const idle = { apiserver: await idleCpuRate(world.apiserverPid) };
-  const { result, cpu, kernel } = await cpuDuringLessIdle({ proxy: proxyPid ?? process.pid, apiserver: world.apiserverPid }, idle, () => runWrk(url, token, connections, wrkSeconds, headers, pauseMs));
+  const { result, cpu, kernel } = await cpuDuringLessIdle({ proxy: proxyPid ?? process.pid, apiserver: world.apiserverPid }, idle, () => runWrk(url, token, connections, wrkSeconds, headers, { pauseMs }));
   const perRequest = (seconds: number) => ((seconds * 1000) / result.requests).toFixed(3);
   const proxy = proxyPid ? `${perRequest(cpu.proxy)} (kernel ${perRequest(kernel.proxy)})` : '-';
   console.log(`${label.padEnd(40)} ${String(result.requests).padStart(6)} requests, ${result.requestsPerSecond.toFixed(0).padStart(5)} req/s; CPU ms/request: proxy ${proxy}, API server ${perRequest(cpu.apiserver)}`);

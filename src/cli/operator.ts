@@ -2,14 +2,8 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { runOperator } from '../operator/operator.js';
 import { loadKubeconfig } from '../kube/load-kubeconfig.js';
-import { CliError } from './output.js';
+import { parseListen } from './listen.js';
 import { parseDuration } from '../util/duration.js';
-
-export function parseListen(value: string): { host: string; port: number } {
-  const match = /^(.*):(\d+)$/.exec(value);
-  if (!match) throw new CliError(`expected HOST:PORT, got "${value}"`);
-  return { host: match[1] || '0.0.0.0', port: Number(match[2]) };
-}
 
 interface OperatorFlags {
   namespace: string;

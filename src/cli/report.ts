@@ -72,7 +72,7 @@ export function registerReportCommand(program: Command): void {
         const summary = await writeReport(store, { filter, range, ...(grants ? { grants } : {}), requireLock: flags.requireLock ?? false }, reportWriter(flags.output, out, head));
         if (flags.out) {
           await new Promise<void>((resolve, reject) => out.out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-          process.stderr.write(`wrote ${flags.out}: ${summary.grants} grant(s), ${summary.sessions} session(s) (${summary.tampered} tampered, ${summary.open} open), ${summary.mutating} mutating call(s)\n`);
+          process.stderr.write(`wrote ${flags.out}: ${summary.grants} grant(s), ${summary.sessions} session(s) (${summary.tampered} tampered, ${summary.open} open)${summary.missing.length > 0 ? `, ${summary.missing.length} missing from the store` : ''}, ${summary.mutating} mutating call(s)\n`);
         }
       }),
     );
