@@ -16,6 +16,7 @@ interface OperatorFlags {
   renewDeadline: string;
   retryPeriod: string;
   kubeconfig?: string;
+  ledger: boolean;
 }
 
 export function registerOperatorCommand(program: Command): void {
@@ -32,6 +33,7 @@ export function registerOperatorCommand(program: Command): void {
     .option('--renew-deadline <duration>', 'how long a leader keeps trying to renew before it gives up', '10s')
     .option('--retry-period <duration>', 'how often to try to take or renew the Lease', '2s')
     .option('--kubeconfig <file>', 'outside a cluster: the kubeconfig to use')
+    .option('--no-ledger', "keep no access ledger: grants and approvals are not written to their policy's store (an operator without credentials for it)")
     .action(async (options: OperatorFlags) => {
       const logger = pino({ name: 'kubegate-operator', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
       const stop = new AbortController();
@@ -55,6 +57,7 @@ export function registerOperatorCommand(program: Command): void {
           gatewayImage: options.gatewayImage,
           sweepCron: options.sweepCron,
           workers: Number(options.workers),
+          ledger: options.ledger,
           logger,
         },
         stop.signal,

@@ -65,7 +65,7 @@ function summaryTable(summary: ReportSummary): string {
 function decisions(section: GrantSection): string {
   const record = section.record;
   if (!record) return '<p class="none">No grant source given (--kubeconfig): requester, reason and approvals are not in the recordings.</p>';
-  const missing = record.missing ? `<p class="none">${escapeHtml(record.missing)}</p>` : '';
+  const missing = [record.missing, ...(record.problems ?? []).map((problem) => `the ledger chain is broken: ${problem}`)].filter(Boolean).map((line) => `<p class="none">${escapeHtml(line!)}</p>`).join('');
   if (record.decisions.length === 0) return `${missing}<p class="none">No approval decisions recorded for this grant.</p>`;
   const rows = record.decisions.map((d) => `<tr><td>${escapeHtml(d.decision)}</td><td>${escapeHtml(d.by)}</td><td>${text(d.at)}</td><td>${escapeHtml(d.reason)}${d.pullRequest ? ` (<span class="mono">${escapeHtml(d.pullRequest)}</span>)` : ''}</td></tr>`).join('');
   return `${missing}<table><thead><tr><th style="width:7em">Decision</th><th>Approver</th><th style="width:15em">At</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -73,12 +73,12 @@ function decisions(section: GrantSection): string {
 
 function grantHtml(section: GrantSection): string {
   const record = section.record;
-  const active = record?.activatedAt ? `${escapeHtml(record.activatedAt)} → ${text(record.revokedAt ?? record.expiresAt)}${record.revokedAt ? ' (revoked)' : ''}` : '<span class="none">not known from the cluster</span>';
+  const active = record?.activatedAt ? `${escapeHtml(record.activatedAt)} → ${text(record.revokedAt ?? record.expiresAt)}${record.revokedAt ? ' (revoked)' : ''}` : '<span class="none">not known from the grant source</span>';
   return `<section class="grant"><h2>Grant <span class="mono">${escapeHtml(`${section.namespace}/${section.name}`)}</span></h2><dl>${[
     row('Subject', escapeHtml(subjectText(section.subject))),
     row('Requester', text(record?.requester)),
     row('Reason', text(record?.reason)),
-    row('Phase', text(record?.phase)),
+    row('Phase', `${text(record?.phase)}${record?.deletedAt ? ` (the AccessGrant was deleted ${escapeHtml(record.deletedAt)})` : ''}`),
     row('Active', active),
     row('Sessions', `${section.sessions}, from ${escapeHtml(section.sessionsFrom)} to ${section.sessionsTo ? escapeHtml(section.sessionsTo) : 'still open'}`),
     row('Policy', `<span class="mono">${escapeHtml(section.policy)}</span>`),

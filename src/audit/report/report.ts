@@ -92,7 +92,7 @@ async function grantSection(sessions: FoundSession[], source: GrantSource | unde
     sessionsTo: ends.includes(null) ? null : ends.reduce((latest, end) => (end! > latest! ? end : latest)),
     sessions: sessions.length,
   };
-  if (source) section.record = await source.grant(first.grant);
+  if (source) section.record = await source.grant(first.grant, first.startedAt);
   return section;
 }
 
@@ -100,7 +100,7 @@ async function grantSection(sessions: FoundSession[], source: GrantSource | unde
 async function addApprovers(report: SessionReport, source: GrantSource): Promise<void> {
   for (const call of report.calls) {
     if (!call.approval) continue;
-    const approval = await source.approval(report.policy.namespace, call.approval);
+    const approval = await source.approval(report.policy.namespace, call.approval, call.time);
     call.approvers = approval.decisions.filter((decision) => decision.decision === 'Approve').map((decision) => decision.by);
   }
 }
