@@ -3,6 +3,9 @@
  * garbage collector, with its load): latency percentiles and requests per second against one URL.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -42,13 +45,18 @@ function reported(out: string, label: RegExp): string {
 
 /**
  * `connections` keep-alive connections for `seconds`, every request with the bearer token (none if empty)
- * and `headers` (`Name: value`); `script`: a wrk Lua script (e.g. a header of its own per request). Any
- * non-2xx answer (unless `refusals`: a bench of what a Deny rule answers) or socket error fails the run:
- * a benchmark of error pages measures nothing.
+ * and `headers` (`Name: value`); `script`: a wrk Lua script (e.g. a header of its own per request);
+ * `pauseMs`: each connection waits that long before each request (a script's `delay()`), to load a server
+ * at a chosen rate rather than at its most. Any non-2xx answer (unless `refusals`: a bench of what a Deny
+ * rule answers) or socket error fails the run: a benchmark of error pages measures nothing.
  */
-export async function runWrk(url: string, token: string, connections: number, seconds: number, headers: string[] = [], more: { script?: string; refusals?: boolean } = {}): Promise<LoadResult> {
-  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...headers.flatMap((header) => ['-H', header]), ...(more.script ? ['-s', more.script] : []), url];
-  const { stdout: out } = await run('wrk', args, { encoding: 'utf8' });
+export async function runWrk(url: string, token: string, connections: number, seconds: number, headers: string[] = [], more: { script?: string; refusals?: boolean; pauseMs?: number } = {}): Promise<LoadResult> {
+  if (more.script && more.pauseMs !== undefined) throw new Error('a wrk run takes one script: a script of its own, or pacing');
+  const scriptDir = more.pauseMs === undefined ? undefined : mkdtempSync(join(tmpdir(), 'kubegate-wrk-'));
+  const script = scriptDir ? join(scriptDir, 'pace.lua') : more.script;
+  if (scriptDir) writeFileSync(script!, `function delay()\n  return ${Math.round(more.pauseMs!)}\nend\n`);
+  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...headers.flatMap((header) => ['-H', header]), ...(script ? ['-s', script] : []), url];
+  const { stdout: out } = await run('wrk', args, { encoding: 'utf8' }).finally(() => scriptDir && rmSync(scriptDir, { recursive: true, force: true }));
   if (process.env.KUBEGATE_BENCH_DEBUG) console.error(out);
   if ((!more.refusals && /Non-2xx/.test(out)) || /Socket errors/.test(out)) throw new Error(`wrk got failed answers from ${url}:\n${out}`);
   return {

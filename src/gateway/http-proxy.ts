@@ -7,7 +7,7 @@
  * callback of the forwarding runs in its error boundary (guarded.ts): an unexpected exception ends this
  * request (KG_INTERNAL, or a broken response once headers are out), logged, and never the process.
  */
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable, type Writable } from 'node:stream';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Admitted } from './admit.js';
 import type { Logger } from 'pino';
@@ -69,15 +69,46 @@ function relayResponse(admitted: Admitted, upstreamResponse: IncomingMessage, re
   // once, and its headers go out with its first bytes (one write toward the client, not two)
   if (upstreamResponse.headers['content-length'] === undefined) response.flushHeaders();
   const contentType = upstreamResponse.headers['content-type'];
-  const stages = masking ? [upstreamResponse, masking, response] : [upstreamResponse, response];
+  const stages: Array<Readable | Writable> = masking ? [upstreamResponse, masking, response as unknown as Writable] : [upstreamResponse, response as unknown as Writable];
   const tap = recordingTap(masking ?? upstreamResponse, admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
-  pipeline(
-    stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream],
+  relay(
+    stages,
     request.guard((error: Error | null) => {
       if (error && !response.destroyed) response.destroy(error);
       request.finish(status, { ...(contentType ? { contentType } : {}), captured: tap.captured() });
     }),
   );
+}
+
+/**
+ * What `pipeline` does for the response, without what it allocates per call: an AbortController, aborted
+ * at the end with a DOMException and its stack (a few per cent of the gateway's CPU per request). Each stage
+ * piped into the next; an error of any stage, or one closing before it ended, destroys them all; `done`
+ * once: after the last stage finished, or with the first error.
+ */
+function relay(stages: Array<Readable | Writable>, done: (error: Error | null) => void): void {
+  let settled = false;
+  const settle = (error: Error | null) => {
+    if (settled) return;
+    settled = true;
+    if (error) for (const stage of stages) if (!stage.destroyed) stage.destroy(error);
+    done(error);
+  };
+  const last = stages.length - 1;
+  stages.forEach((stage, at) => {
+    stage.on('error', settle);
+    if (at < last) {
+      (stage as Readable).pipe(stages[at + 1] as Writable);
+      stage.on('close', () => (stage as Readable).readableEnded || settle(prematureClose()));
+    } else {
+      stage.on('finish', () => settle(null));
+      stage.on('close', () => (stage as Writable).writableFinished || settle(prematureClose()));
+    }
+  });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 export async function forwardRequest(admitted: Admitted, request: IncomingMessage, response: ServerResponse, context: ForwardContext): Promise<void> {

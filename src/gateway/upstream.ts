@@ -6,6 +6,7 @@
  */
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { execCredentialsOf } from '../kube/exec-credential.js';
 
@@ -22,7 +23,7 @@ export interface Upstream {
 
 export function connectUpstream(kubeconfig: k8s.KubeConfig, now: () => number = Date.now): Upstream {
   const server = new URL(kubeconfig.getCurrentCluster()!.server);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
+  const pool = new TlsPool();
   const exec = execCredentialsOf(kubeconfig);
   let credentials: { until: number; options: RequestOptions } | undefined;
   const sentWith = new WeakMap<ClientRequest, RequestOptions>();
@@ -46,25 +47,71 @@ export function connectUpstream(kubeconfig: k8s.KubeConfig, now: () => number = 
     },
     async request(method, path, headers, which = 'pooled') {
       const base = await credentialOptions();
-      const sent = request({
+      const { agent, secureContext } = pool.for(base);
+      // a secure context is a tls.connect option the agent passes on; https' own type does not list it
+      const options: RequestOptions & Pick<ConnectionOptions, 'secureContext'> = {
         protocol: 'https:',
         hostname: server.hostname,
         port: server.port || 443,
         method,
         path,
-        ca: base.ca,
-        cert: base.cert,
-        key: base.key,
+        secureContext,
         servername: base.servername,
         rejectUnauthorized: base.rejectUnauthorized,
         // upgraded connections leave the pool for good: give them their own socket
         agent: which === 'pooled' ? agent : false,
         headers: { ...headers, ...(base.headers as OutgoingHttpHeaders) },
-      });
+      };
+      const sent = request(options);
       sentWith.set(sent, base);
       return sent;
     },
   };
+}
+
+type TlsMaterial = Pick<RequestOptions, 'ca' | 'cert' | 'key'>;
+
+/**
+ * The keep-alive agent and the TLS context of the credentials in use. The CA, certificate and key go in
+ * a secure context made once, not in each request's options: Node's agent names its socket pools by
+ * those options, so each request built (and hashed, and compared in full) a name holding the PEM texts,
+ * several times over (a few per cent of the gateway's CPU per request). When the material changes (a
+ * new client certificate from an exec plugin), a new agent takes new requests, and the old one's
+ * connections close as their requests end (as client-go closes its connections when a certificate
+ * rotates), never reused with other credentials.
+ */
+class TlsPool {
+  private current?: { options: RequestOptions; material: TlsMaterial; agent: Agent; secureContext: SecureContext };
+
+  /** The agent and context for credentials `options` (the same object until they are read again). */
+  for(options: RequestOptions): { agent: Agent; secureContext: SecureContext } {
+    if (this.current?.options === options) return this.current;
+    const material: TlsMaterial = { ca: options.ca, cert: options.cert, key: options.key };
+    if (this.current && sameMaterial(this.current.material, material)) {
+      this.current.options = options;
+      return this.current;
+    }
+    if (this.current) retire(this.current.agent);
+    this.current = { options, material, agent: new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }), secureContext: createSecureContext(material) };
+    return this.current;
+  }
+}
+
+function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
+  return samePem(a.ca, b.ca) && samePem(a.cert, b.cert) && samePem(a.key, b.key);
+}
+
+/** The credentials are re-read every 30 s into new buffers: the same bytes are the same material. */
+function samePem(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((each, at) => samePem(each, b[at]));
+  if (typeof a === 'string' || Buffer.isBuffer(a)) return (typeof b === 'string' || Buffer.isBuffer(b)) && Buffer.from(a).equals(Buffer.from(b));
+  return a === b;
+}
+
+/** An agent no longer given requests: its idle connections closed now, its busy ones when their requests end. */
+function retire(agent: Agent): void {
+  agent.maxFreeSockets = 0;
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
 }
 
 export type UpstreamResponse = IncomingMessage;

@@ -32,6 +32,8 @@ export interface OpenSegment {
   /** The fsync in flight (or a resolved promise): the next one and the seal wait for it. */
   syncing: Promise<void>;
   writeQueued: boolean;
+  /** Writes the waiting lines now rather than when the batching delay ends (session-writer.ts `queueWrite`). */
+  flushWrite?: () => void;
   waiters: Waiter[];
   /** What the last event in the segment was (a recovered segment ending in `session-end` is final). */
   lastType: string;

@@ -3,7 +3,8 @@
  * is revoked is cut off — the client's response breaks, never looks complete — and one not answered yet
  * gets the 401; either way the upstream request stops, the request leaves the session table, and the
  * recording has the response and a `stream-close` with the reason. And a 401 to the gateway's own
- * credentials is retried once. Over loopback HTTP: a client, the gateway's `forwardRequest` behind a
+ * credentials is retried once. A client or an API server gone mid-response breaks the other side, and
+ * the response is recorded. Over loopback HTTP: a client, the gateway's `forwardRequest` behind a
  * server, and a stand-in API server.
  */
 import { test, type TestContext } from 'node:test';
@@ -75,6 +76,31 @@ test('invariant 11: a request not answered yet when its grant is revoked gets th
   assert.equal(response.statusCode, 401);
   assert.match(body, /the access grant behind this token is not active: grant kubegate-system\/deploy-bot was revoked/);
   assert.deepEqual(described(await w.recorded(2)), ['response 401', 'stream-close grant revoked']);
+  assert.equal(w.session.active, 0);
+});
+
+test('a client gone mid-response: the upstream request stops, the response is recorded, the request leaves its session', { timeout: 10_000 }, async (t) => {
+  const w = await watchThroughGateway(t, (response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.write('{"type":"ADDED","object":{"kind":"ConfigMap"}}\n');
+  });
+  const response = await w.response;
+  await once(response, 'data');
+  response.destroy();
+  await w.upstreamGone;
+  assert.deepEqual(described(await w.recorded(1)), ['response 200']);
+  assert.equal(w.session.active, 0);
+});
+
+test('an API server gone mid-response: the client can tell the response broke, and it is recorded', { timeout: 10_000 }, async (t) => {
+  const w = await watchThroughGateway(t, (response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.write('{"type":"ADDED","object":{"kind":"ConfigMap"}}\n', () => setImmediate(() => response.socket?.destroy()));
+  });
+  const response = await w.response;
+  await closed(response);
+  assert.equal(response.complete, false, 'a broken response never looks complete');
+  assert.deepEqual(described(await w.recorded(1)), ['response 200']);
   assert.equal(w.session.active, 0);
 });
 
