@@ -6,8 +6,7 @@
  */
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import * as k8s from '@kubernetes/client-node';
-import { execCredentialsOf } from '../kube/exec-credential.js';
+import type { KubeConnection } from '../kube/connection.js';
 
 export interface Upstream {
   /** An upstream request for `path` with the gateway's credentials plus `headers`. */
@@ -17,13 +16,12 @@ export interface Upstream {
    * impersonation is a 403). The next request reads them afresh — an exec plugin runs again.
    */
   refused(request: ClientRequest): void;
-  kubeconfig: k8s.KubeConfig;
 }
 
-export function connectUpstream(kubeconfig: k8s.KubeConfig, now: () => number = Date.now): Upstream {
-  const server = new URL(kubeconfig.getCurrentCluster()!.server);
+export function connectUpstream(kubeconfig: KubeConnection, now: () => number = Date.now): Upstream {
+  const server = new URL(kubeconfig.server);
   const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
-  const exec = execCredentialsOf(kubeconfig);
+  const exec = kubeconfig.exec;
   let credentials: { until: number; options: RequestOptions } | undefined;
   const sentWith = new WeakMap<ClientRequest, RequestOptions>();
   const credentialOptions = async (): Promise<RequestOptions> => {
@@ -37,7 +35,6 @@ export function connectUpstream(kubeconfig: k8s.KubeConfig, now: () => number = 
     return credentials.options;
   };
   return {
-    kubeconfig,
     refused(request) {
       const options = sentWith.get(request);
       if (!options) return;
