@@ -7,7 +7,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { RawKubeClient } from '../kube/raw-client.js';
-import { issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
 import { tlsSecretName } from '../api/names.js';
 
 export interface ServingTls {
@@ -22,6 +21,8 @@ export async function tlsFromDirectory(dir: string): Promise<ServingTls> {
 }
 
 export async function tlsIssuedFromSecret(api: RawKubeClient, policy: { namespace: string; name: string }, hosts: string[]): Promise<ServingTls> {
+  // loaded here only: @peculiar/x509 costs a process ~12 MiB, and a gateway with a mounted certificate needs none of it
+  const { issueCertificate, loadCertificateAuthority } = await import('../pki/certificates.js');
   const secret = await api.requestJson<k8s.V1Secret>('GET', `/api/v1/namespaces/${policy.namespace}/secrets/${tlsSecretName(policy.name)}`);
   const decode = (key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
   const ca = await loadCertificateAuthority(decode('ca.crt'), decode('ca.key'));
