@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { Agent } from 'node:https';
 import { Informer } from '../src/runtime/informer.js';
+import { RawKubeClient } from '../src/kube/raw-client.js';
 import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
 import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
     const lags: number[] = [];
     // the runtime's informer: it re-watches across the API server's watch timeouts, which a bare watch does not
     const bindingsWatch = new Informer<k8s.V1RoleBinding>({
-      kubeconfig: cluster.admin,
+      client: new RawKubeClient(cluster.admin, new Agent({ keepAlive: true })),
       path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${target}/rolebindings`,
       labelSelector: 'kubegate.dev/grant',
       logger: pino({ level: 'warn' }),

@@ -4,7 +4,6 @@
  * serves as one): the primary needs none of it.
  */
 import { join, resolve } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Gateway } from '../gateway/server.js';
 import { policyFromApi, policyFromDirectory } from '../gateway/policy-source.js';
@@ -20,7 +19,8 @@ import { evidenceDefaults } from '../recording/evidence.js';
 import { keySetSigner } from '../pki/signing.js';
 import { CliError } from './output.js';
 import { parseListen } from './listen.js';
-import { defaultSpoolDir, policyRef, servingTls, upstreamConfig, type GatewayFlags } from './gateway.js';
+import type { RawKubeClient } from '../kube/raw-client.js';
+import { defaultSpoolDir, gatewayApi, policyRef, servingTls, upstreamConfig, type GatewayFlags } from './gateway.js';
 
 export interface GatewayOverrides {
   /**
@@ -42,7 +42,7 @@ export interface BuiltGateway {
 }
 
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
-async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, core: k8s.CoreV1Api): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
+async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, api: RawKubeClient): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
   const checkpointIntervalMs = flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs;
   for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs], ['--checkpoint-interval-ms', checkpointIntervalMs]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
@@ -57,7 +57,7 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
     if (error instanceof StoreUrlError) throw new CliError(error.message);
     throw error;
   }
-  const keys = await recordingKeysFromSecret(core, policyRef(flags), logger);
+  const keys = await recordingKeysFromSecret(api, policyRef(flags), logger);
   if (storeUrl.startsWith('file://')) logger.warn({ store: store.url }, 'recordings stay on this machine (file:// store); set --store or KUBEGATE_STORE to s3://BUCKET/PREFIX for durable, object-locked recordings');
   const recorder = new StoreRecorder({
     store,
@@ -83,20 +83,21 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
   const root = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
   const logger = overrides.worker === undefined ? root : root.child({ worker: overrides.worker });
   const upstream = upstreamConfig(flags);
-  const core = upstream.makeApiClient(k8s.CoreV1Api);
+  const api = gatewayApi(upstream);
   const listen = parseListen(flags.listen);
   // a worker's events reach the primary's live feed; a gateway run in-process has no primary
   const live = new LivePublisher({ worker: overrides.worker ?? 0, channel: overrides.worker === undefined ? undefined : processChannel(), logger });
   // the recorder follows the policy the gateway has in force (it is built first: the gateway needs it)
   let inForce: Gateway | undefined;
-  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger, core);
+  const recording = overrides.recorder ? undefined : await storeRecorder(flags, overrides.worker, () => inForce?.recordingSettings(), logger, api);
   const gateway = new Gateway({
     policy,
     listen,
     adminListen: parseListen(flags.adminListen),
     upstream,
-    policyFiles: flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(core, policy),
-    tls: await servingTls(flags, upstream),
+    api,
+    policyFiles: flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(api, policy),
+    tls: await servingTls(flags, api),
     recorder: policyRecorder(live.tee(overrides.recorder ?? recording!.recorder)),
     live,
     logger,
@@ -111,6 +112,7 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
         await recording?.recorder.stop();
       } finally {
         recording?.store.close();
+        api.close();
       }
     },
   };

@@ -1,10 +1,10 @@
 import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { Agent } from 'node:https';
 import type { Command } from 'commander';
-import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { withConnectionPool } from '../kube/client.js';
-import { refreshingExecCredentials } from '../kube/exec-credential.js';
+import { connectionFromKubeconfigFile, inClusterConnection, KubeconfigError, type KubeConnection } from '../kube/connection.js';
+import { RawKubeClient } from '../kube/raw-client.js';
 import { recorderDefaults } from '../recording/recorder.js';
 import { evidenceDefaults } from '../recording/evidence.js';
 import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
@@ -49,28 +49,36 @@ export function policyRef(flags: GatewayFlags): { namespace: string; name: strin
   return { namespace, name };
 }
 
-/** The upstream API server and the gateway's own credential. */
-export function upstreamConfig(flags: GatewayFlags): k8s.KubeConfig {
-  const upstream = new k8s.KubeConfig();
-  if (flags.kubeconfig) {
-    upstream.loadFromFile(flags.kubeconfig);
-    refreshingExecCredentials(upstream, flags.kubeconfig);
-  } else upstream.loadFromCluster();
-  return withConnectionPool(upstream);
+/**
+ * The upstream API server and the gateway's own credential: --kubeconfig, else the pod's ServiceAccount.
+ * Read without @kubernetes/client-node, which would cost each gateway process ~90 MiB (kube/raw-client.ts).
+ */
+export function upstreamConfig(flags: GatewayFlags): KubeConnection {
+  try {
+    return flags.kubeconfig ? connectionFromKubeconfigFile(flags.kubeconfig) : inClusterConnection();
+  } catch (error) {
+    if (error instanceof KubeconfigError) throw new CliError(flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}: ${error.message}` : error.message);
+    throw error;
+  }
+}
+
+/** The gateway's own API calls (policy, keys, grants, approvals, reviews), on kept-alive connections. */
+export function gatewayApi(upstream: KubeConnection): RawKubeClient {
+  return new RawKubeClient(upstream, new Agent({ keepAlive: true, maxSockets: 16 }));
 }
 
 /** The serving TLS of --listen (the live events endpoint serves the same). */
-export async function servingTls(flags: GatewayFlags, upstream: k8s.KubeConfig): Promise<ServingTls> {
+export async function servingTls(flags: GatewayFlags, api: RawKubeClient): Promise<ServingTls> {
   if (flags.tlsDir) return tlsFromDirectory(flags.tlsDir);
   const hosts = ['localhost', '127.0.0.1', parseListen(flags.listen).host, ...flags.tlsSan].filter((h) => h && h !== '0.0.0.0');
-  return tlsIssuedFromSecret(upstream.makeApiClient(k8s.CoreV1Api), policyRef(flags), hosts);
+  return tlsIssuedFromSecret(api, policyRef(flags), hosts);
 }
 
 /** The primary's live events endpoint (--events-listen), started. */
 export async function startLiveFeed(flags: GatewayFlags & { eventsListen: string }): Promise<LiveFeed> {
-  const upstream = upstreamConfig(flags);
+  const api = gatewayApi(upstreamConfig(flags));
   const logger = pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' }).child({ role: 'primary' });
-  const live = new LiveFeed({ listen: parseListen(flags.eventsListen), tls: await servingTls(flags, upstream), upstream, namespace: policyRef(flags).namespace, logger });
+  const live = new LiveFeed({ listen: parseListen(flags.eventsListen), tls: await servingTls(flags, api), api, namespace: policyRef(flags).namespace, logger });
   await live.start();
   logger.info({ port: live.port() }, 'live events endpoint serving');
   return live;

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type * as k8s from '@kubernetes/client-node';
+import type { RawKubeClient } from '../kube/raw-client.js';
 import { authenticate, type CallerIdentity, type GrantLookup, type PeopleOptions } from './auth.js';
 import { CommandApprovals } from './command-approvals.js';
 import { GatewayError } from './errors.js';
@@ -39,8 +39,8 @@ export interface AdmitContext {
   sessions: SessionTable;
   recorder: Recorder;
   approvals: CommandApprovals;
-  /** Asks the API server which of a person's grants covers a request (human-auth.ts). */
-  authorization: k8s.AuthorizationV1Api;
+  /** Asks the API server which of a person's grants covers a request (human-auth.ts), as the gateway itself. */
+  api: RawKubeClient;
   logger: Logger;
   maxRequestBodyBytes: number;
 }
@@ -158,7 +158,7 @@ function peopleOptions(context: AdmitContext, state: GatewayState, request: Inco
   return {
     verifier: state.verifier,
     ...(typeof chosen === 'string' ? { chosenGrant: chosen } : {}),
-    covers: rbacAccessCheck(context.authorization, request.method ?? 'GET', request.url ?? '/'),
+    covers: rbacAccessCheck(context.api, request.method ?? 'GET', request.url ?? '/'),
   };
 }
 

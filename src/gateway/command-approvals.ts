@@ -16,11 +16,10 @@
  */
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import * as k8s from '@kubernetes/client-node';
 import type { ApprovalRequest, ApprovalRequestSpec } from '../api/index.js';
 import { grantApprovalParties } from '../api/identity.js';
-import { isConflict, statusCode, type KubeClients } from '../kube/client.js';
-import { accessGrants, approvalRequests, ownerReference } from '../kube/resources.js';
+import { KubeApiError, type RawKubeClient } from '../kube/raw-client.js';
+import { accessGrants, approvalRequests, namespacedPath, ownerReference } from '../kube/custom-resources.js';
 import type { CallerIdentity } from './auth.js';
 import { GatewayError } from './errors.js';
 
@@ -49,7 +48,7 @@ type ExpectedSpec = Pick<ApprovalRequestSpec, 'policyRef' | 'request' | 'request
 
 export class CommandApprovals {
   constructor(
-    private readonly clients: KubeClients,
+    private readonly api: RawKubeClient,
     private readonly policy: { namespace: string; name: string },
     private readonly ttlMs = 15 * 60_000,
   ) {}
@@ -58,33 +57,29 @@ export class CommandApprovals {
   async admit(held: HeldRequest, identity: CallerIdentity, now = new Date()): Promise<ApprovalOutcome> {
     const expected = this.expectedSpec(held, identity);
     const hash = createHash('sha256').update([held.method, held.target, expected.request!.bodySha256, identity.user, identity.grant.uid].join('\0')).digest('hex').slice(0, 63);
-    const list = (await this.clients.custom.listNamespacedCustomObject({ ...approvalRequests, namespace: this.policy.namespace, labelSelector: `${hashLabel}=${hash}` })) as { items: ApprovalRequest[] };
+    const list = await this.api.list<ApprovalRequest>(namespacedPath(approvalRequests, this.policy.namespace), { labelSelector: `${hashLabel}=${hash}` });
     const live = list.items.filter((r) => !r.status?.consumedAt && Date.parse(r.spec.expiresAt) > now.getTime() && opensFor(r, expected, identity.grant.uid));
     for (const request of live.filter((r) => r.status?.phase === 'Approved')) {
       if (await this.consume(request, now)) return { admitted: true, request: request.metadata!.name! };
     }
     const pending = live.find((r) => !r.status?.phase || r.status.phase === 'Pending');
     if (pending) return { admitted: false, request: pending.metadata!.name!, phase: 'Pending' };
-    const created = (await this.clients.custom.createNamespacedCustomObject({
-      ...approvalRequests,
-      namespace: this.policy.namespace,
-      body: {
-        apiVersion: 'kubegate.dev/v1alpha1',
-        kind: 'ApprovalRequest',
-        metadata: {
-          generateName: `${held.verb}-${held.resource ?? 'request'}-`.slice(0, 40),
-          namespace: this.policy.namespace,
-          labels: { [hashLabel]: hash },
-          // the grant it came through (not blocking its deletion: the gateway may not touch grants)
-          ownerReferences: [{ ...ownerReference(accessGrants, { metadata: { name: identity.grant.name, uid: identity.grant.uid } }), blockOwnerDeletion: false }],
-        },
-        spec: {
-          ...expected,
-          reason: `${held.method} ${held.path} held by rule ${held.rule ?? '(default action)'}`,
-          expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
-        },
+    const created = await this.api.create<ApprovalRequest>(namespacedPath(approvalRequests, this.policy.namespace), {
+      apiVersion: 'kubegate.dev/v1alpha1',
+      kind: 'ApprovalRequest',
+      metadata: {
+        generateName: `${held.verb}-${held.resource ?? 'request'}-`.slice(0, 40),
+        namespace: this.policy.namespace,
+        labels: { [hashLabel]: hash },
+        // the grant it came through (not blocking its deletion: the gateway may not touch grants)
+        ownerReferences: [{ ...ownerReference(accessGrants, { metadata: { name: identity.grant.name, uid: identity.grant.uid } }), blockOwnerDeletion: false }],
       },
-    })) as ApprovalRequest;
+      spec: {
+        ...expected,
+        reason: `${held.method} ${held.path} held by rule ${held.rule ?? '(default action)'}`,
+        expiresAt: new Date(now.getTime() + this.ttlMs).toISOString(),
+      },
+    });
     return { admitted: false, request: created.metadata!.name!, phase: 'Pending' };
   }
 
@@ -114,22 +109,18 @@ export class CommandApprovals {
 
   private async consume(request: ApprovalRequest, now: Date): Promise<boolean> {
     try {
-      await this.clients.custom.patchNamespacedCustomObjectStatus(
-        {
-          ...approvalRequests,
-          namespace: this.policy.namespace,
-          name: request.metadata!.name!,
-          body: [
-            { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
-            { op: 'add', path: '/status/consumedAt', value: now.toISOString() },
-          ],
-        },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      await this.api.patch(
+        `${namespacedPath(approvalRequests, this.policy.namespace, request.metadata!.name!)}/status`,
+        [
+          { op: 'test', path: '/metadata/resourceVersion', value: request.metadata!.resourceVersion },
+          { op: 'add', path: '/status/consumedAt', value: now.toISOString() },
+        ],
+        'application/json-patch+json',
       );
       return true;
     } catch (error) {
       // another request claimed it first (precondition failed), or it is gone
-      if (isConflict(error) || statusCode(error) === 422 || statusCode(error) === 404) return false;
+      if (error instanceof KubeApiError && [404, 409, 422].includes(error.status)) return false;
       throw error;
     }
   }

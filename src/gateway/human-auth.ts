@@ -14,10 +14,11 @@
  * and the person is the subject of what they hold for approval, so they cannot approve it themselves.
  */
 import { createHash } from 'node:crypto';
-import type * as k8s from '@kubernetes/client-node';
 import type { AccessGrant } from '../api/index.js';
 import { grantGroup, impersonatedUser, type GrantSubject } from '../api/identity.js';
 import type { HumanIdentity } from '../token/id-token.js';
+import type { RawKubeClient } from '../kube/raw-client.js';
+import { createSubjectAccessReview } from '../kube/reviews.js';
 import { grantStanding, type CallerIdentity } from './auth.js';
 import { GatewayError } from './errors.js';
 import { parseRequestAttributes, type RequestAttributes } from './request-attributes.js';
@@ -91,7 +92,7 @@ export async function humanCaller(human: HumanIdentity, token: string, options: 
  * the gateway sends as itself (its ServiceAccount may create them). A request the gateway cannot parse
  * covers nothing; the parse refuses it a moment later anyway.
  */
-export function rbacAccessCheck(authorization: k8s.AuthorizationV1Api, method: string, target: string): AccessCheck {
+export function rbacAccessCheck(api: RawKubeClient, method: string, target: string): AccessCheck {
   return async (user, groups) => {
     let attributes: RequestAttributes;
     try {
@@ -100,16 +101,12 @@ export function rbacAccessCheck(authorization: k8s.AuthorizationV1Api, method: s
       return false;
     }
     const { verb, apiGroup, apiVersion, namespace, resource, subresource, name, path } = attributes;
-    const review = await authorization.createSubjectAccessReview({
-      body: {
-        spec: {
-          user,
-          groups,
-          ...(attributes.isResourceRequest
-            ? { resourceAttributes: { verb, group: apiGroup, version: apiVersion, namespace, resource, subresource, name } }
-            : { nonResourceAttributes: { verb, path } }),
-        },
-      },
+    const review = await createSubjectAccessReview(api, {
+      user,
+      groups,
+      ...(attributes.isResourceRequest
+        ? { resourceAttributes: { verb, group: apiGroup, version: apiVersion, namespace, resource, subresource, name } }
+        : { nonResourceAttributes: { verb, path } }),
     });
     return review.status?.allowed === true;
   };

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
+import type { RawKubeClient } from '../kube/raw-client.js';
 import type { JSONWebKeySet } from 'jose';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { policyConfigMapName } from '../api/names.js';
@@ -23,9 +24,9 @@ export function policyFromDirectory(dir: string): PolicyFiles {
   return async () => ({ policy: await readFile(join(dir, 'policy.json'), 'utf8'), jwks: await readFile(join(dir, 'jwks.json'), 'utf8') });
 }
 
-export function policyFromApi(core: k8s.CoreV1Api, policy: { namespace: string; name: string }): PolicyFiles {
+export function policyFromApi(api: RawKubeClient, policy: { namespace: string; name: string }): PolicyFiles {
   return async () => {
-    const map = await core.readNamespacedConfigMap({ name: policyConfigMapName(policy.name), namespace: policy.namespace });
+    const map = await api.requestJson<k8s.V1ConfigMap>('GET', `/api/v1/namespaces/${policy.namespace}/configmaps/${policyConfigMapName(policy.name)}`);
     const data = map.data ?? {};
     if (!data['policy.json'] || !data['jwks.json']) throw new Error(`ConfigMap ${policy.namespace}/${policyConfigMapName(policy.name)} has no compiled policy yet`);
     return { policy: data['policy.json'], jwks: data['jwks.json'] };

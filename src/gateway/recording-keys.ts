@@ -5,14 +5,15 @@
  * later keeps the keys last read.
  */
 import type * as k8s from '@kubernetes/client-node';
+import type { RawKubeClient } from '../kube/raw-client.js';
 import { recordingSigningSecretName } from '../api/names.js';
 import type { EvidenceKey } from '../pki/signing.js';
 import type { Logger } from 'pino';
 
 const fiveMinutes = 5 * 60_000;
 
-async function readKeys(core: k8s.CoreV1Api, policy: { namespace: string; name: string }): Promise<EvidenceKey[]> {
-  const secret = await core.readNamespacedSecret({ name: recordingSigningSecretName(policy.name), namespace: policy.namespace });
+async function readKeys(api: RawKubeClient, policy: { namespace: string; name: string }): Promise<EvidenceKey[]> {
+  const secret = await api.requestJson<k8s.V1Secret>('GET', `/api/v1/namespaces/${policy.namespace}/secrets/${recordingSigningSecretName(policy.name)}`);
   const keys = JSON.parse(Buffer.from(secret.data?.['keys.json'] ?? '', 'base64').toString('utf8') || '[]') as EvidenceKey[];
   if (keys.length === 0) throw new Error(`the Secret ${policy.namespace}/${recordingSigningSecretName(policy.name)} holds no key`);
   return keys;
@@ -22,10 +23,10 @@ async function readKeys(core: k8s.CoreV1Api, policy: { namespace: string; name: 
  * The key source, or undefined when the Secret cannot be read at start (no operator made it, or the
  * gateway's Role predates it): recordings are then unsigned, as before format v5, and that is logged.
  */
-export async function recordingKeysFromSecret(core: k8s.CoreV1Api, policy: { namespace: string; name: string }, logger: Logger, refreshMs = fiveMinutes, now = () => Date.now()): Promise<(() => Promise<EvidenceKey[]>) | undefined> {
+export async function recordingKeysFromSecret(api: RawKubeClient, policy: { namespace: string; name: string }, logger: Logger, refreshMs = fiveMinutes, now = () => Date.now()): Promise<(() => Promise<EvidenceKey[]>) | undefined> {
   let keys: EvidenceKey[];
   try {
-    keys = await readKeys(core, policy);
+    keys = await readKeys(api, policy);
   } catch (error) {
     logger.warn({ err: error, secret: recordingSigningSecretName(policy.name) }, 'no recording signing key: manifests are unsigned and no checkpoints are written');
     return undefined;
@@ -34,7 +35,7 @@ export async function recordingKeysFromSecret(core: k8s.CoreV1Api, policy: { nam
   let reading: Promise<void> | undefined;
   return async () => {
     if (now() - readAt >= refreshMs) {
-      reading ??= readKeys(core, policy)
+      reading ??= readKeys(api, policy)
         .then((fresh) => void (keys = fresh))
         .catch((error: unknown) => logger.warn({ err: error }, 'the recording signing keys could not be read again; signing with those last read'))
         .finally(() => {

@@ -9,12 +9,12 @@ import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } f
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AccessGrant } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { kubeClients } from '../kube/client.js';
+import type { KubeConnection } from '../kube/connection.js';
+import type { RawKubeClient } from '../kube/raw-client.js';
 import { HealthServer } from '../runtime/health.js';
 import { Informer } from '../runtime/informer.js';
 import { admit, type AdmitContext, type GatewayState } from './admit.js';
@@ -39,7 +39,10 @@ export interface GatewayOptions {
   policy: { namespace: string; name: string };
   listen: { host: string; port: number };
   adminListen: { host: string; port: number };
-  upstream: k8s.KubeConfig;
+  /** The API server and the gateway's own credential, toward which requests are forwarded. */
+  upstream: KubeConnection;
+  /** The gateway's own calls: the grants it watches, approvals it opens and claims, access reviews. */
+  api: RawKubeClient;
   policyFiles: PolicyFiles;
   tls: ServingTls;
   recorder: Recorder;
@@ -101,22 +104,21 @@ export class Gateway {
       (error) => logger.warn({ err: error }, 'policy reload failed; keeping the loaded version'),
     );
     await this.source.start();
-    this.grants = new Informer<AccessGrant>({ kubeconfig: options.upstream, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
+    this.grants = new Informer<AccessGrant>({ client: options.api, path: `/apis/kubegate.dev/v1alpha1/namespaces/${options.policy.namespace}/accessgrants`, logger });
     const grants: GrantLookup = { get: (namespace, name) => this.grants!.get(`${namespace}/${name}`), list: () => this.grants!.list() };
     this.grantWatch = new GrantWatch({ grants, events: this.grants, logger });
     this.grants.start();
     const grantWatch = this.grantWatch;
     options.live?.attach({ endSession: (session, reason) => grantWatch.endSession(session, { reason, message: reason, code: 'KG_SESSION_ENDED' }) }, this.registry);
     const upstream = connectUpstream(options.upstream);
-    const clients = kubeClients(options.upstream);
     this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
     const context: AdmitContext = {
       state: () => this.state!,
       grants,
       sessions: this.sessions,
       recorder: options.recorder,
-      approvals: new CommandApprovals(clients, options.policy),
-      authorization: clients.authorization,
+      approvals: new CommandApprovals(options.api, options.policy),
+      api: options.api,
       logger,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
     };

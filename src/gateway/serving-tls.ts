@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
+import type { RawKubeClient } from '../kube/raw-client.js';
 import { tlsSecretName } from '../api/names.js';
 
 export interface ServingTls {
@@ -20,8 +20,10 @@ export async function tlsFromDirectory(dir: string): Promise<ServingTls> {
   return { cert: cert!, key: key!, ca: ca! };
 }
 
-export async function tlsIssuedFromSecret(core: k8s.CoreV1Api, policy: { namespace: string; name: string }, hosts: string[]): Promise<ServingTls> {
-  const secret = await core.readNamespacedSecret({ name: tlsSecretName(policy.name), namespace: policy.namespace });
+export async function tlsIssuedFromSecret(api: RawKubeClient, policy: { namespace: string; name: string }, hosts: string[]): Promise<ServingTls> {
+  // loaded here only: @peculiar/x509 costs a process ~12 MiB, and a gateway with a mounted certificate needs none of it
+  const { issueCertificate, loadCertificateAuthority } = await import('../pki/certificates.js');
+  const secret = await api.requestJson<k8s.V1Secret>('GET', `/api/v1/namespaces/${policy.namespace}/secrets/${tlsSecretName(policy.name)}`);
   const decode = (key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
   const ca = await loadCertificateAuthority(decode('ca.crt'), decode('ca.key'));
   const ipAddresses = hosts.filter((host) => /^[\d.]+$|:/.test(host));

@@ -7,8 +7,7 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
-import * as k8s from '@kubernetes/client-node';
-import { execCredentialsOf } from '../kube/exec-credential.js';
+import type { KubeConnection } from '../kube/connection.js';
 
 export interface Upstream {
   /** An upstream request for `path` with the gateway's credentials plus `headers`. */
@@ -18,13 +17,12 @@ export interface Upstream {
    * impersonation is a 403). The next request reads them afresh — an exec plugin runs again.
    */
   refused(request: ClientRequest): void;
-  kubeconfig: k8s.KubeConfig;
 }
 
-export function connectUpstream(kubeconfig: k8s.KubeConfig, now: () => number = Date.now): Upstream {
-  const server = new URL(kubeconfig.getCurrentCluster()!.server);
+export function connectUpstream(kubeconfig: KubeConnection, now: () => number = Date.now): Upstream {
+  const server = new URL(kubeconfig.server);
   const pool = new TlsPool();
-  const exec = execCredentialsOf(kubeconfig);
+  const exec = kubeconfig.exec;
   let credentials: { until: number; options: RequestOptions } | undefined;
   const sentWith = new WeakMap<ClientRequest, RequestOptions>();
   const credentialOptions = async (): Promise<RequestOptions> => {
@@ -38,7 +36,6 @@ export function connectUpstream(kubeconfig: k8s.KubeConfig, now: () => number = 
     return credentials.options;
   };
   return {
-    kubeconfig,
     refused(request) {
       const options = sentWith.get(request);
       if (!options) return;

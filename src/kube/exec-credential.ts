@@ -1,17 +1,13 @@
 /**
  * A kubeconfig user's exec credential plugin (`users[].user.exec`, as `aws eks get-token` writes it), run
- * the way kubectl runs it and refreshed ahead of its expiry and when the API server refuses it.
+ * the way kubectl runs it and refreshed ahead of its expiry and when the API server refuses it: the
+ * gateway's kubeconfig (connection.ts) asks it for the credential of each request.
  *
- * @kubernetes/client-node 2.x runs exec plugins itself, but keeps a credential until the very instant of
- * its `expirationTimestamp` (a request signed a moment before reaches the API server expired) and has no
- * way to drop one the API server answered 401 to. So a kubeconfig whose current user has a plugin has it
- * moved here: client-node finds no `exec` on the user and asks this authenticator instead (it has the
- * shape of client-node's `Authenticator`, which the package does not export).
+ * (@kubernetes/client-node 2.x runs exec plugins itself, but keeps a credential until the very instant of
+ * its `expirationTimestamp` — a request signed a moment before reaches the API server expired — and has
+ * no way to drop one the API server answered 401 to.)
  */
 import { spawn } from 'node:child_process';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import type { RequestOptions } from 'node:https';
-import type * as k8s from '@kubernetes/client-node';
 
 /** The `exec` stanza of a kubeconfig user (client.authentication.k8s.io ExecConfig). */
 export interface ExecConfig {
@@ -67,21 +63,9 @@ export class ExecCredentials {
   runs = 0;
 
   constructor(
-    private readonly userName: string,
     private readonly exec: ExecConfig,
     private readonly options: { now?: () => number; run?: RunPlugin } = {},
   ) {}
-
-  isAuthProvider(user: k8s.User): boolean {
-    return user?.name === this.userName;
-  }
-
-  async applyAuthentication(_user: k8s.User, opts: RequestOptions): Promise<void> {
-    const credential = await this.credential();
-    if (credential.clientCertificateData) opts.cert = credential.clientCertificateData;
-    if (credential.clientKeyData) opts.key = credential.clientKeyData;
-    if (credential.token) opts.headers = { ...opts.headers, Authorization: `Bearer ${credential.token}` };
-  }
 
   /** When the current credential should be replaced (undefined: not before it is refused). */
   refreshAt(): number | undefined {
@@ -109,28 +93,4 @@ export class ExecCredentials {
     this.current = { credential, refreshAt };
     return credential;
   }
-}
-
-const installed = new WeakMap<k8s.KubeConfig, ExecCredentials>();
-
-/**
- * Moves the current user's exec plugin from client-node to an `ExecCredentials` (returned, and found
- * again with `execCredentialsOf`). A relative command with a slash is resolved against the kubeconfig's
- * folder, as kubectl does. Nothing changes for a user without one.
- */
-export function refreshingExecCredentials(kubeconfig: k8s.KubeConfig, kubeconfigPath?: string): ExecCredentials | undefined {
-  const user = kubeconfig.getCurrentUser();
-  if (!user?.exec) return undefined;
-  const exec = { ...(user.exec as ExecConfig) };
-  if (kubeconfigPath && exec.command.includes('/') && !isAbsolute(exec.command)) exec.command = resolve(dirname(kubeconfigPath), exec.command);
-  const credentials = new ExecCredentials(user.name, exec);
-  const { exec: _moved, ...rest } = user;
-  kubeconfig.users = kubeconfig.users.map((u) => (u === user ? (rest as k8s.User) : u));
-  kubeconfig.addAuthenticator(credentials);
-  installed.set(kubeconfig, credentials);
-  return credentials;
-}
-
-export function execCredentialsOf(kubeconfig: k8s.KubeConfig): ExecCredentials | undefined {
-  return installed.get(kubeconfig);
 }

@@ -1,22 +1,10 @@
 /** The custom resources the operator reads and writes, as the CustomObjectsApi addresses them. */
 import type * as k8s from '@kubernetes/client-node';
 import { mergePatch, type KubeClients } from './client.js';
+import type { CustomResource } from './custom-resources.js';
 
-export interface CustomResource {
-  group: string;
-  version: string;
-  plural: string;
-  kind: string;
-}
-
-const kubegate = { group: 'kubegate.dev', version: 'v1alpha1' };
-export const accessGrants: CustomResource = { ...kubegate, plural: 'accessgrants', kind: 'AccessGrant' };
-export const approvalRequests: CustomResource = { ...kubegate, plural: 'approvalrequests', kind: 'ApprovalRequest' };
-export const sessionPolicies: CustomResource = { ...kubegate, plural: 'sessionpolicies', kind: 'SessionPolicy' };
-
-export function apiVersionOf(resource: CustomResource): string {
-  return `${resource.group}/${resource.version}`;
-}
+// the names and shapes, apart: the gateway reads them without loading client-node
+export { accessGrants, apiVersionOf, approvalRequests, ownerReference, sessionPolicies, type CustomResource } from './custom-resources.js';
 
 export async function getCustom<T>(clients: KubeClients, resource: CustomResource, namespace: string, name: string): Promise<T> {
   return (await clients.custom.getNamespacedCustomObject({ ...resource, namespace, name })) as T;
@@ -59,15 +47,4 @@ export async function setFinalizer(clients: KubeClients, resource: CustomResourc
 
 function resourceVersionOf(object: unknown): string {
   return (object as k8s.KubernetesObject).metadata!.resourceVersion!;
-}
-
-export function ownerReference(resource: CustomResource, object: k8s.KubernetesObject): k8s.V1OwnerReference {
-  return {
-    apiVersion: apiVersionOf(resource),
-    kind: resource.kind,
-    name: object.metadata!.name!,
-    uid: object.metadata!.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
 }

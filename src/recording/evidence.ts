@@ -137,12 +137,25 @@ export class Evidence {
 }
 
 /**
+ * Whether `key` is in the store. A role that may write but not read (a gateway's under IRSA: no
+ * s3:GetObject) is refused the HEAD: it puts the key again, which in the versioned, locked bucket adds a
+ * version of the same bytes beside the locked one and changes nothing a verifier reads.
+ */
+async function publishedAlready(store: RecordingStore, key: string): Promise<boolean> {
+  try {
+    return (await store.head(key)) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Puts the public half of `keyId` at `keys/<key-id>.json` under `lock`, unless it is there (published by
  * an earlier run, another replica, or the other party signing with the policy's keys: gateway or operator).
  */
 export async function publishKey(store: RecordingStore, signer: Signer, keyId: string, lock: NonNullable<PutOptions['retention']>): Promise<void> {
   const key = publishedKeyKey(keyId);
-  if (await store.head(key)) return;
+  if (await publishedAlready(store, key)) return;
   const published = await signer.publicKey(keyId);
   await store.put(key, Buffer.from(JSON.stringify(published) + '\n'), { retention: lock, contentType: 'application/json' });
 }

@@ -15,8 +15,7 @@
  *
  * Objects are the API server's JSON, unconverted: timestamps are strings, as in watch events.
  */
-import * as k8s from '@kubernetes/client-node';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Status } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { keyString, realClock, type Clock, sleep } from './reconciler.js';
 
@@ -37,6 +36,16 @@ export interface EventSource<T> {
 export interface ObjectList<T> {
   items: T[];
   resourceVersion: string;
+}
+
+/**
+ * How an informer reaches the API server: kube/raw-client.ts's `RawKubeClient` (over client-node's
+ * `KubeConfig` in the operator, over the gateway's own kubeconfig in the gateway).
+ */
+export interface ListWatchClient {
+  list<T extends KubernetesObject>(path: string, options: { labelSelector?: string; pageSize?: number; signal?: AbortSignal }): Promise<ObjectList<T>>;
+  /** `onEnd` once: nothing when the server ended the watch, the error otherwise (a TimeoutError when it went quiet). */
+  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (type: string, object: never) => void, onEnd: (error?: unknown) => void): Promise<AbortController>;
 }
 
 export type ListFunction<T> = (signal: AbortSignal) => Promise<ObjectList<T>>;
@@ -61,13 +70,13 @@ export const informerDefaults = {
 } as const;
 
 export interface InformerOptions<T> {
-  kubeconfig: k8s.KubeConfig;
+  client: ListWatchClient;
   /** The collection's API path: `/api/v1/namespaces/ns/configmaps`, `/apis/kubegate.dev/v1alpha1/accessgrants`. */
   path: string;
   labelSelector?: string;
   /** Re-deliver every object as an update this often; 0 or unset: never. */
   resyncMs?: number;
-  /** How to list; default: GET `path` page by page with the kubeconfig's credentials. */
+  /** How to list; default: GET `path` page by page with the client. */
   listFn?: ListFunction<T>;
   backoff?: BackoffOptions;
   clock?: Clock;
@@ -97,7 +106,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     this.clock = options.clock ?? realClock;
     this.logger = (options.logger ?? pino({ enabled: false })).child({ informer: options.path });
     this.listFn =
-      options.listFn ?? ((signal) => listPath<T>({ kubeconfig: options.kubeconfig, path: options.path, labelSelector: options.labelSelector, signal }));
+      options.listFn ?? ((signal) => options.client.list<T>(options.path, { labelSelector: options.labelSelector, pageSize: informerDefaults.pageSize, signal }));
   }
 
   /** Registers `handler`; it first gets an add for every object already in the store, like client-go. */
@@ -232,7 +241,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
           finish(new Error('the watch ended at once without an event'));
         } else finish();
       };
-      new k8s.Watch(this.options.kubeconfig).watch(this.path, query, onEvent, onEnd).then((controller) => {
+      this.options.client.watch(this.path, query, onEvent, onEnd).then((controller) => {
         // the controller arrives only once the response headers have; the watch may be over by then
         if (settled) controller.abort();
         else this.activeWatch = controller;
@@ -258,7 +267,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
       case 'BOOKMARK':
         break;
       case 'ERROR':
-        throw new WatchErrorEvent(object as k8s.V1Status);
+        throw new WatchErrorEvent(object as V1Status);
       default:
         throw new Error(`unknown watch event type ${type}`);
     }
@@ -296,7 +305,7 @@ class WatchErrorEvent extends Error {
   override name = 'WatchErrorEvent';
   readonly code: number | undefined;
 
-  constructor(status: k8s.V1Status) {
+  constructor(status: V1Status) {
     super(`watch error ${status.code ?? ''} ${status.reason ?? ''}: ${status.message ?? ''}`);
     this.code = status.code;
   }
@@ -305,52 +314,3 @@ class WatchErrorEvent extends Error {
 function storeKey(object: KubernetesObject): string {
   return keyString({ namespace: object.metadata?.namespace, name: object.metadata?.name ?? '' });
 }
-
-/**
- * GETs the collection at `path` page by page, over the same transport and credentials as the generated
- * clients, so any resource works (core, other groups, custom) without a typed client per kind. List items
- * carry no kind; it is filled in from the list's, so handlers see the same shape as from watch events.
- */
-export async function listPath<T extends KubernetesObject>(request: {
-  kubeconfig: k8s.KubeConfig;
-  path: string;
-  labelSelector?: string;
-  signal?: AbortSignal;
-}): Promise<ObjectList<T>> {
-  const server = request.kubeconfig.getCurrentCluster()?.server;
-  if (!server) throw new Error('the kubeconfig has no current cluster');
-  const http = new k8s.IsomorphicFetchHttpLibrary();
-  const items: T[] = [];
-  let resourceVersion = '';
-  let continueToken: string | undefined;
-  do {
-    const url = new URL(server + request.path);
-    url.searchParams.set('limit', String(informerDefaults.pageSize));
-    if (request.labelSelector) url.searchParams.set('labelSelector', request.labelSelector);
-    if (continueToken) url.searchParams.set('continue', continueToken);
-    const context = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-    context.setHeaderParam('Accept', 'application/json');
-    if (request.signal) context.setSignal(request.signal);
-    await request.kubeconfig.applySecurityAuthentication(context);
-    const response = await http.send(context).toPromise();
-    const body = await response.body.text();
-    if (response.httpStatusCode !== 200) {
-      throw new k8s.ApiException(response.httpStatusCode, `list ${request.path}: HTTP ${response.httpStatusCode}`, body, response.headers);
-    }
-    const page = JSON.parse(body) as ListPage<T>;
-    const kind = page.kind?.replace(/List$/, '');
-    for (const item of page.items) items.push({ apiVersion: page.apiVersion, kind, ...item });
-    resourceVersion = page.metadata?.resourceVersion ?? '';
-    continueToken = page.metadata?.continue || undefined;
-  } while (continueToken);
-  return { items, resourceVersion };
-}
-
-/** A list response as JSON (the generated `V1ListMeta` renames `continue` to `_continue`). */
-interface ListPage<T> {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: { resourceVersion?: string; continue?: string };
-  items: T[];
-}
-

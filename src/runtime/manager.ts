@@ -18,7 +18,9 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { Agent } from 'node:https';
 import type { Logger } from 'pino';
+import { RawKubeClient } from '../kube/raw-client.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { HealthServer } from './health.js';
 import { Informer, type InformerOptions } from './informer.js';
@@ -55,6 +57,7 @@ export class Manager {
   private readonly controllers: Controller[] = [];
   private readonly leaderTasks: LeaderTask[] = [];
   private readonly health: HealthServer;
+  private informerClient?: RawKubeClient;
   private electing = false;
   private started = false;
 
@@ -75,8 +78,10 @@ export class Manager {
   }
 
   /** An informer on the manager's kubeconfig, clock and logger, started and stopped by `start`. */
-  addInformer<T extends KubernetesObject>(options: Omit<InformerOptions<T>, 'kubeconfig' | 'clock' | 'logger'>): Informer<T> {
-    const informer = new Informer<T>({ ...options, kubeconfig: this.options.kubeconfig, clock: this.clock, logger: this.logger });
+  addInformer<T extends KubernetesObject>(options: Omit<InformerOptions<T>, 'client' | 'clock' | 'logger'>): Informer<T> {
+    // one kept-alive connection per informer's watch, and one for its lists
+    this.informerClient ??= new RawKubeClient(this.options.kubeconfig, new Agent({ keepAlive: true }));
+    const informer = new Informer<T>({ ...options, client: this.informerClient, clock: this.clock, logger: this.logger });
     this.informers.push(informer);
     return informer;
   }
@@ -118,6 +123,7 @@ export class Manager {
       else await this.lead(signal);
     } finally {
       await Promise.all(this.informers.map((informer) => informer.stop()));
+      this.informerClient?.close();
       await this.health.close();
       this.logger.info('manager stopped');
     }

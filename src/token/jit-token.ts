@@ -8,7 +8,6 @@
  */
 import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, exportJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
-import { createSigningKeys } from '../pki/certificates.js';
 
 const tokenIssuer = 'kubegate';
 // names of the token's private claims (namespaced, as RFC 7519 advises), read only by the gateway: the
@@ -44,6 +43,8 @@ export function policyAudience(policy: { namespace: string; name: string }): str
 }
 
 export async function newSigningKey(now = new Date()): Promise<SigningKey> {
+  // loaded here only (the operator's): @peculiar/x509 costs ~12 MiB, and the gateway only verifies tokens
+  const { createSigningKeys } = await import('../pki/certificates.js');
   const { privateKeyPem } = await createSigningKeys();
   return { kid: `k-${now.toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`, privateKeyPem, createdAt: now.toISOString() };
 }

@@ -47,7 +47,7 @@ export async function listening(t: TestContext, server: Server): Promise<number>
 
 /** The API server as a plain-HTTP stand-in on `port` (each request on a connection of its own). */
 export function upstreamAt(port: number): Upstream {
-  return { kubeconfig: undefined as never, refused: () => undefined, request: async (method, target, headers) => httpRequest({ host: '127.0.0.1', port, method, path: target, headers, agent: false }) };
+  return { refused: () => undefined, request: async (method, target, headers) => httpRequest({ host: '127.0.0.1', port, method, path: target, headers, agent: false }) };
 }
 
 /** One admitted request of `caller` for `method path`, under a policy with no rules, and what surrounds it. */

@@ -16,6 +16,7 @@ import { jitKubeconfig, startGateway, type GatewayRunOptions, type RunningGatewa
 import { accessGrant, sessionPolicy, uniqueName } from './kubegate-objects.js';
 import { eventually } from './workloads.js';
 import { Kubectl } from './kubectl.js';
+import { refuseClientNode } from './refuse-client-node-hooks.js';
 
 export interface GatewayFixture {
   cluster: TestCluster;
@@ -74,7 +75,8 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
       const account = { namespace, name: 'kubegate-gateway-prod' };
       if (options.gatewayOptions) await eventually(() => admin.ok(['get', 'serviceaccount', account.name, '-n', namespace]).then(() => undefined), 20_000);
       const more = await options.gatewayOptions?.(cluster, account);
-      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs, ...more });
+      // every gateway process is held to loading no @kubernetes/client-node (issue 14's idle memory)
+      gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs, ...more, env: { ...more?.env, ...refuseClientNode() } });
       const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
       const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');
       const token = /token: (\S+)/.exec(kubeconfig)![1]!;

@@ -14,7 +14,9 @@ import { pino } from 'pino';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
 import { eventually } from '../harness/workloads.js';
 import { Controller } from '../../src/runtime/controller.js';
-import { Informer, listPath } from '../../src/runtime/informer.js';
+import { Agent } from 'node:https';
+import { Informer } from '../../src/runtime/informer.js';
+import { RawKubeClient, type KubeEndpoint } from '../../src/kube/raw-client.js';
 import { LeaderElector } from '../../src/runtime/leader-election.js';
 import { LeaderElectionLostError, Manager } from '../../src/runtime/manager.js';
 import { createRuntimeMetrics } from '../../src/runtime/metrics.js';
@@ -99,6 +101,11 @@ function configMap(name: string, value: string): k8s.V1ConfigMap {
   return { metadata: { name, labels: { suite: 'runtime' } }, data: { value } };
 }
 
+/** An informer's client over a client-node kubeconfig, as the operator's manager makes it. */
+function informerClient(kubeconfig: KubeEndpoint): RawKubeClient {
+  return new RawKubeClient(kubeconfig, new Agent({ keepAlive: true }));
+}
+
 test('an informer lists and watches ConfigMaps, and recovers from a cut connection and an outage', { timeout: 60_000 }, async () => {
   const cluster = await testCluster();
   const namespace = await cluster.namespace('informer');
@@ -107,7 +114,7 @@ test('an informer lists and watches ConfigMaps, and recovers from a cut connecti
   await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'unlabelled' } } });
   const proxy = await TcpProxy.start(cluster.state.apiserver.url);
   const informer = new Informer<k8s.V1ConfigMap>({
-    kubeconfig: await kubeconfigThrough(cluster, proxy),
+    client: informerClient(await kubeconfigThrough(cluster, proxy)),
     path: `/api/v1/namespaces/${namespace}/configmaps`,
     labelSelector: 'suite=runtime',
     backoff: { initialMs: 100, maxMs: 400 },
@@ -175,15 +182,16 @@ test('an informer on a custom resource relists after the API server answers 410 
   const path = `/apis/${group}/v1/namespaces/${namespace}/gadgets`;
   let lists = 0;
   const logs: Array<Record<string, unknown>> = [];
+  const client = informerClient(cluster.admin);
   const informer = new Informer<k8s.KubernetesObject>({
-    kubeconfig: cluster.admin,
+    client,
     path,
     backoff: { initialMs: 100, maxMs: 400 },
     logger: capturingLogger(logs),
     // the first complete list claims resourceVersion 1, older than this resource's watch cache: the
     // API server ends the watch with a real ERROR 410 Expired, and the informer must list again
     listFn: async (signal) => {
-      const list = await listPath<k8s.KubernetesObject>({ kubeconfig: cluster.admin, path, signal });
+      const list = await client.list<k8s.KubernetesObject>(path, { signal });
       lists += 1;
       return lists === 1 ? { ...list, resourceVersion: '1' } : list;
     },
@@ -211,7 +219,7 @@ test('a controller reconciles every ConfigMap its informer sees, and again on ea
   const seen = 'runtime.kubegate.dev/seen';
   for (const name of ['one', 'two', 'three']) await core.createNamespacedConfigMap({ namespace, body: configMap(name, `${name}-1`) });
 
-  const informer = new Informer<k8s.V1ConfigMap>({ kubeconfig: cluster.admin, path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: 'suite=runtime' });
+  const informer = new Informer<k8s.V1ConfigMap>({ client: informerClient(cluster.admin), path: `/api/v1/namespaces/${namespace}/configmaps`, labelSelector: 'suite=runtime' });
   // level-based: copy data.value into an annotation, writing only when they differ; the informer's copy
   // may be stale, and the 409 that follows is a transient error the controller retries
   const reconciler: Reconciler = {

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { ExecCredentials, execCredentialsOf, parseExecCredential, refreshingExecCredentials } from '../../src/kube/exec-credential.js';
+import { ExecCredentials, parseExecCredential } from '../../src/kube/exec-credential.js';
+import { connectionFromKubeconfigFile, KubeConnection } from '../../src/kube/connection.js';
 import { ManualClock } from '../harness/manual-clock.js';
 
 /** A plugin printing token-1, token-2, … each valid for `lifetimeMs` from the clock's now. */
@@ -17,7 +17,7 @@ function plugin(clock: ManualClock, lifetimeMs: number | undefined) {
     const expirationTimestamp = lifetimeMs === undefined ? undefined : new Date(clock.now() + lifetimeMs).toISOString();
     return JSON.stringify({ kind: 'ExecCredential', status: { token: `token-${runs}`, expirationTimestamp } });
   };
-  return { credentials: new ExecCredentials('gateway', { command: 'plugin' }, { now: () => clock.now(), run }), runs: () => runs };
+  return { credentials: new ExecCredentials({ command: 'plugin' }, { now: () => clock.now(), run }), runs: () => runs };
 }
 
 test('a credential is used until 80% of its lifetime, then the plugin runs again before it expires', async () => {
@@ -56,9 +56,8 @@ test('the credential goes into the request as kubectl sends it', async () => {
   const clock = new ManualClock();
   const { credentials } = plugin(clock, 60_000);
   const options: { headers?: Record<string, string> } = { headers: { Accept: 'application/json' } };
-  await credentials.applyAuthentication({ name: 'gateway' }, options);
+  await new KubeConnection('https://127.0.0.1:6443', {}, { exec: credentials }).applyToHTTPSOptions(options);
   assert.deepEqual(options.headers, { Accept: 'application/json', Authorization: 'Bearer token-1' });
-  assert.ok(credentials.isAuthProvider({ name: 'gateway' }) && !credentials.isAuthProvider({ name: 'someone-else' }));
 });
 
 test('a plugin that prints no credential, or an unreadable expiry, is an error that says so', () => {
@@ -67,7 +66,7 @@ test('a plugin that prints no credential, or an unreadable expiry, is an error t
   assert.deepEqual(parseExecCredential('{"status":{"clientCertificateData":"C","clientKeyData":"K"}}'), { token: undefined, clientCertificateData: 'C', clientKeyData: 'K', expiresAt: undefined });
 });
 
-test('a kubeconfig user\'s exec plugin is run by the gateway: client-node asks it, with KUBERNETES_EXEC_INFO set as kubectl sets it', async () => {
+test('a kubeconfig user\'s exec plugin is run by the gateway, with KUBERNETES_EXEC_INFO set as kubectl sets it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-exec-'));
   // a relative command with a slash is the kubeconfig folder's, as kubectl reads it
   writeFileSync(join(dir, 'plugin.sh'), `#!/bin/sh\nprintf '{"status":{"token":"%s"}}' "$(printf '%s' "$KUBERNETES_EXEC_INFO" | tr -d '{}":, ')"\n`, { mode: 0o755 });
@@ -78,13 +77,9 @@ test('a kubeconfig user\'s exec plugin is run by the gateway: client-node asks i
     users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './plugin.sh' } } }],
     contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
   }));
-  const kubeconfig = new k8s.KubeConfig();
-  kubeconfig.loadFromFile(path);
-  const credentials = refreshingExecCredentials(kubeconfig, path)!;
-  assert.equal(execCredentialsOf(kubeconfig), credentials);
+  const connection = connectionFromKubeconfigFile(path);
   const options: { headers?: Record<string, string> } = {};
-  await kubeconfig.applyToHTTPSOptions(options);
+  await connection.applyToHTTPSOptions(options);
   assert.equal(options.headers?.Authorization, 'Bearer kindExecCredentialapiVersionclient.authentication.k8s.io/v1specinteractivefalse');
-  assert.equal(credentials.runs, 1);
-  assert.equal(refreshingExecCredentials(new k8s.KubeConfig()), undefined, 'nothing to move without an exec user');
+  assert.equal(connection.exec?.runs, 1);
 });

@@ -57,7 +57,7 @@ async function upgrade(t: TestContext, upstream: Upstream) {
 }
 
 test('an upstream request that cannot be made leaves the session table, and the error goes to the server', { timeout: 10_000 }, async (t) => {
-  const u = await upgrade(t, { kubeconfig: undefined as never, refused: () => undefined, request: () => Promise.reject(new Error('the token file is unreadable')) });
+  const u = await upgrade(t, { refused: () => undefined, request: () => Promise.reject(new Error('the token file is unreadable')) });
   await assert.rejects(u.forwarded, /the token file is unreadable/);
   assert.equal(u.session.active, 0);
   assert.deepEqual(u.closeReasons(), ['upstream request failed: the token file is unreadable']);

@@ -15,7 +15,7 @@ import { impersonationHeaders, type Impersonation } from './recorded-identity.js
 
 /** The cluster calls are replayed to (src/kube/raw-client.ts is the real one). */
 export interface ReplayTarget {
-  request(method: string, path: string, body?: Buffer, contentType?: string, accept?: string, headers?: Record<string, string | string[]>): Promise<{ status: number; body: string; bytes: Buffer; contentType?: string }>;
+  request(method: string, path: string, body?: Buffer, contentType?: string, accept?: string, more?: { headers?: Record<string, string | string[]> }): Promise<{ status: number; body: string; bytes: Buffer; contentType?: string }>;
   getJson<T = Record<string, unknown>>(path: string): Promise<T | undefined>;
 }
 
@@ -248,7 +248,7 @@ export class Replay {
     const contentType = isKubernetesProtobuf(call.request?.contentType) && call.request?.encoding !== 'base64' ? 'application/json' : call.request?.contentType;
     const accept = isKubernetesProtobuf(call.response!.contentType) ? `${call.response!.contentType}, application/json` : 'application/json';
     const identity = this.options.actAs?.(call);
-    const response = await this.target.request(call.method, path, body, contentType, accept, identity ? impersonationHeaders(identity) : undefined);
+    const response = await this.target.request(call.method, path, body, contentType, accept, identity ? { headers: impersonationHeaders(identity) } : {});
     const replayed = bodyValue(response.bytes, response.contentType);
     if (call.attributes.verb === 'create' && response.status < 300) {
       const made = createdPath(call, replayed);

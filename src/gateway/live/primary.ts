@@ -4,7 +4,7 @@
  * the hub's messages out, its start of serving and its exit.
  */
 import type { Worker } from 'node:cluster';
-import type * as k8s from '@kubernetes/client-node';
+import type { RawKubeClient } from '../../kube/raw-client.js';
 import type { Logger } from 'pino';
 import type { ServingTls } from '../serving-tls.js';
 import { LiveHub } from './hub.js';
@@ -13,8 +13,8 @@ import { kubernetesAuthorizer, LiveEventsServer } from './server.js';
 export interface LiveFeedOptions {
   listen: { host: string; port: number };
   tls: ServingTls;
-  /** The gateway's own credential: it makes the TokenReviews and SubjectAccessReviews. */
-  upstream: k8s.KubeConfig;
+  /** The API as the gateway itself: it makes the TokenReviews and SubjectAccessReviews. */
+  api: RawKubeClient;
   /** The policy's namespace: where `sessions.kubegate.dev` are authorised. */
   namespace: string;
   logger: Logger;
@@ -27,7 +27,7 @@ export class LiveFeed {
   constructor(options: LiveFeedOptions) {
     const logger = options.logger.child({ component: 'live-events' });
     this.hub = new LiveHub({ logger });
-    this.server = new LiveEventsServer({ hub: this.hub, tls: options.tls, listen: options.listen, authorize: kubernetesAuthorizer(options.upstream, options.namespace), logger });
+    this.server = new LiveEventsServer({ hub: this.hub, tls: options.tls, listen: options.listen, authorize: kubernetesAuthorizer(options.api, options.namespace), logger });
   }
 
   async start(): Promise<void> {

@@ -10,11 +10,13 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
+import type { RawKubeClient } from '../../kube/raw-client.js';
 import type { Logger } from 'pino';
 import type { ServingTls } from '../serving-tls.js';
 import type { LiveHub } from './hub.js';
 import { liveEventsAudience } from '../../api/names.js';
+import { createSubjectAccessReview } from '../../kube/reviews.js';
 
 export type LiveVerb = 'watch' | 'delete';
 export type Review = { allowed: true; user: string } | { allowed: false; code: 401 | 403; message: string };
@@ -23,24 +25,18 @@ export type Review = { allowed: true; user: string } | { allowed: false; code: 4
 export type LiveAuthorizer = (token: string, verb: LiveVerb, name?: string) => Promise<Review>;
 
 /** TokenReview, then SubjectAccessReview on `sessions.kubegate.dev` in `namespace`, as the gateway. */
-export function kubernetesAuthorizer(config: k8s.KubeConfig, namespace: string): LiveAuthorizer {
-  const authentication = config.makeApiClient(k8s.AuthenticationV1Api);
-  const authorization = config.makeApiClient(k8s.AuthorizationV1Api);
+export function kubernetesAuthorizer(api: RawKubeClient, namespace: string): LiveAuthorizer {
   return async (token, verb, name) => {
-    const review = await authentication.createTokenReview({ body: { spec: { token, audiences: [liveEventsAudience] } } });
+    const review = await api.create<k8s.V1TokenReview>('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [liveEventsAudience] } });
     const user = review.status?.user;
     if (!review.status?.authenticated || !user?.username) return { allowed: false, code: 401, message: review.status?.error ?? 'the token is not valid' };
     if (!review.status.audiences?.includes(liveEventsAudience)) return { allowed: false, code: 401, message: `the token is not bound to the audience ${liveEventsAudience}` };
-    const access = await authorization.createSubjectAccessReview({
-      body: {
-        spec: {
-          user: user.username,
-          groups: user.groups,
-          uid: user.uid,
-          extra: user.extra,
-          resourceAttributes: { group: 'kubegate.dev', resource: 'sessions', verb, namespace, ...(name ? { name } : {}) },
-        },
-      },
+    const access = await createSubjectAccessReview(api, {
+      user: user.username,
+      groups: user.groups,
+      uid: user.uid,
+      extra: user.extra,
+      resourceAttributes: { group: 'kubegate.dev', resource: 'sessions', verb, namespace, ...(name ? { name } : {}) },
     });
     if (access.status?.allowed) return { allowed: true, user: user.username };
     return { allowed: false, code: 403, message: `${user.username} may not ${verb} sessions.kubegate.dev in namespace ${namespace}` };
