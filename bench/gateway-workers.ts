@@ -25,9 +25,7 @@ import { startSandboxProcess, stopSandbox } from '../src/sandbox/control.js';
 import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';
 import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../test/harness/gateway.js';
-import { accessGrant, sessionPolicy } from '../test/harness/kubegate-objects.js';
-import { deploymentYaml, eventually, podNames } from '../test/harness/workloads.js';
-import { createConfigMaps } from './gateway/fixtures.js';
+import { setUpObjects } from './gateway/fixtures.js';
 import { cpuDuring } from './gateway/cpu.js';
 import { holdExecs, holdWatches, type HeldStreams } from './gateway/held-streams.js';
 import { httpGet } from './gateway/transfers.js';
@@ -69,24 +67,8 @@ interface WorkersRun {
 
 /** The world: the policy (a Deny rule, Allow else), an Active grant, a pod to exec into, one small and ~50 MB of ConfigMaps. */
 async function setUpWorld(cluster: TestCluster): Promise<{ pod: string }> {
-  const admin = await cluster.kubectl();
-  for (const name of [policyRef.namespace, namespace, bulkNamespace]) await admin.ok(['create', 'namespace', name]);
-  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(policyRef.namespace, policyRef.name, { rules: [denyRule] })) });
-  const access = [
-    { namespace, clusterRole: 'edit' },
-    { namespace: bulkNamespace, clusterRole: 'view' },
-  ];
-  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(accessGrant(policyRef.namespace, grantName, { subject: { kind: 'User', name: grantName }, duration: '2h', access, policyRef: { name: policyRef.name }, requestedBy: 'kubegate-admin' })) });
-  await admin.ok(['apply', '-n', namespace, '-f', '-'], { input: deploymentYaml('bench-pod', 1) });
-  await createConfigMaps(cluster, namespace, 1, 200);
-  await createConfigMaps(cluster, bulkNamespace, 50, 1_000_000); // ~50 MB in 50 objects of ~1 MB (a ConfigMap's limit is 1 MiB)
-  await eventually(async () => {
-    const phase = (await admin.ok(['get', 'accessgrant', grantName, '-n', policyRef.namespace, '-o', 'jsonpath={.status.phase}'])).trim();
-    if (phase !== 'Active') throw new Error(`grant is ${phase || 'Pending'}`);
-  }, 30_000);
-  await admin.ok(['rollout', 'status', 'deployment/bench-pod', '-n', namespace, '--timeout=60s']);
-  const [pod] = await podNames(admin, namespace, 'app=bench-pod');
-  return { pod: pod! };
+  // ~50 MB in 50 objects of ~1 MB (a ConfigMap's limit is 1 MiB)
+  return { pod: await setUpObjects(cluster, { policyRef, grantName, rules: [denyRule], size: { smallConfigMaps: 1, bulkConfigMaps: 50, bulkConfigMapBytes: 1_000_000 } }) };
 }
 
 function idleMemory(primary: number): IdleMemory {

@@ -63,20 +63,36 @@ export async function createConfigMaps(cluster: TestCluster, namespace: string, 
   await inBatches(names, 8, (name) => core.createNamespacedConfigMap({ namespace, body: { metadata: { name }, data: { value } } }));
 }
 
-export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSourcePort: number, gatewayNodeOptions?: string): Promise<BenchWorld> {
+/** What a bench's objects are: the policy (its namespace and name, its rules), the grant, and how much data. */
+export interface BenchObjects {
+  policyRef: { namespace: string; name: string };
+  rules?: unknown[];
+  grantName: string;
+  size: WorldSize;
+  /** A user bound directly to the grant's roles (for the direct path), if any. */
+  directUser?: string;
+}
+
+/**
+ * The namespaces (small, bulk), the policy, an Active grant (edit on small: exec and port-forward; view
+ * on bulk), the ConfigMaps and a running pod; returns the pod's name.
+ */
+export async function setUpObjects(cluster: TestCluster, objects: BenchObjects): Promise<string> {
+  const { policyRef, grantName, size } = objects;
   const admin = await cluster.kubectl();
   const [namespace, bulkNamespace] = ['bench-small', 'bench-bulk'];
   for (const name of [policyRef.namespace, namespace, bulkNamespace]) await admin.ok(['create', 'namespace', name]);
-  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(policyRef.namespace, policyRef.name)) });
-  const subject = { kind: 'User' as const, name: grantName };
+  await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(policyRef.namespace, policyRef.name, objects.rules ? { rules: objects.rules } : {})) });
   const access = [
-    { namespace, clusterRole: 'edit' }, // edit: exec and port-forward
+    { namespace, clusterRole: 'edit' },
     { namespace: bulkNamespace, clusterRole: 'view' },
   ];
+  const subject = { kind: 'User' as const, name: grantName };
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(policyRef.namespace, grantName, { subject, duration: '2h', access, policyRef: { name: policyRef.name }, requestedBy: 'kubegate-admin' })),
   });
-  for (const { namespace: where, clusterRole } of access) await admin.ok(['create', 'rolebinding', `${directUser}-${clusterRole}`, `--clusterrole=${clusterRole}`, `--user=${directUser}`, '-n', where]);
+  const direct = objects.directUser;
+  if (direct) for (const { namespace: where, clusterRole } of access) await admin.ok(['create', 'rolebinding', `${direct}-${clusterRole}`, `--clusterrole=${clusterRole}`, `--user=${direct}`, '-n', where]);
   await admin.ok(['apply', '-n', namespace, '-f', '-'], { input: deploymentYaml('bench-pod', 1) });
   await createConfigMaps(cluster, namespace, size.smallConfigMaps, 200);
   await createConfigMaps(cluster, bulkNamespace, size.bulkConfigMaps, size.bulkConfigMapBytes);
@@ -86,6 +102,14 @@ export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSour
   }, 30_000);
   await admin.ok(['rollout', 'status', 'deployment/bench-pod', '-n', namespace, '--timeout=60s']);
   const [pod] = await podNames(admin, namespace, 'app=bench-pod');
+  return pod!;
+}
+
+export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSourcePort: number, gatewayNodeOptions?: string): Promise<BenchWorld> {
+  const admin = await cluster.kubectl();
+  const [namespace, bulkNamespace] = ['bench-small', 'bench-bulk'];
+  const subject = { kind: 'User' as const, name: grantName };
+  const pod = await setUpObjects(cluster, { policyRef, grantName, size, directUser });
   await admin.ok(['apply', '-n', namespace, '-f', '-'], {
     input: JSON.stringify({
       apiVersion: 'kwok.x-k8s.io/v1alpha1',
@@ -119,5 +143,5 @@ export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSour
   ];
   const apiserverPid = cluster.state.components.find((component) => component.name === 'kube-apiserver')!.pid;
   const upstream = { token: gatewayAccountToken, user: impersonatedUser(subject), group: grantGroup(policyRef.namespace, grantName) };
-  return { paths, gateway, peer, kubectlProxy, namespace, bulkNamespace, pod: pod!, forwardedPort, apiserverPid, upstream };
+  return { paths, gateway, peer, kubectlProxy, namespace, bulkNamespace, pod, forwardedPort, apiserverPid, upstream };
 }
