@@ -67,12 +67,24 @@ async function recordedCalls(store: RecordingStore, sessions: FoundSession[]): P
   return mergeCalls(perSession);
 }
 
-/** `--step`: each call shown, and a line read from the terminal. */
+/**
+ * `--step`: each call shown, and a line read from stdin — a terminal, or answers piped in. The lines are
+ * taken from the start (readline's iterator queues them), so piped answers that arrive before their
+ * question are not lost; stdin ending with no answer quits rather than replaying unasked.
+ */
 function stepPrompt(): { confirm: NonNullable<ReplayOptions['confirm']>; close(): void } {
   const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  const answers = terminal[Symbol.asyncIterator]();
   return {
     confirm: async (call) => {
-      const answer = (await terminal.question(`#${call.seq} ${describeApiCall(call.attributes)}: replay? [Y]es, [s]kip, [q]uit `)).trim().toLowerCase();
+      terminal.setPrompt(`#${call.seq} ${describeApiCall(call.attributes)}: replay? [Y]es, [s]kip, [q]uit `);
+      terminal.prompt();
+      const next = await answers.next();
+      if (next.done) {
+        process.stderr.write('(no answer: stdin ended) quit\n');
+        return 'quit';
+      }
+      const answer = next.value.trim().toLowerCase();
       return answer.startsWith('q') ? 'quit' : answer.startsWith('s') || answer.startsWith('n') ? 'skip' : 'yes';
     },
     close: () => terminal.close(),
@@ -146,7 +158,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--keep', 'with --sandbox: keep the sandbox running for inspection')
     .option('--i-understand', 'with --to: replay into a cluster without the sandbox marker')
     .option('--dry-run', 'send every call with dryRun=All (server-side), change nothing')
-    .option('--step', 'confirm each call on the terminal')
+    .option('--step', 'confirm each call: a line on stdin (a terminal or piped), yes (or empty), skip (or no), quit; stdin ending quits')
     .option('--until <seq>', 'stop after the call recorded with this seq')
     .option('--as-recorded', "send each call as the identity the gateway sent it as, with its grant's bindings recreated from the access ledger (as admin where the ledger has none, which the report says)")
     .addOption(outputOption())
