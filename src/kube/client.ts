@@ -78,6 +78,20 @@ export function apply<T extends k8s.KubernetesObject>(clients: KubeClients, obje
   return clients.objects.patch(object, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
 }
 
+/**
+ * Creates a complete desired object, or applies it over one of that name: for an object that is most
+ * likely new (a grant's bindings as it turns Active), where a create costs the API server about 0.6 and
+ * the client 0.7 of an apply (600 RoleBindings each, on the sandbox).
+ */
+export async function createOrApply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
+  try {
+    return await clients.objects.create(object, undefined, undefined, fieldManager);
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+    return apply(clients, object);
+  }
+}
+
 /** Deletes an object; a missing one counts as deleted. */
 export async function deleteIfExists(clients: KubeClients, object: k8s.KubernetesObject): Promise<boolean> {
   try {

@@ -25,6 +25,7 @@ import { eventRecorder, type EventRecorder } from './events.js';
 import { ensureSigningKeys } from './signing-keys.js';
 import { policyLabel, policyRefAnnotation } from '../api/names.js';
 import { UnchangedApply } from './unchanged-apply.js';
+import { childFields, withoutManagedFields } from './cached-fields.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -134,15 +135,16 @@ interface OperatorInformers {
 
 function addInformers(manager: Manager): OperatorInformers {
   const resyncMs = 10 * 60_000;
-  const grants = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs });
-  const policies = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs });
-  const requests = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs });
+  const transform = withoutManagedFields;
+  const grants = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs, transform });
+  const policies = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs, transform });
+  const requests = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs, transform });
   // the gateways' children, selected by the label each carries: all of them show the policy reconciler
   // what it need not apply again
-  const gatewayTls = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
+  const gatewayTls = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel, transform: childFields });
   const children = new Map<string, Informer>([
     ['Secret', gatewayTls],
-    ...Object.entries(gatewayChildPaths).map(([kind, path]) => [kind, manager.addInformer({ path, labelSelector: policyLabel })] as const),
+    ...Object.entries(gatewayChildPaths).map(([kind, path]) => [kind, manager.addInformer({ path, labelSelector: policyLabel, transform: childFields })] as const),
   ]);
   return { grants, policies, requests, gatewayTls, children };
 }

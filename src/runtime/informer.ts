@@ -13,7 +13,8 @@
  * - Every `resyncMs` (off by default) every stored object is delivered again as an update, so controllers
  *   re-check state they may have missed outside the API (level-based reconciliation).
  *
- * Objects are the API server's JSON, unconverted: timestamps are strings, as in watch events.
+ * Objects are the API server's JSON, unconverted: timestamps are strings, as in watch events; a
+ * `transform` (client-go's TransformFunc) cuts each one down to what its readers use before it is stored.
  */
 import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -67,7 +68,12 @@ export interface InformerOptions<T> {
   labelSelector?: string;
   /** Re-deliver every object as an update this often; 0 or unset: never. */
   resyncMs?: number;
-  /** How to list; default: GET `path` page by page with the kubeconfig's credentials. */
+  /**
+   * What the store keeps of each listed or watched object (default: all of it). At thousands of objects
+   * the fields nobody reads (managedFields above all) are most of the memory an informer holds.
+   */
+  transform?: (object: T) => T;
+  /** How to list, returning objects as the store keeps them; default: GET `path` page by page with the kubeconfig's credentials, through `transform`. */
   listFn?: ListFunction<T>;
   backoff?: BackoffOptions;
   clock?: Clock;
@@ -97,7 +103,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     this.clock = options.clock ?? realClock;
     this.logger = (options.logger ?? pino({ enabled: false })).child({ informer: options.path });
     this.listFn =
-      options.listFn ?? ((signal) => listPath<T>({ kubeconfig: options.kubeconfig, path: options.path, labelSelector: options.labelSelector, signal }));
+      options.listFn ?? ((signal) => listPath<T>({ kubeconfig: options.kubeconfig, path: options.path, labelSelector: options.labelSelector, signal, transform: options.transform }));
   }
 
   /** Registers `handler`; it first gets an add for every object already in the store, like client-go. */
@@ -244,6 +250,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     switch (type) {
       case 'ADDED':
       case 'MODIFIED': {
+        object = this.transform(object);
         const key = storeKey(object);
         const old = this.store.get(key);
         this.store.set(key, object);
@@ -252,6 +259,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
         break;
       }
       case 'DELETED':
+        object = this.transform(object);
         this.store.delete(storeKey(object));
         this.emit('onDelete', object);
         break;
@@ -263,6 +271,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
         throw new Error(`unknown watch event type ${type}`);
     }
     this.resourceVersion = object.metadata?.resourceVersion ?? this.resourceVersion;
+  }
+
+  private transform(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
   }
 
   private scheduleResync(): void {
@@ -310,17 +322,20 @@ function storeKey(object: KubernetesObject): string {
  * GETs the collection at `path` page by page, over the same transport and credentials as the generated
  * clients, so any resource works (core, other groups, custom) without a typed client per kind. List items
  * carry no kind; it is filled in from the list's, so handlers see the same shape as from watch events.
+ * `transform` cuts each item as its page arrives, so a long list never sits in memory whole.
  */
-export async function listPath<T extends KubernetesObject>(request: {
+export async function listPath<T extends KubernetesObject, U = T>(request: {
   kubeconfig: k8s.KubeConfig;
   path: string;
   labelSelector?: string;
   signal?: AbortSignal;
-}): Promise<ObjectList<T>> {
+  transform?: (object: T) => U;
+}): Promise<ObjectList<U>> {
   const server = request.kubeconfig.getCurrentCluster()?.server;
   if (!server) throw new Error('the kubeconfig has no current cluster');
   const http = new k8s.IsomorphicFetchHttpLibrary();
-  const items: T[] = [];
+  const items: U[] = [];
+  const transform = request.transform ?? ((object: T) => object as unknown as U);
   let resourceVersion = '';
   let continueToken: string | undefined;
   do {
@@ -339,7 +354,7 @@ export async function listPath<T extends KubernetesObject>(request: {
     }
     const page = JSON.parse(body) as ListPage<T>;
     const kind = page.kind?.replace(/List$/, '');
-    for (const item of page.items) items.push({ apiVersion: page.apiVersion, kind, ...item });
+    for (const item of page.items) items.push(transform({ apiVersion: page.apiVersion, kind, ...item }));
     resourceVersion = page.metadata?.resourceVersion ?? '';
     continueToken = page.metadata?.continue || undefined;
   } while (continueToken);
