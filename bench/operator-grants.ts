@@ -45,14 +45,13 @@ async function main(): Promise<void> {
     const target = 'bench-target';
     for (const name of [namespace, target]) await core.createNamespace({ body: { metadata: { name } } });
     await custom.createNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'sessionpolicies', namespace, body: sessionPolicy(namespace, 'prod') });
-    const create = (name: string, duration: string) =>
-      custom.createNamespacedCustomObject({
-        group: 'kubegate.dev',
-        version: 'v1alpha1',
-        plural: 'accessgrants',
-        namespace,
-        body: accessGrant(namespace, name, { subject: { kind: 'User', name: `bot-${name}` }, duration, access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' }),
-      });
+    // labelled by phase: the expiry phase polls its own few hundred grants, not every grant in the namespace
+    const phaseLabel = 'bench.kubegate.dev/phase';
+    const create = (name: string, duration: string, phase: 'activation' | 'expiry') => {
+      const body = accessGrant(namespace, name, { subject: { kind: 'User', name: `bot-${name}` }, duration, access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' }) as k8s.KubernetesObject;
+      body.metadata!.labels = { [phaseLabel]: phase };
+      return custom.createNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'accessgrants', namespace, body });
+    };
 
     // 1. activation at scale
     const component = (name: string) => cluster.state.components.find((c) => c.name === name)!.pid;
@@ -64,7 +63,7 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 250);
     const started = Date.now();
     const { result: created, cpu } = await cpuDuringLessIdle(cpuPids, idle, async () => {
-      await inBatches(Array.from({ length: grantsTotal }, (_, i) => `g-${i}`), 32, (name) => create(name, '2h'));
+      await inBatches(Array.from({ length: grantsTotal }, (_, i) => `g-${i}`), 32, (name) => create(name, '2h', 'activation'));
       const createdMs = Date.now() - started;
       for (let bindings = 0; bindings < grantsTotal; ) {
         await new Promise((resolve) => setTimeout(resolve, 500));
@@ -109,11 +108,11 @@ async function main(): Promise<void> {
     bindingsWatch.start();
     await bindingsWatch.waitForSync(AbortSignal.timeout(60_000));
     const expiring = Array.from({ length: expiringTotal }, (_, i) => `e-${i}`);
-    await inBatches(expiring, 16, (name) => create(name, `${20 + (Number(name.slice(2)) % 20)}s`));
+    await inBatches(expiring, 16, (name) => create(name, `${20 + (Number(name.slice(2)) % 20)}s`, 'expiry'));
     const deadline = Date.now() + 180_000;
     while (lags.length < expiringTotal && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const grants = (await custom.listNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'accessgrants', namespace })) as {
+      const grants = (await custom.listNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'accessgrants', namespace, labelSelector: `${phaseLabel}=expiry` })) as {
         items: Array<{ metadata: { name: string }; status?: { expiresAt?: string } }>;
       };
       for (const grant of grants.items) if (grant.status?.expiresAt && grant.metadata.name.startsWith('e-')) expiresAt.set(grant.metadata.name, Date.parse(grant.status.expiresAt));

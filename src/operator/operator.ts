@@ -133,8 +133,11 @@ interface OperatorInformers {
   children: Map<string, Informer>;
 }
 
+/** How often the operator's own kinds are delivered again to be re-checked (level-based). */
+const informerResyncMs = 10 * 60_000;
+
 function addInformers(manager: Manager): OperatorInformers {
-  const resyncMs = 10 * 60_000;
+  const resyncMs = informerResyncMs;
   const transform = withoutManagedFields;
   const grants = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs, transform });
   const policies = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs, transform });
@@ -181,9 +184,12 @@ function addAccessGrantController({ manager, informers, clients, events, signing
   const caches = { grants: informers.grants, policies: informers.policies, approvalRequests: informers.requests, gatewayTls: informers.gatewayTls };
   const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys, operatorNamespace }) });
   const grantKeysOfPolicy = (namespace: string | undefined, policy: string) => grantsOfPolicy(informers.grants, namespace, policy).map(keyOf);
-  grants.watch(informers.grants, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
+  // a resync re-checks every grant (a few API calls each): spread over half the period, it never queues a
+  // due expiry behind thousands of them
+  const resyncSpreadMs = informerResyncMs / 2;
+  grants.watch(informers.grants, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged, resyncSpreadMs });
   // grants wait for their policy's spec (maximum duration) and its gateway's CA (pinned in the kubeconfig)
-  grants.watch(informers.policies, (policy) => grantKeysOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged });
+  grants.watch(informers.policies, (policy) => grantKeysOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged, resyncSpreadMs });
   grants.watch(informers.gatewayTls, (secret) => grantKeysOfPolicy(secret.metadata?.namespace, secret.metadata!.labels![policyLabel]!), {
     updateMatters: (secret, old) => secret.data?.['ca.crt'] !== old.data?.['ca.crt'],
   });
