@@ -32,6 +32,18 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** The operator's own counts of reconciles by controller and result, and of retries, from its /metrics. */
+async function reconcileCounts(healthUrl: string): Promise<string> {
+  const text = await (await fetch(`${healthUrl}/metrics`)).text();
+  const counted = /^(controller_runtime_reconcile_total|controller_runtime_reconcile_errors_total|workqueue_retries_total)\{(.*)\} (\d+)/;
+  return text
+    .split('\n')
+    .map((line) => counted.exec(line))
+    .filter((match) => match && match[3] !== '0')
+    .map((match) => `${match![1]!.replace(/^controller_runtime_/, '')}{${match![2]!.replace(/"/g, '')}} ${match![3]}`)
+    .join(', ');
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-bench-'));
   try {
@@ -87,6 +99,7 @@ async function main(): Promise<void> {
     const perGrant = (count: number) => (count / grantsTotal).toFixed(2);
     console.log(`API requests per grant (all clients, the bench's creates and polls included): ${perGrant(requests.reduce((sum, [, n]) => sum + n, 0))}`);
     console.log(requests.slice(0, 16).map(([key, count]) => `  ${perGrant(count).padStart(6)}  ${key}`).join('\n'));
+    console.log(`operator: ${await reconcileCounts(operator.healthUrl)}`);
 
     // 2. expiry lag, measured by a watch on the bindings
     const expiresAt = new Map<string, number>();
@@ -122,6 +135,7 @@ async function main(): Promise<void> {
       `expiry lag over ${lags.length}/${expiringTotal} grants (binding deleted − status.expiresAt, with ${grantsTotal} other grants live): ` +
         `p50 ${percentile(lags, 50)} ms, p99 ${percentile(lags, 99)} ms, max ${Math.max(...lags)} ms`,
     );
+    console.log(`operator: ${await reconcileCounts(operator.healthUrl)}`);
     await operator.stop();
   } finally {
     await stopSandbox(dir);
