@@ -3,8 +3,8 @@
  * serving TLS, compiled policy, Deployment, Service, its own namespaced RBAC, and the impersonation
  * ClusterRoles that name exactly the users and groups of the policy's Active grants.
  */
-import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
+import { fnv1a } from '../util/fnv.js';
 import { gatewayName, impersonationRoleName, impersonationShardRoleName, policyConfigMapName, policyLabel, policyRefAnnotation, tlsSecretName, versionAnnotation, type SessionPolicy } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
@@ -229,9 +229,12 @@ export interface ImpersonatedIdentity {
 /** How many ClusterRoles a policy's impersonation rights are spread over (see `desiredImpersonation`). */
 export const impersonationShards = 16;
 
-/** The shard a subject's rights live in: a hash of its impersonated user, so all of its grants share one. */
+/**
+ * The shard a subject's rights live in: a hash of its impersonated user, so all of its grants share one.
+ * FNV, not SHA-256: every policy reconcile places every Active grant again.
+ */
 export function impersonationShard(user: string): number {
-  return createHash('sha256').update(user).digest().readUInt32BE(0) % impersonationShards;
+  return fnv1a(user) % impersonationShards;
 }
 
 function clusterRoleAndBinding(policy: SessionPolicy, name: string, rules: k8s.V1PolicyRule[]): [k8s.V1ClusterRole, k8s.V1ClusterRoleBinding] {

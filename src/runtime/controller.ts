@@ -21,6 +21,7 @@ import { createRuntimeMetrics, type ReconcileResultLabel, type RuntimeMetrics } 
 import type { RateLimiter } from './rate-limiter.js';
 import { keyString, parseKey, realClock, TerminalError, type Clock, type ObjectKey, type Reconciler } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';
+import { fnv1a } from '../util/fnv.js';
 
 export interface ControllerOptions {
   /** Names the controller in logs and metrics, and its queue. */
@@ -43,12 +44,9 @@ export interface WatchOptions<T> {
   resyncSpreadMs?: number;
 }
 
-/** A key's fixed offset within `spreadMs` (FNV-1a of its string): the same key lands at the same offset every resync. */
+/** A key's fixed offset within `spreadMs`: the same key lands at the same offset every resync. */
 export function resyncOffsetMs(key: ObjectKey, spreadMs: number): number {
-  if (spreadMs <= 0) return 0;
-  let hash = 0x811c9dc5;
-  for (const char of keyString(key)) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
-  return hash % spreadMs;
+  return spreadMs > 0 ? fnv1a(keyString(key)) % spreadMs : 0;
 }
 
 export const controllerDefaults = {
