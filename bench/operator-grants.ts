@@ -74,29 +74,32 @@ async function main(): Promise<void> {
     let peak = startRss;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 250);
     const started = Date.now();
-    const { result: created, cpu } = await cpuDuringLessIdle(cpuPids, idle, async () => {
+    const { result: activation, cpu } = await cpuDuringLessIdle(cpuPids, idle, async () => {
       await inBatches(Array.from({ length: grantsTotal }, (_, i) => `g-${i}`), 32, (name) => create(name, '2h', 'activation'));
       const createdMs = Date.now() - started;
-      for (let bindings = 0; bindings < grantsTotal; ) {
+      let bindings = 0;
+      // on a machine busy with other work this may not finish: after 10 minutes, what was reached is reported
+      while (bindings < grantsTotal && Date.now() - started < 600_000) {
         await new Promise((resolve) => setTimeout(resolve, 500));
         // a one-item page carries the count of the rest (only without a selector: the target namespace holds
         // nothing but grant bindings); polling must not load the API server it measures
         const page = await rbac.listNamespacedRoleBinding({ namespace: target, limit: 1 });
         bindings = page.items.length + (page.metadata?.remainingItemCount ?? 0);
-        if (Date.now() - started > 600_000) throw new Error(`only ${bindings}/${grantsTotal} bindings after 10 minutes`);
       }
-      return createdMs;
+      return { createdMs, bindings };
     });
-    const allBound = Date.now() - started;
+    const { bindings } = activation;
+    const bound = Date.now() - started;
     const list = (await custom.listNamespacedCustomObject({ group: 'kubegate.dev', version: 'v1alpha1', plural: 'accessgrants', namespace })) as { items: Array<{ status?: { phase?: string } }> };
     const active = list.items.filter((g) => g.status?.phase === 'Active').length;
     clearInterval(sampler);
-    console.log(`${grantsTotal} grants: created in ${(created / 1000).toFixed(1)} s; all ${grantsTotal} bindings in place ${(allBound / 1000).toFixed(1)} s after the first create; ${active} Active`);
+    const boundText = bindings === grantsTotal ? `all ${bindings} bindings in place` : `ONLY ${bindings} bindings in place (gave up)`;
+    console.log(`${grantsTotal} grants: created in ${(activation.createdMs / 1000).toFixed(1)} s; ${boundText} ${(bound / 1000).toFixed(1)} s after the first create; ${active} Active`);
     console.log(`operator resident memory: before ${startRss.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, after ${rssMiB(pid).toFixed(0)} MiB`);
-    const perGrantMs = (seconds: number) => `${((seconds * 1000) / grantsTotal).toFixed(1)} ms`;
-    console.log(`CPU per grant until all bound (API server and etcd less their idle rate): ${Object.entries(cpu).map(([name, seconds]) => `${name} ${perGrantMs(seconds)}`).join(', ')}`);
+    const perGrantMs = (seconds: number) => `${((seconds * 1000) / bindings).toFixed(1)} ms`;
+    console.log(`CPU per bound grant (API server and etcd less their idle rate): ${Object.entries(cpu).map(([name, seconds]) => `${name} ${perGrantMs(seconds)}`).join(', ')}`);
     const requests = requestsBetween(requestsBefore, await apiRequestCounts(cluster.admin));
-    const perGrant = (count: number) => (count / grantsTotal).toFixed(2);
+    const perGrant = (count: number) => (count / bindings).toFixed(2);
     console.log(`API requests per grant (all clients, the bench's creates and polls included): ${perGrant(requests.reduce((sum, [, n]) => sum + n, 0))}`);
     console.log(requests.slice(0, 16).map(([key, count]) => `  ${perGrant(count).padStart(6)}  ${key}`).join('\n'));
     console.log(`operator: ${await reconcileCounts(operator.healthUrl)}`);
