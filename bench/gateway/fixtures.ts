@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { grantGroup, impersonatedUser } from '../../src/api/identity.js';
-import { recorderDefaults } from '../../src/recording/store-recorder.js';
+import { recorderDefaults } from '../../src/recording/recorder.js';
 import type { TestCluster } from '../../test/harness/cluster.js';
 import { jitKubeconfig, startGateway, type RunningGateway } from '../../test/harness/gateway.js';
 import { Kubectl } from '../../test/harness/kubectl.js';
@@ -56,7 +56,7 @@ const grantName = 'bench-bot';
 const directUser = 'direct-bot';
 const forwardedPort = 8080;
 
-async function createConfigMaps(cluster: TestCluster, namespace: string, count: number, valueBytes: number): Promise<void> {
+export async function createConfigMaps(cluster: TestCluster, namespace: string, count: number, valueBytes: number): Promise<void> {
   const core = cluster.admin.makeApiClient(k8s.CoreV1Api);
   const value = 'x'.repeat(valueBytes);
   const names = Array.from({ length: count }, (_, i) => `cm-${i}`);

@@ -17,6 +17,7 @@ const targets = {
   idleRssMiBPerWorker: 80,
 };
 
+/** Measured by bench/gateway-workers and bench/operator-grants instead. */
 export const notMeasuredHere = ['scaling from 1 to 2 workers on Deny-answered requests', 'new kubectl sessions/s', 'memory under 100 concurrent execs and 1,000 idle watches', 'the operator at 5,000 grants'];
 
 /** `kubegate` against `direct` and `kubectl proxy` in `results`; `workers`: the gateway's worker processes. */

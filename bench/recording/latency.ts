@@ -9,9 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { buildGateway, type BuiltGateway, type GatewayFlags } from '../../src/cli/gateway.js';
+import type { GatewayFlags } from '../../src/cli/gateway.js';
+import { buildGateway, type BuiltGateway } from '../../src/cli/gateway-build.js';
 import type { Recorder } from '../../src/recording/recorder.js';
-import { recorderDefaults } from '../../src/recording/store-recorder.js';
+import { recorderDefaults } from '../../src/recording/recorder.js';
 import { runWrk, type LoadResult } from '../gateway/wrk.js';
 
 export interface LatencyResult {

@@ -32,6 +32,16 @@ export function policyConfigMapName(policyName: string): string {
   return `${gatewayName(policyName)}-policy`;
 }
 
+/** The Secret of the keys the gateway signs its recordings' manifests and checkpoints with (rotated by the operator). */
+export function recordingSigningSecretName(policyName: string): string {
+  return `${gatewayName(policyName)}-recording-signing`;
+}
+
+/** The ConfigMap of every public key the gateway's recordings were signed with (`keys.json`): what `sessions verify --keys` trusts. */
+export function recordingKeysConfigMapName(policyName: string): string {
+  return `${gatewayName(policyName)}-recording-keys`;
+}
+
 /** Cluster-scoped children cannot be owned by a namespaced policy: named after it, removed by its finalizer. */
 export function impersonationRoleName(policy: { namespace: string; name: string }): string {
   return `kubegate-gateway-${policy.namespace}-${policy.name}-impersonate`;

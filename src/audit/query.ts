@@ -6,7 +6,7 @@
 import { text } from 'node:stream/consumers';
 import { parseDuration } from '../util/duration.js';
 import { sessionMayMatch, type Selection } from './selection.js';
-import { assertReadableVersion, indexKeySession, type SessionIndex } from '../recording/format.js';
+import { assertReadableVersion, indexKeySession, sessionFolderOf, type SessionIndex } from '../recording/format.js';
 import type { RecordingStore } from '../recording/store.js';
 
 /** Sessions that started within [from, to]. */
@@ -39,11 +39,24 @@ export function timeRange(options: { since?: string; from?: string; to?: string 
 }
 
 /** `ROOT/YYYY/MM/DD/` for every UTC day the range touches. */
-export function dayPrefixes(root: 'index' | 'sessions', range: TimeRange): string[] {
+export function dayPrefixes(root: 'index' | 'sessions' | 'checkpoints', range: TimeRange): string[] {
   const prefixes: string[] = [];
   const day = new Date(Date.UTC(range.from.getUTCFullYear(), range.from.getUTCMonth(), range.from.getUTCDate()));
   for (; day <= range.to; day.setUTCDate(day.getUTCDate() + 1)) prefixes.push(`${root}/${day.toISOString().slice(0, 10).replaceAll('-', '/')}/`);
   return prefixes;
+}
+
+/** Session folders of the range's days, from their keys: finds sessions whose index objects are gone. */
+export async function* sessionFolders(store: RecordingStore, range: TimeRange): AsyncGenerator<{ prefix: string; sessionId: string }> {
+  for (const day of dayPrefixes('sessions', range)) {
+    let last = '';
+    for await (const object of store.list(day)) {
+      const folder = sessionFolderOf(object.key);
+      if (!folder || folder.prefix === last) continue;
+      last = folder.prefix;
+      yield folder;
+    }
+  }
 }
 
 export async function readIndex(store: RecordingStore, key: string): Promise<SessionIndex> {

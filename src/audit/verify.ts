@@ -10,9 +10,10 @@
  * In a session of several writers each finding is named with its writer.
  *
  * A chain without a final segment is "open" — not tampered — only when its index agrees (endedAt null,
- * no more segments sealed than stored). The limits of the proof: the chain anchors each manifest in the
- * next one, so the newest manifest, or a chain recomputed from some point on, is protected only by the
- * object lock; verify reports that lock so an auditor knows which case they are in. An index newer than
+ * no more segments sealed than stored). The chain anchors each manifest in the next one, so the newest
+ * manifest, or a chain recomputed from some point on, would rest on the object lock alone; since v5 each
+ * manifest is signed and each chain's tip checkpointed (evidence-check.ts), and an unsigned session (before
+ * v5, or a gateway without a key) is labelled so; verify reports the lock too. An index newer than
  * this code reads is not judged (`UnsupportedRecordingVersion` is thrown); a newer line or manifest in a
  * chain whose index it reads can only have been edited, and is named.
  */
@@ -25,6 +26,9 @@ import { schemaErrors } from '../recording/schemas.js';
 import type { RecordingStore } from '../recording/store.js';
 import { checkRetention, type LockSummary } from './object-lock.js';
 import { SeqTracker } from './seq-tracker.js';
+import { checkAgainstCheckpoint, checkMissingChains, checkSignatures, loadKeyRing, readCheckpoints, type SigningSummary } from './evidence-check.js';
+import type { KeyRing } from '../pki/signing.js';
+import type { Checkpoint } from '../recording/format.js';
 
 export type VerifyStatus = 'intact' | 'open' | 'tampered';
 
@@ -48,9 +52,11 @@ export interface VerifyReport {
   /** Recorded facts worth knowing that are not tampering: gaps the gateway recorded, an open session. */
   notes: string[];
   objectLock: LockSummary;
+  /** (v5) Signatures and checkpoints. */
+  signing: SigningSummary;
 }
 
-type ChainReport = Omit<VerifyReport, 'sessionId' | 'prefix' | 'writers'>;
+type ChainReport = Omit<VerifyReport, 'sessionId' | 'prefix' | 'writers' | 'signing'> & { signed: boolean; keys: Set<string> };
 type Problem = (code: string, message: string) => void;
 
 /** What one stored segment index turned out to hold. */
@@ -74,6 +80,14 @@ const short = (sha: string | null | undefined) => (sha ? `${sha.slice(0, 12)}…
 export interface VerifyOptions {
   /** Fail when an object whose manifest asks for retention holds none, even on a store that cannot lock. */
   requireLock?: boolean;
+  /** The trusted public keys (default: those published in the store's `keys/`). */
+  keys?: KeyRing;
+}
+
+/** A session's checkpoint folder (`checkpoints/YYYY/MM/DD/<session-id>/`) from a folder in it (`sessions/YYYY/MM/DD/<subject>/<session-id>/…`). */
+function checkpointFolderOf(sessionFolder: string): string {
+  const parts = sessionFolder.split('/');
+  return `checkpoints/${parts.slice(1, 4).join('/')}/${parts[5]}/`;
 }
 
 export async function verifySession(store: RecordingStore, session: StoredSession, options: VerifyOptions = {}): Promise<VerifyReport> {
@@ -83,18 +97,41 @@ export async function verifySession(store: RecordingStore, session: StoredSessio
   const objectLock: LockSummary = { requested: 0, locked: 0, modes: [], earliestRetainUntil: null };
   const totals = { segments: 0, events: 0, bytes: 0 };
   let open = false;
+  const keys = options.keys ?? (await loadKeyRing(store));
+  const folder = session.chains.find((chain) => chain.writer !== undefined)?.prefix;
+  const { latest, listed } = folder ? await readCheckpoints(store, checkpointFolderOf(folder), session.sessionId, keys, (code, message) => problems.push({ code, message })) : { latest: [], listed: 0 };
+  const signing: SigningSummary = { status: 'unsigned', keys: [], checkpoints: listed, lastCheckpoint: latest.map((checkpoint) => checkpoint.time).sort().at(-1) ?? null };
   for (const chain of session.chains) {
-    const report = await verifyChain(store, session.sessionId, chain, options);
+    const report = await verifyChain(store, session.sessionId, chain, { ...options, keys }, latest.find((checkpoint) => checkpoint.writer === chain.writer));
     const named = (message: string) => (several ? `writer ${chain.writer ?? '(none: v1)'}: ${message}` : message);
     problems.push(...report.problems.map((problem) => ({ ...problem, message: named(problem.message) })));
     notes.push(...report.notes.map(named));
     for (const field of ['segments', 'events', 'bytes'] as const) totals[field] += report[field];
     open ||= report.status === 'open';
     addLock(objectLock, report.objectLock);
+    if (report.signed) signing.status = 'signed';
+    for (const key of report.keys) if (!signing.keys.includes(key)) signing.keys.push(key);
   }
+  checkMissingChains(latest, session.chains.map((chain) => chain.writer), (code, message) => problems.push({ code, message }));
   const status: VerifyStatus = problems.length > 0 ? 'tampered' : open ? 'open' : 'intact';
   const writers = session.chains.flatMap((chain) => (chain.writer === undefined ? [] : [chain.writer]));
-  return { sessionId: session.sessionId, prefix: session.chains[0]?.prefix ?? '', writers, status, ...totals, problems, notes, objectLock };
+  return { sessionId: session.sessionId, prefix: session.chains[0]?.prefix ?? '', writers, status, ...totals, problems, notes, objectLock, signing };
+}
+
+/**
+ * A session the checkpoint log names (`folder`, its checkpoint folder) but the store holds nothing of:
+ * tampered, each writer's last checkpoint named; a checkpoint whose signature fails is named as forged.
+ */
+export async function verifyMissingSession(store: RecordingStore, sessionId: string, folder: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const problems: VerifyProblem[] = [];
+  const problem = (code: string, message: string) => problems.push({ code, message });
+  const { latest, listed } = await readCheckpoints(store, folder, sessionId, options.keys ?? (await loadKeyRing(store)), problem);
+  if (latest.length > 0) problem('session-missing', `the checkpoint log names this session, but the store holds none of it: removed`);
+  checkMissingChains(latest, [], problem);
+  const writers = latest.map((checkpoint) => checkpoint.writer);
+  const signing: SigningSummary = { status: 'signed', keys: [], checkpoints: listed, lastCheckpoint: latest.map((checkpoint) => checkpoint.time).sort().at(-1) ?? null };
+  const objectLock: LockSummary = { requested: 0, locked: 0, modes: [], earliestRetainUntil: null };
+  return { sessionId, prefix: '', writers, status: 'tampered', segments: 0, events: 0, bytes: 0, problems, notes: [], objectLock, signing };
 }
 
 function addLock(sum: LockSummary, chain: LockSummary): void {
@@ -104,7 +141,7 @@ function addLock(sum: LockSummary, chain: LockSummary): void {
   if (chain.earliestRetainUntil && (!sum.earliestRetainUntil || Date.parse(chain.earliestRetainUntil) < Date.parse(sum.earliestRetainUntil))) sum.earliestRetainUntil = chain.earliestRetainUntil;
 }
 
-async function verifyChain(store: RecordingStore, sessionId: string, chain: StoredChain, options: VerifyOptions): Promise<ChainReport> {
+async function verifyChain(store: RecordingStore, sessionId: string, chain: StoredChain, options: VerifyOptions & { keys: KeyRing }, checkpoint: Checkpoint | undefined): Promise<ChainReport> {
   const { prefix, index, objects } = chain;
   const problems: VerifyProblem[] = [];
   const problem: Problem = (code, message) => problems.push({ code, message });
@@ -137,6 +174,8 @@ async function verifyChain(store: RecordingStore, sessionId: string, chain: Stor
 
   checkSlots(slots, chain, sessionId, problem);
   checkChain(slots, problem);
+  const { signed, keys } = checkSignatures(slots, options.keys, problem);
+  checkAgainstCheckpoint(checkpoint, slots.length, (i) => slots[i]?.manifestSha, problem);
   const finalIndex = slots.findIndex((slot) => slot.manifest?.final);
   if (finalIndex >= 0) {
     for (const slot of slots.slice(finalIndex + 1)) problem('after-final', `segment ${slot.index} appended after the final segment ${finalIndex}`);
@@ -164,7 +203,7 @@ async function verifyChain(store: RecordingStore, sessionId: string, chain: Stor
 
   const objectLock = await checkRetention(store, slots.flatMap((slot) => (slot.manifest?.retention ? [{ index: slot.index, retention: slot.manifest.retention, keys: [segmentKey(prefix, slot.index), manifestKey(prefix, slot.index)] }] : [])), objects, problem, options.requireLock ?? false);
   if (problems.length > 0) status = 'tampered';
-  return { status, segments: slots.length, events: events.count, bytes: slots.reduce((sum, slot) => sum + slot.bytes, 0), problems, notes, objectLock };
+  return { status, segments: slots.length, events: events.count, bytes: slots.reduce((sum, slot) => sum + slot.bytes, 0), problems, notes, objectLock, signed, keys };
 }
 
 function sha256(bytes: Buffer): string {

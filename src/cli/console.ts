@@ -7,7 +7,7 @@ import { startConsole, type OidcOptions } from '../console/server.js';
 import { loadKubeconfig } from '../kube/load-kubeconfig.js';
 import { openStore } from '../recording/open-store.js';
 import { CliError } from './output.js';
-import { parseListen } from './operator.js';
+import { parseListen } from './listen.js';
 
 interface ConsoleFlags {
   listen: string;

@@ -12,7 +12,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { pino } from 'pino';
 import { WorkerSupervisor, type WorkerProcess } from '../runtime/worker-supervisor.js';
 import type { LiveFeed } from '../gateway/live/primary.js';
-import type { BuiltGateway } from './gateway.js';
+import type { BuiltGateway } from './gateway-build.js';
 import { CliError } from './output.js';
 
 const workerIndexVariable = 'KUBEGATE_WORKER_INDEX';

@@ -2,14 +2,8 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { runOperator } from '../operator/operator.js';
 import { loadKubeconfig } from '../kube/load-kubeconfig.js';
-import { CliError } from './output.js';
+import { parseListen } from './listen.js';
 import { parseDuration } from '../util/duration.js';
-
-export function parseListen(value: string): { host: string; port: number } {
-  const match = /^(.*):(\d+)$/.exec(value);
-  if (!match) throw new CliError(`expected HOST:PORT, got "${value}"`);
-  return { host: match[1] || '0.0.0.0', port: Number(match[2]) };
-}
 
 interface OperatorFlags {
   namespace: string;
@@ -22,6 +16,7 @@ interface OperatorFlags {
   renewDeadline: string;
   retryPeriod: string;
   kubeconfig?: string;
+  ledger: boolean;
 }
 
 export function registerOperatorCommand(program: Command): void {
@@ -38,6 +33,7 @@ export function registerOperatorCommand(program: Command): void {
     .option('--renew-deadline <duration>', 'how long a leader keeps trying to renew before it gives up', '10s')
     .option('--retry-period <duration>', 'how often to try to take or renew the Lease', '2s')
     .option('--kubeconfig <file>', 'outside a cluster: the kubeconfig to use')
+    .option('--no-ledger', "keep no access ledger: grants and approvals are not written to their policy's store (an operator without credentials for it)")
     .action(async (options: OperatorFlags) => {
       const logger = pino({ name: 'kubegate-operator', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
       const stop = new AbortController();
@@ -61,6 +57,7 @@ export function registerOperatorCommand(program: Command): void {
           gatewayImage: options.gatewayImage,
           sweepCron: options.sweepCron,
           workers: Number(options.workers),
+          ledger: options.ledger,
           logger,
         },
         stop.signal,

@@ -3,6 +3,7 @@
  * recorded mutating calls of the sessions, merged in recorded time order, in a sandbox (`--sandbox`) or
  * a cluster the user names (`--to KUBECONFIG`, only one `kubegate sandbox up` marked unless
  * `--i-understand`), and reports each call's result against the recording. Exit code 1 on any difference.
+ * `--as-recorded` sends the calls as the recorded identities (recorded-identity.ts) instead of the admin.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { findSessions, resolveSession, type FoundSession, type TimeRange } from 
 import { sessionEvents, storedSession } from '../audit/reader.js';
 import { mergeCalls, sessionCalls, type RecordedCall } from '../audit/replay/calls.js';
 import { Replay, type ReplayOptions } from '../audit/replay/engine.js';
+import { planIdentities } from '../audit/replay/recorded-identity.js';
 import { buildReport, renderCall, renderSeeded, renderSummary, type ReplayReport } from '../audit/replay/report.js';
 import { describeApiCall } from '../audit/api-call.js';
 import { RawKubeClient } from '../kube/raw-client.js';
@@ -38,7 +40,15 @@ interface ReplayFlags {
   dryRun?: boolean;
   step?: boolean;
   until?: string;
+  asRecorded?: boolean;
   output: OutputFormat;
+}
+
+/** What is replayed: the sessions, their calls merged in time order, and the store they (and the access ledger) are in. */
+interface Recorded {
+  store: RecordingStore;
+  sessions: FoundSession[];
+  calls: RecordedCall[];
 }
 
 /** The sessions named by id (or prefix), else those the selection finds, oldest first. */
@@ -69,7 +79,7 @@ function stepPrompt(): { confirm: NonNullable<ReplayOptions['confirm']>; close()
   };
 }
 
-async function replayTo(kubeconfig: string, target: string, calls: RecordedCall[], sessions: string[], flags: ReplayFlags): Promise<ReplayReport> {
+async function replayTo(kubeconfig: string, target: string, recorded: Recorded, flags: ReplayFlags): Promise<ReplayReport> {
   const until = flags.until === undefined ? undefined : Number(flags.until);
   if (until !== undefined && !Number.isInteger(until)) throw new CliError(`--until must be a seq number, got "${flags.until}"`);
   const client = new RawKubeClient(loadKubeconfig(kubeconfig));
@@ -79,9 +89,12 @@ async function replayTo(kubeconfig: string, target: string, calls: RecordedCall[
       throw new CliError(`${client.server} carries no kubegate sandbox marker (ConfigMap kube-public/kubegate-sandbox): replay writes recorded calls into it; pass --i-understand to replay there anyway`);
     }
     const started = Date.now();
-    const replay = new Replay(client, { dryRun: flags.dryRun ?? false, ...(until !== undefined ? { until } : {}), ...(prompt ? { confirm: prompt.confirm } : {}) });
-    const result = await replay.run(calls, (call) => flags.output !== 'json' && process.stdout.write(renderCall(call)));
-    return buildReport(result, { target, sessions, durationMs: Date.now() - started });
+    const plan = flags.asRecorded ? await planIdentities(recorded.store, client, recorded.sessions) : undefined;
+    const actAs = plan && { actAs: (call: RecordedCall) => plan.sessions.get(call.sessionId) };
+    const replay = new Replay(client, { dryRun: flags.dryRun ?? false, ...(until !== undefined ? { until } : {}), ...(prompt ? { confirm: prompt.confirm } : {}), ...actAs });
+    const result = await replay.run(recorded.calls, (call) => flags.output !== 'json' && process.stdout.write(renderCall(call)));
+    const sessions = recorded.sessions.map((session) => session.sessionId);
+    return buildReport(result, { target, sessions, durationMs: Date.now() - started, ...(plan ? { identities: plan.identities } : {}) });
   } finally {
     prompt?.close();
     client.close();
@@ -89,13 +102,13 @@ async function replayTo(kubeconfig: string, target: string, calls: RecordedCall[
 }
 
 /** `--sandbox`: a fresh sandbox in a temp folder, stopped afterwards unless `--keep`. */
-async function replayInSandbox(calls: RecordedCall[], sessions: string[], flags: ReplayFlags): Promise<ReplayReport> {
+async function replayInSandbox(recorded: Recorded, flags: ReplayFlags): Promise<ReplayReport> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-replay-'));
   process.stderr.write(`starting a sandbox in ${dir}\n`);
   let keep = false;
   try {
     const state = await startSandboxProcess(dir, { onProgress: (message) => process.stderr.write(`  ${message}\n`) }).ready;
-    const report = await replayTo(state.kubeconfig, `sandbox ${dir}`, calls, sessions, flags);
+    const report = await replayTo(state.kubeconfig, `sandbox ${dir}`, recorded, flags);
     keep = flags.keep ?? false;
     if (keep) process.stderr.write(`the sandbox keeps running: eval "$(kubegate sandbox env --dir ${dir})"; stop it with kubegate sandbox down --dir ${dir}\n`);
     return report;
@@ -110,9 +123,8 @@ async function replayInSandbox(calls: RecordedCall[], sessions: string[], flags:
 async function replay(store: RecordingStore, range: TimeRange, ids: string[], flags: ReplayFlags): Promise<void> {
   if (Boolean(flags.sandbox) === Boolean(flags.to)) throw new CliError('give one target: --sandbox (a fresh sandbox) or --to KUBECONFIG');
   const sessions = await selectSessions(store, range, ids, flags);
-  const calls = await recordedCalls(store, sessions);
-  const sessionIds = sessions.map((session) => session.sessionId);
-  const report = flags.sandbox ? await replayInSandbox(calls, sessionIds, flags) : await replayTo(flags.to!, flags.to!, calls, sessionIds, flags);
+  const recorded: Recorded = { store, sessions, calls: await recordedCalls(store, sessions) };
+  const report = flags.sandbox ? await replayInSandbox(recorded, flags) : await replayTo(flags.to!, flags.to!, recorded, flags);
   if (flags.output === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(renderSeeded(report) + renderSummary(report));
   if (report.totals.differed > 0) process.exitCode = 1;
@@ -136,6 +148,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--dry-run', 'send every call with dryRun=All (server-side), change nothing')
     .option('--step', 'confirm each call on the terminal')
     .option('--until <seq>', 'stop after the call recorded with this seq')
+    .option('--as-recorded', "send each call as the identity the gateway sent it as, with its grant's bindings recreated from the access ledger (as admin where the ledger has none, which the report says)")
     .addOption(outputOption())
     .action((ids: string[], flags: ReplayFlags) => withStore({ store: flags.store, since: flags.since, from: flags.from, to: flags.toTime, output: flags.output }, (store, range) => replay(store, range, ids, flags)));
 }

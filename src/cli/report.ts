@@ -6,6 +6,8 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ClusterGrantSource, type GrantSource } from '../audit/report/grant-source.js';
+import { LedgerFirst, LedgerGrantSource } from '../audit/report/ledger-grant-source.js';
+import type { RecordingStore } from '../recording/store.js';
 import { CsvReport } from '../audit/report/csv.js';
 import { HtmlReport } from '../audit/report/html.js';
 import { JsonReport } from '../audit/report/json.js';
@@ -35,10 +37,12 @@ function kubegateVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function grantSource(kubeconfig: string | undefined): GrantSource | undefined {
-  if (!kubeconfig) return undefined;
+/** The access ledger in the store, and for grants it has no chain of, the cluster of `--kubeconfig`. */
+function grantSource(store: RecordingStore, kubeconfig: string | undefined): GrantSource {
+  const ledger = new LedgerGrantSource(store);
+  if (!kubeconfig) return ledger;
   const config = loadKubeconfig(kubeconfig);
-  return new ClusterGrantSource(kubeClients(config), `the cluster at ${config.getCurrentCluster()?.server ?? 'its kubeconfig'}`);
+  return new LedgerFirst(ledger, new ClusterGrantSource(kubeClients(config), `the cluster at ${config.getCurrentCluster()?.server ?? 'its kubeconfig'}`));
 }
 
 function reportWriter(format: ReportFormat, out: Sink, head: ReportHead): ReportWriter {
@@ -61,18 +65,18 @@ export function registerReportCommand(program: Command): void {
     .option('--namespace <namespace>', 'sessions that made requests in this namespace')
     .addOption(new Option('-o, --output <format>', 'html (to read and print), json, csv (one row per call) or ocsf (OCSF 1.3.0 API Activity, JSON Lines)').choices(['html', 'json', 'csv', 'ocsf']).default('html'))
     .option('--out <file>', 'write the report to this file (default stdout)')
-    .option('--kubeconfig <file>', "read each grant's requester, reason, approvals and active window from this cluster")
+    .option('--kubeconfig <file>', "for a grant the store's access ledger has no chain of, read its requester, reason, approvals and active window from this cluster")
     .option('--require-lock', 'count a session whose objects hold no object lock as tampered, even on a store that cannot lock')
     .action((flags: ReportFlags) =>
       withStore({ ...flags, output: 'text' as const }, async (store, range) => {
         const out = new Sink(flags.out ? createWriteStream(flags.out) : process.stdout);
         const filter: SessionFilter = { ...(flags.subject ? { subject: flags.subject } : {}), ...(flags.grant ? { grant: flags.grant } : {}), ...(flags.namespace ? { namespace: flags.namespace } : {}) };
-        const grants = grantSource(flags.kubeconfig);
-        const head: ReportHead = { generatedAt: new Date().toISOString(), store: store.url, from: range.from.toISOString(), to: range.to.toISOString(), filter, grantSource: grants?.name ?? null };
-        const summary = await writeReport(store, { filter, range, ...(grants ? { grants } : {}), requireLock: flags.requireLock ?? false }, reportWriter(flags.output, out, head));
+        const grants = grantSource(store, flags.kubeconfig);
+        const head: ReportHead = { generatedAt: new Date().toISOString(), store: store.url, from: range.from.toISOString(), to: range.to.toISOString(), filter, grantSource: grants.name };
+        const summary = await writeReport(store, { filter, range, grants, requireLock: flags.requireLock ?? false }, reportWriter(flags.output, out, head));
         if (flags.out) {
           await new Promise<void>((resolve, reject) => out.out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-          process.stderr.write(`wrote ${flags.out}: ${summary.grants} grant(s), ${summary.sessions} session(s) (${summary.tampered} tampered, ${summary.open} open), ${summary.mutating} mutating call(s)\n`);
+          process.stderr.write(`wrote ${flags.out}: ${summary.grants} grant(s), ${summary.sessions} session(s) (${summary.tampered} tampered, ${summary.open} open)${summary.missing.length > 0 ? `, ${summary.missing.length} missing from the store` : ''}, ${summary.mutating} mutating call(s)\n`);
         }
       }),
     );

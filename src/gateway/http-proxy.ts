@@ -112,7 +112,10 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
     finish(refusal.status);
     sendError(response, refusal);
   };
-  const sending = new ResendingOnRefusal(upstream, request, headers, body, {
+  // a watch holds its connection for as long as it runs: from the pool (256 sockets a worker) a few hundred
+  // idle watches would leave every other request waiting for a socket
+  const connection = admitted.attributes.verb === 'watch' ? 'dedicated' : 'pooled';
+  const sending = new ResendingOnRefusal(upstream, request, headers, body, connection, {
     guard,
     // the upstream request's own error (its connection failed, or the API server's answer could not be
     // read), or the refusal it was destroyed with when the grant ended
@@ -167,6 +170,7 @@ class ResendingOnRefusal {
     private readonly request: IncomingMessage,
     private readonly headers: OutgoingHttpHeaders,
     private readonly body: Buffer | undefined,
+    private readonly connection: 'pooled' | 'dedicated',
     private readonly on: { guard: Guard; error(error: Error): void; response(response: IncomingMessage): void; resendFailed(error: unknown): void; mayResend(): boolean },
   ) {
     this.replayable = body !== undefined || !hasBody(request);
@@ -174,7 +178,7 @@ class ResendingOnRefusal {
 
   /** An upstream request with its listeners, not yet sent (`transmit`). */
   async dial(resendIfRefused: boolean): Promise<ClientRequest> {
-    const sent = await this.upstream.request(this.request.method ?? 'GET', this.request.url ?? '/', this.headers);
+    const sent = await this.upstream.request(this.request.method ?? 'GET', this.request.url ?? '/', this.headers, this.connection);
     this.current = sent;
     const { guard } = this.on;
     sent.on(

@@ -12,8 +12,8 @@ export function policyRecorder(inner: Recorder): Recorder {
   };
   return {
     healthy: () => inner.healthy(),
-    open(metadata) {
-      const session = inner.open(metadata);
+    open(metadata, options) {
+      const session = inner.open(metadata, options);
       return {
         record(event) {
           return session.record(event).catch(refusal);

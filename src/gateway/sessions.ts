@@ -1,11 +1,15 @@
 /**
  * Sessions: one per kubectl invocation of a token holder (kubectl sends a `Kubectl-Session` id with each
- * of its requests), or per client connection for other clients. A session opens its recording on first
+ * of its requests), or per client connection for other clients. A kubectl invocation's session id is
+ * derived from what identifies it — the token, the subject, the grant and the `Kubectl-Session` id — so
+ * every gateway process its connections reach gives it the same id and records it as one more writer of
+ * that one session (src/recording/FORMAT.md "Writers"); a connection's session gets a random id (a
+ * connection reaches one process). A session opens its recording on first
  * use and closes it once idle — no request running and none for `idleMs` — (or when the gateway stops).
  * Idle sessions are looked for every `min(idleMs, 10 s)`, so one closes between `idleMs` and that much
  * later. Time comes from the injected `Clock`.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { CallerIdentity } from './auth.js';
@@ -51,12 +55,12 @@ export class SessionTable {
 
   /** The session of this request, opened (and its recording started) on first use. */
   enter(request: IncomingMessage, identity: CallerIdentity): Session {
-    const invocation = headerValue(request, 'kubectl-session') ?? connectionId(request);
-    const key = `${identity.tokenId}\0${invocation}`;
+    const invocation = headerValue(request, 'kubectl-session');
+    const key = invocation === undefined ? `${identity.tokenId}\0${connectionId(request)}` : invocationKey(identity, invocation);
     const now = this.clock.now();
     let session = this.sessions.get(key);
     if (!session) {
-      const id = randomUUID();
+      const id = invocation === undefined ? randomUUID() : sessionIdOf(key);
       const metadata: SessionMetadata = {
         sessionId: id,
         tokenId: identity.tokenId,
@@ -66,7 +70,7 @@ export class SessionTable {
         client: { address: request.socket.remoteAddress, userAgent: headerValue(request, 'user-agent'), command: headerValue(request, 'kubectl-command') },
         startedAt: new Date(now).toISOString(),
       };
-      session = { id, identity, recorder: this.recorder.open(metadata), active: 0, lastUsed: now };
+      session = { id, identity, recorder: this.recorder.open(metadata, { joinable: invocation !== undefined }), active: 0, lastUsed: now };
       this.sessions.set(key, session);
     }
     session.active++;
@@ -103,6 +107,21 @@ export class SessionTable {
       }
     }
   }
+}
+
+/** What identifies one kubectl invocation, the same in every gateway process: its token, subject, grant and `Kubectl-Session`. */
+function invocationKey(identity: CallerIdentity, invocation: string): string {
+  const { subject, grant } = identity;
+  return JSON.stringify(['kubectl-session', identity.tokenId, subject.kind, subject.namespace ?? '', subject.name, grant.namespace, grant.name, grant.uid, invocation]);
+}
+
+/** A UUID-shaped id (version 8: derived, RFC 9562) from the SHA-256 of `key`. */
+export function sessionIdOf(key: string): string {
+  const bytes = createHash('sha256').update(key).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function headerValue(request: IncomingMessage, name: string): string | undefined {

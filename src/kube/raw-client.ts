@@ -32,9 +32,10 @@ export class RawKubeClient {
     return cluster.server.replace(/\/$/, '');
   }
 
-  async request(method: string, path: string, body?: Buffer, contentType?: string, accept = 'application/json'): Promise<RawResponse> {
+  /** `headers`: more to send (Impersonate-User and Impersonate-Group for a replay as the recorded identity). */
+  async request(method: string, path: string, body?: Buffer, contentType?: string, accept = 'application/json', headers: Record<string, string | string[]> = {}): Promise<RawResponse> {
     const url = new URL(this.server + path);
-    const options: RequestOptions = { method, headers: { Accept: accept, ...(body ? { 'Content-Type': contentType ?? 'application/json', 'Content-Length': String(body.length) } : {}) } };
+    const options: RequestOptions = { method, headers: { ...headers, Accept: accept, ...(body ? { 'Content-Type': contentType ?? 'application/json', 'Content-Length': String(body.length) } : {}) } };
     await this.config.applyToHTTPSOptions(options);
     options.agent = this.agent; // client-node puts a new Agent here each time; the TLS options stay on the request
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;

@@ -2,7 +2,7 @@
  * AccessGrant: Pending → Active → Expired | Revoked, or Pending → Denied.
  *
  * Level-based from the grant, its policy and its ApprovalRequest:
- * - deleted: bindings removed, then the finalizer;
+ * - deleted: bindings removed, the access ledger's last entries written, then the finalizer;
  * - revoked, expired or otherwise finished: no binding may exist (removed before the phase is written,
  *   so a terminal phase always means "no access");
  * - needs approval: an ApprovalRequest is opened and the grant waits; a merged pull request brought by a
@@ -36,6 +36,7 @@ import { grantApprovalParties } from '../api/identity.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { gatewayEndpoint } from './gateway-children.js';
 import { tlsSecretName } from '../api/names.js';
+import { recordAfter, type AccessLedger } from './access-ledger.js';
 
 const grantFinalizer = 'kubegate.dev/bindings';
 
@@ -57,6 +58,8 @@ export interface AccessGrantReconcilerOptions {
   operatorNamespace: string;
   /** How long an ApprovalRequest for a grant stays open. */
   approvalTtlMs?: number;
+  /** Where each reconcile writes what the grant's lifecycle added (access-ledger.ts); none: no ledger. */
+  ledger?: Pick<AccessLedger, 'recordGrant'>;
   now?: () => Date;
 }
 
@@ -78,11 +81,17 @@ export class AccessGrantReconciler implements Reconciler {
     const identity: GrantIdentity = { namespace: key.namespace!, name: key.name, uid: grant.metadata!.uid! };
     if (grant.metadata?.deletionTimestamp) {
       await this.removeAccess(identity, grant);
+      await this.options.ledger?.recordGrant(grant); // a store that is down keeps the finalizer until it is back
       await setFinalizer(this.clients, accessGrants, grant, grantFinalizer, false);
       return;
     }
     await setFinalizer(this.clients, accessGrants, grant, grantFinalizer, true);
+    const result = await this.advance(grant, identity);
+    // the state this reconcile left: its writes are on `grant`
+    return recordAfter(grant, () => this.options.ledger?.recordGrant(grant), result, this.options.events);
+  }
 
+  private async advance(grant: AccessGrant, identity: GrantIdentity): Promise<ReconcileResult | void> {
     const phase = grant.status?.phase;
     if (grant.spec.revoked && phase !== 'Revoked') return this.finish(grant, identity, 'Revoked', 'Revoked', 'spec.revoked is true');
     if (phase && terminalGrantPhases.includes(phase)) {

@@ -6,6 +6,9 @@
  * written, so approval never waits on the webhook: the `Notified` condition records how that went, and a
  * failure is retried with the workqueue's backoff until it succeeds or the request is decided.
  *
+ * Under a policy that keeps a ledger (access-ledger.ts), a finalizer holds the request until its lifecycle,
+ * deletion included, is in the store.
+ *
  * Admission checks a decider against the named SessionPolicy only when that policy exists (a binding's
  * parameters are the policies there are, and CEL cannot ask whether one is missing), so a request naming
  * a policy that does not exist, or one created after the request (its decisions may predate it), is
@@ -18,13 +21,19 @@ import { NotifyError, notificationMessage, postNotification, webhookUrl } from '
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, type KubeClients } from '../kube/client.js';
-import { accessGrants, approvalRequests, getCustom, patchStatus, sessionPolicies } from '../kube/resources.js';
+import { accessGrants, approvalRequests, getCustom, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
+import { recordAfter, type AccessLedger } from './access-ledger.js';
 
 export interface ApprovalRequestReconcilerOptions {
   clients: KubeClients;
   events: EventRecorder;
+  /** Where each reconcile writes what the request's lifecycle added (access-ledger.ts); none: no ledger. */
+  ledger?: Pick<AccessLedger, 'recordApproval' | 'keeps' | 'approvalPolicy'>;
   now?: () => Date;
 }
+
+/** Held on an ApprovalRequest whose policy keeps a ledger until its "deleted" entry is written. */
+const ledgerFinalizer = 'kubegate.dev/ledger';
 
 export class ApprovalRequestReconciler implements Reconciler {
   constructor(private readonly options: ApprovalRequestReconcilerOptions) {}
@@ -38,6 +47,21 @@ export class ApprovalRequestReconciler implements Reconciler {
       if (isNotFound(error)) return;
       throw error;
     }
+    const { ledger } = this.options;
+    if (request.metadata.deletionTimestamp) {
+      await ledger?.recordApproval(request); // a store that is down keeps the finalizer until it is back
+      await setFinalizer(clients, approvalRequests, request, ledgerFinalizer, false);
+      return;
+    }
+    if (ledger?.keeps(key.namespace!, ledger.approvalPolicy(request))) await setFinalizer(clients, approvalRequests, request, ledgerFinalizer, true);
+    const result = await this.decide(request);
+    // the state this reconcile left: its status write is on `request`
+    return recordAfter(request, () => ledger?.recordApproval(request), result, this.options.events);
+  }
+
+  private async decide(request: ApprovalRequest): Promise<ReconcileResult | void> {
+    const { clients } = this.options;
+    const key = { namespace: request.metadata.namespace!, name: request.metadata.name! };
     const previous = request.status?.phase;
     if (previous === 'Approved' || previous === 'Denied' || previous === 'Expired') return; // decided once, for good
 
@@ -63,13 +87,15 @@ export class ApprovalRequestReconciler implements Reconciler {
       },
       now,
     );
-    await patchStatus(clients, approvalRequests, key.namespace!, key.name, {
+    const status = {
       phase: outcome.phase,
       approvals: outcome.approvals,
       conditions,
       observedGeneration: request.metadata!.generation,
       ...(outcome.phase !== 'Pending' ? { decidedAt: now.toISOString() } : {}),
-    });
+    };
+    await patchStatus(clients, approvalRequests, key.namespace!, key.name, status);
+    request.status = { ...request.status, ...status };
     if (outcome.phase !== (previous ?? 'Pending')) {
       this.options.events.record(request, outcome.phase === 'Approved' ? 'Normal' : 'Warning', outcome.reason, outcome.message);
     }

@@ -5,7 +5,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { fnv1a } from '../util/fnv.js';
-import { gatewayName, impersonationRoleName, impersonationShardRoleName, policyConfigMapName, policyLabel, policyRefAnnotation, tlsSecretName, versionAnnotation, type SessionPolicy } from '../api/index.js';
+import { gatewayName, impersonationRoleName, impersonationShardRoleName, policyConfigMapName, policyLabel, policyRefAnnotation, recordingSigningSecretName, tlsSecretName, versionAnnotation, type SessionPolicy } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
 import { ownerReference, sessionPolicies } from '../kube/resources.js';
@@ -28,7 +28,7 @@ function labels(policy: SessionPolicy): Record<string, string> {
   return { 'app.kubernetes.io/name': 'kubegate-gateway', 'app.kubernetes.io/managed-by': 'kubegate', [policyLabel]: policy.metadata!.name! };
 }
 
-function meta(policy: SessionPolicy, name: string, extra: Partial<k8s.V1ObjectMeta> = {}): k8s.V1ObjectMeta {
+export function meta(policy: SessionPolicy, name: string, extra: Partial<k8s.V1ObjectMeta> = {}): k8s.V1ObjectMeta {
   return { name, namespace: policy.metadata!.namespace!, labels: labels(policy), ownerReferences: [ownerReference(sessionPolicies, policy)], ...extra };
 }
 
@@ -208,6 +208,8 @@ export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1Ro
         { apiGroups: [''], resources: ['configmaps'], resourceNames: [policyConfigMapName(policy.metadata!.name!)], verbs: ['get', 'watch', 'list'] },
         // outside a cluster the gateway issues its own serving certificate from the policy's CA
         { apiGroups: [''], resources: ['secrets'], resourceNames: [tlsSecretName(policy.metadata!.name!)], verbs: ['get'] },
+        // the keys it signs recordings with, read (again every few minutes: the operator rotates them) by name
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [recordingSigningSecretName(policy.metadata!.name!)], verbs: ['get'] },
       ],
     },
     {

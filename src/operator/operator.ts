@@ -13,7 +13,7 @@ import { accessGrants, approvalRequests, sessionPolicies, type CustomResource } 
 import type { SigningKey } from '../token/jit-token.js';
 import { Gauge, type Registry } from 'prom-client';
 import { Manager, type LeaderTask } from '../runtime/manager.js';
-import type { ObjectKey } from '../runtime/reconciler.js';
+import { keyString, type ObjectKey } from '../runtime/reconciler.js';
 import type { Informer } from '../runtime/informer.js';
 import { AccessGrantReconciler } from './accessgrant-reconciler.js';
 import { ApprovalRequestReconciler } from './approvalrequest-reconciler.js';
@@ -26,6 +26,7 @@ import { ensureSigningKeys } from './signing-keys.js';
 import { policyLabel, policyRefAnnotation } from '../api/names.js';
 import { UnchangedApply } from './unchanged-apply.js';
 import { childFields, withoutManagedFields } from './cached-fields.js';
+import { AccessLedger } from './access-ledger.js';
 
 export interface OperatorOptions {
   kubeconfig: k8s.KubeConfig;
@@ -37,6 +38,8 @@ export interface OperatorOptions {
   gatewayImage: string;
   sweepCron: string;
   workers: number;
+  /** Whether to write the access ledger (access-ledger.ts) to each policy's store. */
+  ledger: boolean;
   logger: Logger;
   identity?: string;
 }
@@ -174,15 +177,16 @@ interface ControllerParts {
   signingKeys: () => Promise<SigningKey[]>;
   workers: number;
   operatorNamespace: string;
+  ledger?: AccessLedger;
 }
 
 function grantsOfPolicy(grants: Informer<AccessGrant>, namespace: string | undefined, policy: string): AccessGrant[] {
   return grants.list().filter((g) => g.metadata?.namespace === namespace && g.spec.policyRef.name === policy);
 }
 
-function addAccessGrantController({ manager, informers, clients, events, signingKeys, workers, operatorNamespace }: ControllerParts): void {
+function addAccessGrantController({ manager, informers, clients, events, signingKeys, workers, operatorNamespace, ledger }: ControllerParts): void {
   const caches = { grants: informers.grants, policies: informers.policies, approvalRequests: informers.requests, gatewayTls: informers.gatewayTls };
-  const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys, operatorNamespace }) });
+  const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys, operatorNamespace, ledger }) });
   const grantKeysOfPolicy = (namespace: string | undefined, policy: string) => grantsOfPolicy(informers.grants, namespace, policy).map(keyOf);
   // a resync re-checks every grant (a few API calls each): spread over half the period, it never queues a
   // due expiry behind thousands of them
@@ -234,8 +238,8 @@ function addSessionPolicyController(
   }
 }
 
-function addApprovalRequestController({ manager, informers, clients, events, workers }: ControllerParts): void {
-  const requests = manager.addController({ name: 'approvalrequest', workers, reconciler: new ApprovalRequestReconciler({ clients, events }) });
+function addApprovalRequestController({ manager, informers, clients, events, workers, ledger }: ControllerParts): void {
+  const requests = manager.addController({ name: 'approvalrequest', workers, reconciler: new ApprovalRequestReconciler({ clients, events, ledger }) });
   requests.watch(informers.requests, (request) => [keyOf(request)], { updateMatters: specOrDeletionChanged });
   requests.watch(
     informers.policies,
@@ -277,7 +281,9 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const informers = addInformers(manager);
   registerGrantPhaseGauge(manager.metrics.registry, informers.grants);
 
-  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace };
+  const cached = <T extends k8s.KubernetesObject>(informer: Informer<T>) => (namespace: string, name: string) => informer.get(keyString({ namespace, name }));
+  const ledger = options.ledger ? new AccessLedger({ policy: cached(informers.policies), grant: cached(informers.grants) }) : undefined;
+  const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ...(ledger ? { ledger } : {}) };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
   addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage });

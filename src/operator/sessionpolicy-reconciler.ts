@@ -1,10 +1,11 @@
 /**
  * SessionPolicy → the gateway that enforces it. Level-based from the policy and its Active grants:
  * validate (every problem into status and an Event; an invalid policy leaves the running gateway on its
- * last good version), compile, then apply the children — ServiceAccount (IRSA), TLS Secret, compiled
+ * last good version), compile, then apply the children — ServiceAccount (IRSA), TLS Secret, recording
+ * signing keys (rotated) and their public keys, compiled
  * policy, RBAC, Service, Deployment (rolled when the compiled version changes) — and the impersonation
- * ClusterRoles (sharded by subject) for exactly the current grants. Namespaced children are owned by the policy; the
- * cluster-scoped ones are removed by its finalizer. Requeued twice a day to renew certificates.
+ * ClusterRoles (sharded by subject) for exactly the current grants. Namespaced children are owned by the
+ * policy; the cluster-scoped ones are removed by its finalizer. Requeued twice a day to renew certificates.
  *
  * The policy is reconciled on every change to the set of its Active grants (batched), which in a burst of
  * thousands of grants is several times a second; each time only the impersonation shards of the grants
@@ -33,6 +34,7 @@ import {
 } from './gateway-children.js';
 import { gatewayName, tlsSecretName } from '../api/names.js';
 import type { UnchangedApply } from './unchanged-apply.js';
+import { ensureRecordingKeys } from './recording-keys.js';
 
 const policyFinalizer = 'kubegate.dev/cluster-children';
 
@@ -90,10 +92,12 @@ export class SessionPolicyReconciler implements Reconciler {
     const jwks = await publicKeySet(await this.options.signingKeys());
     const existingTls = await readIfExists<k8s.V1Secret>(this.clients, { apiVersion: 'v1', kind: 'Secret', metadata: { name: tlsSecretName(ref.name), namespace: ref.namespace } });
     const tls = await desiredTlsSecret(policy, existingTls);
+    const recordingKeys = await ensureRecordingKeys(this.clients, policy, this.options.now?.());
     const [role, roleBinding] = desiredGatewayRole(policy);
     const children: k8s.KubernetesObject[] = [
       desiredServiceAccount(policy),
       ...(tls ? [tls] : []),
+      recordingKeys.configMap,
       desiredPolicyConfigMap(policy, compiled, jwks),
       role,
       roleBinding,

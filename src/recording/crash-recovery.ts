@@ -38,8 +38,8 @@ export interface RecoveryHost {
   readonly logger: RecorderLogger;
   /** A session open in this process: its folder is its own. */
   isOpen(sessionId: string): boolean;
-  /** A writer for a session found in the spool, in the version its chain began in, registered with the recorder. */
-  writerFor(metadata: ChainMetadata, version: number): SessionWriter;
+  /** A writer for a session found in the spool (in `folder`), in the version its chain began in, registered with the recorder. */
+  writerFor(metadata: ChainMetadata, version: number, folder: string): SessionWriter;
   /** The session could not be recovered: it stays in the spool, and the spool counts as failing. */
   failed(writer: SessionWriter, error: Error): void;
 }
@@ -54,7 +54,7 @@ export async function recoverSpool(host: RecoveryHost): Promise<void> {
       await dropEmptyFolder(dir, host.logger);
       continue;
     }
-    const writer = host.writerFor(state.metadata, chainVersion(state.metadata, state.formatVersion));
+    const writer = host.writerFor(state.metadata, chainVersion(state.metadata, state.formatVersion), entry.name);
     try {
       await writer.finishFromSpool(crashEnding);
       host.logger.info({ session: writer.id }, 'recovered a session from the spool');

@@ -5,9 +5,10 @@
  * `schemas/recording/` (a test validates real recordings with ajv).
  */
 import { decodeKeySegment, encodeKeySegment } from './key-segment.js';
+import type { Signature } from '../pki/signing.js';
 
 /** The version this code writes; FORMAT.md lists what each version added. Readers accept 1 to this. */
-export const recordingFormatVersion = 4;
+export const recordingFormatVersion = 5;
 
 /** An object written by a newer kubegate: a reader refuses it whole rather than misread it. */
 export class UnsupportedRecordingVersion extends Error {
@@ -92,6 +93,28 @@ export interface SegmentManifest {
   final: boolean;
   /** The gateway's object-lock request for this segment, when the policy asks for retention. */
   retention?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainUntil: string };
+  /** (v5) The gateway's signature over `signedPayload('segment-manifest', manifest)`; absent where it holds no key. */
+  signature?: Signature;
+}
+
+/**
+ * (v5) A signed record of one writer's chain tip, in the checkpoint log: written every checkpoint interval
+ * while the tip moved, and when the chain ends. Verify holds the stored chain against the latest.
+ */
+export interface Checkpoint {
+  v: number;
+  sessionId: string;
+  writer: string;
+  /** The session's start (its folders' day). */
+  startedAt: string;
+  /** The newest sealed segment of the chain and the sha256 of its manifest's bytes. */
+  lastIndex: number;
+  lastManifestSha256: string;
+  /** The chain ended in segment `lastIndex`. */
+  final: boolean;
+  time: string;
+  /** Over `signedPayload('checkpoint', checkpoint)`. */
+  signature: Signature;
 }
 
 /** What search answers from without opening a session: one per writer, written at start, rewritten as segments seal. */
@@ -183,6 +206,29 @@ export function manifestKey(prefix: string, index: number): string {
 export function indexKey(metadata: Pick<ChainMetadata, 'sessionId' | 'startedAt' | 'writer'>): string {
   if (metadata.writer === undefined) return `index/${metadata.startedAt.slice(0, 10).replaceAll('-', '/')}/${metadata.sessionId}.json`;
   return `index/${dayPath(metadata.startedAt)}/${encodeKeySegment(metadata.sessionId)}/${encodeKeySegment(metadata.writer)}.json`;
+}
+
+/** (v5) A published evidence key: `keys/<key-id>.json`. */
+export function publishedKeyKey(keyId: string): string {
+  return `keys/${encodeKeySegment(keyId)}.json`;
+}
+
+/** (v5) The checkpoint folder of a session: `checkpoints/YYYY/MM/DD/<session-id>/` (the session's start day). */
+export function checkpointFolder(metadata: Pick<SessionMetadata, 'sessionId' | 'startedAt'>): string {
+  return `checkpoints/${dayPath(metadata.startedAt)}/${encodeKeySegment(metadata.sessionId)}/`;
+}
+
+/** (v5) One checkpoint: `<checkpoint folder><writer-id>-<segment>-<time>.json`, the time as `YYYYMMDDTHHMMSSmmmZ`. */
+export function checkpointKey(checkpoint: Pick<Checkpoint, 'sessionId' | 'startedAt' | 'writer' | 'lastIndex' | 'time'>): string {
+  const time = checkpoint.time.replace(/[-:.]/g, '');
+  return `${checkpointFolder(checkpoint)}${encodeKeySegment(checkpoint.writer)}-${String(checkpoint.lastIndex).padStart(6, '0')}-${time}.json`;
+}
+
+/** The session id a checkpoint key names (`checkpoints/YYYY/MM/DD/<session-id>/…`); undefined for any other key. */
+export function checkpointKeySession(key: string): string | undefined {
+  const parts = key.split('/');
+  if (parts[0] !== 'checkpoints' || parts.length !== 6) return undefined;
+  return decodeKeySegment(parts[4]!) ?? parts[4]!;
 }
 
 /** An object as the per-object index files it (v4): group '' is the core group, namespace '' cluster-scoped. */

@@ -8,6 +8,9 @@ import type { RecordEvent, SessionMetadata } from './format.js';
 
 export type { SessionMetadata, RecordEvent } from './format.js';
 
+/** StoreRecorder's defaults (here, apart from it: `kubegate gateway`'s flags show them without loading it). */
+export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
+
 /**
  * Why an event was refused: the store or the spool cannot take it and the policy forbids going on
  * unrecorded. Callers recognise it by type (`instanceof`); `why` is the reason without the prefix.
@@ -29,8 +32,17 @@ export interface SessionRecorder {
   close(reason: string): Promise<void>;
 }
 
+export interface OpenOptions {
+  /**
+   * The session id is the client invocation's, not this process's own: other gateway processes record
+   * the same session, and this one may open it again after it idled. The recording is then a chain of
+   * its own (a writer id and spool folder of its own each time), beside the others.
+   */
+  joinable?: boolean;
+}
+
 export interface Recorder {
-  open(metadata: SessionMetadata): SessionRecorder;
+  open(metadata: SessionMetadata, options?: OpenOptions): SessionRecorder;
   /** False while nothing can be recorded (fail-closed policies refuse requests then). */
   healthy(): boolean;
 }

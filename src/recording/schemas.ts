@@ -13,6 +13,8 @@ export const schemaFiles = {
   manifest: 'segment-manifest.schema.json',
   index: 'session-index.schema.json',
   object: 'object-index-entry.schema.json',
+  checkpoint: 'checkpoint.schema.json',
+  key: 'published-key.schema.json',
 } as const;
 
 export type SchemaName = keyof typeof schemaFiles;
@@ -29,7 +31,7 @@ export function compileSchemas(): Record<SchemaName, ValidateFunction> {
   ajv.addFormat('date-time', { type: 'string', validate: (value: string) => rfc3339.test(value) && !Number.isNaN(Date.parse(value)) });
   for (const name of Object.keys(schemaFiles) as SchemaName[]) ajv.addSchema(JSON.parse(readFileSync(schemaPath(name), 'utf8')));
   const compiled = (name: SchemaName) => ajv.getSchema(`https://kubegate.dev/schemas/recording/${schemaFiles[name]}`)!;
-  return { event: compiled('event'), manifest: compiled('manifest'), index: compiled('index'), object: compiled('object') };
+  return Object.fromEntries((Object.keys(schemaFiles) as SchemaName[]).map((name) => [name, compiled(name)])) as Record<SchemaName, ValidateFunction>;
 }
 
 let validators: Record<SchemaName, ValidateFunction> | undefined;

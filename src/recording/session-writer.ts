@@ -36,6 +36,10 @@ export interface WriterHost {
   readonly highWaterMark: number;
   readonly clock: Clock;
   retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined;
+  /** The manifest as written: signed where the recorder holds a key (v5). */
+  signed(sessionId: string, manifest: SegmentManifest): Promise<SegmentManifest>;
+  /** The chain's tip moved (a segment sealed and queued for upload): for the checkpoint log. */
+  tipMoved(metadata: ChainMetadata, tip: ChainTip, final: boolean, version: number): void;
   failClosed(): boolean;
   /** Why nothing can be recorded now (the store or the spool is down); undefined when all is well. */
   unavailable(): string | undefined;
@@ -47,6 +51,7 @@ export interface WriterHost {
 const syncedEventTypes = new Set(['request', 'decision']);
 
 export class SessionWriter {
+  /** Its spool folder's name: the session id, or for a joinable chain the session id and its writer id (store-recorder.ts). */
   readonly id: string;
   readonly dir: string;
   private readonly prefix: string;
@@ -72,9 +77,10 @@ export class SessionWriter {
     readonly metadata: ChainMetadata,
     /** The format version of the chain: this version for a new session, the one it began in for one found in the spool. */
     readonly version: number,
+    folder = metadata.sessionId,
   ) {
-    this.id = metadata.sessionId;
-    this.dir = join(spoolDir, metadata.sessionId);
+    this.id = folder;
+    this.dir = join(spoolDir, folder);
     this.prefix = chainPrefix(metadata);
     this.index = new IndexBuilder(metadata, version);
     this.objects = objectTracker(metadata, version);
@@ -259,7 +265,7 @@ export class SessionWriter {
       final,
       ...(retention ? { retention } : {}),
     };
-    const body = Buffer.from(JSON.stringify(manifest) + '\n');
+    const body = Buffer.from(JSON.stringify(await this.host.signed(this.id, manifest)) + '\n');
     // the segment's object index first: a manifest in the spool means everything of its segment is there
     const entries = this.objects?.takeSegment(segment.index, final) ?? [];
     if (entries.length > 0) await writeFileAtomic(join(this.dir, objectsFileName(segment.index)), entries.map((entry) => JSON.stringify(entry)).join('\n') + '\n', 0o600);
@@ -271,6 +277,7 @@ export class SessionWriter {
     await writeSpoolState(this.dir, this.state());
     this.host.enqueue(this.id, segmentUpload(this.host.store, this.dir, this.prefix, segment.index));
     this.host.enqueue(this.id, indexUpload(this.host.store, this.index));
+    this.host.tipMoved(this.metadata, this.tip, final, this.version);
     if (final) this.enqueueCleanup();
   }
 

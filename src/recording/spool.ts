@@ -5,6 +5,7 @@
  *   SPOOL/<session-id>/segment-000003.jsonl           events; the highest one without a manifest is open
  *   SPOOL/<session-id>/segment-000003.manifest.json   written when the segment is sealed
  *   SPOOL/<session-id>/segment-000003.objects.jsonl    (v4) its object index entries, written just before the manifest
+ *   SPOOL/<session-id>.<writer-id>/…                   the same, for a joinable chain (store-recorder.ts)
  *
  * `session.json` is written (atomically) when the session opens and after each seal, always after the
  * manifest it refers to, so on restart the chain tip is the newer of the state and the newest manifest

@@ -28,14 +28,16 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { recoverSpool } from './crash-recovery.js';
-import { RecordingUnavailableError, type Recorder, type SessionRecorder } from './recorder.js';
+import { recorderDefaults, RecordingUnavailableError, type OpenOptions, type Recorder, type SessionRecorder } from './recorder.js';
+import { encodeKeySegment } from './key-segment.js';
 import { recordingFormatVersion, type SegmentManifest, type SessionMetadata } from './format.js';
 import { SessionWriter, type WriterHost } from './session-writer.js';
 import { silentLogger, type RecorderLogger } from './spool.js';
 import type { RecordingStore } from './store.js';
 import { Uploader, UploaderStopped, type UploaderOptions, type UploadJob } from './uploader.js';
+import { Evidence, evidenceDefaults, type EvidenceOptions } from './evidence.js';
 
-export { RecordingUnavailableError } from './recorder.js';
+export { recorderDefaults, RecordingUnavailableError } from './recorder.js';
 
 export type StoreFailureMode = 'Spool' | 'FailClosed';
 export interface RetentionSetting {
@@ -66,11 +68,11 @@ export interface StoreRecorderOptions {
   stopTimeoutMs?: number;
   /** Upload concurrency, backoff and probe intervals. */
   upload?: Omit<UploaderOptions, 'logger' | 'onHealthChange' | 'clock'>;
+  /** Sign v5 manifests and write the checkpoint log (evidence.ts); without it manifests are unsigned. */
+  evidence?: EvidenceOptions;
   /** Time for event timestamps, sealing by age, group commit, store probes, upload and spool retries (default: real time). */
   clock?: Clock;
 }
-
-export const recorderDefaults = { maxSegmentBytes: 8 * 1024 * 1024, maxSegmentAgeMs: 10_000, syncIntervalMs: 150, highWaterMark: 1024 * 1024, stopTimeoutMs: 10_000 } as const;
 
 export class StoreRecorder implements Recorder {
   readonly store: RecordingStore;
@@ -87,6 +89,7 @@ export class StoreRecorder implements Recorder {
   private readonly host: WriterHost;
   private readonly stopTickers: Array<() => void>;
   private stopped = false;
+  private joinableChains = 0;
 
   constructor(private readonly options: StoreRecorderOptions) {
     this.store = options.store;
@@ -100,6 +103,8 @@ export class StoreRecorder implements Recorder {
     const clock = options.clock ?? realClock;
     this.uploader = new Uploader(this.store, { ...options.upload, clock, logger: this.logger });
     const self = this;
+    const enqueue = (sessionId: string, job: UploadJob) => void this.uploader.enqueue(sessionId, job).catch((error: unknown) => this.uploadAbandoned(sessionId, job, error));
+    const evidence = options.evidence && new Evidence(options.evidence.signer, { store: this.store, logger: this.logger, now: () => clock.now(), retentionDays: () => this.retentionSetting()?.days, enqueue });
     this.host = {
       store: this.store,
       logger: this.logger,
@@ -109,7 +114,9 @@ export class StoreRecorder implements Recorder {
       retentionAt: (sealedAt) => this.retentionAt(sealedAt),
       failClosed: () => this.mode() === 'FailClosed',
       unavailable: () => self.unavailable(),
-      enqueue: (sessionId, job) => void this.uploader.enqueue(sessionId, job).catch((error: unknown) => this.uploadAbandoned(sessionId, job, error)),
+      signed: async (sessionId, manifest) => evidence?.signManifest(sessionId, manifest) ?? manifest,
+      tipMoved: (metadata, tip, final, version) => evidence?.tipMoved(metadata, tip, final, version),
+      enqueue,
       spoolFailed: (sessionId, error) => (error ? this.spoolFailures.set(sessionId, error) : this.spoolFailures.delete(sessionId)),
       finished: (sessionId) => this.writers.delete(sessionId),
     };
@@ -120,6 +127,7 @@ export class StoreRecorder implements Recorder {
       every(clock, Math.max(10, Math.min(1000, Math.floor(this.maxSegmentAgeMs / 4))), () => {
         for (const writer of this.writers.values()) writer.sealIfOlder(this.maxSegmentAgeMs, clock.now());
       }),
+      ...(evidence ? [every(clock, options.evidence!.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs, () => evidence.tick())] : []),
     ];
   }
 
@@ -132,7 +140,7 @@ export class StoreRecorder implements Recorder {
       spoolDir: this.spoolDir,
       logger: this.logger,
       isOpen: (sessionId) => this.writers.has(sessionId),
-      writerFor: (metadata, version) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version)),
+      writerFor: (metadata, version, folder) => this.register(new SessionWriter(this.host, this.spoolDir, metadata, version, folder)),
       failed: (writer, error) => {
         this.spoolFailures.set(writer.id, error);
         this.writers.delete(writer.id);
@@ -140,9 +148,16 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  open(metadata: SessionMetadata): SessionRecorder {
+  /**
+   * A joinable session's chain gets a writer id of its own, this recorder's and a count (`host-abc123.0`),
+   * and a spool folder named by both: the session may be opened here again after it idled (its earlier
+   * chain perhaps still in the spool or in the store), and neither may be overwritten.
+   */
+  open(metadata: SessionMetadata, options: OpenOptions = {}): SessionRecorder {
     if (this.stopped) throw new RecordingUnavailableError('the recorder is stopped');
-    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: this.writerId }, recordingFormatVersion));
+    const writerId = options.joinable ? `${this.writerId}.${(this.joinableChains++).toString(36)}` : this.writerId;
+    const folder = options.joinable ? `${metadata.sessionId}.${encodeKeySegment(writerId)}` : metadata.sessionId;
+    const writer = this.register(new SessionWriter(this.host, this.spoolDir, { ...metadata, writer: writerId }, recordingFormatVersion, folder));
     writer.begin();
     return { record: (event) => writer.record(event), close: (reason) => writer.close(reason) };
   }
@@ -193,8 +208,12 @@ export class StoreRecorder implements Recorder {
     return (typeof mode === 'function' ? mode() : mode) ?? 'Spool';
   }
 
+  private retentionSetting(): RetentionSetting | undefined {
+    return typeof this.options.retention === 'function' ? this.options.retention() : this.options.retention;
+  }
+
   private retentionAt(sealedAt: Date): SegmentManifest['retention'] | undefined {
-    const setting = typeof this.options.retention === 'function' ? this.options.retention() : this.options.retention;
+    const setting = this.retentionSetting();
     if (!setting || !(setting.days > 0)) return undefined;
     return { mode: setting.mode === 'Compliance' ? 'COMPLIANCE' : 'GOVERNANCE', retainUntil: new Date(sealedAt.getTime() + setting.days * 86_400_000).toISOString() };
   }

@@ -80,7 +80,7 @@ export async function startGateway(cluster: TestCluster, policy: { namespace: st
         `--spool-dir=${spoolDir}`,
         '--segment-max-age-ms=2000', // recordings reach the store within seconds (tests read them back)
         // one worker unless a test asks for more (a later --workers wins): the default follows the machine's
-        // CPUs, and a kubectl whose connections reach several workers is recorded as several sessions
+        // CPUs, and tests that read the spool or count writers expect one
         '--workers=1',
         ...(options.args ?? []),
       ],

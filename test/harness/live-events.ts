@@ -4,6 +4,11 @@
  */
 import { request, type RequestOptions } from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import assert from 'node:assert/strict';
+import { liveEventsAudience } from '../../src/api/names.js';
+import type { Kubectl } from './kubectl.js';
+import { uniqueName } from './kubegate-objects.js';
+import { eventually } from './workloads.js';
 
 export interface LiveMessage {
   type: string;
@@ -66,4 +71,24 @@ export function liveCall(url: string, ca: string, method: string, path: string, 
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * A ServiceAccount in `namespace`, bound there to `clusterRole` (none: no kubegate role at all), and a
+ * token for it bound to the live events audience (the only kind the endpoint accepts).
+ */
+export async function account(admin: Kubectl, namespace: string, clusterRole?: string): Promise<{ name: string; user: string; token: string }> {
+  const name = uniqueName('viewer');
+  await admin.ok(['create', 'serviceaccount', name, '-n', namespace]);
+  const user = `system:serviceaccount:${namespace}:${name}`;
+  if (clusterRole) {
+    await admin.ok(['create', 'rolebinding', uniqueName('live'), `--clusterrole=${clusterRole}`, `--serviceaccount=${namespace}:${name}`, '-n', namespace]);
+    await boundIn(admin, namespace, user, ['list', 'accessgrants.kubegate.dev']);
+  }
+  return { name, user, token: (await admin.ok(['create', 'token', name, '-n', namespace, `--audience=${liveEventsAudience}`])).trim() };
+}
+
+/** Once the API server's authorizer has a new binding (it reaches it a moment after it is created), `user` may do `what`. */
+export async function boundIn(admin: Kubectl, namespace: string, user: string, what: string[]): Promise<void> {
+  await eventually(async () => assert.equal((await admin.run(['auth', 'can-i', ...what, '-n', namespace, `--as=${user}`])).stdout.trim(), 'yes'), 10_000, 50);
 }

@@ -1,10 +1,13 @@
 /**
  * Runs the real `kubegate operator` process against the test sandbox, as the ServiceAccount and RBAC
- * that config/ installs (never as admin), with kubegate's CRDs and admission policies in place.
+ * that config/ installs (never as admin), with kubegate's CRDs and admission policies in place, and
+ * with the sandbox's S3 settings: the test policies' `s3://kubegate-sessions/…` storage is the sandbox's
+ * MinIO, where the operator writes the access ledger.
  */
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../src/sandbox/network.js';
 import { spawnKubegate } from './kubegate-process.js';
+import { sandboxS3Env } from './gateway.js';
 import { installKubegate as installConfig } from '../../src/cli/dev/cluster.js';
 import type { TestCluster } from './cluster.js';
 
@@ -61,7 +64,7 @@ export async function startOperator(cluster: TestCluster, options: { leaderElect
     '--gateway-image=kubegate:test',
     ...(options.leaderElect ? ['--leader-elect'] : []),
     ...(options.extraArgs ?? []),
-  ]);
+  ], sandboxS3Env(cluster));
   const healthUrl = `http://127.0.0.1:${port}`;
   const running: RunningOperator = {
     process: child.process,

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { chainPrefix, indexKey, sessionFolder, type RecordEvent, type SessionMetadata } from '../../src/recording/format.js';
 import { openStore } from '../../src/recording/open-store.js';
 import { StoreRecorder } from '../../src/recording/store-recorder.js';
+import type { EvidenceOptions } from '../../src/recording/evidence.js';
 import type { RecordingStore } from '../../src/recording/store.js';
 import { packageRoot } from '../../src/util/package-root.js';
 
@@ -92,6 +93,8 @@ export interface RecordOptions {
   subject?: SessionMetadata['subject'];
   /** The writers' ids (default one, `gateway-0`): requests go to them in turn, as a load balancer spreads them; other events to the first. */
   writers?: string[];
+  /** Sign manifests and write checkpoints (format v5 evidence). */
+  evidence?: EvidenceOptions;
 }
 
 /** The writer of each event: each request (by id, in order of appearance) to the next writer in turn. */
@@ -109,7 +112,7 @@ export async function recordSession(options: RecordOptions = {}): Promise<Record
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-store-'));
   const store = openStore(`file://${dir}`);
   const writers = options.writers ?? ['gateway-0'];
-  const recorders = writers.map((writerId) => new StoreRecorder({ store, writerId, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048 }));
+  const recorders = writers.map((writerId) => new StoreRecorder({ store, writerId, spoolDir: mkdtempSync(join(tmpdir(), 'kubegate-spool-')), maxSegmentBytes: options.maxSegmentBytes ?? 2048, ...(options.evidence ? { evidence: options.evidence } : {}) }));
   for (const recorder of recorders) await recorder.start();
   const metadata = sessionMetadata(options.startedAt, options.subject);
   const sessions = recorders.map((recorder) => recorder.open(metadata));

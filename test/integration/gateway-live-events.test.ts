@@ -7,36 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
-import { liveEventsAudience } from '../../src/api/names.js';
 import { KubeApi, KubeApiError } from '../../src/console/kube-api.js';
 import { loadKubeconfig } from '../../src/kube/load-kubeconfig.js';
 import { gatewayFixture, recordedLines, type RecordedLine } from '../harness/gateway-fixture.js';
-import { liveCall, subscribeLive, type LiveMessage } from '../harness/live-events.js';
-import type { Kubectl } from '../harness/kubectl.js';
+import { account, boundIn, liveCall, subscribeLive, type LiveMessage } from '../harness/live-events.js';
 import { uniqueName } from '../harness/kubegate-objects.js';
 import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture({ gatewayArgs: ['--workers=2'] });
-
-/**
- * A ServiceAccount in `namespace`, bound there to `clusterRole` (none: no kubegate role at all), and a
- * token for it bound to the live events audience (the only kind the endpoint accepts).
- */
-async function account(admin: Kubectl, namespace: string, clusterRole?: string): Promise<{ name: string; user: string; token: string }> {
-  const name = uniqueName('viewer');
-  await admin.ok(['create', 'serviceaccount', name, '-n', namespace]);
-  const user = `system:serviceaccount:${namespace}:${name}`;
-  if (clusterRole) {
-    await admin.ok(['create', 'rolebinding', uniqueName('live'), `--clusterrole=${clusterRole}`, `--serviceaccount=${namespace}:${name}`, '-n', namespace]);
-    await boundIn(admin, namespace, user, ['list', 'accessgrants.kubegate.dev']);
-  }
-  return { name, user, token: (await admin.ok(['create', 'token', name, '-n', namespace, `--audience=${liveEventsAudience}`])).trim() };
-}
-
-/** Once the API server's authorizer has a new binding (it reaches it a moment after it is created), `user` may do `what`. */
-async function boundIn(admin: Kubectl, namespace: string, user: string, what: string[]): Promise<void> {
-  await eventually(async () => assert.equal((await admin.run(['auth', 'can-i', ...what, '-n', namespace, `--as=${user}`])).stdout.trim(), 'yes'), 10_000, 50);
-}
 
 function metricsText(adminUrl: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -147,7 +147,7 @@ test('invariant 8: the report of a window shows grants, approvals, calls and a t
   assert.deepEqual({ ...summary }, {
     grants: 1, sessions: sessions.length, intact: sessions.length - 1, open: 0, tampered: 1,
     requests: reported.reduce((sum, session) => sum + session.counts.requests, 0),
-    mutating: kinds('mutating').length, denied: 1, approvalGated: 3, exec: 1, escalations: 1,
+    mutating: kinds('mutating').length, denied: 1, approvalGated: 3, exec: 1, escalations: 1, missing: [],
   });
   assert.ok(summary.mutating >= 5, `create, delete (held, then done), rolebinding, pod: ${summary.mutating}`);
 

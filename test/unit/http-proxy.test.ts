@@ -14,6 +14,7 @@ import { forwardRequest } from '../../src/gateway/http-proxy.js';
 import type { RecordEvent } from '../../src/recording/recorder.js';
 import pino from 'pino';
 import { admittedRequest, listening, upstreamAt } from '../harness/forwarding.js';
+import type { Upstream } from '../../src/gateway/upstream.js';
 import { withoutUncaughtExceptions } from '../harness/uncaught.js';
 
 const path = '/api/v1/namespaces/payments/configmaps?watch=1';
@@ -125,4 +126,22 @@ test("a 401 from the API server (the gateway's own credentials refused) is repor
 
 test('a second 401 goes to the client: the request is sent at most twice', { timeout: 10_000 }, async (t) => {
   assert.deepEqual(await refusedOnce(t, [401, 401, 200]), { status: 401, attempts: 2, refused: 1 });
+});
+
+test('a watch gets an upstream connection of its own, other requests one from the pool: idle watches cannot take every pooled socket', { timeout: 10_000 }, async (t) => {
+  const connections: Array<[string, string | undefined]> = [];
+  for (const target of [path, '/api/v1/namespaces/payments/configmaps']) {
+    const parts = admittedRequest('GET', target);
+    const api = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    const plain = upstreamAt(await listening(t, api));
+    const upstream: Upstream = { ...plain, request: (method, upstreamPath, headers, connection) => (connections.push([upstreamPath, connection]), plain.request(method, upstreamPath, headers, connection)) };
+    const gateway = createServer((request, response) => void forwardRequest(parts.admitted, request, response, { upstream, sessions: parts.sessions, grants: parts.grants, logger: pino({ enabled: false }) }));
+    const [response] = (await once(get({ host: '127.0.0.1', port: await listening(t, gateway), path: target, agent: false }), 'response')) as [IncomingMessage];
+    response.resume();
+    await once(response, 'end');
+  }
+  assert.deepEqual(connections, [
+    [path, 'dedicated'],
+    ['/api/v1/namespaces/payments/configmaps', 'pooled'],
+  ]);
 });

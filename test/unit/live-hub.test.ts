@@ -189,3 +189,28 @@ test('a malformed message from a worker is dropped, never thrown into the primar
   for (const message of [{ kind: 'kubegate-live-event', event: null }, { kind: 'kubegate-live-event' }, { kind: 'kubegate-live-event', event: { type: 'session-end' } }]) assert.doesNotThrow(() => link.receive(message), JSON.stringify(message));
   assert.deepEqual(hub.snapshot(), []);
 });
+
+test('a session two workers record (one kubectl invocation over both) is one: one start, one snapshot entry with both streams, one end when the last closes', async () => {
+  const clock = new ManualClock();
+  const hub = new LiveHub({ logger, clock });
+  const [zero, one] = [worker(hub, 0, clock), worker(hub, 1, clock)];
+  const sink = new Sink();
+  await hub.subscribe(sink);
+  const first = await execIn(zero.recorder, 's', 'r0');
+  await settle();
+  const second = await execIn(one.recorder, 's', 'r1');
+  await settle();
+  assert.deepEqual(
+    hub.snapshot().map(({ session, worker: index, streams }) => ({ session, worker: index, streams: streams.map((stream) => stream.stream) })),
+    [{ session: 's', worker: 0, streams: ['r0', 'r1'] }],
+  );
+  await first.close('idle');
+  await settle();
+  assert.deepEqual(hub.snapshot().map(({ session, worker: index }) => [session, index]), [['s', 1]], 'still in progress in the other worker');
+  await second.close('idle');
+  await settle();
+  const lifecycle = sink.events().filter((event) => event.type === 'session-start' || event.type === 'session-end');
+  assert.deepEqual(lifecycle.map((event) => event.type), ['session-start', 'session-end']);
+  assert.equal(sink.events().filter((event) => event.type === 'stream-open').length, 2, "each worker's events pass");
+  assert.deepEqual(hub.snapshot(), []);
+});

@@ -184,8 +184,8 @@ test('a v1 recording is found by a prefix of its id, read and shown as before', 
 });
 
 test('a line of a newer format stops reading with one clear error', async () => {
-  const { store, session } = await storeWith({ 'gateway-a': [{ v: 5, seq: 0, time: at(0), type: 'hologram' }] });
-  await assert.rejects(collect(sessionEvents(store, session)), (error: Error) => error instanceof UnsupportedRecordingVersion && /segment-000000\.jsonl line 1 is in recording format v5; this kubegate reads v1 to v4: read it with a newer kubegate$/.test(error.message));
+  const { store, session } = await storeWith({ 'gateway-a': [{ v: 6, seq: 0, time: at(0), type: 'hologram' }] });
+  await assert.rejects(collect(sessionEvents(store, session)), (error: Error) => error instanceof UnsupportedRecordingVersion && /segment-000000\.jsonl line 1 is in recording format v6; this kubegate reads v1 to v5: read it with a newer kubegate$/.test(error.message));
 });
 
 test("sessions show names a request body's content type when it is not JSON", () => {

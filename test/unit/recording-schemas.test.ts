@@ -56,8 +56,8 @@ test('a session of two writers validates: each manifest, index and session-start
   const session = await recordSession({ writers: ['gateway-a', 'gateway-b'] });
   const { types, manifests, indexes, starts } = await validateStore(session.store);
   assert.deepEqual([...types].sort(), everyType);
-  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[4, 'gateway-a'], [4, 'gateway-b']]);
-  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[4, 'gateway-a'], [4, 'gateway-b']]);
+  assert.deepEqual(indexes.map((index) => [index.v, index.writer]), [[5, 'gateway-a'], [5, 'gateway-b']]);
+  assert.deepEqual(starts.map((start) => [start.v, start.type === 'session-start' && start.writer]), [[5, 'gateway-a'], [5, 'gateway-b']]);
   assert.deepEqual([...new Set(manifests.map((manifest) => manifest.writer))], ['gateway-a', 'gateway-b']);
   assert.ok(manifests.every((manifest) => manifest.key.startsWith(`${session.folder}${manifest.writer}/`)));
 });
@@ -121,7 +121,11 @@ test('a manifest with a malformed hash is refused', () => {
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2 }), "(the object) must have required property 'writer'");
   assert.equal(schemaErrors('manifest', { ...manifest, v: 2, writer: 'gateway-a' }), null);
   assert.equal(schemaErrors('manifest', { ...manifest, v: 3, writer: 'gateway-a' }), null);
-  assert.equal(schemaErrors('manifest', { ...manifest, v: 5, writer: 'gateway-a' }), '/v must be one of 1, 2, 3, 4');
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 5, writer: 'gateway-a' }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 6, writer: 'gateway-a' }), '/v must be one of 1, 2, 3, 4, 5');
+  const signature = { keyId: 'r-1', algorithm: 'Ed25519', value: `${'A'.repeat(86)}==` };
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 5, writer: 'gateway-a', signature }), null);
+  assert.equal(schemaErrors('manifest', { ...manifest, v: 4, writer: 'gateway-a', signature }), "(the object) must NOT be valid", 'a signature is a v5 field');
   assert.match(schemaErrors('manifest', { ...manifest, previousManifestSha256: 'short' })!, /^\/previousManifestSha256 /);
 });
 

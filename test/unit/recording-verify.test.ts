@@ -325,10 +325,10 @@ test('a v2 recording (as the v2 writer made it) still verifies, and a change to 
 test('a newer format: its index is refused whole; a line newer than its own chain is named', async () => {
   const session = await recordSession();
   const index = await readIndex(session.store, session.indexKey);
-  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 5 }));
-  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v5; this kubegate reads v1 to v4: read it with a newer kubegate$/.test(error.message));
-  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 5 }])), UnsupportedRecordingVersion);
+  writeFileSync(file(session, session.indexKey), JSON.stringify({ ...index, v: 6 }));
+  await assert.rejects(readIndex(session.store, session.indexKey), (error: Error) => error instanceof UnsupportedRecordingVersion && /^index object index\/.* is in recording format v6; this kubegate reads v1 to v5: read it with a newer kubegate$/.test(error.message));
+  await assert.rejects(verifySession(session.store, await storedSession(session.store, session.metadata.sessionId, [{ ...index, v: 6 }])), UnsupportedRecordingVersion);
   writeFileSync(file(session, session.indexKey), JSON.stringify(index));
-  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":4', '"v":5') : line)));
-  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v5, newer than this kubegate reads \(v1 to v4\)$/);
+  forgeSegment(session, 1, (lines) => lines.map((line, i) => (i === 0 ? line.replace('"v":5', '"v":6') : line)));
+  assertProblem(await verify(session), /^segment 1 line 1 is in recording format v6, newer than this kubegate reads \(v1 to v5\)$/);
 });

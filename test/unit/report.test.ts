@@ -52,7 +52,7 @@ function moreEvents(): RecordEvent[] {
 test('the report lists mutating, denied, approval-gated, exec and escalating calls, and counts every request', async () => {
   const recorded = await recordSession({ events: moreEvents() });
   const json = JSON.parse(await render(recorded.store, (out) => new JsonReport(out, head))) as { summary: Record<string, number>; grants: { grant: { name: string; sessions: number }; sessions: SessionReport[] }[] };
-  assert.deepEqual(json.summary, { grants: 1, sessions: 1, intact: 1, open: 0, tampered: 0, requests: 7, mutating: 3, denied: 1, approvalGated: 2, exec: 1, escalations: 1 });
+  assert.deepEqual(json.summary, { grants: 1, sessions: 1, intact: 1, open: 0, tampered: 0, requests: 7, mutating: 3, denied: 1, approvalGated: 2, exec: 1, escalations: 1, missing: [] });
   const [session] = json.grants[0]!.sessions;
   assert.equal(session!.verification.status, 'intact');
   assert.deepEqual(session!.calls.map((call) => [call.call, call.kinds, call.decision, call.status]), [

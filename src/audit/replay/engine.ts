@@ -1,7 +1,8 @@
 /**
- * Re-executes a recorded sequence of API calls against a target cluster, as that cluster's kubeconfig
- * identity (an admin: the grant's own bindings would come from an access ledger, which does not exist
- * yet), and compares each result with what was recorded.
+ * Re-executes a recorded sequence of API calls against a target cluster and compares each result with
+ * what was recorded. Calls go as the target kubeconfig's identity (an admin), or, with `actAs`
+ * (`--as-recorded`, recorded-identity.ts), impersonating the identity the gateway sent them as; the
+ * replay's own reads and its seeding of prior state always go as the admin.
  */
 import { describeApiCall } from '../api-call.js';
 import { isKubernetesProtobuf } from '../../kube/kube-protobuf.js';
@@ -10,10 +11,11 @@ import { callKind, requestBytes, type RecordedCall } from './calls.js';
 import { diffObjects, type FieldDifference } from './diff.js';
 import { bodyValue, collectionPath, controllerOf, objectPath, objectsRead, pathOnly, recordedValue, stripServerFields, type KubeObject } from './objects.js';
 import { createdPath, priorState } from './prior-state.js';
+import { impersonationHeaders, type Impersonation } from './recorded-identity.js';
 
 /** The cluster calls are replayed to (src/kube/raw-client.ts is the real one). */
 export interface ReplayTarget {
-  request(method: string, path: string, body?: Buffer, contentType?: string, accept?: string): Promise<{ status: number; body: string; bytes: Buffer; contentType?: string }>;
+  request(method: string, path: string, body?: Buffer, contentType?: string, accept?: string, headers?: Record<string, string | string[]>): Promise<{ status: number; body: string; bytes: Buffer; contentType?: string }>;
   getJson<T = Record<string, unknown>>(path: string): Promise<T | undefined>;
 }
 
@@ -35,6 +37,8 @@ export interface CallReport {
   differences: FieldDifference[];
   /** A controller's object found in the target by its owner: the target's own name for it. */
   matchedByOwner?: { owner: string; name: string };
+  /** With `actAs`: the user the call was sent as, or `admin` where no recorded identity was known. */
+  as?: string;
 }
 
 export interface StreamCall {
@@ -51,7 +55,8 @@ export interface SeededObject {
 }
 
 export interface ReplayResult {
-  as: 'admin';
+  /** Whom the calls were sent as: the admin, the recorded identities, or some of each (`identities` says which grant how). */
+  as: 'admin' | 'recorded' | 'mixed';
   dryRun: boolean;
   seeded: SeededObject[];
   calls: CallReport[];
@@ -68,6 +73,8 @@ export interface ReplayOptions {
   confirm?: (call: RecordedCall) => Promise<'yes' | 'skip' | 'quit'>;
   /** How long to wait for a controller to make an object matched by owner. */
   ownerWaitMs?: number;
+  /** Whom to send a call as (impersonated); undefined: as the target's own identity. */
+  actAs?: (call: RecordedCall) => Impersonation | undefined;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
@@ -97,6 +104,13 @@ interface OwnedMatch {
   owner: { kind: string; name: string };
   taken: Set<string>;
   scheduled: boolean;
+}
+
+/** Recorded identities for every call sent, for none, or for some. */
+function sentAs(calls: CallReport[]): ReplayResult['as'] {
+  const sent = calls.filter((call) => call.as !== undefined);
+  const admin = sent.filter((call) => call.as === 'admin').length;
+  return admin === 0 ? 'recorded' : admin === sent.length ? 'admin' : 'mixed';
 }
 
 const withQuery = (path: string, parameter: string) => `${path}${path.includes('?') ? '&' : '?'}${parameter}`;
@@ -134,6 +148,7 @@ export class Replay {
       onCall(report);
     }
     result.waitedMs = this.waitedMs;
+    if (this.options.actAs) result.as = sentAs(result.calls);
     return result;
   }
 
@@ -232,7 +247,8 @@ export class Replay {
     // a protobuf request is recorded as the JSON object it stands for; a protobuf answer is asked for again, to be read the same way
     const contentType = isKubernetesProtobuf(call.request?.contentType) && call.request?.encoding !== 'base64' ? 'application/json' : call.request?.contentType;
     const accept = isKubernetesProtobuf(call.response!.contentType) ? `${call.response!.contentType}, application/json` : 'application/json';
-    const response = await this.target.request(call.method, path, body, contentType, accept);
+    const identity = this.options.actAs?.(call);
+    const response = await this.target.request(call.method, path, body, contentType, accept, identity ? impersonationHeaders(identity) : undefined);
     const replayed = bodyValue(response.bytes, response.contentType);
     if (call.attributes.verb === 'create' && response.status < 300) {
       const made = createdPath(call, replayed);
@@ -244,6 +260,7 @@ export class Replay {
     return {
       ...this.describe(call), outcome, recordedStatus, replayedStatus: response.status, differences,
       ...(location.owner ? { matchedByOwner: location.owner } : {}),
+      ...(this.options.actAs ? { as: identity?.user ?? 'admin' } : {}),
       ...(call.response!.truncated ? { reason: 'the recorded response was truncated: statuses compared, not objects' } : {}),
     };
   }

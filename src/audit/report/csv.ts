@@ -2,10 +2,11 @@
  * `-o csv`: one row per reported call — a flat table for spreadsheets (RFC 4180: CRLF line ends, a cell
  * with a comma, quote or line end quoted, quotes doubled). A session with no reported call still gets one
  * row, so its verification result is in the table. A cell that a spreadsheet would run as a formula (it
- * starts with = + - @, or a tab or carriage return) is prefixed with a single quote.
+ * starts with = + - @, or a tab or carriage return) is prefixed with a single quote. A session the
+ * checkpoint log names but the store lost is a last row, `tampered`, with what verify says of it.
  */
 import type { ReportCall, SessionReport } from './session-report.js';
-import type { ReportWriter } from './report.js';
+import type { ReportSummary, ReportWriter } from './report.js';
 import type { Sink } from './sink.js';
 
 export const csvColumns = [
@@ -44,8 +45,9 @@ export class CsvReport implements ReportWriter {
     for (const call of calls) await this.out.write(csvRow([...session, ...callCells(call)]));
   }
 
-  async end(): Promise<void> {
+  async end(summary: ReportSummary): Promise<void> {
     await this.header();
+    for (const session of summary.missing) await this.out.write(csvRow([session.sessionId, 'tampered', session.problems.join('; '), undefined, undefined, undefined, undefined, undefined, ...callCells(undefined)]));
   }
 
   private async header(): Promise<void> {

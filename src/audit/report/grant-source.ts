@@ -1,15 +1,15 @@
 /**
  * Where the report learns who asked for a grant, why, who approved it and when it was active.
  *
- * The seam for issue 11's access ledger: today the one source is the cluster (the AccessGrant and its
- * ApprovalRequest, `--kubeconfig`), which forgets a grant once it is deleted; the ledger in the store will
- * be a second `GrantSource` that does not. Without a source the report still names each grant as the
- * recordings do (namespace, name, uid, subject) and the window its sessions span.
+ * Two sources: the access ledger in the store (ledger-grant-source.ts), which keeps a grant after it is
+ * deleted, and the cluster (the AccessGrant and its ApprovalRequest, `--kubeconfig`), which forgets it;
+ * the report prefers the ledger. Without either the report still names each grant as the recordings do
+ * (namespace, name, uid, subject) and the window its sessions span.
  */
 import type { AccessGrant, ApprovalRequest } from '../../api/index.js';
 import { apiMessage, isNotFound, type KubeClients } from '../../kube/client.js';
 import { accessGrants, approvalRequests, getCustom } from '../../kube/resources.js';
-import { defined } from './defined.js';
+import { defined } from '../../util/defined.js';
 
 export interface GrantDecision {
   decision: string;
@@ -21,6 +21,8 @@ export interface GrantDecision {
 }
 
 export interface GrantRecord {
+  /** Which source answered. */
+  source?: 'ledger' | 'cluster';
   requester?: string;
   reason?: string;
   phase?: string;
@@ -30,6 +32,10 @@ export interface GrantRecord {
   activatedAt?: string;
   expiresAt?: string;
   revokedAt?: string;
+  /** When the AccessGrant was deleted (the ledger keeps it). */
+  deletedAt?: string;
+  /** The ledger chain's own problems (an entry missing or changed). */
+  problems?: string[];
   /** What the source could not tell (the grant is gone, the cluster refused). */
   missing?: string;
 }
@@ -49,9 +55,10 @@ export interface ApprovalRecord {
 export interface GrantSource {
   /** Where the records come from, as the report names it ("cluster https://…"). */
   readonly name: string;
-  grant(ref: GrantRef): Promise<GrantRecord>;
-  /** The ApprovalRequest that admitted a held request, in its policy's namespace. */
-  approval(namespace: string, name: string): Promise<ApprovalRecord>;
+  /** `existedAt`: a time the grant existed (its first session's start), where the ledger looks for it. */
+  grant(ref: GrantRef, existedAt?: string): Promise<GrantRecord>;
+  /** The ApprovalRequest that admitted a held request, in its policy's namespace; `existedAt`: the call's time. */
+  approval(namespace: string, name: string, existedAt?: string): Promise<ApprovalRecord>;
 }
 
 /** The grant as the cluster holds it now: the AccessGrant, its ApprovalRequest's decisions, its pull request. */
@@ -71,6 +78,7 @@ export class ClusterGrantSource implements GrantSource {
     if (grant.metadata.uid !== ref.uid) return { decisions: [], missing: `the AccessGrant of that name in the cluster is another one (uid ${grant.metadata.uid})` };
     const { spec, status } = grant;
     const record: GrantRecord = {
+      source: 'cluster',
       decisions: [],
       reason: spec.reason,
       ...defined({ requester: spec.requestedBy, phase: status?.phase, approvalRequest: status?.approvalRequest, activatedAt: status?.activatedAt, expiresAt: status?.expiresAt, revokedAt: status?.revokedAt }),

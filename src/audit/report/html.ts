@@ -7,6 +7,7 @@
 import type { ReportCall, SessionReport } from './session-report.js';
 import type { GrantSection, ReportHead, ReportSummary, ReportWriter } from './report.js';
 import { DeferredBody, type Sink } from './sink.js';
+import { describeSigning } from '../evidence-check.js';
 
 const entities: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => entities[c]!);
@@ -52,17 +53,19 @@ function summaryTable(summary: ReportSummary): string {
   const rows: [string, number, boolean][] = [
     ['Grants', summary.grants, false], ['Sessions', summary.sessions, false], ['Sessions intact', summary.intact, false],
     ['Sessions still open', summary.open, false], ['Sessions TAMPERED', summary.tampered, summary.tampered > 0],
+    ...(summary.missing.length > 0 ? [['Sessions MISSING from the store', summary.missing.length, true] as [string, number, boolean]] : []),
     ['API requests (all)', summary.requests, false], ['Mutating calls', summary.mutating, false], ['Denied requests', summary.denied, false],
     ['Approval-gated requests', summary.approvalGated, false], ['Exec / attach', summary.exec, false], ['Escalations', summary.escalations, summary.escalations > 0],
   ];
   const body = rows.map(([label, count, alert]) => `<tr${alert ? ' class="alert"' : ''}><th scope="row">${label}</th><td class="num">${count}</td></tr>`).join('');
-  return `<section class="summary"><h2>Summary</h2><table style="max-width:420px"><tbody>${body}</tbody></table></section>`;
+  const missing = summary.missing.map((session) => `<article class="session tampered"><h3>Session <span class="mono">${escapeHtml(session.sessionId)}</span> <span class="badge tampered">MISSING</span></h3><ul class="problems">${session.problems.map((problem) => `<li>${escapeHtml(problem)}</li>`).join('')}</ul></article>`).join('');
+  return `<section class="summary"><h2>Summary</h2><table style="max-width:420px"><tbody>${body}</tbody></table>${missing}</section>`;
 }
 
 function decisions(section: GrantSection): string {
   const record = section.record;
   if (!record) return '<p class="none">No grant source given (--kubeconfig): requester, reason and approvals are not in the recordings.</p>';
-  const missing = record.missing ? `<p class="none">${escapeHtml(record.missing)}</p>` : '';
+  const missing = [record.missing, ...(record.problems ?? []).map((problem) => `the ledger chain is broken: ${problem}`)].filter(Boolean).map((line) => `<p class="none">${escapeHtml(line!)}</p>`).join('');
   if (record.decisions.length === 0) return `${missing}<p class="none">No approval decisions recorded for this grant.</p>`;
   const rows = record.decisions.map((d) => `<tr><td>${escapeHtml(d.decision)}</td><td>${escapeHtml(d.by)}</td><td>${text(d.at)}</td><td>${escapeHtml(d.reason)}${d.pullRequest ? ` (<span class="mono">${escapeHtml(d.pullRequest)}</span>)` : ''}</td></tr>`).join('');
   return `${missing}<table><thead><tr><th style="width:7em">Decision</th><th>Approver</th><th style="width:15em">At</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -70,12 +73,12 @@ function decisions(section: GrantSection): string {
 
 function grantHtml(section: GrantSection): string {
   const record = section.record;
-  const active = record?.activatedAt ? `${escapeHtml(record.activatedAt)} → ${text(record.revokedAt ?? record.expiresAt)}${record.revokedAt ? ' (revoked)' : ''}` : '<span class="none">not known from the cluster</span>';
+  const active = record?.activatedAt ? `${escapeHtml(record.activatedAt)} → ${text(record.revokedAt ?? record.expiresAt)}${record.revokedAt ? ' (revoked)' : ''}` : '<span class="none">not known from the grant source</span>';
   return `<section class="grant"><h2>Grant <span class="mono">${escapeHtml(`${section.namespace}/${section.name}`)}</span></h2><dl>${[
     row('Subject', escapeHtml(subjectText(section.subject))),
     row('Requester', text(record?.requester)),
     row('Reason', text(record?.reason)),
-    row('Phase', text(record?.phase)),
+    row('Phase', `${text(record?.phase)}${record?.deletedAt ? ` (the AccessGrant was deleted ${escapeHtml(record.deletedAt)})` : ''}`),
     row('Active', active),
     row('Sessions', `${section.sessions}, from ${escapeHtml(section.sessionsFrom)} to ${section.sessionsTo ? escapeHtml(section.sessionsTo) : 'still open'}`),
     row('Policy', `<span class="mono">${escapeHtml(section.policy)}</span>`),
@@ -100,7 +103,7 @@ function sessionHtml(report: SessionReport): string {
   return `<article class="session ${v.status}"><h3>Session <span class="mono">${escapeHtml(report.sessionId)}</span> <span class="badge ${v.status}">${v.status.toUpperCase()}</span></h3><dl>${[
     row('Started', `${escapeHtml(report.startedAt)}${report.endedAt ? `, ended ${escapeHtml(report.endedAt)}` : ', still open'}`),
     row('Client', escapeHtml([report.client.command, report.client.userAgent, report.client.address].filter(Boolean).join(' · ') || 'unknown')),
-    row('Verification', `${v.status}${v.status === 'tampered' ? '' : ', hash chain intact'}; ${escapeHtml(v.lock)}`),
+    row('Verification', `${v.status}${v.status === 'tampered' ? '' : ', hash chain intact'}; ${escapeHtml(v.lock)}; ${escapeHtml(describeSigning(v.signing))}`),
     row('Requests', `${c.requests} in all: ${c.mutating} mutating, ${c.denied} denied, ${c.approvalGated} approval-gated, ${c.exec} exec, ${c.escalations} escalations`),
   ].join('')}</dl>${problems}${calls}</article>`;
 }

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { ReportCall, SessionReport } from './session-report.js';
 import type { ReportWriter } from './report.js';
 import type { Sink } from './sink.js';
-import { defined } from './defined.js';
+import { defined } from '../../util/defined.js';
 
 export const ocsfVersion = '1.3.0';
 

@@ -6,9 +6,11 @@
  * lists, handed to the writer and dropped. Only one session's listed calls are ever held; the writers
  * that put the summary on top (HTML, JSON) keep their body in a temporary file until the counts are known.
  */
-import { findSessions, type FoundSession, type SessionFilter, type TimeRange } from '../query.js';
+import { findSessions, sessionFolders, type FoundSession, type SessionFilter, type TimeRange } from '../query.js';
 import { sessionEvents, storedSession } from '../reader.js';
-import { verifySession } from '../verify.js';
+import { verifyMissingSession, verifySession } from '../verify.js';
+import { checkpointedSessions, loadKeyRing } from '../evidence-check.js';
+import type { KeyRing } from '../../pki/signing.js';
 import type { RecordingStore } from '../../recording/store.js';
 import { addCounts, CallCollector, emptyCounts, verification, type CallCounts, type SessionReport } from './session-report.js';
 import type { GrantRecord, GrantRef, GrantSource } from './grant-source.js';
@@ -40,6 +42,16 @@ export interface ReportSummary extends CallCounts {
   intact: number;
   open: number;
   tampered: number;
+  /**
+   * Sessions the checkpoint log names that the store holds no index of (removed), with what verify says of
+   * them; looked for only in a report not narrowed by subject, grant or namespace (a checkpoint names none).
+   */
+  missing: MissingSession[];
+}
+
+export interface MissingSession {
+  sessionId: string;
+  problems: string[];
 }
 
 /** A report format: called in order — grant, its sessions, the next grant… — then end with the totals. */
@@ -80,7 +92,7 @@ async function grantSection(sessions: FoundSession[], source: GrantSource | unde
     sessionsTo: ends.includes(null) ? null : ends.reduce((latest, end) => (end! > latest! ? end : latest)),
     sessions: sessions.length,
   };
-  if (source) section.record = await source.grant(first.grant);
+  if (source) section.record = await source.grant(first.grant, first.startedAt);
   return section;
 }
 
@@ -88,15 +100,15 @@ async function grantSection(sessions: FoundSession[], source: GrantSource | unde
 async function addApprovers(report: SessionReport, source: GrantSource): Promise<void> {
   for (const call of report.calls) {
     if (!call.approval) continue;
-    const approval = await source.approval(report.policy.namespace, call.approval);
+    const approval = await source.approval(report.policy.namespace, call.approval, call.time);
     call.approvers = approval.decisions.filter((decision) => decision.decision === 'Approve').map((decision) => decision.by);
   }
 }
 
 /** Verifies one session, then reads its events once into the report's calls. */
-export async function reportSession(store: RecordingStore, session: FoundSession, requireLock = false): Promise<SessionReport> {
+export async function reportSession(store: RecordingStore, session: FoundSession, requireLock = false, keys?: KeyRing): Promise<SessionReport> {
   const stored = await storedSession(store, session.sessionId, session.indexes);
-  const verified = await verifySession(store, stored, { requireLock });
+  const verified = await verifySession(store, stored, { requireLock, ...(keys ? { keys } : {}) });
   const collector = new CallCollector();
   try {
     for await (const event of sessionEvents(store, stored)) collector.push(event);
@@ -120,21 +132,52 @@ export async function reportSession(store: RecordingStore, session: FoundSession
   };
 }
 
+async function hasAny(store: RecordingStore, prefix: string): Promise<boolean> {
+  for await (const _ of store.list(prefix)) return true;
+  return false;
+}
+
+/** The checkpointed sessions of the window that the report did not find in the store's index: removed whole, or their index. */
+async function missingSessions(store: RecordingStore, range: TimeRange, reported: Set<string>, keys: KeyRing): Promise<MissingSession[]> {
+  const unreported: { folder: string; sessionId: string }[] = [];
+  for await (const session of checkpointedSessions(store, range)) {
+    // an index there (`index/` mirrors the checkpoint folder) is a session outside the window's times: not missing
+    if (!reported.has(session.sessionId) && !(await hasAny(store, session.folder.replace(/^checkpoints\//, 'index/')))) unreported.push(session);
+  }
+  if (unreported.length === 0) return [];
+  const folders = new Set<string>();
+  for await (const folder of sessionFolders(store, range)) folders.add(folder.sessionId);
+  const missing: MissingSession[] = [];
+  for (const { folder, sessionId } of unreported) {
+    if (folders.has(sessionId)) {
+      missing.push({ sessionId, problems: ['the checkpoint log names this session and the store holds its segments, but no index of it: its index was removed (`kubegate sessions verify --all` verifies what is left)'] });
+      continue;
+    }
+    const verified = await verifyMissingSession(store, sessionId, folder, { keys });
+    if (verified.problems.length > 0) missing.push({ sessionId, problems: verified.problems.map((problem) => problem.message) });
+  }
+  return missing;
+}
+
 export async function writeReport(store: RecordingStore, options: ReportOptions, writer: ReportWriter): Promise<ReportSummary> {
-  const summary: ReportSummary = { grants: 0, sessions: 0, intact: 0, open: 0, tampered: 0, ...emptyCounts() };
+  const summary: ReportSummary = { grants: 0, sessions: 0, intact: 0, open: 0, tampered: 0, ...emptyCounts(), missing: [] };
+  const reported = new Set<string>();
+  const keys = await loadKeyRing(store); // once for the window: every session is checked against the same keys
   for (const sessions of await sessionsByGrant(store, options)) {
     const section = await grantSection(sessions, options.grants);
     summary.grants++;
     await writer.grant(section);
     for (const session of sessions) {
-      const report = await reportSession(store, session, options.requireLock);
+      const report = await reportSession(store, session, options.requireLock, keys);
       if (options.grants) await addApprovers(report, options.grants);
       summary.sessions++;
+      reported.add(report.sessionId);
       summary[report.verification.status]++;
       addCounts(summary, report.counts);
       await writer.session(report, section);
     }
   }
+  if (Object.values(options.filter).every((value) => !value)) summary.missing = await missingSessions(store, options.range, reported, keys);
   await writer.end(summary);
   return summary;
 }

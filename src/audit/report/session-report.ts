@@ -6,6 +6,7 @@
 import { describeApiCall, type RecordedAttributes } from '../api-call.js';
 import type { SessionEvent } from '../reader.js';
 import type { VerifyReport } from '../verify.js';
+import type { SigningSummary } from '../evidence-check.js';
 import type { LockSummary } from '../object-lock.js';
 import type { SessionSummary } from '../query.js';
 
@@ -51,6 +52,8 @@ export interface SessionVerification {
   objectLock: LockSummary;
   /** "object lock GOVERNANCE until … on 8/8 objects", as `sessions verify` prints it. */
   lock: string;
+  /** (v5) Signatures and checkpoints: `unsigned` for a session recorded before them. */
+  signing: SigningSummary;
 }
 
 export interface CallCounts {
@@ -89,7 +92,7 @@ export function describeLock(lock: LockSummary): string {
 }
 
 export function verification(report: VerifyReport): SessionVerification {
-  return { status: report.status, problems: report.problems.map((problem) => problem.message), notes: report.notes, objectLock: report.objectLock, lock: describeLock(report.objectLock) };
+  return { status: report.status, problems: report.problems.map((problem) => problem.message), notes: report.notes, objectLock: report.objectLock, lock: describeLock(report.objectLock), signing: report.signing };
 }
 
 export const emptyCounts = (): CallCounts => ({ requests: 0, mutating: 0, denied: 0, approvalGated: 0, exec: 0, escalations: 0 });

@@ -2,7 +2,7 @@
  * The primary's side of the live feed: the one place every worker's events meet. It tells the workers
  * how many subscribers there are (a worker sends nothing while there are none), keeps the snapshot of
  * the sessions in progress from the events (a dead worker's sessions leave it, each with a
- * `session-end`), and writes each event once formatted as an SSE message to every subscriber. A
+ * `session-end`; a session several workers record is one), and writes each event once formatted as an SSE message to every subscriber. A
  * subscriber that does not keep up — more than `maxBufferedBytes` not yet taken by its connection —
  * is dropped, never buffered without limit.
  *
@@ -89,9 +89,19 @@ export class LiveHub {
     };
   }
 
-  /** The sessions in progress, across workers. */
+  /**
+   * The sessions in progress, across workers: a session several workers record (one kubectl invocation
+   * whose connections reached each) once, as the worker that started it first saw it, with every worker's streams.
+   */
   snapshot(): LiveSession[] {
-    return [...this.workers].flatMap((worker) => [...worker.sessions.values()]).sort((a, b) => a.started.localeCompare(b.started));
+    const sessions = new Map<string, LiveSession>();
+    const chains = [...this.workers].flatMap((worker) => [...worker.sessions.values()]).sort((a, b) => a.started.localeCompare(b.started));
+    for (const chain of chains) {
+      const first = sessions.get(chain.session);
+      if (first) first.streams = [...first.streams, ...chain.streams];
+      else sessions.set(chain.session, { ...chain });
+    }
+    return [...sessions.values()];
   }
 
   /** Adds a subscriber: once the snapshot is current it gets the `snapshot` event, then every event. Returns its unsubscribe. */
@@ -189,15 +199,22 @@ export class LiveHub {
     call.done(call.ended);
   }
 
-  /** Updates the snapshot with `event`, then passes it on. */
+  /**
+   * Updates the snapshot with `event`, then passes it on — a session's start only from the first worker
+   * to record it, its end only from the last (the others' are a writer joining or leaving).
+   */
   private apply(worker: Worker, event: LiveEvent): void {
     const session = worker.sessions.get(event.session);
     switch (event.type) {
-      case 'session-start':
+      case 'session-start': {
+        const joining = this.openElsewhere(event.session, worker);
         worker.sessions.set(event.session, { session: event.session, subject: event.subject, grant: event.grant, policy: event.policy, started: event.time, worker: event.worker, streams: [] });
+        if (joining) return;
         break;
+      }
       case 'session-end':
         worker.sessions.delete(event.session);
+        if (this.openElsewhere(event.session, worker)) return;
         break;
       case 'stream-open':
         session?.streams.push({ stream: event.stream, kind: event.kind, pod: event.pod, namespace: event.namespace, ...(event.command ? { command: event.command } : {}) });
@@ -209,6 +226,11 @@ export class LiveHub {
         break;
     }
     this.publish(event);
+  }
+
+  /** Whether a worker other than `worker` records `session` (the dead ones are no longer in `workers`). */
+  private openElsewhere(session: string, worker: Worker): boolean {
+    return [...this.workers].some((other) => other !== worker && other.synced === this.generation && other.sessions.has(session));
   }
 
   private publish(event: LiveEvent): void {
@@ -232,7 +254,9 @@ export class LiveHub {
   private exited(worker: Worker): void {
     this.workers.delete(worker);
     if (worker.synced === this.generation)
-      for (const session of worker.sessions.keys()) this.publish({ type: 'session-end', session, time: new Date(this.clock.now()).toISOString(), reason: 'gateway worker exited' });
+      for (const session of worker.sessions.keys()) {
+        if (!this.openElsewhere(session, worker)) this.publish({ type: 'session-end', session, time: new Date(this.clock.now()).toISOString(), reason: 'gateway worker exited' });
+      }
     worker.sessions.clear();
     if (this.syncing?.waiting.delete(worker) && this.syncing.waiting.size === 0) this.syncing.done();
     for (const [id, call] of this.calls) if (call.waiting.delete(worker) && call.waiting.size === 0) this.finishCall(id);

@@ -103,8 +103,8 @@ export class LivePublisher {
   tee(inner: Recorder): Recorder {
     return {
       healthy: () => inner.healthy(),
-      open: (metadata) => {
-        const recorder = inner.open(metadata);
+      open: (metadata, options) => {
+        const recorder = inner.open(metadata, options);
         this.guard(() => this.opened(metadata));
         const id = metadata.sessionId;
         return {
