@@ -78,16 +78,14 @@ function bindingIdentity(binding: k8s.KubernetesObject): k8s.KubernetesObject {
 }
 
 /**
- * Every binding labelled with this grant's uid (or with any grant's), wherever it is, kept only as
- * `bindingIdentity`. Every grant's (the sweep's, thousands every minute) page by page; one grant's in one
- * unpaginated list, which the API server answers from its cache (paginated, it read every binding from
- * etcd: at 2,500 grants an expiry waited seconds for it).
+ * Every binding labelled with this grant's uid (or with any grant's), wherever it is — read page by page
+ * and kept only as `bindingIdentity`: the sweep lists thousands of them every minute.
  */
 export async function listGrantBindings(clients: KubeClients, uid?: string): Promise<k8s.KubernetesObject[]> {
   const labelSelector = uid ? `${grantLabel}=${uid}` : grantLabel;
-  const list = (plural: string) =>
-    listPath({ kubeconfig: clients.config, path: `/apis/rbac.authorization.k8s.io/v1/${plural}`, labelSelector, transform: bindingIdentity, pageSize: uid ? 0 : undefined });
-  const lists = await Promise.all(['rolebindings', 'clusterrolebindings'].map(list));
+  const lists = await Promise.all(
+    ['rolebindings', 'clusterrolebindings'].map((plural) => listPath({ kubeconfig: clients.config, path: `/apis/rbac.authorization.k8s.io/v1/${plural}`, labelSelector, transform: bindingIdentity })),
+  );
   return lists.flatMap((list) => list.items);
 }
 

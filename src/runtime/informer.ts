@@ -322,9 +322,7 @@ function storeKey(object: KubernetesObject): string {
  * GETs the collection at `path` page by page, over the same transport and credentials as the generated
  * clients, so any resource works (core, other groups, custom) without a typed client per kind. List items
  * carry no kind; it is filled in from the list's, so handlers see the same shape as from watch events.
- * `transform` cuts each item as its page arrives, so a long list never sits in memory whole. `pageSize` 0
- * asks for one unpaginated list, which the API server answers from its watch cache where a paginated one
- * may go to etcd: for a label selector that matches a few objects among thousands.
+ * `transform` cuts each item as its page arrives, so a long list never sits in memory whole.
  */
 export async function listPath<T extends KubernetesObject, U = T>(request: {
   kubeconfig: k8s.KubeConfig;
@@ -332,7 +330,6 @@ export async function listPath<T extends KubernetesObject, U = T>(request: {
   labelSelector?: string;
   signal?: AbortSignal;
   transform?: (object: T) => U;
-  pageSize?: number;
 }): Promise<ObjectList<U>> {
   const server = request.kubeconfig.getCurrentCluster()?.server;
   if (!server) throw new Error('the kubeconfig has no current cluster');
@@ -343,8 +340,7 @@ export async function listPath<T extends KubernetesObject, U = T>(request: {
   let continueToken: string | undefined;
   do {
     const url = new URL(server + request.path);
-    const pageSize = request.pageSize ?? informerDefaults.pageSize;
-    if (pageSize > 0) url.searchParams.set('limit', String(pageSize));
+    url.searchParams.set('limit', String(informerDefaults.pageSize));
     if (request.labelSelector) url.searchParams.set('labelSelector', request.labelSelector);
     if (continueToken) url.searchParams.set('continue', continueToken);
     const context = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
