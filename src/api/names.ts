@@ -47,6 +47,11 @@ export function impersonationRoleName(policy: { namespace: string; name: string 
   return `kubegate-gateway-${policy.namespace}-${policy.name}-impersonate`;
 }
 
+/** One of the ClusterRoles a policy's impersonation rights are sharded over (`-impersonate-0` … `-impersonate-f`). */
+export function impersonationShardRoleName(policy: { namespace: string; name: string }, shard: number): string {
+  return `${impersonationRoleName(policy)}-${shard.toString(16)}`;
+}
+
 /** The name a ServiceAccount subject's kubeconfig Secret takes: `spec.kubeconfigSecret`, or `<grant>-kubeconfig`. */
 export function kubeconfigSecretName(grant: { metadata?: { name?: string }; spec: { kubeconfigSecret?: string } }): string {
   return grant.spec.kubeconfigSecret ?? `${grant.metadata!.name}-kubeconfig`;

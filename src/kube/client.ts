@@ -3,6 +3,8 @@
  * carry an explicit content type (client-node defaults to JSON patch), children are written with
  * server-side apply under one field manager, and `ApiException.body` is a string.
  */
+import { Agent } from 'node:https';
+import { RawKubeClient } from './raw-client.js';
 import * as k8s from '@kubernetes/client-node';
 
 const fieldManager = 'kubegate-operator';
@@ -16,6 +18,8 @@ export interface KubeClients {
   apps: k8s.AppsV1Api;
   events: k8s.EventsV1Api;
   authorization: k8s.AuthorizationV1Api;
+  /** JSON over the kubeconfig's transport, for any resource: paged lists cut as they arrive. */
+  raw: RawKubeClient;
 }
 
 type DispatcherFactory = (cluster: k8s.Cluster | null, options: Record<string, unknown>) => unknown;
@@ -51,6 +55,7 @@ export function kubeClients(config: k8s.KubeConfig): KubeClients {
     apps: config.makeApiClient(k8s.AppsV1Api),
     events: config.makeApiClient(k8s.EventsV1Api),
     authorization: config.makeApiClient(k8s.AuthorizationV1Api),
+    raw: new RawKubeClient(config, new Agent({ keepAlive: true })),
   };
 }
 
@@ -76,6 +81,20 @@ export function apiMessage(error: unknown): string {
 /** Server-side apply of a complete desired object, owned by the operator's field manager. */
 export function apply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
   return clients.objects.patch(object, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+}
+
+/**
+ * Creates a complete desired object, or applies it over one of that name: for an object that is most
+ * likely new (a grant's bindings as it turns Active), where a create costs the API server about 0.6 and
+ * the client 0.7 of an apply (600 RoleBindings each, on the sandbox).
+ */
+export async function createOrApply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
+  try {
+    return await clients.objects.create(object, undefined, undefined, fieldManager);
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+    return apply(clients, object);
+  }
 }
 
 /** Deletes an object; a missing one counts as deleted. */

@@ -140,10 +140,12 @@ export class RawKubeClient {
 
   /**
    * GETs the collection at `path` page by page, so any resource works (core, other groups, custom).
-   * List items carry no kind; it is filled in from the list's, the shape watch events have.
+   * List items carry no kind; it is filled in from the list's, the shape watch events have. `transform`
+   * cuts each item as its page arrives, so a long list never sits in memory whole.
    */
-  async list<T extends KubernetesObject>(path: string, options: { labelSelector?: string; pageSize?: number; signal?: AbortSignal } = {}): Promise<ObjectList<T>> {
-    const items: T[] = [];
+  async list<T extends KubernetesObject, U = T>(path: string, options: { labelSelector?: string; pageSize?: number; signal?: AbortSignal; transform?: (object: T) => U } = {}): Promise<ObjectList<U>> {
+    const items: U[] = [];
+    const transform = options.transform ?? ((object: T) => object as unknown as U);
     let resourceVersion = '';
     let continueToken: string | undefined;
     do {
@@ -152,7 +154,7 @@ export class RawKubeClient {
       if (continueToken) query.set('continue', continueToken);
       const page = await this.requestJson<ListPage<T>>('GET', `${path}?${query}`, undefined, undefined, options.signal);
       const kind = page.kind?.replace(/List$/, '');
-      for (const item of page.items) items.push({ apiVersion: page.apiVersion, kind, ...item });
+      for (const item of page.items) items.push(transform({ apiVersion: page.apiVersion, kind, ...item }));
       resourceVersion = page.metadata?.resourceVersion ?? '';
       continueToken = page.metadata?.continue || undefined;
     } while (continueToken);

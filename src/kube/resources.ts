@@ -10,13 +10,6 @@ export async function getCustom<T>(clients: KubeClients, resource: CustomResourc
   return (await clients.custom.getNamespacedCustomObject({ ...resource, namespace, name })) as T;
 }
 
-export async function listCustom<T>(clients: KubeClients, resource: CustomResource, namespace?: string): Promise<T[]> {
-  const list = namespace
-    ? await clients.custom.listNamespacedCustomObject({ ...resource, namespace })
-    : await clients.custom.listClusterCustomObject(resource);
-  return (list as { items: T[] }).items;
-}
-
 /**
  * Merge-patches the status subresource (never the spec). With `resourceVersion` the write is conditional:
  * it fails with 409 Conflict when the object changed since that version (a status decided from a cached,

@@ -142,7 +142,7 @@ export class AccessGrantReconciler implements Reconciler {
     // bindings and kubeconfig at once: neither waits for the other, and a reconcile is that much shorter.
     // A grant activated just now cannot have a kubeconfig for its new expiry yet: no need to read one.
     const [bindings] = await Promise.all([
-      applyBindings(this.clients, identity, grant.spec.access),
+      applyBindings(this.clients, identity, grant.spec.access, { fresh: activating }),
       this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating),
     ]);
     const ready = activeCondition(bindings.length, grant.status!.expiresAt!);

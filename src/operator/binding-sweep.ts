@@ -7,14 +7,16 @@ import { CronJob } from 'cron';
 import { grantLabel, type AccessGrant } from '../api/index.js';
 import { deleteIfExists, type KubeClients } from '../kube/client.js';
 import { grantRefAnnotation, listGrantBindings } from './grant-bindings.js';
-import { accessGrants, listCustom } from '../kube/resources.js';
+import { accessGrants, apiVersionOf } from '../kube/resources.js';
 
 export async function sweepBindings(clients: KubeClients): Promise<string[]> {
   // Bindings first, grants second: a grant is marked Active before its bindings are written, so any
   // binding seen here belongs to a grant that the later read shows Active — unless it really ended.
   const bindings = await listGrantBindings(clients);
-  const grants = await listCustom<AccessGrant>(clients, accessGrants);
-  const active = new Set(grants.filter((g) => g.status?.phase === 'Active' && !g.metadata?.deletionTimestamp).map((g) => g.metadata!.uid!));
+  // page by page, keeping only the uid of each Active grant (not thousands of whole grants)
+  const activeUid = (grant: AccessGrant) => (grant.status?.phase === 'Active' && !grant.metadata?.deletionTimestamp ? grant.metadata!.uid! : '');
+  const grants = await clients.raw.list(`/apis/${apiVersionOf(accessGrants)}/${accessGrants.plural}`, { transform: activeUid });
+  const active = new Set(grants.items.filter(Boolean));
   const removed: string[] = [];
   for (const binding of bindings) {
     if (active.has(binding.metadata?.labels?.[grantLabel] ?? '')) continue;

@@ -1,10 +1,11 @@
 /**
  * The objects one SessionPolicy's gateway runs on, as desired state: its ServiceAccount (IRSA role),
  * serving TLS, compiled policy, Deployment, Service, its own namespaced RBAC, and the impersonation
- * ClusterRole that names exactly the users and groups of the policy's Active grants.
+ * ClusterRoles that name exactly the users and groups of the policy's Active grants.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { gatewayName, impersonationRoleName, policyConfigMapName, policyLabel, policyRefAnnotation, recordingSigningSecretName, tlsSecretName, versionAnnotation, type SessionPolicy } from '../api/index.js';
+import { fnv1a } from '../util/fnv.js';
+import { gatewayName, impersonationRoleName, impersonationShardRoleName, policyConfigMapName, policyLabel, policyRefAnnotation, recordingSigningSecretName, tlsSecretName, versionAnnotation, type SessionPolicy } from '../api/index.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { createCertificateAuthority, daysValid, issueCertificate, loadCertificateAuthority } from '../pki/certificates.js';
 import { ownerReference, sessionPolicies } from '../kube/resources.js';
@@ -221,27 +222,26 @@ export function desiredGatewayRole(policy: SessionPolicy): [k8s.V1Role, k8s.V1Ro
   ];
 }
 
+/** One Active grant as the gateway impersonates it: its subject's prefixed user and the grant's group. */
+export interface ImpersonatedIdentity {
+  user: string;
+  group: string;
+}
+
+/** How many ClusterRoles a policy's impersonation rights are spread over (see `desiredImpersonation`). */
+export const impersonationShards = 16;
+
 /**
- * The gateway's cluster-wide role. Impersonation exactly as wide as the policy's Active grants: their
- * prefixed users and grant groups by name, and the session-id extra; with no Active grant there is no
- * impersonation rule at all — an empty resourceNames list would mean "everyone". And always the reviews
- * its live events endpoint asks the API server for (who a subscriber is, and whether they may watch or
- * end sessions): TokenReviews and SubjectAccessReviews, which are cluster-scoped.
+ * The shard a subject's rights live in: a hash of its impersonated user, so all of its grants share one.
+ * FNV, not SHA-256: every policy reconcile places every Active grant again.
  */
-export function desiredImpersonation(policy: SessionPolicy, users: string[], groups: string[]): [k8s.V1ClusterRole, k8s.V1ClusterRoleBinding] {
+export function impersonationShard(user: string): number {
+  return fnv1a(user) % impersonationShards;
+}
+
+function clusterRoleAndBinding(policy: SessionPolicy, name: string, rules: k8s.V1PolicyRule[]): [k8s.V1ClusterRole, k8s.V1ClusterRoleBinding] {
   const ref = { namespace: policy.metadata!.namespace!, name: policy.metadata!.name! };
-  const name = impersonationRoleName(ref);
   const metadata = { name, labels: labels(policy), annotations: { [policyRefAnnotation]: `${ref.namespace}/${ref.name}` } };
-  const sorted = (list: string[]) => [...new Set(list)].sort();
-  const impersonation: k8s.V1PolicyRule[] =
-    users.length === 0
-      ? []
-      : [
-          { apiGroups: [''], resources: ['users'], verbs: ['impersonate'], resourceNames: sorted(users) },
-          { apiGroups: [''], resources: ['groups'], verbs: ['impersonate'], resourceNames: sorted(groups) },
-          { apiGroups: ['authentication.k8s.io'], resources: ['userextras/kubegate.dev/session-id'], verbs: ['impersonate'] },
-        ];
-  const rules = [...impersonation, ...liveEventsReviews];
   return [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata, rules },
     {
@@ -251,5 +251,37 @@ export function desiredImpersonation(policy: SessionPolicy, users: string[], gro
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
       subjects: [{ kind: 'ServiceAccount', name: gatewayName(ref.name), namespace: ref.namespace }],
     },
+  ];
+}
+
+/** Impersonation of exactly these users and groups by name, with the session-id extra; none for none. */
+function impersonationRules(identities: ImpersonatedIdentity[]): k8s.V1PolicyRule[] {
+  // an empty resourceNames list would mean "everyone": no identity, no rule
+  if (identities.length === 0) return [];
+  const sorted = (list: string[]) => [...new Set(list)].sort();
+  return [
+    { apiGroups: [''], resources: ['users'], verbs: ['impersonate'], resourceNames: sorted(identities.map((i) => i.user)) },
+    { apiGroups: [''], resources: ['groups'], verbs: ['impersonate'], resourceNames: sorted(identities.map((i) => i.group)) },
+    { apiGroups: ['authentication.k8s.io'], resources: ['userextras/kubegate.dev/session-id'], verbs: ['impersonate'] },
+  ];
+}
+
+/**
+ * The gateway's cluster-wide roles, each bound to its ServiceAccount. `impersonationRoleName` holds the
+ * reviews its live events endpoint asks the API server for (who a subscriber is, and whether they may
+ * watch or end sessions): TokenReviews and SubjectAccessReviews, which are cluster-scoped. Impersonation
+ * is exactly as wide as the policy's Active grants — their prefixed users and grant groups by name, and
+ * the session-id extra — spread over `impersonationShards` ClusterRoles by a hash of the subject
+ * (`impersonationShardRoleName`): a grant that starts or ends rewrites the one shard of its subject, a
+ * sixteenth of the rights, where one role of every grant's names was rewritten whole each time (at
+ * 5,000 grants, 10,000 names per write). A shard without an Active grant has no rules at all.
+ */
+export function desiredImpersonation(policy: SessionPolicy, identities: ImpersonatedIdentity[]): k8s.KubernetesObject[] {
+  const ref = { namespace: policy.metadata!.namespace!, name: policy.metadata!.name! };
+  const shards = Array.from({ length: impersonationShards }, (): ImpersonatedIdentity[] => []);
+  for (const identity of identities) shards[impersonationShard(identity.user)]!.push(identity);
+  return [
+    ...clusterRoleAndBinding(policy, impersonationRoleName(ref), liveEventsReviews),
+    ...shards.flatMap((members, shard) => clusterRoleAndBinding(policy, impersonationShardRoleName(ref, shard), impersonationRules(members))),
   ];
 }

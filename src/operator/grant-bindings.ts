@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { grantLabel } from '../api/index.js';
 import { grantGroup } from '../api/identity.js';
-import { apply, deleteIfExists, type KubeClients } from '../kube/client.js';
+import { apply, createOrApply, deleteIfExists, type KubeClients } from '../kube/client.js';
 
 export const grantRefAnnotation = 'kubegate.dev/grant-ref';
 
@@ -61,23 +61,31 @@ export function bindingRef(binding: k8s.V1RoleBinding | k8s.V1ClusterRoleBinding
     : { kind: 'ClusterRoleBinding', name: binding.metadata!.name! };
 }
 
-export async function applyBindings(clients: KubeClients, grant: GrantIdentity, access: AccessEntry[]): Promise<BindingRef[]> {
+/** Writes the grant's bindings; `fresh` (a grant turning Active now, whose bindings most likely do not exist yet) creates them. */
+export async function applyBindings(clients: KubeClients, grant: GrantIdentity, access: AccessEntry[], options: { fresh?: boolean } = {}): Promise<BindingRef[]> {
   const bindings = desiredBindings(grant, access);
-  await Promise.all(bindings.map((binding) => apply(clients, binding)));
+  const write = options.fresh ? createOrApply : apply;
+  await Promise.all(bindings.map((binding) => write(clients, binding)));
   return bindings.map(bindingRef);
 }
 
-/** Every binding labelled with this grant's uid, wherever it is. */
-export async function listGrantBindings(clients: KubeClients, uid?: string): Promise<Array<k8s.V1RoleBinding | k8s.V1ClusterRoleBinding>> {
+/** A binding as the sweep and the finalizer read it: what names it, and the grant it was made for. */
+function bindingIdentity(binding: k8s.KubernetesObject): k8s.KubernetesObject {
+  const { name, namespace, labels, annotations } = binding.metadata ?? {};
+  const only = (map: Record<string, string> | undefined, key: string) => (map?.[key] === undefined ? undefined : { [key]: map[key] });
+  return { apiVersion: binding.apiVersion, kind: binding.kind, metadata: { name, namespace, labels: only(labels, grantLabel), annotations: only(annotations, grantRefAnnotation) } };
+}
+
+/**
+ * Every binding labelled with this grant's uid (or with any grant's), wherever it is — read page by page
+ * and kept only as `bindingIdentity`: the sweep lists thousands of them every minute.
+ */
+export async function listGrantBindings(clients: KubeClients, uid?: string): Promise<k8s.KubernetesObject[]> {
   const labelSelector = uid ? `${grantLabel}=${uid}` : grantLabel;
-  const [roleBindings, clusterRoleBindings] = await Promise.all([
-    clients.rbac.listRoleBindingForAllNamespaces({ labelSelector }),
-    clients.rbac.listClusterRoleBinding({ labelSelector }),
-  ]);
-  return [
-    ...roleBindings.items.map((b) => ({ ...b, apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' })),
-    ...clusterRoleBindings.items.map((b) => ({ ...b, apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding' })),
-  ];
+  const lists = await Promise.all(
+    ['rolebindings', 'clusterrolebindings'].map((plural) => clients.raw.list(`/apis/rbac.authorization.k8s.io/v1/${plural}`, { labelSelector, transform: bindingIdentity })),
+  );
+  return lists.flatMap((list) => list.items);
 }
 
 export async function deleteGrantBindings(clients: KubeClients, uid: string): Promise<number> {

@@ -14,7 +14,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { signJitToken, type SigningKey, type TokenSubject } from '../token/jit-token.js';
 import { grantLabel, kubeconfigSecretKey, type KubeconfigLocation } from '../api/index.js';
 import { kubeconfigYaml } from '../kube/kubeconfig-yaml.js';
-import { apply, isConflict, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
+import { apply, createOrApply, isConflict, isNotFound, readIfExists, type KubeClients } from '../kube/client.js';
 import { grantRefAnnotation, type GrantIdentity } from './grant-bindings.js';
 
 const expiresAnnotation = 'kubegate.dev/token-expires-at';
@@ -45,7 +45,7 @@ const ownedBy = (object: k8s.KubernetesObject | undefined, uid: string, label = 
 export async function ensureKubeconfigSecret(clients: KubeClients, keys: SigningKey[], target: KubeconfigTarget, options: { knownOutdated?: boolean } = {}): Promise<KubeconfigOutcome> {
   const caFingerprint = createHash('sha256').update(target.gateway.caPem).digest('hex').slice(0, 32);
   const { location } = target;
-  if (options.knownOutdated && (await write(clients, await kubeconfigSecret(keys, target, caFingerprint)))) return readable(clients, target, 'written');
+  if (options.knownOutdated && (await write(clients, await kubeconfigSecret(keys, target, caFingerprint)))) return readable(clients, target, 'written', createOrApply);
   const existing = await readIfExists<k8s.V1Secret>(clients, secretRef(location));
   if (existing && !ownedBy(existing, target.grant.uid)) return 'taken';
   const annotations = existing?.metadata?.annotations ?? {};
@@ -59,10 +59,11 @@ export async function ensureKubeconfigSecret(clients: KubeClients, keys: Signing
 
 /**
  * Lets a User or Group subject read the Secret, once it is known to be this grant's (never before: the
- * Role names the Secret, whoever's it is). Applied on every pass, so a failure after the write heals.
+ * Role names the Secret, whoever's it is). Applied on every pass, so a failure after the write heals;
+ * created (`createOrApply`) after a Secret created just now, when they most likely do not exist yet.
  */
-async function readable(clients: KubeClients, target: KubeconfigTarget, outcome: KubeconfigOutcome): Promise<KubeconfigOutcome> {
-  await Promise.all(readerRole(target).map((object) => apply(clients, object)));
+async function readable(clients: KubeClients, target: KubeconfigTarget, outcome: KubeconfigOutcome, write = apply): Promise<KubeconfigOutcome> {
+  await Promise.all(readerRole(target).map((object) => write(clients, object)));
   return outcome;
 }
 

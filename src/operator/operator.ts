@@ -25,6 +25,7 @@ import { eventRecorder, type EventRecorder } from './events.js';
 import { ensureSigningKeys } from './signing-keys.js';
 import { policyLabel, policyRefAnnotation } from '../api/names.js';
 import { UnchangedApply } from './unchanged-apply.js';
+import { childFields, withoutManagedFields } from './cached-fields.js';
 import { AccessLedger } from './access-ledger.js';
 import { recordingKeyReader } from './recording-keys.js';
 
@@ -136,17 +137,21 @@ interface OperatorInformers {
   children: Map<string, Informer>;
 }
 
+/** How often the operator's own kinds are delivered again to be re-checked (level-based). */
+const informerResyncMs = 10 * 60_000;
+
 function addInformers(manager: Manager): OperatorInformers {
-  const resyncMs = 10 * 60_000;
-  const grants = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs });
-  const policies = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs });
-  const requests = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs });
+  const resyncMs = informerResyncMs;
+  const transform = withoutManagedFields;
+  const grants = manager.addInformer<AccessGrant>({ path: path(accessGrants), resyncMs, transform });
+  const policies = manager.addInformer<SessionPolicy>({ path: path(sessionPolicies), resyncMs, transform });
+  const requests = manager.addInformer<ApprovalRequest>({ path: path(approvalRequests), resyncMs, transform });
   // the gateways' children, selected by the label each carries: all of them show the policy reconciler
   // what it need not apply again
-  const gatewayTls = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel });
+  const gatewayTls = manager.addInformer<k8s.V1Secret>({ path: '/api/v1/secrets', labelSelector: policyLabel, transform: childFields });
   const children = new Map<string, Informer>([
     ['Secret', gatewayTls],
-    ...Object.entries(gatewayChildPaths).map(([kind, path]) => [kind, manager.addInformer({ path, labelSelector: policyLabel })] as const),
+    ...Object.entries(gatewayChildPaths).map(([kind, path]) => [kind, manager.addInformer({ path, labelSelector: policyLabel, transform: childFields })] as const),
   ]);
   return { grants, policies, requests, gatewayTls, children };
 }
@@ -184,9 +189,12 @@ function addAccessGrantController({ manager, informers, clients, events, signing
   const caches = { grants: informers.grants, policies: informers.policies, approvalRequests: informers.requests, gatewayTls: informers.gatewayTls };
   const grants = manager.addController({ name: 'accessgrant', workers, reconciler: new AccessGrantReconciler({ clients, caches, events, signingKeys, operatorNamespace, ledger }) });
   const grantKeysOfPolicy = (namespace: string | undefined, policy: string) => grantsOfPolicy(informers.grants, namespace, policy).map(keyOf);
-  grants.watch(informers.grants, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged });
+  // a resync re-checks every grant (a few API calls each): spread over half the period, it never queues a
+  // due expiry behind thousands of them
+  const resyncSpreadMs = informerResyncMs / 2;
+  grants.watch(informers.grants, (grant) => [keyOf(grant)], { updateMatters: specOrDeletionChanged, resyncSpreadMs });
   // grants wait for their policy's spec (maximum duration) and its gateway's CA (pinned in the kubeconfig)
-  grants.watch(informers.policies, (policy) => grantKeysOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged });
+  grants.watch(informers.policies, (policy) => grantKeysOfPolicy(policy.metadata?.namespace, policy.metadata!.name!), { updateMatters: specOrDeletionChanged, resyncSpreadMs });
   grants.watch(informers.gatewayTls, (secret) => grantKeysOfPolicy(secret.metadata?.namespace, secret.metadata!.labels![policyLabel]!), {
     updateMatters: (secret, old) => secret.data?.['ca.crt'] !== old.data?.['ca.crt'],
   });

@@ -4,11 +4,12 @@
  * last good version), compile, then apply the children — ServiceAccount (IRSA), TLS Secret, recording
  * signing keys (rotated) and their public keys, compiled
  * policy, RBAC, Service, Deployment (rolled when the compiled version changes) — and the impersonation
- * ClusterRole for exactly the current grants. Namespaced children are owned by the policy; the
- * cluster-scoped ones are removed by its finalizer. Requeued twice a day to renew certificates.
+ * ClusterRoles (sharded by subject) for exactly the current grants. Namespaced children are owned by the
+ * policy; the cluster-scoped ones are removed by its finalizer. Requeued twice a day to renew certificates.
  *
  * The policy is reconciled on every change to the set of its Active grants (batched), which in a burst of
- * thousands of grants is several times a second; each time only the impersonation ClusterRole changes.
+ * thousands of grants is several times a second; each time only the impersonation shards of the grants
+ * that changed do.
  * Children are therefore applied through `UnchangedApply`: one the operator's informers show exactly as
  * its last apply left it is not sent again, and a change anyone makes to a child reconciles the policy.
  */
@@ -66,10 +67,11 @@ export class SessionPolicyReconciler implements Reconciler {
       throw error;
     }
     const ref = { namespace: key.namespace!, name: key.name };
-    const [clusterRole, clusterRoleBinding] = desiredImpersonation(policy, [], []);
     if (policy.metadata?.deletionTimestamp) {
-      await deleteIfExists(this.clients, clusterRoleBinding);
-      await deleteIfExists(this.clients, clusterRole);
+      // bindings before roles: a binding never points at a role that is gone
+      const impersonation = desiredImpersonation(policy, []);
+      await Promise.all(impersonation.filter((child) => child.kind === 'ClusterRoleBinding').map((child) => deleteIfExists(this.clients, child)));
+      await Promise.all(impersonation.filter((child) => child.kind === 'ClusterRole').map((child) => deleteIfExists(this.clients, child)));
       await setFinalizer(this.clients, sessionPolicies, policy, policyFinalizer, false);
       return;
     }
@@ -105,9 +107,9 @@ export class SessionPolicyReconciler implements Reconciler {
     for (const child of children) await this.options.children.apply(child);
 
     const grants = this.options.grantsOf(ref.namespace, ref.name).filter((grant) => grant.status?.phase === 'Active' && !grant.metadata?.deletionTimestamp);
-    const users = grants.map((grant) => impersonatedUser(grant.spec.subject));
-    const groups = grants.map((grant) => grantGroup(ref.namespace, grant.metadata!.name!));
-    for (const child of desiredImpersonation(policy, users, groups)) await this.options.children.apply(child);
+    const identities = grants.map((grant) => ({ user: impersonatedUser(grant.spec.subject), group: grantGroup(ref.namespace, grant.metadata!.name!) }));
+    // only the shards whose grants changed are written (the others are as our last apply left them)
+    await Promise.all(desiredImpersonation(policy, identities).map((child) => this.options.children.apply(child)));
 
     if (policy.status?.compiledVersion !== compiled.version) {
       this.options.events.record(policy, 'Normal', 'Compiled', `policy version ${compiled.version}: ${compiled.rules.length} rule(s), default ${compiled.defaultAction}`);

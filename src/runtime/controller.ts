@@ -21,6 +21,7 @@ import { createRuntimeMetrics, type ReconcileResultLabel, type RuntimeMetrics } 
 import type { RateLimiter } from './rate-limiter.js';
 import { keyString, parseKey, realClock, TerminalError, type Clock, type ObjectKey, type Reconciler } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';
+import { fnv1a } from '../util/fnv.js';
 
 export interface ControllerOptions {
   /** Names the controller in logs and metrics, and its queue. */
@@ -39,6 +40,13 @@ export interface ControllerOptions {
 export interface WatchOptions<T> {
   updateMatters?: (object: T, old: T) => boolean;
   delayMs?: number;
+  /** Spread a resync's keys over this long (each key at a fixed offset within it); 0: all at once. */
+  resyncSpreadMs?: number;
+}
+
+/** A key's fixed offset within `spreadMs`: the same key lands at the same offset every resync. */
+export function resyncOffsetMs(key: ObjectKey, spreadMs: number): number {
+  return spreadMs > 0 ? fnv1a(keyString(key)) % spreadMs : 0;
 }
 
 export const controllerDefaults = {
@@ -82,19 +90,21 @@ export class Controller {
    * `updateMatters` (controller-runtime's predicates) drops updates the reconciler need not see — typically
    * its own status writes, which would otherwise reconcile every object once more for nothing; periodic
    * resyncs are always delivered. `delayMs` batches: a burst of events for one key within the delay costs
-   * one reconcile (the queue keeps the earliest time).
+   * one reconcile (the queue keeps the earliest time). `resyncSpreadMs` spreads a resync's thousands of
+   * keys over time, so that a key due now (an expiry) never waits in the queue behind all of them.
    */
   watch<T>(source: EventSource<T>, mapToKeys: (object: T) => ObjectKey[], options: WatchOptions<T> = {}): void {
-    const { updateMatters, delayMs = 0 } = options;
-    const enqueueAll = (...objects: T[]) => {
-      for (const object of objects) for (const key of mapToKeys(object)) this.enqueueAfter(key, delayMs);
+    const { updateMatters, delayMs = 0, resyncSpreadMs = 0 } = options;
+    const enqueueAll = (objects: T[], spreadMs = 0) => {
+      for (const object of objects) for (const key of mapToKeys(object)) this.enqueueAfter(key, delayMs + resyncOffsetMs(key, spreadMs));
     };
     source.addEventHandler({
-      onAdd: (object) => enqueueAll(object),
+      onAdd: (object) => enqueueAll([object]),
       onUpdate: (object, old) => {
-        if (!updateMatters || object === old || updateMatters(object, old)) enqueueAll(object, old);
+        if (object === old) enqueueAll([object], resyncSpreadMs); // a resync
+        else if (!updateMatters || updateMatters(object, old)) enqueueAll([object, old]);
       },
-      onDelete: (object) => enqueueAll(object),
+      onDelete: (object) => enqueueAll([object]),
     });
   }
 

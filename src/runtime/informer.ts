@@ -13,7 +13,8 @@
  * - Every `resyncMs` (off by default) every stored object is delivered again as an update, so controllers
  *   re-check state they may have missed outside the API (level-based reconciliation).
  *
- * Objects are the API server's JSON, unconverted: timestamps are strings, as in watch events.
+ * Objects are the API server's JSON, unconverted: timestamps are strings, as in watch events; a
+ * `transform` (client-go's TransformFunc) cuts each one down to what its readers use before it is stored.
  */
 import type { KubernetesObject, V1Status } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
@@ -76,7 +77,12 @@ export interface InformerOptions<T> {
   labelSelector?: string;
   /** Re-deliver every object as an update this often; 0 or unset: never. */
   resyncMs?: number;
-  /** How to list; default: GET `path` page by page with the client. */
+  /**
+   * What the store keeps of each listed or watched object (default: all of it). At thousands of objects
+   * the fields nobody reads (managedFields above all) are most of the memory an informer holds.
+   */
+  transform?: (object: T) => T;
+  /** How to list, returning objects as the store keeps them; default: GET `path` page by page with the client, through `transform`. */
   listFn?: ListFunction<T>;
   backoff?: BackoffOptions;
   clock?: Clock;
@@ -106,7 +112,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     this.clock = options.clock ?? realClock;
     this.logger = (options.logger ?? pino({ enabled: false })).child({ informer: options.path });
     this.listFn =
-      options.listFn ?? ((signal) => options.client.list<T>(options.path, { labelSelector: options.labelSelector, pageSize: informerDefaults.pageSize, signal }));
+      options.listFn ?? ((signal) => options.client.list<T>(options.path, { labelSelector: options.labelSelector, pageSize: informerDefaults.pageSize, signal, ...(options.transform ? { transform: options.transform } : {}) }));
   }
 
   /** Registers `handler`; it first gets an add for every object already in the store, like client-go. */
@@ -253,6 +259,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     switch (type) {
       case 'ADDED':
       case 'MODIFIED': {
+        object = this.transform(object);
         const key = storeKey(object);
         const old = this.store.get(key);
         this.store.set(key, object);
@@ -261,6 +268,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
         break;
       }
       case 'DELETED':
+        object = this.transform(object);
         this.store.delete(storeKey(object));
         this.emit('onDelete', object);
         break;
@@ -272,6 +280,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
         throw new Error(`unknown watch event type ${type}`);
     }
     this.resourceVersion = object.metadata?.resourceVersion ?? this.resourceVersion;
+  }
+
+  private transform(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
   }
 
   private scheduleResync(): void {

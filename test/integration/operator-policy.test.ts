@@ -1,12 +1,15 @@
 /**
  * SessionPolicy with the real operator: the gateway's children (IRSA ServiceAccount, TLS, compiled
- * policy, Deployment, Service, RBAC), impersonation exactly as wide as the Active grants, a policy change
+ * policy, Deployment, Service, RBAC), impersonation exactly as wide as the Active grants (sharded by
+ * subject, and tried with real impersonated requests), a policy change
  * rolling the Deployment, an invalid policy reported without touching the running gateway, deletion
  * removing every child, and the kustomize install checked by the API server.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
@@ -14,6 +17,7 @@ import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-obje
 import { eventually } from '../harness/workloads.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import type { Kubectl } from '../harness/kubectl.js';
+import { impersonationShard } from '../../src/operator/gateway-children.js';
 
 let operator: RunningOperator | undefined;
 after(() => operator?.stop());
@@ -98,6 +102,53 @@ test('impersonation RBAC names exactly the users and groups of Active grants, no
   await eventually(async () => assert.equal(await canImpersonate('users/kubegate:user:deploy-bot'), 'no'), 20_000);
 });
 
+/** The API server's answer to a GET by the gateway's ServiceAccount impersonating `user` in `group`, with a session id. */
+function statusAsGateway(cluster: TestCluster, token: string, path: string, user: string, group: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers = { authorization: `Bearer ${token}`, 'impersonate-user': user, 'impersonate-group': group, 'impersonate-extra-kubegate.dev%2fsession-id': 'session-1' };
+    const request = https.request(new URL(path, cluster.state.apiserver.url), { ca: readFileSync(cluster.state.apiserver.caFile), headers }, (response) => {
+      response.resume();
+      resolve(response.statusCode!);
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+test('invariant 4: impersonation rights are sharded by subject; the API server lets the gateway act as a granted subject and its grant group, with the session id, and refuses anyone else', async () => {
+  const { cluster, kubectl, namespace } = await setup();
+  await kubectl.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'sharded')) });
+  await readyPolicy(kubectl, namespace, 'sharded');
+  const token = (await kubectl.ok(['create', 'token', 'kubegate-gateway-sharded', '-n', namespace])).trim();
+  // two subjects whose rights land in different shards
+  const users = Array.from({ length: 40 }, (_, i) => `shard-bot-${i}`);
+  const first = users[0]!;
+  const second = users.find((user) => impersonationShard(`kubegate:user:${user}`) !== impersonationShard(`kubegate:user:${first}`))!;
+  const grants = [first, second].map((user) => ({ user, name: uniqueName(user) }));
+  for (const { user, name } of grants) {
+    await kubectl.ok(['apply', '-f', '-'], {
+      input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: user }, duration: '1h', access: [{ namespace, clusterRole: 'view' }], policyRef: { name: 'sharded' }, requestedBy: 'kubegate-admin' })),
+    });
+  }
+  const path = `/api/v1/namespaces/${namespace}/configmaps`;
+  const asGrant = ({ user, name }: { user: string; name: string }) => statusAsGateway(cluster, token, path, `kubegate:user:${user}`, `kubegate:grant:${namespace}:${name}`);
+  await eventually(async () => {
+    for (const grant of grants) assert.equal(await asGrant(grant), 200, `${grant.user} through its grant`);
+  }, 20_000);
+  for (const { user } of grants) {
+    const shard = `kubegate-gateway-${namespace}-sharded-impersonate-${impersonationShard(`kubegate:user:${user}`).toString(16)}`;
+    const role = await json(kubectl, ['get', 'clusterrole', shard]);
+    assert.deepEqual(role.rules.find((r: { resources: string[] }) => r.resources.includes('users')).resourceNames, [`kubegate:user:${user}`], `${shard} names its subject alone`);
+  }
+  assert.equal(await asGrant({ user: 'shard-bot-never-granted', name: 'no-such-grant' }), 403, 'a subject without a grant');
+  assert.equal(await asGrant({ user: first, name: 'no-such-grant' }), 403, 'a granted subject with a group it was not granted');
+  assert.equal(await statusAsGateway(cluster, token, path, 'kubegate:user:shard-bot-never-granted', `kubegate:grant:${namespace}:${grants[0]!.name}`), 403, 'a granted group with a subject that was not');
+
+  await kubectl.ok(['patch', 'accessgrant', grants[0]!.name, '-n', namespace, '--type=merge', '-p', '{"spec":{"revoked":true}}']);
+  await eventually(async () => assert.equal(await asGrant(grants[0]!), 403, 'revoked: its shard no longer names it'), 20_000);
+  assert.equal(await asGrant(grants[1]!), 200, 'the other shard is untouched');
+});
+
 test('changing the policy rolls the gateway; an invalid change is reported and leaves the gateway alone', async () => {
   const { kubectl, namespace } = await setup();
   await kubectl.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod')) });
@@ -142,8 +193,8 @@ test('deleting a policy removes every child, cluster-scoped ones included', asyn
   await eventually(async () => {
     const left = await kubectl.ok(['get', 'deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings', '-n', namespace, '-l', 'kubegate.dev/policy=doomed', '-o', 'name']);
     assert.equal(left.trim(), '');
-    assert.equal((await kubectl.run(['get', 'clusterrole', clusterRole])).code, 1);
-    assert.equal((await kubectl.run(['get', 'clusterrolebinding', clusterRole])).code, 1);
+    const clusterScoped = await kubectl.ok(['get', 'clusterroles,clusterrolebindings', '-o', 'name']);
+    assert.deepEqual(clusterScoped.split('\n').filter((name) => name.includes(clusterRole)), [], 'the role, its shards and their bindings');
   }, 30_000);
 });
 

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller } from '../../src/runtime/controller.js';
+import { Controller, resyncOffsetMs } from '../../src/runtime/controller.js';
 import type { EventSource, InformerEventHandler } from '../../src/runtime/informer.js';
 import { createRuntimeMetrics, type RuntimeMetrics } from '../../src/runtime/metrics.js';
 import { ExponentialRateLimiter } from '../../src/runtime/rate-limiter.js';
@@ -204,6 +204,31 @@ test('watch options: updates that do not matter are dropped (resyncs are not); a
   assert.equal(h.calls.length, 0, 'nothing before the delay');
   await advance(h.clock, 1);
   assert.deepEqual(h.calls.map((call) => call.key).sort(), ['ns/burst', 'ns/status-only'], 'ten changes, one reconcile; the resync one more');
+  h.stop.abort();
+  await h.running;
+});
+
+test('watch options: a resync is spread over resyncSpreadMs, each key at its fixed offset; other events are not delayed', async () => {
+  const h = harness(() => ({}));
+  let handler!: InformerEventHandler<{ name: string }>;
+  const source: EventSource<{ name: string }> = { addEventHandler: (added) => (handler = added) };
+  h.controller.watch(source, (object) => [{ namespace: 'ns', name: object.name }], { resyncSpreadMs: 1000 });
+  const names = Array.from({ length: 20 }, (_, i) => `grant-${i}`);
+  const changedAt = h.clock.now();
+  for (const name of names) handler.onUpdate!({ name }, { name });
+  await advance(h.clock, 0);
+  assert.equal(new Set(h.calls.map((call) => call.key)).size, 20, 'a change (two different objects) is reconciled at once');
+  assert.ok(h.calls.every((call) => call.at === changedAt));
+  h.calls.length = 0;
+  const resyncAt = h.clock.now();
+  for (const name of names) {
+    const object = { name };
+    handler.onUpdate!(object, object); // a resync hands the same object twice
+  }
+  await advance(h.clock, 1000);
+  const offsets = names.map((name) => resyncOffsetMs({ namespace: 'ns', name }, 1000));
+  assert.deepEqual(names.map((name) => h.times(`ns/${name}`)), offsets.map((offset) => [resyncAt + offset]), 'one reconcile each, at its own offset');
+  assert.ok(new Set(offsets).size > 10 && offsets.every((offset) => offset >= 0 && offset < 1000), 'spread over the whole period');
   h.stop.abort();
   await h.running;
 });
