@@ -91,10 +91,14 @@ export interface RawResponse {
 }
 
 /** One HTTPS request to the gateway, trusting its CA, with exactly these headers. */
-export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, path: string, headers: Record<string, string | string[]>, options: { method?: string; body?: Buffer } = {}): Promise<RawResponse> {
+/**
+ * One request to the gateway. `newConnection`: on a connection of its own (Node's global agent keeps
+ * connections alive, so calls made at once would otherwise reuse earlier ones — and their worker).
+ */
+export function gatewayCall(fixture: Pick<GatewayFixture, 'gateway' | 'ca'>, path: string, headers: Record<string, string | string[]>, options: { method?: string; body?: Buffer; newConnection?: boolean } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const url = new URL(fixture.gateway.url);
-    const req = request({ hostname: url.hostname, port: url.port, path, method: options.method ?? 'GET', ca: fixture.ca, headers }, (res) => {
+    const req = request({ hostname: url.hostname, port: url.port, path, method: options.method ?? 'GET', ca: fixture.ca, headers, ...(options.newConnection ? { agent: false } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       // a compressed answer is read as the client would read it: decompressed

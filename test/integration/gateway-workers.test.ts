@@ -72,7 +72,7 @@ test('invariant 6: an approval raced through both workers admits exactly one req
   const configMap = uniqueName('cm');
   await f.admin.ok(['create', 'configmap', configMap, '-n', f.target, '--from-literal=k=v']);
   const path = `/api/v1/namespaces/${f.target}/configmaps/${configMap}`;
-  const remove = () => gatewayCall(f, path, { authorization: `Bearer ${f.token}` }, { method: 'DELETE' });
+  const remove = () => gatewayCall(f, path, { authorization: `Bearer ${f.token}` }, { method: 'DELETE', newConnection: true });
   const held = await remove();
   assert.equal(held.status, 403, held.body);
   const request = (JSON.parse(held.body) as { details: { name: string } }).details.name;
@@ -123,7 +123,7 @@ test('one kubectl invocation whose requests reach both workers is one session, a
   // at once, so on connections of their own, until each worker has recorded some
   await eventually(
     async () => {
-      const calls = await Promise.all(Array.from({ length: 4 }, () => gatewayCall(f, `/api/v1/namespaces/${f.target}/configmaps`, headers)));
+      const calls = await Promise.all(Array.from({ length: 4 }, () => gatewayCall(f, `/api/v1/namespaces/${f.target}/configmaps`, headers, { newConnection: true })));
       assert.deepEqual(calls.map((call) => call.status), [200, 200, 200, 200]);
       assert.ok(chains(0).length === 1 && chains(1).length === 1, `a chain in each worker: ${chains(0)} | ${chains(1)}`);
     },
