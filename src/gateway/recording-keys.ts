@@ -7,14 +7,14 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { RawKubeClient } from '../kube/raw-client.js';
 import { recordingSigningSecretName } from '../api/names.js';
-import type { EvidenceKey } from '../pki/signing.js';
+import { keysInSecret, type EvidenceKey } from '../pki/signing.js';
 import type { Logger } from 'pino';
 
 const fiveMinutes = 5 * 60_000;
 
 async function readKeys(api: RawKubeClient, policy: { namespace: string; name: string }): Promise<EvidenceKey[]> {
   const secret = await api.requestJson<k8s.V1Secret>('GET', `/api/v1/namespaces/${policy.namespace}/secrets/${recordingSigningSecretName(policy.name)}`);
-  const keys = JSON.parse(Buffer.from(secret.data?.['keys.json'] ?? '', 'base64').toString('utf8') || '[]') as EvidenceKey[];
+  const keys = keysInSecret<EvidenceKey>(secret.data);
   if (keys.length === 0) throw new Error(`the Secret ${policy.namespace}/${recordingSigningSecretName(policy.name)} holds no key`);
   return keys;
 }

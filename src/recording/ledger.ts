@@ -186,12 +186,20 @@ export interface AppendOptions {
   signer?: Signer;
 }
 
+/** The keys this process has published in each store: a key is looked for (and put) once per store, not once per entry. */
+const publishedKeys = new WeakMap<RecordingStore, Set<string>>();
+
 /** The entry signed, its key published beside the gateway's (COMPLIANCE, as the gateway locks its keys). */
 async function signed(store: RecordingStore, entry: LedgerEntry, options: AppendOptions, now: Date): Promise<LedgerEntry> {
   if (!options.signer) return entry;
   const signature = await options.signer.sign(signedPayload('ledger-entry', entry));
-  const days = (options.retention?.days || evidenceDefaults.retentionDays) + evidenceDefaults.keyExtraDays;
-  await publishKey(store, options.signer, signature.keyId, { mode: 'COMPLIANCE', retainUntil: new Date(now.getTime() + days * 86_400_000) });
+  let published = publishedKeys.get(store);
+  if (!published) publishedKeys.set(store, (published = new Set()));
+  if (!published.has(signature.keyId)) {
+    const days = (options.retention?.days || evidenceDefaults.retentionDays) + evidenceDefaults.keyExtraDays;
+    await publishKey(store, options.signer, signature.keyId, { mode: 'COMPLIANCE', retainUntil: new Date(now.getTime() + days * 86_400_000) });
+    published.add(signature.keyId);
+  }
   return { ...entry, signature };
 }
 
