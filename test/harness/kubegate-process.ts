@@ -1,9 +1,9 @@
 /**
  * A `bin/kubegate` child process for tests: output kept (the tail in memory; the whole of it under
  * KUBEGATE_TEST_LOG_DIR for reading after a failed run), killed when the test process exits, and
- * waited on until `readyUrl` answers 200.
+ * waited on until `readyUrl` answers 200; and `runKubegate`, one command run to its end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -40,4 +40,24 @@ export function spawnKubegate(name: string, args: string[], env: NodeJS.ProcessE
         if (status !== 200) throw new Error(`${name} not ready (HTTP ${status}):\n${output.slice(-2000)}`);
       }, 30_000),
   };
+}
+
+/** What a finished `bin/kubegate` command gave: its exit code (0 or the non-zero one) and its output. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `bin/kubegate ARGS` to its end (`env` over the test process's, `input` on its stdin) and resolves
+ * with its exit code, never rejecting: a test asserts a refusal's code and message as it does a success.
+ */
+export function runKubegate(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(join(packageRoot(), 'bin', 'kubegate'), args, { env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(options.input ?? '');
+  });
 }

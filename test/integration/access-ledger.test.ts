@@ -8,9 +8,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../../src/util/package-root.js';
 import { openStore } from '../../src/recording/open-store.js';
 import { chainProblems, readEntries, type StoredEntry } from '../../src/recording/ledger.js';
 import type { RecordingStore } from '../../src/recording/store.js';
@@ -24,6 +21,7 @@ import { Kubectl } from '../harness/kubectl.js';
 import { serviceAccountToken, startOperator, type RunningOperator } from '../harness/operator.js';
 import { TcpRelay } from '../harness/tcp-relay.js';
 import { eventually } from '../harness/workloads.js';
+import { runKubegate } from '../harness/kubegate-process.js';
 
 const flux = 'system:serviceaccount:flux-system:kustomize-controller';
 let operator: RunningOperator | undefined;
@@ -35,13 +33,7 @@ after(async () => {
   await operator?.stop();
 });
 
-function kubegate(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(join(packageRoot(), 'bin', 'kubegate'), args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const kubegate = (args: string[], env: NodeJS.ProcessEnv) => runKubegate(args, { env });
 
 interface Setup {
   cluster: TestCluster;

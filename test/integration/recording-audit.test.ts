@@ -7,14 +7,12 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { packageRoot } from '../../src/util/package-root.js';
 import { checkpointFolder, indexKey, recordingFormatVersion, writerPrefix, type SegmentManifest, type SessionIndex } from '../../src/recording/format.js';
 import { newEvidenceKey, signedPayload } from '../../src/pki/signing.js';
 import type { SessionReport } from '../../src/audit/report/session-report.js';
@@ -26,6 +24,7 @@ import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-obje
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
 import { eventually } from '../harness/workloads.js';
+import { runKubegate, type CliResult } from '../harness/kubegate-process.js';
 
 let operator: RunningOperator | undefined;
 let gateway: RunningGateway | undefined;
@@ -35,12 +34,6 @@ after(async () => {
   await gateway?.stop();
   await operator?.stop();
 });
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function pod(name: string): object {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'audit' } }, spec: { containers: [{ name: 'main', image: 'registry.example/app:1.0' }] } };
@@ -76,13 +69,8 @@ test('invariant 8: a recorded session of API calls and an interactive exec is fo
   assert.equal(exec.stdout, 'got hello auditor\ngot second line\n');
   await gateway.stop(); // drains: every session is closed and uploaded
 
-  const env = { ...process.env, ...sandboxS3Env(cluster), KUBEGATE_STORE: store };
-  const cli = (args: string[]): Promise<CliResult> =>
-    new Promise((resolve) => {
-      execFile(join(packageRoot(), 'bin', 'kubegate'), args, { env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const env = { ...sandboxS3Env(cluster), KUBEGATE_STORE: store };
+  const cli = (args: string[]) => runKubegate(args, { env });
   const kubegate = (args: string[]) => cli(['sessions', ...args]);
   const ok = async (args: string[]) => {
     const result = await kubegate(args);

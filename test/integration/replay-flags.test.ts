@@ -11,9 +11,6 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../../src/util/package-root.js';
 import { sandboxMarker } from '../../src/kube/sandbox-marker.js';
 import type { ReplayReport } from '../../src/audit/replay/report.js';
 import { testCluster } from '../harness/cluster.js';
@@ -22,6 +19,7 @@ import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-obje
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
 import { eventually } from '../harness/workloads.js';
+import { runKubegate } from '../harness/kubegate-process.js';
 
 let operator: RunningOperator | undefined;
 let gateway: RunningGateway | undefined;
@@ -75,14 +73,7 @@ async function presentConfigMaps(): Promise<string[]> {
   return found.split(' ').filter((name) => names.includes(name));
 }
 
-function replay(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(join(packageRoot(), 'bin', 'kubegate'), ['replay', ...recorded.selection, '--to', recorded.target, ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin!.end(input);
-  });
-}
+const replay = (args: string[], input = '') => runKubegate(['replay', ...recorded.selection, '--to', recorded.target, ...args], { input });
 
 const callLines = (report: ReplayReport) => report.calls.map((call) => `${call.call} ${call.outcome}${call.reason ? `: ${call.reason}` : ''}`);
 

@@ -5,9 +5,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../../src/util/package-root.js';
 import { readLiveState, stopSandbox } from '../../src/sandbox/control.js';
 import { sandboxMarkerPath } from '../../src/kube/sandbox-marker.js';
 import type { ReplayReport } from '../../src/audit/replay/report.js';
@@ -17,6 +14,7 @@ import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-obje
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
 import { eventually } from '../harness/workloads.js';
+import { runKubegate } from '../harness/kubegate-process.js';
 
 let operator: RunningOperator | undefined;
 let gateway: RunningGateway | undefined;
@@ -27,19 +25,7 @@ after(async () => {
   if (keptSandbox) await stopSandbox(keptSandbox);
 });
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function replay(store: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(join(packageRoot(), 'bin', 'kubegate'), ['replay', '--store', store, ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const replay = (store: string, args: string[]) => runKubegate(['replay', '--store', store, ...args]);
 
 const deployment = (namespace: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace, labels: { applied: 'server-side' } } });
 
