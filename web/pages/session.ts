@@ -39,7 +39,8 @@ function verificationBadge(result: Verification): HTMLElement {
 function summary(session: SessionRow, counts: SessionDetail['counts']): HTMLElement {
   return facts([
     ['Subject', session.subject],
-    ['Grant', session.grant],
+    // the grant may be gone: its ledger is found by the name it had when the session started
+    ['Grant', link(`/grants/${session.grant.split('/').map(encodeURIComponent).join('/')}${query({ at: session.started })}`, session.grant)],
     ['Policy', session.policy],
     ['Client', session.client ? h('code', {}, session.client) : undefined],
     ['Started', time(session.started)],
