@@ -45,7 +45,7 @@ function details(entry: LedgerEntry): Child[] {
 function entriesTable(chain: LedgerChain): HTMLElement {
   return h(
     'table',
-    { class: 'list', 'data-testid': 'ledger' },
+    { class: ['list', 'ledger'], 'data-testid': 'ledger' },
     h('thead', {}, h('tr', {}, ['Time', 'Event', 'By', 'What', 'Signed'].map((label) => h('th', {}, label)))),
     h(
       'tbody',
@@ -58,7 +58,8 @@ function entriesTable(chain: LedgerChain): HTMLElement {
           h('td', {}, badge(entry.event, eventTones[entry.event] ?? 'muted')),
           h('td', {}, entry.actor ?? h('span', { class: 'dim' }, 'the operator')),
           h('td', {}, details(entry)),
-          h('td', { class: 'dim' }, entry.signedBy ?? '–'),
+          // the key is named once above the table; here only whether this entry carries a signature
+          h('td', { title: entry.signedBy ? `signed by ${entry.signedBy}` : 'no signature' }, entry.signedBy ? badge('✓ signed', 'ok') : badge('unsigned', 'muted')),
         ),
       ),
     ),

@@ -6,6 +6,7 @@
 import { api, query, type Body, type SessionDetail, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
 import { badge, errorBox, facts, h, link, replace, type Child } from '../dom.js';
 import { clock, duration, time } from '../format.js';
+import { castRows } from '../text.js';
 import type { PageContext } from '../router.js';
 
 type Api = Extract<TimelineEntry, { kind: 'api' }>;
@@ -98,7 +99,7 @@ function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerI
   if (stream.kind === 'portforward') return h('section', { class: 'stream', 'data-testid': 'portforward' }, head, sizes ?? h('p', { class: 'dim' }, 'no bytes recorded'));
   const screen = h('div', { class: 'player', 'data-testid': 'player' });
   Promise.all([api.cast(sessionId, stream.id), loadPlayer()])
-    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: cast }, screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5' })))
+    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: cast }, screen, { fit: 'width', rows: castRows(cast), idleTimeLimit: 2, poster: 'npt:0:0.5' })))
     .catch((error: unknown) => replace(screen, errorBox(`This terminal cannot be played: ${error instanceof Error ? error.message : String(error)}`)));
   return h('section', { class: 'stream', 'data-testid': 'terminal' }, head, screen, sizes);
 }
