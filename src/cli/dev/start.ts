@@ -1,7 +1,9 @@
 /**
  * `kubegate dev`'s start, part by part: the sandbox; kubegate's config; the operator and the samples
  * (together); the policy's gateway and the approval of the bot's grant (together); the bot's kubeconfig;
- * the console. Ports are chosen up front so that kubeconfigs and the console can name them.
+ * the console. The gateway's and the console's ports are chosen together, so that the bot's kubeconfig and
+ * the console can name them, right before those parts start: a port free at `kubegate dev`'s start can be
+ * taken by the time its part binds it, a minute later on a loaded machine.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,7 +53,6 @@ export interface DevReady {
 }
 
 interface Ports {
-  operatorHealth: number;
   gateway: number;
   gatewayAdmin: number;
   gatewayEvents: number;
@@ -143,7 +144,6 @@ async function botKubeconfig(session: DevSession, cluster: DevCluster, approverK
 }
 
 export async function startDev(session: DevSession, options: DevOptions): Promise<DevReady> {
-  const ports: Ports = { operatorHealth: await freePort(), gateway: await freePort(), gatewayAdmin: await freePort(), gatewayEvents: await freePort(), console: await freePort() };
   const sandbox = await session.startSandbox();
   session.progress('sandbox', `ready: ${sandbox.apiserver.url}`);
   const cluster = devCluster(sandbox, session.dir);
@@ -153,7 +153,7 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   await part('config', () => installKubegate(cluster.admin));
   const store = devStore(options.store, session.dir, sandbox);
   await Promise.all([
-    part('operator', () => startOperator(session, cluster, ports.operatorHealth, store)),
+    part('operator', async () => startOperator(session, cluster, await freePort(), store)),
     part('samples', async () => {
       session.progress('samples', "applying samples/dev (namespaces, people, shop, the dev policy, the console's account; the grant as alice)");
       await applyDevSamples(cluster.admin);
@@ -162,6 +162,7 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   ]);
   await part('samples', () => waitPolicyReady(cluster, devPolicy));
   session.progress('samples', `SessionPolicy ${devPolicy.namespace}/${devPolicy.name} Ready`);
+  const ports: Ports = { gateway: await freePort(), gatewayAdmin: await freePort(), gatewayEvents: await freePort(), console: await freePort() };
   const gatewayUrl = `https://127.0.0.1:${ports.gateway}`;
   // the console needs the gateway's CA (from the bot's kubeconfig), not the gateway: it subscribes to its events per page
   const grantThenConsole = async () => {
