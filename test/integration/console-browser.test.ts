@@ -271,7 +271,8 @@ test('invariant 8: a segment changed in the store shows the session as tampered,
 
   await s.page.reload();
   const verification = s.page.locator('[data-testid=verification]');
-  await verification.locator('.badge', { hasText: 'tampered' }).waitFor();
+  // verify reads every segment of both writers: on a loaded machine that takes longer than playwright's default 30 s
+  await verification.locator('.badge', { hasText: 'tampered' }).waitFor({ timeout: 90_000 });
   assert.ok((await verification.locator('li').count()) > 0, 'the problems are listed');
   assert.match(await verification.innerText(), /segment/);
   await screenshot(s.page, 'console-11-session-tampered');
