@@ -111,15 +111,8 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** Enough style that a person signing in (`kubegate dev`'s console, `kubegate login`) sees a login form, not bare markup. */
-const pageStyle = `body{font:15px system-ui,sans-serif;background:#f6f7f9;color:#1d2330;margin:0;padding:4rem 1rem}
-main{max-width:22rem;margin:auto;background:#fff;border:1px solid #e3e6ec;border-radius:8px;padding:1.5rem}
-h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin-bottom:.8rem;color:#667085}
-input{display:block;width:100%;box-sizing:border-box;font:inherit;padding:.4rem .6rem;margin-top:.2rem;border:1px solid #cfd4dc;border-radius:6px}
-button{font:inherit;background:#2456c7;color:#fff;border:0;border-radius:6px;padding:.45rem 1.2rem}#error{color:#b42318}`;
-
 function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><style>${pageStyle}</style></head><body><main><h1>${title}</h1>${body}</main></body></html>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1>${body}</body></html>`;
 }
 
 function loginPage(uid: string, error?: string): string {
