@@ -3,9 +3,9 @@
  * each session a few API calls and one short exec with stdin and output, started over the last 30
  * days), then the real `kubegate console` process against a sandbox API server (SubjectAccessReviews)
  * and that store. Prints: start-up until the first page answers (the index fill), `/api/sessions` first
- * page p50/p99, a filtered page, `/api/search` for a command only one session ran, `/api/sessions/ID`,
- * the first answer of a search for text only in one session's output (no index names it: sessions are
- * read for the answer's time budget), and the console's resident memory.
+ * page p50/p99, a filtered page, `/api/search` for a command only one session ran (its first answer, then
+ * p50/p99), `/api/sessions/ID`, the first answer of a search for text only in one session's output (no
+ * index names it: sessions are read for the answer's time budget), and the console's resident memory.
  *
  *   npm run build && node_modules/.bin/node dist/bench/console.js [sessions=10000] [store-dir]
  * A store-dir that already holds the sessions is reused (filling takes a few minutes).
@@ -142,9 +142,11 @@ async function main(): Promise<void> {
     const filledRss = rssMiB(child.pid!);
     const page = await repeat(`${base}/api/sessions`, cookie, 200);
     const filtered = await repeat(`${base}/api/sessions?subject=bot-7&verb=delete&limit=50`, cookie, 200);
-    const search = await timed(`${base}/api/search?q=${encodeURIComponent(needle)}`, cookie);
+    const searchUrl = `${base}/api/search?q=${encodeURIComponent(needle)}`;
+    const search = await timed(searchUrl, cookie);
     const id = search.body.items[0]?.session as string;
     if (!id) throw new Error('the search found nothing');
+    const searchAgain = await repeat(searchUrl, cookie, 50);
     const show = await repeat(`${base}/api/sessions/${id}`, cookie, 50);
     // text only in one session's output: no index names it, so the answer reads sessions for its time budget
     const deep = await timed(`${base}/api/search?q=${encodeURIComponent(`session ${Math.floor(sessionCount / 3)} output`)}`, cookie);
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
       startupToFirstPageMs: { empty: Math.round(empty.startupMs), filled: Math.round(startupMs) },
       firstPage: page,
       filteredPage: filtered,
-      searchForOneCommandMs: Math.round(search.ms),
+      searchForOneCommand: { firstMs: Math.round(search.ms), ...searchAgain },
       searchHits: search.body.items.length,
       showSession: show,
       searchOutputFirstAnswer: { ms: Math.round(deep.ms), sessionsRead: deep.body.scanned, hits: deep.body.items.length, more: deep.body.next !== undefined },

@@ -72,6 +72,42 @@ export interface Grant {
   requestedBy: string;
 }
 
+/** One entry of the access ledger (src/recording/ledger.ts), its signature named by key. */
+export interface LedgerEntry {
+  seq: number;
+  id: string;
+  event: string;
+  at: string;
+  recordedAt: string;
+  uid: string;
+  policy?: string;
+  actor?: string;
+  message?: string;
+  subject?: { kind: string; name: string; namespace?: string };
+  reason?: string;
+  access?: unknown;
+  duration?: string;
+  expiresAt?: string;
+  decision?: 'Approve' | 'Deny';
+  pullRequest?: { url: string; author?: string; approvers?: string[] };
+  approvalRequest?: string;
+  bindings?: { kind: string; namespace?: string; name: string; roleRef: { kind: string; name: string } }[];
+  signedBy?: string;
+}
+
+/** One object's chain in the ledger, and what is wrong with it (a hole, a changed entry, a bad signature). */
+export interface LedgerChain {
+  uid?: string;
+  entries: LedgerEntry[];
+  problems: string[];
+}
+
+export interface GrantLedger extends LedgerChain {
+  namespace: string;
+  name: string;
+  approval?: ({ name: string } & LedgerChain) | { name: string; missing: string };
+}
+
 /** A body the timeline carries: its size when binary (recorded as base64), or its masked text (src/console/bodies.ts). */
 export interface Body {
   /** Bytes recorded. */
@@ -216,5 +252,7 @@ export const api = {
   approvals: () => call<{ items: Approval[] }>('GET', '/api/approvals'),
   decide: (namespace: string, name: string, decision: 'Approve' | 'Deny', reason: string) => call<unknown>('POST', `/api/approvals/${segment(namespace)}/${segment(name)}`, { decision, reason }),
   grants: () => call<{ items: Grant[] }>('GET', '/api/grants?phase=Active'),
+  /** A grant's access ledger; `at`: a time by which it existed (a session's start), default now. */
+  ledger: (namespace: string, name: string, at?: string) => call<GrantLedger>('GET', `/api/grants/${segment(namespace)}/${segment(name)}/ledger${query({ at })}`),
   revoke: (namespace: string, name: string, reason: string) => call<unknown>('POST', `/api/grants/${segment(namespace)}/${segment(name)}/revoke`, { reason }),
 };

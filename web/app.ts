@@ -7,6 +7,7 @@ import { errorBox, h, link, replace } from './dom.js';
 import { approvalsPage } from './pages/approvals.js';
 import { grantsPage } from './pages/grants.js';
 import { historyPage } from './pages/history.js';
+import { ledgerPage } from './pages/ledger.js';
 import { livePage } from './pages/live.js';
 import { sessionPage } from './pages/session.js';
 import { sessionsPage } from './pages/sessions.js';
@@ -19,6 +20,7 @@ const routes: Route[] = [
   { pattern: /^\/approvals$/, page: approvalsPage, section: 'approvals' },
   { pattern: /^\/approvals\/([^/]+)\/([^/]+)$/, page: approvalsPage, section: 'approvals' },
   { pattern: /^\/grants$/, page: grantsPage, section: 'grants' },
+  { pattern: /^\/grants\/([^/]+)\/([^/]+)$/, page: ledgerPage, section: 'grants' },
   { pattern: /^\/history$/, page: historyPage, section: 'history' },
 ];
 

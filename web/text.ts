@@ -1,6 +1,7 @@
 /**
  * The pages' text work, apart from the DOM (unit-tested in test/unit/console-web-text.test.ts): what the live
- * tail shows of terminal output, what a request touched, where a searched text occurs in a line.
+ * tail shows of terminal output, what a request touched, where a searched text occurs in a line, how many
+ * rows a terminal player needs.
  */
 
 /** Terminal output as plain text: escape sequences (CSI, OSC) and carriage returns dropped. */
@@ -29,4 +30,20 @@ export function matchParts(line: string, needle: string): { text: string; match:
   }
   if (at < line.length) parts.push({ text: line.slice(at), match: false });
   return parts;
+}
+
+/**
+ * The rows the player shows: as many as the stream printed lines (a few at least), at most the recorded
+ * terminal's height — a one-line output in a 24-row screen is mostly an empty black box.
+ */
+export function castRows(cast: string): number {
+  const [header = '{}', ...events] = cast.split('\n');
+  const height = Number((JSON.parse(header) as { height?: number }).height) || 24;
+  let lines = 0;
+  for (const line of events) {
+    if (!line) continue;
+    const [, type, data] = JSON.parse(line) as [number, string, string];
+    if (type === 'o') lines += data.split('\n').length - 1;
+  }
+  return Math.max(4, Math.min(height, lines + 2));
 }

@@ -16,6 +16,7 @@ interface OperatorFlags {
   renewDeadline: string;
   retryPeriod: string;
   kubeconfig?: string;
+  gatewayPods: boolean;
   ledger: boolean;
 }
 
@@ -33,6 +34,7 @@ export function registerOperatorCommand(program: Command): void {
     .option('--renew-deadline <duration>', 'how long a leader keeps trying to renew before it gives up', '10s')
     .option('--retry-period <duration>', 'how often to try to take or renew the Lease', '2s')
     .option('--kubeconfig <file>', 'outside a cluster: the kubeconfig to use')
+    .option('--no-gateway-pods', 'give each policy\'s gateway Deployment no replicas: its gateways run elsewhere (kubegate dev runs them as local processes; the sandbox\'s kwok node runs no images)')
     .option('--no-ledger', "keep no access ledger: grants and approvals are not written to their policy's store (an operator without credentials for it)")
     .action(async (options: OperatorFlags) => {
       const logger = pino({ name: 'kubegate-operator', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
@@ -55,6 +57,7 @@ export function registerOperatorCommand(program: Command): void {
             retryPeriodMs: parseDuration(options.retryPeriod),
           },
           gatewayImage: options.gatewayImage,
+          gatewayPods: options.gatewayPods,
           sweepCron: options.sweepCron,
           workers: Number(options.workers),
           ledger: options.ledger,

@@ -2,6 +2,7 @@
 import { decideApproval, listApprovals, listGrants, revokeGrantCall } from './approvals-api.js';
 import { sessionScope, type ApiCall, type ConsoleServices } from './context.js';
 import { objectHistoryCall } from './history-api.js';
+import { grantLedger } from './ledger-api.js';
 import { HttpError, notFound, sendJson } from './http.js';
 import { endSession, liveEvents } from './live-api.js';
 import { searchSessions } from './search.js';
@@ -23,6 +24,7 @@ const routes: { method: 'GET' | 'POST'; path: RegExp; handler: Handler }[] = [
   { method: 'POST', path: new RegExp(`^/api/approvals/${segment}/${segment}$`), handler: decideApproval },
   { method: 'GET', path: /^\/api\/grants$/, handler: listGrants },
   { method: 'POST', path: new RegExp(`^/api/grants/${segment}/${segment}/revoke$`), handler: revokeGrantCall },
+  { method: 'GET', path: new RegExp(`^/api/grants/${segment}/${segment}/ledger$`), handler: grantLedger },
   { method: 'GET', path: /^\/api\/sessions$/, handler: listSessions },
   { method: 'GET', path: /^\/api\/search$/, handler: searchSessions },
   { method: 'GET', path: /^\/api\/history$/, handler: objectHistoryCall },

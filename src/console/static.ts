@@ -26,7 +26,7 @@ const contentTypes: Record<string, string> = {
 
 /** The paths the web app routes on the client: each answered with its index.html. */
 export function isPageRoute(path: string): boolean {
-  return path === '/' || /^\/(sessions\/[^/]+|approvals(\/[^/]+\/[^/]+)?|grants|live|history)\/?$/.test(path);
+  return path === '/' || /^\/(sessions\/[^/]+|approvals(\/[^/]+\/[^/]+)?|grants(\/[^/]+\/[^/]+)?|live|history)\/?$/.test(path);
 }
 
 function decodedPath(path: string): string {

@@ -125,7 +125,8 @@ export function eksWebIdentity(roleArn: string, region: string | undefined): { e
   };
 }
 
-export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolicy, defaultImage: string): k8s.V1Deployment {
+/** `pods: false`: no replicas — the policy's gateways run elsewhere (`kubegate dev` runs them as local processes). */
+export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolicy, defaultImage: string, options: { pods?: boolean } = {}): k8s.V1Deployment {
   const name = policy.metadata!.name!;
   const namespace = policy.metadata!.namespace!;
   const podLabels = { 'app.kubernetes.io/name': 'kubegate-gateway', [policyLabel]: name };
@@ -139,7 +140,7 @@ export function desiredDeployment(policy: SessionPolicy, compiled: CompiledPolic
     kind: 'Deployment',
     metadata: meta(policy, gatewayName(name)),
     spec: {
-      replicas: policy.spec.gateway?.replicas ?? 2,
+      replicas: options.pods === false ? 0 : (policy.spec.gateway?.replicas ?? 2),
       selector: { matchLabels: podLabels },
       template: {
         // the compiled version on the template: a changed policy rolls the gateway

@@ -37,6 +37,8 @@ export interface OperatorOptions {
   healthListen: { host: string; port: number };
   lease: { durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   gatewayImage: string;
+  /** false: gateway Deployments get no replicas, their gateways run elsewhere (`kubegate dev`: local processes). */
+  gatewayPods?: boolean;
   sweepCron: string;
   workers: number;
   /** Whether to write the access ledger (access-ledger.ts) to each policy's store. */
@@ -207,7 +209,7 @@ function addAccessGrantController({ manager, informers, clients, events, signing
 
 function addSessionPolicyController(
   { manager, informers, clients, events, signingKeys, workers }: ControllerParts,
-  options: { children: UnchangedApply; resourceCatalog: () => Promise<Set<string>>; gatewayImage: string },
+  options: { children: UnchangedApply; resourceCatalog: () => Promise<Set<string>>; gatewayImage: string; gatewayPods: boolean },
 ): void {
   const { children } = options;
   const policies = manager.addController({
@@ -221,6 +223,7 @@ function addSessionPolicyController(
       resourceCatalog: options.resourceCatalog,
       grantsOf: (namespace, policy) => grantsOfPolicy(informers.grants, namespace, policy),
       gatewayImage: options.gatewayImage,
+      gatewayPods: options.gatewayPods,
     }),
   });
   policies.watch(informers.policies, (policy) => [keyOf(policy)], { updateMatters: specOrDeletionChanged });
@@ -287,7 +290,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ...(ledger ? { ledger } : {}) };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
-  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage });
+  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage, gatewayPods: options.gatewayPods ?? true });
   addApprovalRequestController(parts);
   manager.onLeading(leaderTasks({ clients, logger, signingKeys, sweepCron: options.sweepCron }));
   await manager.start(signal);

@@ -48,6 +48,8 @@ export interface SessionPolicyReconcilerOptions {
   /** The grants of one policy (from the operator's informer cache: a policy reconciles on every grant change). */
   grantsOf: (namespace: string, policyName: string) => AccessGrant[];
   gatewayImage: string;
+  /** false: every gateway Deployment has no replicas (the gateways run elsewhere). */
+  gatewayPods?: boolean;
   now?: () => Date;
 }
 
@@ -102,7 +104,7 @@ export class SessionPolicyReconciler implements Reconciler {
       role,
       roleBinding,
       desiredService(policy),
-      desiredDeployment(policy, compiled, this.options.gatewayImage),
+      desiredDeployment(policy, compiled, this.options.gatewayImage, { pods: this.options.gatewayPods ?? true }),
     ];
     for (const child of children) await this.options.children.apply(child);
 

@@ -3,14 +3,16 @@
  * real parts: the sandbox API server, the operator, a gateway with two workers, `kubegate console`, and
  * the bot's real kubectl. An approver logs in through the one-time link, approves the bot's pending
  * grant, watches the bot's exec live and ends it, finds the session by the command it ran, plays its
- * terminal, and sees it flagged once a segment is changed in the store. The tests are steps of one
+ * terminal, sees it flagged once a segment is changed in the store, and reads the grant's access ledger
+ * from the session's page. The tests are steps of one
  * story and run in order, each on what the one before left. Every step saves a screenshot under
  * test-results/screenshots/ (console-NN-step.png; console-failed-TEST.png where a step fails) for a person to look at.
  */
 import { after, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
@@ -31,6 +33,8 @@ interface Story {
   target: string;
   pod: string;
   gateway: RunningGateway;
+  /** The folder of the gateway's (and the ledger's) `file://` store. */
+  recordings: string;
   server: RunningConsole;
   grant: string;
   approvalRequest: string;
@@ -72,11 +76,14 @@ function setup(): Promise<Story> {
     const namespace = await cluster.namespace('console', { keep: true });
     const target = await cluster.namespace('payments', { keep: true });
     const policy = { namespace, name: 'prod' };
-    await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { approvers: { groups: approver.groups, minApprovals: 1 } })) });
+    // the policy's storage is the gateway's store: the operator keeps the grants' access ledger beside the recordings
+    const recordings = mkdtempSync(join(tmpdir(), 'kubegate-console-store-'));
+    const store = `file://${recordings}`;
+    await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(sessionPolicy(namespace, 'prod', { approvers: { groups: approver.groups, minApprovals: 1 }, gateway: { replicas: 1, storage: { url: store } } })) });
     await admin.ok(['create', 'rolebinding', 'kubegate-approvers', '--clusterrole=kubegate-approver', `--group=${approver.groups[0]}`, '-n', namespace]);
     await admin.ok(['apply', '-n', target, '-f', '-'], { input: deploymentYaml('web', 1) });
     const eventsPort = await freePort();
-    const gateway = await startGateway(cluster, policy, { args: ['--workers=2', `--events-listen=127.0.0.1:${eventsPort}`] });
+    const gateway = await startGateway(cluster, policy, { store, args: ['--workers=2', `--events-listen=127.0.0.1:${eventsPort}`] });
     const server = await startConsole(cluster, { store: gateway.store, gateway: { policy, eventsUrl: `https://127.0.0.1:${eventsPort}` }, loginAs: [approver, requester].map(({ user, groups }) => `${user}:${groups.join(',')}`) });
     await admin.ok(['rollout', 'status', 'deployment/web', '-n', target, '--timeout=60s']);
     const [pod] = await podNames(admin, target, 'app=web');
@@ -93,7 +100,7 @@ function setup(): Promise<Story> {
     }, 20_000);
     const browser = await launchBrowser();
     const { page, problems } = await openPage(browser);
-    return { cluster, admin, namespace, target, pod: pod!, gateway, server, grant, approvalRequest, browser, page, problems };
+    return { cluster, admin, namespace, target, pod: pod!, gateway, recordings, server, grant, approvalRequest, browser, page, problems };
   })());
 }
 
@@ -254,8 +261,8 @@ function filesUnder(dir: string): string[] {
 test('invariant 8: a segment changed in the store shows the session as tampered, with what is wrong', async () => {
   const s = await setup();
   assert.ok(s.liveSession);
-  const segment = filesUnder(s.gateway.recordings).find((file) => file.includes(s.liveSession!) && /segment-0+\./.test(file));
-  assert.ok(segment, `a segment of ${s.liveSession} in ${s.gateway.recordings}`);
+  const segment = filesUnder(s.recordings).find((file) => file.includes(s.liveSession!) && /segment-0+\./.test(file));
+  assert.ok(segment, `a segment of ${s.liveSession} in ${s.recordings}`);
   // the subject's name changed in place, as someone hiding who acted would: still JSON of the same size,
   // so the timeline still reads (the next step follows a call of this session), no longer the bytes recorded
   const text = readFileSync(segment, 'latin1');
@@ -264,7 +271,8 @@ test('invariant 8: a segment changed in the store shows the session as tampered,
 
   await s.page.reload();
   const verification = s.page.locator('[data-testid=verification]');
-  await verification.locator('.badge', { hasText: 'tampered' }).waitFor();
+  // verify reads every segment of both writers: on a loaded machine that takes longer than playwright's default 30 s
+  await verification.locator('.badge', { hasText: 'tampered' }).waitFor({ timeout: 90_000 });
   assert.ok((await verification.locator('li').count()) > 0, 'the problems are listed');
   assert.match(await verification.innerText(), /segment/);
   await screenshot(s.page, 'console-11-session-tampered');
@@ -303,5 +311,29 @@ test('a call on the session page links to its object\'s history: the bot\'s exec
   await exec.getByRole('link', { name: s.liveSession.slice(0, 8) }).waitFor();
   assert.equal(await s.page.locator('nav a[aria-current=page]').innerText(), 'History');
   await screenshot(s.page, 'console-13-object-history');
+  assertNoPageErrors(s);
+});
+
+test('a session\'s grant links to its access ledger: created, activated and revoked, its ApprovalRequest decided by the approver', async () => {
+  const s = await setup();
+  assert.ok(s.liveSession, 'the live step recorded the bot\'s exec');
+  // the operator writes the revocation to the ledger once it has seen it
+  await eventually(async () => {
+    const answer = await s.page.request.get(`${s.server.url}/api/grants/${s.namespace}/${s.grant}/ledger`);
+    assert.equal(answer.status(), 200, await answer.text());
+    assert.ok(((await answer.json()) as { entries: { event: string }[] }).entries.some((entry) => entry.event === 'revoked'));
+  }, 20_000);
+  await s.page.goto(`${s.server.url}/sessions/${s.liveSession}`);
+  await s.page.locator('.facts').getByRole('link', { name: `${s.namespace}/${s.grant}` }).click();
+  await s.page.waitForURL(new RegExp(`/grants/${s.namespace}/${s.grant}\\?at=`));
+  const ledgers = s.page.locator('[data-testid=ledger]');
+  await ledgers.first().waitFor();
+  const events = async (table: number) => ledgers.nth(table).locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-event')));
+  assert.deepEqual(await events(0), ['created', 'activated', 'revoked']);
+  assert.match(await ledgers.nth(0).locator('tr[data-event=created]').innerText(), new RegExp(`${requester.user}[\\s\\S]*edit in ${s.target}`));
+  assert.match(await ledgers.nth(1).locator('tr[data-event=decision]').innerText(), new RegExp(`${approver.user}[\\s\\S]*approved[\\s\\S]*rollout window CHG-1042`));
+  assert.equal(await s.page.locator('[data-testid=ledger-integrity] .badge', { hasText: 'intact' }).count(), 2, 'both chains intact');
+  assert.equal(await s.page.locator('nav a[aria-current=page]').innerText(), 'Grants');
+  await screenshot(s.page, 'console-14-grant-ledger');
   assertNoPageErrors(s);
 });

@@ -4,7 +4,7 @@
  * with the real kubectl; every object of samples/dev (which this test applies, not samples.test.ts) must
  * be there, policies Ready and grants Active; the recording store must hold what the demo did, its
  * password masked; the console's login link must sign the sample approver in, to the demo's approvals,
- * sessions and live events; a second `kubegate dev` on the same DIR must refuse; `kubegate dev down`
+ * sessions (the port-forward's bytes among them), the bot grant's access ledger and live events; a second `kubegate dev` on the same DIR must refuse; `kubegate dev down`
  * from another shell must stop it with exit code 0 and leave no process of DIR running. A part that fails
  * to start must stop what was started and show its log.
  */
@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { packageRoot } from '../../src/util/package-root.js';
 import { readLiveState } from '../../src/sandbox/control.js';
-import { devSamples, samplesDir } from '../../src/cli/dev/cluster.js';
+import { devGrant, devSamples, samplesDir } from '../../src/cli/dev/cluster.js';
 import { stopDev } from '../../src/cli/dev/state.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { eventually } from '../harness/workloads.js';
@@ -93,8 +93,20 @@ async function checkConsole(link: string): Promise<void> {
   const approvals = (await json('/api/approvals')).items as Array<{ kind: string; phase: string; rule?: string }>;
   assert.ok(approvals.some((item) => item.kind === 'grant' && item.phase === 'Approved'), JSON.stringify(approvals));
   assert.ok(approvals.some((item) => item.kind === 'request' && item.phase === 'Approved' && item.rule === 'escalation-needs-a-human'), JSON.stringify(approvals));
-  const sessions = (await json('/api/sessions?subject=demo-bot')).items as unknown[];
+  const sessions = (await json('/api/sessions?subject=demo-bot')).items as Array<{ id: string }>;
   assert.ok(sessions.length > 0, 'the demo sessions are listed');
+  // the demo's port-forward is on a session page, with the bytes it carried each way
+  const details = await Promise.all(sessions.map((session) => json(`/api/sessions/${session.id}`)));
+  const timeline = details.flatMap((detail) => detail.timeline as Array<{ kind: string; requestId?: string; call?: string; bytes?: Record<string, number> }>);
+  const forwards = new Set(timeline.filter((entry) => entry.kind === 'api' && /pods\/portforward/.test(entry.call ?? '')).map((entry) => entry.requestId));
+  const carried = timeline.filter((entry) => entry.kind === 'stream-close' && forwards.has(entry.requestId)).map((entry) => Object.values(entry.bytes ?? {}).reduce((a, b) => a + b, 0));
+  assert.ok(carried.some((bytes) => bytes > 0), `a port-forward stream with its bytes: ${JSON.stringify(carried)}`);
+  // the dev policy's storage is the dev store: the bot's grant has its access ledger there, as the console shows it
+  const ledger = await json(`/api/grants/${devGrant.namespace}/${devGrant.name}/ledger`);
+  assert.deepEqual(ledger.problems, []);
+  const events = (ledger.entries as Array<{ event: string; actor?: string }>).map((entry) => entry.event);
+  for (const event of ['created', 'activated']) assert.ok(events.includes(event), `${event} in ${events.join(', ')}`);
+  assert.equal(ledger.approval?.entries?.find((entry: { event: string }) => entry.event === 'decision')?.actor, 'bob@example.com', JSON.stringify(ledger.approval));
   // the console's ServiceAccount may subscribe to the gateway's live events: the relay starts with their snapshot
   const live = await api('/api/live');
   const reader = live.body!.getReader();
@@ -149,7 +161,10 @@ test('kubegate dev --demo: ready, the demo played and recorded, every samples/de
   const bot = new Kubectl(sandbox.binaries.kubectl, join(dir, 'bot.kubeconfig'));
   assert.match(await bot.ok(['get', 'pods', '-n', 'shop']), /^web-/m);
   assert.match((await bot.run(['delete', 'namespace', 'shop'])).stderr, /denied by rule "no-namespace-deletion"/);
-  await checkSamples(new Kubectl(sandbox.binaries.kubectl, sandbox.kubeconfig));
+  const admin = new Kubectl(sandbox.binaries.kubectl, sandbox.kubeconfig);
+  await checkSamples(admin);
+  // the kwok node runs no images: the gateway runs locally, and its in-cluster Deployment shows no pod pretending to
+  assert.equal((await admin.ok(['get', 'deployment', 'kubegate-gateway-dev', '-n', 'kubegate-dev', '-o', 'jsonpath={.spec.replicas}'])).trim(), '0');
 
   const store = `file://${join(dir, 'store')}`;
   await eventually(async () => {

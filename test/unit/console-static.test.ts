@@ -41,7 +41,7 @@ test('page routes get index.html; /assets/ the built files; asciinema-player fro
   writeFileSync(join(web, 'pages', 'live.js'), 'export const live = 1;');
   writeFileSync(join(tmpdir(), 'kubegate-outside.txt'), 'outside');
   const get = await serving(new StaticFiles(web));
-  for (const path of ['/', '/sessions/3f2a9c1e', '/approvals', '/approvals/ns/name', '/grants', '/live']) {
+  for (const path of ['/', '/sessions/3f2a9c1e', '/approvals', '/approvals/ns/name', '/grants', '/grants/ns/name', '/live']) {
     assert.deepEqual(await get(path), { status: 200, type: 'text/html; charset=utf-8', body: '<!doctype html><title>kubegate</title>' }, path);
   }
   assert.deepEqual(await get('/assets/app.js'), { status: 200, type: 'text/javascript; charset=utf-8', body: 'export {};' });

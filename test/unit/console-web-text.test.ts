@@ -1,11 +1,11 @@
 /**
  * The console pages' text work, apart from the DOM (web/text.ts, web/format.ts): what the live tail
- * is given, what a live request is called, where a search hit is marked, and
+ * is given, what a live request is called, where a search hit is marked, the rows a terminal player needs, and
  * how times, subjects and a grant's access read.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matchParts, plainTerminalText, requestTarget } from '../../web/text.js';
+import { castRows, matchParts, plainTerminalText, requestTarget } from '../../web/text.js';
 import { accessLines, nameOf, relative, span } from '../../web/format.js';
 
 test('the live tail drops escape sequences and carriage returns, keeps the text', () => {
@@ -38,4 +38,11 @@ test('spans, relative times, subjects and access read as a person writes them', 
   assert.equal(nameOf({ namespace: 'kubegate-system', name: 'deploy-bot' }), 'kubegate-system/deploy-bot');
   assert.equal(nameOf('User/alice'), 'User/alice');
   assert.deepEqual(accessLines([{ namespace: 'payments', clusterRole: 'edit' }, { clusterRole: 'view' }]), ['edit in payments', 'view (cluster-wide)']);
+});
+
+test('a terminal player is as tall as the stream printed, 4 rows at least, the recorded height at most', () => {
+  const cast = (height: number, events: [string, string][]) => [JSON.stringify({ version: 2, width: 80, height }), ...events.map(([type, data], i) => JSON.stringify([i, type, data])), ''].join('\n');
+  assert.equal(castRows(cast(24, [['o', 'one line\r\n']])), 4);
+  assert.equal(castRows(cast(24, [['o', 'a\r\nb\r\n'], ['i', 'typed\n'], ['o', 'c\r\nd\r\ne\r\n']])), 7, 'input is not printed lines');
+  assert.equal(castRows(cast(10, [['o', 'x\n'.repeat(50)]])), 10);
 });

@@ -4,7 +4,7 @@
  * grant's live sessions.
  */
 import { api, type Grant } from '../api.js';
-import { errorBox, h, reasonForm, replace } from '../dom.js';
+import { errorBox, h, link, reasonForm, replace } from '../dom.js';
 import { accessLines, relative, time } from '../format.js';
 import type { PageContext } from '../router.js';
 
@@ -21,7 +21,7 @@ function row(grant: Grant, onRevoked: () => void): HTMLElement[] {
   const main = h(
     'tr',
     { 'data-testid': 'grant', 'data-name': `${grant.namespace}/${grant.name}` },
-    h('td', {}, h('strong', {}, grant.name), h('div', { class: 'dim' }, grant.namespace)),
+    h('td', {}, link(`/grants/${encodeURIComponent(grant.namespace)}/${encodeURIComponent(grant.name)}`, h('strong', {}, grant.name)), h('div', { class: 'dim' }, grant.namespace)),
     h('td', {}, grant.subject),
     h('td', {}, h('ul', { class: 'access' }, accessLines(grant.access).map((line) => h('li', {}, h('code', {}, line))))),
     h('td', {}, grant.policy),

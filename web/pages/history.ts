@@ -19,7 +19,7 @@ const tones: Record<string, 'ok' | 'bad' | 'warn'> = { Allow: 'ok', Deny: 'bad',
 function objectForm(context: PageContext): HTMLFormElement {
   const form = h(
     'form',
-    { class: 'filters', 'aria-label': 'object' },
+    { class: ['filters', 'object-form'], 'aria-label': 'object' },
     h(
       'div',
       { class: 'filter-row' },

@@ -54,6 +54,8 @@ class SessionCard {
   /** Shown from the first request on (a session opens before its first request arrives). */
   private readonly requestsTable = h('table', { class: ['list', 'compact'], hidden: true }, h('thead', {}, h('tr', {}, ['Time', 'Verb', 'Request', 'Decision', 'Status'].map((label) => h('th', {}, label)))), this.requests);
   private readonly streams = h('div', { class: 'live-streams' });
+  /** Until something happens: a card of a session that opened before this page shows no request of its past. */
+  private readonly quiet = h('p', { class: 'dim' }, 'No request since this page opened: its requests and streams appear here as they happen.');
   private readonly tails = new Map<string, { tail: HTMLElement; state: HTMLElement }>();
   private readonly state = badge('live', 'info');
 
@@ -79,6 +81,7 @@ class SessionCard {
       'article',
       { class: ['card', 'live-session'], 'data-testid': 'live-session', 'data-session': info.session },
       h('div', { class: 'card-head' }, this.state, h('strong', {}, nameOf(info.subject)), h('span', { class: 'dim' }, `grant ${nameOf(info.grant)} · policy ${nameOf(info.policy)}`), h('span', { class: 'dim', title: info.started }, `started ${clock(info.started).slice(0, 8)}`), h('a', { href: `/sessions/${encodeURIComponent(info.session)}` }, 'recording')),
+      this.quiet,
       this.requestsTable,
       this.streams,
       end,
@@ -91,6 +94,7 @@ class SessionCard {
       h('tr', {}, h('td', { class: 'dim nowrap' }, clock(event.time)), h('td', {}, event.verb), h('td', {}, h('code', { title: event.path }, requestTarget(event))), h('td', {}, badge(event.decision, tones[event.decision] ?? 'warn'), event.rule ? h('span', { class: 'rule' }, ` ${event.rule}`) : null), h('td', { class: 'num' }, event.status ?? '…')),
     );
     this.requestsTable.hidden = false;
+    this.quiet.hidden = true;
     while (this.requests.children.length > keptRequests) this.requests.firstElementChild?.remove();
   }
 
@@ -99,6 +103,7 @@ class SessionCard {
     const state = h('span', { class: 'dim' }, `opened ${clock(time)}`);
     const title = stream.kind === 'portforward' ? `port-forward ${stream.namespace}/${stream.pod}` : `${stream.kind} ${stream.namespace}/${stream.pod}${stream.command ? `: ${stream.command.join(' ')}` : ''}`;
     this.tails.set(stream.stream, { tail, state });
+    this.quiet.hidden = true;
     this.streams.append(h('section', { class: 'stream' }, h('div', { class: 'stream-head' }, h('code', { class: 'stream-title' }, title), state), stream.kind === 'portforward' ? null : tail));
   }
 

@@ -6,6 +6,7 @@
 import { api, query, type Body, type SessionDetail, type SessionRow, type TimelineEntry, type Verification } from '../api.js';
 import { badge, errorBox, facts, h, link, replace, type Child } from '../dom.js';
 import { clock, duration, time } from '../format.js';
+import { castRows } from '../text.js';
 import type { PageContext } from '../router.js';
 
 type Api = Extract<TimelineEntry, { kind: 'api' }>;
@@ -39,7 +40,8 @@ function verificationBadge(result: Verification): HTMLElement {
 function summary(session: SessionRow, counts: SessionDetail['counts']): HTMLElement {
   return facts([
     ['Subject', session.subject],
-    ['Grant', session.grant],
+    // the grant may be gone: its ledger is found by the name it had when the session started
+    ['Grant', link(`/grants/${session.grant.split('/').map(encodeURIComponent).join('/')}${query({ at: session.started })}`, session.grant)],
     ['Policy', session.policy],
     ['Client', session.client ? h('code', {}, session.client) : undefined],
     ['Started', time(session.started)],
@@ -97,7 +99,7 @@ function streamCard(sessionId: string, stream: Stream, players: AsciinemaPlayerI
   if (stream.kind === 'portforward') return h('section', { class: 'stream', 'data-testid': 'portforward' }, head, sizes ?? h('p', { class: 'dim' }, 'no bytes recorded'));
   const screen = h('div', { class: 'player', 'data-testid': 'player' });
   Promise.all([api.cast(sessionId, stream.id), loadPlayer()])
-    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: cast }, screen, { fit: 'width', idleTimeLimit: 2, poster: 'npt:0:0.5' })))
+    .then(([cast]) => screen.isConnected && players.push(AsciinemaPlayer.create({ data: cast }, screen, { fit: 'width', rows: castRows(cast), idleTimeLimit: 2, poster: 'npt:0:0.5' })))
     .catch((error: unknown) => replace(screen, errorBox(`This terminal cannot be played: ${error instanceof Error ? error.message : String(error)}`)));
   return h('section', { class: 'stream', 'data-testid': 'terminal' }, head, screen, sizes);
 }

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import type { AccessGrant, SessionPolicy } from '../../api/index.js';
+import type { AccessGrant, SessionPolicy, SessionPolicyGatewayStorage } from '../../api/index.js';
 import { kubeClients, type KubeClients } from '../../kube/client.js';
 import { kubeconfigYaml } from '../../kube/kubeconfig-yaml.js';
 import { accessGrants, getCustom, sessionPolicies } from '../../kube/resources.js';
@@ -126,12 +126,14 @@ export async function applyDevSamples(admin: Kubectl): Promise<void> {
 }
 
 /**
- * The dev policy's gateway and the console trust the sandbox's identity provider: its issuer's port and
- * CA are the sandbox's own, so they are added to the applied sample rather than written in it.
+ * What the applied dev policy gets of this run: its gateway and the console trust the sandbox's identity
+ * provider (its issuer's port and CA are the sandbox's own), and its storage is the store `kubegate dev`
+ * records to, so that the operator keeps the access ledger of its grants there, beside the recordings
+ * (the console shows it). Both are known at start only, so they are added to the sample rather than written in it.
  */
-export async function trustSandboxIdentityProvider(cluster: DevCluster, policy: ObjectRef): Promise<void> {
+export async function completeDevPolicy(cluster: DevCluster, policy: ObjectRef, storage: SessionPolicyGatewayStorage): Promise<void> {
   const provider = cluster.state.identityProvider;
-  const patch = { spec: { identityProviders: [policyIdentityProvider(provider, readFileSync(provider.caFile, 'utf8'))] } };
+  const patch = { spec: { identityProviders: [policyIdentityProvider(provider, readFileSync(provider.caFile, 'utf8'))], gateway: { storage } } };
   await cluster.admin.ok(['patch', 'sessionpolicy', policy.name, '-n', policy.namespace, '--type=merge', '-p', JSON.stringify(patch)]);
 }
 

@@ -1,17 +1,20 @@
 /**
  * `kubegate dev`'s start, part by part: the sandbox; kubegate's config; the operator and the samples
  * (together); the policy's gateway and the approval of the bot's grant (together); the bot's kubeconfig;
- * the console. Ports are chosen up front so that kubeconfigs and the console can name them.
+ * the console. The gateway's and the console's ports are chosen together, so that the bot's kubeconfig and
+ * the console can name them, right before those parts start: a port free at `kubegate dev`'s start can be
+ * taken by the time its part binds it, a minute later on a loaded machine.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { gatewayName } from '../../api/index.js';
+import { gatewayName, type SessionPolicyGatewayStorage } from '../../api/index.js';
 import { freePort } from '../../sandbox/network.js';
 import type { SandboxState } from '../../sandbox/sandbox.js';
 import {
   applyDevSamples,
   approveGrant,
+  completeDevPolicy,
   devCluster,
   devGrant,
   devPolicy,
@@ -22,7 +25,6 @@ import {
   sampleApprover,
   sampleRequester,
   serviceAccountKubeconfig,
-  trustSandboxIdentityProvider,
   waitPolicyReady,
   type DevCluster,
 } from './cluster.js';
@@ -33,10 +35,11 @@ export interface DevOptions {
   workers?: number;
 }
 
-/** Where recordings go, and the environment that reaches it. */
+/** Where recordings (and the access ledger) go, the environment that reaches it, and the policy's storage naming it. */
 export interface DevStore {
   url: string;
   env: NodeJS.ProcessEnv;
+  storage: SessionPolicyGatewayStorage;
 }
 
 export interface DevReady {
@@ -50,7 +53,6 @@ export interface DevReady {
 }
 
 interface Ports {
-  operatorHealth: number;
   gateway: number;
   gatewayAdmin: number;
   gatewayEvents: number;
@@ -58,10 +60,14 @@ interface Ports {
 }
 
 function devStore(choice: DevOptions['store'], dir: string, sandbox: SandboxState): DevStore {
-  if (choice === 'file') return { url: `file://${join(dir, 'store')}`, env: {} };
+  if (choice === 'file') {
+    const url = `file://${join(dir, 'store')}`;
+    return { url, env: {}, storage: { url } };
+  }
   const { s3 } = sandbox;
   // the sandbox's own store URL, so `eval "$(kubegate sandbox env …)"; kubegate sessions list` finds the recordings
-  return { url: sandbox.store, env: { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: s3.region, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey } };
+  const env = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: s3.region, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+  return { url: sandbox.store, env, storage: { url: sandbox.store, endpoint: s3.endpoint, region: s3.region } };
 }
 
 /** Runs `step`; a failure that names no part is reported as this part's. */
@@ -73,10 +79,10 @@ async function part<T>(name: string, step: () => Promise<T>): Promise<T> {
   }
 }
 
-async function startOperator(session: DevSession, cluster: DevCluster, port: number): Promise<void> {
-  session.progress('operator', "starting as a local process, as are the gateway and the console: the sandbox's kwok node runs no images");
+async function startOperator(session: DevSession, cluster: DevCluster, port: number, store: DevStore): Promise<void> {
+  session.progress('operator', "starting as a local process, as are the gateway and the console: the sandbox's kwok node runs no images (the gateway's Deployment is kept at 0 replicas)");
   const kubeconfig = await serviceAccountKubeconfig(cluster, { namespace: operatorNamespace, name: 'kubegate-operator' }, 'operator.kubeconfig');
-  const operator = session.startKubegate('operator', ['operator', `--kubeconfig=${kubeconfig}`, `--namespace=${operatorNamespace}`, `--health-listen=127.0.0.1:${port}`]);
+  const operator = session.startKubegate('operator', ['operator', `--kubeconfig=${kubeconfig}`, `--namespace=${operatorNamespace}`, `--health-listen=127.0.0.1:${port}`, '--no-gateway-pods'], store.env);
   await session.waitReady(operator, `http://127.0.0.1:${port}/readyz`);
   session.progress('operator', `ready (log: ${operator.logFile})`);
 }
@@ -138,7 +144,6 @@ async function botKubeconfig(session: DevSession, cluster: DevCluster, approverK
 }
 
 export async function startDev(session: DevSession, options: DevOptions): Promise<DevReady> {
-  const ports: Ports = { operatorHealth: await freePort(), gateway: await freePort(), gatewayAdmin: await freePort(), gatewayEvents: await freePort(), console: await freePort() };
   const sandbox = await session.startSandbox();
   session.progress('sandbox', `ready: ${sandbox.apiserver.url}`);
   const cluster = devCluster(sandbox, session.dir);
@@ -146,17 +151,18 @@ export async function startDev(session: DevSession, options: DevOptions): Promis
   const approverKubeconfig = await personKubeconfig(cluster, sampleApprover, 'bob.kubeconfig');
   session.progress('config', 'installing CRDs, RBAC and admission policies (config/crd, config/rbac, config/admission)');
   await part('config', () => installKubegate(cluster.admin));
+  const store = devStore(options.store, session.dir, sandbox);
   await Promise.all([
-    part('operator', () => startOperator(session, cluster, ports.operatorHealth)),
+    part('operator', async () => startOperator(session, cluster, await freePort(), store)),
     part('samples', async () => {
       session.progress('samples', "applying samples/dev (namespaces, people, shop, the dev policy, the console's account; the grant as alice)");
       await applyDevSamples(cluster.admin);
-      await trustSandboxIdentityProvider(cluster, devPolicy);
+      await completeDevPolicy(cluster, devPolicy, store.storage);
     }),
   ]);
   await part('samples', () => waitPolicyReady(cluster, devPolicy));
   session.progress('samples', `SessionPolicy ${devPolicy.namespace}/${devPolicy.name} Ready`);
-  const store = devStore(options.store, session.dir, sandbox);
+  const ports: Ports = { gateway: await freePort(), gatewayAdmin: await freePort(), gatewayEvents: await freePort(), console: await freePort() };
   const gatewayUrl = `https://127.0.0.1:${ports.gateway}`;
   // the console needs the gateway's CA (from the bot's kubeconfig), not the gateway: it subscribes to its events per page
   const grantThenConsole = async () => {
