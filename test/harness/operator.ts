@@ -52,7 +52,8 @@ export interface RunningOperator {
   kill(): Promise<void>;
 }
 
-export async function startOperator(cluster: TestCluster, options: { leaderElect?: boolean; extraArgs?: string[]; waitReady?: boolean } = {}): Promise<RunningOperator> {
+/** `env`: more of the operator's environment (a bench's `NODE_OPTIONS`). */
+export async function startOperator(cluster: TestCluster, options: { leaderElect?: boolean; extraArgs?: string[]; waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<RunningOperator> {
   await installKubegate(cluster);
   const token = await serviceAccountToken(cluster, operatorNamespace, 'kubegate-operator');
   const port = await freePort();
@@ -64,7 +65,7 @@ export async function startOperator(cluster: TestCluster, options: { leaderElect
     '--gateway-image=kubegate:test',
     ...(options.leaderElect ? ['--leader-elect'] : []),
     ...(options.extraArgs ?? []),
-  ], sandboxS3Env(cluster));
+  ], { ...sandboxS3Env(cluster), ...options.env });
   const healthUrl = `http://127.0.0.1:${port}`;
   const running: RunningOperator = {
     process: child.process,
