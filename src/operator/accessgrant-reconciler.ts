@@ -149,7 +149,8 @@ export class AccessGrantReconciler implements Reconciler {
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);
     if (!unchanged) await this.writeStatus(grant, { bindings }, ready);
-    return { requeueAfterMs: Math.max(0, expiresAt - this.now().getTime()) };
+    // at least 1 ms: an expiry that passed during this reconcile is still a requeue (0 would be none)
+    return { requeueAfterMs: Math.max(1, expiresAt - this.now().getTime()) };
   }
 
   private async readPolicy(namespace: string, name: string): Promise<SessionPolicy | undefined> {
@@ -245,7 +246,7 @@ export class AccessGrantReconciler implements Reconciler {
 
   /** Removes every binding and the kubeconfig Secret of a grant. */
   private async removeAccess(identity: GrantIdentity, grant: AccessGrant): Promise<void> {
-    await deleteGrantBindings(this.clients, identity.uid);
+    await deleteGrantBindings(this.clients, identity, grant.spec.access);
     await deleteKubeconfigSecret(this.clients, kubeconfigLocation(grant, this.options.operatorNamespace), identity.uid);
   }
 
