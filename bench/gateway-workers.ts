@@ -6,7 +6,8 @@
  *    connections, with 1 and with 2 workers: requests per second, the gateway's CPU per request and the
  *    cores it used (CPU from /proc);
  * 3. new kubectl sessions: GETs of one ConfigMap, each with a `Kubectl-Session` of its own (a session and
- *    its recording opened per request), per second and per CPU-second of the gateway (per core);
+ *    its recording opened per request), per second and per CPU-second of the gateway (per core), the CPU
+ *    counted until every one of them is closed (`--session-idle-ms=1000`), sealed and uploaded;
  * 4. the growth of the gateway's resident memory (every process) under a ~50 MB LIST, 100 concurrent
  *    execs held open and 1,000 idle watches (2 workers).
  * Prints each figure, each target met or missed, and a JSON summary. CPU per request is robust to other
@@ -17,7 +18,7 @@
  * Run: npx tsc -p . && node_modules/.bin/node dist/bench/gateway-workers.js [wrk-seconds=6]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,12 +90,32 @@ function statusOf(url: string, token: string): Promise<number> {
   });
 }
 
-/** wrk against the gateway, with the CPU every process of it spent meanwhile. */
-async function load(gateway: RunningGateway, path: string, token: string, connections: number, more: Parameters<typeof runWrk>[5] = {}): Promise<Throughput> {
+/**
+ * wrk against the gateway, with the CPU every process of it spent meanwhile and, with `untilDrained`,
+ * afterwards until the spool is empty: every session the load opened closed, sealed and uploaded.
+ */
+async function load(gateway: RunningGateway, path: string, token: string, connections: number, more: Parameters<typeof runWrk>[5] = {}, untilDrained = false): Promise<Throughput> {
   const started = performance.now();
-  const { result, cpu } = await cpuDuring({ gateway: gateway.process.pid! }, () => runWrk(`${gateway.url}${path}`, token, connections, wrkSeconds, [], more));
+  const { result, cpu } = await cpuDuring({ gateway: gateway.process.pid! }, async () => {
+    const result = await runWrk(`${gateway.url}${path}`, token, connections, wrkSeconds, [], more);
+    if (untilDrained) await spoolDrained(gateway.spoolDir);
+    return result;
+  });
   const seconds = (performance.now() - started) / 1000;
   return { requestsPerSecond: result.requestsPerSecond, cpuMsPerRequest: (cpu.gateway * 1000) / result.requests, coresUsed: cpu.gateway / seconds };
+}
+
+/** Until no worker's spool holds a session folder (a session's folder goes once its last upload is stored). */
+async function spoolDrained(spoolDir: string, timeoutMs = 120_000): Promise<void> {
+  const sessionFolders = () =>
+    readdirSync(spoolDir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && entry.name.startsWith('worker-'))
+      .reduce((count, worker) => count + readdirSync(join(spoolDir, worker.name), { withFileTypes: true }).filter((entry) => entry.isDirectory()).length, 0);
+  const deadline = performance.now() + timeoutMs;
+  while (sessionFolders() > 0) {
+    if (performance.now() > deadline) throw new Error(`the spool still holds ${sessionFolders()} session folders after ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** A wrk script giving each request a `Kubectl-Session` of its own (each wrk thread counts on its own, under its own id). */
@@ -119,7 +140,7 @@ end
 async function measureWorkers(cluster: TestCluster, workers: number, script: string): Promise<{ run: WorkersRun; gateway: RunningGateway; token: string }> {
   const store = `s3://${cluster.state.s3.bucket}/bench-workers-${workers}`;
   progress(`starting the gateway with ${workers} worker(s)`);
-  const gateway = await startGateway(cluster, policyRef, { args: [`--workers=${workers}`, '--segment-max-age-ms=10000'], store, env: sandboxS3Env(cluster) });
+  const gateway = await startGateway(cluster, policyRef, { args: [`--workers=${workers}`, '--segment-max-age-ms=10000', '--session-idle-ms=1000'], store, env: sandboxS3Env(cluster) });
   const jit = /token: (\S+)/.exec(readFileSync(await jitKubeconfig(cluster, { namespace: policyRef.namespace, name: grantName }, gateway), 'utf8'))![1]!;
   const denied = `/api/v1/namespaces/${namespace}/secrets`;
   const configMap = `/api/v1/namespaces/${namespace}/configmaps/cm-0`;
@@ -129,7 +150,8 @@ async function measureWorkers(cluster: TestCluster, workers: number, script: str
   progress(`${workers} worker(s): Deny-answered requests`);
   const deny = await load(gateway, denied, jit, 32, { refusals: true });
   progress(`${workers} worker(s): new sessions`);
-  const sessions = await load(gateway, configMap, jit, 16, { script });
+  // a session's cost runs to its end: closed 1-2 s after its request, its recording sealed and uploaded
+  const sessions = await load(gateway, configMap, jit, 16, { script }, true);
   return { run: { workers, idle, deny, newSessions: { ...sessions, perCoreSecond: 1000 / sessions.cpuMsPerRequest } }, gateway, token: jit };
 }
 

@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Gateway } from '../gateway/server.js';
+import { sessionDefaults } from '../gateway/sessions.js';
 import { policyFromApi, policyFromDirectory } from '../gateway/policy-source.js';
 import { policyRecorder } from '../gateway/policy-recorder.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -44,7 +45,8 @@ export interface BuiltGateway {
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
 async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, api: RawKubeClient): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
   const checkpointIntervalMs = flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs;
-  for (const [flag, value] of [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs], ['--checkpoint-interval-ms', checkpointIntervalMs]] as const) {
+  const numbers = [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs], ['--checkpoint-interval-ms', checkpointIntervalMs], ['--session-idle-ms', flags.sessionIdleMs ?? sessionDefaults.idleMs]] as const;
+  for (const [flag, value] of numbers) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
   }
   const spoolRoot = resolve(flags.spoolDir ?? defaultSpoolDir());
@@ -101,6 +103,7 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
     recorder: policyRecorder(live.tee(overrides.recorder ?? recording!.recorder)),
     live,
     logger,
+    ...(flags.sessionIdleMs !== undefined ? { sessionIdleMs: flags.sessionIdleMs } : {}),
   });
   inForce = gateway;
   return {

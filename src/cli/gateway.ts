@@ -9,6 +9,7 @@ import { recorderDefaults } from '../recording/recorder.js';
 import { evidenceDefaults } from '../recording/evidence.js';
 import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
 import { LiveFeed } from '../gateway/live/primary.js';
+import { sessionDefaults } from '../gateway/sessions.js';
 import { CliError } from './output.js';
 import { parseWorkers, serveAsWorker, superviseGateway, workerIndex } from './gateway-workers.js';
 import { defaultWorkers, readCgroupCpuFiles } from '../runtime/cpu-quota.js';
@@ -31,6 +32,8 @@ export interface GatewayFlags {
   segmentMaxAgeMs: number;
   /** How often moved chain tips are checkpointed (default `evidenceDefaults.checkpointIntervalMs`). */
   checkpointIntervalMs?: number;
+  /** A kubectl session closes after this long without a request (default `sessionDefaults.idleMs`). */
+  sessionIdleMs?: number;
 }
 
 /**
@@ -100,6 +103,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--spool-dir <dir>', 'local recording spool: segments wait here, fsynced, until the store has them (default: $XDG_STATE_HOME/kubegate/spool, else ~/.local/state/kubegate/spool)')
     .option('--segment-max-bytes <bytes>', 'seal a recording segment at this size', (v: string) => Number(v), recorderDefaults.maxSegmentBytes)
     .option('--segment-max-age-ms <ms>', 'seal a recording segment once this old', (v: string) => Number(v), recorderDefaults.maxSegmentAgeMs)
+    .option('--session-idle-ms <ms>', 'close a kubectl session (and seal its recording) after this long without a request', (v: string) => Number(v), sessionDefaults.idleMs)
     .option('--checkpoint-interval-ms <ms>', "write a signed checkpoint of each session's chain tip this often while it moves (and when it ends)", (v: string) => Number(v), evidenceDefaults.checkpointIntervalMs)
     .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N (default: the CPU quota of its cgroup, rounded up, else the CPUs available)', parseWorkers, defaultWorkers(readCgroupCpuFiles(), availableParallelism()))
     .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {

@@ -52,6 +52,8 @@ export interface GatewayOptions {
   maxRequestBodyBytes?: number;
   maxHeaderBytes?: number;
   drainMs?: number;
+  /** A kubectl session closes (its recording sealed) after this long without a request (default: the session table's, 60 s). */
+  sessionIdleMs?: number;
 }
 
 export class Gateway {
@@ -111,7 +113,11 @@ export class Gateway {
     const grantWatch = this.grantWatch;
     options.live?.attach({ endSession: (session, reason) => grantWatch.endSession(session, { reason, message: reason, code: 'KG_SESSION_ENDED' }) }, this.registry);
     const upstream = connectUpstream(options.upstream);
-    this.sessions = new SessionTable({ recorder: options.recorder, policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }) });
+    this.sessions = new SessionTable({
+      recorder: options.recorder,
+      policy: () => ({ ...options.policy, version: this.state!.loaded.compiled.version }),
+      ...(options.sessionIdleMs !== undefined ? { idleMs: options.sessionIdleMs } : {}),
+    });
     const context: AdmitContext = {
       state: () => this.state!,
       grants,

@@ -29,10 +29,12 @@ export interface SessionTableOptions {
   recorder: Recorder;
   /** The policy in force, written into each session's metadata as it opens. */
   policy: () => SessionMetadata['policy'];
-  /** Default: 60 s. */
+  /** Default: `sessionDefaults.idleMs`. */
   idleMs?: number;
   clock?: Clock;
 }
+
+export const sessionDefaults = { idleMs: 60_000 } as const;
 
 const connectionIds = new WeakMap<object, string>();
 
@@ -48,7 +50,7 @@ export class SessionTable {
   constructor(options: SessionTableOptions) {
     this.recorder = options.recorder;
     this.policy = options.policy;
-    this.idleMs = options.idleMs ?? 60_000;
+    this.idleMs = options.idleMs ?? sessionDefaults.idleMs;
     this.clock = options.clock ?? realClock;
     this.armSweeper();
   }

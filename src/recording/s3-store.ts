@@ -6,13 +6,15 @@
  * default chain — access keys, a shared profile, or IRSA's web identity token (`AWS_ROLE_ARN` +
  * `AWS_WEB_IDENTITY_TOKEN_FILE`) in a cluster.
  *
- * Streams go up through `@aws-sdk/lib-storage`'s `Upload`: one PUT below 5 MiB, multipart above, at most
- * `queueSize` parts of 5 MiB in memory at once whatever the object's size. Object-lock retention is set on
- * the upload itself (a bucket with object lock enabled refuses lock headers without an integrity checksum;
- * the SDK's default CRC32 checksum satisfies S3 and MinIO). Every request has a connection and an idle
+ * A body in hand (and a file no larger than a part) goes up in one PUT of our own (s3-put.ts: the SDK's
+ * command costs three times the CPU); other streams through `@aws-sdk/lib-storage`'s `Upload`, multipart,
+ * at most `queueSize` parts of 5 MiB in memory at once whatever the object's size. Object-lock retention is
+ * set on the upload itself (a bucket with object lock enabled refuses lock headers without an integrity
+ * checksum: Content-MD5 on our PUT, the SDK's default CRC32 on its own). Every request has a connection and an idle
  * timeout, so a store that accepts connections but never answers counts as down instead of hanging.
  */
 import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
@@ -20,11 +22,11 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { S3ObjectPut } from './s3-put.js';
 import type { PutOptions, RecordingStore, StoredObjectInfo } from './store.js';
 
 export interface S3StoreOptions {
@@ -77,6 +79,7 @@ function isLockUnsupported(error: unknown): boolean {
 export class S3Store implements RecordingStore {
   readonly url: string;
   readonly client: S3Client;
+  private readonly objectPut: S3ObjectPut;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly probeTimeoutMs: number;
@@ -96,6 +99,7 @@ export class S3Store implements RecordingStore {
     this.listPageSize = options.listPageSize;
     const fromEnv = s3ClientConfigFromEnv(options.env ?? process.env, { connectTimeoutMs: options.connectTimeoutMs ?? 3000, idleTimeoutMs: options.idleTimeoutMs ?? 15_000 });
     this.client = new S3Client({ ...fromEnv, ...options.client });
+    this.objectPut = new S3ObjectPut(this.client, this.bucket, options.idleTimeoutMs ?? 15_000);
   }
 
   private key(key: string): string {
@@ -103,17 +107,19 @@ export class S3Store implements RecordingStore {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
-    const lock = options.retention && !this.lockUnsupported ? { ObjectLockMode: options.retention.mode, ObjectLockRetainUntilDate: options.retention.retainUntil } : {};
-    const base = { Bucket: this.bucket, Key: this.key(key), ContentType: options.contentType ?? 'application/octet-stream' };
+    const locked = options.retention !== undefined && !this.lockUnsupported;
+    const contentType = options.contentType ?? 'application/octet-stream';
     try {
       if (Buffer.isBuffer(body)) {
-        await this.client.send(new PutObjectCommand({ ...base, ...lock, Body: body, ContentLength: body.length }));
+        const lock: Record<string, string> = locked ? { 'x-amz-object-lock-mode': options.retention!.mode, 'x-amz-object-lock-retain-until-date': options.retention!.retainUntil.toISOString() } : {};
+        await this.objectPut.put(this.key(key), body, { 'content-type': contentType, ...lock });
       } else {
-        const upload = new Upload({ client: this.client, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false, params: { ...base, ...lock, Body: body } });
-        await upload.done();
+        const lock = locked ? { ObjectLockMode: options.retention!.mode, ObjectLockRetainUntilDate: options.retention!.retainUntil } : {};
+        const params = { Bucket: this.bucket, Key: this.key(key), ContentType: contentType, ...lock, Body: body };
+        await new Upload({ client: this.client, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false, params }).done();
       }
     } catch (error) {
-      if (Object.keys(lock).length > 0 && isLockUnsupported(error)) {
+      if (locked && isLockUnsupported(error)) {
         this.lockUnsupported = true;
         // a stream was consumed by the failed attempt: only a buffer can be sent again here; the caller retries streams
         if (Buffer.isBuffer(body)) return this.put(key, body, options);
@@ -122,8 +128,10 @@ export class S3Store implements RecordingStore {
     }
   }
 
-  putFile(key: string, file: string, options: PutOptions = {}): Promise<void> {
-    return this.put(key, createReadStream(file), options);
+  /** A file no larger than a part is read whole (as `Upload` would buffer that part) and sent in one PUT. */
+  async putFile(key: string, file: string, options: PutOptions = {}): Promise<void> {
+    const { size } = await stat(file);
+    return this.put(key, size <= this.partSize ? await readFile(file) : createReadStream(file), options);
   }
 
   /** True once the bucket refused object-lock headers (it has no object lock configuration). */
@@ -190,6 +198,7 @@ export class S3Store implements RecordingStore {
   }
 
   close(): void {
+    this.objectPut.close();
     this.client.destroy();
   }
 }

@@ -8,7 +8,10 @@
  *   under `gateways/<the token's subject>/` only — the subject is the gateway's ServiceAccount,
  *   `system:serviceaccount:NS:NAME`, so one role serves every policy's gateway and none can write under
  *   another's prefix (on AWS, each policy's gateway has a role of its own, trusting its one ServiceAccount);
- * - operator, audience `kubegate-operator`: writes the access ledger, `ledger/`;
+ * - operator, audience `kubegate-operator`: keeps the access ledger, `ledger/` of each policy's store
+ *   (it reads an object's chain before appending to it, so it may list and read there too) and the
+ *   public keys the entries are signed with, `keys/`; since tests give their policies stores under
+ *   prefixes of their own, any prefix's `ledger/` and `keys/` (on AWS, name each policy's prefix);
  * - auditor, audience `kubegate-auditor`: reads everything, writes nothing.
  *
  * None may delete. The policies are added through MinIO's admin API (`add-canned-policy`, SigV4-signed
@@ -49,7 +52,11 @@ function policyDocument(role: SandboxRoleName, bucket: string): object {
   const probe = { Effect: 'Allow', Action: ['s3:HeadBucket'], Resource: [bucketArn] };
   const statements: Record<SandboxRoleName, object[]> = {
     gateway: [probe, { Effect: 'Allow', Action: writes, Resource: [`${bucketArn}/${gatewayPrefix}\${jwt:sub}/*`] }],
-    operator: [probe, { Effect: 'Allow', Action: writes, Resource: [`${bucketArn}/ledger/*`] }],
+    operator: [
+      probe,
+      { Effect: 'Allow', Action: [...writes, 's3:GetObject'], Resource: ['ledger', 'keys'].flatMap((folder) => [`${bucketArn}/${folder}/*`, `${bucketArn}/*/${folder}/*`]) },
+      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [bucketArn], Condition: { StringLike: { 's3:prefix': ['ledger/*', '*/ledger/*'] } } },
+    ],
     auditor: [probe, { Effect: 'Allow', Action: ['s3:ListBucket', 's3:GetBucketObjectLockConfiguration'], Resource: [bucketArn] }, { Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectRetention'], Resource: [`${bucketArn}/*`] }],
   };
   return { Version: '2012-10-17', Statement: statements[role] };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { request } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import { testCluster, type TestCluster } from './cluster.js';
-import { startOperator, type RunningOperator } from './operator.js';
+import { installKubegate, startOperator, type RunningOperator } from './operator.js';
 import { jitKubeconfig, startGateway, type GatewayRunOptions, type RunningGateway } from './gateway.js';
 import { accessGrant, sessionPolicy, uniqueName } from './kubegate-objects.js';
 import { eventually } from './workloads.js';
@@ -26,6 +26,7 @@ export interface GatewayFixture {
   target: string;
   grant: string;
   gateway: RunningGateway;
+  operator: RunningOperator;
   /** The bot's JIT token and the gateway CA, from its kubeconfig. */
   token: string;
   ca: string;
@@ -47,6 +48,8 @@ export interface FixtureOptions {
   gatewayArgs?: string[];
   /** More of the gateway's run options (its upstream kubeconfig, store, environment), made once its ServiceAccount exists. */
   gatewayOptions?: (cluster: TestCluster, account: { namespace: string; name: string }) => Promise<GatewayRunOptions>;
+  /** The operator's environment over the sandbox's S3 settings, made once kubegate's config is installed. */
+  operatorEnv?: (cluster: TestCluster) => Promise<NodeJS.ProcessEnv>;
   /** More fields of the policy's spec (e.g. `identityProviders`, which name the sandbox's). */
   policySpec?: (cluster: TestCluster) => Record<string, unknown>;
 }
@@ -62,7 +65,8 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
   return () =>
     (fixture ??= (async () => {
       const cluster = await testCluster();
-      operator = await startOperator(cluster);
+      if (options.operatorEnv) await installKubegate(cluster);
+      operator = await startOperator(cluster, { env: await options.operatorEnv?.(cluster) });
       const admin = await cluster.kubectl();
       const namespace = await cluster.namespace('gw', { keep: true });
       const target = await cluster.namespace('payments', { keep: true });
@@ -81,7 +85,7 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
       const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');
       const token = /token: (\S+)/.exec(kubeconfig)![1]!;
       const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(kubeconfig)![1]!, 'base64').toString();
-      return { cluster, admin, bot, namespace, target, grant, gateway, token, ca };
+      return { cluster, admin, bot, namespace, target, grant, gateway, operator, token, ca };
     })());
 }
 

@@ -4,7 +4,7 @@
  * does) and records through the AWS SDK's default credential chain, assuming its role at the sandbox
  * MinIO's STS, which trusts the sandbox API server's service-account issuer (src/sandbox/minio-iam.ts).
  * The role writes under its own gateway's prefix only: it cannot overwrite, delete or read another
- * policy's recordings.
+ * policy's recordings. The operator runs the same way under a role of its own, keeping the access ledger.
  */
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { namePrefix, readEntries } from '../../src/recording/ledger.js';
+import { openStore } from '../../src/recording/open-store.js';
 import { gatewayFixture } from '../harness/gateway-fixture.js';
+import { sandboxS3Env } from '../harness/gateway.js';
+import { operatorNamespace } from '../harness/operator.js';
 import type { TestCluster } from '../harness/cluster.js';
 import type { Kubectl } from '../harness/kubectl.js';
 import { eventually } from '../harness/workloads.js';
@@ -44,7 +48,32 @@ function gatewayKeyPrefix(cluster: TestCluster, account: { namespace: string; na
 let gatewayAccount: { namespace: string; name: string } | undefined;
 let token: Awaited<ReturnType<typeof projectedToken>>;
 
+/** Only a role ARN and a web identity token file, as IRSA gives a pod; the sandbox's static keys emptied. */
+function irsaEnv(cluster: TestCluster, role: string, tokenFile: string): Record<string, string> {
+  const { s3, sts } = cluster.state;
+  return {
+    AWS_REGION: s3.region,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ENDPOINT_URL_STS: sts.endpoint,
+    AWS_ROLE_ARN: role,
+    AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_SESSION_TOKEN: '',
+  };
+}
+
+function staticKeyIn(pid: number): boolean {
+  return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').some((v) => /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)=./.test(v));
+}
+
 const fixture = gatewayFixture({
+  // the operator keeps the policy's access ledger (its store: s3://kubegate-sessions/test) under its own role
+  operatorEnv: async (cluster) => {
+    const account = { namespace: operatorNamespace, name: 'kubegate-operator' };
+    const operatorToken = await projectedToken(await cluster.kubectl(), account, cluster.state.sts.roles.operator.audience);
+    return irsaEnv(cluster, cluster.state.sts.roles.operator.arn, operatorToken.file);
+  },
   gatewayOptions: async (cluster, account) => {
     gatewayAccount = account;
     const admin = await cluster.kubectl();
@@ -53,16 +82,7 @@ const fixture = gatewayFixture({
     return {
       store: `s3://${s3.bucket}/${gatewayKeyPrefix(cluster, account)}`.replace(/\/$/, ''),
       // what the pod identity webhook (and the operator's Deployment) give a pod: no key at all
-      env: {
-        AWS_REGION: s3.region,
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_ENDPOINT_URL_STS: sts.endpoint,
-        AWS_ROLE_ARN: sts.roles.gateway.arn,
-        AWS_WEB_IDENTITY_TOKEN_FILE: token.file,
-        AWS_ACCESS_KEY_ID: '',
-        AWS_SECRET_ACCESS_KEY: '',
-        AWS_SESSION_TOKEN: '',
-      },
+      env: irsaEnv(cluster, sts.roles.gateway.arn, token.file),
     };
   },
 });
@@ -83,8 +103,7 @@ async function denied(action: Promise<unknown>, what: string): Promise<void> {
 
 test('a gateway holding only a role ARN and a web identity token file records a session through IRSA', { timeout: 120_000 }, async () => {
   const { bot, target, gateway, cluster } = await fixture();
-  const environ = readFileSync(`/proc/${gateway.process.pid}/environ`, 'utf8').split('\0');
-  assert.ok(!environ.some((v) => /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)=./.test(v)), 'no static key in the gateway\'s environment');
+  assert.ok(!staticKeyIn(gateway.process.pid!), 'no static key in the gateway\'s environment');
   await bot.ok(['get', 'configmaps', '-n', target]);
   const prefix = gatewayKeyPrefix(cluster, gatewayAccount!);
   await eventually(async () => {
@@ -136,7 +155,7 @@ test('the default chain assumes the role again before its credentials expire, re
   assert.ok(renewed.expiration! > first.expiration!, 'assumed with the rewritten token, which lives longer');
 });
 
-test('the operator\'s role writes the access ledger and nothing else; the auditors\' role reads and never writes', { timeout: 60_000 }, async () => {
+test('the operator\'s role keeps the access ledger and touches no recording; the auditors\' role reads and never writes', { timeout: 60_000 }, async () => {
   const { cluster, admin } = await fixture();
   const { s3, sts } = cluster.state;
   const bucket = s3.bucket;
@@ -151,6 +170,7 @@ test('the operator\'s role writes the access ledger and nothing else; the audito
     await operator.send(new PutObjectCommand({ Bucket: bucket, Key: 'ledger/2026/12/01/entry.json', Body: '{}' }));
     await denied(operator.send(new PutObjectCommand({ Bucket: bucket, Key: recording, Body: 'overwritten' })), 'operator writing a recording');
     await denied(operator.send(new GetObjectCommand({ Bucket: bucket, Key: recording })), 'operator reading a recording');
+    await denied(operator.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: gatewayKeyPrefix(cluster, gatewayAccount!) })), 'operator listing recordings');
     await denied(operator.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'ledger/2026/12/01/entry.json' })), 'operator deleting the ledger');
   } finally {
     operator.destroy();
@@ -165,4 +185,16 @@ test('the operator\'s role writes the access ledger and nothing else; the audito
   } finally {
     auditor.destroy();
   }
+});
+
+test("the operator, holding only its role's web identity token, keeps the access ledger of the policy's grants", { timeout: 60_000 }, async () => {
+  const { cluster, admin, namespace, grant, operator } = await fixture();
+  assert.ok(!staticKeyIn(operator.process.pid!), "no static key in the operator's environment");
+  const createdAt = (await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.metadata.creationTimestamp}'])).trim();
+  // the fixture's policy stores under s3://kubegate-sessions/test; read back with the sandbox's own keys
+  const store = openStore(`s3://${cluster.state.s3.bucket}/test`, { env: sandboxS3Env(cluster) });
+  await eventually(async () => {
+    const chain = await readEntries(store, namePrefix({ kind: 'AccessGrant', namespace, name: grant }, createdAt));
+    assert.deepEqual(chain.map((stored) => stored.entry.id), ['created', 'activated'], 'the grant\'s chain as the operator appended it under its role');
+  }, 30_000, 500);
 });

@@ -125,7 +125,7 @@ test('bob logs in by the device flow; with no Active grant of his the gateway re
 });
 
 test('invariant 5: she cannot approve her own held request, neither through the gateway nor at the API server; an approver can', async () => {
-  const { f, home, kubectl } = await alice();
+  const { f, home, kubectl, grant } = await alice();
   await f.admin.ok(['create', 'rolebinding', uniqueName('approvers'), '--clusterrole=kubegate-approver', '--group=sre-leads', '-n', f.namespace]);
   const configMap = uniqueName('cm');
   await f.admin.ok(['create', 'configmap', configMap, '-n', f.target, '--from-literal=k=v']);
@@ -141,8 +141,14 @@ test('invariant 5: she cannot approve her own held request, neither through the 
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => error,
     );
-  const throughGateway = await approve(home.kubeconfig, home.env);
-  assert.notEqual(throughGateway.code, 0, 'through the gateway');
+  // through the gateway, even with the RBAC to decide (bound to her grant's group), she is
+  // kubegate:user:alice@example.com, whom the policy does not list as an approver: admission refuses her decision
+  await f.admin.ok(['create', 'rolebinding', uniqueName('grant-decides'), '--clusterrole=kubegate-approver', `--group=kubegate:grant:${f.namespace}:${grant}`, '-n', f.namespace]);
+  await eventually(async () => {
+    const throughGateway = await approve(home.kubeconfig, home.env);
+    assert.notEqual(throughGateway.code, 0, 'through the gateway');
+    assert.match(throughGateway.stderr, /kubegate:user:alice@example\.com is not an approver of policy prod/);
+  }, 20_000);
   // at the API server as herself, and an approver by group: the subject may not decide
   const direct = await approve(f.cluster.kubeconfigFile(await f.cluster.tokenFor({ user: 'alice@example.com', groups: ['sre-leads'] })));
   assert.notEqual(direct.code, 0);

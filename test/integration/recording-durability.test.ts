@@ -66,11 +66,11 @@ function setup(): Promise<Fixture> {
 }
 
 /** A gateway for `policy` recording to its own prefix of the sandbox bucket; the reader's view of that prefix. */
-async function gatewayFor(policy: 'spooled' | 'closed', options: { spoolDir?: string; prefix?: string } = {}): Promise<{ gateway: RunningGateway; bot: Kubectl; store: RecordingStore; url: string }> {
+async function gatewayFor(policy: 'spooled' | 'closed', options: { spoolDir?: string; prefix?: string; args?: string[] } = {}): Promise<{ gateway: RunningGateway; bot: Kubectl; store: RecordingStore; url: string }> {
   const { cluster, namespace, grants } = await setup();
   const prefix = options.prefix ?? uniqueName(`durability-${policy}`);
   const url = `s3://${cluster.state.s3.bucket}/${prefix}`;
-  const gateway = await startGateway(cluster, { namespace, name: policy }, { store: url, env: sandboxS3Env(cluster), spoolDir: options.spoolDir, args: ['--segment-max-age-ms=1000'] });
+  const gateway = await startGateway(cluster, { namespace, name: policy }, { store: url, env: sandboxS3Env(cluster), spoolDir: options.spoolDir, args: ['--segment-max-age-ms=1000', ...(options.args ?? [])] });
   gateways.push(gateway);
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grants[policy] }, gateway));
   return { gateway, bot, store: openStore(url, { env: sandboxS3Env(cluster) }), url };
@@ -363,4 +363,26 @@ test('(c) the gateway SIGKILLed mid-exec: the restarted gateway uploads the spoo
   assert.equal(streamText(execSession!, 'stdout'), 'got line-1\ngot line-2\n', 'what was synced before the kill is kept');
   await eventually(async () => assert.deepEqual(readdirSync(spool).filter((name) => existsSync(join(spool, name, 'session.json'))), []), 20_000);
   await second.gateway.stop();
+});
+
+test('(d) a session idle for --session-idle-ms ends while the gateway runs: complete in the store, its spool folder gone', async () => {
+  const { target } = await setup();
+  const { gateway, bot, store } = await gatewayFor('spooled', { args: ['--session-idle-ms=1000'] });
+  await eventually(async () => void (await bot.ok(['get', 'pods', '-n', target])), 20_000);
+  let sessions: Recorded[] = [];
+  await eventually(
+    async () => {
+      sessions = await recordedSessions(store);
+      assert.ok(sessions.length > 0 && sessions.every((session) => session.index.endedAt), 'every session is recorded as ended');
+    },
+    30_000,
+    250,
+  );
+  for (const session of sessions) {
+    assertComplete(session);
+    assert.equal(session.events.at(-1)!.reason, 'idle');
+  }
+  const spool = join(gateway.spoolDir, 'worker-0');
+  await eventually(async () => assert.deepEqual(readdirSync(spool).filter((name) => existsSync(join(spool, name, 'session.json'))), []), 20_000);
+  await gateway.stop();
 });
