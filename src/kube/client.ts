@@ -18,10 +18,6 @@ export interface KubeClients {
   objects: ObjectClient;
   custom: k8s.CustomObjectsApi;
   core: k8s.CoreV1Api;
-  rbac: k8s.RbacAuthorizationV1Api;
-  apps: k8s.AppsV1Api;
-  events: k8s.EventsV1Api;
-  authorization: k8s.AuthorizationV1Api;
   /** JSON over the kubeconfig's transport, for any resource: paged lists cut as they arrive. */
   raw: RawKubeClient;
 }
@@ -56,10 +52,6 @@ export function kubeClients(config: k8s.KubeConfig): KubeClients {
     objects: new ObjectClient(raw, fieldManager),
     custom: config.makeApiClient(k8s.CustomObjectsApi),
     core: config.makeApiClient(k8s.CoreV1Api),
-    rbac: config.makeApiClient(k8s.RbacAuthorizationV1Api),
-    apps: config.makeApiClient(k8s.AppsV1Api),
-    events: config.makeApiClient(k8s.EventsV1Api),
-    authorization: config.makeApiClient(k8s.AuthorizationV1Api),
     raw,
   };
 }
