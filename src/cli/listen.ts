@@ -1,4 +1,4 @@
-import { CliError } from './output.js';
+import { CliError } from './cli-error.js';
 
 /** A `--listen`-style flag, HOST:PORT (an empty host is every address). */
 export function parseListen(value: string): { host: string; port: number } {
