@@ -17,7 +17,7 @@ import { LivePublisher, processChannel } from '../gateway/live/publisher.js';
 import { recordingKeysFromSecret } from '../gateway/recording-keys.js';
 import { evidenceDefaults } from '../recording/evidence.js';
 import { keySetSigner } from '../pki/signing.js';
-import { CliError } from './cli-error.js';
+import { CliError } from './output.js';
 import { parseListen } from './listen.js';
 import type { RawKubeClient } from '../kube/raw-client.js';
 import type { ServingTls } from '../gateway/serving-tls.js';

@@ -9,23 +9,14 @@
  * Node does not promise a process can go on after an uncaughtException — and the primary replaces it.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { WorkerSupervisor, type WorkerProcess } from '../runtime/worker-supervisor.js';
 import type { LiveFeed } from '../gateway/live/primary.js';
 import type { ServingTls } from '../gateway/serving-tls.js';
 import type { BuiltGateway } from './gateway-build.js';
-import type { GatewayFlags } from './gateway.js';
-import { CliError } from './cli-error.js';
+import { CliError } from './output.js';
 
 const workerIndexVariable = 'KUBEGATE_WORKER_INDEX';
-/** The flags as the primary parsed them, for its workers (JSON). */
-const workerFlagsVariable = 'KUBEGATE_GATEWAY_FLAGS';
-/**
- * What a worker runs: the gateway built from the primary's flags, without the CLI (commander, the
- * commands' table), which would cost every worker ~4 MiB to parse them again.
- */
-const workerEntry = fileURLToPath(new URL('./gateway-worker.js', import.meta.url));
 /** What a worker sends the primary once it serves. */
 const readyMessage = 'kubegate-worker-ready';
 /** What a worker asks the primary for before it serves, and the kind of the answer: its serving certificate. */
@@ -54,9 +45,9 @@ export function workerExecArgv(primaryExecArgv: readonly string[], nodeOptions =
 /** How long a draining worker (signalled, or after an uncaughtException) may take before it exits anyway. */
 const maxDrainMs = 35_000;
 
-/** In a worker (gateway-worker.ts): its index, and the flags the primary was given. */
-export function workerStart(): { index: number; flags: GatewayFlags } {
-  return { index: Number(process.env[workerIndexVariable]), flags: JSON.parse(process.env[workerFlagsVariable] ?? '{}') as GatewayFlags };
+/** This process's worker index, or undefined in the primary. */
+export function workerIndex(): number | undefined {
+  return cluster.isPrimary ? undefined : Number(process.env[workerIndexVariable]);
 }
 
 export function parseWorkers(value: string): number {
@@ -114,8 +105,7 @@ export function servingTlsFromPrimary(): Promise<ServingTls> {
  * serves (a worker that exits before any served is a start-up failure: the others stop and the command
  * fails), then supervises until SIGTERM or SIGINT, when every worker drains.
  */
-export async function superviseGateway(flags: GatewayFlags & { workers: number }, live: Pick<LiveFeed, 'forked'>, servingTls: () => Promise<ServingTls>): Promise<void> {
-  const { workers } = flags;
+export async function superviseGateway(workers: number, live: Pick<LiveFeed, 'forked'>, servingTls: () => Promise<ServingTls>): Promise<void> {
   const logger = pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' }).child({ role: 'primary' });
   const starting: Promise<void>[] = [];
   let failedToStart: ((error: Error) => void) | undefined;
@@ -124,7 +114,7 @@ export async function superviseGateway(flags: GatewayFlags & { workers: number }
     workers,
     logger,
     fork: (index) => {
-      const forked = cluster.fork({ [workerIndexVariable]: String(index), [workerFlagsVariable]: JSON.stringify(flags) });
+      const forked = cluster.fork({ [workerIndexVariable]: String(index) });
       const worker = clusterWorker(forked);
       answerServingTls(forked, servingTls);
       live.forked(index, forked, worker.ready);
@@ -140,7 +130,7 @@ export async function superviseGateway(flags: GatewayFlags & { workers: number }
       return worker;
     },
   });
-  cluster.setupPrimary({ exec: workerEntry, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   // the listening sockets live in the workers: while none is alive (a crash loop's wait) this keeps the primary up
   const keepAlive = setInterval(() => undefined, 60_000);
   try {

@@ -9,8 +9,8 @@ import { recorderDefaults } from '../recording/recorder.js';
 import { evidenceDefaults } from '../recording/evidence.js';
 import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
 import { LiveFeed } from '../gateway/live/primary.js';
-import { CliError } from './cli-error.js';
-import { parseWorkers, superviseGateway } from './gateway-workers.js';
+import { CliError } from './output.js';
+import { parseWorkers, serveAsWorker, servingTlsFromPrimary, superviseGateway, workerIndex } from './gateway-workers.js';
 import { defaultWorkers, readCgroupCpuFiles } from '../runtime/cpu-quota.js';
 import { parseListen } from './listen.js';
 
@@ -102,13 +102,17 @@ export function registerGatewayCommand(program: Command): void {
     .option('--checkpoint-interval-ms <ms>', "write a signed checkpoint of each session's chain tip this often while it moves (and when it ends)", (v: string) => Number(v), evidenceDefaults.checkpointIntervalMs)
     .option('--workers <n>', 'worker processes serving the same ports, each replaced by the supervising process when it dies; each spools to SPOOL-DIR/worker-N (default: the CPU quota of its cgroup, rounded up, else the CPUs available)', parseWorkers, defaultWorkers(readCgroupCpuFiles(), availableParallelism()))
     .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {
-      // the primary: the workers (gateway-worker.ts) build and serve the gateway, the primary holds no session
-      const api = gatewayApi(upstreamConfig(flags));
-      const live = await startLiveFeed(flags, api);
-      try {
-        await superviseGateway(flags, live, () => servingTls(flags, api));
-      } finally {
-        await live.stop();
+      const worker = workerIndex();
+      if (worker === undefined) {
+        const api = gatewayApi(upstreamConfig(flags));
+        const live = await startLiveFeed(flags, api);
+        try {
+          await superviseGateway(flags.workers, live, () => servingTls(flags, api));
+        } finally {
+          await live.stop();
+        }
       }
+      // the worker's gateway is loaded in the workers only: the primary holds no session
+      else await serveAsWorker(async () => (await import('./gateway-build.js')).buildGateway(flags, { worker, tls: await servingTlsFromPrimary() }));
     });
 }

@@ -1,4 +1,4 @@
-import { CliError } from './cli-error.js';
+import { CliError } from './output.js';
 
 /** A `--listen`-style flag, HOST:PORT (an empty host is every address). */
 export function parseListen(value: string): { host: string; port: number } {
