@@ -28,13 +28,12 @@ interface ServingTlsAnswer {
   error?: string;
 }
 /**
- * Node options of every worker (unless the primary's own options or NODE_OPTIONS set them: those win).
- * --max-semi-space-size: V8 grows the young generation to 2 × 16 MiB during start-up's burst of
- * allocation and keeps it, resident, for as long as the worker lives; a worker's requests leave little
- * alive, so a small one costs a few more (cheap) scavenges (README, Benchmarks: measured per request).
- * --expose-gc: the collection after start-up (`releaseStartUpHeap`).
+ * Node options of every worker (unless the primary's own options or NODE_OPTIONS set them: those win):
+ * --expose-gc, for the collection after start-up (`releaseStartUpHeap`). Not a smaller young generation
+ * (--max-semi-space-size): the collection shrinks it at idle as well, and the CPU a request would cost
+ * in more scavenges could not be measured on this machine (README, Benchmarks).
  */
-export const workerNodeOptions = ['--max-semi-space-size=1', '--expose-gc'];
+export const workerNodeOptions = ['--expose-gc'];
 
 /** The options a worker runs with: `workerNodeOptions` not set otherwise, then the primary's own. */
 export function workerExecArgv(primaryExecArgv: readonly string[], nodeOptions = ''): string[] {
@@ -194,7 +193,7 @@ export async function serveAsWorker(build: () => Promise<BuiltGateway>): Promise
  * Returns the heap that start-up grew (modules loaded and compiled, the policy read, the recorder's
  * recovery) to the system: one full garbage collection that also shrinks the young generation, as V8
  * does under memory pressure. Without it a worker idles at what start-up peaked at, as nothing allocates
- * enough to trigger a collection. `gc` is there by --expose-gc (`workerNodeFlags`).
+ * enough to trigger a collection. `gc` is there by --expose-gc (`workerNodeOptions`).
  */
 function releaseStartUpHeap(): void {
   const gc = (globalThis as { gc?: (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void }).gc;
