@@ -21,6 +21,7 @@ import { keySetSigner } from '../pki/signing.js';
 import { CliError } from './output.js';
 import { parseListen } from './listen.js';
 import type { RawKubeClient } from '../kube/raw-client.js';
+import type { ServingTls } from '../gateway/serving-tls.js';
 import { defaultSpoolDir, gatewayApi, policyRef, servingTls, upstreamConfig, type GatewayFlags } from './gateway.js';
 
 export interface GatewayOverrides {
@@ -30,6 +31,8 @@ export interface GatewayOverrides {
    */
   recorder?: Recorder;
   logger?: Logger;
+  /** In place of the serving certificate the flags describe: a worker's, which the primary gives it (`servingTlsFromPrimary`). */
+  tls?: ServingTls;
   /** The worker's index under the supervisor: it spools to `<spool-dir>/worker-<n>` (default: the spool dir itself). */
   worker?: number;
 }
@@ -99,7 +102,7 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
     upstream,
     api,
     policyFiles: flags.policyDir ? policyFromDirectory(flags.policyDir) : policyFromApi(api, policy),
-    tls: await servingTls(flags, api),
+    tls: overrides.tls ?? (await servingTls(flags, api)),
     recorder: policyRecorder(live.tee(overrides.recorder ?? recording!.recorder)),
     live,
     logger,

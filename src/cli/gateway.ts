@@ -11,7 +11,7 @@ import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gatew
 import { LiveFeed } from '../gateway/live/primary.js';
 import { sessionDefaults } from '../gateway/sessions.js';
 import { CliError } from './output.js';
-import { parseWorkers, serveAsWorker, superviseGateway, workerIndex } from './gateway-workers.js';
+import { parseWorkers, serveAsWorker, servingTlsFromPrimary, superviseGateway, workerIndex } from './gateway-workers.js';
 import { defaultWorkers, readCgroupCpuFiles } from '../runtime/cpu-quota.js';
 import { parseListen } from './listen.js';
 
@@ -78,8 +78,7 @@ export async function servingTls(flags: GatewayFlags, api: RawKubeClient): Promi
 }
 
 /** The primary's live events endpoint (--events-listen), started. */
-export async function startLiveFeed(flags: GatewayFlags & { eventsListen: string }): Promise<LiveFeed> {
-  const api = gatewayApi(upstreamConfig(flags));
+export async function startLiveFeed(flags: GatewayFlags & { eventsListen: string }, api: RawKubeClient): Promise<LiveFeed> {
   const logger = pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' }).child({ role: 'primary' });
   const live = new LiveFeed({ listen: parseListen(flags.eventsListen), tls: await servingTls(flags, api), api, namespace: policyRef(flags).namespace, logger });
   await live.start();
@@ -109,14 +108,15 @@ export function registerGatewayCommand(program: Command): void {
     .action(async (flags: GatewayFlags & { workers: number; eventsListen: string }) => {
       const worker = workerIndex();
       if (worker === undefined) {
-        const live = await startLiveFeed(flags);
+        const api = gatewayApi(upstreamConfig(flags));
+        const live = await startLiveFeed(flags, api);
         try {
-          await superviseGateway(flags.workers, live);
+          await superviseGateway(flags.workers, live, () => servingTls(flags, api));
         } finally {
           await live.stop();
         }
       }
       // the worker's gateway is loaded in the workers only: the primary holds no session
-      else await serveAsWorker(async () => (await import('./gateway-build.js')).buildGateway(flags, { worker }));
+      else await serveAsWorker(async () => (await import('./gateway-build.js')).buildGateway(flags, { worker, tls: await servingTlsFromPrimary() }));
     });
 }
