@@ -48,9 +48,9 @@ test('the build script and the sandbox read the same pinned versions', () => {
   assert.ok(versions.MINIO_VERSION);
 });
 
-test('the kubectl minors the gateway is tested with: 1.29 (SPDY exec), 1.30 (SPDY port-forward), 1.32 and the sandbox\'s own, each from its cache folder', () => {
+test('the kubectl minors the gateway is tested with: 1.29 (SPDY exec), 1.30 (SPDY port-forward), 1.32, the sandbox\'s own and 1.37 (the newest), oldest first, each from its cache folder', () => {
   const versions = testedKubectlVersions();
-  assert.deepEqual(versions.map((version) => /^v1\.(\d+)\.\d+$/.exec(version)?.[1]), ['29', '30', '32', testBinaryVersions().KUBERNETES_VERSION!.split('.')[1]]);
+  assert.deepEqual(versions.map((version) => /^v1\.(\d+)\.\d+$/.exec(version)?.[1]), ['29', '30', '32', testBinaryVersions().KUBERNETES_VERSION!.split('.')[1], '37']);
   const root = mkdtempSync(join(tmpdir(), 'kubegate-kubectls-'));
   fakeBinaries(join(root, 'bin', `kubectl-${versions[0]}`), ['kubectl']);
   assert.equal(kubectlBinary(versions[0]!, { KUBEGATE_CACHE_DIR: root }), join(root, 'bin', `kubectl-${versions[0]}`, 'kubectl'));
