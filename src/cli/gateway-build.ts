@@ -48,10 +48,6 @@ export interface BuiltGateway {
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
 async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, api: RawKubeClient): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
   const checkpointIntervalMs = flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs;
-  const numbers = [['--segment-max-bytes', flags.segmentMaxBytes], ['--segment-max-age-ms', flags.segmentMaxAgeMs], ['--checkpoint-interval-ms', checkpointIntervalMs], ['--session-idle-ms', flags.sessionIdleMs ?? sessionDefaults.idleMs]] as const;
-  for (const [flag, value] of numbers) {
-    if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
-  }
   const spoolRoot = resolve(flags.spoolDir ?? defaultSpoolDir());
   const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolRoot, 'store')}`;
   const spoolDir = worker === undefined ? spoolRoot : join(spoolRoot, `worker-${worker}`);
@@ -82,8 +78,22 @@ async function storeRecorder(flags: GatewayFlags, worker: number | undefined, re
   return { recorder, store };
 }
 
+/** The flags that are counts of bytes or milliseconds, checked whichever parts of the gateway run (a session idle time of 0 would sweep without pause). */
+function checkNumberFlags(flags: GatewayFlags): void {
+  const numbers = [
+    ['--segment-max-bytes', flags.segmentMaxBytes],
+    ['--segment-max-age-ms', flags.segmentMaxAgeMs],
+    ['--checkpoint-interval-ms', flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs],
+    ['--session-idle-ms', flags.sessionIdleMs ?? sessionDefaults.idleMs],
+  ] as const;
+  for (const [flag, value] of numbers) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new CliError(`${flag} must be a positive whole number, got ${value}`);
+  }
+}
+
 /** Everything `kubegate gateway` runs, from its flags: the upstream, the policy, the recorder, TLS. */
 export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverrides = {}): Promise<BuiltGateway> {
+  checkNumberFlags(flags);
   const policy = policyRef(flags);
   const root = overrides.logger ?? pino({ name: 'kubegate-gateway', level: process.env.KUBEGATE_LOG_LEVEL ?? 'info' });
   const logger = overrides.worker === undefined ? root : root.child({ worker: overrides.worker });

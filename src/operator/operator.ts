@@ -209,7 +209,7 @@ function addAccessGrantController({ manager, informers, clients, events, signing
 
 function addSessionPolicyController(
   { manager, informers, clients, events, signingKeys, workers }: ControllerParts,
-  options: { children: UnchangedApply; resourceCatalog: () => Promise<Set<string>>; gatewayImage: string; gatewayPods: boolean },
+  options: { children: UnchangedApply; resourceCatalog: () => Promise<Set<string>>; gatewayImage: string; gatewayPods: boolean | undefined },
 ): void {
   const { children } = options;
   const policies = manager.addController({
@@ -290,7 +290,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ...(ledger ? { ledger } : {}) };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
-  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage, gatewayPods: options.gatewayPods ?? true });
+  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage, gatewayPods: options.gatewayPods });
   addApprovalRequestController(parts);
   manager.onLeading(leaderTasks({ clients, logger, signingKeys, sweepCron: options.sweepCron }));
   await manager.start(signal);

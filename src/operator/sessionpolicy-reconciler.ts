@@ -104,7 +104,7 @@ export class SessionPolicyReconciler implements Reconciler {
       role,
       roleBinding,
       desiredService(policy),
-      desiredDeployment(policy, compiled, this.options.gatewayImage, { pods: this.options.gatewayPods ?? true }),
+      desiredDeployment(policy, compiled, this.options.gatewayImage, { pods: this.options.gatewayPods }),
     ];
     for (const child of children) await this.options.children.apply(child);
 
