@@ -159,7 +159,9 @@ export class Controller {
     } finally {
       this.queue.done(item);
     }
+    const seconds = (this.clock.now() - startedAt) / 1000;
     this.metrics.reconcileTotal.inc({ controller, result });
-    this.metrics.reconcileTime.observe({ controller }, (this.clock.now() - startedAt) / 1000);
+    this.metrics.reconcileTime.observe({ controller }, seconds);
+    this.logger.debug({ key: item, result, seconds, queued: this.queue.len() }, 'reconciled');
   }
 }

@@ -12,9 +12,9 @@ import { request } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import { testCluster, type TestCluster } from './cluster.js';
 import { installKubegate, startOperator, type RunningOperator } from './operator.js';
-import { jitKubeconfig, startGateway, type GatewayRunOptions, type RunningGateway } from './gateway.js';
+import { jitKubeconfig, policyReady, startGateway, type GatewayRunOptions, type RunningGateway } from './gateway.js';
 import { accessGrant, sessionPolicy, uniqueName } from './kubegate-objects.js';
-import { eventually } from './workloads.js';
+import { eventually, grantActive } from './workloads.js';
 import { Kubectl } from './kubectl.js';
 import { refuseClientNode } from './refuse-client-node-hooks.js';
 
@@ -75,9 +75,9 @@ export function gatewayFixture(options: FixtureOptions = {}): () => Promise<Gate
       await admin.ok(['apply', '-f', '-'], {
         input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration: '1h', access: options.access?.(target) ?? [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
       });
-      await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+      await grantActive(admin, namespace, grant);
       const account = { namespace, name: 'kubegate-gateway-prod' };
-      if (options.gatewayOptions) await eventually(() => admin.ok(['get', 'serviceaccount', account.name, '-n', namespace]).then(() => undefined), 20_000);
+      if (options.gatewayOptions) await policyReady(admin, { namespace, name: 'prod' });
       const more = await options.gatewayOptions?.(cluster, account);
       // every gateway process is held to loading no @kubernetes/client-node (issue 14's idle memory)
       gateway = await startGateway(cluster, { namespace, name: 'prod' }, { args: options.gatewayArgs, ...more, env: { ...more?.env, ...refuseClientNode() } });

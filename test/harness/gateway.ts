@@ -12,6 +12,7 @@ import { packageRoot } from '../../src/util/package-root.js';
 import { freePort } from '../../src/sandbox/network.js';
 import { spawnKubegate } from './kubegate-process.js';
 import type { TestCluster } from './cluster.js';
+import type { Kubectl } from './kubectl.js';
 import { eventually } from './workloads.js';
 
 const root = packageRoot();
@@ -55,10 +56,25 @@ export function sandboxS3Env(cluster: TestCluster): NodeJS.ProcessEnv {
   return { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: s3.region, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
 }
 
+/**
+ * Waits until the operator has applied every child of the policy's gateway (its ServiceAccount comes
+ * first, its Role to read the TLS Secret later: a gateway started in between exits on a 403) and says
+ * so in the policy's status, at the policy's generation. A fresh operator reconciles every object the
+ * shared sandbox holds first, hence the generous wait.
+ */
+export async function policyReady(kubectl: Kubectl, policy: { namespace: string; name: string }, timeoutMs = 60_000): Promise<void> {
+  await eventually(async () => {
+    const object = JSON.parse(await kubectl.ok(['get', 'sessionpolicy', policy.name, '-n', policy.namespace, '-o', 'json'])) as { metadata: { generation: number }; status?: { phase?: string; observedGeneration?: number } };
+    if (object.status?.phase !== 'Ready' || object.status.observedGeneration !== object.metadata.generation) {
+      throw new Error(`policy ${policy.namespace}/${policy.name} not Ready at generation ${object.metadata.generation}: ${JSON.stringify(object.status ?? {})}`);
+    }
+  }, timeoutMs, 500);
+}
+
 export async function startGateway(cluster: TestCluster, policy: { namespace: string; name: string }, options: GatewayRunOptions = {}): Promise<RunningGateway> {
   const kubectl = await cluster.kubectl();
   const account = `kubegate-gateway-${policy.name}`;
-  await eventually(() => kubectl.ok(['get', 'serviceaccount', account, '-n', policy.namespace]).then(() => undefined), 20_000);
+  await policyReady(kubectl, policy);
   const kubeconfig = options.kubeconfig ?? cluster.kubeconfigFile((await kubectl.ok(['create', 'token', account, '-n', policy.namespace, '--duration=2h'])).trim());
   const recordings = mkdtempSync(join(tmpdir(), 'kubegate-recordings-'));
   const store = options.store ?? `file://${recordings}`;

@@ -35,3 +35,14 @@ export async function podNames(kubectl: Kubectl, namespace: string, selector: st
   const out = await kubectl.ok(['get', 'pods', '-n', namespace, '-l', selector, '-o', 'jsonpath={.items[*].metadata.name}']);
   return out.split(' ').filter(Boolean);
 }
+
+/**
+ * Waits for an AccessGrant to be Active. A test's operator is fresh and reconciles every object the
+ * shared sandbox holds before the test's own, hence the generous default.
+ */
+export async function grantActive(kubectl: Kubectl, namespace: string, grant: string, timeoutMs = 60_000): Promise<void> {
+  await eventually(async () => {
+    const phase = (await kubectl.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim();
+    if (phase !== 'Active') throw new Error(`AccessGrant ${namespace}/${grant} is ${phase || 'without a phase'}, not Active`);
+  }, timeoutMs, 250);
+}

@@ -102,7 +102,7 @@ test('invariant 5: the ledger of a grant that was approved by a merged pull requ
   await eventually(async () => {
     await asFlux.ok(['patch', 'approvalrequest', request, '-n', namespace, '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/spec/decisions', value: [{ decision: 'Approve', by: flux, reason: 'merged', pullRequest }] }])]);
   });
-  await eventually(async () => assert.equal(await phaseOf(s, grant), 'Active'), 20_000);
+  await eventually(async () => assert.equal(await phaseOf(s, grant), 'Active'), 60_000);
 
   gateway = await startGateway(cluster, { namespace, name: 'audited' }, { store: s.storeUrl, env: s.env });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
@@ -188,7 +188,7 @@ test('invariant 4: replay --as-recorded sends a session as the recorded identity
   const other = await cluster.namespace('not-granted');
   const grant = uniqueName('replayer');
   const subject = await createGrant(s, grant, 'replayed');
-  await eventually(async () => assert.equal(await phaseOf(s, grant), 'Active'), 20_000);
+  await eventually(async () => assert.equal(await phaseOf(s, grant), 'Active'), 60_000);
   gateway = await startGateway(cluster, { namespace, name: 'replayed' }, { store: s.storeUrl, env: s.env });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
   await eventually(async () => void (await bot.ok(['auth', 'can-i', 'create', 'configmaps', '-n', target])), 20_000);

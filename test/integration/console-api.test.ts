@@ -19,7 +19,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { serviceAccountToken, startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 
 let operator: RunningOperator | undefined;
 let gateway: RunningGateway | undefined;
@@ -69,7 +69,7 @@ async function record(cluster: TestCluster, namespace: string, target: string): 
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'console-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'console' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
   const running = await startGateway(cluster, { namespace, name: 'console' });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, running));
   const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell' }, spec: { containers: [{ name: 'main', image: 'registry.example/app:1.0' }] } };
@@ -366,7 +366,7 @@ test('invariant 5: approvals go as the signed-in viewer: the requester and a nam
   const approved = await asApprover.post(`/api/approvals/${namespace}/${request}`, { decision: 'Approve', reason: 'looks right' });
   assert.equal(approved.status, 200, await approved.clone().text());
   assert.deepEqual(((await approved.json()) as { decisions: { by: string; decision: string }[] }).decisions.map(({ by, decision }) => ({ by, decision })), [{ by: 'alice', decision: 'Approve' }]);
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
   const decisions = JSON.parse(await admin.ok(['get', 'approvalrequest', request, '-n', namespace, '-o', 'jsonpath={.spec.decisions}'])) as { by: string }[];
   assert.deepEqual(decisions.map((decision) => decision.by), ['alice']);
 

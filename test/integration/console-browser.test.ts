@@ -169,7 +169,7 @@ test('invariant 5: the approver approves the pending grant as themself, and the 
 
   const decided = JSON.parse(await s.admin.ok(['get', 'approvalrequest', s.approvalRequest, '-n', s.namespace, '-o', 'json'])) as { spec: { decisions: { by: string; reason: string }[] } };
   assert.deepEqual(decided.spec.decisions.map((d) => [d.by, d.reason]), [[approver.user, 'rollout window CHG-1042']], 'recorded as the authenticated viewer');
-  await eventually(async () => assert.equal(await grantPhase(s), 'Active'), 20_000);
+  await eventually(async () => assert.equal(await grantPhase(s), 'Active'), 60_000);
   s.bot = new Kubectl(s.cluster.state.binaries.kubectl, await jitKubeconfig(s.cluster, { namespace: s.namespace, name: s.grant }, s.gateway));
   await eventually(async () => assert.match(await s.bot!.ok(['get', 'pods', '-n', s.target]), new RegExp(s.pod)), 10_000);
 

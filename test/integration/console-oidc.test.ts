@@ -20,7 +20,7 @@ import { testCluster, type TestCluster } from '../harness/cluster.js';
 import { startConsole, type RunningConsole } from '../harness/console-server.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 
 interface World {
   cluster: TestCluster;
@@ -112,7 +112,7 @@ test('invariant 5: bob signs in at the identity provider in Chromium, named as t
     const admin = await w.cluster.kubectl();
     const decided = JSON.parse(await admin.ok(['get', 'approvalrequest', request, '-n', w.namespace, '-o', 'jsonpath={.spec.decisions}'])) as { by: string }[];
     assert.deepEqual(decided.map((decision) => decision.by), ['bob@example.com'], 'the decision is made by the name the provider vouched for');
-    await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', w.namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+    await grantActive(admin, w.namespace, grant);
 
     // the same callback again, with the same browser's state cookie: the state was spent
     assert.ok(callback, 'the provider sent the browser back to /auth/callback');

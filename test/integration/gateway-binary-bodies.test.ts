@@ -15,7 +15,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { gatewayFixture } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import type { RecordedEvent } from '../../src/recording/format.js';
 
@@ -81,7 +81,7 @@ async function unmaskedGateway(): Promise<{ gateway: RunningGateway; bot: Kubect
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'plain-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: policy }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
   const gateway = await startGateway(cluster, { namespace, name: policy });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));
   const kubeconfig = readFileSync(bot.kubeconfig, 'utf8');

@@ -13,7 +13,7 @@ import { grantGroup } from '../../src/api/identity.js';
 import { jitKubeconfig } from '../harness/gateway.js';
 import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
-import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { deploymentYaml, eventually, grantActive, podNames } from '../harness/workloads.js';
 import { forwardedLocalPort } from '../harness/kubectl.js';
 
 const setup = gatewayFixture();
@@ -156,7 +156,7 @@ test("a token of another policy's gateway is refused", async () => {
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'other-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'staging' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
   // staging's token, presented to prod's gateway (over prod's own TLS, so only the token is wrong)
   const stagingToken = /token: (\S+)/.exec(readFileSync(await jitKubeconfig(cluster, { namespace, name: grant }, gw), 'utf8'))![1]!;
   const refused = await gatewayCall(await setup(), `/api/v1/namespaces/${target}/pods`, { authorization: `Bearer ${stagingToken}` });

@@ -9,7 +9,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
-import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { deploymentYaml, eventually, grantActive, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture();
 
@@ -72,7 +72,7 @@ test('invariant 9: a Mask rule masks the ConfigMap it names even where the polic
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'mask-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: policy }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
   const gateway = await startGateway(cluster, { namespace, name: policy });
   try {
     const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));

@@ -20,7 +20,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { forwardedLocalPort, Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { deploymentYaml, eventually, grantActive, podNames } from '../harness/workloads.js';
 
 interface Fixture {
   cluster: TestCluster;
@@ -63,7 +63,7 @@ async function grantedKubectl(f: Fixture, duration = '1h'): Promise<{ grant: str
   await f.admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(f.namespace, grant, { subject: { kind: 'User', name: 'deploy-bot' }, duration, access: [{ namespace: f.target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await f.admin.ok(['get', 'accessgrant', grant, '-n', f.namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(f.admin, f.namespace, grant);
   return { grant, bot: new Kubectl(f.cluster.state.binaries.kubectl, await jitKubeconfig(f.cluster, { namespace: f.namespace, name: grant }, f.gateway)) };
 }
 

@@ -13,7 +13,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { gatewayFixture, recordedText, type GatewayFixture } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
-import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { deploymentYaml, eventually, grantActive, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture();
 
@@ -105,7 +105,7 @@ test('invariant 10: under an allow-list `rm -r -f`, which gets past a deny patte
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'lister' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'allowlist' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
   allowListGateway = await startGateway(cluster, { namespace, name: 'allowlist' });
   const lister = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, allowListGateway));
 

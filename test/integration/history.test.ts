@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { fixturePolicyRules, gatewayFixture } from '../harness/gateway-fixture.js';
 import { jitKubeconfig } from '../harness/gateway.js';
 import { accessGrant, uniqueName } from '../harness/kubegate-objects.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import type { ObjectIndexEntry } from '../../src/recording/object-index.js';
@@ -34,7 +34,7 @@ test('history namespaces/X and pods/Y -n X name the subject, grant, approval, ru
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, cleanerGrant, { subject: { kind: 'User', name: 'cleanup-bot' }, duration: '1h', access: [{ clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', cleanerGrant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, cleanerGrant);
   const cleaner = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: cleanerGrant }, f.gateway));
 
   const [made, pod] = [uniqueName('made'), uniqueName('api')];

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { gatewayCall, gatewayFixture, recordedLines, type GatewayFixture } from '../harness/gateway-fixture.js';
 import { accessGrant, uniqueName } from '../harness/kubegate-objects.js';
 import { caFile, kubegateBin, kubegateLogin, loginHome, type LoginHome } from '../harness/oidc-login.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { Kubectl } from '../harness/kubectl.js';
 
 const run = promisify(execFile);
@@ -44,7 +44,7 @@ let ready: Promise<Alice> | undefined;
 async function activeGrant(f: GatewayFixture, subject: object, access: object[]): Promise<string> {
   const name = uniqueName('human');
   await f.admin.ok(['apply', '-f', '-'], { input: JSON.stringify(accessGrant(f.namespace, name, { subject, duration: '1h', access, policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })) });
-  await eventually(async () => assert.equal((await f.admin.ok(['get', 'accessgrant', name, '-n', f.namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(f.admin, f.namespace, name);
   return name;
 }
 

@@ -18,7 +18,7 @@ import { jitKubeconfig, type RunningGateway } from '../harness/gateway.js';
 import { gatewayFixture, recordedLines, type GatewayFixture, type RecordedLine } from '../harness/gateway-fixture.js';
 import { accessGrant, uniqueName } from '../harness/kubegate-objects.js';
 import { forwardedLocalPort, Kubectl } from '../harness/kubectl.js';
-import { deploymentYaml, eventually, podNames } from '../harness/workloads.js';
+import { deploymentYaml, eventually, grantActive, podNames } from '../harness/workloads.js';
 
 const setup = gatewayFixture();
 const versions = testedKubectlVersions();
@@ -74,7 +74,7 @@ async function callerFor(version: string): Promise<Caller> {
   await f.admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(f.namespace, grant, { subject: { kind: 'User', name: `kubectl-user-${version}` }, duration: '1h', access: [{ namespace: f.target, clusterRole: 'edit' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await f.admin.ok(['get', 'accessgrant', grant, '-n', f.namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(f.admin, f.namespace, grant);
   const kubectl = Kubectl.atVersion(version, await jitKubeconfig(f.cluster, { namespace: f.namespace, name: grant }, f.gateway));
   await eventually(async () => void (await kubectl.ok(['get', 'pods', '-n', f.target])), 20_000);
   return { f, kubectl, grant, pod: pods[versions.indexOf(version)]! };

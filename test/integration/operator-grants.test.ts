@@ -57,7 +57,7 @@ test('invariant 1: an approved-free grant becomes Active with its binding and a 
       }),
     ),
   });
-  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 20_000);
+  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 60_000);
   const grant = JSON.parse(await kubectl.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'json']));
   const expires = Date.parse(grant.status.expiresAt) - Date.parse(grant.status.activatedAt);
   assert.equal(expires, 30 * 60_000);
@@ -100,7 +100,7 @@ test('bindings are gone within 2 s of expiry, and the grant says Expired', async
   await kubectl.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'ci-bot' }, duration: '4s', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 20_000);
+  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 60_000);
   const uid = (await kubectl.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'jsonpath={.metadata.uid}'])).trim();
   const { expiresAt } = await grantStatus(cluster, namespace, name);
   assert.equal((await bindingsOf(cluster, uid)).length, 1);
@@ -124,7 +124,7 @@ test('revoking or deleting a grant removes its bindings; un-revoking is refused'
   }
   const uids: string[] = [];
   for (const name of names) {
-    await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 20_000);
+    await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 60_000);
     uids.push((await kubectl.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'jsonpath={.metadata.uid}'])).trim());
     await eventually(async () => assert.equal((await bindingsOf(cluster, uids.at(-1)!)).length, 1));
   }
@@ -149,7 +149,7 @@ test('a grant that expires while the operator is down loses its binding as soon 
   await kubectl.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'bot' }, duration: '5s', access: [{ namespace: target, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 20_000);
+  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Active'), 60_000);
   const uid = (await kubectl.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'jsonpath={.metadata.uid}'])).trim();
   await eventually(async () => assert.equal((await bindingsOf(cluster, uid)).length, 1));
   await operator!.kill();

@@ -23,7 +23,7 @@ import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { runKubegate, type CliResult } from '../harness/kubegate-process.js';
 
 let operator: RunningOperator | undefined;
@@ -50,7 +50,7 @@ test('invariant 8: a recorded session of API calls and an interactive exec is fo
   await admin.ok(['apply', '-f', '-'], {
     input: JSON.stringify(accessGrant(namespace, grant, { subject: { kind: 'User', name: 'auditee-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'edit' }], policyRef: { name: 'audited' }, requestedBy: 'kubegate-admin' })),
   });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
 
   const s3 = cluster.state.s3;
   const prefix = `${uniqueName('audit')}/`;

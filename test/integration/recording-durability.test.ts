@@ -22,7 +22,7 @@ import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 
 let operator: RunningOperator | undefined;
 const gateways: RunningGateway[] = [];
@@ -58,7 +58,7 @@ function setup(): Promise<Fixture> {
     await admin.ok(['apply', '-n', target, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell' }, spec: { containers: [{ name: 'main', image: 'registry.example/shell:1.0' }] } }) });
     await admin.ok(['wait', '--for=condition=Ready', 'pod/shell', '-n', target, '--timeout=60s']);
     for (const grant of Object.values(grants)) {
-      await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+      await grantActive(admin, namespace, grant);
     }
     return { cluster, namespace, target, grants };
   })();

@@ -18,7 +18,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { runKubegate } from '../harness/kubegate-process.js';
 
 let operator: RunningOperator | undefined;
@@ -50,7 +50,7 @@ before(async () => {
   const grant = uniqueName('flagger');
   const subject = uniqueName('flags-bot');
   await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(accessGrant(home, grant, { subject: { kind: 'User', name: subject }, duration: '1h', access: [{ clusterRole: 'cluster-admin' }], policyRef: { name: 'flags' }, requestedBy: 'kubegate-admin' })) });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', home, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, home, grant);
   gateway = await startGateway(cluster, { namespace: home, name: 'flags' });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace: home, name: grant }, gateway));
   await eventually(async () => void (await bot.ok(['auth', 'can-i', 'create', 'configmaps'])), 20_000);

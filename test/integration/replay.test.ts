@@ -13,7 +13,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { runKubegate } from '../harness/kubegate-process.js';
 
 let operator: RunningOperator | undefined;
@@ -56,7 +56,7 @@ test('replay --sandbox reproduces a recorded session of every mutating call kind
   const grant = uniqueName('replayer');
   const subject = uniqueName('replay-bot');
   await admin.ok(['apply', '-f', '-'], { input: JSON.stringify(accessGrant(home, grant, { subject: { kind: 'User', name: subject }, duration: '1h', access: [{ clusterRole: 'cluster-admin' }], policyRef: { name: 'replayed' }, requestedBy: 'kubegate-admin' })) });
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', home, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, home, grant);
   gateway = await startGateway(cluster, { namespace: home, name: 'replayed' });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace: home, name: grant }, gateway));
   await eventually(async () => void (await bot.ok(['auth', 'can-i', 'create', 'namespaces'])), 20_000);

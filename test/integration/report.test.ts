@@ -21,7 +21,7 @@ import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gat
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { Kubectl } from '../harness/kubectl.js';
 import { startOperator, type RunningOperator } from '../harness/operator.js';
-import { eventually } from '../harness/workloads.js';
+import { eventually, grantActive } from '../harness/workloads.js';
 import { launchBrowser, openPage, screenshot, screenshotDir } from '../harness/browser.js';
 import { ocsfApiActivityValidator } from '../harness/ocsf-schema.js';
 
@@ -80,7 +80,7 @@ test('invariant 8: the report of a window shows grants, approvals, calls and a t
     assert.ok(grantRequest);
   }, 20_000);
   await approve(grantRequest);
-  await eventually(async () => assert.equal((await admin.ok(['get', 'accessgrant', grant, '-n', namespace, '-o', 'jsonpath={.status.phase}'])).trim(), 'Active'), 20_000);
+  await grantActive(admin, namespace, grant);
 
   gateway = await startGateway(cluster, { namespace, name: 'audited' });
   const bot = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: grant }, gateway));

@@ -92,7 +92,7 @@ test('DuckDB over a file:// store the real gateway and operator filled answers t
   await eventually(async () => assert.ok((approvalRequest = (await grantPhase())[1] ?? '')), 20_000);
   const approver = cluster.kubeconfigFile(await cluster.tokenFor({ user: 'alice', groups: ['sre-leads'] }));
   await run(join(packageRoot(), 'bin', 'kubegate'), ['approve', approvalRequest, '-n', namespace, '--reason', 'the cleanup is due', '--kubeconfig', approver]);
-  await eventually(async () => assert.equal((await grantPhase())[0], 'Active'), 20_000);
+  await eventually(async () => assert.equal((await grantPhase())[0], 'Active'), 60_000);
   const cleaner = new Kubectl(cluster.state.binaries.kubectl, await jitKubeconfig(cluster, { namespace, name: cleanerGrant }, f.gateway));
 
   const [made, first, second] = [uniqueName('made'), uniqueName('api'), uniqueName('worker')];
