@@ -6,6 +6,8 @@
  *    machine's load, unlike the time), and the API requests each cost, by verb and resource;
  * 2. expiry lag: grants with staggered short durations; for each, the time from status.expiresAt to the
  *    deletion of its binding, seen by a watch (target: p99 under 2 s).
+ * KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the operator (`--cpu-prof`, written as it stops) and prints the
+ * summary of its profile.
  *
  * Run: npm run build && node dist/bench/operator-grants.js [grants=5000] [expiring=300]
  */
@@ -25,9 +27,11 @@ import { inBatches } from './in-batches.js';
 import { rssMiB } from './process-memory.js';
 import { cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
 import { apiRequestCounts, requestsBetween } from './api-requests.js';
+import { summarizeProfiles } from './cpu-profile.js';
 
 const grantsTotal = Number(process.argv[2] ?? 5000);
 const expiringTotal = Number(process.argv[3] ?? 300);
+const profileDir = process.env.KUBEGATE_BENCH_CPU_PROFILE;
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -50,7 +54,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-bench-'));
   try {
     const cluster = new TestCluster(await startSandboxProcess(dir, { ownerPid: process.pid }).ready);
-    const operator = await startOperator(cluster, { extraArgs: ['--workers=8'] });
+    const profile = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+    const operator = await startOperator(cluster, { extraArgs: ['--workers=8'], env: profile });
     const pid = operator.process.pid!;
     const custom = cluster.admin.makeApiClient(k8s.CustomObjectsApi);
     const core = cluster.admin.makeApiClient(k8s.CoreV1Api);
@@ -142,6 +147,7 @@ async function main(): Promise<void> {
     );
     console.log(`operator: ${await reconcileCounts(operator.healthUrl)}`);
     await operator.stop();
+    if (profileDir) console.log(`\nthe operator's CPU profile:\n${summarizeProfiles(profileDir)}`);
   } finally {
     await stopSandbox(dir);
     rmSync(dir, { recursive: true, force: true });

@@ -1,23 +1,23 @@
 /**
- * The few API calls the reconcilers share, with the client-node traps handled in one place: patches
- * carry an explicit content type (client-node defaults to JSON patch), children are written with
- * server-side apply under one field manager, and `ApiException.body` is a string.
+ * The few API calls the reconcilers share, in one place: objects are read, created, applied (server-side
+ * apply under one field manager) and deleted through `ObjectClient`, JSON over the raw client's pooled
+ * connections; a failed call is a `KubeApiError` there, an `ApiException` (whose `body` is a string) from
+ * client-node's generated APIs, which the CLI's commands still use, and `statusCode` and `apiMessage` read
+ * either.
  */
 import { Agent } from 'node:https';
-import { RawKubeClient } from './raw-client.js';
+import { KubeApiError, RawKubeClient } from './raw-client.js';
+import { ObjectClient } from './object-client.js';
 import * as k8s from '@kubernetes/client-node';
 
 const fieldManager = 'kubegate-operator';
 
 export interface KubeClients {
   config: k8s.KubeConfig;
-  objects: k8s.KubernetesObjectApi;
+  /** Objects of any kind, over `raw`. */
+  objects: ObjectClient;
   custom: k8s.CustomObjectsApi;
   core: k8s.CoreV1Api;
-  rbac: k8s.RbacAuthorizationV1Api;
-  apps: k8s.AppsV1Api;
-  events: k8s.EventsV1Api;
-  authorization: k8s.AuthorizationV1Api;
   /** JSON over the kubeconfig's transport, for any resource: paged lists cut as they arrive. */
   raw: RawKubeClient;
 }
@@ -46,21 +46,25 @@ export function withConnectionPool(config: k8s.KubeConfig): k8s.KubeConfig {
 
 export function kubeClients(config: k8s.KubeConfig): KubeClients {
   withConnectionPool(config);
+  const raw = new RawKubeClient(config, new Agent({ keepAlive: true }));
   return {
     config,
-    objects: k8s.KubernetesObjectApi.makeApiClient(config),
+    objects: new ObjectClient(raw, fieldManager),
     custom: config.makeApiClient(k8s.CustomObjectsApi),
     core: config.makeApiClient(k8s.CoreV1Api),
-    rbac: config.makeApiClient(k8s.RbacAuthorizationV1Api),
-    apps: config.makeApiClient(k8s.AppsV1Api),
-    events: config.makeApiClient(k8s.EventsV1Api),
-    authorization: config.makeApiClient(k8s.AuthorizationV1Api),
-    raw: new RawKubeClient(config, new Agent({ keepAlive: true })),
+    raw,
   };
 }
 
+/** The HTTP status and body of a call the API server refused, from either client. */
+function refusal(error: unknown): { code: number; body: string } | undefined {
+  if (error instanceof KubeApiError) return { code: error.status, body: error.body };
+  if (error instanceof k8s.ApiException) return { code: error.code, body: String(error.body) };
+  return undefined;
+}
+
 export function statusCode(error: unknown): number | undefined {
-  return error instanceof k8s.ApiException ? error.code : undefined;
+  return refusal(error)?.code;
 }
 
 export const isNotFound = (error: unknown) => statusCode(error) === 404;
@@ -68,11 +72,12 @@ export const isConflict = (error: unknown) => statusCode(error) === 409;
 
 /** The API server's own message of a failed call (the `Status` body is a JSON string). */
 export function apiMessage(error: unknown): string {
-  if (error instanceof k8s.ApiException) {
+  const refused = refusal(error);
+  if (refused) {
     try {
-      return (JSON.parse(error.body as string) as k8s.V1Status).message ?? `HTTP ${error.code}`;
+      return (JSON.parse(refused.body) as k8s.V1Status).message ?? `HTTP ${refused.code}`;
     } catch {
-      return `HTTP ${error.code}: ${String(error.body).slice(0, 200)}`;
+      return `HTTP ${refused.code}: ${refused.body.slice(0, 200)}`;
     }
   }
   return error instanceof Error ? error.message : String(error);
@@ -80,7 +85,7 @@ export function apiMessage(error: unknown): string {
 
 /** Server-side apply of a complete desired object, owned by the operator's field manager. */
 export function apply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
-  return clients.objects.patch(object, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+  return clients.objects.apply(object);
 }
 
 /**
@@ -90,7 +95,7 @@ export function apply<T extends k8s.KubernetesObject>(clients: KubeClients, obje
  */
 export async function createOrApply<T extends k8s.KubernetesObject>(clients: KubeClients, object: T): Promise<T> {
   try {
-    return await clients.objects.create(object, undefined, undefined, fieldManager);
+    return await clients.objects.create(object);
   } catch (error) {
     if (!isConflict(error)) throw error;
     return apply(clients, object);
@@ -111,11 +116,9 @@ export async function deleteIfExists(clients: KubeClients, object: k8s.Kubernete
 /** Reads an object; undefined when it does not exist. */
 export async function readIfExists<T extends k8s.KubernetesObject>(clients: KubeClients, object: k8s.KubernetesObject): Promise<T | undefined> {
   try {
-    return (await clients.objects.read(object as never)) as T;
+    return await clients.objects.read<T>(object);
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
   }
 }
-
-export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);

@@ -1,13 +1,13 @@
-/** The custom resources the operator reads and writes, as the CustomObjectsApi addresses them. */
+/** The custom resources the operator reads and writes, JSON over the raw client. */
 import type * as k8s from '@kubernetes/client-node';
-import { mergePatch, type KubeClients } from './client.js';
-import type { CustomResource } from './custom-resources.js';
+import type { KubeClients } from './client.js';
+import { namespacedPath, type CustomResource } from './custom-resources.js';
 
 // the names and shapes, apart: the gateway reads them without loading client-node
-export { accessGrants, apiVersionOf, approvalRequests, ownerReference, sessionPolicies, type CustomResource } from './custom-resources.js';
+export { accessGrants, apiVersionOf, approvalRequests, namespacedPath, ownerReference, sessionPolicies, type CustomResource } from './custom-resources.js';
 
 export async function getCustom<T>(clients: KubeClients, resource: CustomResource, namespace: string, name: string): Promise<T> {
-  return (await clients.custom.getNamespacedCustomObject({ ...resource, namespace, name })) as T;
+  return clients.raw.requestJson<T>('GET', namespacedPath(resource, namespace, name));
 }
 
 /**
@@ -17,12 +17,12 @@ export async function getCustom<T>(clients: KubeClients, resource: CustomResourc
  */
 export async function patchStatus(clients: KubeClients, resource: CustomResource, namespace: string, name: string, status: object, resourceVersion?: string): Promise<string> {
   const body = resourceVersion ? { metadata: { resourceVersion }, status } : { status };
-  return resourceVersionOf(await clients.custom.patchNamespacedCustomObjectStatus({ ...resource, namespace, name, body }, mergePatch));
+  return resourceVersionOf(await clients.raw.patch(`${namespacedPath(resource, namespace, name)}/status`, body, 'application/merge-patch+json'));
 }
 
 /** Merge-patches metadata (finalizers) or spec; returns the object's new resourceVersion. */
 export async function patchObject(clients: KubeClients, resource: CustomResource, namespace: string, name: string, body: object): Promise<string> {
-  return resourceVersionOf(await clients.custom.patchNamespacedCustomObject({ ...resource, namespace, name, body }, mergePatch));
+  return resourceVersionOf(await clients.raw.patch(namespacedPath(resource, namespace, name), body, 'application/merge-patch+json'));
 }
 
 /**

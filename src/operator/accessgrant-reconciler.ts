@@ -28,7 +28,7 @@ import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, type KubeClients } from '../kube/client.js';
-import { accessGrants, approvalRequests, getCustom, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
+import { accessGrants, approvalRequests, getCustom, namespacedPath, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
 import { deleteKubeconfigSecret, ensureKubeconfigSecret } from './grant-kubeconfig.js';
 import { grantLabel, kubeconfigLocation } from '../api/names.js';
@@ -149,7 +149,8 @@ export class AccessGrantReconciler implements Reconciler {
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);
     if (!unchanged) await this.writeStatus(grant, { bindings }, ready);
-    return { requeueAfterMs: Math.max(0, expiresAt - this.now().getTime()) };
+    // at least 1 ms: an expiry that passed during this reconcile is still a requeue (0 would be none)
+    return { requeueAfterMs: Math.max(1, expiresAt - this.now().getTime()) };
   }
 
   private async readPolicy(namespace: string, name: string): Promise<SessionPolicy | undefined> {
@@ -193,22 +194,18 @@ export class AccessGrantReconciler implements Reconciler {
       // a cache behind our own create makes this create fail with AlreadyExists: retried, then found
       const ttl = this.options.approvalTtlMs ?? 3600_000;
       const deadline = Math.min(now.getTime() + ttl, grant.spec.expiresAt ? Date.parse(grant.spec.expiresAt) : Infinity);
-      request = (await this.clients.custom.createNamespacedCustomObject({
-        ...approvalRequests,
-        namespace: identity.namespace,
-        body: {
-          apiVersion: 'kubegate.dev/v1alpha1',
-          kind: 'ApprovalRequest',
-          metadata: { name, namespace: identity.namespace, ownerReferences: [ownerReference(accessGrants, grant)], labels: { [grantLabel]: identity.uid } },
-          spec: {
-            policyRef: { name: policy.metadata!.name! },
-            target: { kind: 'AccessGrant', name: identity.name },
-            ...grantApprovalParties(grant.spec),
-            reason: grant.spec.reason,
-            expiresAt: new Date(deadline).toISOString(),
-          },
+      request = await this.clients.raw.create<ApprovalRequest>(namespacedPath(approvalRequests, identity.namespace), {
+        apiVersion: 'kubegate.dev/v1alpha1',
+        kind: 'ApprovalRequest',
+        metadata: { name, namespace: identity.namespace, ownerReferences: [ownerReference(accessGrants, grant)], labels: { [grantLabel]: identity.uid } },
+        spec: {
+          policyRef: { name: policy.metadata!.name! },
+          target: { kind: 'AccessGrant', name: identity.name },
+          ...grantApprovalParties(grant.spec),
+          reason: grant.spec.reason,
+          expiresAt: new Date(deadline).toISOString(),
         },
-      })) as ApprovalRequest;
+      });
       this.options.events.record(grant, 'Normal', 'ApprovalRequested', `ApprovalRequest ${name} opened; approve with: kubegate approve ${name} -n ${identity.namespace} --reason "…"`);
     }
     switch (request.status?.phase) {
@@ -249,7 +246,7 @@ export class AccessGrantReconciler implements Reconciler {
 
   /** Removes every binding and the kubeconfig Secret of a grant. */
   private async removeAccess(identity: GrantIdentity, grant: AccessGrant): Promise<void> {
-    await deleteGrantBindings(this.clients, identity.uid);
+    await deleteGrantBindings(this.clients, identity, grant.spec.access);
     await deleteKubeconfigSecret(this.clients, kubeconfigLocation(grant, this.options.operatorNamespace), identity.uid);
   }
 

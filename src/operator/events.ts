@@ -49,7 +49,7 @@ export function eventRecorder(options: EventRecorderOptions): EventRecorder {
 
   const write = async (event: k8s.EventsV1Event) => {
     try {
-      await clients.events.createNamespacedEvent({ namespace: event.metadata!.namespace!, body: event });
+      await clients.raw.create(`/apis/events.k8s.io/v1/namespaces/${event.metadata!.namespace!}/events`, event);
     } catch (error) {
       // an event is a courtesy to the reader: failing to write one must not fail anything else
       log(`event ${event.reason} on ${event.metadata!.namespace}/${event.regarding?.name} not recorded`, error);
@@ -69,6 +69,8 @@ export function eventRecorder(options: EventRecorderOptions): EventRecorder {
       }
       const namespace = regarding.metadata?.namespace ?? 'default';
       queue.push({
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
         metadata: { name: `${regarding.metadata?.name}.${randomBytes(6).toString('hex')}`, namespace },
         // MicroTime wants exactly six fractional digits; a Date would be sent with three
         eventTime: new Date().toISOString().replace(/Z$/, '000Z') as unknown as k8s.V1MicroTime,

@@ -88,9 +88,17 @@ export async function listGrantBindings(clients: KubeClients, uid?: string): Pro
   return lists.flatMap((list) => list.items);
 }
 
-export async function deleteGrantBindings(clients: KubeClients, uid: string): Promise<number> {
-  let deleted = 0;
-  for (const binding of await listGrantBindings(clients, uid)) {
+/**
+ * Deletes the grant's bindings: first those its `access` gave it, by name and at once, so that access ends
+ * without waiting for a list (the names are the grant's: activation writes over whatever held them); then,
+ * level-based, any other binding labelled with its uid, wherever it is.
+ */
+export async function deleteGrantBindings(clients: KubeClients, grant: GrantIdentity, access: AccessEntry[]): Promise<number> {
+  const given = desiredBindings(grant, access).map(bindingIdentity);
+  let deleted = (await Promise.all(given.map((binding) => deleteIfExists(clients, binding)))).filter(Boolean).length;
+  const names = new Set(given.map((binding) => `${binding.kind}/${binding.metadata!.namespace}/${binding.metadata!.name}`));
+  const listed = (await listGrantBindings(clients, grant.uid)).filter((binding) => !names.has(`${binding.kind}/${binding.metadata!.namespace}/${binding.metadata!.name}`));
+  for (const binding of listed) {
     if (await deleteIfExists(clients, binding)) deleted++;
   }
   return deleted;

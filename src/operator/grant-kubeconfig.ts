@@ -71,8 +71,8 @@ async function readable(clients: KubeClients, target: KubeconfigTarget, outcome:
 async function write(clients: KubeClients, secret: k8s.V1Secret, existing?: k8s.V1Secret): Promise<boolean> {
   const { name, namespace } = secret.metadata as { name: string; namespace: string };
   try {
-    if (existing) await clients.core.replaceNamespacedSecret({ name, namespace, body: { ...secret, metadata: { ...secret.metadata, resourceVersion: existing.metadata!.resourceVersion } } });
-    else await clients.core.createNamespacedSecret({ namespace, body: secret });
+    if (existing) await clients.raw.requestJson('PUT', `/api/v1/namespaces/${namespace}/secrets/${name}`, { ...secret, metadata: { ...secret.metadata, resourceVersion: existing.metadata!.resourceVersion } });
+    else await clients.raw.create(`/api/v1/namespaces/${namespace}/secrets`, secret);
   } catch (error) {
     if (!existing && isConflict(error)) return false;
     throw error;
@@ -124,10 +124,10 @@ function readerRole(target: KubeconfigTarget): [k8s.V1Role, k8s.V1RoleBinding] |
  * one left under an earlier spec.kubeconfigSecret goes too, and nobody else's — except `keep`.
  */
 async function deleteOwnSecrets(clients: KubeClients, location: KubeconfigLocation, uid: string, keep?: string): Promise<void> {
-  const { items } = await clients.core.listNamespacedSecret({ namespace: location.namespace, labelSelector: `${grantLabel}=${uid}` });
+  const { items } = await clients.raw.list<k8s.V1Secret>(`/api/v1/namespaces/${location.namespace}/secrets`, { labelSelector: `${grantLabel}=${uid}` });
   for (const secret of items.filter((s) => s.metadata?.name !== keep)) {
     const preconditions = { uid: secret.metadata!.uid, resourceVersion: secret.metadata!.resourceVersion };
-    await ignoreNotFound(clients.core.deleteNamespacedSecret({ name: secret.metadata!.name!, namespace: location.namespace, body: { preconditions } }));
+    await ignoreNotFound(clients.objects.delete(secret, { preconditions }));
   }
 }
 
@@ -135,11 +135,11 @@ async function deleteOwnSecrets(clients: KubeClients, location: KubeconfigLocati
 export async function deleteKubeconfigSecret(clients: KubeClients, location: KubeconfigLocation, uid: string): Promise<void> {
   await deleteOwnSecrets(clients, location, uid);
   if (!location.reader) return;
-  const { name, namespace } = location;
-  const binding = await ignoreNotFound(clients.rbac.readNamespacedRoleBinding({ name, namespace }));
-  if (ownedBy(binding, uid, readerLabel)) await ignoreNotFound(clients.rbac.deleteNamespacedRoleBinding({ name, namespace }));
-  const role = await ignoreNotFound(clients.rbac.readNamespacedRole({ name, namespace }));
-  if (ownedBy(role, uid, readerLabel)) await ignoreNotFound(clients.rbac.deleteNamespacedRole({ name, namespace }));
+  const metadata = { name: location.name, namespace: location.namespace };
+  for (const kind of ['RoleBinding', 'Role']) {
+    const reader = { apiVersion: 'rbac.authorization.k8s.io/v1', kind, metadata };
+    if (ownedBy(await readIfExists(clients, reader), uid, readerLabel)) await ignoreNotFound(clients.objects.delete(reader));
+  }
 }
 
 async function ignoreNotFound<T>(call: Promise<T>): Promise<T | undefined> {

@@ -9,6 +9,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AccessGrant, ApprovalRequest, SessionPolicy } from '../api/index.js';
 import { kubeClients, type KubeClients } from '../kube/client.js';
+import type { RawKubeClient } from '../kube/raw-client.js';
 import { accessGrants, approvalRequests, sessionPolicies, type CustomResource } from '../kube/resources.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { Gauge, type Registry } from 'prom-client';
@@ -98,10 +99,10 @@ function signingKeySource(clients: KubeClients, namespace: string): { get: () =>
 }
 
 /** The API server's resources (to validate policies against), looked up again at most once a minute. */
-function cachedResourceCatalog(kubeconfig: k8s.KubeConfig, maxAgeMs = 60_000): () => Promise<Set<string>> {
+function cachedResourceCatalog(raw: RawKubeClient, maxAgeMs = 60_000): () => Promise<Set<string>> {
   let catalog: { at: number; value: Promise<Set<string>> } | undefined;
   return () => {
-    if (!catalog || Date.now() - catalog.at > maxAgeMs) catalog = { at: Date.now(), value: resourceCatalog(kubeconfig) };
+    if (!catalog || Date.now() - catalog.at > maxAgeMs) catalog = { at: Date.now(), value: resourceCatalog(raw) };
     return catalog.value;
   };
 }
@@ -290,7 +291,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const parts: ControllerParts = { manager, informers, clients, events, signingKeys: signingKeys.get, workers: options.workers, operatorNamespace: options.namespace, ...(ledger ? { ledger } : {}) };
   addAccessGrantController(parts);
   const children = new UnchangedApply(clients, (kind) => informers.children.get(kind));
-  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(kubeconfig), gatewayImage: options.gatewayImage, gatewayPods: options.gatewayPods });
+  addSessionPolicyController(parts, { children, resourceCatalog: cachedResourceCatalog(clients.raw), gatewayImage: options.gatewayImage, gatewayPods: options.gatewayPods });
   addApprovalRequestController(parts);
   manager.onLeading(leaderTasks({ clients, logger, signingKeys, sweepCron: options.sweepCron }));
   await manager.start(signal);

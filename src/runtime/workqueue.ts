@@ -4,7 +4,9 @@
  * the current state of a key, so what changed, and how often, need not be kept.
  *
  * Guarantees:
- * - Fair: items are handed out by `get` in the order they were first added.
+ * - Fair: items are handed out by `get` in the order they were first added; but an item whose wait
+ *   (`addAfter`) is over goes ahead of every item added without one, in the order of its time: a delay
+ *   that comes due is a deadline (a grant's expiry), which must not queue behind a burst of new objects.
  * - Stingy: an item added again before a worker takes it is queued once (dedupe), so a burst of changes to
  *   one object costs one reconcile.
  * - Exclusive: an item is never handed to two workers at once. From `get` until `done` the item is
@@ -39,6 +41,8 @@ export class WorkQueue {
   private readonly rateLimiter: RateLimiter;
   /** Items ready to be handed out, in order; each is also in `dirty`. */
   private queue: string[] = [];
+  /** Items whose wait is over, handed out before `queue`; each is also in `dirty`. */
+  private due: string[] = [];
   /** Items that need processing: queued, or added again while processing. */
   private readonly dirty = new Set<string>();
   /** Items handed out by `get` and not yet `done`. */
@@ -95,7 +99,7 @@ export class WorkQueue {
    */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    if (this.queue.length > 0) return Promise.resolve(this.take());
+    if (this.len() > 0) return Promise.resolve(this.take());
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -114,7 +118,7 @@ export class WorkQueue {
 
   /** Items ready to be handed out (neither processing nor waiting): the queue depth metric. */
   len(): number {
-    return this.queue.length;
+    return this.due.length + this.queue.length;
   }
 
   /** Stops the queue now: no more adds; queued and waiting items are dropped; `get` resolves `undefined`. */
@@ -122,6 +126,7 @@ export class WorkQueue {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.queue = [];
+    this.due = [];
     this.dirty.clear();
     this.waiting.clear();
     if (this.timer) this.clock.clearTimeout(this.timer.handle);
@@ -137,14 +142,30 @@ export class WorkQueue {
   }
 
   private take(): string {
-    const item = this.queue.shift()!;
+    const item = (this.due.length > 0 ? this.due : this.queue).shift()!;
     this.dirty.delete(item);
     this.processing.add(item);
     return item;
   }
 
   private handOut(): void {
-    while (this.waiters.length > 0 && this.queue.length > 0) this.waiters.shift()!(this.take());
+    while (this.waiters.length > 0 && this.len() > 0) this.waiters.shift()!(this.take());
+  }
+
+  /**
+   * `add` for an item whose wait is over: queued in `due`, moved there if it was queued without a wait.
+   * One that is processing is queued again after `done`, as `add` does.
+   */
+  private addDue(item: string): void {
+    if (this.processing.has(item)) return this.add(item);
+    if (this.dirty.has(item)) {
+      const queued = this.queue.indexOf(item);
+      if (queued < 0) return; // already due
+      this.queue.splice(queued, 1);
+    }
+    this.dirty.add(item);
+    this.due.push(item);
+    this.handOut();
   }
 
   private releaseDrainers(): void {
@@ -160,7 +181,7 @@ export class WorkQueue {
     if (readyAt === undefined) return;
     const handle = this.clock.setTimeout(() => {
       this.timer = undefined;
-      for (const item of this.waiting.takeReady(this.clock.now())) this.add(item);
+      for (const item of this.waiting.takeReady(this.clock.now())) this.addDue(item);
       this.armTimer();
     }, Math.max(0, readyAt - this.clock.now()));
     this.timer = { handle, readyAt };

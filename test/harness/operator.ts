@@ -52,7 +52,7 @@ export interface RunningOperator {
   kill(): Promise<void>;
 }
 
-/** `env`: over the sandbox's S3 settings (e.g. IRSA's variables in place of its static keys). */
+/** `env`: over the sandbox's S3 settings (e.g. IRSA's variables in place of its static keys; a bench's `NODE_OPTIONS`). */
 export async function startOperator(cluster: TestCluster, options: { leaderElect?: boolean; extraArgs?: string[]; waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<RunningOperator> {
   await installKubegate(cluster);
   const token = await serviceAccountToken(cluster, operatorNamespace, 'kubegate-operator');

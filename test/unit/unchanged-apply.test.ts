@@ -12,7 +12,7 @@ function fixture() {
   const store = new Map<string, k8s.KubernetesObject>();
   const clients = {
     objects: {
-      patch: async (object: k8s.KubernetesObject) => {
+      apply: async (object: k8s.KubernetesObject) => {
         applied.push(object.metadata!.name!);
         return { ...object, metadata: { ...object.metadata, resourceVersion: String(++version) } };
       },

@@ -92,6 +92,23 @@ test('addAfter adds each item once its delay has passed, earliest first', async 
   assert.deepEqual(await drain(q), ['ns/first', 'ns/second', 'ns/third']);
 });
 
+test('an item whose wait is over goes ahead of items added without one, moved up if it was queued already', async () => {
+  const clock = new ManualClock();
+  const q = queue(clock);
+  q.addAfter('ns/expiring', 10);
+  q.addAfter('ns/later', 20);
+  for (const item of ['ns/new-1', 'ns/new-2', 'ns/later']) q.add(item);
+  clock.advance(20);
+  assert.deepEqual(await drain(q), ['ns/expiring', 'ns/later', 'ns/new-1', 'ns/new-2'], 'due in the order of their times, then the rest');
+
+  q.add('ns/a');
+  q.addAfter('ns/b', 5);
+  q.add('ns/b');
+  clock.advance(5);
+  assert.equal(q.len(), 2, 'moved, not queued twice');
+  assert.deepEqual(await drain(q), ['ns/b', 'ns/a']);
+});
+
 test('re-adding a waiting item keeps the earlier time: a short retry is never postponed by a long one', async () => {
   const clock = new ManualClock();
   const q = queue(clock);
