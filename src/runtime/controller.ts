@@ -9,7 +9,7 @@
  * | reconcile                     | queue                      | reconcile_total result |
  * | ----------------------------- | -------------------------- | ---------------------- |
  * | returns, no `requeueAfterMs`  | forget                     | success                |
- * | returns `requeueAfterMs > 0`  | forget, addAfter(ms)       | requeue_after          |
+ * | returns `requeueAfterMs > 0`  | forget, addAfter(ms, due)  | requeue_after          |
  * | throws `TerminalError`        | forget (no retry), log     | error (+ terminal)     |
  * | throws anything else          | addRateLimited (backoff)   | error                  |
  *
@@ -20,7 +20,7 @@ import type { EventSource } from './informer.js';
 import { createRuntimeMetrics, type ReconcileResultLabel, type RuntimeMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { keyString, parseKey, realClock, TerminalError, type Clock, type ObjectKey, type Reconciler } from './reconciler.js';
-import { WorkQueue } from './workqueue.js';
+import { WorkQueue, type Lane } from './workqueue.js';
 import { fnv1a } from '../util/fnv.js';
 
 export interface ControllerOptions {
@@ -74,14 +74,14 @@ export class Controller {
     this.metrics.trackQueueDepth(options.name, () => this.queue.len());
   }
 
-  /** Asks for `key` to be reconciled. Keys queued before `start` wait for it. */
-  enqueue(key: ObjectKey): void {
-    this.queue.add(keyString(key));
+  /** Asks for `key` to be reconciled (in `lane`: workqueue.ts). Keys queued before `start` wait for it. */
+  enqueue(key: ObjectKey, lane?: Lane): void {
+    this.queue.add(keyString(key), lane);
   }
 
-  /** Asks for `key` to be reconciled after `delayMs` (the earliest request wins). */
-  enqueueAfter(key: ObjectKey, delayMs: number): void {
-    this.queue.addAfter(keyString(key), delayMs);
+  /** Asks for `key` to be reconciled after `delayMs` (the earliest request and the higher lane win). */
+  enqueueAfter(key: ObjectKey, delayMs: number, lane?: Lane): void {
+    this.queue.addAfter(keyString(key), delayMs, lane);
   }
 
   /**
@@ -95,16 +95,17 @@ export class Controller {
    */
   watch<T>(source: EventSource<T>, mapToKeys: (object: T) => ObjectKey[], options: WatchOptions<T> = {}): void {
     const { updateMatters, delayMs = 0, resyncSpreadMs = 0 } = options;
-    const enqueueAll = (objects: T[], spreadMs = 0) => {
-      for (const object of objects) for (const key of mapToKeys(object)) this.enqueueAfter(key, delayMs + resyncOffsetMs(key, spreadMs));
+    const enqueueAll = (objects: T[], lane: Lane, spreadMs = 0) => {
+      for (const object of objects) for (const key of mapToKeys(object)) this.enqueueAfter(key, delayMs + resyncOffsetMs(key, spreadMs), lane);
     };
     source.addEventHandler({
-      onAdd: (object) => enqueueAll([object]),
+      // what the informer listed first, and its resyncs, are no news: they queue behind changes
+      onAdd: (object, isInInitialList) => enqueueAll([object], isInInitialList ? 'background' : 'change'),
       onUpdate: (object, old) => {
-        if (object === old) enqueueAll([object], resyncSpreadMs); // a resync
-        else if (!updateMatters || updateMatters(object, old)) enqueueAll([object, old]);
+        if (object === old) enqueueAll([object], 'background', resyncSpreadMs); // a resync
+        else if (!updateMatters || updateMatters(object, old)) enqueueAll([object, old], 'change');
       },
-      onDelete: (object) => enqueueAll([object]),
+      onDelete: (object) => enqueueAll([object], 'change'),
     });
   }
 
@@ -139,7 +140,7 @@ export class Controller {
       const requeueAfterMs = outcome?.requeueAfterMs ?? 0;
       this.queue.forget(item);
       if (requeueAfterMs > 0) {
-        this.queue.addAfter(item, requeueAfterMs);
+        this.queue.addAfter(item, requeueAfterMs, 'due'); // a deadline the reconciler named (an expiry)
         result = 'requeue_after';
       } else {
         result = 'success';

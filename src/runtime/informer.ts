@@ -21,7 +21,11 @@ import { pino, type Logger } from 'pino';
 import { keyString, realClock, type Clock, sleep } from './reconciler.js';
 
 export interface InformerEventHandler<T> {
-  onAdd?(object: T): void;
+  /**
+   * `isInInitialList` (as client-go's): the object was in the informer's first list, or in its store when
+   * the handler registered; not news, so a controller may queue it behind changes.
+   */
+  onAdd?(object: T, isInInitialList?: boolean): void;
   /** Also called by resync, with `object === old`. */
   onUpdate?(object: T, old: T): void;
   /** Gets the last state of the object. */
@@ -118,7 +122,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
   /** Registers `handler`; it first gets an add for every object already in the store, like client-go. */
   addEventHandler(handler: InformerEventHandler<T>): void {
     this.handlers.push(handler);
-    for (const object of this.store.values()) this.deliver(handler, 'onAdd', object);
+    for (const object of this.store.values()) this.deliver(handler, 'onAdd', object, true);
   }
 
   /** Starts listing and watching in the background. An informer runs once: after `stop` it stays stopped. */
@@ -197,7 +201,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     for (const [key, object] of listed) {
       const old = this.store.get(key);
       this.store.set(key, object);
-      if (!old) this.emit('onAdd', object);
+      if (!old) this.emit('onAdd', object, !this.synced);
       else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.emit('onUpdate', object, old);
     }
     this.resourceVersion = list.resourceVersion;
@@ -264,7 +268,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
         const old = this.store.get(key);
         this.store.set(key, object);
         if (old) this.emit('onUpdate', object, old);
-        else this.emit('onAdd', object);
+        else this.emit('onAdd', object, false);
         break;
       }
       case 'DELETED':
@@ -295,17 +299,27 @@ export class Informer<T extends KubernetesObject = KubernetesObject> implements 
     }, resyncMs);
   }
 
-  private emit(event: 'onAdd' | 'onDelete', object: T): void;
+  private emit(event: 'onAdd', object: T, isInInitialList: boolean): void;
+  private emit(event: 'onDelete', object: T): void;
   private emit(event: 'onUpdate', object: T, old: T): void;
-  private emit(event: keyof InformerEventHandler<T>, object: T, old?: T): void {
-    for (const handler of this.handlers) this.deliver(handler, event, object, old);
+  private emit(event: keyof InformerEventHandler<T>, object: T, extra?: T | boolean): void {
+    for (const handler of this.handlers) this.deliver(handler, event, object, extra);
   }
 
-  /** A handler that throws must not break the informer or the other handlers. */
-  private deliver(handler: InformerEventHandler<T>, event: keyof InformerEventHandler<T>, object: T, old?: T): void {
+  /** A handler that throws must not break the informer or the other handlers. `extra`: onAdd's flag, onUpdate's old object. */
+  private deliver(handler: InformerEventHandler<T>, event: keyof InformerEventHandler<T>, object: T, extra?: T | boolean): void {
     try {
-      if (event === 'onUpdate') handler.onUpdate?.(object, old ?? object);
-      else handler[event]?.(object);
+      switch (event) {
+        case 'onAdd':
+          handler.onAdd?.(object, extra === true);
+          break;
+        case 'onUpdate':
+          handler.onUpdate?.(object, typeof extra === 'object' ? extra : object);
+          break;
+        case 'onDelete':
+          handler.onDelete?.(object);
+          break;
+      }
     } catch (error) {
       this.logger.error({ err: error, event, object: storeKey(object) }, 'event handler failed');
     }

@@ -4,9 +4,14 @@
  * the current state of a key, so what changed, and how often, need not be kept.
  *
  * Guarantees:
- * - Fair: items are handed out by `get` in the order they were first added; but an item whose wait
- *   (`addAfter`) is over goes ahead of every item added without one, in the order of its time: a delay
- *   that comes due is a deadline (a grant's expiry), which must not queue behind a burst of new objects.
+ * - Fair by lane: a ready item waits in one of three lanes, handed out in this order, each first in, first
+ *   out (after controller-runtime's priority queue):
+ *   - `due`: a time the reconciler asked to be called back at (a grant's expiry), a deadline that must not
+ *     queue behind a burst of new objects;
+ *   - `change` (the default): an object changed, or a failed reconcile's backoff is over;
+ *   - `background`: objects re-checked for no news, the informers' first list and their resyncs. After a
+ *     restart with thousands of objects, a new object or an expiry is still handled at once.
+ *   An item added again to a higher lane moves up (keeping its place among that lane's); never down.
  * - Stingy: an item added again before a worker takes it is queued once (dedupe), so a burst of changes to
  *   one object costs one reconcile.
  * - Exclusive: an item is never handed to two workers at once. From `get` until `done` the item is
@@ -27,6 +32,13 @@
 import { realClock, type Clock } from './reconciler.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.js';
 
+/** The lanes of ready items, in the order they are handed out. */
+export const lanes = ['due', 'change', 'background'] as const;
+export type Lane = (typeof lanes)[number];
+const rank: Record<Lane, number> = { due: 0, change: 1, background: 2 };
+const emptyLanes = (): Record<Lane, string[]> => ({ due: [], change: [], background: [] });
+const higher = (a: Lane, b: Lane): Lane => (rank[a] <= rank[b] ? a : b);
+
 export interface WorkQueueOptions {
   /** Names the queue in metrics and logs. */
   name: string;
@@ -39,12 +51,10 @@ export class WorkQueue {
   readonly name: string;
   private readonly clock: Clock;
   private readonly rateLimiter: RateLimiter;
-  /** Items ready to be handed out, in order; each is also in `dirty`. */
-  private queue: string[] = [];
-  /** Items whose wait is over, handed out before `queue`; each is also in `dirty`. */
-  private due: string[] = [];
-  /** Items that need processing: queued, or added again while processing. */
-  private readonly dirty = new Set<string>();
+  /** Items ready to be handed out, lane by lane, in order; each is also in `dirty`, with its lane. */
+  private ready: Record<Lane, string[]> = emptyLanes();
+  /** Items that need processing and their lane: queued, or added again while processing (queued at `done`). */
+  private readonly dirty = new Map<string, Lane>();
   /** Items handed out by `get` and not yet `done`. */
   private readonly processing = new Set<string>();
   /** `get` calls waiting for an item. */
@@ -60,23 +70,28 @@ export class WorkQueue {
     this.rateLimiter = options.rateLimiter ?? defaultControllerRateLimiter({ clock: this.clock });
   }
 
-  /** Queues `item` unless it is already queued; if it is processing, it is queued again after `done`. */
-  add(item: string): void {
-    if (this.shuttingDown || this.dirty.has(item)) return;
-    this.dirty.add(item);
+  /**
+   * Queues `item` in `lane` unless it is already queued there or higher (a lower lane's item moves up);
+   * if it is processing, it is queued again after `done`.
+   */
+  add(item: string, lane: Lane = 'change'): void {
+    const current = this.dirty.get(item);
+    if (this.shuttingDown || (current !== undefined && rank[current] <= rank[lane])) return;
+    this.dirty.set(item, lane);
     if (this.processing.has(item)) return;
-    this.queue.push(item);
+    if (current !== undefined) this.ready[current].splice(this.ready[current].indexOf(item), 1);
+    this.ready[lane].push(item);
     this.handOut();
   }
 
-  /** Adds `item` after `delayMs`; if it is already waiting, the earlier of the two times wins. */
-  addAfter(item: string, delayMs: number): void {
+  /** Adds `item` to `lane` after `delayMs`; if it is already waiting, the earlier time and the higher lane win. */
+  addAfter(item: string, delayMs: number, lane: Lane = 'change'): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) {
-      this.add(item);
+      this.add(item, lane);
       return;
     }
-    if (this.waiting.schedule(item, this.clock.now() + delayMs)) this.armTimer();
+    if (this.waiting.schedule(item, this.clock.now() + delayMs, lane)) this.armTimer();
   }
 
   /** Adds `item` after the wait its rate limiter gives (its backoff grows with each call until `forget`). */
@@ -110,23 +125,23 @@ export class WorkQueue {
       if (this.processing.size === 0) this.releaseDrainers();
       return;
     }
-    if (this.dirty.has(item)) {
-      this.queue.push(item);
+    const lane = this.dirty.get(item);
+    if (lane !== undefined) {
+      this.ready[lane].push(item);
       this.handOut();
     }
   }
 
   /** Items ready to be handed out (neither processing nor waiting): the queue depth metric. */
   len(): number {
-    return this.due.length + this.queue.length;
+    return lanes.reduce((sum, lane) => sum + this.ready[lane].length, 0);
   }
 
   /** Stops the queue now: no more adds; queued and waiting items are dropped; `get` resolves `undefined`. */
   shutdown(): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    this.queue = [];
-    this.due = [];
+    this.ready = emptyLanes();
     this.dirty.clear();
     this.waiting.clear();
     if (this.timer) this.clock.clearTimeout(this.timer.handle);
@@ -142,7 +157,7 @@ export class WorkQueue {
   }
 
   private take(): string {
-    const item = (this.due.length > 0 ? this.due : this.queue).shift()!;
+    const item = this.ready[lanes.find((lane) => this.ready[lane].length > 0)!].shift()!;
     this.dirty.delete(item);
     this.processing.add(item);
     return item;
@@ -150,22 +165,6 @@ export class WorkQueue {
 
   private handOut(): void {
     while (this.waiters.length > 0 && this.len() > 0) this.waiters.shift()!(this.take());
-  }
-
-  /**
-   * `add` for an item whose wait is over: queued in `due`, moved there if it was queued without a wait.
-   * One that is processing is queued again after `done`, as `add` does.
-   */
-  private addDue(item: string): void {
-    if (this.processing.has(item)) return this.add(item);
-    if (this.dirty.has(item)) {
-      const queued = this.queue.indexOf(item);
-      if (queued < 0) return; // already due
-      this.queue.splice(queued, 1);
-    }
-    this.dirty.add(item);
-    this.due.push(item);
-    this.handOut();
   }
 
   private releaseDrainers(): void {
@@ -181,7 +180,7 @@ export class WorkQueue {
     if (readyAt === undefined) return;
     const handle = this.clock.setTimeout(() => {
       this.timer = undefined;
-      for (const item of this.waiting.takeReady(this.clock.now())) this.addDue(item);
+      for (const { item, lane } of this.waiting.takeReady(this.clock.now())) this.add(item, lane);
       this.armTimer();
     }, Math.max(0, readyAt - this.clock.now()));
     this.timer = { handle, readyAt };
@@ -194,13 +193,19 @@ export class WorkQueue {
  */
 class DelayedItems {
   private heap: Array<{ item: string; readyAt: number }> = [];
-  private readonly readyAt = new Map<string, number>();
+  private readonly scheduled = new Map<string, { readyAt: number; lane: Lane }>();
 
-  /** Returns false when `item` already waits until `readyAt` or earlier (the earlier time wins). */
-  schedule(item: string, readyAt: number): boolean {
-    const current = this.readyAt.get(item);
-    if (current !== undefined && current <= readyAt) return false;
-    this.readyAt.set(item, readyAt);
+  /**
+   * Returns false when `item` already waits until `readyAt` or earlier (the earlier time wins); either way
+   * it keeps the higher of its lanes.
+   */
+  schedule(item: string, readyAt: number, lane: Lane): boolean {
+    const current = this.scheduled.get(item);
+    if (current !== undefined && current.readyAt <= readyAt) {
+      current.lane = higher(current.lane, lane);
+      return false;
+    }
+    this.scheduled.set(item, { readyAt, lane: current ? higher(current.lane, lane) : lane });
     this.push({ item, readyAt });
     return true;
   }
@@ -211,23 +216,23 @@ class DelayedItems {
   }
 
   /** Removes and returns, earliest first, every item ready at `now`. */
-  takeReady(now: number): string[] {
-    const ready: string[] = [];
+  takeReady(now: number): Array<{ item: string; lane: Lane }> {
+    const ready: Array<{ item: string; lane: Lane }> = [];
     for (let top = this.earliest(); top !== undefined && top <= now; top = this.earliest()) {
       const { item } = this.pop();
-      this.readyAt.delete(item);
-      ready.push(item);
+      ready.push({ item, lane: this.scheduled.get(item)!.lane });
+      this.scheduled.delete(item);
     }
     return ready;
   }
 
   clear(): void {
     this.heap = [];
-    this.readyAt.clear();
+    this.scheduled.clear();
   }
 
   private dropStale(): void {
-    while (this.heap.length > 0 && this.readyAt.get(this.heap[0]!.item) !== this.heap[0]!.readyAt) this.pop();
+    while (this.heap.length > 0 && this.scheduled.get(this.heap[0]!.item)?.readyAt !== this.heap[0]!.readyAt) this.pop();
   }
 
   private push(entry: { item: string; readyAt: number }): void {

@@ -88,12 +88,17 @@ function capturingLogger(records: Array<Record<string, unknown>>) {
   return pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
 }
 
-type Event = { type: 'add' | 'update' | 'delete'; name: string; value?: string };
+/** `initial`: an add the informer marked as its first list's (isInInitialList). */
+type Event = { type: 'add' | 'update' | 'delete'; name: string; value?: string; initial?: boolean };
 
 function recordEvents(informer: Informer<k8s.V1ConfigMap>): Event[] {
   const events: Event[] = [];
   const record = (type: Event['type']) => (object: k8s.V1ConfigMap) => events.push({ type, name: object.metadata!.name!, value: object.data?.value });
-  informer.addEventHandler({ onAdd: record('add'), onUpdate: record('update'), onDelete: record('delete') });
+  informer.addEventHandler({
+    onAdd: (object, initial) => events.push({ type: 'add', name: object.metadata!.name!, value: object.data?.value, initial }),
+    onUpdate: record('update'),
+    onDelete: record('delete'),
+  });
   return events;
 }
 
@@ -123,7 +128,8 @@ test('an informer lists and watches ConfigMaps, and recovers from a cut connecti
   try {
     informer.start();
     await informer.waitForSync(AbortSignal.timeout(15_000));
-    assert.deepEqual(events, [{ type: 'add', name: 'before', value: '0' }], 'the label selector leaves out the rest');
+    assert.deepEqual(events, [{ type: 'add', name: 'before', value: '0', initial: true }], 'the label selector leaves out the rest');
+    assert.deepEqual(recordEvents(informer), [{ type: 'add', name: 'before', value: '0', initial: true }], 'a handler registered late gets the store as a first list');
     assert.equal(informer.get(`${namespace}/before`)?.kind, 'ConfigMap', 'list items get their kind');
 
     await core.createNamespacedConfigMap({ namespace, body: configMap('a', '1') });
@@ -131,7 +137,7 @@ test('an informer lists and watches ConfigMaps, and recovers from a cut connecti
     await core.deleteNamespacedConfigMap({ name: 'a', namespace });
     await eventually(async () =>
       assert.deepEqual(events.slice(1), [
-        { type: 'add', name: 'a', value: '1' },
+        { type: 'add', name: 'a', value: '1', initial: false },
         { type: 'update', name: 'a', value: '2' },
         { type: 'delete', name: 'a', value: '2' },
       ]),

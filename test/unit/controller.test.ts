@@ -233,6 +233,34 @@ test('watch options: a resync is spread over resyncSpreadMs, each key at its fix
   await h.running;
 });
 
+test('watch lanes: the first list and resyncs queue behind changes; a requeueAfter that comes due goes ahead of both', async () => {
+  let release!: () => void;
+  const blocked = new Promise<void>((resolve) => (release = resolve));
+  // one worker, held by ns/blocker while the queue fills; ns/expiring asks to be called back in 10 ms
+  const h = harness((call, key) => (key === 'ns/blocker' ? blocked : key === 'ns/expiring' && call === 1 ? { requeueAfterMs: 10 } : {}), 1);
+  let handler!: InformerEventHandler<{ name: string }>;
+  const source: EventSource<{ name: string }> = { addEventHandler: (added) => (handler = added) };
+  h.controller.watch(source, (object) => [{ namespace: 'ns', name: object.name }]);
+  handler.onAdd!({ name: 'expiring' }, false);
+  await advance(h.clock, 0);
+  handler.onAdd!({ name: 'blocker' }, false);
+  await advance(h.clock, 0);
+  for (let i = 0; i < 3; i++) handler.onAdd!({ name: `listed-${i}` }, true);
+  const resynced = { name: 'resynced' };
+  handler.onUpdate!(resynced, resynced);
+  handler.onAdd!({ name: 'created' }, false);
+  handler.onUpdate!({ name: 'changed' }, { name: 'changed' });
+  await advance(h.clock, 10);
+  release();
+  await advance(h.clock, 0);
+  assert.deepEqual(
+    h.calls.map((call) => call.key),
+    ['ns/expiring', 'ns/blocker', 'ns/expiring', 'ns/created', 'ns/changed', 'ns/listed-0', 'ns/listed-1', 'ns/listed-2', 'ns/resynced'],
+  );
+  h.stop.abort();
+  await h.running;
+});
+
 test('stopping lets the reconcile in flight finish, with an aborted signal, then takes no more keys', async () => {
   let release!: () => void;
   let sawAbort = false;

@@ -92,21 +92,56 @@ test('addAfter adds each item once its delay has passed, earliest first', async 
   assert.deepEqual(await drain(q), ['ns/first', 'ns/second', 'ns/third']);
 });
 
-test('an item whose wait is over goes ahead of items added without one, moved up if it was queued already', async () => {
+test('lanes: due items go first, then changes, then background ones, each lane in order', async () => {
+  const q = queue();
+  q.add('ns/listed-1', 'background');
+  q.add('ns/new-1');
+  q.add('ns/expiring-1', 'due');
+  q.add('ns/listed-2', 'background');
+  q.add('ns/new-2', 'change');
+  q.add('ns/expiring-2', 'due');
+  assert.deepEqual(await drain(q), ['ns/expiring-1', 'ns/expiring-2', 'ns/new-1', 'ns/new-2', 'ns/listed-1', 'ns/listed-2']);
+});
+
+test('lanes: an item added to a higher lane moves up, once; added to a lower one it stays where it is', async () => {
+  const q = queue();
+  for (const item of ['ns/a', 'ns/b', 'ns/c']) q.add(item, 'background');
+  q.add('ns/x');
+  q.add('ns/b', 'change');
+  q.add('ns/x', 'background');
+  assert.equal(q.len(), 4, 'moved, not queued twice');
+  assert.deepEqual(await drain(q), ['ns/x', 'ns/b', 'ns/a', 'ns/c']);
+});
+
+test('lanes: an item added while processing is queued at done in the highest lane it was asked for', async () => {
+  const q = queue();
+  q.add('ns/a');
+  const item = (await q.get())!;
+  q.add('ns/a', 'background');
+  q.add('ns/later');
+  q.add('ns/a', 'due');
+  q.done(item);
+  assert.deepEqual(await drain(q), ['ns/a', 'ns/later']);
+});
+
+test('lanes: a delayed item comes out in its lane once its wait is over, ahead of changes when due, moved up if queued', async () => {
   const clock = new ManualClock();
   const q = queue(clock);
-  q.addAfter('ns/expiring', 10);
-  q.addAfter('ns/later', 20);
+  q.addAfter('ns/expiring', 10, 'due');
+  q.addAfter('ns/resync', 10, 'background');
+  q.addAfter('ns/later', 20, 'due');
   for (const item of ['ns/new-1', 'ns/new-2', 'ns/later']) q.add(item);
   clock.advance(20);
-  assert.deepEqual(await drain(q), ['ns/expiring', 'ns/later', 'ns/new-1', 'ns/new-2'], 'due in the order of their times, then the rest');
+  assert.deepEqual(await drain(q), ['ns/expiring', 'ns/later', 'ns/new-1', 'ns/new-2', 'ns/resync']);
 
+  // scheduled twice: the earlier time and the higher lane, whichever call brought each
+  q.addAfter('ns/b', 5, 'background');
+  q.addAfter('ns/b', 50, 'due');
   q.add('ns/a');
-  q.addAfter('ns/b', 5);
-  q.add('ns/b');
   clock.advance(5);
-  assert.equal(q.len(), 2, 'moved, not queued twice');
   assert.deepEqual(await drain(q), ['ns/b', 'ns/a']);
+  clock.advance(100);
+  assert.equal(q.len(), 0, 'the superseded entry adds nothing');
 });
 
 test('re-adding a waiting item keeps the earlier time: a short retry is never postponed by a long one', async () => {
