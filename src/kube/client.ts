@@ -68,6 +68,18 @@ export function statusCode(error: unknown): number | undefined {
 }
 
 export const isNotFound = (error: unknown) => statusCode(error) === 404;
+
+/** The namespace a call was refused for because it does not exist (404 with the Status naming a namespace). */
+export function missingNamespace(error: unknown): string | undefined {
+  const refused = refusal(error);
+  if (refused?.code !== 404) return undefined;
+  try {
+    const details = (JSON.parse(refused.body) as k8s.V1Status).details;
+    return details?.kind === 'namespaces' ? details.name : undefined;
+  } catch {
+    return undefined;
+  }
+}
 export const isConflict = (error: unknown) => statusCode(error) === 409;
 
 /** The API server's own message of a failed call (the `Status` body is a JSON string). */

@@ -27,9 +27,9 @@ import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
-import { isNotFound, type KubeClients } from '../kube/client.js';
+import { isNotFound, missingNamespace, type KubeClients } from '../kube/client.js';
 import { accessGrants, approvalRequests, getCustom, namespacedPath, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
-import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type GrantIdentity } from './grant-bindings.js';
+import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type BindingRef, type GrantIdentity } from './grant-bindings.js';
 import { deleteKubeconfigSecret, ensureKubeconfigSecret } from './grant-kubeconfig.js';
 import { grantLabel, kubeconfigLocation } from '../api/names.js';
 import { grantApprovalParties } from '../api/identity.js';
@@ -141,16 +141,35 @@ export class AccessGrantReconciler implements Reconciler {
     if (expiresAt <= this.now().getTime()) return this.finish(grant, identity, 'Expired', 'Expired', `expired at ${grant.status!.expiresAt}`);
     // bindings and kubeconfig at once: neither waits for the other, and a reconcile is that much shorter.
     // A grant activated just now cannot have a kubeconfig for its new expiry yet: no need to read one.
-    const [bindings] = await Promise.all([
-      applyBindings(this.clients, identity, grant.spec.access, { fresh: activating }),
-      this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating),
-    ]);
+    let bindings: BindingRef[];
+    try {
+      [bindings] = await Promise.all([
+        applyBindings(this.clients, identity, grant.spec.access, { fresh: activating }),
+        this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating),
+      ]);
+    } catch (error) {
+      const namespace = missingNamespace(error);
+      if (namespace === undefined) throw error;
+      return this.awaitNamespace(grant, namespace, expiresAt);
+    }
     const ready = activeCondition(bindings.length, grant.status!.expiresAt!);
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     const unchanged = current?.status === ready.status && current.message === ready.message && JSON.stringify(grant.status?.bindings) === JSON.stringify(bindings);
     if (!unchanged) await this.writeStatus(grant, { bindings }, ready);
     // at least 1 ms: an expiry that passed during this reconcile is still a requeue (0 would be none)
     return { requeueAfterMs: Math.max(1, expiresAt - this.now().getTime()) };
+  }
+
+  /**
+   * An access entry names a namespace that does not exist (yet, or any more): said in Ready, and tried
+   * again every `namespaceRetryMs` — not with the growing backoff of an error, which could hold the key
+   * past the grant's expiry (its bindings elsewhere would outlive it until the retry).
+   */
+  private async awaitNamespace(grant: AccessGrant, namespace: string, expiresAt: number): Promise<ReconcileResult> {
+    const message = `namespace ${namespace} does not exist; the grant's bindings there are made once it does`;
+    const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
+    if (current?.reason !== 'NamespaceNotFound' || current.message !== message) await this.writeStatus(grant, {}, { type: 'Ready', status: 'False', reason: 'NamespaceNotFound', message });
+    return { requeueAfterMs: Math.max(1, Math.min(namespaceRetryMs, expiresAt - this.now().getTime())) };
   }
 
   private async readPolicy(namespace: string, name: string): Promise<SessionPolicy | undefined> {
@@ -265,6 +284,9 @@ export class AccessGrantReconciler implements Reconciler {
     grant.status = { ...grant.status, ...status } as AccessGrant['status'];
   }
 }
+
+/** How often a grant whose namespace is missing looks again (the operator does not watch namespaces). */
+const namespaceRetryMs = 30_000;
 
 function activeCondition(bindings: number, expiresAt: string): Omit<Condition, 'observedGeneration'> {
   return { type: 'Ready', status: 'True', reason: 'Active', message: `${bindings} binding(s) in place until ${expiresAt}` };

@@ -113,6 +113,55 @@ test('bindings are gone within 2 s of expiry, and the grant says Expired', async
   assert.match(events, /Expired/);
 });
 
+/** The grant's Ready condition, once it says `reason`. */
+async function readyBecomes(cluster: TestCluster, namespace: string, name: string, reason: string, timeoutMs = 20_000): Promise<{ status: string; message: string }> {
+  let ready: { status: string; reason: string; message: string } | undefined;
+  await eventually(async () => {
+    ready = ((await grantStatus(cluster, namespace, name)).conditions ?? []).find((c: { type: string }) => c.type === 'Ready');
+    assert.equal(ready?.reason, reason);
+  }, timeoutMs);
+  return ready!;
+}
+
+test('a grant naming a namespace that does not exist says so in Ready, holds its other bindings, and still ends at its expiry', async () => {
+  const { cluster, namespace, target } = await setup();
+  const kubectl = await cluster.kubectl();
+  const name = uniqueName('missing-ns');
+  const missing = uniqueName('nowhere');
+  await kubectl.ok(['apply', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'ci-bot' }, duration: '8s', access: [{ namespace: target, clusterRole: 'view' }, { namespace: missing, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+  });
+  const ready = await readyBecomes(cluster, namespace, name, 'NamespaceNotFound');
+  assert.equal(ready.status, 'False');
+  assert.match(ready.message, new RegExp(`namespace ${missing} does not exist`));
+  const { phase, expiresAt } = await grantStatus(cluster, namespace, name);
+  assert.equal(phase, 'Active');
+  const uid = (await kubectl.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'jsonpath={.metadata.uid}'])).trim();
+  await eventually(async () => assert.deepEqual((await bindingsOf(cluster, uid)).length, 1), 10_000);
+  // a failing reconcile's backoff would have kept that binding past the expiry
+  await eventually(async () => assert.deepEqual(await bindingsOf(cluster, uid), []), 20_000, 50);
+  const lag = Date.now() - Date.parse(expiresAt);
+  assert.ok(lag < 2000, `bindings removed ${lag} ms after expiry`);
+  await eventually(async () => assert.equal((await grantStatus(cluster, namespace, name)).phase, 'Expired'));
+});
+
+test('once the missing namespace is created, the grant gets its binding there and Ready turns True', async () => {
+  const { cluster, namespace, target } = await setup();
+  const kubectl = await cluster.kubectl();
+  const name = uniqueName('late-ns');
+  const late = uniqueName('later');
+  await kubectl.ok(['apply', '-f', '-'], {
+    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'ci-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'view' }, { namespace: late, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+  });
+  await readyBecomes(cluster, namespace, name, 'NamespaceNotFound');
+  await kubectl.ok(['create', 'namespace', late]);
+  after(() => kubectl.run(['delete', 'namespace', late, '--wait=false']).then(() => undefined));
+  const ready = await readyBecomes(cluster, namespace, name, 'Active', 45_000); // looked at again every 30 s
+  assert.equal(ready.status, 'True');
+  const uid = (await kubectl.ok(['get', 'accessgrant', name, '-n', namespace, '-o', 'jsonpath={.metadata.uid}'])).trim();
+  assert.deepEqual((await bindingsOf(cluster, uid)).filter((binding) => binding.startsWith('rolebinding')).length, 2);
+});
+
 test('revoking or deleting a grant removes its bindings; un-revoking is refused', async () => {
   const { cluster, namespace, target } = await setup();
   const kubectl = await cluster.kubectl();
