@@ -123,14 +123,19 @@ async function readyBecomes(cluster: TestCluster, namespace: string, name: strin
   return ready!;
 }
 
-test('a grant naming a namespace that does not exist says so in Ready, holds its other bindings, and still ends at its expiry', async () => {
+/** A grant of view in the test's target and in a namespace that does not exist; its name and that namespace's. */
+async function grantWithMissingNamespace(duration: string) {
   const { cluster, namespace, target } = await setup();
   const kubectl = await cluster.kubectl();
-  const name = uniqueName('missing-ns');
-  const missing = uniqueName('nowhere');
+  const [name, missing] = [uniqueName('missing-ns'), uniqueName('nowhere')];
   await kubectl.ok(['apply', '-f', '-'], {
-    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'ci-bot' }, duration: '8s', access: [{ namespace: target, clusterRole: 'view' }, { namespace: missing, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
+    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'ci-bot' }, duration, access: [{ namespace: target, clusterRole: 'view' }, { namespace: missing, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
   });
+  return { cluster, kubectl, namespace, name, missing };
+}
+
+test('a grant naming a namespace that does not exist says so in Ready, holds its other bindings, and still ends at its expiry', async () => {
+  const { cluster, kubectl, namespace, name, missing } = await grantWithMissingNamespace('8s');
   const ready = await readyBecomes(cluster, namespace, name, 'NamespaceNotFound');
   assert.equal(ready.status, 'False');
   assert.match(ready.message, new RegExp(`namespace ${missing} does not exist`));
@@ -146,13 +151,7 @@ test('a grant naming a namespace that does not exist says so in Ready, holds its
 });
 
 test('once the missing namespace is created, the grant gets its binding there and Ready turns True', async () => {
-  const { cluster, namespace, target } = await setup();
-  const kubectl = await cluster.kubectl();
-  const name = uniqueName('late-ns');
-  const late = uniqueName('later');
-  await kubectl.ok(['apply', '-f', '-'], {
-    input: JSON.stringify(accessGrant(namespace, name, { subject: { kind: 'User', name: 'ci-bot' }, duration: '1h', access: [{ namespace: target, clusterRole: 'view' }, { namespace: late, clusterRole: 'view' }], policyRef: { name: 'prod' }, requestedBy: 'kubegate-admin' })),
-  });
+  const { cluster, kubectl, namespace, name, missing: late } = await grantWithMissingNamespace('1h');
   await readyBecomes(cluster, namespace, name, 'NamespaceNotFound');
   await kubectl.ok(['create', 'namespace', late]);
   after(() => kubectl.run(['delete', 'namespace', late, '--wait=false']).then(() => undefined));
