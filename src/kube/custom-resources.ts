@@ -19,7 +19,7 @@ export function apiVersionOf(resource: CustomResource): string {
 
 /** The API path of `resource`'s collection in `namespace`, or of one object `name` there. */
 export function namespacedPath(resource: CustomResource, namespace: string, name?: string): string {
-  return `/apis/${apiVersionOf(resource)}/namespaces/${namespace}/${resource.plural}${name ? `/${name}` : ''}`;
+  return `/apis/${apiVersionOf(resource)}/namespaces/${encodeURIComponent(namespace)}/${resource.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
 }
 
 export function ownerReference(resource: CustomResource, object: k8s.KubernetesObject): k8s.V1OwnerReference {

@@ -39,6 +39,23 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * The URL of `path` on `server`, refused unless its path is the one written: a name taken from someone's
+ * object (a subject's namespace) that held a `#`, a `?` or a `.`/`..` segment would otherwise send the
+ * request elsewhere — URL resolution folds the segments and drops the fragment, with the query behind it
+ * (a label selector). Callers encode each segment; this is the last check.
+ */
+export function sentAsWritten(server: string, path: string): URL {
+  const root = server.replace(/\/$/, '');
+  const url = new URL(root + path);
+  const [written, ...query] = path.split('?');
+  const base = new URL(root).pathname.replace(/\/$/, '');
+  if (path.includes('#') || url.pathname !== base + written || (query.length > 0 && url.search !== `?${query.join('?')}`)) {
+    throw new Error(`refusing to send a request whose path would not be sent as written: ${JSON.stringify(path)}`);
+  }
+  return url;
+}
+
 function statusMessage(body: string): string {
   try {
     return (JSON.parse(body) as { message?: string }).message ?? body.slice(0, 200);
@@ -88,7 +105,7 @@ export class RawKubeClient {
 
   /** A request with the kubeconfig's TLS options and credentials, not yet sent. */
   private async open(method: string, path: string, headers: Record<string, string | string[]>, signal?: AbortSignal): Promise<ClientRequest> {
-    const url = new URL(this.server + path);
+    const url = sentAsWritten(this.server, path);
     const options: RequestOptions = { method, headers, ...(signal ? { signal } : {}) };
     await this.config.applyToHTTPSOptions(options);
     options.agent = this.agent; // client-node puts a new Agent here each time; the TLS options stay on the request

@@ -28,6 +28,7 @@ import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { isNotFound, missingNamespace, type KubeClients } from '../kube/client.js';
+import { settleAll } from '../util/settle.js';
 import { accessGrants, approvalRequests, getCustom, namespacedPath, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type BindingRef, type GrantIdentity } from './grant-bindings.js';
 import { deleteKubeconfigSecret, ensureKubeconfigSecret } from './grant-kubeconfig.js';
@@ -143,10 +144,10 @@ export class AccessGrantReconciler implements Reconciler {
     // A grant activated just now cannot have a kubeconfig for its new expiry yet: no need to read one.
     let bindings: BindingRef[];
     try {
-      [bindings] = await Promise.all([
-        applyBindings(this.clients, identity, grant.spec.access, { fresh: activating }),
-        this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating),
-      ]);
+      [bindings] = await settleAll<[BindingRef[], void]>(
+        [applyBindings(this.clients, identity, grant.spec.access, { fresh: activating }), this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating)],
+        (error) => missingNamespace(error) === undefined,
+      );
     } catch (error) {
       const namespace = missingNamespace(error);
       if (namespace === undefined) throw error;
@@ -169,7 +170,9 @@ export class AccessGrantReconciler implements Reconciler {
     const message = `namespace ${namespace} does not exist; the grant's bindings there are made once it does`;
     const current = grant.status?.conditions?.find((c) => c.type === 'Ready');
     if (current?.reason !== 'NamespaceNotFound' || current.message !== message) await this.writeStatus(grant, {}, { type: 'Ready', status: 'False', reason: 'NamespaceNotFound', message });
-    return { requeueAfterMs: Math.max(1, Math.min(namespaceRetryMs, expiresAt - this.now().getTime())) };
+    const untilExpiry = expiresAt - this.now().getTime();
+    // many grants naming missing namespaces must not queue ahead of real expiries
+    return untilExpiry <= namespaceRetryMs ? { requeueAfterMs: Math.max(1, untilExpiry) } : { requeueAfterMs: namespaceRetryMs, requeueAsDeadline: false };
   }
 
   private async readPolicy(namespace: string, name: string): Promise<SessionPolicy | undefined> {

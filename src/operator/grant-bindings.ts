@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { grantLabel } from '../api/index.js';
 import { grantGroup } from '../api/identity.js';
-import { apply, createOrApply, deleteIfExists, type KubeClients } from '../kube/client.js';
+import { apply, createOrApply, deleteIfExists, missingNamespace, type KubeClients } from '../kube/client.js';
+import { settleAll } from '../util/settle.js';
 
 export const grantRefAnnotation = 'kubegate.dev/grant-ref';
 
@@ -65,7 +66,8 @@ export function bindingRef(binding: k8s.V1RoleBinding | k8s.V1ClusterRoleBinding
 export async function applyBindings(clients: KubeClients, grant: GrantIdentity, access: AccessEntry[], options: { fresh?: boolean } = {}): Promise<BindingRef[]> {
   const bindings = desiredBindings(grant, access);
   const write = options.fresh ? createOrApply : apply;
-  await Promise.all(bindings.map((binding) => write(clients, binding)));
+  // every write settles first; a missing namespace is reported only when nothing worse failed
+  await settleAll(bindings.map((binding) => write(clients, binding)), (error) => missingNamespace(error) === undefined);
   return bindings.map(bindingRef);
 }
 

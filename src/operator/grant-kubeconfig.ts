@@ -71,8 +71,8 @@ async function readable(clients: KubeClients, target: KubeconfigTarget, outcome:
 async function write(clients: KubeClients, secret: k8s.V1Secret, existing?: k8s.V1Secret): Promise<boolean> {
   const { name, namespace } = secret.metadata as { name: string; namespace: string };
   try {
-    if (existing) await clients.raw.requestJson('PUT', `/api/v1/namespaces/${namespace}/secrets/${name}`, { ...secret, metadata: { ...secret.metadata, resourceVersion: existing.metadata!.resourceVersion } });
-    else await clients.raw.create(`/api/v1/namespaces/${namespace}/secrets`, secret);
+    if (existing) await clients.raw.requestJson('PUT', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, { ...secret, metadata: { ...secret.metadata, resourceVersion: existing.metadata!.resourceVersion } });
+    else await clients.raw.create(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`, secret);
   } catch (error) {
     if (!existing && isConflict(error)) return false;
     throw error;
@@ -124,8 +124,10 @@ function readerRole(target: KubeconfigTarget): [k8s.V1Role, k8s.V1RoleBinding] |
  * one left under an earlier spec.kubeconfigSecret goes too, and nobody else's — except `keep`.
  */
 async function deleteOwnSecrets(clients: KubeClients, location: KubeconfigLocation, uid: string, keep?: string): Promise<void> {
-  const { items } = await clients.raw.list<k8s.V1Secret>(`/api/v1/namespaces/${location.namespace}/secrets`, { labelSelector: `${grantLabel}=${uid}` });
-  for (const secret of items.filter((s) => s.metadata?.name !== keep)) {
+  const { items } = await clients.raw.list<k8s.V1Secret>(`/api/v1/namespaces/${encodeURIComponent(location.namespace)}/secrets`, { labelSelector: `${grantLabel}=${uid}` });
+  // only what the list was asked for: the grant's own, in that namespace (whatever the answer held)
+  const own = items.filter((s) => s.metadata?.labels?.[grantLabel] === uid && s.metadata?.namespace === location.namespace);
+  for (const secret of own.filter((s) => s.metadata?.name !== keep)) {
     const preconditions = { uid: secret.metadata!.uid, resourceVersion: secret.metadata!.resourceVersion };
     await ignoreNotFound(clients.objects.delete(secret, { preconditions }));
   }

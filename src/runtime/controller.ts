@@ -6,12 +6,13 @@
  * costs one reconcile, and a change during a reconcile leads to another one after it. What happens after
  * a reconcile is decided in one place, `reconcileHandler`, by the rules of `Reconciler` (reconciler.ts):
  *
- * | reconcile                     | queue                      | reconcile_total result |
- * | ----------------------------- | -------------------------- | ---------------------- |
- * | returns, no `requeueAfterMs`  | forget                     | success                |
- * | returns `requeueAfterMs > 0`  | forget, addAfter(ms, due)  | requeue_after          |
- * | throws `TerminalError`        | forget (no retry), log     | error (+ terminal)     |
- * | throws anything else          | addRateLimited (backoff)   | error                  |
+ * | reconcile                                             | queue                        | reconcile_total result |
+ * | ----------------------------------------------------- | ---------------------------- | ---------------------- |
+ * | returns, no `requeueAfterMs`                          | forget                       | success                |
+ * | returns `requeueAfterMs > 0` (a deadline)             | forget, addAfter(ms, due)    | requeue_after          |
+ * | returns `requeueAfterMs > 0, requeueAsDeadline: false`| forget, addAfter(ms, change) | requeue_after          |
+ * | throws `TerminalError`                                | forget (no retry), log       | error (+ terminal)     |
+ * | throws anything else                                  | addRateLimited (backoff)     | error                  |
  *
  * Reconcilers never touch the queue.
  */
@@ -140,7 +141,7 @@ export class Controller {
       const requeueAfterMs = outcome?.requeueAfterMs ?? 0;
       this.queue.forget(item);
       if (requeueAfterMs > 0) {
-        this.queue.addAfter(item, requeueAfterMs, 'due'); // a deadline the reconciler named (an expiry)
+        this.queue.addAfter(item, requeueAfterMs, outcome?.requeueAsDeadline === false ? 'change' : 'due');
         result = 'requeue_after';
       } else {
         result = 'success';

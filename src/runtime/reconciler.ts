@@ -22,6 +22,11 @@ export interface ObjectKey {
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
+  /**
+   * Whether the requeue is a deadline (an expiry: the work queue's `due` lane, the default) or a look
+   * again that can wait behind changes (`change`).
+   */
+  requeueAsDeadline?: boolean;
 }
 
 export interface Reconciler {

@@ -261,6 +261,27 @@ test('watch lanes: the first list and resyncs queue behind changes; a requeueAft
   await h.running;
 });
 
+test('requeueAsDeadline: false requeues in the change lane: a due deadline that comes at the same time goes first', async () => {
+  let release!: () => void;
+  const blocked = new Promise<void>((resolve) => (release = resolve));
+  const h = harness((call, key) => {
+    if (key === 'ns/blocker') return blocked;
+    if (call > 1) return {};
+    return key === 'ns/look-again' ? { requeueAfterMs: 10, requeueAsDeadline: false } : { requeueAfterMs: 10 };
+  }, 1);
+  h.controller.enqueue({ namespace: 'ns', name: 'look-again' });
+  await advance(h.clock, 0);
+  h.controller.enqueue({ namespace: 'ns', name: 'expiring' });
+  await advance(h.clock, 0);
+  h.controller.enqueue({ namespace: 'ns', name: 'blocker' });
+  await advance(h.clock, 10);
+  release();
+  await advance(h.clock, 0);
+  assert.deepEqual(h.calls.map((call) => call.key), ['ns/look-again', 'ns/expiring', 'ns/blocker', 'ns/expiring', 'ns/look-again']);
+  h.stop.abort();
+  await h.running;
+});
+
 test('stopping lets the reconcile in flight finish, with an aborted signal, then takes no more keys', async () => {
   let release!: () => void;
   let sawAbort = false;
