@@ -19,7 +19,10 @@
  * - Not lost: an item marked dirty while processing is queued again by `done`, so a change that arrived
  *   during a reconcile is always seen by a later one.
  * - Delayed: `addAfter(item, ms)` adds the item once `ms` have passed. An item waits at most once: adding
- *   it again keeps the earlier of the two times, so a short retry is never postponed by a longer one.
+ *   it again keeps the earlier of the two times, so a short retry is never postponed by a longer one. A
+ *   deadline (an `addAfter` in the `due` lane) is the exception: it stands until it passes, so an item
+ *   handed out before it for another reason (a failed reconcile's retry, a resync) still comes back at
+ *   its deadline — a grant's expiry is never lost behind a backoff that grows past it.
  * - Rate limited: `addRateLimited(item)` waits as long as the rate limiter says (per-item backoff);
  *   `forget(item)` ends that backoff after a success; `numRequeues(item)` counts the retries since.
  * - Shutdown: `shutdown()` refuses further adds, drops what is queued or waiting, and makes every pending
@@ -190,22 +193,23 @@ export class WorkQueue {
 /**
  * Items waiting for their time, each at most once: a binary min-heap on the ready time. A rescheduled item
  * leaves its old entry in the heap; entries that no longer match `readyAt` are skipped when they surface.
+ * Per item: when it is next ready (the earliest request), the higher lane of its requests other than
+ * deadlines, and its earliest deadline (`due` requests), kept apart so that it outlives an earlier wake-up.
  */
 class DelayedItems {
   private heap: Array<{ item: string; readyAt: number }> = [];
-  private readonly scheduled = new Map<string, { readyAt: number; lane: Lane }>();
+  private readonly scheduled = new Map<string, { readyAt: number; lane?: Lane; deadline?: number }>();
 
-  /**
-   * Returns false when `item` already waits until `readyAt` or earlier (the earlier time wins); either way
-   * it keeps the higher of its lanes.
-   */
+  /** Returns false when `item` already waits until `readyAt` or earlier (the earlier time wins). */
   schedule(item: string, readyAt: number, lane: Lane): boolean {
     const current = this.scheduled.get(item);
-    if (current !== undefined && current.readyAt <= readyAt) {
-      current.lane = higher(current.lane, lane);
-      return false;
-    }
-    this.scheduled.set(item, { readyAt, lane: current ? higher(current.lane, lane) : lane });
+    const next = {
+      readyAt: Math.min(readyAt, current?.readyAt ?? Infinity),
+      lane: lane === 'due' ? current?.lane : current?.lane ? higher(current.lane, lane) : lane,
+      deadline: lane === 'due' ? Math.min(readyAt, current?.deadline ?? Infinity) : current?.deadline,
+    };
+    this.scheduled.set(item, next);
+    if (current !== undefined && current.readyAt <= readyAt) return false;
     this.push({ item, readyAt });
     return true;
   }
@@ -215,13 +219,22 @@ class DelayedItems {
     return this.heap[0]?.readyAt;
   }
 
-  /** Removes and returns, earliest first, every item ready at `now`. */
+  /**
+   * Removes and returns, earliest first, every item ready at `now` — in `due` when its deadline has come;
+   * one handed out before its deadline waits on for it.
+   */
   takeReady(now: number): Array<{ item: string; lane: Lane }> {
     const ready: Array<{ item: string; lane: Lane }> = [];
     for (let top = this.earliest(); top !== undefined && top <= now; top = this.earliest()) {
       const { item } = this.pop();
-      ready.push({ item, lane: this.scheduled.get(item)!.lane });
+      const { lane, deadline } = this.scheduled.get(item)!;
       this.scheduled.delete(item);
+      if (deadline !== undefined && deadline <= now) {
+        ready.push({ item, lane: 'due' });
+      } else {
+        ready.push({ item, lane: lane ?? 'change' });
+        if (deadline !== undefined) this.schedule(item, deadline, 'due');
+      }
     }
     return ready;
   }

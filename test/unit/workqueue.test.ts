@@ -134,14 +134,43 @@ test('lanes: a delayed item comes out in its lane once its wait is over, ahead o
   clock.advance(20);
   assert.deepEqual(await drain(q), ['ns/expiring', 'ns/later', 'ns/new-1', 'ns/new-2', 'ns/resync']);
 
-  // scheduled twice: the earlier time and the higher lane, whichever call brought each
+  // scheduled twice without a deadline: the earlier time and the higher lane, whichever call brought each
   q.addAfter('ns/b', 5, 'background');
-  q.addAfter('ns/b', 50, 'due');
-  q.add('ns/a');
+  q.addAfter('ns/b', 50, 'change');
+  q.addAfter('ns/c', 5, 'change');
+  q.add('ns/a', 'background');
   clock.advance(5);
-  assert.deepEqual(await drain(q), ['ns/b', 'ns/a']);
+  assert.deepEqual(await drain(q), ['ns/b', 'ns/c', 'ns/a']);
   clock.advance(100);
   assert.equal(q.len(), 0, 'the superseded entry adds nothing');
+});
+
+test('lanes: a deadline stands through an earlier wake-up: the item comes back at it, in due', async () => {
+  const clock = new ManualClock();
+  const q = queue(clock);
+  q.addAfter('ns/grant', 100, 'due'); // its expiry
+  q.addAfter('ns/grant', 10); // a failed reconcile's retry, before it
+  clock.advance(10);
+  assert.deepEqual(await drain(q), ['ns/grant'], 'the retry');
+  q.addAfter('ns/grant', 5000); // failing again: a backoff that would outlive the expiry
+  q.add('ns/other');
+  clock.advance(90);
+  assert.equal(q.len(), 2);
+  assert.equal(await q.get(), 'ns/grant', 'at its deadline, ahead of a change');
+  q.done('ns/grant');
+  q.done((await q.get())!);
+  clock.advance(10_000);
+  assert.deepEqual(await drain(q), [], 'the earlier deadline took the backoff\'s place: the item waits once');
+  clock.advance(100_000);
+  assert.equal(q.len(), 0);
+
+  // a deadline that comes first is taken once: a later request of any lane is met by that pass
+  q.addAfter('ns/x', 10, 'due');
+  q.addAfter('ns/x', 20, 'change');
+  clock.advance(20);
+  assert.deepEqual(await drain(q), ['ns/x']);
+  clock.advance(100);
+  assert.equal(q.len(), 0);
 });
 
 test('re-adding a waiting item keeps the earlier time: a short retry is never postponed by a long one', async () => {
