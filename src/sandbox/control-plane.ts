@@ -83,7 +83,8 @@ export async function startApiserver(
         `--audit-log-path=${join(files.logDir, 'audit.log')}`,
         '--audit-log-maxsize=100',
         '--audit-log-maxbackup=1',
-        '--profiling=false',
+        // /debug/pprof for benches only (KUBEGATE_SANDBOX_PROFILING=1: where the API server's CPU goes)
+        `--profiling=${process.env.KUBEGATE_SANDBOX_PROFILING === '1'}`,
       ],
     },
     files.logDir,
