@@ -68,6 +68,7 @@ export function statusCode(error: unknown): number | undefined {
 }
 
 export const isNotFound = (error: unknown) => statusCode(error) === 404;
+export const isConflict = (error: unknown) => statusCode(error) === 409;
 
 /** The namespace a call was refused for because it does not exist (404 with the Status naming a namespace). */
 export function missingNamespace(error: unknown): string | undefined {
@@ -80,7 +81,9 @@ export function missingNamespace(error: unknown): string | undefined {
     return undefined;
   }
 }
-export const isConflict = (error: unknown) => statusCode(error) === 409;
+
+/** Of several failures, the ones to report before a missing namespace (which only waits for it). */
+export const notMissingNamespace = (error: unknown) => missingNamespace(error) === undefined;
 
 /** The API server's own message of a failed call (the `Status` body is a JSON string). */
 export function apiMessage(error: unknown): string {

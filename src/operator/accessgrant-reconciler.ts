@@ -27,7 +27,7 @@ import { keyString, type ObjectKey, type ReconcileResult, type Reconciler } from
 import { parseDuration } from '../util/duration.js';
 import { setCondition, type Condition } from './conditions.js';
 import type { EventRecorder } from './events.js';
-import { isNotFound, missingNamespace, type KubeClients } from '../kube/client.js';
+import { isNotFound, missingNamespace, notMissingNamespace, type KubeClients } from '../kube/client.js';
 import { settleAll } from '../util/settle.js';
 import { accessGrants, approvalRequests, getCustom, namespacedPath, ownerReference, patchStatus, sessionPolicies, setFinalizer } from '../kube/resources.js';
 import { applyBindings, bindingRef, deleteGrantBindings, desiredBindings, type BindingRef, type GrantIdentity } from './grant-bindings.js';
@@ -146,7 +146,7 @@ export class AccessGrantReconciler implements Reconciler {
     try {
       [bindings] = await settleAll<[BindingRef[], void]>(
         [applyBindings(this.clients, identity, grant.spec.access, { fresh: activating }), this.ensureKubeconfig(grant, identity, policy, new Date(expiresAt), activating)],
-        (error) => missingNamespace(error) === undefined,
+        notMissingNamespace,
       );
     } catch (error) {
       const namespace = missingNamespace(error);

@@ -49,7 +49,7 @@ export function eventRecorder(options: EventRecorderOptions): EventRecorder {
 
   const write = async (event: k8s.EventsV1Event) => {
     try {
-      await clients.raw.create(`/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(event.metadata!.namespace!)}/events`, event);
+      await clients.raw.create(await clients.objects.path(event, false), event);
     } catch (error) {
       // an event is a courtesy to the reader: failing to write one must not fail anything else
       log(`event ${event.reason} on ${event.metadata!.namespace}/${event.regarding?.name} not recorded`, error);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { grantLabel } from '../api/index.js';
 import { grantGroup } from '../api/identity.js';
-import { apply, createOrApply, deleteIfExists, missingNamespace, type KubeClients } from '../kube/client.js';
+import { apply, createOrApply, deleteIfExists, notMissingNamespace, type KubeClients } from '../kube/client.js';
 import { settleAll } from '../util/settle.js';
 
 export const grantRefAnnotation = 'kubegate.dev/grant-ref';
@@ -67,7 +67,7 @@ export async function applyBindings(clients: KubeClients, grant: GrantIdentity, 
   const bindings = desiredBindings(grant, access);
   const write = options.fresh ? createOrApply : apply;
   // every write settles first; a missing namespace is reported only when nothing worse failed
-  await settleAll(bindings.map((binding) => write(clients, binding)), (error) => missingNamespace(error) === undefined);
+  await settleAll(bindings.map((binding) => write(clients, binding)), notMissingNamespace);
   return bindings.map(bindingRef);
 }
 

@@ -69,10 +69,9 @@ async function readable(clients: KubeClients, target: KubeconfigTarget, outcome:
 
 /** Creates the Secret (or replaces `existing` at its resourceVersion); false when its name was taken meanwhile. */
 async function write(clients: KubeClients, secret: k8s.V1Secret, existing?: k8s.V1Secret): Promise<boolean> {
-  const { name, namespace } = secret.metadata as { name: string; namespace: string };
   try {
-    if (existing) await clients.raw.requestJson('PUT', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, { ...secret, metadata: { ...secret.metadata, resourceVersion: existing.metadata!.resourceVersion } });
-    else await clients.raw.create(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`, secret);
+    if (existing) await clients.raw.requestJson('PUT', await clients.objects.path(secret), { ...secret, metadata: { ...secret.metadata, resourceVersion: existing.metadata!.resourceVersion } });
+    else await clients.raw.create(await clients.objects.path(secret, false), secret);
   } catch (error) {
     if (!existing && isConflict(error)) return false;
     throw error;
@@ -124,7 +123,8 @@ function readerRole(target: KubeconfigTarget): [k8s.V1Role, k8s.V1RoleBinding] |
  * one left under an earlier spec.kubeconfigSecret goes too, and nobody else's — except `keep`.
  */
 async function deleteOwnSecrets(clients: KubeClients, location: KubeconfigLocation, uid: string, keep?: string): Promise<void> {
-  const { items } = await clients.raw.list<k8s.V1Secret>(`/api/v1/namespaces/${encodeURIComponent(location.namespace)}/secrets`, { labelSelector: `${grantLabel}=${uid}` });
+  const secrets = await clients.objects.path({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: location.namespace } }, false);
+  const { items } = await clients.raw.list<k8s.V1Secret>(secrets, { labelSelector: `${grantLabel}=${uid}` });
   // only what the list was asked for: the grant's own, in that namespace (whatever the answer held)
   const own = items.filter((s) => s.metadata?.labels?.[grantLabel] === uid && s.metadata?.namespace === location.namespace);
   for (const secret of own.filter((s) => s.metadata?.name !== keep)) {

@@ -75,9 +75,9 @@ export class Controller {
     this.metrics.trackQueueDepth(options.name, () => this.queue.len());
   }
 
-  /** Asks for `key` to be reconciled (in `lane`: workqueue.ts). Keys queued before `start` wait for it. */
-  enqueue(key: ObjectKey, lane?: Lane): void {
-    this.queue.add(keyString(key), lane);
+  /** Asks for `key` to be reconciled. Keys queued before `start` wait for it. */
+  enqueue(key: ObjectKey): void {
+    this.queue.add(keyString(key));
   }
 
   /** Asks for `key` to be reconciled after `delayMs` (the earliest request and the higher lane win). */
