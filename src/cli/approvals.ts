@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { ApprovalRequest } from '../api/index.js';
 import { authenticatedName } from '../api/identity.js';
 import { apiMessage, kubeClients, type KubeClients } from '../kube/client.js';
-import { approvalRequests, getCustom } from '../kube/resources.js';
+import { approvalRequests, getCustom, namespacedPath } from '../kube/resources.js';
 import { CliError, outputOption, type OutputFormat } from './output.js';
 import { loadKubeconfig } from '../kube/load-kubeconfig.js';
 
@@ -41,10 +41,7 @@ export async function decideApproval(config: k8s.KubeConfig, namespace: string, 
       request.spec.decisions ? { op: 'add', path: '/spec/decisions/-', value: entry } : { op: 'add', path: '/spec/decisions', value: [entry] },
     ];
     try {
-      const updated = (await clients.custom.patchNamespacedCustomObject(
-        { ...approvalRequests, namespace, name, body: patch },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-      )) as ApprovalRequest;
+      const updated = await clients.raw.patch<ApprovalRequest>(namespacedPath(approvalRequests, namespace, name), patch, 'application/json-patch+json');
       return { by, updated };
     } catch (error) {
       const changed = attempt < 5 && (await readRequest(clients, namespace, name)).metadata!.resourceVersion !== request.metadata!.resourceVersion;

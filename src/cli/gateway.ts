@@ -3,14 +3,14 @@ import { isAbsolute, join } from 'node:path';
 import { Agent } from 'node:https';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { connectionFromKubeconfigFile, inClusterConnection, KubeconfigError, type KubeConnection } from '../kube/connection.js';
+import { connectionFromKubeconfigFile, inClusterConnection, type KubeConnection } from '../kube/connection.js';
 import { RawKubeClient } from '../kube/raw-client.js';
 import { recorderDefaults } from '../recording/recorder.js';
 import { evidenceDefaults } from '../recording/evidence.js';
 import { tlsFromDirectory, tlsIssuedFromSecret, type ServingTls } from '../gateway/serving-tls.js';
 import { LiveFeed } from '../gateway/live/primary.js';
 import { sessionDefaults } from '../gateway/sessions.js';
-import { CliError } from './output.js';
+import { CliError, fromKubeconfig } from './output.js';
 import { parseWorkers, serveAsWorker, servingTlsFromPrimary, superviseGateway, workerIndex } from './gateway-workers.js';
 import { defaultWorkers, readCgroupCpuFiles } from '../runtime/cpu-quota.js';
 import { parseListen } from './listen.js';
@@ -57,12 +57,7 @@ export function policyRef(flags: GatewayFlags): { namespace: string; name: strin
  * Read without @kubernetes/client-node, which would cost each gateway process ~90 MiB (kube/raw-client.ts).
  */
 export function upstreamConfig(flags: GatewayFlags): KubeConnection {
-  try {
-    return flags.kubeconfig ? connectionFromKubeconfigFile(flags.kubeconfig) : inClusterConnection();
-  } catch (error) {
-    if (error instanceof KubeconfigError) throw new CliError(flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}: ${error.message}` : error.message);
-    throw error;
-  }
+  return fromKubeconfig(flags.kubeconfig, () => (flags.kubeconfig ? connectionFromKubeconfigFile(flags.kubeconfig) : inClusterConnection()));
 }
 
 /** The gateway's own API calls (policy, keys, grants, approvals, reviews), on kept-alive connections. */

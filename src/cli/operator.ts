@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { runOperator } from '../operator/operator.js';
-import { loadKubeconfig } from '../kube/load-kubeconfig.js';
+import { defaultConnection } from '../kube/connection.js';
+import { fromKubeconfig } from './output.js';
 import { parseListen } from './listen.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -47,7 +48,8 @@ export function registerOperatorCommand(program: Command): void {
       }
       await runOperator(
         {
-          kubeconfig: loadKubeconfig(options.kubeconfig),
+          // read without client-node, which would cost the operator ~40 MiB (kube/client.ts)
+          kubeconfig: fromKubeconfig(options.kubeconfig, () => defaultConnection(options.kubeconfig)),
           namespace: options.namespace,
           leaderElect: options.leaderElect,
           healthListen: parseListen(options.healthListen),

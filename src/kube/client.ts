@@ -1,65 +1,40 @@
 /**
  * The few API calls the reconcilers share, in one place: objects are read, created, applied (server-side
  * apply under one field manager) and deleted through `ObjectClient`, JSON over the raw client's pooled
- * connections; a failed call is a `KubeApiError` there, an `ApiException` (whose `body` is a string) from
- * client-node's generated APIs, which the CLI's commands still use, and `statusCode` and `apiMessage` read
- * either.
+ * connections. No client-node here: its ~870 generated modules would cost the operator ~40 MiB of its
+ * memory target. A failed call is a `KubeApiError` there, an `ApiException` (whose `body` is a string)
+ * from client-node's generated APIs, which some CLI commands still use, and `statusCode` and `apiMessage`
+ * read either.
  */
 import { Agent } from 'node:https';
-import { KubeApiError, RawKubeClient } from './raw-client.js';
+import type * as k8s from '@kubernetes/client-node';
+import { KubeApiError, RawKubeClient, type KubeEndpoint } from './raw-client.js';
 import { ObjectClient } from './object-client.js';
-import * as k8s from '@kubernetes/client-node';
 
 const fieldManager = 'kubegate-operator';
 
 export interface KubeClients {
-  config: k8s.KubeConfig;
   /** Objects of any kind, over `raw`. */
   objects: ObjectClient;
-  custom: k8s.CustomObjectsApi;
-  core: k8s.CoreV1Api;
   /** JSON over the kubeconfig's transport, for any resource: paged lists cut as they arrive. */
   raw: RawKubeClient;
 }
 
-type DispatcherFactory = (cluster: k8s.Cluster | null, options: Record<string, unknown>) => unknown;
-
-/**
- * client-node 2.0 builds a new undici Agent — a new TLS connection — for every request, which costs ~8 ms
- * each on loopback and far more across a network. This keeps one keep-alive Agent per cluster and TLS
- * identity for the life of the KubeConfig. Token credentials travel in headers, so they may change
- * freely; a changed client certificate gets its own Agent.
- */
-export function withConnectionPool(config: k8s.KubeConfig): k8s.KubeConfig {
-  const target = config as unknown as { createDispatcher: DispatcherFactory; pooled?: boolean };
-  if (target.pooled) return config;
-  const create = target.createDispatcher.bind(config);
-  const agents = new Map<string, unknown>();
-  target.createDispatcher = (cluster, options) => {
-    const key = JSON.stringify([cluster?.server, cluster?.proxyUrl, options.ca, options.cert, options.key, options.rejectUnauthorized, options.servername].map(String));
-    if (!agents.has(key)) agents.set(key, create(cluster, options));
-    return agents.get(key);
-  };
-  target.pooled = true;
-  return config;
+/** Clients over `endpoint`: a `KubeConnection` (kube/connection.ts), or client-node's `KubeConfig` in the CLI. */
+export function kubeClients(endpoint: KubeEndpoint): KubeClients {
+  const raw = new RawKubeClient(endpoint, new Agent({ keepAlive: true }));
+  return { objects: new ObjectClient(raw, fieldManager), raw };
 }
 
-export function kubeClients(config: k8s.KubeConfig): KubeClients {
-  withConnectionPool(config);
-  const raw = new RawKubeClient(config, new Agent({ keepAlive: true }));
-  return {
-    config,
-    objects: new ObjectClient(raw, fieldManager),
-    custom: config.makeApiClient(k8s.CustomObjectsApi),
-    core: config.makeApiClient(k8s.CoreV1Api),
-    raw,
-  };
+/** client-node's `ApiException`, told by its shape: checking its class would load client-node. */
+function isApiException(error: unknown): error is { code: number; body: unknown } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'number' && 'body' in error;
 }
 
 /** The HTTP status and body of a call the API server refused, from either client. */
 function refusal(error: unknown): { code: number; body: string } | undefined {
   if (error instanceof KubeApiError) return { code: error.status, body: error.body };
-  if (error instanceof k8s.ApiException) return { code: error.code, body: String(error.body) };
+  if (isApiException(error)) return { code: error.code, body: String(error.body) };
   return undefined;
 }
 

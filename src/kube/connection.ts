@@ -1,16 +1,17 @@
 /**
- * The gateway's kubeconfig: the API server of the current context and the gateway's own credentials,
- * read without @kubernetes/client-node (see raw-client.ts for why). It reads the subset a gateway is
- * given — a server with its CA (`certificate-authority[-data]`, `insecure-skip-tls-verify`,
+ * The gateway's and the operator's kubeconfig: the API server of the current context and the process's
+ * own credentials, read without @kubernetes/client-node (see raw-client.ts for why). It reads the subset
+ * a gateway or an operator is given — a server with its CA (`certificate-authority[-data]`, `insecure-skip-tls-verify`,
  * `tls-server-name`); a user with a `token`, a `tokenFile` (re-read, as the kubelet rotates projected
  * ServiceAccount tokens), a client certificate and key (`client-certificate[-data]`,
  * `client-key[-data]`) or an `exec` plugin — or the pod's ServiceAccount in a cluster. Anything else
  * (`auth-provider`, basic auth, impersonation, `proxy-url`) is refused at start with an error naming it,
  * rather than sending requests without it.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { RequestOptions } from 'node:https';
 import { parse } from 'yaml';
 import { ExecCredentials, type ExecConfig } from './exec-credential.js';
@@ -71,6 +72,19 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
   const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = env;
   if (!host || !port) throw new KubeconfigError('not in a cluster (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset): pass --kubeconfig');
   return new KubeConnection(`https://${host.includes(':') ? `[${host}]` : host}:${port}`, { ca: readFileSync(join(dir, 'ca.crt')) }, { tokenFile: join(dir, 'token') });
+}
+
+/**
+ * The kubeconfig kubectl would use: `path`, else the one file $KUBECONFIG names, else ~/.kube/config, else
+ * the pod's ServiceAccount. Several files in $KUBECONFIG (kubectl merges them) are refused, not half-read.
+ */
+export function defaultConnection(path?: string, env: NodeJS.ProcessEnv = process.env, home = homedir()): KubeConnection {
+  if (path) return connectionFromKubeconfigFile(path);
+  const files = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  if (files.length > 1) throw new KubeconfigError(`$KUBECONFIG names ${files.length} files, which would have to be merged: pass one with --kubeconfig`);
+  if (files.length === 1) return connectionFromKubeconfigFile(files[0]!);
+  const own = join(home, '.kube', 'config');
+  return existsSync(own) ? connectionFromKubeconfigFile(own) : inClusterConnection(env);
 }
 
 /** The current context of the kubeconfig file at `path`. */
@@ -137,7 +151,7 @@ function credentialOf(user: Record<string, unknown>, baseDir: string): Credentia
 function refuseUnsupported(kind: 'cluster' | 'user', name: string, entry: Record<string, unknown>): void {
   const unknown = Object.keys(entry).filter((key) => !supported[kind].includes(key));
   if (unknown.length > 0) {
-    throw new KubeconfigError(`the kubeconfig's ${kind} "${name}" uses ${unknown.join(', ')}, which the gateway does not support (it takes ${supported[kind].filter((key) => key !== 'extensions').join(', ')})`);
+    throw new KubeconfigError(`the kubeconfig's ${kind} "${name}" uses ${unknown.join(', ')}, which kubegate's gateway and operator do not support (they take ${supported[kind].filter((key) => key !== 'extensions').join(', ')})`);
   }
 }
 

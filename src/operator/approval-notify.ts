@@ -6,6 +6,7 @@
  * incoming webhook is): it never appears in a condition, an Event or a log.
  */
 import type { AccessGrant, ApprovalRequest, SessionPolicyApproversNotify } from '../api/index.js';
+import type * as k8s from '@kubernetes/client-node';
 import { isNotFound, type KubeClients } from '../kube/client.js';
 
 /** Why a notification could not be sent; `reason` is the Notified condition's. */
@@ -39,7 +40,7 @@ export async function webhookUrl(clients: KubeClients, namespace: string, notify
   const ref = notify.webhookSecretRef;
   if (ref) {
     try {
-      const secret = await clients.core.readNamespacedSecret({ name: ref.name, namespace });
+      const secret = await clients.objects.read<k8s.V1Secret>({ apiVersion: 'v1', kind: 'Secret', metadata: { name: ref.name, namespace } });
       const value = secret.data?.[ref.key];
       url = value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8').trim();
       if (url === undefined) throw new NotifyError('WebhookNotConfigured', `Secret ${namespace}/${ref.name} has no key ${ref.key}`);

@@ -9,7 +9,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AccessGrant, ApprovalRequest, SessionPolicy } from '../api/index.js';
 import { kubeClients, type KubeClients } from '../kube/client.js';
-import type { RawKubeClient } from '../kube/raw-client.js';
+import type { KubeEndpoint, RawKubeClient } from '../kube/raw-client.js';
 import { accessGrants, approvalRequests, sessionPolicies, type CustomResource } from '../kube/resources.js';
 import type { SigningKey } from '../token/jit-token.js';
 import { Gauge, type Registry } from 'prom-client';
@@ -31,7 +31,7 @@ import { AccessLedger } from './access-ledger.js';
 import { recordingKeyReader } from './recording-keys.js';
 
 export interface OperatorOptions {
-  kubeconfig: k8s.KubeConfig;
+  kubeconfig: KubeEndpoint;
   /** Where the operator keeps its Lease, the signing keys and the kubeconfigs of User and Group subjects. */
   namespace: string;
   leaderElect: boolean;

@@ -17,8 +17,9 @@
  *   (holder cleared) so a successor takes over at once instead of waiting out the lease. Callers that
  *   must finish their work before a successor starts stop that work first, then abort `run`.
  */
-import * as k8s from '@kubernetes/client-node';
+import { Agent } from 'node:https';
 import { pino, type Logger } from 'pino';
+import { KubeApiError, RawKubeClient, type KubeEndpoint } from '../kube/raw-client.js';
 import { realClock, type Clock, sleep } from './reconciler.js';
 
 export const leaderElectionDefaults = {
@@ -27,8 +28,23 @@ export const leaderElectionDefaults = {
   retryPeriodMs: 2_000,
 } as const;
 
+/** A coordination.k8s.io/v1 Lease, as much of it as election reads and writes. */
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: LeaseSpec;
+}
+
 export interface LeaderElectorOptions {
-  kubeconfig: k8s.KubeConfig;
+  kubeconfig: KubeEndpoint;
   /** Where the Lease lives. */
   namespace: string;
   /** The Lease's name: one per group of replicas electing a leader. */
@@ -51,7 +67,7 @@ export interface LeaderCallbacks {
 
 export class LeaderElector {
   readonly identity: string;
-  private readonly api: k8s.CoordinationV1Api;
+  private readonly api: RawKubeClient;
   private readonly namespace: string;
   private readonly name: string;
   private readonly leaseDurationMs: number;
@@ -60,11 +76,11 @@ export class LeaderElector {
   private readonly clock: Clock;
   private readonly logger: Logger;
   /** The last lease read or written, and when (our clock) its content last changed. */
-  private observed: { lease: k8s.V1Lease; changedAt: number } | undefined;
+  private observed: { lease: Lease; changedAt: number } | undefined;
   private leading = false;
 
   constructor(options: LeaderElectorOptions) {
-    this.api = options.kubeconfig.makeApiClient(k8s.CoordinationV1Api);
+    this.api = new RawKubeClient(options.kubeconfig, new Agent({ keepAlive: true }));
     this.identity = options.identity;
     this.namespace = options.namespace;
     this.name = options.name;
@@ -135,15 +151,13 @@ export class LeaderElector {
   /** One attempt to take or keep the lease; false on any failure (it is retried next period). */
   private async tryAcquireOrRenew(): Promise<boolean> {
     const now = this.clock.now();
-    let lease: k8s.V1Lease;
+    let lease: Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      lease = await this.api.requestJson<Lease>('GET', this.leasePath());
     } catch (error) {
       if (!hasStatus(error, 404)) return this.failed(error, 'read');
-      return this.write(() => this.api.createNamespacedLease({
-        namespace: this.namespace,
-        body: { metadata: { name: this.name, namespace: this.namespace }, spec: this.holderSpec(now, now, 0) },
-      }), now);
+      const created = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.namespace }, spec: this.holderSpec(now, now, 0) };
+      return this.write(() => this.api.requestJson<Lease>('POST', this.leasePath(false), created), now);
     }
     this.observe(lease, now);
     const spec = lease.spec ?? {};
@@ -153,7 +167,7 @@ export class LeaderElector {
     const renewed = holder === this.identity
       ? this.holderSpec(spec.acquireTime ?? now, now, transitions)
       : this.holderSpec(now, now, transitions + 1);
-    return this.write(() => this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...lease, spec: renewed } }), now);
+    return this.write(() => this.replace({ ...lease, spec: renewed }), now);
   }
 
   /** Clears the holder so a candidate takes over at once (client-go's release record). */
@@ -161,27 +175,38 @@ export class LeaderElector {
     const lease = this.observed?.lease;
     if (lease?.spec?.holderIdentity !== this.identity) return;
     const now = micro(this.clock.now());
-    const released: k8s.V1LeaseSpec = { leaseTransitions: lease.spec.leaseTransitions, leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
+    const released: LeaseSpec = { leaseTransitions: lease.spec.leaseTransitions, leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
     try {
-      await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...lease, spec: released } });
+      await this.replace({ ...lease, spec: released });
       this.logger.info('released the lease');
     } catch (error) {
       this.logger.warn({ err: error }, 'could not release the lease; a successor takes over once it expires');
     }
   }
 
-  private holderSpec(acquiredAt: number | Date, now: number, leaseTransitions: number): k8s.V1LeaseSpec {
+  /** The Lease's path (`named`: false, of its collection); the names are ours, encoded all the same. */
+  private leasePath(named = true): string {
+    const collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
+    return named ? `${collection}/${encodeURIComponent(this.name)}` : collection;
+  }
+
+  /** A replace carries the resourceVersion read: the API server refuses it (409) if someone wrote since. */
+  private replace(lease: Lease): Promise<Lease> {
+    return this.api.requestJson<Lease>('PUT', this.leasePath(), lease);
+  }
+
+  private holderSpec(acquiredAt: number | string, now: number, leaseTransitions: number): LeaseSpec {
     return {
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-      // what was read back is a MicroTime string at run time (the client does not convert it): keep it as is
+      // a time read back is the API server's MicroTime string: kept as it is
       acquireTime: typeof acquiredAt === 'number' ? micro(acquiredAt) : acquiredAt,
       renewTime: micro(now),
       leaseTransitions,
     };
   }
 
-  private async write(request: () => Promise<k8s.V1Lease>, now: number): Promise<boolean> {
+  private async write(request: () => Promise<Lease>, now: number): Promise<boolean> {
     try {
       this.observe(await request(), now);
       return true;
@@ -191,7 +216,7 @@ export class LeaderElector {
     }
   }
 
-  private observe(lease: k8s.V1Lease, now: number): void {
+  private observe(lease: Lease, now: number): void {
     if (this.observed?.lease.metadata?.resourceVersion !== lease.metadata?.resourceVersion) this.observed = { lease, changedAt: now };
   }
 
@@ -209,11 +234,11 @@ export class LeaderElector {
 }
 
 /** A MicroTime: serialized with microseconds (`2025-01-02T03:04:05.678000Z`), as the Lease API stores it. */
-function micro(ms: number): k8s.V1MicroTime {
-  return new k8s.V1MicroTime(ms);
+function micro(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, '000Z');
 }
 
 function hasStatus(error: unknown, code: number): boolean {
-  return error instanceof k8s.ApiException && error.code === code;
+  return error instanceof KubeApiError && error.status === code;
 }
 

@@ -16,11 +16,10 @@
  * rejects with `LeaderElectionLostError`, so that the process exits and is restarted with fresh state,
  * as controller-runtime does.
  */
-import type * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Agent } from 'node:https';
 import type { Logger } from 'pino';
-import { RawKubeClient } from '../kube/raw-client.js';
+import { RawKubeClient, type KubeEndpoint } from '../kube/raw-client.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { HealthServer } from './health.js';
 import { Informer, type InformerOptions } from './informer.js';
@@ -29,7 +28,7 @@ import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
 import { realClock, type Clock } from './reconciler.js';
 
 export interface ManagerOptions {
-  kubeconfig: k8s.KubeConfig;
+  kubeconfig: KubeEndpoint;
   /** Run controllers only on the replica holding this Lease; unset: always run them. */
   leaderElection?: Omit<LeaderElectorOptions, 'kubeconfig' | 'clock' | 'logger'>;
   /** Port of `/healthz`, `/readyz`, `/metrics`; 0 picks a free one (see `healthPort()`). */

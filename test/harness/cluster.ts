@@ -14,7 +14,7 @@ import { readLiveState, startSandboxProcess } from '../../src/sandbox/control.js
 import { kubeconfigYaml } from '../../src/kube/kubeconfig-yaml.js';
 import { mintUserToken } from '../../src/sandbox/oidc-issuer.js';
 import { s3Client } from '../../src/sandbox/minio.js';
-import { withConnectionPool } from '../../src/kube/client.js';
+import { withConnectionPool } from '../../src/kube/load-kubeconfig.js';
 import type { SandboxState } from '../../src/sandbox/sandbox.js';
 import { Kubectl } from './kubectl.js';
 

@@ -10,6 +10,7 @@ import { spawnKubegate } from './kubegate-process.js';
 import { sandboxS3Env } from './gateway.js';
 import { installKubegate as installConfig } from '../../src/cli/dev/cluster.js';
 import type { TestCluster } from './cluster.js';
+import { refuseClientNode } from './refuse-client-node-hooks.js';
 
 export const operatorNamespace = 'kubegate-system';
 
@@ -57,6 +58,7 @@ export async function startOperator(cluster: TestCluster, options: { leaderElect
   await installKubegate(cluster);
   const token = await serviceAccountToken(cluster, operatorNamespace, 'kubegate-operator');
   const port = await freePort();
+  // the operator must not load client-node (kube/client.ts says why): an import that reaches it fails here
   const child = spawnKubegate('operator', [
     'operator',
     `--kubeconfig=${cluster.kubeconfigFile(token)}`,
@@ -65,7 +67,7 @@ export async function startOperator(cluster: TestCluster, options: { leaderElect
     '--gateway-image=kubegate:test',
     ...(options.leaderElect ? ['--leader-elect'] : []),
     ...(options.extraArgs ?? []),
-  ], { ...sandboxS3Env(cluster), ...options.env });
+  ], { ...sandboxS3Env(cluster), ...options.env, NODE_OPTIONS: `${refuseClientNode().NODE_OPTIONS} ${options.env?.NODE_OPTIONS ?? ''}`.trim() });
   const healthUrl = `http://127.0.0.1:${port}`;
   const running: RunningOperator = {
     process: child.process,

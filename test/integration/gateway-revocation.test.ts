@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { kubeClients, type KubeClients } from '../../src/kube/client.js';
-import { accessGrants, patchObject } from '../../src/kube/resources.js';
+import { accessGrants, namespacedPath, patchObject } from '../../src/kube/resources.js';
 import { testCluster, type TestCluster } from '../harness/cluster.js';
 import { jitKubeconfig, startGateway, type RunningGateway } from '../harness/gateway.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
@@ -68,7 +68,7 @@ async function grantedKubectl(f: Fixture, duration = '1h'): Promise<{ grant: str
 }
 
 const revoke = (f: Fixture, grant: string) => patchObject(f.clients, accessGrants, f.namespace, grant, { spec: { revoked: true } }).then(() => undefined);
-const remove = (f: Fixture, grant: string) => f.clients.custom.deleteNamespacedCustomObject({ ...accessGrants, namespace: f.namespace, name: grant }).then(() => undefined);
+const remove = (f: Fixture, grant: string) => f.clients.raw.requestJson('DELETE', namespacedPath(accessGrants, f.namespace, grant)).then(() => undefined);
 
 /** When `event` happened (fails, rather than waits for ever, if it has not within `limitMs`). */
 async function timeOf(event: Promise<unknown>, what: string, limitMs = 15_000): Promise<number> {

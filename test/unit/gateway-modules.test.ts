@@ -1,8 +1,9 @@
 /**
- * The gateway's processes do not load @kubernetes/client-node: its ~870 generated modules cost each
- * process ~90 MiB (issue 14's idle memory target), and the gateway reaches the API server through
+ * The gateway's processes and the operator do not load @kubernetes/client-node: its ~870 generated modules
+ * cost each process ~40-90 MiB (issue 14's memory targets), and both reach the API server through
  * kube/raw-client.ts and kube/connection.ts instead. Only what the modules import is checked here; the
- * gateway integration tests run `kubegate gateway` under the same refusal (gateway-fixture.ts).
+ * integration tests run `kubegate gateway` and `kubegate operator` under the same refusal
+ * (gateway-fixture.ts, operator.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,8 +32,13 @@ test('the gateway command, its workers and the gateway it builds load no @kubern
   assert.equal(run.code, 0, run.stderr);
 });
 
+test('the operator command and the operator load no @kubernetes/client-node', { timeout: 30_000 }, async () => {
+  const run = await importRefusingClientNode(['cli/operator.js', 'operator/operator.js']);
+  assert.equal(run.code, 0, run.stderr);
+});
+
 test('the check refuses a module that loads client-node, and names it', { timeout: 30_000 }, async () => {
-  const run = await importRefusingClientNode(['kube/client.js']);
+  const run = await importRefusingClientNode(['kube/load-kubeconfig.js']);
   assert.notEqual(run.code, 0);
-  assert.match(run.stderr, /kube\/client\.js loads @kubernetes\/client-node/);
+  assert.match(run.stderr, /kube\/load-kubeconfig\.js loads @kubernetes\/client-node/);
 });

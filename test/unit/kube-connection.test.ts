@@ -1,11 +1,11 @@
 /** The gateway's kubeconfig (kube/connection.ts): the subset it reads, and a clear refusal of the rest. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestOptions } from 'node:https';
-import { connectionFromKubeconfig, inClusterConnection, KubeconfigError } from '../../src/kube/connection.js';
+import { connectionFromKubeconfig, defaultConnection, inClusterConnection, KubeconfigError } from '../../src/kube/connection.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -50,7 +50,7 @@ test('files named by a relative path are the kubeconfig folder\'s; a tokenFile i
 });
 
 test('what the gateway does not support is refused at start, by name, not ignored', () => {
-  assert.throws(() => connectionFromKubeconfig(kubeconfig({}, { 'auth-provider': { name: 'oidc' } }), '/'), (error: Error) => error instanceof KubeconfigError && /user "u" uses auth-provider, which the gateway does not support/.test(error.message));
+  assert.throws(() => connectionFromKubeconfig(kubeconfig({}, { 'auth-provider': { name: 'oidc' } }), '/'), (error: Error) => error instanceof KubeconfigError && /user "u" uses auth-provider, which kubegate's gateway and operator do not support/.test(error.message));
   assert.throws(() => connectionFromKubeconfig(kubeconfig({}, { username: 'a', password: 'b' }), '/'), /uses username, password/);
   assert.throws(() => connectionFromKubeconfig(kubeconfig({}, { token: 'T', as: 'someone' }), '/'), /uses as,/);
   assert.throws(() => connectionFromKubeconfig(kubeconfig({ 'proxy-url': 'http://proxy:3128' }, { token: 'T' }), '/'), /cluster "c" uses proxy-url/);
@@ -74,4 +74,24 @@ test('in a cluster: the service address (an IPv6 one in brackets), the ServiceAc
   assert.equal(options.ca?.toString(), 'CA');
   assert.deepEqual(options.headers, { Authorization: 'Bearer sa-token' });
   assert.throws(() => inClusterConnection({}, dir), /not in a cluster .*: pass --kubeconfig/);
+});
+
+test('the default kubeconfig is found as kubectl finds it: the flag, one $KUBECONFIG file, ~/.kube/config, then the pod', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-default-kubeconfig-'));
+  const write = (file: string, server: string) => {
+    const document = kubeconfig({}, { token: 'T' });
+    document.clusters[0]!.cluster.server = server;
+    writeFileSync(join(dir, file), JSON.stringify(document)); // JSON is YAML
+    return join(dir, file);
+  };
+  const flag = write('flag', 'https://flag:6443');
+  const fromEnv = write('env', 'https://env:6443');
+  mkdirSync(join(dir, 'home', '.kube'), { recursive: true });
+  write('home/.kube/config', 'https://home:6443');
+  const home = join(dir, 'home');
+  assert.equal(defaultConnection(flag, { KUBECONFIG: fromEnv }, home).server, 'https://flag:6443');
+  assert.equal(defaultConnection(undefined, { KUBECONFIG: fromEnv }, home).server, 'https://env:6443');
+  assert.equal(defaultConnection(undefined, {}, home).server, 'https://home:6443');
+  assert.throws(() => defaultConnection(undefined, { KUBECONFIG: `${fromEnv}:${flag}` }, home), /\$KUBECONFIG names 2 files, which would have to be merged/);
+  assert.throws(() => defaultConnection(undefined, {}, join(dir, 'nobody')), /not in a cluster/);
 });

@@ -96,7 +96,8 @@ export async function serviceAccountKubeconfig(cluster: DevCluster, account: Obj
   await waitUntil(`ServiceAccount ${account.namespace}/${account.name}`, async () => {
     try {
       const body = { spec: { audiences: [], expirationSeconds: 24 * 3600 } };
-      token = (await cluster.clients.core.createNamespacedServiceAccountToken({ ...account, body })).status?.token ?? '';
+      const path = `/api/v1/namespaces/${encodeURIComponent(account.namespace)}/serviceaccounts/${encodeURIComponent(account.name)}/token`;
+      token = (await cluster.clients.raw.requestJson<k8s.AuthenticationV1TokenRequest>('POST', path, body)).status?.token ?? '';
       return token ? true : 'no token issued';
     } catch (error) {
       return String(error);
