@@ -5,7 +5,8 @@
  * gateway (primary and workers) and the API server (less its idle background), divided by the requests
  * wrk saw answered. Then what impersonation costs the API server: GETs sent straight to it with the
  * gateway's ServiceAccount token and the gateway's Impersonate-User, -Group and -Extra headers, one more
- * at a time.
+ * at a time. Beside the gateway, the Node floor (bench/node-peer): a bare Node.js proxy doing only the
+ * forwarding, whose CPU per request is what Node's HTTP and TLS cost here, kubegate's own work aside.
  * KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway and prints the summary of its profiles.
  * KUBEGATE_BENCH_GATEWAY_NODE_OPTIONS=OPTIONS starts the gateway with these Node options instead (e.g.
  * `--perf-basic-prof`, for `perf record -g -p PID`: on-CPU samples, which a busy machine does not skew).
@@ -109,18 +110,20 @@ async function main(): Promise<void> {
     const operator = await startOperator(cluster);
     const world = await setUpWorld(cluster, { smallConfigMaps: 500, bulkConfigMaps: 1, bulkConfigMapBytes: 10 }, byteSource?.port ?? 1, gatewayNodeOptions(profileDir));
     const paths = world.paths.filter((path) => path.name === 'direct' || path.name === 'kubegate');
+    const nodeFloor = world.paths.find((path) => path.name === 'node floor')!;
     const baseline = process.env.KUBEGATE_BENCH_BASELINE;
     if (baseline) paths.push(await baselinePath(baseline, cluster, paths[1]!));
     const apiPaths = { GET: `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`, LIST: `/api/v1/namespaces/${world.namespace}/configmaps?limit=${listLimit}` };
     for (let round = 0; round < rounds; round++) {
       for (const [kind, apiPath] of Object.entries(apiPaths)) {
         const rates = [];
-        for (const path of paths) rates.push(await measure(world, `${kind} ${path.name}`, path.url + apiPath, path.token, path.proxyPid));
+        for (const path of [...paths, nodeFloor]) rates.push(await measure(world, `${kind} ${path.name}`, path.url + apiPath, path.token, path.proxyPid));
         await measure(world, `${kind} direct at kubegate's rate`, paths[0]!.url + apiPath, paths[0]!.token, undefined, [], pauseFor(rates[1]!));
       }
     }
     await impersonationCost(world, paths[0]!.url + apiPaths.GET, paths[0]!.token);
     if (streamBytes > 0) await measureStreams(world, paths);
+    await world.nodePeer.stop();
     await world.peer.stop();
     await world.kubectlProxy.stop();
     await world.gateway.stop();

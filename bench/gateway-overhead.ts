@@ -60,7 +60,7 @@ async function withProxyMemory<T>(path: AccessPath, work: () => Promise<T>): Pro
   return path.proxyPid === undefined ? { result: await work() } : peakMemoryDuring(path.proxyPid, work);
 }
 
-/** Each measurement runs over the three paths back to back, so a noisy minute hits all three alike. */
+/** Each measurement runs over every path back to back, so a noisy minute hits them all alike. */
 async function measureRequests(world: BenchWorld, results: Record<string, PathResults>): Promise<void> {
   const paths: Record<RequestKind, string> = {
     GET: `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`,
@@ -102,6 +102,7 @@ async function measureTransfers(world: BenchWorld, results: Record<string, PathR
   };
   for (const [kind, once] of Object.entries(transfers) as Array<[TransferKind, (path: AccessPath) => Promise<Transfer>]>) {
     for (const path of world.paths) {
+      if (kind !== 'list' && path.upgrades === false) continue;
       const { result, memory } = await withProxyMemory(path, () =>
         cpuDuring({ proxy: path.proxyPid ?? process.pid }, async () => {
           const runs: Transfer[] = [];
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     await measureTransfers(world, results);
     await measureRequests(world, results);
     report({ results, gatewayWorkers: processTree(world.gateway.process.pid!).length - 1, kubeRbacProxy, kubegateVersion: checkoutVersion(), wrkSeconds, saturatingConnections, size, streamBytes, transferRuns });
+    await world.nodePeer.stop();
     await world.peer.stop();
     await world.kubectlProxy.stop();
     await world.gateway.stop();

@@ -17,15 +17,19 @@ import { deploymentYaml, eventually, podNames } from '../../test/harness/workloa
 import { inBatches } from '../in-batches.js';
 import { buildGoPeer, startGoPeer, type RunningGoPeer } from './go-peer.js';
 import { startKubectlProxy, type RunningKubectlProxy } from './kubectl-proxy.js';
+import { startNodePeer } from './node-peer.js';
+import type { RunningPeer } from './peer-process.js';
 
 /** One way to the API server: where wrk and raw GETs go, the kubectl that uses it, and its proxy's pid. */
 export interface AccessPath {
-  name: 'direct' | 'kubegate' | 'go peer' | 'kubectl proxy';
+  name: 'direct' | 'kubegate' | 'go peer' | 'kubectl proxy' | 'node floor';
   url: string;
   /** the bearer token wrk and raw GETs send (none when empty) */
   token: string;
   kubectl: Kubectl;
   proxyPid?: number;
+  /** false: the path relays no exec or port-forward (the Node floor forwards plain requests only) */
+  upgrades?: false;
 }
 
 export interface BenchWorld {
@@ -33,6 +37,7 @@ export interface BenchWorld {
   gateway: RunningGateway;
   peer: RunningGoPeer;
   kubectlProxy: RunningKubectlProxy;
+  nodePeer: RunningPeer;
   /** holds the small ConfigMaps and the pod */
   namespace: string;
   /** holds the ~100 KB ConfigMaps */
@@ -135,13 +140,15 @@ export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSour
   const directToken = await cluster.tokenFor({ user: directUser });
   const kubectlBinary = cluster.state.binaries.kubectl;
   const kubectlProxy = await startKubectlProxy(kubectlBinary, cluster.kubeconfigFile(directToken));
+  const upstream = { token: gatewayAccountToken, user: impersonatedUser(subject), group: grantGroup(policyRef.namespace, grantName) };
+  const nodePeer = await startNodePeer({ upstream: cluster.state.apiserver.url, upstreamCaFile: cluster.state.apiserver.caFile, upstreamToken: upstream.token, impersonateUser: upstream.user, impersonateGroup: upstream.group });
   const paths: AccessPath[] = [
     { name: 'direct', url: cluster.state.apiserver.url, token: directToken, kubectl: new Kubectl(kubectlBinary, cluster.kubeconfigFile(directToken)) },
     { name: 'kubegate', url: gateway.url, token: jitToken, kubectl: new Kubectl(kubectlBinary, jitKubeconfigFile), proxyPid: gateway.process.pid! },
     { name: 'go peer', url: peer.url, token: 'stripped-by-the-peer', kubectl: new Kubectl(kubectlBinary, peer.kubeconfig), proxyPid: peer.process.pid! },
     { name: 'kubectl proxy', url: kubectlProxy.url, token: '' /* kubectl proxy passes a client's Authorization header on: send none */, kubectl: new Kubectl(kubectlBinary, kubectlProxy.kubeconfig), proxyPid: kubectlProxy.process.pid! },
+    { name: 'node floor', url: nodePeer.url, token: 'stripped-by-the-peer', kubectl: new Kubectl(kubectlBinary, nodePeer.kubeconfig), proxyPid: nodePeer.process.pid!, upgrades: false },
   ];
   const apiserverPid = cluster.state.components.find((component) => component.name === 'kube-apiserver')!.pid;
-  const upstream = { token: gatewayAccountToken, user: impersonatedUser(subject), group: grantGroup(policyRef.namespace, grantName) };
-  return { paths, gateway, peer, kubectlProxy, namespace, bulkNamespace, pod, forwardedPort, apiserverPid, upstream };
+  return { paths, gateway, peer, kubectlProxy, nodePeer, namespace, bulkNamespace, pod, forwardedPort, apiserverPid, upstream };
 }

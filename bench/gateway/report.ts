@@ -110,6 +110,15 @@ function verdicts(run: BenchRun, kubegate: Comparison): Record<string, boolean> 
 
 const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(2)}`;
 
+/** The gateway's CPU per request split into the Node floor's (Node's HTTP and TLS) and kubegate's own work. */
+function beyondNodeFloor(results: Record<string, PathResults>): string[] {
+  return (['GET', 'LIST'] as const).flatMap((kind) => {
+    const [gateway, floor] = [results.kubegate?.requests[kind]?.cpuMsPerRequest, results['node floor']?.requests[kind]?.cpuMsPerRequest];
+    if (gateway === undefined || floor === undefined) return [];
+    return [`(${kind}: the gateway's ${gateway.toFixed(3)} ms per request = the Node floor's ${floor.toFixed(3)} + kubegate's own ${(gateway - floor).toFixed(3)})`];
+  });
+}
+
 export function report(run: BenchRun): void {
   const label = labels(run);
   const paths = Object.keys(run.results);
@@ -119,6 +128,7 @@ export function report(run: BenchRun): void {
   console.log(`\nkubegate ${run.kubegateVersion}, recording every request and stream frame (the test harness's default file:// store)`);
   console.log(peer);
   console.log('kubectl proxy = Kubernetes\' own Go proxy (the test binaries\' kubectl), as the direct user, plain HTTP toward its client (no TLS there: a lower bound)');
+  console.log('node floor = bench/node-peer: a bare Node.js proxy (TLS both sides, the gateway\'s token and impersonation headers, no authentication, policy or recording): what Node\'s HTTP and TLS cost here');
   console.log(`every path reaches the same API server with the same rights; wrk speaks HTTP/1.1; the gateway runs ${run.gatewayWorkers} worker(s)\n`);
 
   const idle = paths.filter((p) => run.results[p]!.idleRssMiB !== undefined).map((p) => `${p} ${run.results[p]!.idleRssMiB!.toFixed(0)} MiB`);
@@ -165,6 +175,7 @@ export function report(run: BenchRun): void {
   console.log('\nkubegate against issue 14\'s targets:');
   for (const [target, ok] of Object.entries(issue14)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
   for (const target of notMeasuredHere) console.log(`  (not measured by this bench: ${target})`);
+  for (const line of beyondNodeFloor(run.results)) console.log(`  ${line}`);
 
   const summary = { kubegate: run.kubegateVersion, peer, wrkSeconds: run.wrkSeconds, saturatingConnections: run.saturatingConnections, size: run.size, streamBytes: run.streamBytes, results: run.results, againstDirect: comparisons, targetsMet: met, issue14TargetsMet: issue14 };
   console.log(`\nJSON summary:\n${JSON.stringify(summary, (_, value: unknown) => (typeof value === 'number' ? Number(value.toFixed(3)) : value))}`);
