@@ -25,7 +25,6 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { S3ObjectPut } from './s3-put.js';
 import type { PutOptions, RecordingStore, StoredObjectInfo } from './store.js';
 
@@ -116,6 +115,8 @@ export class S3Store implements RecordingStore {
       } else {
         const lock = locked ? { ObjectLockMode: options.retention!.mode, ObjectLockRetainUntilDate: options.retention!.retainUntil } : {};
         const params = { Bucket: this.bucket, Key: this.key(key), ContentType: contentType, ...lock, Body: body };
+        // loaded at the first object larger than a part: a gateway worker that records short sessions never needs it (~2 MiB)
+        const { Upload } = await import('@aws-sdk/lib-storage');
         await new Upload({ client: this.client, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false, params }).done();
       }
     } catch (error) {
