@@ -8,7 +8,10 @@
  *    per second saturated at 32 connections, and meanwhile the CPU each proxy and the API server spent per
  *    request (from /proc: robust to other load on the machine, unlike req/s; the API server's less what it
  *    spends idle, measured just before).
- * The peers: a Go peer (bench/go-peer) and `kubectl proxy` (Kubernetes' own, plain HTTP to its client).
+ * 3. new kubectl sessions through the gateway (each request a session of its own, its CPU counted until
+ *    it is sealed and uploaded), and the gateway's memory under 1,000 idle watches.
+ * The peers: a Go peer (bench/go-peer), `kubectl proxy` (Kubernetes' own, plain HTTP to its client) and the
+ * Node floor (bench/node-peer: a bare Node.js proxy, requests only).
  * Prints a table and a JSON summary. Needs wrk (apt-get install wrk) and Go (to build bench/go-peer).
  * KUBEGATE_BENCH_DEBUG=1 prints wrk's reports; KUBEGATE_BENCH_CPU_PROFILE=DIR profiles the gateway.
  * Run: npm run build && node_modules/.bin/node dist/bench/gateway-overhead.js [wrk-seconds=8]
@@ -23,12 +26,14 @@ import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';
 import { setUpWorld, type AccessPath, type BenchWorld } from './gateway/fixtures.js';
 import { kubeRbacProxyAvailability } from './gateway/go-peer.js';
-import { report, type PathResults, type RequestKind, type TransferKind } from './gateway/report.js';
+import { report, type BenchRun, type PathResults, type RequestKind, type TransferKind } from './gateway/report.js';
 import { execTransfer, httpGet, portForwardTransfer, startByteSource, type Transfer } from './gateway/transfers.js';
 import { requireWrk, runWrk } from './gateway/wrk.js';
 import { peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
 import { cpuDuring, cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
 import { processTree } from './process-tree.js';
+import { newSessions } from './gateway/new-sessions.js';
+import { holdWatches } from './gateway/held-streams.js';
 
 const wrkSeconds = Number(process.argv[2] ?? 8);
 const size = { smallConfigMaps: 500, bulkConfigMaps: 500, bulkConfigMapBytes: 100_000 };
@@ -36,6 +41,7 @@ const streamBytes = 100 * 2 ** 20;
 /** transfers are repeated and the median kept: one slow run on a shared machine is not the proxy's */
 const transferRuns = 3;
 const saturatingConnections = 32;
+const idleWatches = 1000;
 
 function median(transfers: Transfer[]): Transfer {
   return [...transfers].sort((a, b) => b.bytes / b.seconds - a.bytes / a.seconds)[Math.floor(transfers.length / 2)]!;
@@ -116,6 +122,22 @@ async function measureTransfers(world: BenchWorld, results: Record<string, PathR
   }
 }
 
+/**
+ * What only the gateway has: new kubectl sessions (each request a session of its own, counted until sealed
+ * and uploaded) and its memory under 1,000 idle watches, each on a connection of its own.
+ */
+async function measureGatewayAlone(world: BenchWorld, dir: string): Promise<Pick<BenchRun, 'sessions' | 'watches'>> {
+  const path = world.paths.find((p) => p.name === 'kubegate')!;
+  const sessions = await newSessions(world.gateway, `/api/v1/namespaces/${world.namespace}/configmaps/cm-1`, path.token, wrkSeconds, dir);
+  const { result: held, memory } = await peakMemoryDuring(path.proxyPid!, async () => {
+    const streams = await holdWatches(path.url, path.token, world.namespace, idleWatches);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    streams.close();
+    return streams.count;
+  });
+  return { sessions, watches: { ...memory, held, asked: idleWatches } };
+}
+
 async function main(): Promise<void> {
   requireWrk();
   const kubeRbacProxy = await kubeRbacProxyAvailability();
@@ -130,7 +152,8 @@ async function main(): Promise<void> {
     );
     await measureTransfers(world, results);
     await measureRequests(world, results);
-    report({ results, gatewayWorkers: processTree(world.gateway.process.pid!).length - 1, kubeRbacProxy, kubegateVersion: checkoutVersion(), wrkSeconds, saturatingConnections, size, streamBytes, transferRuns });
+    const gateway = await measureGatewayAlone(world, dir);
+    report({ ...gateway, results, gatewayWorkers: processTree(world.gateway.process.pid!).length - 1, kubeRbacProxy, kubegateVersion: checkoutVersion(), wrkSeconds, saturatingConnections, size, streamBytes, transferRuns });
     await world.nodePeer.stop();
     await world.peer.stop();
     await world.kubectlProxy.stop();

@@ -17,8 +17,7 @@
  * KUBEGATE_BENCH_BASELINE=ROOT also measures the idle memory of the build at ROOT (its harness, 1 worker).
  * Run: npx tsc -p . && node_modules/.bin/node dist/bench/gateway-workers.js [wrk-seconds=6]
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,10 +26,10 @@ import { TestCluster } from '../test/harness/cluster.js';
 import { startOperator } from '../test/harness/operator.js';
 import { jitKubeconfig, sandboxS3Env, startGateway, type RunningGateway } from '../test/harness/gateway.js';
 import { setUpObjects } from './gateway/fixtures.js';
-import { cpuDuring } from './gateway/cpu.js';
+import { gatewayLoad, newSessions, type Throughput } from './gateway/new-sessions.js';
 import { holdExecs, holdWatches, type HeldStreams } from './gateway/held-streams.js';
 import { httpGet } from './gateway/transfers.js';
-import { requireWrk, runWrk } from './gateway/wrk.js';
+import { requireWrk } from './gateway/wrk.js';
 import { peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
 import { processTree } from './process-tree.js';
 
@@ -51,12 +50,6 @@ function progress(step: string): void {
 interface IdleMemory {
   primaryMiB: number;
   workersMiB: number[];
-}
-
-interface Throughput {
-  requestsPerSecond: number;
-  cpuMsPerRequest: number;
-  coresUsed: number;
 }
 
 interface WorkersRun {
@@ -90,54 +83,7 @@ function statusOf(url: string, token: string): Promise<number> {
   });
 }
 
-/**
- * wrk against the gateway, with the CPU every process of it spent meanwhile and, with `untilDrained`,
- * afterwards until the spool is empty: every session the load opened closed, sealed and uploaded.
- */
-async function load(gateway: RunningGateway, path: string, token: string, connections: number, more: Parameters<typeof runWrk>[5] = {}, untilDrained = false): Promise<Throughput> {
-  const started = performance.now();
-  const { result, cpu } = await cpuDuring({ gateway: gateway.process.pid! }, async () => {
-    const result = await runWrk(`${gateway.url}${path}`, token, connections, wrkSeconds, [], more);
-    if (untilDrained) await spoolDrained(gateway.spoolDir);
-    return result;
-  });
-  const seconds = (performance.now() - started) / 1000;
-  return { requestsPerSecond: result.requestsPerSecond, cpuMsPerRequest: (cpu.gateway * 1000) / result.requests, coresUsed: cpu.gateway / seconds };
-}
-
-/** Until no worker's spool holds a session folder (a session's folder goes once its last upload is stored). */
-async function spoolDrained(spoolDir: string, timeoutMs = 120_000): Promise<void> {
-  const sessionFolders = () =>
-    readdirSync(spoolDir, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory() && entry.name.startsWith('worker-'))
-      .reduce((count, worker) => count + readdirSync(join(spoolDir, worker.name), { withFileTypes: true }).filter((entry) => entry.isDirectory()).length, 0);
-  const deadline = performance.now() + timeoutMs;
-  while (sessionFolders() > 0) {
-    if (performance.now() > deadline) throw new Error(`the spool still holds ${sessionFolders()} session folders after ${timeoutMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** A wrk script giving each request a `Kubectl-Session` of its own (each wrk thread counts on its own, under its own id). */
-function newSessionScript(dir: string): string {
-  const file = join(dir, 'new-sessions.lua');
-  const run = randomBytes(6).toString('hex');
-  writeFileSync(
-    file,
-    `local threads = 0
-function setup(thread) threads = threads + 1; thread:set("id", threads) end
-local count = 0
-function request()
-  count = count + 1
-  wrk.headers["Kubectl-Session"] = "${run}-" .. id .. "-" .. count
-  return wrk.format()
-end
-`,
-  );
-  return file;
-}
-
-async function measureWorkers(cluster: TestCluster, workers: number, script: string): Promise<{ run: WorkersRun; gateway: RunningGateway; token: string }> {
+async function measureWorkers(cluster: TestCluster, workers: number, dir: string): Promise<{ run: WorkersRun; gateway: RunningGateway; token: string }> {
   const store = `s3://${cluster.state.s3.bucket}/bench-workers-${workers}`;
   progress(`starting the gateway with ${workers} worker(s)`);
   const gateway = await startGateway(cluster, policyRef, { args: [`--workers=${workers}`, '--segment-max-age-ms=10000', '--session-idle-ms=1000'], store, env: sandboxS3Env(cluster) });
@@ -148,11 +94,11 @@ async function measureWorkers(cluster: TestCluster, workers: number, script: str
   await new Promise((resolve) => setTimeout(resolve, 3000)); // idle: past start-up's allocations and timers
   const idle = idleMemory(gateway.process.pid!);
   progress(`${workers} worker(s): Deny-answered requests`);
-  const deny = await load(gateway, denied, jit, 32, { refusals: true });
+  const deny = await gatewayLoad(gateway, denied, jit, { connections: 32, seconds: wrkSeconds }, { refusals: true });
   progress(`${workers} worker(s): new sessions`);
   // a session's cost runs to its end: closed 1-2 s after its request, its recording sealed and uploaded
-  const sessions = await load(gateway, configMap, jit, 16, { script }, true);
-  return { run: { workers, idle, deny, newSessions: { ...sessions, perCoreSecond: 1000 / sessions.cpuMsPerRequest } }, gateway, token: jit };
+  const sessions = await newSessions(gateway, configMap, jit, wrkSeconds, dir);
+  return { run: { workers, idle, deny, newSessions: sessions }, gateway, token: jit };
 }
 
 /** The gateway's memory while each of the loads runs (and is held a moment), every process of it. */
@@ -223,12 +169,11 @@ async function main(): Promise<void> {
     progress('sandbox ready');
     const { pod } = await setUpWorld(cluster);
     progress('world set up');
-    const script = newSessionScript(dir);
     const runs: WorkersRun[] = [];
     let last: Awaited<ReturnType<typeof measureWorkers>> | undefined;
     for (const workers of [1, 2]) {
       await last?.gateway.stop();
-      last = await measureWorkers(cluster, workers, script);
+      last = await measureWorkers(cluster, workers, dir);
       runs.push(last.run);
       progress(JSON.stringify(last.run)); // the figures so far, should a later step fail
     }

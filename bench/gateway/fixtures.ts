@@ -125,7 +125,8 @@ export async function setUpWorld(cluster: TestCluster, size: WorldSize, byteSour
   });
 
   // the recorder's own segment age (the test harness seals every 2 s, so that tests read recordings back soon)
-  const args = [`--segment-max-age-ms=${recorderDefaults.maxSegmentAgeMs}`];
+  // sessions idle for 1 s close, so that a bench can count a new session's whole cost (its end, sealed and uploaded)
+  const args = [`--segment-max-age-ms=${recorderDefaults.maxSegmentAgeMs}`, '--session-idle-ms=1000'];
   const gateway = await startGateway(cluster, policyRef, { args, ...(gatewayNodeOptions ? { env: { NODE_OPTIONS: gatewayNodeOptions } } : {}) });
   const jitKubeconfigFile = await jitKubeconfig(cluster, { namespace: policyRef.namespace, name: grantName }, gateway);
   const jitToken = /token: (\S+)/.exec(readFileSync(jitKubeconfigFile, 'utf8'))![1]!;

@@ -2,6 +2,7 @@
 import type { MemoryPeak } from '../process-memory.js';
 import { megabytesPerSecond, type Transfer } from './transfers.js';
 import { issue14Verdicts, notMeasuredHere } from './targets.js';
+import type { Throughput } from './new-sessions.js';
 
 export type RequestKind = 'GET' | 'LIST';
 export type TransferKind = 'list' | 'exec' | 'portForward';
@@ -45,6 +46,10 @@ export interface BenchRun {
   transferRuns: number;
   /** the gateway's worker processes */
   gatewayWorkers: number;
+  /** new kubectl sessions through the gateway, each counted until sealed and uploaded */
+  sessions: Throughput & { perCoreSecond: number };
+  /** the gateway's memory (every process) while idle watches were held: how many answered of how many asked */
+  watches: MemoryPeak & { held: number; asked: number };
 }
 
 /** DESIGN.md "Performance targets", for kubegate against direct. */
@@ -168,15 +173,18 @@ export function report(run: BenchRun): void {
       if (transfer) console.log(`${(first ? label[kind] : '').padEnd(34)}${path.padEnd(15)}${''.padStart(18)}${transfer.throughputRatio.toFixed(2).padStart(12)}`);
     }
   }
+  const { sessions, watches } = run;
+  console.log(`\nnew kubectl sessions through kubegate (16 connections, each request a session of its own): ${sessions.requestsPerSecond.toFixed(0)}/s, ${sessions.cpuMsPerRequest.toFixed(2)} ms CPU each until sealed and uploaded, ${sessions.perCoreSecond.toFixed(0)} per core-second`);
+  console.log(`${watches.asked} idle watches through kubegate (${watches.held} answered): RSS ${watches.baselineMiB.toFixed(0)} -> ${watches.peakMiB.toFixed(0)} MiB (${signed(watches.growthMiB)}), ${((watches.growthMiB * 1024) / Math.max(1, watches.held)).toFixed(0)} KiB each`);
   const met = comparisons.kubegate ? verdicts(run, comparisons.kubegate) : {};
   console.log('\nkubegate against the DESIGN.md targets:');
   for (const [target, ok] of Object.entries(met)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
-  const issue14 = issue14Verdicts(run.results, run.gatewayWorkers);
+  const issue14 = issue14Verdicts(run.results, run.gatewayWorkers, sessions.perCoreSecond);
   console.log('\nkubegate against issue 14\'s targets:');
   for (const [target, ok] of Object.entries(issue14)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
   for (const target of notMeasuredHere) console.log(`  (not measured by this bench: ${target})`);
   for (const line of beyondNodeFloor(run.results)) console.log(`  ${line}`);
 
-  const summary = { kubegate: run.kubegateVersion, peer, wrkSeconds: run.wrkSeconds, saturatingConnections: run.saturatingConnections, size: run.size, streamBytes: run.streamBytes, results: run.results, againstDirect: comparisons, targetsMet: met, issue14TargetsMet: issue14 };
+  const summary = { kubegate: run.kubegateVersion, sessions, watches, peer, wrkSeconds: run.wrkSeconds, saturatingConnections: run.saturatingConnections, size: run.size, streamBytes: run.streamBytes, results: run.results, againstDirect: comparisons, targetsMet: met, issue14TargetsMet: issue14 };
   console.log(`\nJSON summary:\n${JSON.stringify(summary, (_, value: unknown) => (typeof value === 'number' ? Number(value.toFixed(3)) : value))}`);
 }
