@@ -45,10 +45,12 @@ export interface BuiltGateway {
   stop(): Promise<void>;
 }
 
+const spoolRootOf = (flags: GatewayFlags) => resolve(flags.spoolDir ?? defaultSpoolDir());
+
 /** The recorder of `kubegate gateway`: a StoreRecorder into --store, under the policy's recording settings as last read. */
 async function storeRecorder(flags: GatewayFlags, worker: number | undefined, recording: () => CompiledPolicy['recording'] | undefined, logger: Logger, api: RawKubeClient): Promise<{ recorder: StoreRecorder; store: RecordingStore }> {
   const checkpointIntervalMs = flags.checkpointIntervalMs ?? evidenceDefaults.checkpointIntervalMs;
-  const spoolRoot = resolve(flags.spoolDir ?? defaultSpoolDir());
+  const spoolRoot = spoolRootOf(flags);
   const storeUrl = flags.store ?? process.env.KUBEGATE_STORE ?? `file://${join(spoolRoot, 'store')}`;
   const spoolDir = worker === undefined ? spoolRoot : join(spoolRoot, `worker-${worker}`);
   let store;
@@ -117,6 +119,8 @@ export async function buildGateway(flags: GatewayFlags, overrides: GatewayOverri
     live,
     logger,
     ...(flags.sessionIdleMs !== undefined ? { sessionIdleMs: flags.sessionIdleMs } : {}),
+    // per process (a replacement worker takes its predecessor's and empties it), beside the workers' spools
+    bodySpillDir: join(spoolRootOf(flags), 'bodies', `worker-${overrides.worker ?? 0}`),
   });
   inForce = gateway;
   return {

@@ -18,26 +18,8 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { preferJson, responseMasking } from '../policy/masking/bodies.js';
 import type { SessionTable } from './sessions.js';
 import type { Upstream } from './upstream.js';
-import { recordedBody, type RecordedBody } from '../util/recorded-body.js';
-
-/**
- * Keeps the first `cap` bytes of a stream for the recording (as text or base64, by their type), and counts
- * them all: a 'data' listener beside the pipe, not a Transform in the pipeline (one stream less per request).
- */
-function recordingTap(stream: NodeJS.ReadableStream, cap: number, contentType: string | undefined): { captured(): RecordedBody } {
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let total = 0;
-  stream.on('data', (chunk: Buffer) => {
-    total += chunk.length;
-    if (keptBytes < cap) {
-      const part = chunk.subarray(0, cap - keptBytes);
-      kept.push(part);
-      keptBytes += part.length;
-    }
-  });
-  return { captured: () => recordedBody(kept.length === 1 ? kept[0]! : Buffer.concat(kept), total, contentType) };
-}
+import type { RecordedBody } from '../util/recorded-body.js';
+import { BodyCapture } from './body-capture.js';
 
 /** The response as recorded; then, for one cut off (by its grant, invariant 11, or by a failure), why. */
 function recordResponse(admitted: Admitted, response: { status: number; durationMs: number; contentType?: string; captured?: RecordedBody }, cutOff?: string): void {
@@ -54,12 +36,14 @@ interface ForwardContext {
   sessions: SessionTable;
   grants: GrantWatch;
   logger: Logger;
+  /** Where a response's capture beyond what it keeps in memory waits for its end (body-capture.ts); none: all in memory. */
+  bodySpillDir?: string;
 }
 
-type Finish = (status: number, answer?: { contentType?: string; captured?: RecordedBody }) => void;
+type Finish = (status: number, answer?: { contentType?: string; captured?: Promise<RecordedBody> }) => void;
 
 /** The API server's answer to the client: masked where the policy says so, and tapped for the recording as it streams. */
-function relayResponse(admitted: Admitted, upstreamResponse: IncomingMessage, response: ServerResponse, request: { guard: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => void; finish: Finish }): void {
+function relayResponse(admitted: Admitted, upstreamResponse: IncomingMessage, response: ServerResponse, request: { guard: Guard; finish: Finish; bodySpillDir?: string }): void {
   const status = upstreamResponse.statusCode ?? 502;
   const masking = responseMasking(admitted.masking, admitted.attributes, upstreamResponse.headers);
   const outgoing = downstreamHeaders(upstreamResponse.headers);
@@ -70,12 +54,14 @@ function relayResponse(admitted: Admitted, upstreamResponse: IncomingMessage, re
   if (upstreamResponse.headers['content-length'] === undefined) response.flushHeaders();
   const contentType = upstreamResponse.headers['content-type'];
   const stages: Array<Readable | Writable> = masking ? [upstreamResponse, masking, response as unknown as Writable] : [upstreamResponse, response as unknown as Writable];
-  const tap = recordingTap(masking ?? upstreamResponse, admitted.state.loaded.compiled.recording.maxBodyBytes, contentType);
+  // the recording's copy: a 'data' listener beside the pipe, not a Transform in it (one stream less per request)
+  const capture = new BodyCapture(admitted.state.loaded.compiled.recording.maxBodyBytes, request.bodySpillDir);
+  (masking ?? upstreamResponse).on('data', (chunk: Buffer) => capture.push(chunk));
   relay(
     stages,
     request.guard((error: Error | null) => {
       if (error && !response.destroyed) response.destroy(error);
-      request.finish(status, { ...(contentType ? { contentType } : {}), captured: tap.captured() });
+      request.finish(status, { ...(contentType ? { contentType } : {}), captured: capture.captured(contentType) });
     }),
   );
 }
@@ -122,12 +108,18 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
   let failure: string | undefined;
   let releaseGrant = (): void => undefined;
   let finished = false;
-  const finish = (status: number, answer: { contentType?: string; captured?: RecordedBody } = {}) => {
+  const finish: Finish = (status, answer = {}) => {
     if (finished) return;
     finished = true;
     releaseGrant();
-    sessions.leave(session);
-    recordResponse(admitted, { status, durationMs: Date.now() - started, ...answer }, grantEnded?.reason ?? failure);
+    const [durationMs, cutOff] = [Date.now() - started, grantEnded?.reason ?? failure];
+    const recorded = (captured?: RecordedBody) => recordResponse(admitted, { status, durationMs, ...(answer.contentType ? { contentType: answer.contentType } : {}), ...(captured ? { captured } : {}) }, cutOff);
+    if (!answer.captured) {
+      sessions.leave(session);
+      return recorded();
+    }
+    // the session stays open until its response is recorded: an idle close in between would seal it first
+    void answer.captured.then(recorded, () => recorded()).finally(() => sessions.leave(session));
   };
   // the error boundary of this request: a bug in one of its callbacks ends it alone
   const guard: Guard = (fn) =>
@@ -154,7 +146,7 @@ export async function forwardRequest(admitted: Admitted, request: IncomingMessag
       if (response.headersSent) return void response.destroy(error);
       refuse(error instanceof GatewayError ? error : new GatewayError('KG_UPSTREAM_UNAVAILABLE', error.message));
     },
-    response: (upstreamResponse) => relayResponse(admitted, upstreamResponse, response, { guard, finish }),
+    response: (upstreamResponse) => relayResponse(admitted, upstreamResponse, response, { guard, finish, bodySpillDir: context.bodySpillDir }),
     resendFailed: (error) => refuse(refusalFor(error)),
     mayResend: () => !grantEnded,
   });

@@ -7,6 +7,7 @@
  */
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
+import { mkdir, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -54,6 +55,11 @@ export interface GatewayOptions {
   drainMs?: number;
   /** A kubectl session closes (its recording sealed) after this long without a request (default: the session table's, 60 s). */
   sessionIdleMs?: number;
+  /**
+   * This process's own folder for the part of a response's recorded body beyond what it keeps in memory,
+   * while the response runs (body-capture.ts); emptied at start. None: kept in memory.
+   */
+  bodySpillDir?: string;
 }
 
 export class Gateway {
@@ -97,6 +103,8 @@ export class Gateway {
   async start(): Promise<void> {
     const { options } = this;
     const logger = options.logger;
+    // what a process that ended mid-response left there belongs to no response now
+    if (options.bodySpillDir) await emptyFolder(options.bodySpillDir);
     this.source = new PolicySource(
       options.policyFiles,
       (loaded, previous) => {
@@ -184,7 +192,7 @@ export class Gateway {
       if (request.method === 'GET' && request.url === loginDiscoveryPath) return sendLoginDiscovery(response, this.state!);
       const admitted = await admit(context, request, { upgrade: false });
       timer();
-      await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch!, logger: this.options.logger });
+      await forwardRequest(admitted, request, response, { upstream, sessions: this.sessions!, grants: this.grantWatch!, logger: this.options.logger, bodySpillDir: this.options.bodySpillDir });
       this.requests.inc({ action: admitted.decision.action, code: 'forwarded' });
     } catch (error) {
       sendError(response, this.refusal(error, 'request'));
@@ -260,4 +268,10 @@ function sendLoginDiscovery(response: ServerResponse, state: GatewayState): void
   const body = JSON.stringify({ policy: state.policyRef, identityProviders: providers });
   response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   response.end(body);
+}
+
+/** `dir`, empty, readable by this user alone. */
+async function emptyFolder(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
 }

@@ -4,7 +4,7 @@
  * kubeconfigs pointing at it.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -71,14 +71,24 @@ export async function policyReady(kubectl: Kubectl, policy: { namespace: string;
   }, timeoutMs, 500);
 }
 
+/** Folders made for gateways (recordings, spools): removed when this process (a test file's, a bench's) exits. */
+const scratchDirs = new Set<string>();
+process.once('exit', () => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.add(dir);
+  return dir;
+}
+
 export async function startGateway(cluster: TestCluster, policy: { namespace: string; name: string }, options: GatewayRunOptions = {}): Promise<RunningGateway> {
   const kubectl = await cluster.kubectl();
   const account = `kubegate-gateway-${policy.name}`;
   await policyReady(kubectl, policy);
   const kubeconfig = options.kubeconfig ?? cluster.kubeconfigFile((await kubectl.ok(['create', 'token', account, '-n', policy.namespace, '--duration=2h'])).trim());
-  const recordings = mkdtempSync(join(tmpdir(), 'kubegate-recordings-'));
+  const recordings = scratchDir('kubegate-recordings-');
   const store = options.store ?? `file://${recordings}`;
-  const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'kubegate-spool-'));
+  const spoolDir = options.spoolDir ?? scratchDir('kubegate-spool-');
   const start = async () => {
     const port = options.port ?? (await freePort());
     const adminPort = options.adminPort ?? (await freePort());

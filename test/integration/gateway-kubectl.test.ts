@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { grantGroup } from '../../src/api/identity.js';
 import { jitKubeconfig } from '../harness/gateway.js';
-import { gatewayCall, gatewayFixture, recordedText } from '../harness/gateway-fixture.js';
+import { gatewayCall, gatewayFixture, recordedLines, recordedText, type RecordedLine } from '../harness/gateway-fixture.js';
 import { accessGrant, sessionPolicy, uniqueName } from '../harness/kubegate-objects.js';
 import { deploymentYaml, eventually, grantActive, podNames } from '../harness/workloads.js';
 import { forwardedLocalPort } from '../harness/kubectl.js';
@@ -66,6 +66,38 @@ test('watch and logs -f stream through the gateway', async () => {
   } finally {
     logs.kill();
   }
+});
+
+test('a watch is recorded whole once it ends, its body beyond what the gateway keeps in memory too', async () => {
+  const { bot, target, admin, gateway } = await setup();
+  // ~150 KB of initial events: more than a response keeps in memory (body-capture.ts), less than the recording's cap
+  const bulky = ['bulky-0', 'bulky-1', 'bulky-2'];
+  for (const [index, name] of bulky.entries()) {
+    await admin.ok(['apply', '-n', target, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { payload: `${name}-start ${String(index).repeat(50_000)} ${name}-end` } }) });
+  }
+  const spilled = join(gateway.spoolDir, 'bodies', 'worker-0');
+  // a watch from no resourceVersion begins with every object as an ADDED event
+  const watch = bot.start(['get', '--raw', `/api/v1/namespaces/${target}/configmaps?watch=true`]);
+  try {
+    let seen = '';
+    watch.stdout!.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    await eventually(async () => assert.match(seen, /bulky-2-end/), 20_000);
+    // while the watch runs, what it keeps for the recording beyond the in-memory share waits in a file
+    await eventually(async () => assert.equal(readdirSync(spilled).length, 1), 10_000);
+    await admin.ok(['create', 'configmap', 'raw-late-arrival', '-n', target]);
+    await eventually(async () => assert.match(seen, /raw-late-arrival/), 10_000);
+  } finally {
+    watch.kill();
+  }
+  await eventually(async () => {
+    const events = recordedLines(gateway).map((line) => JSON.parse(line) as RecordedLine & { bodyBytes?: number });
+    const watchIds = new Set(events.filter((e) => e.type === 'request' && /configmaps\?watch=true$/.test(e.path ?? '')).map((e) => e.requestId));
+    const recorded = events.find((e) => e.type === 'response' && watchIds.has(e.requestId));
+    assert.ok(recorded, 'the watch response is recorded once the watch ends');
+    for (const name of [...bulky.flatMap((b) => [`${b}-start`, `${b}-end`]), 'raw-late-arrival']) assert.ok(recorded.body!.includes(name), `${name} recorded`);
+    assert.ok(recorded.bodyBytes! > 150_000, `bodyBytes ${recorded.bodyBytes}`);
+  }, 20_000);
+  assert.deepEqual(readdirSync(spilled), [], 'no spilled body is left once recorded');
 });
 
 for (const transport of ['WebSocket', 'SPDY'] as const) {
