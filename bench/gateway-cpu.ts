@@ -11,7 +11,8 @@
  * KUBEGATE_BENCH_GATEWAY_NODE_OPTIONS=OPTIONS starts the gateway with these Node options instead (e.g.
  * `--perf-basic-prof`, for `perf record -g -p PID`: on-CPU samples, which a busy machine does not skew).
  * KUBEGATE_BENCH_STREAM_MIB=N also sends N MiB through `kubectl exec` and `kubectl port-forward` of each
- * gateway, after the requests: the gateway's CPU per MB (recorded) and MB/s, beside direct's MB/s.
+ * gateway, after the requests: the gateway's CPU per MB (recorded) and MB/s, beside direct's MB/s;
+ * KUBEGATE_BENCH_STREAM_ROUNDS=N (default 1) repeats that N times, the gateways' order reversed every other round.
  * KUBEGATE_BENCH_BASELINE=ROOT also runs the gateway of another build (a copy of an older checkout's bin/,
  * dist/, schemas/, package.json and node_modules) on the same sandbox, measured in turn with this one
  * round after round: a before/after comparison that shares the machine's noise.
@@ -36,6 +37,7 @@ const connections = Number(process.argv[3] ?? 8);
 const rounds = Number(process.argv[4] ?? 1);
 const listLimit = Number(process.argv[5] ?? 50);
 const streamBytes = Number(process.env.KUBEGATE_BENCH_STREAM_MIB ?? 0) * 1024 * 1024;
+const streamRounds = Number(process.env.KUBEGATE_BENCH_STREAM_ROUNDS ?? 1);
 
 /** The gateway of the build at `root`, started as the bench's own is (same policy, same grant). */
 async function baselinePath(root: string, cluster: TestCluster, like: AccessPath): Promise<AccessPath> {
@@ -47,18 +49,28 @@ async function baselinePath(root: string, cluster: TestCluster, like: AccessPath
   return { ...like, name: 'baseline' as AccessPath['name'], url: gateway.url, token, kubectl, proxyPid: gateway.process.pid! };
 }
 
-/** `kubectl exec` stdout and a `kubectl port-forward` stream of `streamBytes` through each path: MB/s, and its proxy's CPU per MB. */
+/**
+ * `kubectl exec` stdout and a `kubectl port-forward` stream of `streamBytes` through each path: MB/s, and
+ * its proxy's CPU per MB; `streamRounds` times, every other round with the proxies in reverse order (on a
+ * shared machine the load drifts within a run: the same order each round would favour one of them).
+ */
 async function measureStreams(world: BenchWorld, paths: AccessPath[]): Promise<void> {
   const transfers: Record<string, (path: AccessPath) => Promise<Transfer>> = {
     exec: (path) => execTransfer(path.kubectl, world.namespace, world.pod, streamBytes),
     'port-forward': (path) => portForwardTransfer(path.kubectl, world.namespace, world.pod, world.forwardedPort, streamBytes),
   };
-  for (const [kind, once] of Object.entries(transfers)) {
-    for (const path of paths) {
-      const { result, cpu } = await cpuDuring({ proxy: path.proxyPid ?? process.pid }, () => once(path));
-      const perMB = path.proxyPid ? `, proxy CPU ms/MB ${((cpu.proxy * 1000) / (result.bytes / 1e6)).toFixed(2)}` : '';
-      console.log(`${`${kind} ${path.name}`.padEnd(40)} ${(result.bytes / 1e6).toFixed(0)} MB, ${megabytesPerSecond(result).toFixed(0).padStart(4)} MB/s${perMB}`);
-    }
+  for (let round = 0; round < streamRounds; round++) {
+    const [direct, ...proxies] = paths;
+    const order = [direct!, ...(round % 2 === 0 ? proxies : proxies.reverse())];
+    for (const [kind, once] of Object.entries(transfers)) await measureStreamRound(kind, once, order);
+  }
+}
+
+async function measureStreamRound(kind: string, once: (path: AccessPath) => Promise<Transfer>, paths: AccessPath[]): Promise<void> {
+  for (const path of paths) {
+    const { result, cpu } = await cpuDuring({ proxy: path.proxyPid ?? process.pid }, () => once(path));
+    const perMB = path.proxyPid ? `, proxy CPU ms/MB ${((cpu.proxy * 1000) / (result.bytes / 1e6)).toFixed(2)}` : '';
+    console.log(`${`${kind} ${path.name}`.padEnd(40)} ${(result.bytes / 1e6).toFixed(0)} MB, ${megabytesPerSecond(result).toFixed(0).padStart(4)} MB/s${perMB}`);
   }
 }
 

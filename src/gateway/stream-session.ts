@@ -40,7 +40,7 @@ import { outputIdleMs } from '../policy/masking/masker.js';
 import { realClock, type Clock } from '../runtime/reconciler.js';
 import { guarded, internalErrorReason } from './guarded.js';
 import type { StdinGuard } from './stdin-guard.js';
-import { RecordingWriter, SocketWriter, StdinGuardWriter, type SessionControl, type StreamRecording, type StreamWriter } from './stream-writers.js';
+import { ReadHold, RecordingWriter, SocketWriter, StdinGuardWriter, type SessionControl, type StreamRecording, type StreamWriter } from './stream-writers.js';
 import { ProtocolError, type Direction, type StreamDecoder, type StreamRead } from './streams/frame.js';
 
 export type { StreamRecording } from './stream-writers.js';
@@ -73,16 +73,17 @@ export class StreamSession {
   constructor(private readonly options: StreamSessionOptions) {
     this.clock = options.clock ?? realClock;
     const { client, upstream } = options;
+    const reading = { client: new ReadHold(client), upstream: new ReadHold(upstream) };
     const control: SessionControl = {
       end: (reason, notice) => this.end(reason, notice),
-      pause: () => [client, upstream].forEach((socket) => socket.pause()),
-      resume: () => [client, upstream].forEach((socket) => socket.isPaused() && socket.resume()),
+      pause: () => [reading.client, reading.upstream].forEach((hold) => hold.hold()),
+      resume: () => [reading.client, reading.upstream].forEach((hold) => hold.release()),
     };
     this.recorder = new RecordingWriter(options.recording, control);
     this.writers = [
       this.recorder,
-      new StdinGuardWriter(options.guard, new SocketWriter('client-to-server', upstream, client), this.recorder, control),
-      new SocketWriter('server-to-client', client, upstream),
+      new StdinGuardWriter(options.guard, new SocketWriter('client-to-server', upstream, reading.client), this.recorder, control),
+      new SocketWriter('server-to-client', client, reading.upstream),
     ];
   }
 

@@ -24,8 +24,28 @@ export interface SessionControl {
   end(reason: string, notice?: string): void;
   /** Stops reading both sockets… */
   pause(): void;
-  /** …and reads them again. */
+  /** …and lifts that pause (a socket reads again once no other writer holds it either). */
   resume(): void;
+}
+
+/**
+ * A socket's reading, paused while any writer holds it. The recorder (behind) and the socket writer
+ * toward the other side (waiting for it to drain) pause it each on their own account, so that one's
+ * resume never lifts the other's pause: a recorder settling its records would otherwise undo the drain
+ * wait after every read, and a client that does not read would have the gateway buffer without bound.
+ */
+export class ReadHold {
+  private holders = 0;
+
+  constructor(private readonly socket: Duplex) {}
+
+  hold(): void {
+    if (this.holders++ === 0) this.socket.pause();
+  }
+
+  release(): void {
+    if (this.holders > 0 && --this.holders === 0) this.socket.resume();
+  }
 }
 
 /** What and how one stream is recorded. */
@@ -53,6 +73,7 @@ const resumePendingRecords = 16;
  */
 export class RecordingWriter implements StreamWriter {
   private pending = 0;
+  private paused = false;
 
   constructor(
     private readonly recording: StreamRecording,
@@ -68,7 +89,10 @@ export class RecordingWriter implements StreamWriter {
   write(read: StreamRead): Promise<void> | undefined {
     const recorded = read.frames.map((frame) => this.recordFrame(frame)).filter((record) => record !== undefined);
     // back-pressure: a recorder that falls behind slows the session instead of growing memory
-    if (this.pending > maxPendingRecords) this.session.pause();
+    if (this.pending > maxPendingRecords && !this.paused) {
+      this.paused = true;
+      this.session.pause();
+    }
     return recorded.length > 0 ? this.acknowledgement(recorded) : undefined;
   }
 
@@ -106,7 +130,10 @@ export class RecordingWriter implements StreamWriter {
       .catch((error: Error) => this.session.end(`recording failed: ${error.message}`))
       .finally(() => {
         this.pending--;
-        if (this.pending < resumePendingRecords) this.session.resume();
+        if (this.paused && this.pending < resumePendingRecords) {
+          this.paused = false;
+          this.session.resume();
+        }
       });
   }
 }
@@ -154,19 +181,33 @@ export class StdinGuardWriter implements StreamWriter {
   }
 }
 
+/**
+ * Bytes a socket may hold unsent before the socket its reads come from pauses until it drains. Not the
+ * TLS socket's own mark (16 KiB, one TLS record): a bulk stream would pause and resume its source after
+ * nearly every read.
+ */
+const maxUnsentBytes = 128 * 1024;
+
 /** One socket, written with the bytes of the reads toward it; the socket they came from waits while it drains. */
 export class SocketWriter implements StreamWriter {
+  private draining = false;
+
   constructor(
     private readonly direction: Direction,
     private readonly to: Duplex,
-    private readonly from: Duplex,
+    private readonly from: ReadHold,
   ) {}
 
   write(read: StreamRead): undefined {
     if (read.direction !== this.direction || read.forward.length === 0 || !this.to.writable) return;
-    if (!this.to.write(read.forward)) {
-      this.from.pause();
-      this.to.once('drain', () => this.from.resume());
-    }
+    this.to.write(read.forward);
+    // 'drain' comes once everything is sent, if a write found the socket past its own mark (writableNeedDrain)
+    if (this.draining || this.to.writableLength <= maxUnsentBytes || !this.to.writableNeedDrain) return;
+    this.draining = true;
+    this.from.hold();
+    this.to.once('drain', () => {
+      this.draining = false;
+      this.from.release();
+    });
   }
 }

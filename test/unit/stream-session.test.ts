@@ -77,7 +77,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; outputMasker?: Masker; stdin?: StreamMasker; blocked?: string; check?: StdinGuard['check'] } = {}) {
+function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; outputMasker?: Masker; stdin?: StreamMasker; blocked?: string; check?: StdinGuard['check']; kubectlReads?: boolean } = {}) {
   const [client, kubectl] = duplexPair();
   const [upstream, apiServer] = duplexPair();
   const recorder = options.recorder ?? new TestRecorder();
@@ -99,7 +99,7 @@ function openSession(options: { recorder?: TestRecorder; failClosed?: boolean; o
     logger: pino({ level: 'silent' }),
     clock,
   });
-  const toKubectl = received(kubectl);
+  const toKubectl = options.kubectlReads === false ? () => Buffer.alloc(0) : received(kubectl);
   const toApiServer = received(apiServer);
   session.start({ client: Buffer.alloc(0), upstream: Buffer.alloc(0) });
   return { session, client, upstream, kubectl, apiServer, recorder, clock, toKubectl, toApiServer, ends: () => ends };
@@ -280,6 +280,19 @@ test('Spool: frames are forwarded without waiting for the recorder, and a failur
   await settle();
   assert.deepEqual(recorder.closes(), ['recording failed: spool full']);
   assert.ok(s.client.destroyed);
+});
+
+test("a client that does not read pauses the API server's socket: its unsent bytes stay bounded while every record settles", async () => {
+  const s = openSession({ kubectlReads: false });
+  const frame = stdout('x'.repeat(32 * 1024));
+  for (let i = 0; i < 64; i++) s.apiServer.write(frame);
+  await settle();
+  assert.ok(s.upstream.isPaused(), "the API server's socket waits for kubectl's to drain");
+  assert.ok(s.client.writableLength < 256 * 1024, `kubectl's socket holds ${s.client.writableLength} bytes unsent`);
+  const toKubectl = received(s.kubectl);
+  for (let i = 0; i < 20 && toKubectl().length < 64 * frame.length; i++) await settle();
+  assert.deepEqual(toKubectl(), Buffer.concat(Array(64).fill(frame)), 'once kubectl reads, everything reaches it, in order');
+  assert.equal(s.recorder.text('stdout').length, 64 * 32 * 1024, 'and everything was recorded');
 });
 
 test('a stream-open the recorder refuses ends the session instead of going unhandled', async () => {
