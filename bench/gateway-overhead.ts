@@ -29,7 +29,7 @@ import { kubeRbacProxyAvailability } from './gateway/go-peer.js';
 import { report, type BenchRun, type PathResults, type RequestKind, type TransferKind } from './gateway/report.js';
 import { execTransfer, httpGet, portForwardTransfer, startByteSource, type Transfer } from './gateway/transfers.js';
 import { requireWrk, runWrk } from './gateway/wrk.js';
-import { peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
+import { ownRssMiB, peakMemoryDuring, rssMiB, type MemoryPeak } from './process-memory.js';
 import { cpuDuring, cpuDuringLessIdle, idleCpuRate } from './gateway/cpu.js';
 import { processTree } from './process-tree.js';
 import { newSessions } from './gateway/new-sessions.js';
@@ -59,6 +59,12 @@ function checkoutVersion(): string {
   } catch {
     return '(not a git checkout)';
   }
+}
+
+/** A proxy's resident memory before any measurement: all its processes, and the gateway's workers each. */
+function idleMemory(path: AccessPath): Pick<PathResults, 'idleRssMiB' | 'idleWorkersRssMiB'> {
+  if (path.proxyPid === undefined) return {};
+  return { idleRssMiB: rssMiB(path.proxyPid), ...(path.name === 'kubegate' ? { idleWorkersRssMiB: processTree(path.proxyPid).slice(1).map(ownRssMiB) } : {}) };
 }
 
 /** Runs `work`, with the peak resident memory of the path's proxy meanwhile (direct has no proxy). */
@@ -148,7 +154,7 @@ async function main(): Promise<void> {
     const operator = await startOperator(cluster);
     const world = await setUpWorld(cluster, size, byteSource.port, gatewayNodeOptions());
     const results = Object.fromEntries(
-      world.paths.map((path): [string, PathResults] => [path.name, { idleRssMiB: path.proxyPid === undefined ? undefined : rssMiB(path.proxyPid), requests: {}, transfers: {} }]),
+      world.paths.map((path): [string, PathResults] => [path.name, { ...idleMemory(path), requests: {}, transfers: {} }]),
     );
     await measureTransfers(world, results);
     await measureRequests(world, results);

@@ -16,6 +16,11 @@ function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return processTree(pid).reduce((sum, member) => sum + ownStatusField(member, field), 0);
 }
 
+/** Resident set size in MiB of the process alone (not its descendants), 0 once it has gone. */
+export function ownRssMiB(pid: number): number {
+  return ownStatusField(pid, 'VmRSS');
+}
+
 /** Resident set size in MiB of the process and its descendants, 0 once it has gone. */
 export function rssMiB(pid: number): number {
   return statusField(pid, 'VmRSS');

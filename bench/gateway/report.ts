@@ -28,8 +28,10 @@ export interface TransferResult {
 }
 
 export interface PathResults {
-  /** the proxy's resident memory before any measurement */
+  /** the proxy's resident memory before any measurement (every process of it) */
   idleRssMiB?: number;
+  /** a gateway's: its workers' own, each */
+  idleWorkersRssMiB?: number[];
   requests: Partial<Record<RequestKind, RequestResult>>;
   transfers: Partial<Record<TransferKind, TransferResult>>;
 }
@@ -179,7 +181,7 @@ export function report(run: BenchRun): void {
   const met = comparisons.kubegate ? verdicts(run, comparisons.kubegate) : {};
   console.log('\nkubegate against the DESIGN.md targets:');
   for (const [target, ok] of Object.entries(met)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
-  const issue14 = issue14Verdicts(run.results, run.gatewayWorkers, sessions.perCoreSecond);
+  const issue14 = issue14Verdicts(run.results, sessions.perCoreSecond);
   console.log('\nkubegate against issue 14\'s targets:');
   for (const [target, ok] of Object.entries(issue14)) console.log(`  ${ok ? 'met   ' : 'MISSED'}  ${target}`);
   for (const target of notMeasuredHere) console.log(`  (not measured by this bench: ${target})`);

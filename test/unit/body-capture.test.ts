@@ -16,12 +16,28 @@ async function filesOnceOpened(dir: string): Promise<number> {
   return readdirSync(dir).length;
 }
 
-async function capture(parts: Buffer[], cap: number, spillDir?: string, memoryBytes = 64 * 1024) {
-  const body = new BodyCapture(cap, spillDir, memoryBytes);
+/** A response still running after the spill delay (0 here): its capture beyond 64 KiB goes to a file. */
+const stillRunning = { memoryBytes: 64 * 1024, spillAfterMs: 0 };
+/** Past the spill delay: a timer due later than the capture's (timers run in the order they are due). */
+const pastSpillDelay = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+async function capture(parts: Buffer[], cap: number, spillDir?: string) {
+  const body = new BodyCapture(cap, spillDir, stillRunning);
   for (const part of parts) body.push(part);
-  const spilledWhileOpen = spillDir && parts.length > 4 && cap > memoryBytes ? await filesOnceOpened(spillDir) : 0;
+  await pastSpillDelay();
+  const spilledWhileOpen = spillDir && parts.length > 4 && cap > stillRunning.memoryBytes ? await filesOnceOpened(spillDir) : 0;
   return { spilledWhileOpen, recorded: await body.captured(json) };
 }
+
+test('a response that ends within the spill delay never touches the disk, however large', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubegate-spill-'));
+  const body = new BodyCapture(1024 * 1024, dir); // the gateway's delay: this response ends long before it
+  for (const part of chunks(12)) body.push(part);
+  const recorded = await body.captured(json);
+  await pastSpillDelay();
+  assert.deepEqual(readdirSync(dir), []);
+  assert.equal(recorded.body, Buffer.concat(chunks(12)).toString());
+});
 
 test('a body within the in-memory share is recorded as it came, and no file is made', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-spill-'));
@@ -48,8 +64,9 @@ test('a body beyond the in-memory share waits in a file, and is recorded byte fo
 
 test('a spill file that cannot be written cuts the recorded body there, says so, and throws nothing', async () => {
   const missing = join(mkdtempSync(join(tmpdir(), 'kubegate-spill-')), 'gone');
-  const body = new BodyCapture(1024 * 1024, missing);
+  const body = new BodyCapture(1024 * 1024, missing, stillRunning);
   for (const part of chunks(12)) body.push(part);
+  await pastSpillDelay();
   const recorded = await body.captured(json);
   assert.equal(recorded.body, Buffer.concat(chunks(4)).toString(), 'the in-memory share');
   assert.equal(recorded.bodyBytes, 12 * 16 * 1024);
