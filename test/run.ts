@@ -41,7 +41,9 @@ async function main(): Promise<number> {
   try {
     await sandbox.ready;
     process.stderr.write(`sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
+    // --test-force-exit: a file whose tests are over ends even if a process it started still runs (a fixture
+    // that failed half-way): its exit handlers kill what it started, instead of the run waiting for ever
+    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', '--test-force-exit', ...files], {
       env: { ...process.env, [sharedSandboxVariable]: dir },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

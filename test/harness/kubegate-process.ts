@@ -33,12 +33,16 @@ export function spawnKubegate(name: string, args: string[], env: NodeJS.ProcessE
     process: child,
     logs: () => output,
     exited,
+    // 60 s: a gateway of two workers on a machine under load took longer than 30; one never ready is stopped, not left running
     waitReady: (readyUrl) =>
       eventually(async () => {
         if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}:\n${output.slice(-3000)}`);
         const { status } = await probe({ url: readyUrl });
         if (status !== 200) throw new Error(`${name} not ready (HTTP ${status}):\n${output.slice(-2000)}`);
-      }, 30_000),
+      }, 60_000).catch((error: unknown) => {
+        child.kill('SIGKILL');
+        throw error;
+      }),
   };
 }
 
