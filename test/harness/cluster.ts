@@ -4,8 +4,7 @@
  * client for the sandbox's MinIO.
  */
 import { after } from 'node:test';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
@@ -17,6 +16,7 @@ import { s3Client } from '../../src/sandbox/minio.js';
 import { withConnectionPool } from '../../src/kube/load-kubeconfig.js';
 import type { SandboxState } from '../../src/sandbox/sandbox.js';
 import { Kubectl } from './kubectl.js';
+import { scratchDir } from './scratch.js';
 
 /** Set by test/run.ts: the folder of the sandbox shared by the whole run. */
 export const sharedSandboxVariable = 'KUBEGATE_TEST_SANDBOX';
@@ -28,7 +28,7 @@ export interface Identity {
 
 export class TestCluster {
   readonly admin: k8s.KubeConfig;
-  private readonly scratch = mkdtempSync(join(tmpdir(), 'kubegate-test-'));
+  private readonly scratch = scratchDir('kubegate-test-');
   private readonly caPem: string;
 
   constructor(readonly state: SandboxState) {
@@ -36,8 +36,6 @@ export class TestCluster {
     this.admin.loadFromFile(state.kubeconfig);
     withConnectionPool(this.admin);
     this.caPem = readFileSync(state.apiserver.caFile, 'utf8');
-    // process exit, not a node:test hook: the cluster is made inside whichever test asks first
-    process.once('exit', () => rmSync(this.scratch, { recursive: true, force: true }));
   }
 
   /** A bearer token the API server authenticates as this identity (issued by the sandbox's OIDC issuer). */
@@ -98,9 +96,8 @@ export function testCluster(): Promise<TestCluster> {
       return new TestCluster(state);
     }
     // The supervisor watches this process (ownerPid) and stops the sandbox when it exits, however it exits.
-    const dir = mkdtempSync(join(tmpdir(), 'kubegate-sandbox-'));
+    const dir = scratchDir('kubegate-sandbox-');
     const state = await startSandboxProcess(dir, { ownerPid: process.pid }).ready;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     return new TestCluster(state);
   })();
   return cluster;

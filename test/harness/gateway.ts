@@ -4,8 +4,8 @@
  * kubeconfigs pointing at it.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
+import { scratchDir } from './scratch.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -69,16 +69,6 @@ export async function policyReady(kubectl: Kubectl, policy: { namespace: string;
       throw new Error(`policy ${policy.namespace}/${policy.name} not Ready at generation ${object.metadata.generation}: ${JSON.stringify(object.status ?? {})}`);
     }
   }, timeoutMs, 500);
-}
-
-/** Folders made for gateways (recordings, spools): removed when this process (a test file's, a bench's) exits. */
-const scratchDirs = new Set<string>();
-process.once('exit', () => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function scratchDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  scratchDirs.add(dir);
-  return dir;
 }
 
 export async function startGateway(cluster: TestCluster, policy: { namespace: string; name: string }, options: GatewayRunOptions = {}): Promise<RunningGateway> {
@@ -153,7 +143,7 @@ export async function jitKubeconfig(cluster: TestCluster, grant: { namespace: st
   await eventually(async () => {
     text = (await run(join(root, 'bin', 'kubegate'), ['kubeconfig', grant.name, '-n', grant.namespace, '--server', gateway.url, '--kubeconfig', cluster.state.kubeconfig])).stdout;
   }, 20_000);
-  const file = join(mkdtempSync(join(tmpdir(), 'kubegate-jit-')), 'kubeconfig');
+  const file = join(scratchDir('kubegate-jit-'), 'kubeconfig');
   appendFileSync(file, text, { mode: 0o600 });
   return file;
 }

@@ -96,7 +96,7 @@ export async function serviceAccountKubeconfig(cluster: DevCluster, account: Obj
   await waitUntil(`ServiceAccount ${account.namespace}/${account.name}`, async () => {
     try {
       const body = { spec: { audiences: [], expirationSeconds: 24 * 3600 } };
-      const path = `/api/v1/namespaces/${encodeURIComponent(account.namespace)}/serviceaccounts/${encodeURIComponent(account.name)}/token`;
+      const path = `${await cluster.clients.objects.path({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: account })}/token`;
       token = (await cluster.clients.raw.requestJson<k8s.AuthenticationV1TokenRequest>('POST', path, body)).status?.token ?? '';
       return token ? true : 'no token issued';
     } catch (error) {
