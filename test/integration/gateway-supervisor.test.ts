@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gatewayFixture } from '../harness/gateway-fixture.js';
 import { eventually } from '../harness/workloads.js';
@@ -90,9 +90,13 @@ test('invariant 11: a killed gateway worker is replaced without ending the sessi
 
   // the worker not serving the exec dies: the exec goes on, a replacement serves, kubectl works
   const otherPid = workers(primary).get(other)!;
+  // what a dead worker left of a response's spilled body belongs to no response: its replacement empties the folder
+  const leftBody = join(gateway.spoolDir, 'bodies', `worker-${other}`, 'left-by-the-dead-worker.body');
+  writeFileSync(leftBody, 'stale');
   let killedAt = Date.now();
   process.kill(otherPid, 'SIGKILL');
   const firstReplacementMs = await replacementServing(gateway.logs, other, otherPid, killedAt);
+  assert.equal(existsSync(leftBody), false, 'the replacement emptied its spill folder');
   await send('line-2');
   assert.equal(workers(primary).size, 2, 'two workers again');
   for (let i = 0; i < 4; i++) assert.match(await bot.ok(['get', 'pods', '-n', target]), /shell/, 'new kubectl calls succeed, whichever worker takes them');

@@ -1,7 +1,7 @@
 /** A response's capture for its recording: the same recorded body whether it stayed in memory or spilled to a file. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BodyCapture } from '../../src/gateway/body-capture.js';
@@ -26,7 +26,8 @@ async function capture(parts: Buffer[], cap: number, spillDir?: string) {
   for (const part of parts) body.push(part);
   await pastSpillDelay();
   const spilledWhileOpen = spillDir && parts.length > 4 && cap > stillRunning.memoryBytes ? await filesOnceOpened(spillDir) : 0;
-  return { spilledWhileOpen, recorded: await body.captured(json) };
+  const modeWhileOpen = spilledWhileOpen ? statSync(join(spillDir!, readdirSync(spillDir!)[0]!)).mode & 0o777 : undefined;
+  return { spilledWhileOpen, modeWhileOpen, recorded: await body.captured(json) };
 }
 
 test('a response that ends within the spill delay never touches the disk, however large', async () => {
@@ -54,6 +55,7 @@ test('a body beyond the in-memory share waits in a file, and is recorded byte fo
     const spilled = await capture(chunks(12), cap, dir);
     const inMemory = await capture(chunks(12), cap);
     assert.equal(spilled.spilledWhileOpen, 1, 'one file while the response runs');
+    assert.equal(spilled.modeWhileOpen, 0o600, 'readable by the gateway alone');
     assert.deepEqual(spilled.recorded, inMemory.recorded);
     assert.equal(spilled.recorded.bodyBytes, 12 * 16 * 1024);
     assert.equal(spilled.recorded.body.length, Math.min(cap, 12 * 16 * 1024));
